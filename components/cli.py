@@ -1,0 +1,276 @@
+"""The ``mlcycle`` command line: the platform's stages and its local S3 server, for people.
+
+Every user mistake ends in one line on stderr, ``error: <what> (hint: <fix>)``, and a non-zero exit;
+tracebacks are kept for bugs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from components.common.config import DEMO_CONFIG, ENDPOINT_VARIABLES, SPLITS, S3Settings, load_use_case, s3_settings, state_dir
+from components.common.errors import UserError
+
+log = logging.getLogger("mlcycle")
+
+
+def main() -> None:
+    """Entry point of the ``mlcycle`` script."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except UserError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was published", err=True)
+        sys.exit(130)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Log each step, retries included.")
+def cli(verbose: bool) -> None:
+    """mlcycle: the whole model life cycle, on Kubernetes or on one machine.
+
+    Endpoint and credentials of S3 come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY; without them, the embedded server of `mlcycle s3 up` is used.
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEMO_CONFIG,
+    show_default=True,
+    help="Use-case YAML file.",
+)
+
+
+# --- s3 --------------------------------------------------------------------------------------
+
+
+@cli.group()
+def s3() -> None:
+    """Manage the embedded S3 server (SeaweedFS) for local runs."""
+
+
+@s3.command("up")
+@click.option("--port", type=int, default=0, help="S3 API port (default: the last one used, or a free one).")
+def s3_up(port: int) -> None:
+    """Start the embedded S3 server on 127.0.0.1 and create the buckets (idempotent)."""
+    state = _start_embedded_s3({"s3": port} if port else None)
+    settings = s3_settings()
+    click.echo(f"S3 server ready at {state.endpoint_url} (pid {state.pid}, key {settings.masked_key()})")
+    click.echo(f"  credentials: {_server_paths().credentials} (mode 0600)")
+    click.echo(f"  buckets:     {', '.join(_buckets(settings))}")
+
+
+@s3.command("down")
+def s3_down() -> None:
+    """Stop the embedded S3 server started from this folder."""
+    from components.common import s3_server
+
+    stopped = s3_server.stop(_server_paths())
+    click.echo("S3 server stopped" if stopped else "no S3 server was running")
+
+
+@s3.command("status")
+def s3_status() -> None:
+    """Show whether the embedded S3 server runs and where."""
+    from components.common import s3_server
+
+    state = s3_server.read_state(_server_paths())
+    if state is None:
+        click.echo("not running (start it with `make s3-up`)")
+        sys.exit(1)
+    click.echo(f"running at {state.endpoint_url} (pid {state.pid}); data in {_server_paths().data}")
+
+
+# --- ingest and datasets ---------------------------------------------------------------------
+
+
+@cli.command()
+@config_option
+@click.option(
+    "-s",
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="NAME=URI",
+    help="Read source NAME from URI instead (a path, s3:// or package:// URI). Repeatable.",
+)
+@click.option("--block-mb", type=click.IntRange(1, 1024), default=16, show_default=True, help="CSV chunk size.")
+def ingest(config_path: Path, sources: tuple[str, ...], block_mb: int) -> None:
+    """Ingest a use case's sources into a new dataset version (or reuse an identical one)."""
+    result = _ingest(config_path, sources, block_mb)
+    _print_dataset(result.manifest, created=result.created)
+
+
+@cli.group()
+def datasets() -> None:
+    """Inspect dataset versions."""
+
+
+@datasets.command("list")
+@config_option
+def datasets_list(config_path: Path) -> None:
+    """List the complete dataset versions of a use case, oldest first."""
+    from components.common import datasets as refs
+
+    config = load_use_case(config_path)
+    store = _store()
+    latest = refs.read_latest(store, config.name)
+    manifests = refs.list_versions(store, config.name)
+    if not manifests:
+        click.echo(f"no dataset versions of {config.name!r} yet (create one with `mlcycle ingest`)")
+        return
+    click.echo(f"{'version':<20} {'created (UTC)':<26} {'rows':>10} {'train':>9} {'eval':>9} {'test':>9}")
+    for manifest in manifests:
+        marker = "  <- latest" if manifest["version"] == latest else ""
+        splits = manifest["splits"]
+        click.echo(
+            f"{manifest['version']:<20} {manifest['created_at']:<26} {manifest['rows']:>10,} "
+            f"{splits['train']['rows']:>9,} {splits['eval']['rows']:>9,} {splits['test']['rows']:>9,}{marker}"
+        )
+
+
+@datasets.command("show")
+@config_option
+@click.argument("version", default="latest")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+def datasets_show(config_path: Path, version: str, as_json: bool) -> None:
+    """Show one dataset version (default: the latest)."""
+    from components.common import datasets as refs
+
+    config = load_use_case(config_path)
+    store = _store()
+    manifest = refs.read_manifest(store, refs.resolve(store, config.name, version))
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True))
+    else:
+        _print_dataset(manifest, created=None)
+
+
+@cli.command("check-config")
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(config_path: Path) -> None:
+    """Check a use-case YAML file without touching any data."""
+    config = load_use_case(config_path)
+    features = config.features
+    click.echo(
+        f"{config_path}: OK: use case {config.name!r}, {len(config.sources)} sources (primary "
+        f"{config.primary_source!r}), target {config.target.name!r}, {len(features.all())} features "
+        f"({len(features.numeric)} numeric, {len(features.categorical)} categorical, {len(features.datetime)} datetime), "
+        f"{config.split.method} split"
+    )
+
+
+# --- the main job ----------------------------------------------------------------------------
+
+
+@cli.command()
+@config_option
+@click.option("-s", "--source", "sources", multiple=True, metavar="NAME=URI", help="As for `ingest`.")
+def run(config_path: Path, sources: tuple[str, ...]) -> None:
+    """Run the platform on this machine: start the embedded S3 server and ingest the use case."""
+    if not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
+        state = _start_embedded_s3(None)
+        click.echo(f"S3: embedded server at {state.endpoint_url}")
+    settings = s3_settings()
+    _buckets(settings)
+    result = _ingest(config_path, sources, 16)
+    _print_dataset(result.manifest, created=result.created)
+    click.echo(f"\nNext: `mlcycle datasets list -c {_relative(config_path)}` lists every version.")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _server_paths():
+    from components.common.s3_server import ServerPaths
+
+    return ServerPaths(state_dir() / "s3")
+
+
+def _start_embedded_s3(ports: dict[str, int] | None):
+    from components.common import s3_server
+
+    return s3_server.start(_server_paths(), ports)
+
+
+def _store():
+    from components.common.storage import ObjectStore
+
+    return ObjectStore.connect(s3_settings())
+
+
+def _buckets(settings: S3Settings) -> list[str]:
+    from components.common.storage import ObjectStore
+
+    return ObjectStore.connect(settings).ensure_buckets()
+
+
+def _ingest(config_path: Path, sources: tuple[str, ...], block_mb: int):
+    from components.ingest.logic import IngestOptions, ingest_dataset
+
+    config = load_use_case(config_path).with_source_uris(_parse_sources(sources))
+    store = _store()
+    store.ensure_buckets(("datasets",))
+    return ingest_dataset(config, store, IngestOptions(block_bytes=block_mb * 1024 * 1024), progress=_progress_bar)
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _parse_sources(pairs: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for pair in pairs:
+        name, sep, uri = pair.partition("=")
+        if not sep or not name or not uri:
+            raise UserError(f"--source {pair!r} is not NAME=URI", hint="for example --source flights=/data/flights.csv")
+        parsed[name] = uri
+    return parsed
+
+
+def _progress_bar(total: int, _unused: Any = None) -> Callable[[int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="reading", file=sys.stderr, disable=None, leave=False)
+    return bar.update
+
+
+def _print_dataset(manifest: dict[str, Any], created: bool | None) -> None:
+    status = {True: "created", False: "unchanged (identical inputs were ingested before; nothing written)", None: ""}[created]
+    per_split = ", ".join(f"{split} {manifest['splits'][split]['rows']:,}" for split in SPLITS)
+    click.echo(f"dataset version {manifest['version']} of {manifest['use_case']!r} {status}".rstrip())
+    click.echo(f"  rows:     {manifest['rows']:,} ({per_split})")
+    dropped = ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in manifest["rows_dropped"].items() if count)
+    click.echo(f"  read:     {manifest['rows_read']:,} rows" + (f"; dropped {dropped}" if dropped else ""))
+    click.echo(f"  columns:  {len(manifest['columns'])} (target {manifest['target']!r})")
+    click.echo("  sources:  " + ", ".join(f"{s['name']} sha256 {s['sha256'][:12]}…" for s in manifest["sources"]))
+    click.echo(f"  location: {manifest['location']}")
+    click.echo(f"  created:  {manifest['created_at']} by code {manifest['code_version']}")

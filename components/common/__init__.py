@@ -1,0 +1,1 @@
+"""Helpers every stage shares: configuration, the object store, and dataset references."""

