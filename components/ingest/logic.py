@@ -170,9 +170,10 @@ def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
         labels = np.select([values < bounds[0], values < bounds[1]], ["train", "eval"], default="test")
         return pd.Series(labels, index=frame.index).where(values.notna().to_numpy())
     _require_columns(frame.columns, split.key, "the data (split.key)")
-    hash_key = hashlib.sha256(split.salt.encode()).hexdigest()[:16]
-    hashes = pd.util.hash_pandas_object(frame[list(split.key)], index=False, hash_key=hash_key)
-    position = hashes.to_numpy(dtype=np.uint64) / float(2**64)
+    hashes = pd.util.hash_pandas_object(frame[list(split.key)], index=False).to_numpy(dtype=np.uint64)
+    # hash_key only reaches text columns, so the salt is mixed into every row's hash instead.
+    salt = np.uint64(int(hashlib.sha256(split.salt.encode()).hexdigest()[:16], 16))
+    position = pd.util.hash_array(hashes ^ salt) / float(2**64)
     first, second = split.fractions["train"], split.fractions["train"] + split.fractions["eval"]
     return pd.Series(np.select([position < first, position < second], ["train", "eval"], default="test"), index=frame.index)
 
@@ -271,7 +272,10 @@ def read_batches(path: Path, spec: SourceSpec, name: str, block_bytes: int, prog
             yield from parquet.iter_batches(batch_size=max(1, block_bytes // 256))
             return
         parse = pa_csv.ParseOptions(delimiter=spec.delimiter)
-        convert = pa_csv.ConvertOptions(null_values=list(spec.null_values)) if spec.null_values else pa_csv.ConvertOptions()
+        # Without strings_can_be_null, "NA" or an empty field in a text column would be a category.
+        convert = pa_csv.ConvertOptions(strings_can_be_null=True)
+        if spec.null_values:
+            convert.null_values = list(spec.null_values)
         with open_source(path) as probe:
             schema = pa_csv.open_csv(probe, read_options=pa_csv.ReadOptions(block_size=block_bytes), parse_options=parse, convert_options=convert).schema
         convert.column_types = {f.name: (pa.string() if pa.types.is_null(f.type) else f.type) for f in schema}

@@ -1,0 +1,58 @@
+# mlcycle: every entry point is a target here; `make help` lists them.
+# The two commands a newcomer needs: `make run` and `make test`. Both create the environment first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+PYTHON_VERSION := 3.11
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+ENV_STAMP := $(VENV)/.installed
+MLCYCLE := $(VENV)/bin/mlcycle
+PYTEST_ARGS ?=
+
+.PHONY: help env run test test-unit test-integration s3-up s3-down s3-status lock bench-ingest clean
+
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	@hack/bootstrap-uv.sh $(TOOLS) $(UV_VERSION)
+
+$(ENV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON_VERSION)
+	@touch $@
+
+env: $(ENV_STAMP) ## Create or update the pipeline environment (.venv) from uv.lock.
+
+run: $(ENV_STAMP) ## The main job: start the embedded S3 server and ingest the demo data into a dataset version.
+	$(MLCYCLE) run
+
+test: $(ENV_STAMP) ## Run the whole test suite (unit and integration, real S3 server included).
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(ENV_STAMP) ## Run only the unit tests (no servers).
+	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(ENV_STAMP) ## Run only the integration tests (real S3 server, real subprocesses).
+	$(VENV)/bin/python -m pytest tests/integration $(PYTEST_ARGS)
+
+s3-up: $(ENV_STAMP) ## Start the embedded S3 server on 127.0.0.1 (idempotent) and create the buckets.
+	$(MLCYCLE) s3 up
+
+s3-down: ## Stop the embedded S3 server by its recorded PID.
+	@if [ -x $(MLCYCLE) ]; then $(MLCYCLE) s3 down; else echo "no environment, so no S3 server"; fi
+
+s3-status: $(ENV_STAMP) ## Say whether the embedded S3 server runs, and where.
+	$(MLCYCLE) s3 status
+
+lock: | $(UV) ## Re-resolve uv.lock after editing the dependencies in pyproject.toml.
+	$(UV) lock --python $(PYTHON_VERSION)
+
+bench-ingest: $(ENV_STAMP) ## Benchmark ingestion: the demo data and a 3,000,000-row scale-up (time, rows/s, peak RSS).
+	$(VENV)/bin/python -m benchmarks.bench_ingest
+
+clean: s3-down ## Stop the S3 server and remove the environment and local state (.venv, .tools, .local).
+	rm -rf $(VENV) $(TOOLS) .local .pytest_cache

@@ -1,0 +1,78 @@
+"""The embedded SeaweedFS server: loopback only, secret credentials, idempotent start, stop by PID."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from minio import Minio
+from minio.error import S3Error
+
+from components.common import s3_server
+from components.common.errors import UserError
+from components.common.s3_server import ServerPaths
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """The (address, port) pairs a process listens on, read from /proc."""
+    inodes = set()
+    for fd in (Path(f"/proc/{pid}/fd")).iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                address, port = local.split(":")
+                found.add((address, int(port, 16)))
+    return found
+
+
+def test_server_listens_on_loopback_only_and_on_the_recorded_ports(s3):
+    listening = listening_addresses(s3.pid)
+    assert listening, "the server listens nowhere"
+    assert {address for address, _ in listening} == {"0100007F"}  # 127.0.0.1, and nothing else
+    assert {port for _, port in listening} <= set(s3.ports.values())
+
+
+def test_credentials_file_is_private_and_rejects_wrong_or_anonymous_clients(s3, tmp_path_factory):
+    credentials = next(tmp_path_factory.getbasetemp().glob("s3-server*/credentials.env"))
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    endpoint = f"127.0.0.1:{s3.ports['s3']}"
+    Minio(endpoint, s3.access_key, s3.secret_key, secure=False).list_buckets()
+    for client in (Minio(endpoint, s3.access_key, "wrong", secure=False), Minio(endpoint, secure=False)):
+        with pytest.raises(S3Error) as error:
+            client.list_buckets()
+        assert error.value.code in {"SignatureDoesNotMatch", "AccessDenied", "InvalidAccessKeyId"}
+
+
+def test_start_is_idempotent_and_stop_uses_the_recorded_pid(tmp_path):
+    paths = ServerPaths(tmp_path / "s3")
+    first = s3_server.start(paths)
+    try:
+        again = s3_server.start(paths)
+        assert again.pid == first.pid and again.ports == first.ports
+        assert again.access_key == first.access_key
+    finally:
+        assert s3_server.stop(paths) is True
+    assert s3_server.read_state(paths) is None
+    assert not s3_server._alive(first.pid)
+    assert s3_server.stop(paths) is False
+    restarted = s3_server.start(paths)
+    try:
+        # Same credentials and ports on the next start: clients configured before keep working.
+        assert (restarted.access_key, restarted.ports) == (first.access_key, first.ports)
+    finally:
+        s3_server.stop(paths)
+
+
+def test_requested_port_in_use_is_refused(s3, tmp_path):
+    with pytest.raises(UserError, match=f"port {s3.ports['s3']} for the S3 server's s3 is in use"):
+        s3_server.start(ServerPaths(tmp_path / "other"), ports={"s3": s3.ports["s3"]})

@@ -1,0 +1,199 @@
+"""The pure parts of ingestion on tiny frames: joins, labels, splits, ids, and reading sources."""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from components.common.config import DeriveSpec, JoinSpec, SourceSpec, SplitSpec, TargetSpec, load_use_case
+from components.common.errors import DataError, SourceError
+from components.ingest.logic import (
+    SPLIT_COLUMN,
+    assign_splits,
+    dataset_version_id,
+    derive_target,
+    join_lookups,
+    prepare_chunk,
+    prepare_lookup,
+    read_batches,
+    to_frame,
+)
+
+PLANES = pd.DataFrame({"tailnum": ["A", "B", "B", "C"], "year": [2000, 2005, 1999, 2010], "seats": [100, 200, 201, 50]})
+
+
+def test_prepare_lookup_selects_renames_and_keeps_the_first_of_duplicated_keys():
+    join = JoinSpec(source="planes", keys=("tailnum",), columns=("year",), rename={"year": "plane_year"})
+    lookup, duplicates = prepare_lookup(PLANES, join, "planes")
+    assert list(lookup.columns) == ["tailnum", "plane_year"]
+    assert duplicates == 1
+    assert lookup.set_index("tailnum")["plane_year"].to_dict() == {"A": 2000, "B": 2005, "C": 2010}
+
+
+def test_prepare_lookup_names_an_absent_key():
+    with pytest.raises(DataError, match="column 'tail' is absent from lookup source 'planes'"):
+        prepare_lookup(PLANES, JoinSpec(source="planes", keys=("tail",)), "planes")
+
+
+def test_left_join_keeps_every_primary_row_and_never_multiplies_them():
+    flights = pd.DataFrame({"tailnum": ["A", "B", "Z", "B"], "delay": [1, 2, 3, 4]})
+    join = JoinSpec(source="planes", keys=("tailnum",), columns=("seats",))
+    lookup, _ = prepare_lookup(PLANES, join, "planes")
+    joined = join_lookups(flights, {"planes": lookup}, (join,))
+    assert len(joined) == 4
+    assert joined["seats"].tolist()[:2] == [100, 200] and np.isnan(joined["seats"].iloc[2])
+
+
+def test_inner_join_drops_unmatched_rows():
+    flights = pd.DataFrame({"tailnum": ["A", "Z"], "delay": [1, 3]})
+    join = JoinSpec(source="planes", keys=("tailnum",), how="inner", columns=("seats",))
+    lookup, _ = prepare_lookup(PLANES, join, "planes")
+    assert join_lookups(flights, {"planes": lookup}, (join,))["tailnum"].tolist() == ["A"]
+
+
+def test_join_reports_column_clashes_and_key_type_mismatches():
+    flights = pd.DataFrame({"tailnum": ["A"], "year": [2013]})
+    join = JoinSpec(source="planes", keys=("tailnum",), columns=("year",))
+    lookup, _ = prepare_lookup(PLANES, join, "planes")
+    with pytest.raises(DataError, match="would duplicate column 'year'.*rename"):
+        join_lookups(flights, {"planes": lookup}, (join,))
+    numbered = pd.DataFrame({"tailnum": [1], "x": [0]})
+    with pytest.raises(DataError, match="cannot join 'planes' on tailnum"):
+        join_lookups(numbered, {"planes": PLANES[["tailnum", "seats"]]}, (JoinSpec(source="planes", keys=("tailnum",)),))
+
+
+@pytest.mark.parametrize(
+    "op, value, expected",
+    [(">", 15, [0, 0, 1]), (">=", 15, [0, 1, 1]), ("<", 15, [1, 0, 0]), ("==", 15, [0, 1, 0]), ("in", [3, 40], [1, 0, 1])],
+)
+def test_derive_target_applies_the_rule(op, value, expected):
+    frame = pd.DataFrame({"arr_delay": pd.array([3, 15, 40], dtype="Int64")})
+    labelled, dropped = derive_target(frame, TargetSpec(name="late", derive=DeriveSpec("arr_delay", op, value)))
+    assert labelled["late"].tolist() == expected and dropped == 0
+
+
+def test_derive_target_drops_or_refuses_rows_without_a_label():
+    frame = pd.DataFrame({"arr_delay": pd.array([3, None, 40], dtype="Int64")})
+    labelled, dropped = derive_target(frame, TargetSpec(name="late", derive=DeriveSpec("arr_delay", ">", 15)))
+    assert labelled["late"].tolist() == [0, 1] and dropped == 1
+    with pytest.raises(DataError, match="1 rows have no value in 'arr_delay'"):
+        derive_target(frame, TargetSpec(name="late", derive=DeriveSpec("arr_delay", ">", 15), missing="error"))
+
+
+def test_plain_target_must_exist():
+    with pytest.raises(DataError, match="column 'grade' is absent from the data"):
+        derive_target(pd.DataFrame({"x": [1]}), TargetSpec(name="grade"))
+
+
+def test_time_split_uses_exclusive_bounds_and_leaves_undecidable_rows_out():
+    frame = pd.DataFrame({"t": ["2013-08-31T23:00:00Z", "2013-09-01T00:00:00Z", "2013-11-01T00:00:00Z", None]})
+    split = SplitSpec(method="time", column="t", train_end="2013-09-01", eval_end="2013-11-01")
+    assert assign_splits(frame, split).tolist()[:3] == ["train", "eval", "test"]
+    assert pd.isna(assign_splits(frame, split).iloc[3])
+
+
+def test_time_split_on_a_numeric_column():
+    frame = pd.DataFrame({"month": pd.array([1, 8, 9, 10, 11, 12], dtype="Int64")})
+    split = SplitSpec(method="time", column="month", train_end=9, eval_end=11)
+    assert assign_splits(frame, split).tolist() == ["train", "train", "eval", "eval", "test", "test"]
+
+
+def test_time_split_rejects_unreadable_times():
+    split = SplitSpec(method="time", column="t", train_end="2013-09-01", eval_end="2013-11-01")
+    with pytest.raises(DataError, match="split column 't' or its bounds cannot be read as time"):
+        assign_splits(pd.DataFrame({"t": ["soon", "later"]}), split)
+
+
+def test_hash_split_is_stable_proportional_and_independent_of_row_order():
+    frame = pd.DataFrame({"id": np.arange(20_000)})
+    split = SplitSpec(method="hash", key=("id",), fractions={"train": 0.7, "eval": 0.2, "test": 0.1}, salt="s")
+    first = assign_splits(frame, split)
+    shuffled = frame.sample(frac=1, random_state=3)
+    assert assign_splits(shuffled, split).sort_index().equals(first)
+    shares = first.value_counts(normalize=True)
+    assert shares["train"] == pytest.approx(0.7, abs=0.02) and shares["test"] == pytest.approx(0.1, abs=0.02)
+    resalted = assign_splits(frame, SplitSpec(method="hash", key=("id",), fractions=split.fractions, salt="t"))
+    assert (resalted != first).mean() > 0.3
+
+
+def test_version_id_is_content_derived():
+    fingerprint = {"split": {"method": "time"}}
+    same = dataset_version_id(fingerprint, {"a": "00"})
+    assert same == dataset_version_id({"split": {"method": "time"}}, {"a": "00"})
+    assert same != dataset_version_id(fingerprint, {"a": "01"})
+    assert same != dataset_version_id({"split": {"method": "hash"}}, {"a": "00"})
+    assert same.startswith("ds-") and len(same) == 19
+
+
+def test_prepare_chunk_joins_labels_drops_and_splits(loans_config_path):
+    config = load_use_case(loans_config_path)
+    loans = pd.read_csv(config.sources["loans"].uri)
+    customers = pd.read_csv(config.sources["customers"].uri)
+    lookup, _ = prepare_lookup(customers, config.joins[0], "customers")
+    rows, dropped = prepare_chunk(loans, {"customers": lookup}, config)
+    assert dropped["label_missing"] == loans["status"].isna().sum()
+    assert {"age", "region", "defaulted", SPLIT_COLUMN} <= set(rows.columns)
+    assert not {"status", "paid_back_at", "segment"} & set(rows.columns)
+    assert set(rows[SPLIT_COLUMN]) == {"train", "eval", "test"}
+
+
+def test_prepare_chunk_requires_every_feature(loans_config_path):
+    config = load_use_case(loans_config_path)
+    loans = pd.read_csv(config.sources["loans"].uri).drop(columns=["amount"])
+    customers = pd.read_csv(config.sources["customers"].uri)
+    lookup, _ = prepare_lookup(customers, config.joins[0], "customers")
+    with pytest.raises(DataError, match="column 'amount' is absent from the data \\(features\\)"):
+        prepare_chunk(loans, {"customers": lookup}, config)
+
+
+# --- reading sources -----------------------------------------------------------------------------
+
+
+def rows_of(path, spec, block_bytes=1 << 20):
+    return pd.concat([to_frame(b) for b in read_batches(path, spec, "src", block_bytes)], ignore_index=True)
+
+
+def test_csv_zip_gzip_and_parquet_read_the_same(tmp_path):
+    frame = pd.DataFrame({"a": pd.array([1, 2, None], dtype="Int64"), "b": ["x", None, "z"]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with zipfile.ZipFile(tmp_path / "t.csv.zip", "w") as archive:
+        archive.write(tmp_path / "t.csv", "t.csv")
+    (tmp_path / "t.csv.gz").write_bytes(gzip.compress((tmp_path / "t.csv").read_bytes()))
+    pq.write_table(pa.Table.from_pandas(frame), tmp_path / "t.parquet")
+    expected = rows_of(tmp_path / "t.csv", SourceSpec(uri="t.csv"))
+    assert expected["a"].dtype == "Int64" and expected["a"].isna().sum() == 1
+    for name in ("t.csv.zip", "t.csv.gz", "t.parquet"):
+        pd.testing.assert_frame_equal(rows_of(tmp_path / name, SourceSpec(uri=name)), expected, check_dtype=False)
+
+
+def test_column_empty_in_the_first_block_is_read_as_text(tmp_path):
+    lines = ["a,b"] + [f"{i}," for i in range(5000)] + ["5000,late text"]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    rows = rows_of(tmp_path / "t.csv", SourceSpec(uri="t.csv"), block_bytes=4096)
+    assert rows["b"].iloc[-1] == "late text" and len(rows) == 5001
+
+
+def test_malformed_csv_is_a_source_error(tmp_path):
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
+    with pytest.raises(SourceError, match="source 'src' \\(ragged.csv\\) is malformed: .*Expected 2 columns"):
+        rows_of(tmp_path / "ragged.csv", SourceSpec(uri="ragged.csv"))
+    lines = ["a,b"] + [f"{i},{i}" for i in range(5000)] + ["oops,1"]
+    (tmp_path / "typed.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(SourceError, match="is malformed: .*int64"):
+        rows_of(tmp_path / "typed.csv", SourceSpec(uri="typed.csv"), block_bytes=4096)
+    (tmp_path / "bad.csv.zip").write_bytes(b"not a zip")
+    with pytest.raises(SourceError, match="is not a valid zip archive"):
+        rows_of(tmp_path / "bad.csv.zip", SourceSpec(uri="bad.csv.zip"))
+
+
+def test_na_and_empty_fields_are_missing_in_text_columns_too(tmp_path):
+    (tmp_path / "t.csv").write_text("tailnum,seats\nN1,10\nNA,\n,30\n")
+    rows = rows_of(tmp_path / "t.csv", SourceSpec(uri="t.csv"))
+    assert rows["tailnum"].isna().tolist() == [False, True, True]
+    assert rows["seats"].isna().tolist() == [False, True, False]
