@@ -274,3 +274,7 @@ def _print_dataset(manifest: dict[str, Any], created: bool | None) -> None:
     click.echo("  sources:  " + ", ".join(f"{s['name']} sha256 {s['sha256'][:12]}…" for s in manifest["sources"]))
     click.echo(f"  location: {manifest['location']}")
     click.echo(f"  created:  {manifest['created_at']} by code {manifest['code_version']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -354,7 +354,7 @@ class ObjectStore:
                     f"({_describe(failure)})",
                     hint="is the server running? locally: `make s3-up`; on a cluster: check AWS_ENDPOINT_URL",
                 ) from None
-            log.warning("retrying in %.1fs: cannot %s (%s)", delay, what, _describe(failure))
+            log.info("retrying in %.1fs: cannot %s (%s)", delay, what, _describe(failure))
             time.sleep(delay)
 
 
