@@ -10,10 +10,12 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 ENV_STAMP := $(VENV)/.installed
+SERVING_VENV := .venv-serving
+SERVING_STAMP := $(SERVING_VENV)/.installed
 MLCYCLE := $(VENV)/bin/mlcycle
 PYTEST_ARGS ?=
 
-.PHONY: help env run test test-unit test-integration s3-up s3-down s3-status lock bench-ingest clean
+.PHONY: help env serving-env run test test-unit test-integration s3-up s3-down s3-status lock bench-ingest clean
 
 help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +28,12 @@ $(ENV_STAMP): pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 env: $(ENV_STAMP) ## Create or update the pipeline environment (.venv) from uv.lock.
+
+$(SERVING_STAMP): serving/pyproject.toml serving/uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(abspath $(SERVING_VENV)) $(UV) sync --frozen --project serving --python $(PYTHON_VERSION)
+	@touch $@
+
+serving-env: $(SERVING_STAMP) ## Create or update the serving environment (.venv-serving, seldon-core 1.17.1) from serving/uv.lock.
 
 run: $(ENV_STAMP) ## The main job: start the embedded S3 server and ingest the demo data into a dataset version.
 	$(MLCYCLE) run
@@ -48,11 +56,12 @@ s3-down: ## Stop the embedded S3 server by its recorded PID.
 s3-status: $(ENV_STAMP) ## Say whether the embedded S3 server runs, and where.
 	$(MLCYCLE) s3 status
 
-lock: | $(UV) ## Re-resolve uv.lock after editing the dependencies in pyproject.toml.
+lock: | $(UV) ## Re-resolve both lock files after editing the dependencies in a pyproject.toml.
 	$(UV) lock --python $(PYTHON_VERSION)
+	$(UV) lock --project serving --python $(PYTHON_VERSION)
 
 bench-ingest: $(ENV_STAMP) ## Benchmark ingestion: the demo data and a 3,000,000-row scale-up (time, rows/s, peak RSS).
 	$(VENV)/bin/python -m benchmarks.bench_ingest
 
-clean: s3-down ## Stop the S3 server and remove the environment and local state (.venv, .tools, .local).
-	rm -rf $(VENV) $(TOOLS) .local .pytest_cache
+clean: s3-down ## Stop the S3 server and remove the environment and local state (.venv*, .tools, .local).
+	rm -rf $(VENV) $(SERVING_VENV) $(TOOLS) .local .pytest_cache

@@ -276,14 +276,29 @@ def read_batches(path: Path, spec: SourceSpec, name: str, block_bytes: int, prog
         convert = pa_csv.ConvertOptions(strings_can_be_null=True)
         if spec.null_values:
             convert.null_values = list(spec.null_values)
-        with open_source(path) as probe:
-            schema = pa_csv.open_csv(probe, read_options=pa_csv.ReadOptions(block_size=block_bytes), parse_options=parse, convert_options=convert).schema
+        schema = _infer_csv_schema(path, block_bytes, parse, convert)
         convert.column_types = {f.name: (pa.string() if pa.types.is_null(f.type) else f.type) for f in schema}
         with open_source(path, progress) as stream:
             reader = pa_csv.open_csv(stream, read_options=pa_csv.ReadOptions(block_size=block_bytes), parse_options=parse, convert_options=convert)
-            yield from reader
+            try:
+                yield from reader
+            finally:
+                reader.close()  # before the file closes: its read-ahead must not outlive the file
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as error:
         raise SourceError(f"source {name!r} ({path.name}) is malformed: {_first_line(error)}", hint="fix or replace the file") from None
+
+
+def _infer_csv_schema(path: Path, block_bytes: int, parse: pa_csv.ParseOptions, convert: pa_csv.ConvertOptions) -> pa.Schema:
+    """Infers column types from the first block of a CSV source (whole lines only).
+
+    The prefix is read into memory and parsed on its own: a streaming reader left open on a large
+    file keeps reading ahead from it, which deadlocks once the file is closed under it.
+    """
+    with open_source(path) as stream:
+        prefix = stream.read(block_bytes)
+        if len(prefix) == block_bytes and b"\n" in prefix:
+            prefix = prefix[: prefix.rindex(b"\n") + 1]
+    return pa_csv.read_csv(io.BytesIO(prefix), parse_options=parse, convert_options=convert).schema
 
 
 def read_table(path: Path, spec: SourceSpec, name: str) -> pd.DataFrame:
