@@ -251,16 +251,29 @@ def load_use_case(path: str | Path) -> UseCaseConfig:
         raise ConfigError(f"config file {path} does not exist", hint="pass the path of a use-case YAML file") from None
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    return parse_use_case(text, origin=path.name)
+
+
+def parse_use_case(text: str, origin: str = "use case") -> UseCaseConfig:
+    """Parses and checks use-case YAML text (as a pipeline parameter carries it).
+
+    Args:
+        text: The YAML text.
+        origin: What to call the text in messages (usually the file name).
+
+    Raises:
+        ConfigError: As :func:`load_use_case`.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+        raise ConfigError(f"{origin} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of settings, not {type(data).__name__}")
-    config = _build(UseCaseConfig, data, where=path.name)
-    _check_use_case(config, where=path.name)
+        raise ConfigError(f"{origin} must hold a mapping of settings, not {type(data).__name__}")
+    config = _build(UseCaseConfig, data, where=origin)
+    _check_use_case(config, where=origin)
     return config
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import json
 import logging
 import shutil
 import tempfile
@@ -31,7 +32,18 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from components.common import datasets
-from components.common.config import SPLITS, DeriveSpec, JoinSpec, SourceSpec, SplitSpec, TargetSpec, UseCaseConfig, canonical_json
+from components.common.config import (
+    SPLITS,
+    DeriveSpec,
+    JoinSpec,
+    SourceSpec,
+    SplitSpec,
+    TargetSpec,
+    UseCaseConfig,
+    canonical_json,
+    parse_use_case,
+    s3_settings,
+)
 from components.common.datasets import DatasetRef
 from components.common.errors import DataError, NotFoundError, SourceError, StorageError
 from components.common.provenance import code_version, utc_now
@@ -72,6 +84,17 @@ class IngestResult:
     ref: DatasetRef
     created: bool
     manifest: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """The facts a pipeline UI shows about the version (artifact metadata)."""
+        return {
+            "version": self.ref.version,
+            "use_case": self.ref.use_case,
+            "location": self.manifest["location"],
+            "created": self.created,
+            "rows": self.manifest["rows"],
+            **{f"rows_{split}": entry["rows"] for split, entry in self.manifest["splits"].items()},
+        }
 
 
 # --- pure functions --------------------------------------------------------------------------
@@ -348,6 +371,23 @@ def ingest_dataset(
         return _ingest(config, store, options, scratch, progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_ingest_task(use_case_yaml: str, sources: Mapping[str, str], manifest_path: Path) -> IngestResult:
+    """Runs ingestion as a pipeline task: config from YAML text, S3 from the environment.
+
+    Args:
+        use_case_yaml: The use-case configuration.
+        sources: Source URI overrides by name.
+        manifest_path: Where to write the manifest (the task's dataset artifact).
+    """
+    config = parse_use_case(use_case_yaml).with_source_uris(dict(sources))
+    store = ObjectStore.connect(s3_settings())
+    store.ensure_buckets(("datasets",))
+    result = ingest_dataset(config, store)
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(result.manifest, indent=2, sort_keys=True))
+    return result
 
 
 def _ingest(config, store, options, scratch, progress) -> IngestResult:

@@ -1,0 +1,1 @@
+"""Stage 1: ingest and version data."""
