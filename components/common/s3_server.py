@@ -239,37 +239,44 @@ def _flags(paths: ServerPaths, ports: dict[str, int]) -> list[str]:
 
 
 def _choose_ports(paths: ServerPaths, requested: dict[str, int]) -> dict[str, int]:
+    """Returns every port: requested ones, else the last start's, else a free pair per service.
+
+    Parts of weed mini reach a service's gRPC port at its HTTP port + 10000, whatever the flags say,
+    so a service's two ports are always chosen together.
+    """
     unknown = sorted(set(requested) - set(PORT_NAMES))
     if unknown:
         raise UserError(f"unknown S3 server port name {unknown[0]!r}", hint=f"names: {', '.join(PORT_NAMES)}")
+    for name, port in requested.items():
+        if port and not _port_free(port):
+            raise UserError(f"port {port} for the S3 server's {name} is in use", hint="choose another port")
     previous: dict[str, int] = {}
     if paths.server.exists():
         try:
             previous = {k: int(v) for k, v in json.loads(paths.server.read_text())["ports"].items()}
         except (json.JSONDecodeError, KeyError, ValueError):
             previous = {}
-    chosen = {name: requested.get(name) or previous.get(name) or 0 for name in PORT_NAMES}
-    busy = [name for name, port in chosen.items() if port and not _port_free(port)]
-    for name in busy:
-        if name in requested:
-            raise UserError(f"port {chosen[name]} for the S3 server's {name} is in use", hint="choose another port")
-        chosen[name] = 0
-    for name in PORT_NAMES:
-        if name.endswith("_grpc") or chosen[name]:
-            continue
-        # Parts of weed mini reach a service's gRPC port at its HTTP port + 10000, whatever the
-        # flags say, so each pair is picked together.
-        chosen[name] = _free_pair(taken=set(chosen.values()))
-    for name in PORT_NAMES:
-        if name.endswith("_grpc") and not chosen[name]:
-            chosen[name] = chosen[name.removesuffix("_grpc")] + GRPC_OFFSET
+    chosen: dict[str, int] = {}
+    for service in (name for name in PORT_NAMES if not name.endswith("_grpc")):
+        grpc = f"{service}_grpc"
+        if requested.get(service):
+            chosen[service] = requested[service]
+            chosen[grpc] = requested.get(grpc) or requested[service] + GRPC_OFFSET
+        elif service in previous and grpc in previous and all(_port_free(previous[n]) for n in (service, grpc)):
+            chosen[service], chosen[grpc] = previous[service], previous[grpc]
+        else:
+            chosen[service] = _free_pair(taken=set(chosen.values()))
+            chosen[grpc] = chosen[service] + GRPC_OFFSET
     return chosen
 
 
 def _free_pair(taken: set[int]) -> int:
-    """Returns a port p such that p and p + 10000 are both free on 127.0.0.1."""
-    for _ in range(200):
-        port = random.randint(20000, 45000)
+    """Returns a port p such that p and p + 10000 are both free on 127.0.0.1.
+
+    Both lie below Linux's ephemeral range (32768 and up), so no outgoing connection can hold them.
+    """
+    for _ in range(500):
+        port = random.randint(10000, 32767 - GRPC_OFFSET)
         if port not in taken and port + GRPC_OFFSET not in taken and _port_free(port) and _port_free(port + GRPC_OFFSET):
             return port
     raise StorageError("found no free pair of ports (p, p+10000) on 127.0.0.1 for the S3 server")
@@ -302,6 +309,9 @@ def _wait_ready(state: ServerState, paths: ServerPaths, timeout: float, process:
             return
         except Exception as error:  # not ready yet: refused, reset, 503 while the filer starts
             last_error = f"{type(error).__name__}: {str(error)[:200]}"
+        finally:
+            # A pooled keep-alive connection would hold the server's port after it stops.
+            quick.clear()
         time.sleep(0.2)
     raise StorageError(
         f"the embedded S3 server did not become ready within {timeout:.0f}s ({last_error})",
