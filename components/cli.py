@@ -16,7 +16,16 @@ from typing import Any
 
 import click
 
-from components.common.config import DEMO_CONFIG, ENDPOINT_VARIABLES, SPLITS, S3Settings, load_use_case, s3_settings, state_dir
+from components.common.config import (
+    DEMO_CONFIG,
+    ENDPOINT_VARIABLES,
+    SPLITS,
+    S3Settings,
+    load_use_case,
+    s3_settings,
+    schema_path,
+    state_dir,
+)
 from components.common.errors import UserError
 
 log = logging.getLogger("mlcycle")
@@ -169,6 +178,47 @@ def datasets_show(config_path: Path, version: str, as_json: bool) -> None:
         click.echo(json.dumps(manifest, indent=2, sort_keys=True))
     else:
         _print_dataset(manifest, created=None)
+
+
+@cli.command()
+@config_option
+@click.option("--version", default="latest", show_default=True, help="Dataset version to infer from.")
+@click.option("--force", is_flag=True, help="Replace an existing schema file.")
+def schema(config_path: Path, version: str, force: bool) -> None:
+    """Infer the use case's schema from a dataset version, for a person to review and commit."""
+    config = load_use_case(config_path)
+    target = schema_path(config_path, config)
+    if target.exists() and not force:
+        raise UserError(f"schema {_relative(target)} exists already", hint="review and edit it, or pass --force to replace it")
+    click.echo("inferring the schema (TensorFlow loads first, ~15 s)...", err=True)
+    from components.validate.logic import infer_schema_for_version, write_schema
+
+    write_schema(infer_schema_for_version(config, _store(), version), target)
+    click.echo(f"wrote {_relative(target)}: review it (domains, presence, environments), then commit it")
+
+
+@cli.command()
+@config_option
+@click.option("--version", default="latest", show_default=True, help="Dataset version to validate.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the HTML report.")
+def validate(config_path: Path, version: str, report_path: Path | None) -> None:
+    """Validate a dataset version against the schema; exit 1 when anomalies block training."""
+    config = load_use_case(config_path)
+    click.echo("validating (TensorFlow loads first, ~15 s)...", err=True)
+    from components.validate.logic import load_schema, validate_dataset, write_outputs
+
+    schema_file = load_schema(schema_path(config_path, config))
+    result = validate_dataset(config, schema_file, _store(), version)
+    folder = state_dir() / "reports" / config.name / result.version
+    report_path = report_path or folder / "validation.html"
+    write_outputs(result, config.name, folder / "statistics.pb", folder / "anomalies", report_path)
+    click.echo(result.summary())
+    top = sorted(result.distances, key=lambda d: -d.value / max(d.threshold, 1e-9))[:5]
+    if top:
+        click.echo("closest to their thresholds: " + ", ".join(f"{d.check} {d.feature} {d.value:.3f}/{d.threshold:g}" for d in top))
+    click.echo(f"report: {report_path}")
+    if not result.is_valid:
+        sys.exit(1)
 
 
 @cli.command("check-config")

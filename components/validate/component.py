@@ -1,0 +1,45 @@
+"""KFP interface of stage 2. No logic here: it maps parameters and artifacts onto the logic module."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def validate_data(
+    use_case: str,
+    schema: str,
+    dataset: dsl.Input[dsl.Dataset],
+    statistics: dsl.Output[dsl.Artifact],
+    anomalies: dsl.Output[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+    report: dsl.Output[dsl.HTML],
+) -> NamedTuple("Outputs", [("is_valid", bool), ("summary", str)]):
+    """Validates a dataset version with TFDV: schema, skew between train and eval, drift since the last version.
+
+    Invalid data is an output (is_valid false), not a failure: the pipeline branches on it.
+
+    Args:
+        use_case: The use-case configuration, as YAML text.
+        schema: The curated TFDV schema, as text protobuf.
+        dataset: The dataset version (the manifest that ingest_data wrote).
+
+    Returns:
+        statistics: TFDV statistics of every split (binary DatasetFeatureStatisticsList).
+        anomalies: Every finding as JSON, and TFDV's anomalies of each check as text protobuf.
+        metrics: The skew and drift distance of every feature, and the numbers of errors and warnings.
+        report: A self-contained HTML report: verdict, anomalies, distances and every feature drawn.
+        is_valid: True when no anomaly blocks training.
+        summary: The verdict and one line per anomaly.
+    """
+    from pathlib import Path
+
+    from components.validate.logic import run_validate_task
+
+    result = run_validate_task(use_case, schema, Path(dataset.path), Path(statistics.path), Path(anomalies.path), Path(report.path))
+    for name, value in result.metrics().items():
+        metrics.log_metric(name, value)
+    outputs = NamedTuple("Outputs", [("is_valid", bool), ("summary", str)])
+    return outputs(result.is_valid, result.summary())

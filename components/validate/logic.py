@@ -1,0 +1,585 @@
+"""Stage 2: validate a dataset version with TensorFlow Data Validation.
+
+What TFX's StatisticsGen, SchemaGen and ExampleValidator do, plus what they leave out:
+
+- statistics of every split, in process (pandas) or through TFDV's Beam pipeline on any runner;
+- a curated schema kept in the repository (text protobuf), inferred once by :func:`infer_schema` for a
+  person to review, with TRAINING and SERVING environments (the label and non-feature columns are
+  absent when serving);
+- every split validated against the schema; drift against the previous dataset version and skew
+  between train and eval measured for every feature, also below the threshold (TFDV only records a
+  distance for features with a comparator and a threshold, so every feature gets both);
+- checks TFDV lacks: empty or tiny splits and duplicated rows;
+- one severity per anomaly kind from the config: errors block training, warnings are reported.
+
+The functions take statistics, schemas and frames and return values; :func:`validate_dataset` is the
+shell that downloads the data, stores the statistics next to the version and returns the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+
+from components.common import datasets
+from components.common.config import SPLITS, Thresholds, UseCaseConfig, parse_use_case, s3_settings
+from components.common.datasets import DatasetRef
+from components.common.errors import DataError, NotFoundError
+from components.common.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+TRAINING, SERVING = "TRAINING", "SERVING"
+STATISTICS = "statistics.pb"
+MEASURE_ONLY = 1.0  # both distances are at most 1, so this threshold records without alerting
+ANOMALY_TYPES = anomalies_pb2.AnomalyInfo.Type
+DISTANCE_NAMES = {"JENSEN_SHANNON_DIVERGENCE": "jensen_shannon", "L_INFTY": "l_infinity"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One anomaly, in words a person can act on.
+
+    Attributes:
+        check: ``schema``, ``rows``, ``skew`` or ``drift``.
+        split: The split (or pair of splits) concerned.
+        feature: The feature, or ``(dataset)`` for split-wide problems.
+        kind: The anomaly kind (TFDV's AnomalyInfo.Type name, or one of our own).
+        severity: ``error`` (blocks training) or ``warning``.
+        description: What was measured against what is allowed.
+    """
+
+    check: str
+    split: str
+    feature: str
+    kind: str
+    severity: str
+    description: str
+
+    def line(self, width: int = 240) -> str:
+        """One line for logs and the run summary (long descriptions cut to ``width`` characters)."""
+        text = self.description if len(self.description) <= width else self.description[: width - 1] + "…"
+        return f"{self.severity.upper():7} {self.check:6} {self.split:<14} {self.feature:<20} {self.kind}: {text}"
+
+
+@dataclass(frozen=True)
+class Distance:
+    """A measured drift or skew distance of one feature."""
+
+    check: str
+    feature: str
+    measure: str
+    value: float
+    threshold: float
+
+    @property
+    def alerts(self) -> bool:
+        """Whether the distance exceeds its threshold."""
+        return self.value > self.threshold
+
+
+@dataclass
+class ValidationResult:
+    """Everything validation found about a dataset version.
+
+    Attributes:
+        version: The dataset version validated.
+        findings: Every anomaly, errors and warnings.
+        distances: Drift and skew distances of every compared feature.
+        statistics: Statistics of the splits, one dataset per split, named after it.
+        anomalies: TFDV's anomalies protos by check (``schema:train``, ``skew``, ``drift``...).
+        previous_version: The version drift was measured against, if any.
+    """
+
+    version: str
+    findings: list[Finding]
+    distances: list[Distance]
+    statistics: statistics_pb2.DatasetFeatureStatisticsList
+    anomalies: dict[str, anomalies_pb2.Anomalies] = field(default_factory=dict)
+    previous_version: str | None = None
+
+    @property
+    def errors(self) -> list[Finding]:
+        """The findings that block training."""
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        """The findings that are only reported."""
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def is_valid(self) -> bool:
+        """True when nothing blocks training."""
+        return not self.errors
+
+    def summary(self) -> str:
+        """A few lines for a person: the verdict, then every finding."""
+        verdict = "VALID" if self.is_valid else "INVALID"
+        head = f"dataset {self.version}: {verdict} ({len(self.errors)} errors, {len(self.warnings)} warnings)"
+        return "\n".join([head, *(f"  {f.line()}" for f in self.findings)])
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics for KFP: every distance, and the counts of findings."""
+        values = {f"{d.check}_{d.feature}_{d.measure}": round(d.value, 6) for d in self.distances}
+        values.update(errors=float(len(self.errors)), warnings=float(len(self.warnings)))
+        return values
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Makes a frame digestible by TFDV, which silently drops datetime columns and rejects categoricals.
+
+    Datetime columns become epoch seconds (float, missing stays missing); categoricals become text;
+    the index is reset (a filtered frame's index would appear as a feature).
+    """
+    frame = frame.reset_index(drop=True)
+    converted = {}
+    for name, dtype in frame.dtypes.items():
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            values = frame[name]
+            seconds = values.astype("int64") // 10**9
+            converted[name] = seconds.astype("float64").where(values.notna())
+        elif isinstance(dtype, pd.CategoricalDtype):
+            converted[name] = frame[name].astype(object)
+    return frame.assign(**converted) if converted else frame
+
+
+def statistics_in_process(frames: Mapping[str, pd.DataFrame]) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Computes statistics of each named frame in this process; one dataset per name."""
+    merged = statistics_pb2.DatasetFeatureStatisticsList()
+    for name, frame in frames.items():
+        stats = tfdv.generate_statistics_from_dataframe(prepare_frame(frame))
+        dataset = merged.datasets.add()
+        dataset.CopyFrom(stats.datasets[0])
+        dataset.name = name
+    return merged
+
+
+def statistics_with_beam(
+    files: Mapping[str, Path | str], work_dir: Path, beam_options: Iterable[str] = ()
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Computes statistics of Parquet files with TFDV's Beam pipeline.
+
+    The same code runs on DirectRunner here and on Flink, Spark or Dataflow with the matching
+    ``beam_options``; the files must then be readable by the workers (e.g. on S3).
+    """
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tfx_bsl.arrow import table_util
+
+    def canonical_batches(table: pa.Table) -> Iterable[pa.RecordBatch]:
+        for batch in table.to_batches():
+            yield table_util.CanonicalizeRecordBatch(_epoch_seconds(batch))
+
+    merged = statistics_pb2.DatasetFeatureStatisticsList()
+    for name, path in files.items():
+        output = work_dir / f"{name}.stats.tfrecord"
+        with beam.Pipeline(options=PipelineOptions(list(beam_options))) as pipeline:
+            _ = (
+                pipeline
+                | f"Read {name}" >> beam.io.ReadFromParquetBatched(str(path))
+                | f"Canonicalize {name}" >> beam.FlatMap(canonical_batches)
+                | f"Statistics {name}" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
+                | f"Write {name}" >> tfdv.WriteStatisticsToTFRecord(str(output))
+            )
+        dataset = merged.datasets.add()
+        dataset.CopyFrom(tfdv.load_statistics(str(output)).datasets[0])
+        dataset.name = name
+    return merged
+
+
+def split_statistics(statistics: statistics_pb2.DatasetFeatureStatisticsList, name: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Returns the statistics of one named dataset as a list of one (what TFDV's validators take)."""
+    for dataset in statistics.datasets:
+        if dataset.name == name:
+            return statistics_pb2.DatasetFeatureStatisticsList(datasets=[dataset])
+    raise NotFoundError(f"the statistics have no dataset named {name!r}")
+
+
+def duplicate_fraction(frames: Iterable[pd.DataFrame]) -> tuple[int, int]:
+    """Counts fully duplicated rows across chunks of one split by hashing rows (8 bytes each).
+
+    Returns:
+        (duplicated rows beyond their first occurrence, rows in all).
+    """
+    hashes = [pd.util.hash_pandas_object(chunk, index=False).to_numpy() for chunk in frames if len(chunk)]
+    if not hashes:
+        return 0, 0
+    every = np.concatenate(hashes)
+    return int(len(every) - len(np.unique(every))), int(len(every))
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+
+def infer_schema(statistics: statistics_pb2.DatasetFeatureStatisticsList, config: UseCaseConfig, margin: float = 0.5) -> schema_pb2.Schema:
+    """Infers a schema for a person to review and commit, stricter than TFDV's default inference.
+
+    On top of ``tfdv.infer_schema``: TRAINING and SERVING environments (only features are served);
+    numeric features get a domain of their observed range widened by ``margin`` times its width on
+    each side, so values far out of range are caught; columns seen partly missing must stay at most
+    10 points less present; categorical domains tolerate 1% unseen values, the label none.
+
+    Args:
+        statistics: Statistics of all rows (one dataset).
+        config: The use case (which columns are features, which is the label).
+        margin: Widening of numeric ranges, as a fraction of the observed width.
+    """
+    schema = tfdv.infer_schema(statistics, infer_feature_shape=False, max_string_domain_size=1000)
+    schema.default_environment.extend([TRAINING, SERVING])
+    features = set(config.features.all())
+    datetimes = set(config.features.datetime)
+    dataset = statistics.datasets[0]
+    by_name = {".".join(f.path.step) or f.name: f for f in dataset.features}
+    for feature in schema.feature:
+        name = feature.name
+        if name not in features:
+            feature.not_in_environment.append(SERVING)
+        if name not in features and name != config.target.name:
+            # Identifiers and other passengers (tail numbers...) have open-ended values: no domain.
+            feature.ClearField("domain")
+        stats = by_name.get(name)
+        if stats is None:
+            continue
+        present = _present_fraction(stats, dataset.num_examples)
+        if present < 1.0:
+            feature.presence.min_fraction = round(max(0.0, present - 0.1), 3)
+        if name == config.target.name:
+            _pin_label_domain(schema, feature, stats)
+        elif stats.HasField("num_stats") and name not in datetimes and name in features:
+            _widen_numeric_domain(feature, stats.num_stats, margin)
+        elif feature.HasField("domain") or feature.HasField("string_domain"):
+            feature.distribution_constraints.min_domain_mass = 0.99
+    used = {feature.domain for feature in schema.feature if feature.HasField("domain")}
+    kept = [domain for domain in schema.string_domain if domain.name in used]
+    del schema.string_domain[:]
+    schema.string_domain.extend(kept)
+    return schema
+
+
+def write_schema(schema: schema_pb2.Schema, path: Path) -> None:
+    """Writes a schema as text protobuf, with a header saying how it was made."""
+    from google.protobuf import text_format
+
+    header = (
+        "# TFDV schema: the data contract of this use case. Inferred by `mlcycle schema`, then reviewed.\n"
+        "# Edit it like code: domains, presence and environments here decide what validation accepts.\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + text_format.MessageToString(schema))
+
+
+def load_schema(path: Path) -> schema_pb2.Schema:
+    """Reads a text-protobuf schema.
+
+    Raises:
+        NotFoundError: If the file does not exist (with the command that creates it).
+    """
+    if not path.is_file():
+        raise NotFoundError(f"schema {path} does not exist", hint="create it with `make schema`, review it, commit it")
+    return parse_schema(path.read_text())
+
+
+def with_comparators(schema: schema_pb2.Schema, config: UseCaseConfig, check: str) -> schema_pb2.Schema:
+    """Returns a copy of the schema with a drift or skew comparator on every feature and the label.
+
+    Numeric columns get Jensen-Shannon divergence (L-infinity does nothing on them), text columns
+    L-infinity distance; each with the threshold the config gives its kind.
+    """
+    thresholds: Thresholds = getattr(config.validation, check)
+    categorical = set(config.features.categorical)
+    datetimes = set(config.features.datetime)
+    compared = set(config.features.all()) | {config.target.name}
+    result = copy.deepcopy(schema)
+    for feature in result.feature:
+        if feature.name not in compared:
+            continue
+        comparator = feature.drift_comparator if check == "drift" else feature.skew_comparator
+        text = feature.type == schema_pb2.BYTES
+        if feature.name in thresholds.features:
+            threshold = thresholds.features[feature.name]
+        elif feature.name in datetimes:
+            threshold = MEASURE_ONLY
+        elif feature.name in categorical or text:
+            threshold = thresholds.categorical
+        else:
+            threshold = thresholds.numeric
+        if text:
+            comparator.infinity_norm.threshold = threshold
+        else:
+            comparator.jensen_shannon_divergence.threshold = threshold
+    return result
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def validate_statistics(
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    config: UseCaseConfig,
+    version: str,
+    previous: statistics_pb2.DatasetFeatureStatisticsList | None = None,
+    previous_version: str | None = None,
+    duplicates: Mapping[str, tuple[int, int]] | None = None,
+) -> ValidationResult:
+    """Validates every split against the schema, measures skew and drift, and grades each finding.
+
+    Args:
+        statistics: One dataset per split (train, eval, test).
+        schema: The curated schema.
+        config: The use case (thresholds, severities, minimum rows).
+        version: The dataset version, for messages.
+        previous: Statistics of the previous dataset version, for drift; None skips drift.
+        previous_version: Its id.
+        duplicates: Duplicated and total rows per split, from :func:`duplicate_fraction`.
+    """
+    spec = config.validation
+    findings: list[Finding] = []
+    anomalies: dict[str, anomalies_pb2.Anomalies] = {}
+
+    def grade(kind: str) -> str:
+        return spec.severity.get(kind, "error")
+
+    for split in SPLITS:
+        stats = split_statistics(statistics, split)
+        rows = stats.datasets[0].num_examples
+        if rows == 0:
+            findings.append(Finding("rows", split, "(dataset)", "EMPTY_SPLIT", grade("EMPTY_SPLIT"), "the split has no rows"))
+            continue
+        if rows < spec.min_rows:
+            findings.append(
+                Finding("rows", split, "(dataset)", "TOO_FEW_ROWS", grade("TOO_FEW_ROWS"), f"{rows} rows, at least {spec.min_rows} required")
+            )
+        result = tfdv.validate_statistics(stats, schema, environment=TRAINING)
+        anomalies[f"schema:{split}"] = result
+        findings.extend(_findings(result, "schema", split, grade))
+        duplicated, total = (duplicates or {}).get(split, (0, 0))
+        if total and duplicated / total > spec.max_duplicate_fraction:
+            findings.append(
+                Finding(
+                    "rows",
+                    split,
+                    "(dataset)",
+                    "DUPLICATE_ROWS",
+                    grade("DUPLICATE_ROWS"),
+                    f"{duplicated} of {total} rows ({duplicated / total:.2%}) repeat another row exactly; "
+                    f"at most {spec.max_duplicate_fraction:.2%} allowed",
+                )
+            )
+
+    distances: list[Distance] = []
+    train, evaluation = split_statistics(statistics, "train"), split_statistics(statistics, "eval")
+    if train.datasets[0].num_examples and evaluation.datasets[0].num_examples:
+        skew = tfdv.validate_statistics(train, with_comparators(schema, config, "skew"), serving_statistics=evaluation, environment=TRAINING)
+        anomalies["skew"] = skew
+        findings.extend(_findings(skew, "skew", "train vs eval", grade, comparators_only=True))
+        distances.extend(_distances(skew, "skew"))
+    if previous is not None and train.datasets[0].num_examples:
+        old_train = split_statistics(previous, "train")
+        drift = tfdv.validate_statistics(train, with_comparators(schema, config, "drift"), previous_statistics=old_train, environment=TRAINING)
+        anomalies["drift"] = drift
+        findings.extend(_findings(drift, "drift", f"train vs {previous_version or 'previous'}", grade, comparators_only=True))
+        distances.extend(_distances(drift, "drift"))
+    findings.sort(key=lambda f: (f.severity != "error", f.check, f.split, f.feature))
+    return ValidationResult(version, findings, distances, statistics, anomalies, previous_version)
+
+
+def _findings(result: anomalies_pb2.Anomalies, check: str, split: str, grade: Any, comparators_only: bool = False) -> list[Finding]:
+    found = []
+    for feature, info in sorted(result.anomaly_info.items()):
+        for reason in info.reason:
+            kind = ANOMALY_TYPES.Name(reason.type)
+            if comparators_only != kind.startswith("COMPARATOR_"):
+                continue
+            found.append(Finding(check, split, feature, kind, grade(kind), reason.description or reason.short_description))
+    if not comparators_only and result.HasField("dataset_anomaly_info"):
+        for reason in result.dataset_anomaly_info.reason:
+            kind = ANOMALY_TYPES.Name(reason.type)
+            found.append(Finding(check, split, "(dataset)", kind, grade(kind), reason.description or reason.short_description))
+    return found
+
+
+def _distances(result: anomalies_pb2.Anomalies, check: str) -> list[Distance]:
+    measured = []
+    kinds = anomalies_pb2.DriftSkewInfo.Measurement.Type
+    for info in result.drift_skew_info:
+        feature = ".".join(info.path.step)
+        for measurement in info.drift_measurements if check == "drift" else info.skew_measurements:
+            name = DISTANCE_NAMES.get(kinds.Name(measurement.type), kinds.Name(measurement.type).lower())
+            measured.append(Distance(check, feature, name, float(measurement.value), float(measurement.threshold)))
+    return sorted(measured, key=lambda d: -d.value)
+
+
+def _present_fraction(stats: statistics_pb2.FeatureNameStatistics, rows: int) -> float:
+    kind = stats.WhichOneof("stats")
+    common = getattr(stats, kind).common_stats if kind else None
+    return common.num_non_missing / rows if common is not None and rows else 1.0
+
+
+def _pin_label_domain(schema: schema_pb2.Schema, feature: schema_pb2.Feature, stats: statistics_pb2.FeatureNameStatistics) -> None:
+    """The label's classes are exactly the ones seen: an unseen class is an anomaly."""
+    if stats.HasField("num_stats") and feature.type == schema_pb2.INT:
+        feature.int_domain.min = int(stats.num_stats.min)
+        feature.int_domain.max = int(stats.num_stats.max)
+    elif feature.HasField("domain"):
+        feature.distribution_constraints.min_domain_mass = 1.0
+    elif stats.HasField("string_stats"):
+        raise DataError(
+            f"the label {feature.name!r} has {stats.string_stats.unique} classes, too many to pin a domain",
+            hint="is the target column right? classification labels have few classes",
+        )
+
+
+def _widen_numeric_domain(feature: schema_pb2.Feature, stats: statistics_pb2.NumericStatistics, margin: float) -> None:
+    width = max(stats.max - stats.min, abs(stats.max), 1.0)
+    low, high = stats.min - margin * width, stats.max + margin * width
+    if feature.type == schema_pb2.INT:
+        feature.int_domain.min, feature.int_domain.max = int(np.floor(low)), int(np.ceil(high))
+    else:
+        feature.float_domain.min, feature.float_domain.max = float(low), float(high)
+
+
+def _epoch_seconds(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Timestamp columns become float epoch seconds, as in :func:`prepare_frame`."""
+    columns, names = [], []
+    for name, column in zip(batch.schema.names, batch.columns):
+        if pa.types.is_timestamp(column.type):
+            column = pa.compute.divide(column.cast(pa.int64()).cast(pa.float64()), _unit_per_second(column.type))
+        columns.append(column)
+        names.append(name)
+    return pa.RecordBatch.from_arrays(columns, names=names)
+
+
+def _unit_per_second(kind: pa.DataType) -> float:
+    return {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[kind.unit]
+
+
+# --- the shell ---------------------------------------------------------------------------------
+
+
+def read_statistics(store: ObjectStore, ref: DatasetRef) -> statistics_pb2.DatasetFeatureStatisticsList | None:
+    """Returns the statistics stored next to a dataset version, or None if it was never validated."""
+    try:
+        data = store.get_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}")
+    except NotFoundError:
+        return None
+    return statistics_pb2.DatasetFeatureStatisticsList.FromString(data)
+
+
+def compute_statistics(store: ObjectStore, manifest: Mapping[str, Any], config: UseCaseConfig, work_dir: Path) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, tuple[int, int]]]:
+    """Downloads a version's splits (verified) and computes their statistics and duplicate counts."""
+    files = {split: datasets.download_split(store, manifest, split, work_dir / f"{split}.parquet") for split in SPLITS}
+    duplicates = {split: duplicate_fraction(_parquet_chunks(path)) for split, path in files.items()}
+    if config.validation.statistics.engine == "beam":
+        statistics = statistics_with_beam(files, work_dir, config.validation.statistics.beam_options)
+    else:
+        statistics = statistics_in_process({split: pq.read_table(path).to_pandas() for split, path in files.items()})
+    return statistics, duplicates
+
+
+def validate_dataset(config: UseCaseConfig, schema: schema_pb2.Schema, store: ObjectStore, version: str = "latest") -> ValidationResult:
+    """Validates a dataset version and stores its statistics next to it for later runs and monitoring.
+
+    Args:
+        config: The use case.
+        schema: The curated schema.
+        store: The object store.
+        version: A dataset version id, or ``latest``.
+
+    Returns:
+        The result; ``is_valid`` is the gate. Invalid data is a result, not an exception.
+    """
+    ref = datasets.resolve(store, config.name, version)
+    manifest = datasets.read_manifest(store, ref)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-validate-") as folder:
+        statistics, duplicates = compute_statistics(store, manifest, config, Path(folder))
+    parent = manifest.get("parent")
+    previous = read_statistics(store, DatasetRef(config.name, parent)) if parent else None
+    if parent and previous is None:
+        log.warning("previous dataset version %s has no statistics: drift is not measured", parent)
+    store.put_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}", statistics.SerializeToString())
+    return validate_statistics(statistics, schema, config, ref.version, previous, parent if previous else None, duplicates)
+
+
+def _parquet_chunks(path: Path) -> Iterable[pd.DataFrame]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=200_000):
+        yield batch.to_pandas()
+
+
+def infer_schema_for_version(config: UseCaseConfig, store: ObjectStore, version: str = "latest") -> schema_pb2.Schema:
+    """Infers a curated schema from all rows of a dataset version (see :func:`infer_schema`)."""
+    ref = datasets.resolve(store, config.name, version)
+    manifest = datasets.read_manifest(store, ref)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-schema-") as folder:
+        folder = Path(folder)
+        files = [datasets.download_split(store, manifest, split, folder / f"{split}.parquet") for split in SPLITS]
+        if config.validation.statistics.engine == "beam":
+            statistics = statistics_with_beam({"all": str(folder / "*.parquet")}, folder, config.validation.statistics.beam_options)
+        else:
+            statistics = statistics_in_process({"all": pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)})
+    return infer_schema(statistics, config)
+
+
+def parse_schema(text: str) -> schema_pb2.Schema:
+    """Parses a text-protobuf schema (as a pipeline parameter carries it).
+
+    Raises:
+        DataError: If the text is not a valid schema.
+    """
+    from google.protobuf import text_format
+
+    try:
+        return text_format.Parse(text, schema_pb2.Schema())
+    except text_format.ParseError as error:
+        raise DataError(f"the schema is not a valid TFDV schema: {error}", hint="regenerate it with `make schema`") from None
+
+
+def write_outputs(result: ValidationResult, use_case: str, statistics_path: Path, anomalies_dir: Path, report_path: Path) -> None:
+    """Writes the statistics, the anomalies (JSON plus TFDV text protos) and the HTML report."""
+    from google.protobuf import text_format
+
+    from components.validate.report import render_report
+
+    statistics_path.parent.mkdir(parents=True, exist_ok=True)
+    statistics_path.write_bytes(result.statistics.SerializeToString())
+    anomalies_dir.mkdir(parents=True, exist_ok=True)
+    findings = {
+        "version": result.version,
+        "is_valid": result.is_valid,
+        "previous_version": result.previous_version,
+        "findings": [dataclasses.asdict(f) for f in result.findings],
+        "distances": [dataclasses.asdict(d) for d in result.distances],
+    }
+    (anomalies_dir / "findings.json").write_text(json.dumps(findings, indent=2))
+    for check, proto in result.anomalies.items():
+        (anomalies_dir / f"{check.replace(':', '-')}.pbtxt").write_text(text_format.MessageToString(proto))
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(render_report(result, use_case))
+
+
+def run_validate_task(use_case_yaml: str, schema_text: str, manifest_path: Path, statistics_path: Path, anomalies_dir: Path, report_path: Path) -> ValidationResult:
+    """Runs validation as a pipeline task: config and schema from text, S3 from the environment."""
+    config = parse_use_case(use_case_yaml)
+    manifest = json.loads(manifest_path.read_text())
+    store = ObjectStore.connect(s3_settings())
+    result = validate_dataset(config, parse_schema(schema_text), store, manifest["version"])
+    write_outputs(result, config.name, statistics_path, anomalies_dir, report_path)
+    return result
