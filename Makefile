@@ -14,8 +14,9 @@ SERVING_VENV := .venv-serving
 SERVING_STAMP := $(SERVING_VENV)/.installed
 MLCYCLE := $(VENV)/bin/mlcycle
 PYTEST_ARGS ?=
+SCHEMA_ARGS ?=
 
-.PHONY: help env serving-env run test test-unit test-integration s3-up s3-down s3-status lock bench-ingest clean
+.PHONY: help env serving-env run test test-unit test-integration browser schema validate s3-up s3-down s3-status lock bench-ingest bench-validate clean
 
 help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,14 +39,27 @@ serving-env: $(SERVING_STAMP) ## Create or update the serving environment (.venv
 run: $(ENV_STAMP) ## The main job: start the embedded S3 server and ingest the demo data into a dataset version.
 	$(MLCYCLE) run
 
-test: $(ENV_STAMP) ## Run the whole test suite (unit and integration, real S3 server included).
+test: $(ENV_STAMP) browser ## Run the whole test suite (unit and integration: real S3 servers, real Chromium).
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(ENV_STAMP) ## Run only the unit tests (no servers).
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: $(ENV_STAMP) ## Run only the integration tests (real S3 server, real subprocesses).
+test-integration: $(ENV_STAMP) browser ## Run only the integration tests (real S3 server, real subprocesses, Chromium).
 	$(VENV)/bin/python -m pytest tests/integration $(PYTEST_ARGS)
+
+browser: ## Install Debian's headless Chromium for the report tests, if missing (apt-get; sudo when not root).
+	@command -v chromium >/dev/null 2>&1 || { \
+	  sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  echo "installing chromium (Debian package) for the browser tests"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+schema: $(ENV_STAMP) ## Infer the demo use case's schema from its latest dataset version (for review; --force to replace).
+	$(MLCYCLE) run >/dev/null
+	$(MLCYCLE) schema $(SCHEMA_ARGS)
+
+validate: $(ENV_STAMP) ## Validate the latest demo dataset version and write the HTML report.
+	$(MLCYCLE) validate
 
 s3-up: $(ENV_STAMP) ## Start the embedded S3 server on 127.0.0.1 (idempotent) and create the buckets.
 	$(MLCYCLE) s3 up
@@ -62,6 +76,9 @@ lock: | $(UV) ## Re-resolve both lock files after editing the dependencies in a 
 
 bench-ingest: $(ENV_STAMP) ## Benchmark ingestion: the demo data and a 3,000,000-row scale-up (time, rows/s, peak RSS).
 	$(VENV)/bin/python -m benchmarks.bench_ingest
+
+bench-validate: $(ENV_STAMP) ## Benchmark validation of the demo data: import cost, in-process statistics and checks, the Beam path.
+	$(VENV)/bin/python -m benchmarks.bench_validate
 
 clean: s3-down ## Stop the S3 server and remove the environment and local state (.venv*, .tools, .local).
 	rm -rf $(VENV) $(SERVING_VENV) $(TOOLS) .local .pytest_cache

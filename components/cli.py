@@ -6,10 +6,13 @@ tracebacks are kept for bugs.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import sys
+import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -191,7 +194,8 @@ def schema(config_path: Path, version: str, force: bool) -> None:
     if target.exists() and not force:
         raise UserError(f"schema {_relative(target)} exists already", hint="review and edit it, or pass --force to replace it")
     click.echo("inferring the schema (TensorFlow loads first, ~15 s)...", err=True)
-    from components.validate.logic import infer_schema_for_version, write_schema
+    logic = _import_quietly("components.validate.logic")
+    infer_schema_for_version, write_schema = logic.infer_schema_for_version, logic.write_schema
 
     write_schema(infer_schema_for_version(config, _store(), version), target)
     click.echo(f"wrote {_relative(target)}: review it (domains, presence, environments), then commit it")
@@ -205,7 +209,8 @@ def validate(config_path: Path, version: str, report_path: Path | None) -> None:
     """Validate a dataset version against the schema; exit 1 when anomalies block training."""
     config = load_use_case(config_path)
     click.echo("validating (TensorFlow loads first, ~15 s)...", err=True)
-    from components.validate.logic import load_schema, validate_dataset, write_outputs
+    logic = _import_quietly("components.validate.logic")
+    load_schema, validate_dataset, write_outputs = logic.load_schema, logic.validate_dataset, logic.write_outputs
 
     schema_file = load_schema(schema_path(config_path, config))
     result = validate_dataset(config, schema_file, _store(), version)
@@ -254,6 +259,30 @@ def run(config_path: Path, sources: tuple[str, ...]) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _import_quietly(module: str) -> Any:
+    """Imports a TensorFlow-based module with the chatter TensorFlow prints while loading hidden.
+
+    The hidden output is shown after all if the import fails.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return importlib.import_module(module)
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.buffer.write(sink.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _server_paths():

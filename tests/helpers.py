@@ -38,6 +38,9 @@ split:
   column: opened_at
   train_end: "2024-07-01"
   eval_end: "2024-10-01"
+validation:                          # a few hundred rows: sampling noise alone moves distances by ~0.1
+  skew: {{numeric: 0.3, categorical: 0.3}}
+  drift: {{numeric: 0.3, categorical: 0.3}}
 """
 
 
@@ -93,4 +96,38 @@ def settings_for(state: ServerState, prefix: str = "", secret: str | None = None
         access_key=state.access_key,
         secret_key=state.secret_key if secret is None else secret,
         bucket_prefix=prefix,
+    )
+
+
+# --- a shop use case for validation tests -------------------------------------------------------
+
+ORDERS_CONFIG = """
+name: shop
+sources: {orders: {uri: orders.csv}}
+target: {name: returned}
+features:
+  numeric: [quantity, price]
+  categorical: [channel]
+  datetime: [ordered_at]
+split: {method: hash, key: [order_id]}
+validation:
+  drift: {numeric: 0.1, categorical: 0.1}
+  skew: {numeric: 0.1, categorical: 0.1}
+  max_duplicate_fraction: 0.01
+  min_rows: 10
+"""
+
+
+def make_orders(rows: int = 2000, seed: int = 0, price_shift: float = 0.0, mix=(0.5, 0.3, 0.2)) -> pd.DataFrame:
+    """Returns synthetic shop orders: numbers, a category, a timestamp and a binary label."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "order_id": np.arange(rows) + seed * 1_000_000,
+            "quantity": rng.integers(1, 10, size=rows),
+            "price": rng.normal(50 + price_shift, 10, size=rows),
+            "channel": rng.choice(["web", "shop", "phone"], size=rows, p=list(mix)),
+            "ordered_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 10**7, size=rows), unit="s"),
+            "returned": rng.choice([0, 1], size=rows, p=[0.9, 0.1]),
+        }
     )

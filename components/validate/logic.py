@@ -484,6 +484,18 @@ def read_statistics(store: ObjectStore, ref: DatasetRef) -> statistics_pb2.Datas
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(data)
 
 
+def statistics_of(store: ObjectStore, ref: DatasetRef, config: UseCaseConfig, work_dir: Path) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """Returns a version's stored statistics, computing and storing them first if it has none."""
+    stored = read_statistics(store, ref)
+    if stored is not None:
+        return stored
+    log.info("dataset version %s has no statistics yet: computing them", ref.version)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    statistics, _ = compute_statistics(store, datasets.read_manifest(store, ref), config, work_dir)
+    store.put_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}", statistics.SerializeToString())
+    return statistics
+
+
 def compute_statistics(store: ObjectStore, manifest: Mapping[str, Any], config: UseCaseConfig, work_dir: Path) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, tuple[int, int]]]:
     """Downloads a version's splits (verified) and computes their statistics and duplicate counts."""
     files = {split: datasets.download_split(store, manifest, split, work_dir / f"{split}.parquet") for split in SPLITS}
@@ -511,12 +523,10 @@ def validate_dataset(config: UseCaseConfig, schema: schema_pb2.Schema, store: Ob
     manifest = datasets.read_manifest(store, ref)
     with tempfile.TemporaryDirectory(prefix="mlcycle-validate-") as folder:
         statistics, duplicates = compute_statistics(store, manifest, config, Path(folder))
-    parent = manifest.get("parent")
-    previous = read_statistics(store, DatasetRef(config.name, parent)) if parent else None
-    if parent and previous is None:
-        log.warning("previous dataset version %s has no statistics: drift is not measured", parent)
+        parent = manifest.get("parent")
+        previous = statistics_of(store, DatasetRef(config.name, parent), config, Path(folder) / "previous") if parent else None
     store.put_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}", statistics.SerializeToString())
-    return validate_statistics(statistics, schema, config, ref.version, previous, parent if previous else None, duplicates)
+    return validate_statistics(statistics, schema, config, ref.version, previous, parent, duplicates)
 
 
 def _parquet_chunks(path: Path) -> Iterable[pd.DataFrame]:

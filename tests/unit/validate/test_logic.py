@@ -1,0 +1,148 @@
+"""Validation on small frames with real TFDV: the bad-input corpus, each asserted on its anomaly kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import ORDERS_CONFIG as CONFIG
+from helpers import make_orders
+
+from components.common.config import parse_use_case
+from components.validate.logic import (
+    SERVING,
+    ValidationResult,
+    duplicate_fraction,
+    infer_schema,
+    prepare_frame,
+    statistics_in_process,
+    validate_statistics,
+    with_comparators,
+)
+
+@pytest.fixture(scope="module")
+def config():
+    return parse_use_case(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def schema(config):
+    return infer_schema(statistics_in_process({"all": make_orders(6000, seed=9)}), config)
+
+
+def splits(train=None, eval_=None, test=None) -> dict[str, pd.DataFrame]:
+    return {
+        "train": make_orders(seed=1) if train is None else train,
+        "eval": make_orders(seed=2) if eval_ is None else eval_,
+        "test": make_orders(seed=3) if test is None else test,
+    }
+
+
+def validate(frames, schema, config, previous=None) -> ValidationResult:
+    duplicates = {name: duplicate_fraction([frame]) for name, frame in frames.items()}
+    previous_stats = statistics_in_process(previous) if previous else None
+    return validate_statistics(statistics_in_process(frames), schema, config, "ds-test", previous_stats, "ds-prev" if previous else None, duplicates)
+
+
+def kinds(result: ValidationResult, split: str | None = None) -> set[tuple[str, str]]:
+    return {(f.feature, f.kind) for f in result.findings if split is None or f.split == split}
+
+
+def test_clean_splits_validate_clean_and_every_feature_gets_a_distance(schema, config):
+    result = validate(splits(), schema, config)
+    assert result.is_valid and result.findings == []
+    assert {d.feature for d in result.distances} == {"quantity", "price", "channel", "ordered_at", "returned"}
+    assert all(d.check == "skew" and 0 <= d.value < d.threshold for d in result.distances)
+
+
+def test_inferred_schema_serves_features_only_and_pins_the_label(schema, config):
+    features = {f.name: f for f in schema.feature}
+    assert SERVING in features["returned"].not_in_environment
+    assert SERVING in features["order_id"].not_in_environment
+    assert SERVING not in features["price"].not_in_environment
+    assert (features["returned"].int_domain.min, features["returned"].int_domain.max) == (0, 1)
+    assert features["price"].float_domain.max > 80 and not features["order_id"].HasField("int_domain")
+
+
+@pytest.mark.parametrize(
+    "corrupt, expected",
+    [
+        (lambda f: f.assign(coupon="x"), ("coupon", "SCHEMA_NEW_COLUMN")),
+        (lambda f: f.drop(columns=["price"]), ("price", "SCHEMA_MISSING_COLUMN")),
+        (lambda f: f.assign(quantity=f["quantity"].astype(str)), ("quantity", "UNEXPECTED_DATA_TYPE")),
+        (lambda f: f.assign(channel=np.where(np.arange(len(f)) % 10 == 0, "fax", f["channel"])), ("channel", "ENUM_TYPE_UNEXPECTED_STRING_VALUES")),
+        (lambda f: f.assign(price=f["price"].where(np.arange(len(f)) % 3 != 0)), ("price", "FEATURE_TYPE_LOW_FRACTION_PRESENT")),
+        (lambda f: f.assign(returned=np.where(np.arange(len(f)) % 50 == 0, 2, f["returned"])), ("returned", "INT_TYPE_BIG_INT")),
+        (lambda f: f.assign(price=np.where(np.arange(len(f)) == 7, 1e6, f["price"])), ("price", "FLOAT_TYPE_BIG_FLOAT")),
+        (lambda f: f.assign(quantity=np.where(np.arange(len(f)) == 7, -500, f["quantity"])), ("quantity", "INT_TYPE_SMALL_INT")),
+    ],
+    ids=["new column", "missing column", "ints become strings", "out-of-domain category", "missing-value flood",
+         "unseen label class", "float far out of range", "int far out of range"],
+)
+def test_each_corruption_is_reported_with_its_kind(schema, config, corrupt, expected):
+    result = validate(splits(eval_=corrupt(make_orders(seed=2))), schema, config)
+    assert expected in kinds(result, "eval"), result.summary()
+    assert not result.is_valid
+    assert kinds(result, "train") == set() and kinds(result, "test") == set()
+
+
+def test_empty_tiny_and_duplicated_splits_are_reported(schema, config):
+    orders = make_orders(seed=3)
+    result = validate(splits(eval_=orders.iloc[:0], test=pd.concat([orders, orders.iloc[:100]])), schema, config)
+    assert ("(dataset)", "EMPTY_SPLIT") in kinds(result, "eval")
+    duplicated = [f for f in result.findings if f.kind == "DUPLICATE_ROWS"]
+    assert duplicated[0].split == "test" and "100 of 2100 rows (4.76%)" in duplicated[0].description
+    tiny = validate(splits(eval_=orders.iloc[:5]), schema, config)
+    assert ("(dataset)", "TOO_FEW_ROWS") in kinds(tiny, "eval")
+
+
+def test_drift_against_the_previous_version_names_the_drifted_features(schema, config):
+    drifted = splits(train=make_orders(seed=1, price_shift=15, mix=(0.2, 0.3, 0.5)))
+    result = validate(drifted, schema, config, previous=splits())
+    drift = {(f.feature, f.kind) for f in result.findings if f.check == "drift"}
+    assert drift == {("price", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"), ("channel", "COMPARATOR_L_INFTY_HIGH")}
+    measured = {d.feature: d for d in result.distances if d.check == "drift"}
+    assert measured["price"].alerts and measured["channel"].alerts and not measured["quantity"].alerts
+    assert set(measured) == {"quantity", "price", "channel", "ordered_at", "returned"}
+    assert "above the threshold 0.1" in next(f for f in result.findings if f.feature == "price").description
+
+
+def test_skew_between_train_and_eval_is_reported(schema, config):
+    result = validate(splits(eval_=make_orders(seed=2, price_shift=20)), schema, config)
+    assert ("price", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH") in {(f.feature, f.kind) for f in result.findings if f.check == "skew"}
+
+
+def test_severity_from_config_turns_an_anomaly_into_a_warning(schema):
+    lenient = parse_use_case(CONFIG.replace("  min_rows: 10", "  min_rows: 10\n  severity: {SCHEMA_NEW_COLUMN: warning}"))
+    result = validate(splits(eval_=make_orders(seed=2).assign(coupon="x")), schema, lenient)
+    assert result.is_valid and [f.kind for f in result.warnings] == ["SCHEMA_NEW_COLUMN"]
+
+
+def test_datetime_features_are_measured_but_do_not_alert_by_default(schema, config):
+    later = make_orders(seed=2).assign(ordered_at=lambda f: f["ordered_at"] + pd.Timedelta(days=400))
+    result = validate(splits(eval_=later), schema, config)
+    ordered = next(d for d in result.distances if d.feature == "ordered_at")
+    assert ordered.value > 0.5 and ordered.threshold == 1.0 and result.is_valid
+
+
+def test_comparators_match_column_kinds(schema, config):
+    skew = {f.name: f.skew_comparator for f in with_comparators(schema, config, "skew").feature}
+    assert skew["channel"].infinity_norm.threshold == 0.1
+    assert skew["price"].jensen_shannon_divergence.threshold == 0.1
+    assert not skew["order_id"].HasField("jensen_shannon_divergence")
+
+
+def test_prepare_frame_keeps_datetimes_and_drops_the_index():
+    frame = make_orders(10).iloc[3:6].astype({"channel": "category"})
+    frame.loc[frame.index[0], "ordered_at"] = pd.NaT
+    prepared = prepare_frame(frame)
+    assert list(prepared.index) == [0, 1, 2] and prepared["channel"].dtype == object
+    assert prepared["ordered_at"].isna().tolist() == [True, False, False]
+    assert prepared["ordered_at"].iloc[1] == frame["ordered_at"].iloc[1].timestamp()
+
+
+def test_duplicate_fraction_counts_repeats_across_chunks():
+    frame = make_orders(100)
+    assert duplicate_fraction([frame.iloc[:60], frame.iloc[40:]]) == (20, 120)
+    assert duplicate_fraction([]) == (0, 0)
