@@ -224,6 +224,85 @@ class ValidationSpec:
 
 
 @dataclass(frozen=True)
+class PreprocessSpec:
+    """How features become model inputs (a scikit-learn ColumnTransformer, fitted on train only).
+
+    Attributes:
+        scale_numeric: Standardise numeric features (after median imputation).
+        categorical_encoding: ``onehot`` (unseen categories ignored) or ``ordinal`` (unseen become -1).
+        max_categories: Most frequent categories kept per feature; rarer ones share one column.
+        datetime_parts: Calendar parts made from datetime features: any of hour, dayofweek, month,
+            dayofyear, weekend.
+    """
+
+    scale_numeric: bool = True
+    categorical_encoding: Literal["onehot", "ordinal"] = "onehot"
+    max_categories: int = 50
+    datetime_parts: tuple[str, ...] = ("hour", "dayofweek", "month")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Candidate hyperparameters of one model family; every combination is one trial.
+
+    Attributes:
+        family: ``hist_gradient_boosting``, ``logistic_regression`` or ``random_forest``.
+        params: Lists of values per scikit-learn parameter of that family.
+    """
+
+    family: Literal["hist_gradient_boosting", "logistic_regression", "random_forest"]
+    params: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Tuning and training (stages 3 and 4).
+
+    Attributes:
+        seed: Seed of every random draw: the same data and seed give the same model.
+        metric: Score that picks the best trial on the eval split: roc_auc, pr_auc, log_loss,
+            accuracy or f1 (log_loss is minimised, the others maximised).
+        search: The search space, one entry per family.
+        max_trials: Upper bound on trials (the grid is cut in a seeded random order beyond it).
+    """
+
+    seed: int = 42
+    metric: Literal["roc_auc", "pr_auc", "log_loss", "accuracy", "f1"] = "roc_auc"
+    search: tuple[SearchSpace, ...] = (SearchSpace(family="hist_gradient_boosting"),)
+    max_trials: int = 12
+
+
+@dataclass(frozen=True)
+class BlessingSpec:
+    """When a candidate model is good enough to register and deploy.
+
+    Attributes:
+        floors: Lowest acceptable value of each metric on the test split (log_loss and brier:
+            highest acceptable).
+        max_regression: Largest allowed loss against the production model per metric, on the same
+            test rows (absolute units of the metric).
+    """
+
+    floors: Mapping[str, float] = field(default_factory=dict)
+    max_regression: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """Model analysis (stage 5).
+
+    Attributes:
+        slices: Columns whose values define slices with their own metrics.
+        min_slice_rows: Slices with fewer test rows are left out (their metrics are noise).
+        blessing: Thresholds of the blessing decision.
+    """
+
+    slices: tuple[str, ...] = ()
+    min_slice_rows: int = 200
+    blessing: BlessingSpec = field(default_factory=BlessingSpec)
+
+
+@dataclass(frozen=True)
 class UseCaseConfig:
     """A whole use case: what to learn from which data.
 
@@ -238,6 +317,9 @@ class UseCaseConfig:
         drop: Columns removed after the label is derived: after-the-fact columns that would leak.
         split: How rows are assigned to train, eval and test.
         validation: Data validation settings.
+        preprocessing: How features become model inputs.
+        training: Tuning and training.
+        analysis: Model analysis and blessing.
     """
 
     name: str
@@ -249,6 +331,9 @@ class UseCaseConfig:
     joins: tuple[JoinSpec, ...] = ()
     drop: tuple[str, ...] = ()
     validation: ValidationSpec = field(default_factory=ValidationSpec)
+    preprocessing: PreprocessSpec = field(default_factory=PreprocessSpec)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
 
     @property
     def primary_source(self) -> str:
@@ -401,8 +486,8 @@ def _coerce(annotation: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(annotation):
         return _build(annotation, value, where)
     if origin is tuple:
-        if isinstance(value, str):
-            value = [value]
+        if value is None or isinstance(value, (str, int, float, bool)):
+            value = [value]  # a single value where a list is expected
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, not {_kind(value)}")
         return tuple(_coerce(args[0], item, f"{where}[{i}]") for i, item in enumerate(value))
@@ -468,6 +553,7 @@ def _check_use_case(config: UseCaseConfig, where: str) -> None:
         raise ConfigError(f"target.derive.value must be a list for op {derive.op!r} in {where}")
     _check_split(config.split, where)
     _check_validation(config, where)
+    _check_training(config, where)
 
 
 def _check_validation(config: UseCaseConfig, where: str) -> None:
@@ -491,6 +577,35 @@ def _check_validation(config: UseCaseConfig, where: str) -> None:
                 f"unknown anomaly kind {kind!r} in validation.severity of {where}",
                 hint=f"did you mean {close[0]!r}?" if close else "see TFDV's AnomalyInfo.Type names",
             )
+
+
+DATETIME_PARTS = ("hour", "dayofweek", "month", "dayofyear", "weekend")
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
+
+
+def _check_training(config: UseCaseConfig, where: str) -> None:
+    unknown_parts = sorted(set(config.preprocessing.datetime_parts) - set(DATETIME_PARTS))
+    if unknown_parts:
+        raise ConfigError(f"unknown datetime part {unknown_parts[0]!r} in {where}", hint=f"parts: {', '.join(DATETIME_PARTS)}")
+    if not config.training.search:
+        raise ConfigError(f"training.search in {where} is empty", hint="list at least one model family")
+    if config.training.max_trials < 1:
+        raise ConfigError(f"training.max_trials in {where} must be at least 1")
+    for space in config.training.search:
+        for name, values in space.params.items():
+            if not values:
+                raise ConfigError(f"training.search {space.family}.{name} in {where} has no values")
+    blessing = config.analysis.blessing
+    for metric in [*blessing.floors, *blessing.max_regression]:
+        if metric not in METRICS:
+            close = difflib.get_close_matches(metric, METRICS, n=1)
+            raise ConfigError(
+                f"unknown metric {metric!r} in analysis.blessing of {where}",
+                hint=f"did you mean {close[0]!r}?" if close else f"metrics: {', '.join(METRICS)}",
+            )
+    for column in config.analysis.slices:
+        if column in config.drop:
+            raise ConfigError(f"slice column {column!r} is dropped at ingestion in {where}")
 
 
 # Anomaly kinds the platform checks itself, beyond TFDV's.

@@ -146,3 +146,22 @@ def test_duplicate_fraction_counts_repeats_across_chunks():
     frame = make_orders(100)
     assert duplicate_fraction([frame.iloc[:60], frame.iloc[40:]]) == (20, 120)
     assert duplicate_fraction([]) == (0, 0)
+
+
+def test_beam_engine_computes_the_same_statistics_as_in_process(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from components.validate.logic import statistics_with_beam
+
+    frame = make_orders(500, seed=4)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "train.parquet")
+    beam = statistics_with_beam({"train": tmp_path / "train.parquet"}, tmp_path, ["--runner=DirectRunner"])
+    local = statistics_in_process({"train": frame})
+    assert beam.datasets[0].name == "train" and beam.datasets[0].num_examples == local.datasets[0].num_examples == 500
+
+    def numbers(stats):
+        return {f.path.step[0]: (round(f.num_stats.mean, 6), f.num_stats.min, f.num_stats.max) for f in stats.datasets[0].features if f.HasField("num_stats")}
+
+    assert numbers(beam) == numbers(local)
+    assert set(numbers(beam)) == {"order_id", "quantity", "price", "ordered_at", "returned"}
