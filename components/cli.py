@@ -226,6 +226,110 @@ def validate(config_path: Path, version: str, report_path: Path | None) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@config_option
+@click.option("--version", default="latest", show_default=True, help="Dataset version to train on.")
+def train(config_path: Path, version: str) -> None:
+    """Tune, train, analyse against production, and register a model (blessed ones enter staging)."""
+    from components.workflow import train_and_register
+
+    config = load_use_case(config_path)
+    schema_text = schema_path(config_path, config).read_text() if schema_path(config_path, config).exists() else ""
+    outcome = train_and_register(config, schema_text, _store(), version, say=lambda line: click.echo(line, err=True))
+    analysis = outcome.analysis
+    metrics = analysis.metrics
+    click.echo(f"model version {outcome.model.ref.version} of {config.name!r} {'registered' if outcome.model.created else 'unchanged'}")
+    click.echo(f"  trained on: dataset {outcome.dataset_version}; {outcome.best.trial.family} {outcome.best.trial.params}")
+    click.echo(f"  test:       roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, accuracy {metrics['accuracy']:.4f}, log_loss {metrics['log_loss']:.4f}")
+    for name, values in analysis.baselines.items():
+        click.echo(f"  baseline:   {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}")
+    if analysis.champion:
+        champion = analysis.champion["metrics"]
+        click.echo(f"  champion:   {analysis.champion['version']}: roc_auc {champion['roc_auc']:.4f}, pr_auc {champion['pr_auc']:.4f}")
+    click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))
+    if outcome.staged:
+        click.echo("  stage:      staging")
+
+
+@cli.group()
+def models() -> None:
+    """Inspect the model registry and move versions between stages."""
+
+
+@models.command("list")
+@config_option
+def models_list(config_path: Path) -> None:
+    """List the registered model versions of a use case, oldest first."""
+    from components.register import logic as registry
+
+    config = load_use_case(config_path)
+    versions = registry.list_versions(_store(), config.name)
+    if not versions:
+        click.echo(f"no model versions of {config.name!r} yet (create one with `mlcycle train`)")
+        return
+    click.echo(f"{'version':<20} {'created (UTC)':<34} {'blessed':<8} {'roc_auc':>8} {'dataset':<20} stages")
+    for entry in versions:
+        lineage = entry.manifest["lineage"]
+        roc = lineage.get("metrics", {}).get("roc_auc", float("nan"))
+        click.echo(f"{entry.version:<20} {entry.created_at:<34} {'yes' if entry.blessed else 'no':<8} {roc:>8.4f} {lineage.get('dataset_version', ''):<20} {','.join(entry.stages)}")
+
+
+@models.command("show")
+@config_option
+@click.argument("reference", default="latest")
+def models_show(config_path: Path, reference: str) -> None:
+    """Show one model version's card (REFERENCE: an id, latest, staging or production)."""
+    from components.register import logic as registry
+
+    config = load_use_case(config_path)
+    store = _store()
+    click.echo(registry.read_cards(store, registry.resolve(store, config.name, reference)).markdown)
+
+
+@models.command("compare")
+@config_option
+@click.argument("left")
+@click.argument("right")
+def models_compare(config_path: Path, left: str, right: str) -> None:
+    """Compare two model versions: metrics side by side, then what differs."""
+    from components.register import logic as registry
+
+    config = load_use_case(config_path)
+    comparison = registry.compare_versions(_store(), config.name, left, right)
+    click.echo(f"{'metric':<12} {comparison.left:>20} {comparison.right:>20} {'difference':>11}")
+    for delta in comparison.metrics:
+        difference = f"{delta.difference:+.4f}" if delta.difference is not None else ""
+        click.echo(f"{delta.name:<12} {_number(delta.left):>20} {_number(delta.right):>20} {difference:>11}")
+    for change in (*comparison.parameters, *comparison.lineage, *comparison.manifest):
+        click.echo(f"{change.key}: {change.left!r} -> {change.right!r}")
+
+
+@models.command("stage")
+@config_option
+@click.argument("reference")
+@click.option("--stage", type=click.Choice(["staging", "production"]), required=True)
+@click.option("--reason", default="", help="Why (recorded in the stage history).")
+def models_stage(config_path: Path, reference: str, stage: str, reason: str) -> None:
+    """Put a blessed model version in a stage of the registry."""
+    from components.register import logic as registry
+
+    config = load_use_case(config_path)
+    change = registry.set_stage(_store(), config.name, stage, reference, reason=reason or "set by hand")
+    click.echo(f"{stage}: {change.version} (was {change.previous})" if change else f"{stage} holds that version already")
+
+
+@models.command("rollback")
+@config_option
+@click.option("--stage", type=click.Choice(["staging", "production"]), default="production", show_default=True)
+def models_rollback(config_path: Path, stage: str) -> None:
+    """Return a stage to the version it held before its last change."""
+    from components.register import logic as registry
+
+    config = load_use_case(config_path)
+    change = registry.rollback_stage(_store(), config.name, stage, reason="rollback by hand")
+    click.echo(f"{stage}: {change.version} (was {change.previous})")
+
+
 @cli.command("check-config")
 @click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
 def check_config(config_path: Path) -> None:
@@ -259,6 +363,10 @@ def run(config_path: Path, sources: tuple[str, ...]) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def _import_quietly(module: str) -> Any:

@@ -1,0 +1,1 @@
+"""Stage 5: analyse models and decide their blessing."""

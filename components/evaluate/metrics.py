@@ -1,0 +1,89 @@
+"""Classification metrics shared by tuning, model analysis and monitoring: binary and multiclass alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+from sklearn.preprocessing import label_binarize
+
+LOWER_IS_BETTER = {"log_loss", "brier"}
+
+
+def classification_metrics(labels: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> dict[str, float]:
+    """Accuracy, precision, recall, F1, ROC-AUC, PR-AUC, log loss and Brier score.
+
+    Binary problems score the second class of ``classes`` as positive; multiclass problems average
+    one-vs-rest scores over classes (macro). Scores undefined on the given rows (one class only) are NaN.
+
+    Args:
+        labels: True labels.
+        proba: Predicted probabilities, one column per class in ``classes`` order.
+        classes: The model's classes.
+    """
+    classes = list(classes)
+    labels_obj, class_array = _aligned(labels, classes)
+    predicted = class_array[proba.argmax(axis=1)]
+    binary = len(classes) == 2
+    average = "binary" if binary else "macro"
+    positive = {"pos_label": classes[1]} if binary else {}
+    metrics = {
+        "accuracy": accuracy_score(labels_obj, predicted),
+        "precision": precision_score(labels_obj, predicted, average=average, zero_division=0, **positive),
+        "recall": recall_score(labels_obj, predicted, average=average, zero_division=0, **positive),
+        "f1": f1_score(labels_obj, predicted, average=average, zero_division=0, **positive),
+    }
+    onehot = label_binarize(labels_obj, classes=class_array)
+    onehot = np.column_stack([1 - onehot[:, 0], onehot[:, 0]]) if binary else onehot
+    present = len(set(labels_obj.tolist())) > 1
+    if binary:
+        metrics["roc_auc"] = roc_auc_score(onehot[:, 1], proba[:, 1]) if present else float("nan")
+        metrics["pr_auc"] = average_precision_score(onehot[:, 1], proba[:, 1]) if present else float("nan")
+        metrics["brier"] = brier_score_loss(onehot[:, 1], proba[:, 1])
+    else:
+        usable = [i for i in range(len(classes)) if 0 < onehot[:, i].sum() < len(onehot)]
+        metrics["roc_auc"] = float(np.mean([roc_auc_score(onehot[:, i], proba[:, i]) for i in usable])) if usable else float("nan")
+        metrics["pr_auc"] = float(np.mean([average_precision_score(onehot[:, i], proba[:, i]) for i in usable])) if usable else float("nan")
+        metrics["brier"] = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    metrics["log_loss"] = log_loss(onehot, np.clip(proba, 1e-15, 1 - 1e-15))
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def confusion(labels: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> list[list[int]]:
+    """The confusion matrix, rows true classes and columns predicted ones, in ``classes`` order."""
+    labels, class_array = _aligned(labels, classes)
+    return confusion_matrix(labels, class_array[proba.argmax(axis=1)], labels=class_array).tolist()
+
+
+def _aligned(labels: Any, classes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and classes as arrays of one plain dtype (sklearn refuses object arrays of numbers)."""
+    class_array = np.asarray(list(classes))
+    if class_array.dtype.kind in "iufb":
+        return np.asarray(pd.Series(labels).astype(class_array.dtype)), class_array
+    return np.asarray(pd.Series(labels).astype(str)), class_array.astype(str)
+
+
+def roc_points(labels: np.ndarray, proba: np.ndarray, classes: Sequence[Any], most: int = 200) -> list[tuple[float, float, float]]:
+    """(false positive rate, true positive rate, threshold) of the positive class, at most ``most`` points.
+
+    Multiclass models get the curve of their last class against the rest.
+    """
+    labels, class_array = _aligned(labels, classes)
+    fpr, tpr, thresholds = roc_curve(labels == class_array[-1], proba[:, -1])
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(most, len(fpr))).round().astype(int))
+    finite = np.where(np.isfinite(thresholds), thresholds, 1.0)
+    return [(float(fpr[i]), float(tpr[i]), float(finite[i])) for i in keep]

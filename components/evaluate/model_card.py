@@ -1,0 +1,101 @@
+"""The model card: what a model is for, what it was made from, how good it is and why it was blessed.
+
+One JSON document (for machines and the registry) and its Markdown rendering (shown in the KFP UI
+and read by the reviewer of a promotion commit).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from components.common.config import UseCaseConfig
+from components.evaluate.logic import Analysis
+
+SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
+
+
+def model_card(config: UseCaseConfig, analysis: Analysis, lineage: dict[str, Any]) -> dict[str, Any]:
+    """The card as plain data.
+
+    Args:
+        config: The use case.
+        analysis: The model analysis on the test split.
+        lineage: Dataset version, schema digest, code version, training record and tuning results.
+    """
+    return {
+        "use_case": config.name,
+        "intended_use": config.description or f"Predict {config.target.name!r} from the features below.",
+        "target": config.target.name,
+        "classes": analysis.classes,
+        "features": {"numeric": list(config.features.numeric), "categorical": list(config.features.categorical), "datetime": list(config.features.datetime)},
+        "lineage": lineage,
+        "test_rows": analysis.rows,
+        "metrics": analysis.metrics,
+        "baselines": analysis.baselines,
+        "slices": analysis.slices,
+        "slice_gaps": analysis.slice_gaps,
+        "champion": analysis.champion,
+        "blessing": {"blessed": analysis.blessing.blessed, "reasons": list(analysis.blessing.reasons)},
+        "confusion_matrix": analysis.confusion,
+    }
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    """The card as Markdown."""
+    blessing = card["blessing"]
+    lineage = card["lineage"]
+    training = lineage.get("training", {})
+    lines = [
+        f"# Model card: {card['use_case']}",
+        "",
+        f"**{'BLESSED' if blessing['blessed'] else 'NOT BLESSED'}**: " + "; ".join(blessing["reasons"]) + ".",
+        "",
+        "## Intended use",
+        card["intended_use"],
+        f"Predicts `{card['target']}` (classes {', '.join(map(str, card['classes']))}). Not for decisions about individuals without review.",
+        "",
+        "## Data and lineage",
+        f"- dataset version: `{lineage.get('dataset_version')}`",
+        f"- schema sha256: `{str(lineage.get('schema_sha256', ''))[:16]}…`",
+        f"- code version: `{lineage.get('code_version')}`",
+        f"- model: {training.get('family')} {training.get('params')} (seed {training.get('seed')}, {training.get('rows', 0):,} rows, fitted in {training.get('fit_seconds')} s)",
+        f"- features: {', '.join(card['features']['numeric'] + card['features']['categorical'] + card['features']['datetime'])}",
+        "",
+        f"## Metrics on the test split ({card['test_rows']:,} rows)",
+        _metrics_table(card),
+        "",
+    ]
+    if card["slices"]:
+        lines += ["## By slice", ""]
+        for column, entries in card["slices"].items():
+            gap = card["slice_gaps"].get(column, {}).get("roc_auc")
+            if gap:
+                lines.append(f"Largest ROC-AUC gap by `{column}`: {gap['gap']:.3f} (best {gap['best']}, worst {gap['worst']}).")
+            lines += ["", f"| {column} | rows | roc_auc | pr_auc | accuracy |", "|---|---:|---:|---:|---:|"]
+            for entry in entries:
+                m = entry["metrics"]
+                lines.append(f"| {entry['value']} | {entry['rows']:,} | {_f(m['roc_auc'])} | {_f(m['pr_auc'])} | {_f(m['accuracy'])} |")
+            lines.append("")
+    trials = lineage.get("trials", [])
+    if trials:
+        lines += ["## Tuning (scored on the eval split)", "", "| trial | family | parameters | score |", "|---|---|---|---:|"]
+        for trial in trials:
+            lines.append(f"| {trial['trial']['id']} | {trial['trial']['family']} | {trial['trial']['params']} | {_f(trial['score'])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _metrics_table(card: dict[str, Any]) -> str:
+    columns = [("candidate", card["metrics"])]
+    if card["champion"]:
+        columns.append((f"champion {card['champion']['version']}", card["champion"]["metrics"]))
+    columns += [(f"baseline: {name.replace('_', ' ')}", values) for name, values in card["baselines"].items()]
+    head = "| metric | " + " | ".join(name for name, _ in columns) + " |"
+    rule = "|---|" + "---:|" * len(columns)
+    rows = [f"| {metric} | " + " | ".join(_f(values.get(metric, float("nan"))) for _, values in columns) + " |" for metric in SHOWN_METRICS]
+    return "\n".join([head, rule, *rows])
+
+
+def _f(value: float) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"

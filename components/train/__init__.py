@@ -1,0 +1,1 @@
+"""Stage 4: tune and train models."""

@@ -1,0 +1,119 @@
+"""Training end to end against a real S3 server: tune, train, analyse, register, and the champion gate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+from helpers import make_loans, write_loans_use_case
+
+from components.common import datasets
+from components.common.config import load_use_case
+from components.ingest.logic import ingest_dataset
+from components.register import logic as registry
+from components.train.logic import Trial, fit
+from components.workflow import train_and_register
+
+TRAINING = """
+preprocessing: {{datetime_parts: [dayofweek]}}
+training:
+  seed: 3
+  search:
+    - family: logistic_regression
+      params: {{C: [0.1, 1.0]}}
+    - family: hist_gradient_boosting
+      params: {{max_iter: [20]}}
+analysis:
+  slices: [region]
+  min_slice_rows: 10
+  blessing:
+    floors: {{roc_auc: 0.3}}
+    max_regression: {{roc_auc: 0.02}}
+"""
+
+
+def loans_with_signal(rows: int = 1200, seed: int = 0):
+    loans = make_loans(rows, seed=seed)
+    defaulted = (loans["amount"] > 30_000) | (loans["purpose"] == "study")
+    loans["status"] = loans["status"].where(loans["status"].isna(), defaulted.map({True: "default", False: "paid"}))
+    return loans
+
+
+def use_case(tmp_path: Path, loans=None):
+    from helpers import LOANS_CONFIG
+
+    return write_loans_use_case(tmp_path, loans_with_signal() if loans is None else loans, config=LOANS_CONFIG + TRAINING)
+
+
+def test_training_registers_a_blessed_version_with_lineage_and_card(store, tmp_path):
+    config = load_use_case(use_case(tmp_path))
+    dataset = ingest_dataset(config, store)
+    outcome = train_and_register(config, "schema text", store)
+    manifest = outcome.model.manifest
+    lineage = manifest["lineage"]
+    assert outcome.model.created and outcome.staged and manifest["blessed"]
+    assert lineage["dataset_version"] == dataset.ref.version
+    assert lineage["parameters"]["family"] == outcome.best.trial.family
+    assert len(lineage["trials"]) == 3 and lineage["metrics"]["roc_auc"] > 0.8
+    assert registry.current_version(store, "loans", "staging") == outcome.model.ref.version
+    card = registry.read_cards(store, outcome.model.ref)
+    assert "**BLESSED**" in card.markdown and card.data["lineage"]["dataset_version"] == dataset.ref.version
+    model = registry.load_model(store, "loans", outcome.model.ref.version, tmp_path / "load")
+    assert list(model.classes_) == [0, 1]
+
+
+def test_a_candidate_worse_than_production_is_not_blessed_and_a_better_one_is(store, tmp_path):
+    config = load_use_case(use_case(tmp_path))
+    good_data = ingest_dataset(config, store)
+    first = train_and_register(config, "", store)
+    registry.set_stage(store, "loans", "production", first.model.ref.version, reason="test")
+
+    # Labels are noise before October (train and eval) but real in the test months: the candidate
+    # learns nothing, while the champion, scored on the same test rows, knows the rule.
+    noisy = loans_with_signal(seed=0)
+    before = noisy["opened_at"] < "2024-10-01"
+    noise = make_loans(1200, seed=9)["status"].fillna("paid")
+    noisy.loc[before, "status"] = noise[before].where(noisy.loc[before, "status"].notna())
+    worse_config = load_use_case(use_case(tmp_path / "noisy", noisy))
+    ingest_dataset(worse_config, store)
+    worse = train_and_register(worse_config, "", store)
+    assert not worse.analysis.blessing.blessed and not worse.staged
+    assert worse.analysis.champion["version"] == first.model.ref.version
+    assert any("worse than the allowed loss" in reason for reason in worse.analysis.blessing.reasons)
+
+    # Now production holds a weak model: a candidate from good data beats it and is blessed.
+    train_rows = datasets.load_split(store, good_data.manifest, "train", tmp_path)
+    weak, _ = fit(train_rows.assign(amount=1, purpose="car"), config, Trial("logistic_regression"))
+    weak_path = tmp_path / "weak.joblib"
+    joblib.dump(weak, weak_path)
+    weak_version = registry.register_model(store, "loans", weak_path, lineage={"metrics": {"roc_auc": 0.5}}, blessed=True, card_markdown="weak", card={}).ref.version
+    registry.set_stage(store, "loans", "production", weak_version, reason="test")
+    ingest_dataset(config, store)
+    better = train_and_register(config, "", store)
+    assert better.analysis.blessing.blessed and better.analysis.champion["version"] == weak_version
+    assert better.analysis.metrics["roc_auc"] > better.analysis.champion["metrics"]["roc_auc"]
+
+
+def test_cli_train_and_models_commands(tmp_path, s3_env, store):
+    config_path = use_case(tmp_path)
+
+    def mlcycle(*args):
+        return subprocess.run([sys.executable, "-m", "components.cli", *args], env=s3_env, capture_output=True, text=True, timeout=600)
+
+    assert mlcycle("ingest", "-c", str(config_path)).returncode == 0
+    trained = mlcycle("train", "-c", str(config_path))
+    assert trained.returncode == 0, trained.stderr
+    version = trained.stdout.split()[2]
+    assert "blessed:    yes" in trained.stdout and "baseline:   majority class: roc_auc 0.5000" in trained.stdout
+    assert "trial 1/3" in trained.stderr
+    listing = mlcycle("models", "list", "-c", str(config_path))
+    assert version in listing.stdout and "staging" in listing.stdout
+    assert "# Model card: loans" in mlcycle("models", "show", "-c", str(config_path), "staging").stdout
+    promoted = mlcycle("models", "stage", "-c", str(config_path), version, "--stage", "production")
+    assert promoted.returncode == 0 and f"production: {version} (was None)" in promoted.stdout
+    compared = mlcycle("models", "compare", "-c", str(config_path), version, "production")
+    assert compared.returncode == 0 and "roc_auc" in compared.stdout
+    missing = mlcycle("models", "show", "-c", str(config_path), "m-0000000000000000")
+    assert missing.returncode != 0 and missing.stderr.startswith("error: ") and len(missing.stderr.strip().splitlines()) == 1
