@@ -7,22 +7,19 @@ write the model card, and register the version (blessed versions also enter stag
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import joblib
 import pandas as pd
 
 from components.common import datasets
 from components.common.config import SPLITS, UseCaseConfig
-from components.common.provenance import code_version
 from components.common.storage import ObjectStore
 from components.evaluate.logic import Analysis, analyse_model
-from components.evaluate.model_card import model_card, render_markdown
+from components.evaluate.model_card import lineage_of, model_card, render_markdown
 from components.register import logic as registry
 from components.train.logic import TrialResult, expand_trials, run_trial, select_best, train_final
 
@@ -38,21 +35,6 @@ class TrainingOutcome:
     model: registry.RegisterResult
     card_markdown: str
     staged: bool
-
-
-def lineage_of(dataset_version: str, schema_text: str, record: dict[str, Any], analysis: Analysis, trials: list[TrialResult]) -> dict[str, Any]:
-    """Where a model came from, as the registry and the model card record it."""
-    return {
-        "dataset_version": dataset_version,
-        "schema_sha256": hashlib.sha256(schema_text.encode()).hexdigest(),
-        "code_version": code_version(),
-        "training": record,
-        "parameters": {"family": record["family"], **record["params"]},
-        "metrics": analysis.metrics,
-        "champion": analysis.champion,
-        "blessing": {"blessed": analysis.blessing.blessed, "reasons": list(analysis.blessing.reasons)},
-        "trials": [result.to_dict() for result in trials],
-    }
 
 
 def train_and_register(
@@ -88,7 +70,7 @@ def train_and_register(
         champion = registry.load_model(store, config.name, champion_version, Path(folder) / "champion") if champion_version else None
         say("analysing on the test split" + (f" against production model {champion_version}" if champion_version else ""))
         analysis = analyse_model(model, pd.concat([frames["train"], frames["eval"]], ignore_index=True), frames["test"], config, champion, champion_version)
-        lineage = lineage_of(ref.version, schema_text, record, analysis, results)
+        lineage = lineage_of(ref.version, schema_text, record, analysis, [r.to_dict() for r in results])
         card = model_card(config, analysis, lineage)
         markdown = render_markdown(card)
         model_path = Path(folder) / "model.joblib"

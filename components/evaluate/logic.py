@@ -9,9 +9,12 @@ more than a margin"; with no champion the floors alone decide. It is a value, ne
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from components.common.config import METRICS, BlessingSpec, UseCaseConfig
+from components.common.config import BlessingSpec, UseCaseConfig
 from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
 from components.preprocess.logic import model_pipeline
 from components.train.logic import predict_proba, split_xy
@@ -174,4 +177,35 @@ def analyse_model(
     )
 
 
-__all__ = ["METRICS", "Analysis", "Blessing", "analyse_model", "baselines", "bless", "slice_metrics"]
+def evaluate_model_task(use_case_yaml: str, schema_text: str, manifest_path: Path, model_path: Path, record: dict[str, Any], analysis_path: Path) -> tuple[Analysis, dict[str, Any], str]:
+    """Runs model analysis as a pipeline task against the production model in the registry.
+
+    Writes the analysis artifact: JSON with the lineage, the model card and the blessing, which the
+    registration task reads.
+
+    Returns:
+        The analysis, the model card and its Markdown.
+    """
+    import joblib
+
+    from components.common.config import parse_use_case, s3_settings
+    from components.common.storage import ObjectStore
+    from components.evaluate.model_card import lineage_of, model_card, render_markdown
+    from components.register import logic as registry
+    from components.train.logic import load_splits
+
+    config = parse_use_case(use_case_yaml)
+    manifest = json.loads(manifest_path.read_text())
+    store = ObjectStore.connect(s3_settings())
+    with tempfile.TemporaryDirectory(prefix="mlcycle-evaluate-") as folder:
+        frames = load_splits(manifest_path, ("train", "eval", "test"), Path(folder))
+        champion_version = registry.current_version(store, config.name, "production")
+        champion = registry.load_model(store, config.name, champion_version, Path(folder) / "champion") if champion_version else None
+    model = joblib.load(model_path)
+    trained_on = pd.concat([frames["train"], frames["eval"]], ignore_index=True)
+    analysis = analyse_model(model, trained_on, frames["test"], config, champion, champion_version)
+    lineage = lineage_of(manifest["version"], schema_text, record, analysis, record.get("trials", []))
+    card = model_card(config, analysis, lineage)
+    analysis_path.parent.mkdir(parents=True, exist_ok=True)
+    analysis_path.write_text(json.dumps({"lineage": lineage, "card": card, "blessed": analysis.blessing.blessed}, indent=2, default=str))
+    return analysis, card, render_markdown(card)

@@ -6,13 +6,33 @@ and read by the reviewer of a promotion commit).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
 from components.common.config import UseCaseConfig
+from components.common.provenance import code_version
 from components.evaluate.logic import Analysis
 
 SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
+
+
+def lineage_of(dataset_version: str, schema_text: str, record: dict[str, Any], analysis: Analysis, trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a model came from, as the registry and the model card record it.
+
+    The registry compares versions by ``metrics`` and ``parameters``; the rest is for people.
+    """
+    return {
+        "dataset_version": dataset_version,
+        "schema_sha256": hashlib.sha256(schema_text.encode()).hexdigest(),
+        "code_version": code_version(),
+        "training": {k: v for k, v in record.items() if k != "trials"},
+        "parameters": {"family": record["family"], **record["params"]},
+        "metrics": analysis.metrics,
+        "champion": analysis.champion,
+        "blessing": {"blessed": analysis.blessing.blessed, "reasons": list(analysis.blessing.reasons)},
+        "trials": trials,
+    }
 
 
 def model_card(config: UseCaseConfig, analysis: Analysis, lineage: dict[str, Any]) -> dict[str, Any]:

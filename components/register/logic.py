@@ -54,7 +54,8 @@ CARD_MARKDOWN = "model_card.md"
 CARD_JSON = "model_card.json"
 MANIFEST = "manifest.json"
 STAGES_FILE = "stages.json"
-STAGES = ("staging", "production")
+STAGING, PRODUCTION = "staging", "production"
+STAGES = (STAGING, PRODUCTION)
 LATEST = "latest"
 VERSION_PATTERN = re.compile(r"^m-[0-9a-f]{16}$")
 USE_CASE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -855,3 +856,33 @@ def _is_number(value: Any) -> bool:
 
 def _difference(left: Any, right: Any) -> float | None:
     return right - left if _is_number(left) and _is_number(right) else None
+
+
+def register_model_task(use_case_yaml: str, model_path: Path, analysis_path: Path) -> tuple[RegisterResult, bool]:
+    """Registers a model as a pipeline task, from the analysis artifact; blessed versions enter staging.
+
+    Returns:
+        The registration and whether staging now holds the version.
+    """
+    import json
+
+    from components.common.config import parse_use_case, s3_settings
+    from components.evaluate.model_card import render_markdown
+
+    config = parse_use_case(use_case_yaml)
+    analysis = json.loads(analysis_path.read_text())
+    store = ObjectStore.connect(s3_settings())
+    result = register_model(
+        store,
+        config.name,
+        model_path,
+        lineage=analysis["lineage"],
+        blessed=analysis["blessed"],
+        card_markdown=render_markdown(analysis["card"]),
+        card=analysis["card"],
+    )
+    staged = bool(analysis["blessed"]) and (
+        set_stage(store, config.name, STAGING, result.ref.version, reason=f"blessed by training on {analysis['lineage']['dataset_version']}") is not None
+        or current_version(store, config.name, STAGING) == result.ref.version
+    )
+    return result, staged

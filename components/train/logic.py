@@ -12,10 +12,14 @@ import hashlib
 import itertools
 import json
 import random
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+import joblib
 
 import numpy as np
 import pandas as pd
@@ -23,9 +27,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from components.common.config import UseCaseConfig
+from components.common import datasets
+from components.common.config import UseCaseConfig, parse_use_case, s3_settings
 from components.common.errors import ConfigError, DataError
 from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics
+from components.common.storage import ObjectStore
 from components.preprocess.logic import model_pipeline
 
 FAMILIES = {
@@ -168,3 +174,51 @@ def train_final(train: pd.DataFrame, evaluation: pd.DataFrame, config: UseCaseCo
         "classes": [c.item() if hasattr(c, "item") else c for c in model.classes_],
     }
     return model, record
+
+
+# --- pipeline tasks: config from YAML text, data from S3 by manifest ------------------------------
+
+
+def load_splits(manifest_path: Path, splits: Sequence[str], work_dir: Path) -> dict[str, pd.DataFrame]:
+    """Reads splits of the dataset version a manifest artifact names (downloaded and verified)."""
+    manifest = json.loads(manifest_path.read_text())
+    store = ObjectStore.connect(s3_settings())
+    return {split: datasets.load_split(store, manifest, split, work_dir) for split in splits}
+
+
+def plan_trials_task(use_case_yaml: str) -> list[str]:
+    """The trials of the search space as JSON strings, one per ParallelFor iteration."""
+    return [trial.to_json() for trial in expand_trials(parse_use_case(use_case_yaml))]
+
+
+def run_trial_task(use_case_yaml: str, trial_json: str, manifest_path: Path) -> str:
+    """Fits one trial on train, scores it on eval; returns the result as JSON."""
+    config = parse_use_case(use_case_yaml)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-trial-") as folder:
+        frames = load_splits(manifest_path, ("train", "eval"), Path(folder))
+    return json.dumps(run_trial(frames["train"], frames["eval"], config, Trial.from_json(trial_json)).to_dict())
+
+
+def select_trial_task(results_json: Sequence[str]) -> str:
+    """Picks the best of the collected trial results; returns the tuning record as JSON."""
+    results = [_result_from_dict(json.loads(text)) for text in results_json]
+    best = select_best(results)
+    return json.dumps({"best": best.to_dict(), "trials": [r.to_dict() for r in results]})
+
+
+def train_model_task(use_case_yaml: str, tuning_json: str, manifest_path: Path, model_path: Path) -> dict[str, Any]:
+    """Refits the best trial on train and eval and saves the pipeline with joblib; returns the record."""
+    config = parse_use_case(use_case_yaml)
+    tuning = json.loads(tuning_json)
+    best = tuning["best"]["trial"]
+    with tempfile.TemporaryDirectory(prefix="mlcycle-train-") as folder:
+        frames = load_splits(manifest_path, ("train", "eval"), Path(folder))
+    model, record = train_final(frames["train"], frames["eval"], config, Trial(best["family"], best["params"]))
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, model_path)
+    return {**record, "trials": tuning["trials"]}
+
+
+def _result_from_dict(data: dict[str, Any]) -> TrialResult:
+    trial = Trial(data["trial"]["family"], data["trial"]["params"])
+    return TrialResult(trial, data["metric"], float(data["score"]), data["eval_metrics"], float(data["fit_seconds"]))

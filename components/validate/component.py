@@ -1,7 +1,5 @@
 """KFP interface of stage 2. No logic here: it maps parameters and artifacts onto the logic module."""
 
-from typing import NamedTuple
-
 from kfp import dsl
 
 from components.images import PIPELINE_IMAGE
@@ -16,7 +14,8 @@ def validate_data(
     anomalies: dsl.Output[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
     report: dsl.Output[dsl.HTML],
-) -> NamedTuple("Outputs", [("is_valid", bool), ("summary", str)]):
+    summary: dsl.OutputPath(str),
+) -> bool:
     """Validates a dataset version with TFDV: schema, skew between train and eval, drift since the last version.
 
     Invalid data is an output (is_valid false), not a failure: the pipeline branches on it.
@@ -31,8 +30,9 @@ def validate_data(
         anomalies: Every finding as JSON, and TFDV's anomalies of each check as text protobuf.
         metrics: The skew and drift distance of every feature, and the numbers of errors and warnings.
         report: A self-contained HTML report: verdict, anomalies, distances and every feature drawn.
-        is_valid: True when no anomaly blocks training.
         summary: The verdict and one line per anomaly.
+        Output: True when no anomaly blocks training (the gate; a single return value, since
+            kfp.local resolves only a task's Output in dsl.If conditions).
     """
     from pathlib import Path
 
@@ -41,5 +41,5 @@ def validate_data(
     result = run_validate_task(use_case, schema, Path(dataset.path), Path(statistics.path), Path(anomalies.path), Path(report.path))
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)
-    outputs = NamedTuple("Outputs", [("is_valid", bool), ("summary", str)])
-    return outputs(result.is_valid, result.summary())
+    Path(summary).write_text(result.summary())
+    return result.is_valid

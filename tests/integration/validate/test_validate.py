@@ -94,7 +94,7 @@ def test_validate_component_in_a_local_pipeline(tmp_path, s3, store, monkeypatch
     ingest_and_validate(use_case=config_path.read_text(), schema=schema_file.read_text())
     validate_dir = _task_dir(tmp_path / "kfp", "validate-data")
     executor = json.loads((validate_dir / "executor_output.json").read_text())
-    assert executor["parameterValues"]["is_valid"] is True
+    assert executor["parameterValues"]["Output"] is True
     assert (validate_dir / "report").is_file() and "VALID" in (validate_dir / "report").read_text()
     assert json.loads((validate_dir / "anomalies" / "findings.json").read_text())["findings"] == []
     metrics = executor["artifacts"]["metrics"]["artifacts"][0]["metadata"]
@@ -103,8 +103,8 @@ def test_validate_component_in_a_local_pipeline(tmp_path, s3, store, monkeypatch
     ingest_and_validate(use_case=broken.read_text(), schema=schema_file.read_text())
     validate_dir = _task_dir(tmp_path / "kfp", "validate-data")
     executor = json.loads((validate_dir / "executor_output.json").read_text())
-    assert executor["parameterValues"]["is_valid"] is False
-    assert "SCHEMA_NEW_COLUMN" in executor["parameterValues"]["summary"]
+    assert executor["parameterValues"]["Output"] is False
+    assert "SCHEMA_NEW_COLUMN" in (validate_dir / "summary").read_text()
 
 
 def _task_dir(root: Path, task: str) -> Path:

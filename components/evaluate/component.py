@@ -1,0 +1,56 @@
+"""KFP interface of stage 5: model analysis and the blessing. No logic here."""
+
+from kfp import dsl
+
+from components.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def evaluate_model(
+    use_case: str,
+    schema: str,
+    record: str,
+    dataset: dsl.Input[dsl.Dataset],
+    model: dsl.Input[dsl.Model],
+    metrics: dsl.Output[dsl.Metrics],
+    classification: dsl.Output[dsl.ClassificationMetrics],
+    model_card: dsl.Output[dsl.Markdown],
+    analysis: dsl.Output[dsl.Artifact],
+    summary: dsl.OutputPath(str),
+) -> bool:
+    """Analyses the candidate on the test split against the production model and decides its blessing.
+
+    A model that is not blessed is an output (blessed false), not a failure: the pipeline branches on it.
+
+    Args:
+        use_case: The use-case configuration, as YAML text.
+        schema: The curated schema text (its digest enters the lineage).
+        record: The training record from train_model.
+        dataset: The dataset version (manifest).
+        model: The candidate.
+
+    Returns:
+        metrics: Test metrics of the candidate, the champion and the baselines.
+        classification: Confusion matrix and ROC curve, drawn by the KFP UI.
+        model_card: The model card in Markdown.
+        analysis: Lineage, model card and blessing as JSON, for registration.
+        summary: The decision and its reasons.
+        Output: Whether the candidate passes the floors and is not worse than production (the gate).
+    """
+    import json
+    from pathlib import Path
+
+    from components.evaluate.logic import evaluate_model_task
+
+    result, card, markdown = evaluate_model_task(use_case, schema, Path(dataset.path), Path(model.path), json.loads(record), Path(analysis.path))
+    for name, value in result.metrics.items():
+        metrics.log_metric(name, value)
+    for baseline, values in result.baselines.items():
+        metrics.log_metric(f"baseline_{baseline}_roc_auc", values["roc_auc"])
+    if result.champion:
+        metrics.log_metric("champion_roc_auc", result.champion["metrics"]["roc_auc"])
+    classification.log_confusion_matrix([str(c) for c in result.classes], result.confusion)
+    classification.log_roc_curve(*(list(values) for values in zip(*result.roc)))
+    Path(model_card.path).write_text(markdown)
+    Path(summary).write_text("; ".join(result.blessing.reasons))
+    return result.blessing.blessed

@@ -1,0 +1,92 @@
+"""The training pipeline run end to end by kfp.local against a real S3 server, on small data."""
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import LOANS_CONFIG, make_loans, write_loans_use_case
+from kfp import local
+
+from components.common.config import load_use_case
+from components.register import logic as registry
+from components.validate.logic import infer_schema_for_version, write_schema
+from components.ingest.logic import ingest_dataset
+from pipelines.training_pipeline import training_pipeline
+
+TRAINING = """
+preprocessing: {{datetime_parts: [dayofweek]}}
+training:
+  search:
+    - family: logistic_regression
+      params: {{C: [0.1, 1.0]}}
+analysis:
+  blessing: {{floors: {{roc_auc: 0.3}}}}
+"""
+
+
+def loans_with_signal(rows=1200, seed=0):
+    loans = make_loans(rows, seed=seed)
+    defaulted = (loans["amount"] > 30_000) | (loans["purpose"] == "study")
+    loans["status"] = loans["status"].where(loans["status"].isna(), defaulted.map({True: "default", False: "paid"}))
+    return loans
+
+
+@pytest.fixture
+def local_pipeline(tmp_path, s3, store, monkeypatch):
+    for name, value in s3.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MLCYCLE_BUCKET_PREFIX", store.settings.bucket_prefix)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"))
+    return tmp_path / "kfp"
+
+
+def task_dir(root: Path, task: str) -> Path | None:
+    """The folder of a task in the newest local run (None when the task never ran)."""
+    runs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = sorted(runs[-1].rglob(f"{task}/executor_output.json"))
+    return found[0].parent if found else None
+
+
+def task_outputs(root: Path, task: str) -> dict:
+    folder = task_dir(root, task)
+    return json.loads((folder / "executor_output.json").read_text()) if folder else {}
+
+
+def test_valid_data_trains_and_registers_a_blessed_model(local_pipeline, store, tmp_path):
+    config_path = write_loans_use_case(tmp_path / "loans", loans_with_signal(), config=LOANS_CONFIG + TRAINING)
+    config = load_use_case(config_path)
+    ingest_dataset(config, store)
+    schema_file = tmp_path / "schema.pbtxt"
+    write_schema(infer_schema_for_version(config, store), schema_file)
+
+    training_pipeline(use_case=config_path.read_text(), schema=schema_file.read_text())
+
+    assert task_outputs(local_pipeline, "validate-data")["parameterValues"]["Output"] is True
+    tuned = list((sorted(local_pipeline.iterdir())[-1]).rglob("tune-model/executor_output.json"))
+    assert len(tuned) == 2  # one task per trial
+    evaluated = task_outputs(local_pipeline, "evaluate-model")
+    assert evaluated["parameterValues"]["Output"] is True
+    confusion = evaluated["artifacts"]["classification"]["artifacts"][0]["metadata"]["confusionMatrix"]
+    assert confusion["annotationSpecs"] == [{"displayName": "0"}, {"displayName": "1"}]
+    registered = task_outputs(local_pipeline, "register-model")["parameterValues"]
+    assert registered["staged"] is True
+    assert registry.current_version(store, "loans", "staging") == registered["version"]
+    manifest = registry.read_manifest(store, registry.resolve(store, "loans", registered["version"]))
+    assert manifest["lineage"]["parameters"]["family"] == "logistic_regression" and len(manifest["lineage"]["trials"]) == 2
+
+
+def test_invalid_data_stops_at_validation_and_registers_nothing(local_pipeline, store, tmp_path):
+    good = write_loans_use_case(tmp_path / "good", loans_with_signal(), config=LOANS_CONFIG + TRAINING)
+    config = load_use_case(good)
+    ingest_dataset(config, store)
+    schema_file = tmp_path / "schema.pbtxt"
+    write_schema(infer_schema_for_version(config, store), schema_file)
+    bad = write_loans_use_case(tmp_path / "bad", loans_with_signal(seed=4).assign(amount="lots"), config=LOANS_CONFIG + TRAINING)
+
+    training_pipeline(use_case=bad.read_text(), schema=schema_file.read_text())
+
+    validated = task_outputs(local_pipeline, "validate-data")["parameterValues"]
+    assert validated["Output"] is False
+    assert "UNEXPECTED_DATA_TYPE" in (task_dir(local_pipeline, "validate-data") / "summary").read_text()
+    assert task_outputs(local_pipeline, "train-model") == {}
+    assert registry.list_versions(store, "loans") == []
