@@ -16,7 +16,7 @@ MLCYCLE := $(VENV)/bin/mlcycle
 PYTEST_ARGS ?=
 SCHEMA_ARGS ?=
 
-.PHONY: help env serving-env run test test-unit test-integration browser schema validate s3-up s3-down s3-status lock bench-ingest bench-validate clean
+.PHONY: help env serving-env run test test-unit test-integration browser compile train schema validate s3-up s3-down s3-status lock bench-ingest bench-validate clean
 
 help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,12 @@ browser: ## Install Debian's headless Chromium for the report tests, if missing 
 	  sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  echo "installing chromium (Debian package) for the browser tests"; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+compile: $(ENV_STAMP) ## Recompile the pipeline specs (pipelines/*.yaml) from their sources; a test fails when they are stale.
+	$(VENV)/bin/python -m pipelines.compile
+
+train: $(ENV_STAMP) ## Tune, train, analyse and register a model of the latest demo dataset version (in process).
+	$(MLCYCLE) train
 
 schema: $(ENV_STAMP) ## Infer the demo use case's schema from its latest dataset version (for review; --force to replace).
 	$(MLCYCLE) run >/dev/null

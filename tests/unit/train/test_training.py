@@ -188,3 +188,15 @@ def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(con
     text = render_markdown(card)
     assert "**BLESSED**" in text and "champion m-weak" in text and "baseline: majority class" in text
     assert "| channel | rows | roc_auc" in text and "dataset version: `ds-1`" in text
+
+
+def test_multiclass_text_target_trains_and_is_analysed():
+    config = parse_use_case(ORDERS_CONFIG.replace("target: {name: returned}", "target: {name: channel}").replace("categorical: [channel]", "categorical: []").replace("numeric: [quantity, price]", "numeric: [quantity, price, returned]") + TRAINING.replace("slices: [channel]", "slices: []"))
+    frames = {name: learnable_orders(rows, seed) for name, rows, seed in (("train", 1500, 1), ("eval", 600, 2), ("test", 900, 3))}
+    result = run_trial(frames["train"], frames["eval"], config, Trial("logistic_regression", {"C": 1.0}))
+    assert set(result.eval_metrics) >= {"roc_auc", "pr_auc", "log_loss", "brier", "f1"}
+    model, record = train_final(frames["train"], frames["eval"], config, Trial("hist_gradient_boosting", {"max_iter": 20}))
+    assert record["classes"] == ["phone", "shop", "web"]
+    analysis = analyse_model(model, frames["train"], frames["test"], config)
+    assert len(analysis.confusion) == 3 and analysis.baselines["majority_class"]["roc_auc"] == 0.5
+    assert 0.5 < analysis.metrics["roc_auc"] <= 1.0
