@@ -6,6 +6,7 @@ tracebacks are kept for bugs.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -351,18 +352,53 @@ def check_config(config_path: Path) -> None:
 @config_option
 @click.option("-s", "--source", "sources", multiple=True, metavar="NAME=URI", help="As for `ingest`.")
 def run(config_path: Path, sources: tuple[str, ...]) -> None:
-    """Run the platform on this machine: start the embedded S3 server and ingest the use case."""
+    """Run the training pipeline on this machine (kfp.local) against the embedded S3 server.
+
+    Blessed models are deployed locally: the registry's production stage moves to them, so the next
+    run compares its candidate with this one.
+    """
+    from components.register import logic as registry
+    from pipelines.local import describe, run_training
+
+    config = load_use_case(config_path)
+    schema_file = schema_path(config_path, config)
+    if not schema_file.exists():
+        raise UserError(f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it")
     if not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
         state = _start_embedded_s3(None)
-        click.echo(f"S3: embedded server at {state.endpoint_url}")
+        for name, value in state.environment().items():
+            os.environ[name] = value  # every pipeline task inherits them (the cluster uses a Secret)
+        click.echo(f"S3        embedded server at {state.endpoint_url}")
     settings = s3_settings()
     _buckets(settings)
-    result = _ingest(config_path, sources, 16)
-    _print_dataset(result.manifest, created=result.created)
-    click.echo(f"\nNext: `mlcycle datasets list -c {_relative(config_path)}` lists every version.")
+    click.echo("running the training pipeline with kfp.local (each task is a process; TensorFlow loads in two of them)...", err=True)
+    summary = _quietly_run(run_training, config_path.read_text(), schema_file.read_text(), _parse_sources(sources), state_dir() / "pipeline-runs")
+    analysis = summary.run_dir and next(iter(sorted(summary.run_dir.rglob("evaluate-model/analysis"))), None)
+    card = json.loads(analysis.read_text())["card"] if analysis else None
+    for line in describe(summary, config, card):
+        click.echo(line)
+    if summary.registered:
+        change = registry.set_stage(_store(), config.name, "production", summary.registered, reason="make run: local deployment")
+        click.echo(f"deploy    production is {summary.registered}" + ("" if change else " (unchanged)"))
+    click.echo(f"\nEvery artifact of this run: {summary.run_dir}")
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
+    """Runs a kfp.local pipeline with its task logs in a file, shown only if the run fails."""
+    log_path = state_dir() / "pipeline-runs" / "last-run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        handler = logging.StreamHandler(log)
+        logging.getLogger().addHandler(handler)
+        try:
+            return function(*args)
+        except Exception as error:
+            raise UserError(f"the pipeline run failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}", hint=f"see {log_path}") from None
+        finally:
+            logging.getLogger().removeHandler(handler)
 
 
 def _number(value: Any) -> str:

