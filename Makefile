@@ -61,7 +61,8 @@ train: $(ENV_STAMP) ## Tune, train, analyse and register a model of the latest d
 	$(MLCYCLE) train
 
 schema: $(ENV_STAMP) ## Infer the demo use case's schema from its latest dataset version (for review; --force to replace).
-	$(MLCYCLE) run >/dev/null
+	$(MLCYCLE) s3 up >/dev/null
+	$(MLCYCLE) ingest >/dev/null
 	$(MLCYCLE) schema $(SCHEMA_ARGS)
 
 validate: $(ENV_STAMP) ## Validate the latest demo dataset version and write the HTML report.
