@@ -392,13 +392,17 @@ def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         handler = logging.StreamHandler(log)
-        logging.getLogger().addHandler(handler)
+        root = logging.getLogger()
+        level = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)  # the file gets kfp's cache hits too
         try:
             return function(*args)
         except Exception as error:
             raise UserError(f"the pipeline run failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}", hint=f"see {log_path}") from None
         finally:
-            logging.getLogger().removeHandler(handler)
+            root.removeHandler(handler)
+            root.setLevel(level)
 
 
 def _number(value: Any) -> str:

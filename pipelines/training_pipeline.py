@@ -27,18 +27,18 @@ def training_pipeline(use_case: str, schema: str, sources: dict = {}):  # noqa: 
     # sources that may change behind the same URI, and evaluation and registration read the registry's
     # current production model: those always run. Tasks that talk to S3 retry transient failures.
     ingested = ingest_data(use_case=use_case, sources=sources).set_caching_options(False).set_retry(2, "10s")
-    validated = validate_data(use_case=use_case, schema=schema, dataset=ingested.outputs["dataset"]).set_retry(2, "10s")
+    validated = validate_data(use_case=use_case, schema=schema, dataset_version=ingested.outputs["Output"]).set_retry(2, "10s")
     with dsl.If(validated.outputs["Output"] == True, name="data-is-valid"):  # noqa: E712
         planned = plan_trials(use_case=use_case)
         with dsl.ParallelFor(planned.output, name="trials") as trial:
-            tuned = tune_model(use_case=use_case, trial=trial, dataset=ingested.outputs["dataset"]).set_retry(2, "10s")
+            tuned = tune_model(use_case=use_case, trial=trial, dataset_version=ingested.outputs["Output"]).set_retry(2, "10s")
         selected = select_trial(results=dsl.Collected(tuned.output))
-        trained = train_model(use_case=use_case, tuning=selected.output, dataset=ingested.outputs["dataset"]).set_retry(2, "10s")
+        trained = train_model(use_case=use_case, tuning=selected.output, dataset_version=ingested.outputs["Output"]).set_retry(2, "10s")
         evaluated = evaluate_model(
             use_case=use_case,
             schema=schema,
             record=trained.outputs["record"],
-            dataset=ingested.outputs["dataset"],
+            dataset_version=ingested.outputs["Output"],
             model=trained.outputs["model"],
         )
         evaluated.set_caching_options(False).set_retry(2, "10s")

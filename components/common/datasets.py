@@ -124,3 +124,9 @@ def load_split(store: ObjectStore, manifest: dict[str, Any], split: str, work_di
     """Reads one split into a DataFrame (downloaded and verified first)."""
     path = download_split(store, manifest, split, work_dir / f"{manifest['version']}-{split}.parquet")
     return pq.read_table(path).to_pandas()
+
+
+def load_splits(store: ObjectStore, use_case: str, version: str, splits: tuple[str, ...], work_dir: Path) -> dict[str, pd.DataFrame]:
+    """Reads splits of a dataset version by id (each downloaded and verified against the manifest)."""
+    manifest = read_manifest(store, resolve(store, use_case, version))
+    return {split: load_split(store, manifest, split, work_dir) for split in splits}

@@ -41,5 +41,5 @@ def code_version() -> str:
 
 
 def utc_now() -> str:
-    """Returns the current UTC time in ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    """Returns the current UTC time in ISO 8601 with microseconds (versions made within a second still sort)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")

@@ -307,6 +307,17 @@ class ObjectStore:
         """Deletes an object (in a versioned bucket: hides it behind a delete marker)."""
         self._call(f"delete s3://{bucket}/{key}", self._client.remove_object, bucket, key)
 
+    def delete_quietly(self, bucket: str, keys: list[str]) -> None:
+        """Best-effort clean-up of a publication that failed before its manifest.
+
+        Failures are only logged: without a manifest the objects are invisible to every reader anyway.
+        """
+        for key in keys:
+            try:
+                self.delete(bucket, key)
+            except StorageError:
+                log.warning("could not remove incomplete object s3://%s/%s (harmless: it has no manifest)", bucket, key)
+
     # --- internals ----------------------------------------------------------------------------
 
     def _verify(

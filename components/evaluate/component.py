@@ -10,7 +10,7 @@ def evaluate_model(
     use_case: str,
     schema: str,
     record: str,
-    dataset: dsl.Input[dsl.Dataset],
+    dataset_version: str,
     model: dsl.Input[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
     classification: dsl.Output[dsl.ClassificationMetrics],
@@ -26,7 +26,8 @@ def evaluate_model(
         use_case: The use-case configuration, as YAML text.
         schema: The curated schema text (its digest enters the lineage).
         record: The training record from train_model.
-        dataset: The dataset version (manifest).
+        dataset_version: The dataset version id from ingest_data. A content hash, so the tasks after
+            ingestion are cached by content (an artifact's location changes with every run).
         model: The candidate.
 
     Returns:
@@ -42,7 +43,7 @@ def evaluate_model(
 
     from components.evaluate.logic import evaluate_model_task
 
-    result, card, markdown = evaluate_model_task(use_case, schema, Path(dataset.path), Path(model.path), json.loads(record), Path(analysis.path))
+    result, card, markdown = evaluate_model_task(use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path))
     for name, value in result.metrics.items():
         metrics.log_metric(name, value)
     for baseline, values in result.baselines.items():

@@ -177,7 +177,7 @@ def analyse_model(
     )
 
 
-def evaluate_model_task(use_case_yaml: str, schema_text: str, manifest_path: Path, model_path: Path, record: dict[str, Any], analysis_path: Path) -> tuple[Analysis, dict[str, Any], str]:
+def evaluate_model_task(use_case_yaml: str, schema_text: str, dataset_version: str, model_path: Path, record: dict[str, Any], analysis_path: Path) -> tuple[Analysis, dict[str, Any], str]:
     """Runs model analysis as a pipeline task against the production model in the registry.
 
     Writes the analysis artifact: JSON with the lineage, the model card and the blessing, which the
@@ -192,19 +192,18 @@ def evaluate_model_task(use_case_yaml: str, schema_text: str, manifest_path: Pat
     from components.common.storage import ObjectStore
     from components.evaluate.model_card import lineage_of, model_card, render_markdown
     from components.register import logic as registry
-    from components.train.logic import load_splits
+    from components.common import datasets
 
     config = parse_use_case(use_case_yaml)
-    manifest = json.loads(manifest_path.read_text())
     store = ObjectStore.connect(s3_settings())
     with tempfile.TemporaryDirectory(prefix="mlcycle-evaluate-") as folder:
-        frames = load_splits(manifest_path, ("train", "eval", "test"), Path(folder))
+        frames = datasets.load_splits(store, config.name, dataset_version, ("train", "eval", "test"), Path(folder))
         champion_version = registry.current_version(store, config.name, "production")
         champion = registry.load_model(store, config.name, champion_version, Path(folder) / "champion") if champion_version else None
     model = joblib.load(model_path)
     trained_on = pd.concat([frames["train"], frames["eval"]], ignore_index=True)
     analysis = analyse_model(model, trained_on, frames["test"], config, champion, champion_version)
-    lineage = lineage_of(manifest["version"], schema_text, record, analysis, record.get("trials", []))
+    lineage = lineage_of(dataset_version, schema_text, record, analysis, record.get("trials", []))
     card = model_card(config, analysis, lineage)
     analysis_path.parent.mkdir(parents=True, exist_ok=True)
     analysis_path.write_text(json.dumps({"lineage": lineage, "card": card, "blessed": analysis.blessing.blessed}, indent=2, default=str))

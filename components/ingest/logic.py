@@ -45,7 +45,7 @@ from components.common.config import (
     s3_settings,
 )
 from components.common.datasets import DatasetRef
-from components.common.errors import DataError, NotFoundError, SourceError, StorageError
+from components.common.errors import DataError, NotFoundError, SourceError
 from components.common.provenance import code_version, utc_now
 from components.common.storage import ObjectStore, sha256_file, split_uri
 
@@ -491,19 +491,10 @@ def _publish(store: ObjectStore, ref: DatasetRef, scratch: Path, counts: dict[st
             manifest["splits"][split] = {"key": stored.key, "rows": counts[split], "sha256": stored.sha256, "bytes": stored.size}
         store.put_json(bucket, ref.manifest_key, manifest)
     except BaseException:
-        _remove_quietly(store, bucket, written)
+        store.delete_quietly(bucket, written)
         raise
     datasets.write_latest(store, ref)
     return IngestResult(ref, True, manifest)
-
-
-def _remove_quietly(store: ObjectStore, bucket: str, keys: list[str]) -> None:
-    """Best effort: the orphans are invisible without a manifest anyway."""
-    for key in keys:
-        try:
-            store.delete(bucket, key)
-        except StorageError:
-            log.warning("could not remove incomplete object s3://%s/%s (harmless: it has no manifest)", bucket, key)
 
 
 # --- helpers ---------------------------------------------------------------------------------

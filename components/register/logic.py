@@ -34,14 +34,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 import joblib
 
 from components.common.config import canonical_json
-from components.common.errors import IntegrityError, NotFoundError, StorageError, UserError
+from components.common.errors import IntegrityError, NotFoundError, UserError
 from components.common.provenance import code_version, utc_now
 from components.common.storage import ObjectStore, sha256_file
 
@@ -521,7 +520,7 @@ def register_model(
             "kind": "model",
             "use_case": use_case,
             "version": ref.version,
-            "created_at": _precise_now(),
+            "created_at": utc_now(),
             "code_version": code_version(),
             "location": f"s3://{bucket}/{ref.prefix}",
             "model": {"key": model.key, "sha256": model.sha256, "bytes": model.size},
@@ -534,7 +533,7 @@ def register_model(
         }
         store.put_json(bucket, ref.manifest_key, manifest)
     except BaseException:
-        _remove_quietly(store, bucket, written)
+        store.delete_quietly(bucket, written)
         raise
     return RegisterResult(ref, True, manifest)
 
@@ -794,20 +793,6 @@ def _check_use_case(use_case: str) -> None:
             f"{use_case!r} is not a usable use case name",
             hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
         )
-
-
-def _precise_now() -> str:
-    """The current UTC time with microseconds: versions registered within one second still sort in order."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _remove_quietly(store: ObjectStore, bucket: str, keys: list[str]) -> None:
-    """Best effort: the orphans are invisible without a manifest anyway."""
-    for key in keys:
-        try:
-            store.delete(bucket, key)
-        except StorageError:
-            log.warning("could not remove incomplete object s3://%s/%s (harmless: it has no manifest)", bucket, key)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

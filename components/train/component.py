@@ -23,22 +23,21 @@ def plan_trials(use_case: str) -> List[str]:
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def tune_model(use_case: str, trial: str, dataset: dsl.Input[dsl.Dataset]) -> str:
+def tune_model(use_case: str, trial: str, dataset_version: str) -> str:
     """Fits one trial on the train split and scores it on the eval split.
 
     Args:
         use_case: The use-case configuration, as YAML text.
         trial: The trial, as plan_trials wrote it.
-        dataset: The dataset version (manifest).
+        dataset_version: The dataset version id from ingest_data. A content hash, so the tasks after
+            ingestion are cached by content (an artifact's location changes with every run).
 
     Returns:
         Output: The trial's result as JSON: its score, every eval metric and the fit time.
     """
-    from pathlib import Path
-
     from components.train.logic import run_trial_task
 
-    return run_trial_task(use_case, trial, Path(dataset.path))
+    return run_trial_task(use_case, trial, dataset_version)
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
@@ -58,14 +57,15 @@ def select_trial(results: List[str]) -> str:
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def train_model(
-    use_case: str, tuning: str, dataset: dsl.Input[dsl.Dataset], model: dsl.Output[dsl.Model], metrics: dsl.Output[dsl.Metrics]
+    use_case: str, tuning: str, dataset_version: str, model: dsl.Output[dsl.Model], metrics: dsl.Output[dsl.Metrics]
 ) -> NamedTuple("Outputs", [("record", str)]):
     """Refits the best trial on the train and eval splits together: the model that is analysed and shipped.
 
     Args:
         use_case: The use-case configuration, as YAML text.
         tuning: The tuning record from select_trial.
-        dataset: The dataset version (manifest).
+        dataset_version: The dataset version id from ingest_data. A content hash, so the tasks after
+            ingestion are cached by content (an artifact's location changes with every run).
 
     Returns:
         model: The fitted scikit-learn pipeline (preprocessing and estimator), saved with joblib.
@@ -77,7 +77,7 @@ def train_model(
 
     from components.train.logic import train_model_task
 
-    record = train_model_task(use_case, tuning, Path(dataset.path), Path(model.path))
+    record = train_model_task(use_case, tuning, dataset_version, Path(model.path))
     model.metadata.update({"family": record["family"], "params": record["params"], "trial_id": record["trial_id"]})
     metrics.log_metric("fit_seconds", record["fit_seconds"])
     metrics.log_metric("rows", record["rows"])

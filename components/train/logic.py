@@ -176,14 +176,7 @@ def train_final(train: pd.DataFrame, evaluation: pd.DataFrame, config: UseCaseCo
     return model, record
 
 
-# --- pipeline tasks: config from YAML text, data from S3 by manifest ------------------------------
-
-
-def load_splits(manifest_path: Path, splits: Sequence[str], work_dir: Path) -> dict[str, pd.DataFrame]:
-    """Reads splits of the dataset version a manifest artifact names (downloaded and verified)."""
-    manifest = json.loads(manifest_path.read_text())
-    store = ObjectStore.connect(s3_settings())
-    return {split: datasets.load_split(store, manifest, split, work_dir) for split in splits}
+# --- pipeline tasks: config from YAML text, data from S3 by dataset version ------------------------
 
 
 def plan_trials_task(use_case_yaml: str) -> list[str]:
@@ -191,11 +184,12 @@ def plan_trials_task(use_case_yaml: str) -> list[str]:
     return [trial.to_json() for trial in expand_trials(parse_use_case(use_case_yaml))]
 
 
-def run_trial_task(use_case_yaml: str, trial_json: str, manifest_path: Path) -> str:
+def run_trial_task(use_case_yaml: str, trial_json: str, dataset_version: str) -> str:
     """Fits one trial on train, scores it on eval; returns the result as JSON."""
     config = parse_use_case(use_case_yaml)
+    store = ObjectStore.connect(s3_settings())
     with tempfile.TemporaryDirectory(prefix="mlcycle-trial-") as folder:
-        frames = load_splits(manifest_path, ("train", "eval"), Path(folder))
+        frames = datasets.load_splits(store, config.name, dataset_version, ("train", "eval"), Path(folder))
     return json.dumps(run_trial(frames["train"], frames["eval"], config, Trial.from_json(trial_json)).to_dict())
 
 
@@ -206,13 +200,14 @@ def select_trial_task(results_json: Sequence[str]) -> str:
     return json.dumps({"best": best.to_dict(), "trials": [r.to_dict() for r in results]})
 
 
-def train_model_task(use_case_yaml: str, tuning_json: str, manifest_path: Path, model_path: Path) -> dict[str, Any]:
+def train_model_task(use_case_yaml: str, tuning_json: str, dataset_version: str, model_path: Path) -> dict[str, Any]:
     """Refits the best trial on train and eval and saves the pipeline with joblib; returns the record."""
     config = parse_use_case(use_case_yaml)
     tuning = json.loads(tuning_json)
     best = tuning["best"]["trial"]
+    store = ObjectStore.connect(s3_settings())
     with tempfile.TemporaryDirectory(prefix="mlcycle-train-") as folder:
-        frames = load_splits(manifest_path, ("train", "eval"), Path(folder))
+        frames = datasets.load_splits(store, config.name, dataset_version, ("train", "eval"), Path(folder))
     model, record = train_final(frames["train"], frames["eval"], config, Trial(best["family"], best["params"]))
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_path)

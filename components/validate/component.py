@@ -9,7 +9,7 @@ from components.images import PIPELINE_IMAGE
 def validate_data(
     use_case: str,
     schema: str,
-    dataset: dsl.Input[dsl.Dataset],
+    dataset_version: str,
     statistics: dsl.Output[dsl.Artifact],
     anomalies: dsl.Output[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
@@ -23,7 +23,8 @@ def validate_data(
     Args:
         use_case: The use-case configuration, as YAML text.
         schema: The curated TFDV schema, as text protobuf.
-        dataset: The dataset version (the manifest that ingest_data wrote).
+        dataset_version: The dataset version id from ingest_data. A content hash, so the tasks after
+            ingestion are cached by content (an artifact's location changes with every run).
 
     Returns:
         statistics: TFDV statistics of every split (binary DatasetFeatureStatisticsList).
@@ -38,7 +39,7 @@ def validate_data(
 
     from components.validate.logic import run_validate_task
 
-    result = run_validate_task(use_case, schema, Path(dataset.path), Path(statistics.path), Path(anomalies.path), Path(report.path))
+    result = run_validate_task(use_case, schema, dataset_version, Path(statistics.path), Path(anomalies.path), Path(report.path))
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)
     Path(summary).write_text(result.summary())

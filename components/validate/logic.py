@@ -585,11 +585,10 @@ def write_outputs(result: ValidationResult, use_case: str, statistics_path: Path
     report_path.write_text(render_report(result, use_case))
 
 
-def run_validate_task(use_case_yaml: str, schema_text: str, manifest_path: Path, statistics_path: Path, anomalies_dir: Path, report_path: Path) -> ValidationResult:
+def run_validate_task(use_case_yaml: str, schema_text: str, dataset_version: str, statistics_path: Path, anomalies_dir: Path, report_path: Path) -> ValidationResult:
     """Runs validation as a pipeline task: config and schema from text, S3 from the environment."""
     config = parse_use_case(use_case_yaml)
-    manifest = json.loads(manifest_path.read_text())
     store = ObjectStore.connect(s3_settings())
-    result = validate_dataset(config, parse_schema(schema_text), store, manifest["version"])
+    result = validate_dataset(config, parse_schema(schema_text), store, dataset_version)
     write_outputs(result, config.name, statistics_path, anomalies_dir, report_path)
     return result

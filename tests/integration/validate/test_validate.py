@@ -76,7 +76,7 @@ def test_cli_infers_a_schema_once_and_validate_exits_1_on_blocking_anomalies(tmp
 @dsl.pipeline(name="ingest-and-validate")
 def ingest_and_validate(use_case: str, schema: str):
     ingested = ingest_data(use_case=use_case)
-    validate_data(use_case=use_case, schema=schema, dataset=ingested.outputs["dataset"])
+    validate_data(use_case=use_case, schema=schema, dataset_version=ingested.outputs["Output"])
 
 
 def test_validate_component_in_a_local_pipeline(tmp_path, s3, store, monkeypatch):
