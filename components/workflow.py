@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
-import pandas as pd
 
 from components.common import datasets
 from components.common.config import SPLITS, UseCaseConfig
@@ -64,12 +63,12 @@ def train_and_register(
             results.append(result)
             say(f"trial {number}/{len(trials)} {trial.id} {trial.params}: {result.metric} {result.score:.4f} on eval ({result.fit_seconds:.1f} s)")
         best = select_best(results)
-        say(f"best trial: {best.trial.id}; refitting on train and eval")
-        model, record = train_final(frames["train"], frames["eval"], config, best.trial)
+        say(f"best trial: {best.trial.id}; fitting the final model")
+        model, record = train_final(frames["train"], config, best)
         champion_version = registry.current_version(store, config.name, "production")
         champion = registry.load_model(store, config.name, champion_version, Path(folder) / "champion") if champion_version else None
         say("analysing on the test split" + (f" against production model {champion_version}" if champion_version else ""))
-        analysis = analyse_model(model, pd.concat([frames["train"], frames["eval"]], ignore_index=True), frames["test"], config, champion, champion_version)
+        analysis = analyse_model(model, frames["train"], frames["test"], config, champion, champion_version)
         lineage = lineage_of(ref.version, schema_text, record, analysis, [r.to_dict() for r in results])
         card = model_card(config, analysis, lineage)
         markdown = render_markdown(card)

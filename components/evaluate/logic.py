@@ -197,12 +197,11 @@ def evaluate_model_task(use_case_yaml: str, schema_text: str, dataset_version: s
     config = parse_use_case(use_case_yaml)
     store = ObjectStore.connect(s3_settings())
     with tempfile.TemporaryDirectory(prefix="mlcycle-evaluate-") as folder:
-        frames = datasets.load_splits(store, config.name, dataset_version, ("train", "eval", "test"), Path(folder))
+        frames = datasets.load_splits(store, config.name, dataset_version, ("train", "test"), Path(folder))
         champion_version = registry.current_version(store, config.name, "production")
         champion = registry.load_model(store, config.name, champion_version, Path(folder) / "champion") if champion_version else None
     model = joblib.load(model_path)
-    trained_on = pd.concat([frames["train"], frames["eval"]], ignore_index=True)
-    analysis = analyse_model(model, trained_on, frames["test"], config, champion, champion_version)
+    analysis = analyse_model(model, frames["train"], frames["test"], config, champion, champion_version)
     lineage = lineage_of(dataset_version, schema_text, record, analysis, record.get("trials", []))
     card = model_card(config, analysis, lineage)
     analysis_path.parent.mkdir(parents=True, exist_ok=True)

@@ -59,7 +59,7 @@ def select_trial(results: List[str]) -> str:
 def train_model(
     use_case: str, tuning: str, dataset_version: str, model: dsl.Output[dsl.Model], metrics: dsl.Output[dsl.Metrics]
 ) -> NamedTuple("Outputs", [("record", str)]):
-    """Refits the best trial on the train and eval splits together: the model that is analysed and shipped.
+    """Fits the best trial on the train split: the model that is analysed and shipped.
 
     Args:
         use_case: The use-case configuration, as YAML text.
@@ -69,7 +69,7 @@ def train_model(
 
     Returns:
         model: The fitted scikit-learn pipeline (preprocessing and estimator), saved with joblib.
-        metrics: Fit time and rows.
+        metrics: Fit time, rows, and the model's eval metrics from tuning.
         record: The training record as JSON: family, parameters, seed, rows, time, trials.
     """
     import json
@@ -81,5 +81,7 @@ def train_model(
     model.metadata.update({"family": record["family"], "params": record["params"], "trial_id": record["trial_id"]})
     metrics.log_metric("fit_seconds", record["fit_seconds"])
     metrics.log_metric("rows", record["rows"])
+    for name, value in record["eval_metrics"].items():
+        metrics.log_metric(f"eval_{name}", value)
     outputs = NamedTuple("Outputs", [("record", str)])
     return outputs(json.dumps(record))

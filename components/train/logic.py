@@ -2,8 +2,9 @@
 
 Tuning expands the config's search space into trials (each a model family and its parameters), fits
 each on the train split and scores it on the eval split; on a cluster each trial is its own pod
-(``dsl.ParallelFor``), here they are plain function calls. The best trial is refitted on train and
-eval together. Everything is deterministic given the config's seed.
+(``dsl.ParallelFor``), here they are plain function calls. The best trial is fitted again on the
+train split as the final model (tasks do not share memory). Everything is deterministic given the
+config's seed.
 """
 
 from __future__ import annotations
@@ -156,21 +157,24 @@ def select_best(results: Sequence[TrialResult]) -> TrialResult:
     return min(enumerate(results), key=lambda pair: (sign * pair[1].score, pair[0]))[1]
 
 
-def train_final(train: pd.DataFrame, evaluation: pd.DataFrame, config: UseCaseConfig, trial: Trial) -> tuple[Pipeline, dict[str, Any]]:
-    """Refits the chosen trial on train and eval together (the newest rows included).
+def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -> tuple[Pipeline, dict[str, Any]]:
+    """Fits the chosen trial on the training split: preprocessing never sees eval or test rows.
+
+    The result is the model the best trial scored (same rows, same seed), so its eval metrics are
+    the model's own.
 
     Returns:
-        The fitted pipeline and what to record: family, parameters, rows, seconds, seed.
+        The fitted pipeline and what to record: family, parameters, rows, seconds, seed, eval metrics.
     """
-    both = pd.concat([train, evaluation], ignore_index=True)
-    model, seconds = fit(both, config, trial)
+    model, seconds = fit(train, config, best.trial)
     record = {
-        "family": trial.family,
-        "params": trial.params,
-        "trial_id": trial.id,
+        "family": best.trial.family,
+        "params": best.trial.params,
+        "trial_id": best.trial.id,
         "seed": config.training.seed,
-        "rows": int(len(both)),
+        "rows": int(len(train)),
         "fit_seconds": round(seconds, 3),
+        "eval_metrics": best.eval_metrics,
         "classes": [c.item() if hasattr(c, "item") else c for c in model.classes_],
     }
     return model, record
@@ -204,11 +208,10 @@ def train_model_task(use_case_yaml: str, tuning_json: str, dataset_version: str,
     """Refits the best trial on train and eval and saves the pipeline with joblib; returns the record."""
     config = parse_use_case(use_case_yaml)
     tuning = json.loads(tuning_json)
-    best = tuning["best"]["trial"]
     store = ObjectStore.connect(s3_settings())
     with tempfile.TemporaryDirectory(prefix="mlcycle-train-") as folder:
-        frames = datasets.load_splits(store, config.name, dataset_version, ("train", "eval"), Path(folder))
-    model, record = train_final(frames["train"], frames["eval"], config, Trial(best["family"], best["params"]))
+        frames = datasets.load_splits(store, config.name, dataset_version, ("train",), Path(folder))
+    model, record = train_final(frames["train"], config, _result_from_dict(tuning["best"]))
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_path)
     return {**record, "trials": tuning["trials"]}
