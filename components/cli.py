@@ -391,18 +391,18 @@ def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
     log_path = state_dir() / "pipeline-runs" / "last-run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        handler = logging.StreamHandler(log)
         root = logging.getLogger()
-        level = root.level
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)  # the file gets kfp's cache hits too
+        saved = (root.level, root.handlers[:])
+        # Only the file hears the run (kfp logs from worker threads too), cache hits included.
+        root.handlers = [logging.StreamHandler(log)]
+        root.setLevel(logging.INFO)
         try:
             return function(*args)
         except Exception as error:
             raise UserError(f"the pipeline run failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}", hint=f"see {log_path}") from None
         finally:
-            root.removeHandler(handler)
-            root.setLevel(level)
+            root.setLevel(saved[0])
+            root.handlers = saved[1]
 
 
 def _number(value: Any) -> str:

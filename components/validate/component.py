@@ -35,6 +35,7 @@ def validate_data(
         Output: True when no anomaly blocks training (the gate; a single return value, since
             kfp.local resolves only a task's Output in dsl.If conditions).
     """
+    import json
     from pathlib import Path
 
     from components.validate.logic import run_validate_task
@@ -42,5 +43,7 @@ def validate_data(
     result = run_validate_task(use_case, schema, dataset_version, Path(statistics.path), Path(anomalies.path), Path(report.path))
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)
+    # The same figures as a file: kfp.local's cache treats a Metrics artifact without one as missing.
+    Path(metrics.path).write_text(json.dumps(result.metrics()))
     Path(summary).write_text(result.summary())
     return result.is_valid

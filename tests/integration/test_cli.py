@@ -109,7 +109,10 @@ def test_ingest_then_list_and_show(loans_config_path, s3_env, store):
     assert_one_line_error(missing, "dataset version ds-0000000000000000 of 'loans' does not exist")
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["run"], ["s3", "up"], ["datasets", "list"], ["check-config"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["ingest"], ["run"], ["s3", "up"], ["datasets", "list"], ["check-config"], ["schema"], ["validate"], ["train"], ["models", "compare"]],
+)
 def test_every_command_has_help(command):
     result = subprocess.run([*MLCYCLE, *command, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "Usage:" in result.stdout
