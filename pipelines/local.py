@@ -65,7 +65,7 @@ def run_training(config_text: str, schema_text: str, sources: dict[str, str], ro
 
 
 def summarise(run_dir: Path) -> RunSummary:
-    """Reads a finished run's task outputs."""
+    """Reads a finished run's task outputs (the tasks read here are never cached, so they are all here)."""
     ingest = _task(run_dir, "ingest-data")
     validate = _task(run_dir, "validate-data")
     evaluate = _task(run_dir, "evaluate-model")

@@ -23,11 +23,14 @@ def training_pipeline(use_case: str, schema: str, sources: dict = {}):  # noqa: 
         schema: The curated TFDV schema of the use case, as text protobuf.
         sources: Source URIs to read instead of the configured ones, by source name.
     """
-    # Caching is on where a task is deterministic and its inputs are content-addressed. Ingestion reads
-    # sources that may change behind the same URI, and evaluation and registration read the registry's
-    # current production model: those always run. Tasks that talk to S3 retry transient failures.
+    # Caching is on where a task is deterministic and its inputs are content-addressed (tuning and
+    # training). Ingestion reads sources that may change behind the same URI; evaluation and
+    # registration read the registry's current production model; validation's verdict and report are
+    # what a person reads after every run (and the local summary reads them from this run's folder):
+    # those always run. Tasks that talk to S3 retry transient failures.
     ingested = ingest_data(use_case=use_case, sources=sources).set_caching_options(False).set_retry(2, "10s")
-    validated = validate_data(use_case=use_case, schema=schema, dataset_version=ingested.outputs["Output"]).set_retry(2, "10s")
+    validated = validate_data(use_case=use_case, schema=schema, dataset_version=ingested.outputs["Output"])
+    validated.set_caching_options(False).set_retry(2, "10s")
     with dsl.If(validated.outputs["Output"] == True, name="data-is-valid"):  # noqa: E712
         planned = plan_trials(use_case=use_case)
         with dsl.ParallelFor(planned.output, name="trials") as trial:

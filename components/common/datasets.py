@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.common.errors import NotFoundError, UserError
@@ -120,10 +121,26 @@ def download_split(store: ObjectStore, manifest: dict[str, Any], split: str, des
     return store.get_file(store.bucket("datasets"), entry["key"], destination, expected_sha256=entry["sha256"])
 
 
+def to_frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """Converts Arrow data to pandas with nullable integers.
+
+    An integer column keeps its type whether or not a chunk or split happens to hold a missing value
+    (plain pandas would turn it into float there), so statistics and schemas see the same type.
+    """
+    integer = pd.Int64Dtype()
+    mapping = {pa.int8(): integer, pa.int16(): integer, pa.int32(): integer, pa.int64(): integer}
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """Reads a Parquet file of a dataset version (see :func:`to_frame`)."""
+    return to_frame(pq.read_table(path))
+
+
 def load_split(store: ObjectStore, manifest: dict[str, Any], split: str, work_dir: Path) -> pd.DataFrame:
     """Reads one split into a DataFrame (downloaded and verified first)."""
     path = download_split(store, manifest, split, work_dir / f"{manifest['version']}-{split}.parquet")
-    return pq.read_table(path).to_pandas()
+    return read_parquet(path)
 
 
 def load_splits(store: ObjectStore, use_case: str, version: str, splits: tuple[str, ...], work_dir: Path) -> dict[str, pd.DataFrame]:

@@ -44,7 +44,7 @@ from components.common.config import (
     parse_use_case,
     s3_settings,
 )
-from components.common.datasets import DatasetRef
+from components.common.datasets import DatasetRef, to_frame
 from components.common.errors import DataError, NotFoundError, SourceError
 from components.common.provenance import code_version, utc_now
 from components.common.storage import ObjectStore, sha256_file, split_uri
@@ -329,13 +329,6 @@ def read_table(path: Path, spec: SourceSpec, name: str) -> pd.DataFrame:
     batches = list(read_batches(path, spec, name, block_bytes=64 * 1024 * 1024))
     table = pa.Table.from_batches(batches) if batches else pa.table({})
     return to_frame(table)
-
-
-def to_frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
-    """Converts Arrow data to pandas with nullable integers, so a chunk's dtypes do not depend on
-    whether it happens to contain a missing value."""
-    mapping = {pa.int8(): pd.Int64Dtype(), pa.int16(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype(), pa.int64(): pd.Int64Dtype()}
-    return table.to_pandas(types_mapper=mapping.get)
 
 
 # --- the shell -------------------------------------------------------------------------------

@@ -161,11 +161,17 @@ def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**converted) if converted else frame
 
 
-def statistics_in_process(frames: Mapping[str, pd.DataFrame]) -> statistics_pb2.DatasetFeatureStatisticsList:
+def stats_options(schema: schema_pb2.Schema | None) -> tfdv.StatsOptions:
+    """Statistics options; with a schema, integer features it marks categorical get value counts
+    (so L-infinity compares them, instead of a histogram that a missing rare value distorts)."""
+    return tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
+
+
+def statistics_in_process(frames: Mapping[str, pd.DataFrame], schema: schema_pb2.Schema | None = None) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Computes statistics of each named frame in this process; one dataset per name."""
     merged = statistics_pb2.DatasetFeatureStatisticsList()
     for name, frame in frames.items():
-        stats = tfdv.generate_statistics_from_dataframe(prepare_frame(frame))
+        stats = tfdv.generate_statistics_from_dataframe(prepare_frame(frame), stats_options=stats_options(schema))
         dataset = merged.datasets.add()
         dataset.CopyFrom(stats.datasets[0])
         dataset.name = name
@@ -173,7 +179,7 @@ def statistics_in_process(frames: Mapping[str, pd.DataFrame]) -> statistics_pb2.
 
 
 def statistics_with_beam(
-    files: Mapping[str, Path | str], work_dir: Path, beam_options: Iterable[str] = ()
+    files: Mapping[str, Path | str], work_dir: Path, beam_options: Iterable[str] = (), schema: schema_pb2.Schema | None = None
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Computes statistics of Parquet files with TFDV's Beam pipeline.
 
@@ -196,7 +202,7 @@ def statistics_with_beam(
                 pipeline
                 | f"Read {name}" >> beam.io.ReadFromParquetBatched(str(path))
                 | f"Canonicalize {name}" >> beam.FlatMap(canonical_batches)
-                | f"Statistics {name}" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
+                | f"Statistics {name}" >> tfdv.GenerateStatistics(stats_options(schema))
                 | f"Write {name}" >> tfdv.WriteStatisticsToTFRecord(str(output))
             )
         dataset = merged.datasets.add()
@@ -261,7 +267,9 @@ def infer_schema(statistics: statistics_pb2.DatasetFeatureStatisticsList, config
         present = _present_fraction(stats, dataset.num_examples)
         if present < 1.0:
             feature.presence.min_fraction = round(max(0.0, present - 0.1), 3)
-        if name == config.target.name:
+        if name in set(config.features.categorical) and feature.type == schema_pb2.INT:
+            feature.int_domain.is_categorical = True  # counted by value, compared with L-infinity
+        elif name == config.target.name:
             _pin_label_domain(schema, feature, stats)
         elif stats.HasField("num_stats") and name not in datetimes and name in features:
             _widen_numeric_domain(feature, stats.num_stats, margin)
@@ -312,7 +320,7 @@ def with_comparators(schema: schema_pb2.Schema, config: UseCaseConfig, check: st
         if feature.name not in compared:
             continue
         comparator = feature.drift_comparator if check == "drift" else feature.skew_comparator
-        text = feature.type == schema_pb2.BYTES
+        text = feature.type == schema_pb2.BYTES or (feature.HasField("int_domain") and feature.int_domain.is_categorical)
         if feature.name in thresholds.features:
             threshold = thresholds.features[feature.name]
         elif feature.name in datetimes:
@@ -484,26 +492,28 @@ def read_statistics(store: ObjectStore, ref: DatasetRef) -> statistics_pb2.Datas
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(data)
 
 
-def statistics_of(store: ObjectStore, ref: DatasetRef, config: UseCaseConfig, work_dir: Path) -> statistics_pb2.DatasetFeatureStatisticsList:
+def statistics_of(store: ObjectStore, ref: DatasetRef, config: UseCaseConfig, work_dir: Path, schema: schema_pb2.Schema | None = None) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Returns a version's stored statistics, computing and storing them first if it has none."""
     stored = read_statistics(store, ref)
     if stored is not None:
         return stored
     log.info("dataset version %s has no statistics yet: computing them", ref.version)
     work_dir.mkdir(parents=True, exist_ok=True)
-    statistics, _ = compute_statistics(store, datasets.read_manifest(store, ref), config, work_dir)
+    statistics, _ = compute_statistics(store, datasets.read_manifest(store, ref), config, work_dir, schema)
     store.put_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}", statistics.SerializeToString())
     return statistics
 
 
-def compute_statistics(store: ObjectStore, manifest: Mapping[str, Any], config: UseCaseConfig, work_dir: Path) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, tuple[int, int]]]:
+def compute_statistics(
+    store: ObjectStore, manifest: Mapping[str, Any], config: UseCaseConfig, work_dir: Path, schema: schema_pb2.Schema | None = None
+) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, tuple[int, int]]]:
     """Downloads a version's splits (verified) and computes their statistics and duplicate counts."""
     files = {split: datasets.download_split(store, manifest, split, work_dir / f"{split}.parquet") for split in SPLITS}
     duplicates = {split: duplicate_fraction(_parquet_chunks(path)) for split, path in files.items()}
     if config.validation.statistics.engine == "beam":
-        statistics = statistics_with_beam(files, work_dir, config.validation.statistics.beam_options)
+        statistics = statistics_with_beam(files, work_dir, config.validation.statistics.beam_options, schema)
     else:
-        statistics = statistics_in_process({split: pq.read_table(path).to_pandas() for split, path in files.items()})
+        statistics = statistics_in_process({split: datasets.read_parquet(path) for split, path in files.items()}, schema)
     return statistics, duplicates
 
 
@@ -522,16 +532,16 @@ def validate_dataset(config: UseCaseConfig, schema: schema_pb2.Schema, store: Ob
     ref = datasets.resolve(store, config.name, version)
     manifest = datasets.read_manifest(store, ref)
     with tempfile.TemporaryDirectory(prefix="mlcycle-validate-") as folder:
-        statistics, duplicates = compute_statistics(store, manifest, config, Path(folder))
+        statistics, duplicates = compute_statistics(store, manifest, config, Path(folder), schema)
         parent = manifest.get("parent")
-        previous = statistics_of(store, DatasetRef(config.name, parent), config, Path(folder) / "previous") if parent else None
+        previous = statistics_of(store, DatasetRef(config.name, parent), config, Path(folder) / "previous", schema) if parent else None
     store.put_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}", statistics.SerializeToString())
     return validate_statistics(statistics, schema, config, ref.version, previous, parent, duplicates)
 
 
 def _parquet_chunks(path: Path) -> Iterable[pd.DataFrame]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=200_000):
-        yield batch.to_pandas()
+        yield datasets.to_frame(batch)
 
 
 def infer_schema_for_version(config: UseCaseConfig, store: ObjectStore, version: str = "latest") -> schema_pb2.Schema:
@@ -544,7 +554,7 @@ def infer_schema_for_version(config: UseCaseConfig, store: ObjectStore, version:
         if config.validation.statistics.engine == "beam":
             statistics = statistics_with_beam({"all": str(folder / "*.parquet")}, folder, config.validation.statistics.beam_options)
         else:
-            statistics = statistics_in_process({"all": pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)})
+            statistics = statistics_in_process({"all": pd.concat([datasets.read_parquet(f) for f in files], ignore_index=True)})
     return infer_schema(statistics, config)
 
 
