@@ -122,7 +122,10 @@ def split_xy(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, 
         raise DataError("a split to train or score on has no rows")
     if config.target.name not in frame.columns:
         raise DataError(f"the label {config.target.name!r} is absent from the data")
-    return frame[list(config.features.all())], frame[config.target.name]
+    labels = frame[config.target.name]
+    if isinstance(labels.dtype, pd.Int64Dtype) and not labels.isna().any():
+        labels = labels.astype("int64")  # scikit-learn would make nullable integers float classes
+    return frame[list(config.features.all())], labels
 
 
 def fit(frame: pd.DataFrame, config: UseCaseConfig, trial: Trial, column_types: dict[str, str] | None = None) -> tuple[Pipeline, float]:

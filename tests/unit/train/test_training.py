@@ -202,3 +202,8 @@ def test_multiclass_text_target_trains_and_is_analysed():
     analysis = analyse_model(model, frames["train"], frames["test"], config)
     assert len(analysis.confusion) == 3 and analysis.baselines["majority_class"]["roc_auc"] == 0.5
     assert 0.5 < analysis.metrics["roc_auc"] <= 1.0
+
+
+def test_nullable_integer_labels_stay_integer_classes(config, frames):
+    model, _ = fit(frames["train"].astype({"returned": "Int64"}), config, Trial("logistic_regression"))
+    assert list(model.classes_) == [0, 1] and model.classes_.dtype.kind == "i"
