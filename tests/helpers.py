@@ -64,6 +64,14 @@ def make_loans(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def loans_with_signal(rows: int = 1200, seed: int = 0) -> pd.DataFrame:
+    """Loans whose status follows a rule (large amounts and study loans default), so models can learn."""
+    loans = make_loans(rows, seed=seed)
+    defaulted = (loans["amount"] > 30_000) | (loans["purpose"] == "study")
+    loans["status"] = loans["status"].where(loans["status"].isna(), defaulted.map({True: "default", False: "paid"}))
+    return loans
+
+
 def make_customers(count: int = 50, seed: int = 1) -> pd.DataFrame:
     """Returns the customers lookup table."""
     rng = np.random.default_rng(seed)
@@ -131,3 +139,33 @@ def make_orders(rows: int = 2000, seed: int = 0, price_shift: float = 0.0, mix=(
             "returned": rng.choice([0, 1], size=rows, p=[0.9, 0.1]),
         }
     )
+
+
+# Training settings for the shop use case: small, fast trials of every family.
+SHOP_TRAINING = """
+training:
+  seed: 7
+  max_trials: 10
+  search:
+    - family: hist_gradient_boosting
+      params: {max_iter: [30], max_leaf_nodes: [7, 15]}
+    - family: logistic_regression
+      params: {C: [0.5]}
+    - family: random_forest
+      params: {n_estimators: [20], max_depth: [4]}
+analysis:
+  slices: [channel]
+  min_slice_rows: 50
+  blessing:
+    floors: {roc_auc: 0.6}
+    max_regression: {roc_auc: 0.01}
+"""
+
+
+def learnable_orders(rows: int = 1500, seed: int = 0) -> pd.DataFrame:
+    """Orders whose return depends on price and channel, so a model can learn something."""
+    frame = make_orders(rows, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    logit = (frame["price"] - 50) / 8 + np.where(frame["channel"] == "phone", 1.5, -0.5)
+    frame["returned"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import LOANS_CONFIG, make_loans, write_loans_use_case
+from helpers import LOANS_CONFIG, loans_with_signal, write_loans_use_case
 from kfp import local
 
 from components.common.config import load_use_case
@@ -24,11 +24,6 @@ analysis:
 """
 
 
-def loans_with_signal(rows=1200, seed=0):
-    loans = make_loans(rows, seed=seed)
-    defaulted = (loans["amount"] > 30_000) | (loans["purpose"] == "study")
-    loans["status"] = loans["status"].where(loans["status"].isna(), defaulted.map({True: "default", False: "paid"}))
-    return loans
 
 
 @pytest.fixture

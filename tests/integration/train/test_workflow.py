@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import joblib
-from helpers import make_loans, write_loans_use_case
+from helpers import loans_with_signal, make_loans, write_loans_use_case
 
 from components.common import datasets
 from components.common.config import load_use_case
@@ -34,11 +34,6 @@ analysis:
 """
 
 
-def loans_with_signal(rows: int = 1200, seed: int = 0):
-    loans = make_loans(rows, seed=seed)
-    defaulted = (loans["amount"] > 30_000) | (loans["purpose"] == "study")
-    loans["status"] = loans["status"].where(loans["status"].isna(), defaulted.map({True: "default", False: "paid"}))
-    return loans
 
 
 def use_case(tmp_path: Path, loans=None):

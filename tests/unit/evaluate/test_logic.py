@@ -1,0 +1,93 @@
+"""Metrics, slices, the blessing decision, analysis against a champion, and the model card."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import ORDERS_CONFIG, SHOP_TRAINING, learnable_orders
+
+from components.common.config import BlessingSpec, parse_use_case
+from components.evaluate.logic import analyse_model, bless, slice_metrics
+from components.evaluate.metrics import classification_metrics, confusion, roc_points
+from components.evaluate.model_card import model_card, render_markdown
+from components.train.logic import Trial, fit
+
+
+@pytest.fixture(scope="module")
+def config():
+    return parse_use_case(ORDERS_CONFIG + SHOP_TRAINING)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return {"train": learnable_orders(seed=1), "eval": learnable_orders(600, seed=2), "test": learnable_orders(900, seed=3)}
+
+
+def test_binary_metrics_match_known_values():
+    labels = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.35, 0.65], [0.2, 0.8]])
+    metrics = classification_metrics(labels, proba, [0, 1])
+    assert metrics["roc_auc"] == 0.75 and metrics["accuracy"] == 0.75
+    assert metrics["precision"] == pytest.approx(2 / 3) and metrics["recall"] == 1.0
+    assert metrics["brier"] == pytest.approx(np.mean([0.01, 0.49, 0.1225, 0.04]))
+    assert confusion(labels, proba, [0, 1]) == [[1, 1], [0, 2]]
+    points = roc_points(labels, proba, [0, 1])
+    assert points[0][:2] == (0.0, 0.0) and points[-1][:2] == (1.0, 1.0)
+
+
+def test_multiclass_metrics_with_text_labels():
+    labels = np.array(["a", "b", "c", "a"], dtype=object)
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]])
+    metrics = classification_metrics(labels, proba, ["a", "b", "c"])
+    assert metrics["accuracy"] == 0.75 and metrics["roc_auc"] == pytest.approx(1.0)
+    assert confusion(labels, proba, ["a", "b", "c"]) == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+@pytest.mark.parametrize(
+    "candidate, champion, blessed, reason",
+    [
+        ({"roc_auc": 0.70}, None, True, "no model in production: the floors alone decide"),
+        ({"roc_auc": 0.55}, None, False, "roc_auc 0.5500 misses the floor 0.6"),
+        ({"roc_auc": 0.70}, {"roc_auc": 0.705}, True, "within the allowed loss 0.01"),
+        ({"roc_auc": 0.70}, {"roc_auc": 0.75}, False, "roc_auc 0.7000 against the champion's 0.7500: worse than the allowed loss 0.01"),
+        ({"roc_auc": 0.80}, {"roc_auc": 0.75}, True, "not worse"),
+        ({"roc_auc": math.nan}, None, False, "misses the floor"),
+    ],
+)
+def test_blessing_against_floors_and_the_champion(candidate, champion, blessed, reason):
+    decision = bless(candidate, champion, BlessingSpec(floors={"roc_auc": 0.6}, max_regression={"roc_auc": 0.01}))
+    assert decision.blessed is blessed
+    assert any(reason in line for line in decision.reasons), decision.reasons
+
+
+def test_loss_ceilings_are_ceilings():
+    assert bless({"log_loss": 0.4}, None, BlessingSpec(floors={"log_loss": 0.5})).blessed
+    assert not bless({"log_loss": 0.6}, None, BlessingSpec(floors={"log_loss": 0.5})).blessed
+
+
+def test_slices_skip_small_groups_and_report_the_largest_gap():
+    frame = pd.DataFrame({"shop": ["x"] * 6 + ["y"] * 6 + ["z"]})
+    labels = np.array([0, 1] * 6 + [1])
+    good = np.column_stack([1 - labels, labels]).astype(float)
+    proba = np.vstack([good[:6], 1 - good[6:12], good[12:]])
+    slices, gaps = slice_metrics(frame, labels, proba, [0, 1], ("shop",), min_rows=5)
+    assert [s["value"] for s in slices["shop"]] == ["x", "y"]
+    assert gaps["shop"]["roc_auc"] == {"gap": 1.0, "best": "x", "worst": "y"}
+
+
+def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(config, frames):
+    candidate, _ = fit(frames["train"], config, Trial("hist_gradient_boosting", {"max_iter": 30}))
+    weak, _ = fit(frames["train"].assign(price=50.0), config, Trial("logistic_regression"))
+    analysis = analyse_model(candidate, frames["train"], frames["test"], config, champion=weak, champion_version="m-weak")
+    assert analysis.blessing.blessed and analysis.champion["version"] == "m-weak"
+    assert analysis.champion["metrics"]["roc_auc"] < analysis.metrics["roc_auc"]
+    assert analysis.baselines["majority_class"]["roc_auc"] == 0.5
+    assert analysis.rows == 900 and sum(map(sum, analysis.confusion)) == 900
+    assert {s["value"] for s in analysis.slices["channel"]} == {"web", "shop", "phone"}
+    card = model_card(config, analysis, {"dataset_version": "ds-1", "training": {"family": "hist_gradient_boosting", "params": {}}})
+    text = render_markdown(card)
+    assert "**BLESSED**" in text and "champion m-weak" in text and "baseline: majority class" in text
+    assert "| channel | rows | roc_auc" in text and "dataset version: `ds-1`" in text
