@@ -7,23 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ORDERS_CONFIG, SHOP_TRAINING, learnable_orders
 
-from components.common.config import BlessingSpec, parse_use_case
+from components.common.config import BlessingSpec
 from components.evaluate.logic import analyse_model, bless, slice_metrics
 from components.evaluate.metrics import classification_metrics, confusion, roc_points
 from components.evaluate.model_card import model_card, render_markdown
 from components.train.logic import Trial, fit
-
-
-@pytest.fixture(scope="module")
-def config():
-    return parse_use_case(ORDERS_CONFIG + SHOP_TRAINING)
-
-
-@pytest.fixture(scope="module")
-def frames():
-    return {"train": learnable_orders(seed=1), "eval": learnable_orders(600, seed=2), "test": learnable_orders(900, seed=3)}
 
 
 def test_binary_metrics_match_known_values():

@@ -5,21 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ORDERS_CONFIG, SHOP_TRAINING, learnable_orders
 
-from components.common.config import parse_use_case
 from components.common.errors import ConfigError
 from components.preprocess.logic import build_preprocessor, calendar_parts
-
-
-@pytest.fixture(scope="module")
-def config():
-    return parse_use_case(ORDERS_CONFIG + SHOP_TRAINING)
-
-
-@pytest.fixture(scope="module")
-def frames():
-    return {"train": learnable_orders(seed=1), "eval": learnable_orders(600, seed=2), "test": learnable_orders(900, seed=3)}
 
 
 def test_preprocessor_tolerates_unseen_categories_missing_values_and_text_timestamps(config, frames):

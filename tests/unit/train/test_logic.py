@@ -13,16 +13,6 @@ from components.evaluate.metrics import classification_metrics
 from components.train.logic import Trial, TrialResult, expand_trials, fit, predict_proba, run_trial, select_best, train_final
 
 
-@pytest.fixture(scope="module")
-def config():
-    return parse_use_case(ORDERS_CONFIG + SHOP_TRAINING)
-
-
-@pytest.fixture(scope="module")
-def frames():
-    return {"train": learnable_orders(seed=1), "eval": learnable_orders(600, seed=2), "test": learnable_orders(900, seed=3)}
-
-
 def test_search_space_expands_to_trials_and_rejects_unknown_parameters(config):
     trials = expand_trials(config)
     assert [t.family for t in trials] == ["hist_gradient_boosting"] * 2 + ["logistic_regression", "random_forest"]
