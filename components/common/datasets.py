@@ -22,33 +22,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.common.errors import NotFoundError, UserError
+from components.common.refs import MANIFEST, VersionRef
 from components.common.storage import ObjectStore
 
-MANIFEST = "manifest.json"
 LATEST = "latest.json"
 VERSION_PATTERN = re.compile(r"^ds-[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
-class DatasetRef:
+class DatasetRef(VersionRef):
     """One dataset version of one use case."""
-
-    use_case: str
-    version: str
-
-    @property
-    def prefix(self) -> str:
-        """The key prefix of the version's objects."""
-        return f"{self.use_case}/{self.version}/"
-
-    @property
-    def manifest_key(self) -> str:
-        """The key of the manifest."""
-        return f"{self.prefix}{MANIFEST}"
 
     def split_key(self, split: str) -> str:
         """The key of a split's Parquet file."""
-        return f"{self.prefix}data/{split}.parquet"
+        return self.key(f"data/{split}.parquet")
 
 
 def latest_key(use_case: str) -> str:

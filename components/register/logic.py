@@ -42,6 +42,7 @@ import joblib
 from components.common.config import canonical_json
 from components.common.errors import IntegrityError, NotFoundError, UserError
 from components.common.provenance import code_version, utc_now
+from components.common.refs import VersionRef
 from components.common.storage import ObjectStore, sha256_file
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.joblib"
 CARD_MARKDOWN = "model_card.md"
 CARD_JSON = "model_card.json"
-MANIFEST = "manifest.json"
 STAGES_FILE = "stages.json"
 STAGING, PRODUCTION = "staging", "production"
 STAGES = (STAGING, PRODUCTION)
@@ -69,36 +69,23 @@ class StageError(UserError):
 
 
 @dataclass(frozen=True)
-class ModelRef:
+class ModelRef(VersionRef):
     """One model version of one use case."""
-
-    use_case: str
-    version: str
-
-    @property
-    def prefix(self) -> str:
-        """The key prefix of the version's objects."""
-        return f"{self.use_case}/{self.version}/"
-
-    @property
-    def manifest_key(self) -> str:
-        """The key of the manifest."""
-        return f"{self.prefix}{MANIFEST}"
 
     @property
     def model_key(self) -> str:
         """The key of the pickled model."""
-        return f"{self.prefix}{MODEL_FILE}"
+        return self.key(MODEL_FILE)
 
     @property
     def card_markdown_key(self) -> str:
         """The key of the model card for people."""
-        return f"{self.prefix}{CARD_MARKDOWN}"
+        return self.key(CARD_MARKDOWN)
 
     @property
     def card_json_key(self) -> str:
         """The key of the model card for programs."""
-        return f"{self.prefix}{CARD_JSON}"
+        return self.key(CARD_JSON)
 
 
 @dataclass(frozen=True)

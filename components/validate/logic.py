@@ -486,7 +486,7 @@ def _unit_per_second(kind: pa.DataType) -> float:
 def read_statistics(store: ObjectStore, ref: DatasetRef) -> statistics_pb2.DatasetFeatureStatisticsList | None:
     """Returns the statistics stored next to a dataset version, or None if it was never validated."""
     try:
-        data = store.get_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}")
+        data = store.get_bytes(store.bucket("datasets"), ref.key(STATISTICS))
     except NotFoundError:
         return None
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(data)
@@ -500,7 +500,7 @@ def statistics_of(store: ObjectStore, ref: DatasetRef, config: UseCaseConfig, wo
     log.info("dataset version %s has no statistics yet: computing them", ref.version)
     work_dir.mkdir(parents=True, exist_ok=True)
     statistics, _ = compute_statistics(store, datasets.read_manifest(store, ref), config, work_dir, schema)
-    store.put_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}", statistics.SerializeToString())
+    store.put_bytes(store.bucket("datasets"), ref.key(STATISTICS), statistics.SerializeToString())
     return statistics
 
 
@@ -535,7 +535,7 @@ def validate_dataset(config: UseCaseConfig, schema: schema_pb2.Schema, store: Ob
         statistics, duplicates = compute_statistics(store, manifest, config, Path(folder), schema)
         parent = manifest.get("parent")
         previous = statistics_of(store, DatasetRef(config.name, parent), config, Path(folder) / "previous", schema) if parent else None
-    store.put_bytes(store.bucket("datasets"), f"{ref.prefix}{STATISTICS}", statistics.SerializeToString())
+    store.put_bytes(store.bucket("datasets"), ref.key(STATISTICS), statistics.SerializeToString())
     return validate_statistics(statistics, schema, config, ref.version, previous, parent, duplicates)
 
 
