@@ -87,5 +87,8 @@ bench-ingest: $(ENV_STAMP) ## Benchmark ingestion: the demo data and a 3,000,000
 bench-validate: $(ENV_STAMP) ## Benchmark validation of the demo data: import cost, in-process statistics and checks, the Beam path.
 	$(VENV)/bin/python -m benchmarks.bench_validate
 
+# Each area keeps its targets in its own file (serving, images, cluster, monitoring, benchmarks).
+include $(sort $(wildcard mk/*.mk))
+
 clean: s3-down ## Stop the S3 server and remove the environment and local state (.venv*, .tools, .local).
 	rm -rf $(VENV) $(SERVING_VENV) $(TOOLS) .local .pytest_cache
