@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from components.common.config import (
     DEMO_CONFIG,
     ENDPOINT_VARIABLES,
     SPLITS,
     S3Settings,
+    apply_overrides,
     load_use_case,
     s3_settings,
     schema_path,
@@ -351,7 +353,15 @@ def check_config(config_path: Path) -> None:
 @cli.command()
 @config_option
 @click.option("-s", "--source", "sources", multiple=True, metavar="NAME=URI", help="As for `ingest`.")
-def run(config_path: Path, sources: tuple[str, ...]) -> None:
+@click.option("--seed", type=int, default=None, help="Seed of this run (default: the use case's).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Override a gate's threshold for this run, e.g. --set analysis.blessing.floors.roc_auc=0.7.",
+)
+def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings: tuple[str, ...]) -> None:
     """Run the training pipeline on this machine (kfp.local) against the embedded S3 server.
 
     Blessed models are deployed locally: the registry's production stage moves to them, so the next
@@ -361,6 +371,9 @@ def run(config_path: Path, sources: tuple[str, ...]) -> None:
     from pipelines.local import describe, run_training
 
     config = load_use_case(config_path)
+    overrides = _parse_settings(settings)
+    # Checked here as well as in the pipeline's first step, so a typo fails before any process starts.
+    apply_overrides(config_path.read_text(), {**overrides, **({} if seed is None else {"training.seed": seed})}, config_path.name)
     schema_file = schema_path(config_path, config)
     if not schema_file.exists():
         raise UserError(f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it")
@@ -372,7 +385,9 @@ def run(config_path: Path, sources: tuple[str, ...]) -> None:
     settings = s3_settings()
     _buckets(settings)
     click.echo("running the training pipeline with kfp.local (each task is a process; TensorFlow loads in two of them)...", err=True)
-    summary = _quietly_run(run_training, config_path.read_text(), schema_file.read_text(), _parse_sources(sources), state_dir() / "pipeline-runs")
+    summary = _quietly_run(
+        run_training, config_path.read_text(), schema_file.read_text(), _parse_sources(sources), state_dir() / "pipeline-runs", seed, overrides
+    )
     analysis = summary.run_dir and next(iter(sorted(summary.run_dir.rglob("evaluate-model/analysis"))), None)
     card = json.loads(analysis.read_text())["card"] if analysis else None
     for line in describe(summary, config, card):
@@ -471,6 +486,16 @@ def _relative(path: Path) -> Path:
         return path.resolve().relative_to(Path.cwd())
     except ValueError:
         return path
+
+
+def _parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
+    parsed = {}
+    for pair in pairs:
+        path, sep, value = pair.partition("=")
+        if not sep or not path or not value:
+            raise UserError(f"--set {pair!r} is not PATH=VALUE", hint="for example --set analysis.blessing.floors.roc_auc=0.7")
+        parsed[path] = yaml.safe_load(value)
+    return parsed
 
 
 def _parse_sources(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -43,7 +43,14 @@ class RunSummary:
     registered: str | None
 
 
-def run_training(config_text: str, schema_text: str, sources: dict[str, str], root: Path) -> RunSummary:
+def run_training(
+    config_text: str,
+    schema_text: str,
+    sources: dict[str, str],
+    root: Path,
+    seed: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunSummary:
     """Runs the training pipeline locally and summarises it.
 
     Args:
@@ -51,6 +58,8 @@ def run_training(config_text: str, schema_text: str, sources: dict[str, str], ro
         schema_text: Its curated schema (text protobuf).
         sources: Source URI overrides by name.
         root: The pipeline root: runs and the task cache live here.
+        seed: The run's seed (the use case's when None).
+        overrides: Threshold overrides by dotted path (see components.common.config.apply_overrides).
     """
     from kfp import local
 
@@ -59,7 +68,7 @@ def run_training(config_text: str, schema_text: str, sources: dict[str, str], ro
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), enable_caching=True)
     before = set(_runs(root))
-    training_pipeline(use_case=config_text, schema=schema_text, sources=sources)
+    training_pipeline(use_case=config_text, schema=schema_text, sources=sources, seed=-1 if seed is None else seed, overrides=overrides or {})
     (run_dir,) = set(_runs(root)) - before
     return summarise(run_dir)
 

@@ -19,6 +19,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Union
 from urllib.parse import urlparse
@@ -303,6 +304,84 @@ class AnalysisSpec:
 
 
 @dataclass(frozen=True)
+class DriftTrigger:
+    """When drift of the served data alone makes retraining due.
+
+    Attributes:
+        count: Retrain when at least this many features drift beyond their thresholds; 0 leaves
+            the decision to ``features``.
+        features: Features whose drift alone makes retraining due.
+    """
+
+    count: int = 1
+    features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LiveQualitySpec:
+    """Live quality: the model's metrics on served rows whose ground truth came back as feedback.
+
+    Attributes:
+        min_rows: Fewest labelled rows of the monitored model for its live quality to be judged.
+        floors: Lowest acceptable live value per metric (log_loss and brier: highest acceptable).
+        max_drop: Largest allowed loss of each metric against the model's offline test metrics
+            (absolute units of the metric).
+        min_slice_rows: Slices (analysis.slices) with fewer labelled rows are left out.
+    """
+
+    min_rows: int = 200
+    floors: Mapping[str, float] = field(default_factory=dict)
+    max_drop: Mapping[str, float] = field(default_factory=dict)
+    min_slice_rows: int = 50
+
+
+@dataclass(frozen=True)
+class MonitoringSpec:
+    """Monitoring of the served model and when to retrain it (stage 8).
+
+    Attributes:
+        window_hours: The window a run looks at when none is given: the last N hours ending now.
+        min_requests: Fewest logged rows in the window for drift to be judged.
+        max_rows: At most this many rows of the window (a seeded sample) enter statistics and live
+            quality; 0 uses all.
+        drift: Thresholds of the served data against the model's training statistics (numeric:
+            Jensen-Shannon divergence, categorical: L-infinity distance; datetime features are
+            measured but alert only with a threshold of their own).
+        retrain_on_drift: When drift makes retraining due.
+        quality: Live quality and when its loss makes retraining due.
+        feedback_split: Shares of the window's labelled feedback rows that join train, eval and
+            test when retraining, in order of time: the oldest train, the newest test.
+        schedule: Cron expression of the continuous-training run on a cluster (six fields, seconds
+            first, as KFP recurring runs take it).
+    """
+
+    window_hours: int = 24
+    min_requests: int = 100
+    max_rows: int = 100_000
+    drift: Thresholds = field(default_factory=Thresholds)
+    retrain_on_drift: DriftTrigger = field(default_factory=DriftTrigger)
+    quality: LiveQualitySpec = field(default_factory=LiveQualitySpec)
+    feedback_split: Mapping[str, float] = field(default_factory=lambda: {"train": 0.7, "eval": 0.15, "test": 0.15})
+    schedule: str = "0 0 2 * * *"
+
+
+@dataclass(frozen=True)
+class FeedbackSpec:
+    """Labelled production feedback ingested with the sources, as a new dataset version (retraining).
+
+    Written into the use case by the retraining step of monitoring; a person may set it too, to
+    retrain on a chosen window.
+
+    Attributes:
+        start: First instant of the window (ISO 8601; UTC when no zone is given).
+        end: End of the window (exclusive).
+    """
+
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
 class UseCaseConfig:
     """A whole use case: what to learn from which data.
 
@@ -320,6 +399,8 @@ class UseCaseConfig:
         preprocessing: How features become model inputs.
         training: Tuning and training.
         analysis: Model analysis and blessing.
+        monitoring: Monitoring of the served model and the retraining decision.
+        feedback: Production feedback to ingest with the sources (set when retraining).
     """
 
     name: str
@@ -334,6 +415,8 @@ class UseCaseConfig:
     preprocessing: PreprocessSpec = field(default_factory=PreprocessSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
+    feedback: FeedbackSpec | None = None
 
     @property
     def primary_source(self) -> str:
@@ -421,6 +504,53 @@ def parse_use_case(text: str, origin: str = "use case") -> UseCaseConfig:
     config = _build(UseCaseConfig, data, where=origin)
     _check_use_case(config, where=origin)
     return config
+
+
+# What one run may change without editing the use case: thresholds of the gates and the seed. What is
+# learned from which data (sources aside, which are their own parameter) stays in the reviewed file.
+OVERRIDABLE = ("training.seed", "training.max_trials", "validation.", "analysis.min_slice_rows", "analysis.blessing.")
+
+
+def apply_overrides(text: str, overrides: Mapping[str, Any], origin: str = "use case") -> str:
+    """Returns use-case YAML text with one run's settings replaced, checked like the file itself.
+
+    Args:
+        text: The use case's YAML text.
+        overrides: New values by dotted path, such as ``{"training.seed": 7,
+            "analysis.blessing.floors.roc_auc": 0.7}``. Only the gates' thresholds and the
+            training seed and trial budget may change (:data:`OVERRIDABLE`).
+        origin: What to call the text in messages.
+
+    Returns:
+        The text unchanged when there is nothing to override (comments kept); otherwise the
+        effective configuration as YAML.
+
+    Raises:
+        ConfigError: If a path may not be overridden, or the result is not a valid use case.
+    """
+    if not overrides:
+        parse_use_case(text, origin)
+        return text
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin} must hold a mapping of settings, not {type(data).__name__}")
+    for path, value in sorted(overrides.items()):
+        if not any(path == allowed or (allowed.endswith(".") and path.startswith(allowed)) for allowed in OVERRIDABLE):
+            raise ConfigError(
+                f"override {path!r} is not allowed: a run may change {', '.join(p + ('*' if p.endswith('.') else '') for p in OVERRIDABLE)}; "
+                "edit the use-case file for anything else"
+            )
+        *parents, leaf = path.split(".")
+        node = data
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {path!r}: {part} is not a section of the use case")
+            node = child
+        node[leaf] = value
+    effective = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
+    parse_use_case(effective, f"{origin} with overrides {', '.join(sorted(overrides))}")
+    return effective
 
 
 def to_plain(value: Any) -> Any:
@@ -554,6 +684,7 @@ def _check_use_case(config: UseCaseConfig, where: str) -> None:
     _check_split(config.split, where)
     _check_validation(config, where)
     _check_training(config, where)
+    _check_monitoring(config, where)
 
 
 def _check_validation(config: UseCaseConfig, where: str) -> None:
@@ -606,6 +737,63 @@ def _check_training(config: UseCaseConfig, where: str) -> None:
     for column in config.analysis.slices:
         if column in config.drop:
             raise ConfigError(f"slice column {column!r} is dropped at ingestion in {where}")
+
+
+def parse_instant(text: str, what: str) -> datetime:
+    """Reads an ISO 8601 instant such as ``2026-11-27T08:00:00Z``; without a zone it is UTC.
+
+    Raises:
+        ConfigError: If the text is not an ISO 8601 date or time.
+    """
+    try:
+        instant = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{what} {text!r} is not an ISO 8601 time", hint="for example 2026-11-27T08:00:00Z") from None
+    return instant.replace(tzinfo=timezone.utc) if instant.tzinfo is None else instant.astimezone(timezone.utc)
+
+
+def _check_monitoring(config: UseCaseConfig, where: str) -> None:
+    monitoring = config.monitoring
+    for name in ("window_hours", "min_requests"):
+        if getattr(monitoring, name) < 1:
+            raise ConfigError(f"monitoring.{name} in {where} must be at least 1")
+    if monitoring.max_rows < 0 or monitoring.retrain_on_drift.count < 0:
+        raise ConfigError(f"monitoring.max_rows and monitoring.retrain_on_drift.count in {where} must not be negative")
+    drift = monitoring.drift
+    for key, value in {"numeric": drift.numeric, "categorical": drift.categorical, **drift.features}.items():
+        if not 0 <= value <= 1:
+            raise ConfigError(f"monitoring.drift threshold of {key!r} in {where} is {value}, not between 0 and 1")
+    features = config.features.all()
+    for name in [*drift.features, *monitoring.retrain_on_drift.features]:
+        if name not in features:
+            close = difflib.get_close_matches(name, features, n=1)
+            raise ConfigError(
+                f"monitoring names {name!r} in {where}, which is not a feature",
+                hint=f"did you mean {close[0]!r}?" if close else f"features: {', '.join(features)}",
+            )
+    quality = monitoring.quality
+    for metric in [*quality.floors, *quality.max_drop]:
+        if metric not in METRICS:
+            close = difflib.get_close_matches(metric, METRICS, n=1)
+            raise ConfigError(
+                f"unknown metric {metric!r} in monitoring.quality of {where}",
+                hint=f"did you mean {close[0]!r}?" if close else f"metrics: {', '.join(METRICS)}",
+            )
+    if quality.min_rows < 1 or quality.min_slice_rows < 1:
+        raise ConfigError(f"monitoring.quality.min_rows and min_slice_rows in {where} must be at least 1")
+    shares = monitoring.feedback_split
+    if set(shares) != set(SPLITS) or any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1) > 1e-9:
+        raise ConfigError(f"monitoring.feedback_split in {where} must give train, eval and test non-negative shares that sum to 1")
+    if len(monitoring.schedule.split()) != 6:
+        raise ConfigError(
+            f"monitoring.schedule {monitoring.schedule!r} in {where} is not a six-field cron expression",
+            hint="KFP recurring runs take seconds first: '0 0 2 * * *' runs at 02:00 every day",
+        )
+    if config.feedback is not None:
+        start = parse_instant(config.feedback.start, f"feedback.start in {where}")
+        end = parse_instant(config.feedback.end, f"feedback.end in {where}")
+        if start >= end:
+            raise ConfigError(f"the feedback window in {where} ends ({config.feedback.end}) before it starts ({config.feedback.start})")
 
 
 # Anomaly kinds the platform checks itself, beyond TFDV's.

@@ -8,6 +8,8 @@ from helpers import LOANS_CONFIG, loans_with_signal, write_loans_use_case
 from kfp import local
 
 from components.common.config import load_use_case
+from components.common.config import parse_use_case as load_use_case_text
+from components.common.datasets import list_versions as dataset_versions
 from components.register import logic as registry
 from components.validate.logic import infer_schema_for_version, write_schema
 from components.ingest.logic import ingest_dataset
@@ -35,6 +37,10 @@ def local_pipeline(tmp_path, s3, store, monkeypatch):
     return tmp_path / "kfp"
 
 
+def registry_datasets(store, use_case: str) -> list[str]:
+    return [manifest["version"] for manifest in dataset_versions(store, use_case)]
+
+
 def task_dir(root: Path, task: str) -> Path | None:
     """The folder of a task in the newest local run (None when the task never ran)."""
     runs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -54,8 +60,14 @@ def test_valid_data_trains_and_registers_a_blessed_model(local_pipeline, store, 
     schema_file = tmp_path / "schema.pbtxt"
     write_schema(infer_schema_for_version(config, store), schema_file)
 
-    training_pipeline(use_case=config_path.read_text(), schema=schema_file.read_text())
+    training_pipeline(
+        use_case=config_path.read_text(), schema=schema_file.read_text(), seed=7, overrides={"analysis.blessing.floors.roc_auc": 0.35}
+    )
 
+    effective = load_use_case_text(task_outputs(local_pipeline, "configure-run")["parameterValues"]["Output"])
+    assert effective.training.seed == 7 and effective.analysis.blessing.floors["roc_auc"] == 0.35
+    dataset_version = task_outputs(local_pipeline, "ingest-data")["parameterValues"]["Output"]
+    assert dataset_version == next(iter(registry_datasets(store, "loans")))
     assert task_outputs(local_pipeline, "validate-data")["parameterValues"]["Output"] is True
     tuned = list((sorted(local_pipeline.iterdir())[-1]).rglob("tune-model/executor_output.json"))
     assert len(tuned) == 2  # one task per trial
@@ -68,6 +80,7 @@ def test_valid_data_trains_and_registers_a_blessed_model(local_pipeline, store, 
     assert registry.current_version(store, "loans", "staging") == registered["version"]
     manifest = registry.read_manifest(store, registry.resolve(store, "loans", registered["version"]))
     assert manifest["lineage"]["parameters"]["family"] == "logistic_regression" and len(manifest["lineage"]["trials"]) == 2
+    assert manifest["lineage"]["dataset_version"] == dataset_version
 
 
 def test_invalid_data_stops_at_validation_and_registers_nothing(local_pipeline, store, tmp_path):
