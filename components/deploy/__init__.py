@@ -1,0 +1,1 @@
+"""Stage 7: deployment by GitOps (overlay edits, rendering, promotion commits)."""
