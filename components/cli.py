@@ -361,7 +361,8 @@ def check_config(config_path: Path) -> None:
     metavar="PATH=VALUE",
     help="Override a gate's threshold for this run, e.g. --set analysis.blessing.floors.roc_auc=0.7.",
 )
-def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings: tuple[str, ...]) -> None:
+@click.option("--serve/--no-serve", default=True, show_default=True, help="End by serving the production model locally and sending it requests.")
+def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings: tuple[str, ...], serve: bool) -> None:
     """Run the training pipeline on this machine (kfp.local) against the embedded S3 server.
 
     Blessed models are deployed locally: the registry's production stage moves to them, so the next

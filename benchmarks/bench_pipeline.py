@@ -1,0 +1,156 @@
+"""Benchmark of the whole local training pipeline on all 336,776 demo flights: where the time goes.
+
+Runs `mlcycle run --no-serve` exactly as a user would, in a private state folder (its own embedded S3
+server, empty registry, empty task cache), so every task runs cold. While it runs, a sampler reads the
+resident memory of the whole process tree (the CLI, kfp.local's task processes, the S3 server) from
+/proc every 100 ms. Afterwards:
+
+- per task: wall time from kfp.local's own start and finish lines in the run log;
+- per task: the fixed cost of a task process (interpreter start-up, kfp's executor and the imports of
+  its stage), measured by starting the same kind of process without work;
+- the rest of each task is its work (reading data, statistics, fitting, scoring).
+
+Run with `make bench-pipeline`. Targets of the issue: under 3 minutes wall and under 6 GiB peak on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MLCYCLE = Path(sys.executable).with_name("mlcycle")
+LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) - INFO - (Executing task|Task) \x1b\[\d+m'([a-z0-9-]+)'\x1b\[0m(?: finished with status)?")
+# The import each task's process pays before it can work (its component module's body imports these).
+STAGE_IMPORTS = {
+    "configure-run": "components.common.config",
+    "ingest-data": "components.ingest.logic",
+    "validate-data": "components.validate.logic",
+    "plan-trials": "components.train.logic",
+    "tune-model": "components.train.logic",
+    "select-trial": "components.train.logic",
+    "train-model": "components.train.logic",
+    "evaluate-model": "components.evaluate.logic",
+    "register-model": "components.register.logic",
+}
+
+
+class TreeMemory(threading.Thread):
+    """Samples the summed resident memory of a process and all its descendants."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every, self.peak, self.peak_single = pid, every, 0, 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            sizes = [rss for rss in map(_rss, _descendants(self.pid) | {self.pid}) if rss]
+            if sizes:
+                self.peak = max(self.peak, sum(sizes))
+                self.peak_single = max(self.peak_single, max(sizes))
+            self.stopped.wait(self.every)
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children[parent].append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def task_times(log: str) -> dict[str, list[float]]:
+    """Wall seconds of each task run, by task name, from kfp.local's log (first-in, first-out pairing)."""
+    started: dict[str, list[float]] = defaultdict(list)
+    spans: dict[str, list[float]] = defaultdict(list)
+    for line in log.splitlines():
+        match = LINE.match(line)
+        if not match:
+            continue
+        hours, minutes, seconds, millis, event, task = match.groups()
+        at = int(hours) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000
+        if event == "Executing task":
+            started[task].append(at)
+        elif started[task]:
+            spans[task].append(at - started[task].pop(0))
+    return dict(spans)
+
+
+def process_cost(module: str, repeats: int = 3) -> float:
+    """Median wall seconds to start a task process and import what its stage needs, doing no work."""
+    code = f"import kfp.dsl.executor_main, {module}"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="mlcycle-bench-pipeline-") as folder:
+        env = {**os.environ, "MLCYCLE_STATE_DIR": folder, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "S3_ENDPOINT_URL"):
+            env.pop(name, None)  # a private embedded server, never a store someone uses
+        env = {k: v for k, v in env.items() if v != ""}
+        print("running `mlcycle run --no-serve` on all 336,776 flights, cold (private state, empty cache)...", file=sys.stderr)
+        started = time.perf_counter()
+        process = subprocess.Popen([str(MLCYCLE), "run", "--no-serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sampler = TreeMemory(process.pid)
+        sampler.start()
+        output, _ = process.communicate()
+        wall = time.perf_counter() - started
+        sampler.stopped.set()
+        sampler.join()
+        subprocess.run([str(MLCYCLE), "s3", "down"], env=env, cwd=ROOT, capture_output=True)
+        if process.returncode != 0:
+            sys.exit(f"the run failed:\n{output}")
+        log = (Path(folder) / "pipeline-runs" / "last-run.log").read_text()
+    spans = task_times(log)
+    print(output)
+    print(f"\n{'task':<16}{'runs':>5}{'wall s':>9}{'process+imports s':>19}{'work s':>8}")
+    total_task = total_fixed = 0.0
+    for task, times in spans.items():
+        fixed = process_cost(STAGE_IMPORTS[task]) if task in STAGE_IMPORTS else float("nan")
+        busy = sum(times)
+        total_task += busy
+        total_fixed += fixed * len(times)
+        print(f"{task:<16}{len(times):>5}{busy:>9.1f}{fixed * len(times):>19.1f}{busy - fixed * len(times):>8.1f}")
+    print(f"{'all tasks':<16}{sum(map(len, spans.values())):>5}{total_task:>9.1f}{total_fixed:>19.1f}{total_task - total_fixed:>8.1f}")
+    print(f"\nwall, whole command: {wall:.1f} s (target < 180 s): {wall / 180:.2f}x of the target")
+    print("task seconds add up to more than the wall where kfp.local ran two trials at once.")
+    print(f"peak resident memory of the process tree: {sampler.peak / 2**30:.2f} GiB (target < 6 GiB); largest single process {sampler.peak_single / 2**30:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
