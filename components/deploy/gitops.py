@@ -1,0 +1,370 @@
+"""Stage 7, shell: promotion and rollback as git commits that Argo CD syncs.
+
+A promotion checks the model version in the registry (it exists, it is blessed, its model file's
+sha256 is the one in its manifest), writes the environment's release component, renders the overlay
+with kubectl kustomize to prove it still builds, and commits; only then does it record the stage in
+the registry, so the registry never claims a deployment that git does not hold. A refused
+promotion writes nothing.
+
+Commits are made with git's plumbing on a temporary index: the person's own index and other files
+are never touched, and the branch moves by compare-and-swap, so a concurrent commit is not lost.
+The rendered tree is the committed tree (exported with ``git archive``), not the working folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from components.common.errors import IntegrityError, NotFoundError, UserError
+from components.common.storage import ObjectStore, sha256_file
+from components.deploy import logic
+from components.deploy.logic import Predictor, PromotionError, Release
+from components.register import logic as registry
+
+GIT_TIMEOUT = 60
+RENDER_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a promotion or rollback did.
+
+    Attributes:
+        environment: ``staging`` or ``production``.
+        release: The release the environment now runs (in git).
+        previous: The release it ran before.
+        commit: The new commit's id, or None when nothing changed.
+        branch: The branch that received the commit.
+        on_current_branch: Whether that branch is the one checked out (its files were updated too).
+        message: The commit message.
+        stage_recorded: Whether the registry's stage now names the main version.
+    """
+
+    environment: str
+    release: Release
+    previous: Release
+    commit: str | None
+    branch: str
+    on_current_branch: bool
+    message: str = ""
+    stage_recorded: bool = False
+
+
+# --- git -------------------------------------------------------------------------------------
+
+
+def git(repo: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True, data: bytes | None = None) -> str:
+    """Runs a git command in a repository and returns its standard output.
+
+    Raises:
+        PromotionError: If git is missing, or the command fails (and check is set).
+    """
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, input=data, timeout=GIT_TIMEOUT, check=False,
+            env={**os.environ, **(env or {})},
+        )
+    except FileNotFoundError:
+        raise PromotionError("git is not installed", hint="install git; promotions are git commits") from None
+    if check and done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip().splitlines()
+        raise PromotionError(f"git {args[0]} failed in {repo}: {detail[-1] if detail else done.returncode}", hint="see git's message")
+    return done.stdout.decode(errors="replace")
+
+
+def repository_root(path: Path) -> Path:
+    """Returns the top folder of the git repository holding a path.
+
+    Raises:
+        PromotionError: If the path is in no git repository.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PromotionError(f"{path} does not exist", hint="pass --repo with your clone of the GitOps repository")
+    done = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise PromotionError(f"{path} is not in a git repository", hint="pass --repo with your clone of the GitOps repository")
+    return Path(done.stdout.strip())
+
+
+def current_branch(repo: Path) -> str:
+    """Returns the checked-out branch.
+
+    Raises:
+        PromotionError: If HEAD is detached or has no commit yet.
+    """
+    name = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
+    if not name or not git(repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
+        raise PromotionError(f"{repo} has no checked-out branch with a commit", hint="check out the branch Argo CD syncs")
+    return name
+
+
+def read_at(repo: Path, revision: str, path: str) -> str | None:
+    """Returns a file's text at a revision, or None where it does not exist."""
+    done = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=repo, capture_output=True, check=False)
+    return done.stdout.decode() if done.returncode == 0 else None
+
+
+def commit_files(repo: Path, parent: str, files: Mapping[str, str], message: str) -> str:
+    """Makes a commit of ``parent`` with some files replaced, without touching index or work tree.
+
+    Returns:
+        The new commit's id (no branch points at it yet).
+    """
+    with tempfile.TemporaryDirectory(prefix="mlcycle-index-") as folder:
+        env = {"GIT_INDEX_FILE": str(Path(folder) / "index")}
+        git(repo, "read-tree", parent, env=env)
+        for path, text in files.items():
+            blob = git(repo, "hash-object", "-w", "--stdin", data=text.encode()).strip()
+            git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        tree = git(repo, "write-tree", env=env).strip()
+    return git(repo, "commit-tree", tree, "-p", parent, data=message.encode()).strip()
+
+
+def export_tree(repo: Path, commit: str, subfolder: str, destination: Path) -> Path:
+    """Writes a commit's ``subfolder`` into ``destination`` and returns the exported folder."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, subfolder], cwd=repo, capture_output=True, check=False, timeout=GIT_TIMEOUT
+    )
+    if archive.returncode != 0:
+        raise PromotionError(f"{subfolder} is not in commit {commit[:12]}", hint="run promote from the repository's root commit history")
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(destination, filter="data")
+    return destination / subfolder
+
+
+def render(kubectl: Path, folder: Path) -> str:
+    """Renders a kustomization with kubectl kustomize and returns the YAML.
+
+    Raises:
+        PromotionError: If it does not build.
+    """
+    done = subprocess.run([str(kubectl), "kustomize", str(folder)], capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False)
+    if done.returncode != 0:
+        detail = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise PromotionError(f"the overlay no longer renders: {detail}", hint="fix the overlay; nothing was committed")
+    return done.stdout
+
+
+def release_history(repo: Path, revision: str, environment: str) -> list[tuple[str, Release]]:
+    """Returns (action, release) of every commit that changed an environment's release, oldest first."""
+    release_path, _ = logic.release_paths(environment)
+    log = git(repo, "log", "--reverse", "--format=%H%x00%B%x1e", revision, "--", release_path)
+    states = []
+    for entry in filter(None, (chunk.strip("\n") for chunk in log.split("\x1e"))):
+        commit, _, message = entry.partition("\x00")
+        text = read_at(repo, commit, release_path)
+        if text is None:
+            continue
+        action = logic.trailer(message, logic.ACTION_TRAILER) or "edit"
+        states.append((action, logic.parse_release(text, environment, f"{release_path} at {commit[:12]}")))
+    return states
+
+
+# --- registry checks -------------------------------------------------------------------------
+
+
+def verified_model(store: ObjectStore, use_case: str, reference: str, work_dir: Path) -> tuple[registry.ModelRef, dict[str, Any]]:
+    """Returns a blessed, untampered model version and its manifest, or refuses it.
+
+    The model file is downloaded and hashed: its sha256 must be the manifest's, which the serving
+    container checks again before loading it.
+
+    Raises:
+        PromotionError: If the version is unknown or not blessed.
+        IntegrityError: If its model file is not the registered one.
+    """
+    try:
+        ref = registry.resolve(store, use_case, reference)
+    except NotFoundError as error:
+        raise PromotionError(f"cannot promote {reference!r}: {error.message}", hint="`mlcycle models list` shows the versions") from None
+    manifest = registry.read_manifest(store, ref)
+    if not manifest.get("blessed"):
+        reasons = manifest.get("lineage", {}).get("blessing", {}).get("reasons", [])
+        raise PromotionError(
+            f"model version {ref.version} of {use_case!r} is not blessed, so it cannot be deployed"
+            + (f" ({'; '.join(reasons)})" if reasons else ""),
+            hint="train a model that passes evaluation",
+        )
+    expected = manifest["model"]["sha256"]
+    uri = f"s3://{store.bucket('models')}/{ref.model_key}"
+    local = Path(work_dir) / registry.MODEL_FILE
+    try:
+        store.get_file(store.bucket("models"), ref.model_key, local, expected_sha256=expected)
+        actual = sha256_file(local)
+    except IntegrityError:
+        actual = None
+    except NotFoundError:
+        raise PromotionError(f"{uri} is missing although version {ref.version} is registered", hint="register the model again") from None
+    if actual != expected:
+        raise IntegrityError(
+            f"{uri} does not match the sha256 {expected[:12]}… registered for {ref.version}: refusing to deploy it",
+            hint="the file was altered after registration; register the model again from its training run",
+        )
+    return ref, manifest
+
+
+# --- promotion and rollback ------------------------------------------------------------------
+
+
+def promote(
+    store: ObjectStore,
+    repo: Path,
+    use_case: str,
+    reference: str,
+    environment: str,
+    kubectl: Path,
+    canary_percent: int | None = None,
+    branch: str | None = None,
+) -> Outcome:
+    """Promotes a model version to an environment by a commit of its overlay.
+
+    Args:
+        store: The object store holding the registry.
+        repo: A folder inside the GitOps repository (a clone of this project).
+        use_case: The use case.
+        reference: The version: an id, ``latest``, ``staging`` or ``production``.
+        environment: ``staging`` or ``production``.
+        kubectl: The kubectl that renders the overlay.
+        canary_percent: Run the version as production's canary with this share of traffic.
+        branch: Commit on this new branch (for a pull request) instead of the checked-out one.
+
+    Returns:
+        What was done; ``commit`` is None when the environment ran that release already.
+
+    Raises:
+        PromotionError: If the version or the request is refused, or the overlay does not render.
+        IntegrityError: If the model file is not the registered one.
+    """
+    logic.check_environment(environment)
+    root, head_branch = _checked_repository(repo, environment, branch)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-promote-") as folder:
+        ref, manifest = verified_model(store, use_case, reference, Path(folder))
+    current = _current_release(root, environment)
+    model = Predictor(
+        version=ref.version,
+        model_uri=logic.model_uri(store.bucket("models"), use_case, ref.version),
+        sha256=manifest["model"]["sha256"],
+        dataset_version=str(manifest.get("lineage", {}).get("dataset_version", "")),
+    )
+    target = logic.promoted(current, use_case, model, canary_percent)
+    manifests = {ref.version: manifest}
+    if target.main is not None and target.main.version not in manifests:
+        manifests[target.main.version] = _manifest_or_empty(store, use_case, target.main.version)
+    return _commit_release(
+        store, root, head_branch, environment, "promote", target, current, manifests, kubectl, branch,
+        record=lambda: None if target.canary else registry.set_stage(
+            store, use_case, environment, ref.version, reason=f"promoted by git commit to {environment}"
+        ),
+    )
+
+
+def rollback(store: ObjectStore, repo: Path, environment: str, kubectl: Path, branch: str | None = None) -> Outcome:
+    """Returns an environment to the release before its current one, by a commit.
+
+    The previous release is read from git history, not from the registry: git is what Argo CD
+    deploys, so it is the record of what ran. Commits are replayed as a stack (a promotion pushes,
+    a rollback pops), so repeated rollbacks walk further back. The release is restored as it was,
+    canary included; its versions were checked when they were promoted and their digests are in
+    the restored files, which the serving container checks before loading.
+
+    Raises:
+        PromotionError: If there is no earlier release, or the overlay does not render.
+    """
+    logic.check_environment(environment)
+    root, head_branch = _checked_repository(repo, environment, branch)
+    states = release_history(root, "HEAD", environment)
+    current = _current_release(root, environment)
+    stack = logic.release_stack(states)
+    if not stack or stack[-1] != current:
+        stack.append(current)
+    target = logic.rollback_target(stack)
+    manifests = {v: _manifest_or_empty(store, target.use_case, v) for v in target.versions() if v}
+    main_version = target.main.version
+    return _commit_release(
+        store, root, head_branch, environment, "rollback", target, current, manifests, kubectl, branch,
+        record=lambda: registry.set_stage(store, target.use_case, environment, main_version, reason=f"git rollback of {environment}"),
+    )
+
+
+def _commit_release(
+    store: ObjectStore,
+    root: Path,
+    head_branch: str,
+    environment: str,
+    action: str,
+    target: Release,
+    current: Release,
+    manifests: Mapping[str, Mapping[str, Any]],
+    kubectl: Path,
+    branch: str | None,
+    record: Callable[[], Any],
+) -> Outcome:
+    on_current = branch is None
+    name = head_branch if on_current else branch
+    if target == current:
+        return Outcome(environment, target, current, None, name, on_current)
+    folder = logic.release_dir(environment)
+    files = {f"{folder}/{file}": text for file, text in logic.release_files(target).items()}
+    message = logic.commit_message(action, target, current, manifests)
+    parent = git(root, "rev-parse", "HEAD").strip()
+    commit = commit_files(root, parent, files, message)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-render-") as scratch:
+        exported = export_tree(root, commit, "manifests", Path(scratch))
+        render(kubectl, exported / "model" / "overlays" / environment)
+    if on_current:
+        git(root, "update-ref", "-m", f"mlcycle {action}", f"refs/heads/{name}", commit, parent)
+        # Bring the checked-out files and the index up to the commit, for these paths only.
+        git(root, "checkout", commit, "--", *files)
+    else:
+        git(root, "update-ref", "-m", f"mlcycle {action}", f"refs/heads/{name}", commit, "0" * 40)
+    outcome = Outcome(environment, target, current, commit, name, on_current, message)
+    if not on_current:
+        return outcome  # deployed only when the pull request merges; the stage follows then
+    try:
+        record()
+    except UserError as error:
+        raise PromotionError(
+            f"committed {commit[:12]} on {name}, but the registry's {environment} stage was not updated: {error.message}",
+            hint=f"run `mlcycle models stage {target.main.version} --stage {environment}` once S3 is reachable",
+        ) from None
+    return Outcome(environment, target, current, commit, name, on_current, message, stage_recorded=target.canary is None)
+
+
+def _checked_repository(repo: Path, environment: str, branch: str | None) -> tuple[Path, str]:
+    root = repository_root(repo)
+    head = current_branch(root)
+    release_path, component_path = logic.release_paths(environment)
+    if read_at(root, "HEAD", release_path) is None:
+        raise PromotionError(f"{root} has no {release_path} at HEAD", hint="run promote in a clone of this project's repository")
+    if branch is not None:
+        if git(root, "check-ref-format", "--branch", branch, check=False).strip() == "":
+            raise PromotionError(f"{branch!r} is not a valid branch name", hint="for example promote/flights-m-0123")
+        if git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).strip():
+            raise PromotionError(f"branch {branch!r} exists already", hint="pick a new branch name for the pull request")
+    elif git(root, "status", "--porcelain", "--", release_path, component_path).strip():
+        raise PromotionError(
+            f"{logic.release_dir(environment)} has uncommitted changes",
+            hint="commit or discard them first; promote owns that folder",
+        )
+    return root, head
+
+
+def _current_release(root: Path, environment: str) -> Release:
+    release_path, _ = logic.release_paths(environment)
+    return logic.parse_release(read_at(root, "HEAD", release_path) or "", environment, release_path)
+
+
+def _manifest_or_empty(store: ObjectStore, use_case: str, version: str) -> dict[str, Any]:
+    try:
+        return registry.read_manifest(store, registry.ModelRef(use_case, version))
+    except UserError:
+        return {}
