@@ -5,6 +5,7 @@ Layout in the models bucket, per use case::
     <use_case>/<version>/model.joblib      the fitted scikit-learn pipeline
     <use_case>/<version>/model_card.md     the model card, for people
     <use_case>/<version>/model_card.json   the model card, for programs
+    <use_case>/<version>/serving_schema.json  what a prediction request must contain (when given)
     <use_case>/<version>/manifest.json     written after every other file: its presence completes a version
     <use_case>/stages.json                 which version is in staging and in production, and every change
 
@@ -52,6 +53,7 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.joblib"
 CARD_MARKDOWN = "model_card.md"
 CARD_JSON = "model_card.json"
+SERVING_SCHEMA_FILE = "serving_schema.json"  # what requests must contain; see components.serve.schema
 STAGES_FILE = "stages.json"
 STAGING, PRODUCTION = "staging", "production"
 STAGES = (STAGING, PRODUCTION)
@@ -443,6 +445,7 @@ def register_model(
     blessed: bool,
     card_markdown: str,
     card: Mapping[str, Any],
+    serving_schema: Mapping[str, Any] | None = None,
 ) -> RegisterResult:
     """Registers a fitted model as an immutable version of a use case.
 
@@ -459,6 +462,8 @@ def register_model(
         blessed: Whether evaluation blessed the model; only blessed versions can enter a stage.
         card_markdown: The model card for people.
         card: The model card for programs.
+        serving_schema: What a prediction request must contain (components.serve.schema), written
+            as serving_schema.json beside the model, for the server to check requests against.
 
     Returns:
         The version reference, whether it was created now, and its manifest.
@@ -502,6 +507,10 @@ def register_model(
         written.append(markdown.key)
         card_object = store.put_json(bucket, ref.card_json_key, dict(card))
         written.append(card_object.key)
+        schema_object = None
+        if serving_schema is not None:
+            schema_object = store.put_json(bucket, ref.key(SERVING_SCHEMA_FILE), dict(serving_schema))
+            written.append(schema_object.key)
         manifest = {
             "format_version": FORMAT_VERSION,
             "kind": "model",
@@ -518,6 +527,8 @@ def register_model(
             "lineage": plain,
             "blessed": bool(blessed),
         }
+        if schema_object is not None:
+            manifest["serving_schema"] = {"key": schema_object.key, "sha256": schema_object.sha256, "bytes": schema_object.size}
         store.put_json(bucket, ref.manifest_key, manifest)
     except BaseException:
         store.delete_quietly(bucket, written)
@@ -830,8 +841,13 @@ def _difference(left: Any, right: Any) -> float | None:
     return right - left if _is_number(left) and _is_number(right) else None
 
 
-def register_model_task(use_case_yaml: str, model_path: Path, analysis_path: Path) -> tuple[RegisterResult, bool]:
+def register_model_task(
+    use_case_yaml: str, model_path: Path, analysis_path: Path, schema_text: str = ""
+) -> tuple[RegisterResult, bool]:
     """Registers a model as a pipeline task, from the analysis artifact; blessed versions enter staging.
+
+    The serving schema is derived from the use case and, when ``schema_text`` (the curated TFDV
+    schema as text) is given, from its types and presence too.
 
     Returns:
         The registration and whether staging now holds the version.
@@ -841,8 +857,16 @@ def register_model_task(use_case_yaml: str, model_path: Path, analysis_path: Pat
     from components.common.config import parse_use_case, s3_settings
     from components.evaluate.model_card import render_markdown
 
+    from components.serve.schema import build_serving_schema
+
     config = parse_use_case(use_case_yaml)
     analysis = json.loads(analysis_path.read_text())
+    tfdv_schema = None
+    if schema_text:
+        from google.protobuf import text_format
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
+        tfdv_schema = text_format.Parse(schema_text, schema_pb2.Schema())
     store = ObjectStore.connect(s3_settings())
     result = register_model(
         store,
@@ -852,6 +876,7 @@ def register_model_task(use_case_yaml: str, model_path: Path, analysis_path: Pat
         blessed=analysis["blessed"],
         card_markdown=render_markdown(analysis["card"]),
         card=analysis["card"],
+        serving_schema=build_serving_schema(config, tfdv_schema).to_dict(),
     )
     staged = bool(analysis["blessed"]) and (
         set_stage(store, config.name, STAGING, result.ref.version, reason=f"blessed by training on {analysis['lineage']['dataset_version']}") is not None

@@ -1,0 +1,1 @@
+"""Stage 7: serving registered models with Seldon Core (imports in the pipeline and serving environments)."""

@@ -1,0 +1,296 @@
+"""Request and feedback logs in S3: batched, gzip-compressed JSON Lines, never modified after writing.
+
+The layout is a contract with the monitoring stage (bucket role ``feedback``)::
+
+    <use_case>/requests/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
+    <use_case>/feedback/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
+
+One line per predicted row: ``time`` (when the server received the request, UTC), ``request_id``,
+``row``, ``model_version``, ``features``, ``probabilities`` (class label as text to probability),
+``prediction``; feedback lines add ``truth``.
+
+:class:`BatchWriter` buffers lines and writes each batch as one object from a background thread.
+Feedback is a group commit: the caller waits until the object holding its lines is stored, so an
+acknowledged feedback is durable. Request logs are fire-and-forget, written when a batch is full or
+old enough, kept and retried when a write fails, and flushed by :meth:`BatchWriter.close` on a
+graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REQUESTS, FEEDBACK = "requests", "feedback"
+LOG_KINDS = (REQUESTS, FEEDBACK)
+
+
+def utc_timestamp(at: datetime) -> str:
+    """ISO 8601 with microseconds and a ``Z``, as the contract writes ``time``."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def log_key(use_case: str, kind: str, model_version: str, at: datetime, token: str | None = None) -> str:
+    """The object key of one batch written at ``at`` (UTC).
+
+    Args:
+        use_case: The use case.
+        kind: ``requests`` or ``feedback``.
+        model_version: The version that served the rows.
+        at: When the batch is written.
+        token: 8 hex characters that keep keys of the same second apart (random when None).
+    """
+    if kind not in LOG_KINDS:
+        raise ValueError(f"unknown log kind {kind!r}")
+    at = at.astimezone(timezone.utc)
+    token = token or secrets.token_hex(4)
+    return f"{use_case}/{kind}/date={at:%Y-%m-%d}/{at:%H%M%S}-{model_version}-{token}.jsonl.gz"
+
+
+def prediction_lines(
+    records: Sequence[Mapping[str, Any]],
+    probabilities: Any,
+    classes: Sequence[Any],
+    model_version: str,
+    received_at: datetime,
+    request_id: str | None,
+    truth: Sequence[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One log line per row.
+
+    Args:
+        records: The rows' features as JSON natives.
+        probabilities: Per row, one probability per class (``classes`` order).
+        classes: The model's class labels as JSON natives.
+        model_version: The version that predicted.
+        received_at: When the server received the request.
+        request_id: The request's id (None when the client gave none, for feedback).
+        truth: Per row, the true class label (feedback lines only).
+    """
+    when = utc_timestamp(received_at)
+    labels = [str(c) for c in classes]
+    lines = []
+    for row, (features, probs) in enumerate(zip(records, probabilities)):
+        probs = [float(p) for p in probs]
+        best = max(range(len(probs)), key=probs.__getitem__)
+        line = {
+            "time": when,
+            "request_id": request_id,
+            "row": row,
+            "model_version": model_version,
+            "features": dict(features),
+            "probabilities": dict(zip(labels, probs)),
+            "prediction": classes[best],
+        }
+        if truth is not None:
+            line["truth"] = truth[row]
+        lines.append(line)
+    return lines
+
+
+def encode_lines(lines: Sequence[Mapping[str, Any]]) -> bytes:
+    """Gzip-compressed JSON Lines."""
+    text = "".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n" for line in lines)
+    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
+
+
+def decode_lines(data: bytes) -> list[dict[str, Any]]:
+    """Reads what :func:`encode_lines` wrote."""
+    return [json.loads(line) for line in gzip.decompress(data).decode().splitlines() if line]
+
+
+class WriteFailed(Exception):
+    """The batch holding the caller's lines could not be stored."""
+
+
+@dataclass
+class _Waiter:
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    """What a writer did so far: objects and lines written, lines dropped, failed writes, lines buffered."""
+
+    objects: int
+    lines: int
+    dropped: int
+    failures: int
+    buffered: int
+
+
+class BatchWriter:
+    """Buffers log lines and writes them in batches, one object per batch, from a background thread.
+
+    Args:
+        write: Stores one batch: receives the lines, returns when they are durable (raises otherwise).
+        max_lines: A fire-and-forget batch is written once it holds this many lines.
+        max_seconds: ...or once its oldest line waited this long.
+        max_buffered: Lines kept while writes fail; the oldest are dropped beyond it (and counted).
+        name: Names the thread, for logs.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[dict[str, Any]]], None],
+        max_lines: int = 1000,
+        max_seconds: float = 10.0,
+        max_buffered: int = 100_000,
+        name: str = "log-writer",
+    ) -> None:
+        self._write = write
+        self.max_lines = max_lines
+        self.max_seconds = max_seconds
+        self.max_buffered = max_buffered
+        self._condition = threading.Condition()
+        # Groups of lines as they came, each with the waiter of an add_and_wait (None for add).
+        self._pending: list[tuple[list[dict[str, Any]], _Waiter | None]] = []
+        self._buffered = 0
+        self._waiting = 0
+        self._oldest: float | None = None
+        self._closing = False
+        self._objects = self._lines = self._dropped = self._failures = 0
+        self._retry_at = 0.0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def add(self, lines: list[dict[str, Any]]) -> None:
+        """Buffers lines to be written with a later batch (fire-and-forget)."""
+        if not lines:
+            return
+        with self._condition:
+            self._append(lines, None)
+            if self._buffered >= self.max_lines:
+                self._condition.notify()
+
+    def add_and_wait(self, lines: list[dict[str, Any]], timeout: float = 30.0) -> None:
+        """Buffers lines and returns once the batch holding them is stored (group commit).
+
+        Raises:
+            WriteFailed: If the batch could not be stored, or not within ``timeout`` seconds.
+        """
+        waiter = _Waiter()
+        with self._condition:
+            if self._closing:
+                raise WriteFailed("the server is shutting down")
+            self._append(lines, waiter)
+            self._condition.notify()
+        if not waiter.done.wait(timeout):
+            raise WriteFailed(f"not stored within {timeout:.0f} s")
+        if waiter.error is not None:
+            raise WriteFailed(str(waiter.error)) from waiter.error
+
+    def stats(self) -> WriterStats:
+        """Returns the counters."""
+        with self._condition:
+            return WriterStats(self._objects, self._lines, self._dropped, self._failures, self._buffered)
+
+    def close(self, timeout: float = 20.0) -> WriterStats:
+        """Writes everything buffered and stops the thread (idempotent). Returns the final counters."""
+        with self._condition:
+            self._closing = True
+            self._condition.notify()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("%s: gave up flushing after %.0f s; %d lines not written", self._thread.name, timeout, self._buffered)
+        return self.stats()
+
+    # --- the thread ----------------------------------------------------------------------------
+
+    def _append(self, lines: list[dict[str, Any]], waiter: _Waiter | None) -> None:
+        if not self._pending:
+            self._oldest = time.monotonic()
+        self._pending.append((lines, waiter))
+        self._buffered += len(lines)
+        self._waiting += waiter is not None
+        while self._buffered > self.max_buffered and self._pending[0][1] is None and len(self._pending) > 1:
+            dropped, _ = self._pending.pop(0)  # only fire-and-forget lines are ever dropped
+            self._buffered -= len(dropped)
+            self._dropped += len(dropped)
+            log.warning("%s: dropped %d old lines (buffer full while writes fail)", self._thread.name, len(dropped))
+
+    def _due(self, now: float) -> bool:
+        if not self._pending:
+            return False
+        if self._closing or self._waiting:
+            return True
+        if now < self._retry_at:
+            return False
+        return self._buffered >= self.max_lines or now - (self._oldest or now) >= self.max_seconds
+
+    def _run(self) -> None:
+        failures_in_a_row = 0
+        while True:
+            with self._condition:
+                while not self._due(time.monotonic()):
+                    if self._closing and not self._pending:
+                        return
+                    self._condition.wait(timeout=self._wait_seconds())
+                groups = self._pending
+                self._pending, self._buffered, self._waiting, self._oldest = [], 0, 0, None
+            batch = [line for lines, _ in groups for line in lines]
+            try:
+                self._write(batch)
+            except Exception as error:  # S3 failed beyond the storage layer's retries
+                failures_in_a_row += 1
+                log.error("%s: could not write %d lines (%s)", self._thread.name, len(batch), error)
+                kept = [(lines, None) for lines, waiter in groups if waiter is None]
+                with self._condition:
+                    self._failures += 1
+                    for _, waiter in groups:
+                        if waiter is not None:  # its caller answers with an error: nothing acknowledged is lost
+                            waiter.error = error
+                            waiter.done.set()
+                    if self._closing and failures_in_a_row >= 3:
+                        lost = sum(len(lines) for lines, _ in kept) + self._buffered
+                        log.error("%s: %d lines lost at shutdown", self._thread.name, lost)
+                        return
+                    self._pending[:0] = kept  # fire-and-forget lines wait for the next try
+                    self._buffered += sum(len(lines) for lines, _ in kept)
+                    self._oldest = time.monotonic() if self._pending else None
+                    self._retry_at = time.monotonic() + min(30.0, 2.0**failures_in_a_row)
+                continue
+            failures_in_a_row = 0
+            with self._condition:
+                self._objects += 1
+                self._lines += len(batch)
+                self._retry_at = 0.0
+            for _, waiter in groups:
+                if waiter is not None:
+                    waiter.done.set()
+
+    def _wait_seconds(self) -> float:
+        if not self._pending:
+            return self.max_seconds
+        now = time.monotonic()
+        due = max(self._retry_at, (self._oldest or now) + self.max_seconds)
+        return max(0.01, due - now)
+
+
+def s3_batch_write(store: Any, use_case: str, kind: str, model_version: str) -> Callable[[list[dict[str, Any]]], None]:
+    """A ``write`` for :class:`BatchWriter` that stores each batch as one object in the feedback bucket.
+
+    Args:
+        store: An :class:`~components.common.storage.ObjectStore`.
+        use_case: The use case.
+        kind: ``requests`` or ``feedback``.
+        model_version: The serving model version (in every key).
+    """
+    bucket = store.bucket("feedback")
+
+    def write(lines: list[dict[str, Any]]) -> None:
+        key = log_key(use_case, kind, model_version, datetime.now(timezone.utc))
+        store.put_bytes(bucket, key, encode_lines(lines), content_type="application/gzip")
+
+    return write

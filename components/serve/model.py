@@ -1,0 +1,649 @@
+"""The Seldon Core model class: ``seldon-core-microservice components.serve.model.Model``.
+
+Seldon's Python wrapper calls ``Model(**parameters)`` once in the server's main process (the
+SeldonDeployment's ``graph.parameters``), then :meth:`Model.load` in every gunicorn worker, then
+:meth:`Model.predict_raw` per prediction and :meth:`Model.send_feedback_raw` per feedback message.
+
+Parameters (Seldon parameters win over the environment variables named in brackets):
+
+- ``model_uri`` [MLCYCLE_MODEL_URI]: a registry version folder (Seldon's storage initializer fills
+  /mnt/models from the deployment's modelUri; used when it exists and nothing else is given), or
+  ``s3://<models bucket>/<use_case>/<version>/`` to read the version straight from S3;
+- ``use_case`` [MLCYCLE_USE_CASE] and ``model`` [MLCYCLE_MODEL]: a version id or ``production``,
+  ``staging``, ``latest`` in the registry (when no ``model_uri`` is given);
+- ``model_sha256`` [MLCYCLE_MODEL_SHA256]: the digest the deployment pins; a mismatch refuses to load;
+- ``request_log_rate`` [MLCYCLE_REQUEST_LOG_RATE, default 1.0]: share of requests logged to S3;
+- ``feedback`` [MLCYCLE_FEEDBACK, default true]: store feedback in S3;
+- ``log_flush_seconds`` [MLCYCLE_LOG_FLUSH_SECONDS, default 10] and ``log_batch_rows``
+  [MLCYCLE_LOG_BATCH_ROWS, default 1000]: when a request-log batch is written;
+- ``max_batch`` [MLCYCLE_MAX_BATCH]: most rows per request (default: the serving schema's);
+- ``fast_path`` [MLCYCLE_FAST_PATH, default true]: use the compiled prediction path when the
+  pipeline compiles, else scikit-learn.
+
+This module imports without seldon_core (the pipeline environment uses it for the infrastructure
+check); seldon_core is imported only to turn errors into Seldon's HTTP answers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import random
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from components.common.errors import ConfigError, UserError
+from components.serve.loader import (
+    LoadedModel,
+    VersionInfo,
+    describe_folder,
+    describe_version,
+    fetch_version,
+    load_folder,
+    parse_model_uri,
+)
+from components.serve.logs import FEEDBACK, REQUESTS, BatchWriter, WriteFailed, prediction_lines, s3_batch_write
+from components.serve.schema import ServingSchema
+from components.serve.validation import Batch, RequestError, model_columns, model_frame, parse_request
+
+log = logging.getLogger(__name__)
+
+STORAGE_INITIALIZER_FOLDER = "/mnt/models"
+PREDICTIONS_METRIC = "mlcycle_predictions"
+LATENCY_METRIC = "mlcycle_prediction_latency"
+FEEDBACK_METRIC = "mlcycle_feedback_rows"
+# The paths of Seldon's wrapper whose bodies are checked for malformed JSON before Seldon reads them.
+JSON_PATHS = frozenset(
+    {"/predict", "/api/v1.0/predictions", "/api/v0.1/predictions", "/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback"}
+)
+
+
+class ServingError(UserError):
+    """An error the server answers with an HTTP status other than 400."""
+
+    def __init__(self, message: str, hint: str = "", status_code: int = 500, reason: str = "MICROSERVICE_INTERNAL_ERROR") -> None:
+        super().__init__(message, hint)
+        self.status_code = status_code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    """The model class's settings, from Seldon parameters and the environment (see the module doc)."""
+
+    model_uri: str = ""
+    use_case: str = ""
+    model: str = "production"
+    model_sha256: str = ""
+    request_log_rate: float = 1.0
+    feedback: bool = True
+    log_flush_seconds: float = 10.0
+    log_batch_rows: int = 1000
+    max_batch: int = 0
+    fast_path: bool = True
+
+
+def serving_options(params: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> ServingOptions:
+    """Reads the settings: Seldon parameters first, then MLCYCLE_* environment variables, then defaults.
+
+    Raises:
+        ConfigError: If a parameter is unknown or a value does not parse.
+    """
+    environ = os.environ if environ is None else environ
+    defaults = ServingOptions()
+    unknown = sorted(set(params) - set(defaults.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(
+            f"unknown model parameter {unknown[0]!r}", hint=f"parameters: {', '.join(defaults.__dataclass_fields__)}"
+        )
+    values: dict[str, Any] = {}
+    for name, default in defaults.__dict__.items():
+        raw = params.get(name, environ.get(f"MLCYCLE_{name.upper()}"))
+        if raw is None or raw == "":
+            continue
+        try:
+            if isinstance(default, bool):
+                value: Any = raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+            else:
+                value = type(default)(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"model parameter {name} is {raw!r}, not a {type(default).__name__}") from None
+        values[name] = value
+    options = replace(defaults, **values)
+    if not 0.0 <= options.request_log_rate <= 1.0:
+        raise ConfigError(f"request_log_rate is {options.request_log_rate}, not between 0 and 1")
+    if not options.model_uri and not options.use_case and Path(STORAGE_INITIALIZER_FOLDER).is_dir():
+        options = replace(options, model_uri=STORAGE_INITIALIZER_FOLDER)
+    if not options.model_uri and not options.use_case:
+        raise ConfigError(
+            "no model to serve: neither model_uri nor use_case is set",
+            hint="set the model_uri parameter (a version folder or s3:// URI) or use_case and model",
+        )
+    return options
+
+
+class Model:
+    """A registered model version served through Seldon Core's Python wrapper.
+
+    Args:
+        **params: Seldon parameters (see the module docstring).
+    """
+
+    def __init__(self, **params: Any) -> None:
+        self.options = serving_options(params)
+        self.loaded: LoadedModel | None = None
+        self.schema: ServingSchema | None = None
+        self._fast: Any = None
+        self._requests: BatchWriter | None = None
+        self._feedback: BatchWriter | None = None
+        self._writers_pid: int | None = None
+        self._lock = threading.Lock()
+        self._bad_requests = 0
+        self._internal_errors = 0
+        self._closed = False
+
+    # --- Seldon hooks: life cycle ----------------------------------------------------------------
+
+    def load(self) -> None:
+        """Seldon's load hook (once per gunicorn worker): the model, then this process's log writers.
+
+        Raises:
+            IntegrityError: If the model file is not the registered one; nothing is served.
+            NotFoundError: If the version does not exist.
+        """
+        self.load_model()
+        self.start_logging()
+
+    def load_model(self) -> None:
+        """Loads the model, its digest checked before unpickling (idempotent; safe before a fork).
+
+        Raises:
+            IntegrityError: If the model file is not the registered one; nothing is served.
+            NotFoundError: If the version does not exist.
+        """
+        if self.loaded is not None:
+            return
+        options = self.options
+        with tempfile.TemporaryDirectory(prefix="mlcycle-model-") as scratch:
+            loaded = load_folder(self._local_folder(Path(scratch)), options.model_sha256)
+        schema = loaded.schema
+        if options.max_batch:
+            schema = replace(schema, max_batch=options.max_batch)
+        self._fast = compile_fast_path(loaded, schema) if options.fast_path else None
+        self.loaded, self.schema = loaded, schema
+        log.info(
+            "serving model version %s of %r (sha256 %s…, %s path, request log rate %.2f)",
+            loaded.info.version,
+            loaded.info.use_case,
+            loaded.info.sha256[:12],
+            "fast" if self._fast is not None else "scikit-learn",
+            options.request_log_rate,
+        )
+
+    def start_logging(self) -> None:
+        """Starts this process's request and feedback log writers (threads do not survive a fork,
+        so each gunicorn worker starts its own) and flushes them at exit."""
+        if self._writers_pid == os.getpid():
+            return
+        self._writers_pid = os.getpid()
+        self._requests = self._feedback = None
+        self._closed = False
+        self._start_writers()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Flushes the request and feedback logs (runs at a graceful shutdown; idempotent)."""
+        if self._closed or self._writers_pid != os.getpid():
+            return
+        self._closed = True
+        for writer in (self._requests, self._feedback):
+            if writer is not None:
+                stats = writer.close()
+                log.info("log writer closed: %s", stats)
+
+    # --- Seldon hooks: requests ------------------------------------------------------------------
+
+    def predict_raw(self, request: Any) -> dict[str, Any]:
+        """Answers a prediction request (a SeldonMessage as JSON) with class probabilities.
+
+        ``data.names`` + ``data.ndarray`` in gives ``data.names`` (class labels) + ``data.ndarray``
+        (one probability per class and row) out; ``jsonData`` records in give
+        ``jsonData.predictions`` (per row ``prediction`` and ``probabilities``) out. ``meta.puid``
+        is the client's, or a new id to quote in feedback; ``meta.tags`` name the model version.
+
+        Raises:
+            SeldonMicroserviceException: 400 naming the field and problem for a bad request;
+                500 without internals for anything else (logged with its traceback).
+        """
+        received = datetime.now(timezone.utc)
+        started = time.perf_counter()
+        loaded, schema = self._require_loaded()
+        try:
+            batch = parse_request(request, schema)
+            probabilities = self._predict(batch)
+        except RequestError as error:
+            self._count("_bad_requests")
+            raise http_error(error) from None
+        except Exception:
+            raise self._internal_error("predicting") from None
+        request_id = batch.request_id or uuid.uuid4().hex
+        if self._requests is not None and random.random() < self.options.request_log_rate:
+            records = [batch.record(row) for row in range(batch.rows)]
+            self._requests.add(
+                prediction_lines(records, probabilities, loaded.classes, loaded.info.version, received, request_id)
+            )
+        return self._answer(batch, probabilities, request_id, time.perf_counter() - started)
+
+    def send_feedback_raw(self, feedback: Any) -> Any:
+        """Stores ground truth with the original features and the prediction; answers once durable.
+
+        Args:
+            feedback: Seldon's Feedback proto (``request``, ``response``, ``truth``, ``reward``).
+
+        Returns:
+            A SeldonMessage proto whose jsonData says how many rows were stored.
+
+        Raises:
+            SeldonMicroserviceException: 400 for a bad message, 503 when the feedback could not be
+                stored (nothing was acknowledged), 500 for anything else.
+        """
+        from google.protobuf import json_format
+
+        from seldon_core.proto import prediction_pb2
+
+        document = json_format.MessageToDict(feedback)
+        try:
+            stored = self.store_feedback(document)
+        except (RequestError, ServingError) as error:
+            if isinstance(error, RequestError):
+                self._count("_bad_requests")
+            raise http_error(error) from None
+        except Exception:
+            raise self._internal_error("storing feedback") from None
+        answer = {
+            "jsonData": {"stored": stored, "model_version": self.loaded.info.version},
+            "meta": {"metrics": [{"type": "COUNTER", "key": FEEDBACK_METRIC, "value": stored}]},
+        }
+        return json_format.ParseDict(answer, prediction_pb2.SeldonMessage())
+
+    def store_feedback(self, document: Mapping[str, Any]) -> int:
+        """The core of feedback: validates, builds the log lines and waits until they are stored.
+
+        Args:
+            document: ``{"request": SeldonMessage, "response": SeldonMessage, "truth": SeldonMessage}``
+                as plain JSON data (``response`` optional: without it the prediction is recomputed).
+
+        Returns:
+            The number of rows stored.
+
+        Raises:
+            RequestError: If the request or truth is malformed or does not fit the model.
+            ServingError: 503 if feedback is not stored here or the store failed.
+        """
+        received = datetime.now(timezone.utc)
+        loaded, schema = self._require_loaded()
+        if self._feedback is None:
+            raise ServingError(
+                "this server does not store feedback", hint="start it with S3 settings and feedback enabled",
+                status_code=503, reason="FEEDBACK_UNAVAILABLE",
+            )
+        if not isinstance(document.get("request"), Mapping):
+            raise RequestError("feedback has no request", hint="send the request the prediction answered, under 'request'")
+        try:
+            batch = parse_request(document["request"], schema)
+        except RequestError as error:
+            raise RequestError(f"feedback request: {error.message}", hint=error.hint) from None
+        truth = parse_truth(document.get("truth"), batch.rows, loaded.classes)
+        response = document.get("response") if isinstance(document.get("response"), Mapping) else {}
+        served = served_probabilities(response, batch.rows, loaded.classes)
+        version = loaded.info.version
+        if served is None:
+            served = self._predict(batch)
+        else:
+            tags = response.get("meta", {}).get("tags", {}) if isinstance(response.get("meta"), Mapping) else {}
+            version = str(tags.get("model_version") or version)
+        request_id = batch.request_id or _puid(response)
+        records = [batch.record(row) for row in range(batch.rows)]
+        lines = prediction_lines(records, served, loaded.classes, version, received, request_id, truth=truth)
+        try:
+            self._feedback.add_and_wait(lines)
+        except WriteFailed as error:
+            raise ServingError(
+                f"feedback not stored: {error}", hint="send it again later", status_code=503, reason="FEEDBACK_NOT_STORED"
+            ) from None
+        return batch.rows
+
+    # --- Seldon hooks: description ---------------------------------------------------------------
+
+    def tags(self) -> dict[str, str]:
+        """Tags Seldon adds to answers of the non-raw paths: the use case and model version."""
+        if self.loaded is None:
+            return {}
+        return {"use_case": self.loaded.info.use_case, "model_version": self.loaded.info.version}
+
+    def class_names(self) -> list[str]:
+        """The class labels as text (the answer's ``data.names``)."""
+        return [str(c) for c in self.loaded.classes] if self.loaded else []
+
+    def health_status(self) -> dict[str, Any]:
+        """``/health/status``: the model version and the log writers' counters; 503 until loaded."""
+        loaded, _ = self._require_loaded()
+        status: dict[str, Any] = {
+            "status": "ok",
+            "use_case": loaded.info.use_case,
+            "model_version": loaded.info.version,
+            "model_sha256": loaded.info.sha256,
+            "prediction_path": "fast" if self._fast is not None else "scikit-learn",
+            "bad_requests": self._bad_requests,
+            "internal_errors": self._internal_errors,
+        }
+        for name, writer in (("request_log", self._requests), ("feedback_log", self._feedback)):
+            status[name] = writer.stats().__dict__ if writer is not None else "off"
+        return status
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Seldon's metrics hook (it runs on health checks too, so only gauges of running totals)."""
+        gauges = [
+            {"type": "GAUGE", "key": "mlcycle_bad_requests", "value": self._bad_requests},
+            {"type": "GAUGE", "key": "mlcycle_internal_errors", "value": self._internal_errors},
+        ]
+        if self._requests is not None:
+            stats = self._requests.stats()
+            gauges += [
+                {"type": "GAUGE", "key": "mlcycle_request_log_buffered_rows", "value": stats.buffered},
+                {"type": "GAUGE", "key": "mlcycle_request_log_dropped_rows", "value": stats.dropped},
+            ]
+        return gauges
+
+    def init_metadata(self) -> dict[str, Any]:
+        """``/metadata``: the model version and its inputs, read from the manifest (no unpickling)."""
+        info = self._describe()
+        types = {"int": "INT64", "float": "FP64", "string": "BYTES", "datetime": "BYTES", "label": "BYTES"}
+        inputs = [
+            {"name": f.name, "datatype": types[f.value_type], "shape": [-1]} for f in (info.schema.features if info.schema else ())
+        ]
+        return {
+            "name": info.use_case,
+            "versions": [info.version],
+            "platform": "sklearn",
+            "inputs": inputs,
+            "outputs": [{"name": "probabilities", "datatype": "FP64", "shape": [-1, -1]}],
+            "custom": {"model_sha256": info.sha256},
+        }
+
+    @property
+    def model_error_handler(self) -> Any:
+        """A Flask blueprint Seldon registers: answers malformed JSON with a 400 that says where."""
+        return json_check_blueprint()
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def predict_frame(self, frame: Any) -> np.ndarray:
+        """Probabilities for a DataFrame of features, through validation and the serving path (for checks)."""
+        _, schema = self._require_loaded()
+        records = frame[list(schema.names)].astype(object).where(frame.notna(), None).to_dict("records")
+        batch = parse_request({"jsonData": records}, schema)
+        return self._predict(batch)
+
+    def _predict(self, batch: Batch) -> np.ndarray:
+        loaded, schema = self.loaded, self.schema
+        if self._fast is not None:
+            return np.asarray(self._fast.predict_proba(model_columns(batch, schema)))
+        return loaded.pipeline.predict_proba(model_frame(batch, schema))
+
+    def _answer(self, batch: Batch, probabilities: np.ndarray, request_id: str, seconds: float) -> dict[str, Any]:
+        classes = self.loaded.classes
+        predicted = np.argmax(probabilities, axis=1)
+        metrics: list[dict[str, Any]] = [{"type": "TIMER", "key": LATENCY_METRIC, "value": seconds * 1000.0}]
+        for index, count in zip(*np.unique(predicted, return_counts=True)):
+            metrics.append({"type": "COUNTER", "key": PREDICTIONS_METRIC, "value": int(count), "tags": {"class": str(classes[index])}})
+        meta = {"puid": request_id, "tags": self.tags(), "metrics": metrics}
+        rows = probabilities.tolist()
+        if batch.shape == "jsonData":
+            labels = [str(c) for c in classes]
+            predictions = [
+                {"prediction": classes[best], "probabilities": dict(zip(labels, row))} for best, row in zip(predicted.tolist(), rows)
+            ]
+            return {"jsonData": {"predictions": predictions}, "meta": meta}
+        return {"data": {"names": [str(c) for c in classes], "ndarray": rows}, "meta": meta}
+
+    def _require_loaded(self) -> tuple[LoadedModel, ServingSchema]:
+        if self.loaded is None or self.schema is None:
+            raise http_error(ServingError("the model is not loaded yet", hint="retry shortly", status_code=503, reason="NOT_READY"))
+        return self.loaded, self.schema
+
+    def _internal_error(self, doing: str) -> Exception:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("internal error %s while %s", incident, doing)
+        self._count("_internal_errors")
+        return http_error(
+            ServingError(f"internal error while {doing} (incident {incident})", hint="the server log has the details")
+        )
+
+    def _count(self, counter: str) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
+
+    def _local_folder(self, scratch: Path) -> Path:
+        options = self.options
+        location = parse_model_uri(options.model_uri) if options.model_uri else (options.use_case, options.model)
+        if location is None:
+            return Path(options.model_uri)
+        return fetch_version(_store(), location[0], location[1], scratch)
+
+    def _describe(self) -> VersionInfo:
+        if self.loaded is not None:
+            return replace(self.loaded.info, schema=self.schema)
+        options = self.options
+        location = parse_model_uri(options.model_uri) if options.model_uri else (options.use_case, options.model)
+        if location is None:
+            return describe_folder(Path(options.model_uri))
+        return describe_version(_store(), location[0], location[1])
+
+    def _start_writers(self) -> None:
+        options = self.options
+        if options.request_log_rate <= 0 and not options.feedback:
+            return
+        try:
+            store = _store()
+        except ConfigError as error:
+            log.warning("request and feedback logs are off: %s", error)
+            return
+        info = self.loaded.info
+        if options.request_log_rate > 0:
+            self._requests = BatchWriter(
+                s3_batch_write(store, info.use_case, REQUESTS, info.version),
+                max_lines=options.log_batch_rows,
+                max_seconds=options.log_flush_seconds,
+                name="request-log",
+            )
+        if options.feedback:
+            self._feedback = BatchWriter(s3_batch_write(store, info.use_case, FEEDBACK, info.version), name="feedback-log")
+
+
+def compile_fast_path(loaded: LoadedModel, schema: ServingSchema) -> Any:
+    """The compiled prediction path of a pipeline, or None where it is unavailable or disagrees.
+
+    The fast path must give scikit-learn's probabilities to 1e-9; that is checked here on probe rows
+    built from the schema (typical values and, where allowed, missing ones) before it is used.
+    """
+    try:
+        from components.serve.fastpath import UnsupportedModel, compile_model
+    except ImportError:
+        return None
+    try:
+        fast = compile_model(loaded.pipeline)
+    except UnsupportedModel as error:
+        log.info("scikit-learn prediction path: %s", error)
+        return None
+    probe = probe_batch(schema)
+    try:
+        expected = loaded.pipeline.predict_proba(model_frame(probe, schema))
+        actual = np.asarray(fast.predict_proba(model_columns(probe, schema)))
+        agrees = actual.shape == expected.shape and np.allclose(actual, expected, rtol=0, atol=1e-9)
+    except Exception as error:  # a fast path that fails on valid rows is not used
+        log.warning("fast prediction path failed on probe rows (%s): using scikit-learn", error)
+        return None
+    if not agrees:
+        log.warning("fast prediction path disagrees with scikit-learn on probe rows: using scikit-learn")
+        return None
+    return fast
+
+
+def probe_batch(schema: ServingSchema) -> Batch:
+    """Rows every schema accepts: typical values, then nulls where allowed, then other values."""
+    typical = {"int": 1, "float": 0.5, "string": "a", "datetime": "2024-03-01T12:00:00Z", "label": "a"}
+    other = {"int": 7, "float": -3.25, "string": "zz", "datetime": "2023-12-30T23:00:00Z", "label": 3}
+    values = {
+        f.name: [typical[f.value_type], None if f.nullable else typical[f.value_type], other[f.value_type]] for f in schema.features
+    }
+    return Batch("ndarray", 3, values)
+
+
+def served_probabilities(response: Mapping[str, Any], rows: int, classes: tuple[Any, ...]) -> np.ndarray | None:
+    """The probabilities a prediction answer carried (either shape), or None if it carries none that fit."""
+    labels = [str(c) for c in classes]
+    try:
+        data = response.get("data")
+        if isinstance(data, Mapping) and data.get("names") == labels:
+            values = np.asarray(data["ndarray"], dtype="float64")
+        elif isinstance(response.get("jsonData"), Mapping):
+            predictions = response["jsonData"]["predictions"]
+            values = np.asarray([[p["probabilities"][label] for label in labels] for p in predictions], dtype="float64")
+        else:
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    if values.shape != (rows, len(classes)) or not np.all(np.isfinite(values)):
+        return None
+    return values
+
+
+def parse_truth(truth: Any, rows: int, classes: tuple[Any, ...]) -> list[Any]:
+    """The true class of each row, as the model's class labels.
+
+    Accepts a SeldonMessage with ``data.ndarray`` (``[1, 0]`` or ``[[1], [0]]``) or ``jsonData``
+    (a list, or ``{"truth": [...]}``).
+
+    Raises:
+        RequestError: If it is missing, has another number of rows, or names an unknown class.
+    """
+    hint = 'send "truth": {"data": {"ndarray": [<class of row 0>, ...]}}'
+    values: Any = None
+    if isinstance(truth, Mapping):
+        data = truth.get("data")
+        if isinstance(data, Mapping) and "ndarray" in data:
+            values = data["ndarray"]
+        elif "jsonData" in truth:
+            values = truth["jsonData"]
+            values = values.get("truth") if isinstance(values, Mapping) else values
+    if not isinstance(values, list):
+        raise RequestError("feedback has no truth", hint=hint)
+    values = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values]
+    if len(values) != rows:
+        raise RequestError(f"feedback truth has {len(values)} rows but its request has {rows}", hint=hint)
+    by_text = {str(c): c for c in classes}
+    labels = []
+    for row, value in enumerate(values):
+        label = _match_class(value, classes, by_text)
+        if label is _NO_CLASS:
+            raise RequestError(
+                f"feedback truth row {row}: {value!r} is not a class of the model",
+                hint=f"classes: {', '.join(map(str, classes))}",
+            )
+        labels.append(label)
+    return labels
+
+
+_NO_CLASS = object()
+
+
+def _match_class(value: Any, classes: tuple[Any, ...], by_text: dict[str, Any]) -> Any:
+    if isinstance(value, bool) or value is None:
+        return _NO_CLASS
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)  # Seldon's protobuf turns every JSON number into a double
+    for label in classes:
+        if type(label) is type(value) and label == value:
+            return label
+    if isinstance(value, str) and value in by_text:
+        return by_text[value]
+    if isinstance(value, int):
+        return by_text.get(str(value), _NO_CLASS)
+    return _NO_CLASS
+
+
+def _puid(message: Mapping[str, Any]) -> str | None:
+    meta = message.get("meta") if isinstance(message, Mapping) else None
+    puid = meta.get("puid") if isinstance(meta, Mapping) else None
+    return puid if isinstance(puid, str) and puid else None
+
+
+def _store() -> Any:
+    from components.common.config import s3_settings
+    from components.common.storage import ObjectStore
+
+    return ObjectStore.connect(s3_settings())
+
+
+def http_error(error: UserError) -> Exception:
+    """Seldon's exception for an HTTP error answer (400 for a request error), or the error itself
+    where seldon_core is not installed (the pipeline environment)."""
+    try:
+        from seldon_core.flask_utils import SeldonMicroserviceException
+    except ImportError:
+        return error
+    status = getattr(error, "status_code", 400)
+    reason = getattr(error, "reason", "MICROSERVICE_BAD_DATA")
+    return SeldonMicroserviceException(str(error), status_code=status, reason=reason)
+
+
+def json_check_blueprint() -> Any:
+    """A Flask blueprint that refuses malformed JSON bodies with a 400 saying where parsing failed.
+
+    Seldon's own answer is "Can't find JSON in data"; this one names the line and column. A body that
+    parses is cached by Flask, so Seldon does not parse it again.
+    """
+    import json
+
+    from flask import Blueprint, request
+    from seldon_core.flask_utils import SeldonMicroserviceException
+
+    blueprint = Blueprint("mlcycle_json_check", __name__)
+
+    @blueprint.before_app_request
+    def check_json() -> None:
+        if request.method != "POST" or request.path not in JSON_PATHS:
+            return
+        if "multipart/form-data" in (request.content_type or "") or request.form.get("json") or request.args.get("json"):
+            return
+        body = request.get_data(cache=True)
+        if not body.strip():
+            raise SeldonMicroserviceException("malformed JSON: the request body is empty (hint: send a JSON object)")
+        parsed = request.get_json(force=True, silent=True)
+        if isinstance(parsed, dict):
+            return
+        if parsed is not None:
+            raise SeldonMicroserviceException(
+                f"the request body must be a JSON object, not a {type(parsed).__name__} (hint: send {{\"data\": ...}} or {{\"jsonData\": ...}})"
+            )
+        try:
+            json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            where = f" at line {error.lineno} column {error.colno}" if isinstance(error, json.JSONDecodeError) else ""
+            problem = error.msg if isinstance(error, json.JSONDecodeError) else "the body is not UTF-8 text"
+            raise SeldonMicroserviceException(f"malformed JSON{where}: {problem} (hint: send the body as one JSON object)")
+        raise SeldonMicroserviceException("malformed JSON: the body is null (hint: send a JSON object)")
+
+    return blueprint

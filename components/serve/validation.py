@@ -1,0 +1,296 @@
+"""Request validation: a Seldon payload checked against the serving schema before the model sees it.
+
+Two payload shapes are accepted, as Seldon Core users send them:
+
+- ``{"data": {"names": [...], "ndarray": [[...], ...]}}``: rows of values in the order of ``names``;
+- ``{"jsonData": [{"<feature>": value, ...}, ...]}`` (also ``{"records": [...]}`` or one record).
+
+Every problem raises :class:`RequestError` naming the field (and the row) and what is wrong with it,
+which the server answers with HTTP 400. What passes comes out as a :class:`Batch`: the values as JSON
+natives (for the request log) and typed columns (for the model).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from components.common.errors import UserError
+from components.serve.schema import ServingFeature, ServingSchema
+
+Shape = Literal["ndarray", "jsonData"]
+_SHOWN_NAMES = 12
+
+
+class RequestError(UserError):
+    """A request the server refuses with HTTP 400: names the field and the problem."""
+
+    status_code = 400
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A validated request.
+
+    Attributes:
+        shape: ``ndarray`` or ``jsonData``: how the answer should be shaped.
+        rows: The number of rows.
+        values: Per feature (schema order), the row values as JSON natives after validation
+            (integers for integer features, None for missing, datetimes as the ISO text sent).
+        request_id: The client's ``meta.puid``, if it sent one.
+    """
+
+    shape: Shape
+    rows: int
+    values: Mapping[str, list[Any]]
+    request_id: str | None = None
+
+    def record(self, row: int) -> dict[str, Any]:
+        """Returns one row as ``{feature: value}``."""
+        return {name: column[row] for name, column in self.values.items()}
+
+
+def parse_request(payload: Any, schema: ServingSchema) -> Batch:
+    """Checks a prediction request against the serving schema.
+
+    Args:
+        payload: The decoded JSON body.
+        schema: The model's serving schema.
+
+    Returns:
+        The validated batch.
+
+    Raises:
+        RequestError: On an unsupported payload, missing or unknown features, a row of the wrong
+            length, a value of the wrong type, a null where the schema forbids it, an empty batch,
+            or more rows than the schema allows.
+    """
+    if not isinstance(payload, Mapping):
+        raise RequestError(
+            f"the request body must be a JSON object, not {_json_kind(payload)}",
+            hint='send {"data": {"names": [...], "ndarray": [[...]]}} or {"jsonData": [{...}]}',
+        )
+    request_id = _request_id(payload.get("meta"))
+    if "jsonData" in payload:
+        shape: Shape = "jsonData"
+        columns, rows = _records_to_columns(payload["jsonData"], schema)
+    elif "data" in payload:
+        shape = "ndarray"
+        columns, rows = _ndarray_to_columns(payload["data"], schema)
+    else:
+        other = next((key for key in ("strData", "binData") if key in payload), None)
+        raise RequestError(
+            f"{other} requests are not supported" if other else "the request has neither data nor jsonData",
+            hint='send {"data": {"names": [...], "ndarray": [[...]]}} or {"jsonData": [{...}]}',
+        )
+    values = {feature.name: _check_column(feature, columns[feature.name]) for feature in schema.features}
+    return Batch(shape, rows, values, request_id)
+
+
+def model_columns(batch: Batch, schema: ServingSchema) -> dict[str, np.ndarray]:
+    """Typed columns for the model: float64 numbers (NaN for missing), object categories (None for
+    missing), timestamps parsed to ``datetime64[ns]`` in UTC (NaT for missing)."""
+    columns: dict[str, np.ndarray] = {}
+    for feature in schema.features:
+        values = batch.values[feature.name]
+        if feature.kind == "numeric":
+            columns[feature.name] = np.array([np.nan if v is None else v for v in values], dtype="float64")
+        elif feature.kind == "datetime":
+            parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+            columns[feature.name] = parsed.dt.tz_convert(None).to_numpy()  # datetime64[ns], UTC without a zone
+        else:
+            columns[feature.name] = np.array(values, dtype=object)
+    return columns
+
+
+def model_frame(batch: Batch, schema: ServingSchema) -> pd.DataFrame:
+    """The typed columns as a DataFrame, in schema order (what a scikit-learn pipeline takes)."""
+    columns = model_columns(batch, schema)
+    frame = pd.DataFrame(columns, columns=list(schema.names))
+    for feature in schema.features:
+        if feature.kind == "datetime":  # keep the zone: to_numpy() gave naive UTC values
+            frame[feature.name] = frame[feature.name].dt.tz_localize("UTC")
+    return frame
+
+
+# --- payload shapes ------------------------------------------------------------------------------
+
+
+def _ndarray_to_columns(data: Any, schema: ServingSchema) -> tuple[dict[str, list[Any]], int]:
+    if not isinstance(data, Mapping):
+        raise RequestError(f"data must be a JSON object, not {_json_kind(data)}", hint='send {"names": [...], "ndarray": [[...]]}')
+    if "ndarray" not in data:
+        other = next((key for key in ("tensor", "tftensor") if key in data), None)
+        raise RequestError(
+            f"data.{other} is not supported: features have names and mixed types" if other else "data.ndarray is missing",
+            hint='send data as {"names": [...], "ndarray": [[...]]}',
+        )
+    names = data.get("names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise RequestError("data.names must be a list of feature names", hint=f"the model takes: {_show(schema.names)}")
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise RequestError(f"data.names lists feature {duplicated[0]!r} twice", hint="name each feature once")
+    _check_names(set(names), schema, "data.names")
+    rows = data["ndarray"]
+    if not isinstance(rows, list):
+        raise RequestError(f"data.ndarray must be a list of rows, not {_json_kind(rows)}", hint="send [[value, ...], ...]")
+    _check_batch_size(len(rows), schema, "data.ndarray")
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for number, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise RequestError(
+                f"data.ndarray row {number} is {_json_kind(row)}, not a list of values",
+                hint="send rows as lists: [[value, ...], ...]",
+            )
+        if len(row) != len(names):
+            raise RequestError(
+                f"data.ndarray row {number} has {len(row)} values but data.names has {len(names)}",
+                hint="give one value per name, in the order of data.names (null for a missing value)",
+            )
+        for name, value in zip(names, row):
+            columns[name].append(value)
+    return columns, len(rows)
+
+
+def _records_to_columns(json_data: Any, schema: ServingSchema) -> tuple[dict[str, list[Any]], int]:
+    if isinstance(json_data, Mapping) and "records" in json_data and "records" not in schema.names:
+        records, where = json_data["records"], "jsonData.records"
+    elif isinstance(json_data, Mapping):
+        records, where = [json_data], "jsonData"
+    else:
+        records, where = json_data, "jsonData"
+    if not isinstance(records, list):
+        raise RequestError(
+            f"{where} must be a list of records, not {_json_kind(records)}", hint='send [{"<feature>": value, ...}, ...]'
+        )
+    _check_batch_size(len(records), schema, where)
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    expected = set(schema.names)
+    for number, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise RequestError(
+                f"{where} record {number} is {_json_kind(record)}, not an object", hint='send {"<feature>": value, ...}'
+            )
+        if record.keys() != expected:
+            _check_names(set(record), schema, f"{where} record {number}")
+        for name in schema.names:
+            columns[name].append(record[name])
+    return columns, len(records)
+
+
+def _check_names(names: set[str], schema: ServingSchema, where: str) -> None:
+    unknown = sorted(names - set(schema.names))
+    if unknown:
+        raise RequestError(
+            f"unknown feature{'s' if len(unknown) > 1 else ''} {_show(unknown)} in {where}",
+            hint=f"the model takes: {_show(schema.names)}",
+        )
+    missing = [name for name in schema.names if name not in names]
+    if missing:
+        raise RequestError(
+            f"missing feature{'s' if len(missing) > 1 else ''} {_show(missing)} in {where}",
+            hint="send every feature the model takes; use null for a value you do not know, where allowed",
+        )
+
+
+def _check_batch_size(rows: int, schema: ServingSchema, where: str) -> None:
+    if rows == 0:
+        raise RequestError(f"empty batch: {where} has no rows", hint="send at least one row")
+    if rows > schema.max_batch:
+        raise RequestError(
+            f"batch too large: {where} has {rows} rows, the limit is {schema.max_batch}",
+            hint=f"split the request into batches of at most {schema.max_batch} rows",
+        )
+
+
+# --- values --------------------------------------------------------------------------------------
+
+
+def _check_column(feature: ServingFeature, values: list[Any]) -> list[Any]:
+    checked = [_check_value(feature, value, row) for row, value in enumerate(values)]
+    if feature.value_type == "datetime":
+        parsed = pd.to_datetime(pd.Series(checked, dtype=object), utc=True, errors="coerce")
+        bad = parsed.isna() & pd.Series([v is not None for v in checked])
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise RequestError(
+                f"feature {feature.name!r} in row {row}: {checked[row]!r} is not a date and time",
+                hint="send ISO 8601 text, for example 2013-06-01T14:00:00Z",
+            )
+    return checked
+
+
+def _check_value(feature: ServingFeature, value: Any, row: int) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if not feature.nullable:
+            raise RequestError(
+                f"feature {feature.name!r} in row {row} is null, but the model needs a value",
+                hint=f"send a {_expected(feature)} for {feature.name!r}",
+            )
+        return None
+    kind = feature.value_type
+    if kind in ("int", "float", "label") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and math.isinf(value):
+            raise _wrong(feature, value, row, "is not a finite number")
+        if kind == "float":
+            return value
+        if isinstance(value, int) or value.is_integer():
+            return int(value)
+        raise _wrong(feature, value, row, f"expected {_expected(feature)}, got {value!r}")
+    if kind in ("string", "datetime", "label") and isinstance(value, str):
+        return value
+    raise _wrong(feature, value, row, f"expected {_expected(feature)}, got {_json_kind(value)} {_clip(value)}")
+
+
+def _wrong(feature: ServingFeature, value: Any, row: int, problem: str) -> RequestError:
+    return RequestError(
+        f"feature {feature.name!r} in row {row}: {problem}", hint=f"send a {_expected(feature)} for {feature.name!r}"
+    )
+
+
+def _expected(feature: ServingFeature) -> str:
+    return {
+        "int": "whole number",
+        "float": "number",
+        "string": "string",
+        "datetime": "date and time as ISO 8601 text",
+        "label": "string or whole number",
+    }[feature.value_type]
+
+
+def _request_id(meta: Any) -> str | None:
+    if isinstance(meta, Mapping) and isinstance(meta.get("puid"), str) and meta["puid"]:
+        return meta["puid"]
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, Sequence):
+        return "a list"
+    return type(value).__name__
+
+
+def _clip(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _show(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in list(names)[:_SHOWN_NAMES])
+    return shown + (f" and {len(names) - _SHOWN_NAMES} more" if len(names) > _SHOWN_NAMES else "")

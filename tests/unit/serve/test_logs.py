@@ -1,0 +1,135 @@
+"""Request and feedback log lines, keys, and the batch writer (group commit, retries, flush on close)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from components.serve.logs import BatchWriter, WriteFailed, decode_lines, encode_lines, log_key, prediction_lines
+
+AT = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+def test_key_follows_the_shared_layout():
+    assert log_key("flights", "requests", "m-0123456789abcdef", AT, "0a1b2c3d") == (
+        "flights/requests/date=2026-11-27/080000-m-0123456789abcdef-0a1b2c3d.jsonl.gz"
+    )
+    assert log_key("flights", "feedback", "m-1", AT).startswith("flights/feedback/date=2026-11-27/080000-m-1-")
+    with pytest.raises(ValueError):
+        log_key("flights", "other", "m-1", AT)
+
+
+def test_lines_carry_the_contract_fields_and_survive_encoding():
+    records = [{"carrier": "UA", "temp": None}, {"carrier": "AA", "temp": 51.5}]
+    lines = prediction_lines(records, np.array([[0.7, 0.3], [0.2, 0.8]]), (0, 1), "m-1", AT, "abc", truth=[0, 1])
+    assert lines[1] == {
+        "time": "2026-11-27T08:00:00.123456Z",
+        "request_id": "abc",
+        "row": 1,
+        "model_version": "m-1",
+        "features": {"carrier": "AA", "temp": 51.5},
+        "probabilities": {"0": 0.2, "1": 0.8},
+        "prediction": 1,
+        "truth": 1,
+    }
+    assert "truth" not in prediction_lines(records, [[0.7, 0.3], [0.2, 0.8]], (0, 1), "m-1", AT, "abc")[0]
+    assert decode_lines(encode_lines(lines)) == lines
+
+
+class Sink:
+    """Stores batches in memory; fails while `failing` is set."""
+
+    def __init__(self, delay: float = 0.0):
+        self.batches: list[list[dict]] = []
+        self.failing = False
+        self.delay = delay
+
+    def __call__(self, lines):
+        time.sleep(self.delay)
+        if self.failing:
+            raise OSError("S3 is down")
+        self.batches.append(list(lines))
+
+
+def test_fire_and_forget_lines_wait_for_a_full_batch_then_go_as_one_object():
+    sink = Sink()
+    writer = BatchWriter(sink, max_lines=3, max_seconds=60)
+    writer.add([{"row": 0}])
+    writer.add([{"row": 1}])
+    time.sleep(0.1)
+    assert sink.batches == []
+    writer.add([{"row": 2}])
+    deadline = time.monotonic() + 5
+    while not sink.batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.batches == [[{"row": 0}, {"row": 1}, {"row": 2}]]
+    writer.close()
+
+
+def test_old_lines_are_written_after_max_seconds():
+    sink = Sink()
+    writer = BatchWriter(sink, max_lines=100, max_seconds=0.2)
+    writer.add([{"row": 0}])
+    time.sleep(0.6)
+    assert sink.batches == [[{"row": 0}]]
+    writer.close()
+
+
+def test_close_flushes_what_is_buffered():
+    sink = Sink()
+    writer = BatchWriter(sink, max_lines=100, max_seconds=60)
+    writer.add([{"row": 0}, {"row": 1}])
+    stats = writer.close()
+    assert sink.batches == [[{"row": 0}, {"row": 1}]]
+    assert (stats.objects, stats.lines, stats.buffered) == (1, 2, 0)
+
+
+def test_waiting_callers_are_group_committed_and_return_only_once_stored():
+    sink = Sink(delay=0.2)
+    writer = BatchWriter(sink, max_lines=1000, max_seconds=60)
+    done = []
+
+    def send(row):
+        writer.add_and_wait([{"row": row}])
+        done.append(row)
+
+    threads = [threading.Thread(target=send, args=(row,)) for row in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(done) == list(range(6))
+    stored = sorted(line["row"] for batch in sink.batches for line in batch)
+    assert stored == list(range(6)) and len(sink.batches) < 6  # later callers shared a batch
+    writer.close()
+
+
+def test_a_failed_write_fails_its_waiters_and_keeps_fire_and_forget_lines_for_later():
+    sink = Sink()
+    sink.failing = True
+    writer = BatchWriter(sink, max_lines=1000, max_seconds=60)
+    writer.add([{"row": "logged"}])
+    with pytest.raises(WriteFailed, match="S3 is down"):
+        writer.add_and_wait([{"row": "feedback"}])
+    assert writer.stats().buffered == 1
+    sink.failing = False
+    stats = writer.close()
+    assert sink.batches == [[{"row": "logged"}]] and stats.failures == 1
+
+
+def test_the_buffer_is_bounded_while_writes_fail():
+    sink = Sink()
+    sink.failing = True
+    writer = BatchWriter(sink, max_lines=2, max_seconds=60, max_buffered=4)
+    for row in range(10):
+        writer.add([{"row": row}])
+        time.sleep(0.01)
+    stats = writer.stats()
+    assert stats.buffered <= 4 and stats.dropped >= 6
+    sink.failing = False
+    writer.close()
+    assert [line["row"] for batch in sink.batches for line in batch] == list(range(10))[-stats.buffered:]

@@ -1,0 +1,97 @@
+"""Request validation: both payload shapes, typed columns, and a message naming the field for each bad request."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.serve.schema import ServingFeature, ServingSchema
+from components.serve.validation import RequestError, model_columns, model_frame, parse_request
+
+SCHEMA = ServingSchema(
+    "shop",
+    (
+        ServingFeature("quantity", "numeric", "int", nullable=False),
+        ServingFeature("price", "numeric", "float", nullable=True),
+        ServingFeature("channel", "categorical", "string", nullable=False),
+        ServingFeature("engines", "categorical", "int", nullable=True),
+        ServingFeature("ordered_at", "datetime", "datetime", nullable=True),
+    ),
+    max_batch=3,
+)
+NAMES = list(SCHEMA.names)
+ROW = [2, 9.5, "web", 4, "2024-03-01T10:00:00Z"]
+
+
+def ndarray(*rows, names=NAMES):
+    return {"data": {"names": names, "ndarray": [list(r) for r in rows]}}
+
+
+def test_ndarray_and_json_records_give_the_same_typed_columns():
+    from_rows = parse_request(ndarray(ROW, [3.0, None, "shop", None, None]), SCHEMA)
+    from_records = parse_request({"jsonData": [dict(zip(NAMES, ROW)), dict(zip(NAMES, [3.0, None, "shop", None, None]))]}, SCHEMA)
+    assert from_rows.values == from_records.values
+    assert from_rows.shape == "ndarray" and from_records.shape == "jsonData" and from_rows.rows == 2
+    assert from_rows.values["quantity"] == [2, 3] and isinstance(from_rows.values["quantity"][1], int)
+    columns = model_columns(from_rows, SCHEMA)
+    assert columns["quantity"].dtype == np.float64 and columns["price"][0] == 9.5 and math.isnan(columns["price"][1])
+    assert list(columns["engines"]) == [4, None]
+    frame = model_frame(from_rows, SCHEMA)
+    assert list(frame.columns) == NAMES
+    assert frame["ordered_at"][0] == pd.Timestamp("2024-03-01T10:00:00Z") and pd.isna(frame["ordered_at"][1])
+
+
+def test_other_record_wrappers_and_the_client_request_id():
+    one = parse_request({"jsonData": dict(zip(NAMES, ROW)), "meta": {"puid": "abc123"}}, SCHEMA)
+    wrapped = parse_request({"jsonData": {"records": [dict(zip(NAMES, ROW))]}}, SCHEMA)
+    assert one.values == wrapped.values and one.rows == 1
+    assert one.request_id == "abc123" and wrapped.request_id is None
+    assert one.record(0) == dict(zip(NAMES, ROW))
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ([1, 2], "request body must be a JSON object, not a list"),
+        ({"strData": "x"}, "strData requests are not supported"),
+        ({"meta": {}}, "neither data nor jsonData"),
+        ({"data": {"tensor": {"shape": [1, 5], "values": [1, 2, 3, 4, 5]}}}, "data.tensor is not supported"),
+        ({"data": {"ndarray": [ROW]}}, "data.names must be a list of feature names"),
+        (ndarray(ROW[:4], names=NAMES[:4]), "missing feature 'ordered_at' in data.names"),
+        (ndarray(ROW + [1], names=NAMES + ["colour"]), "unknown feature 'colour' in data.names"),
+        (ndarray(ROW, names=NAMES[:4] + ["quantity"]), "data.names lists feature 'quantity' twice"),
+        ({"data": {"names": NAMES, "ndarray": "rows"}}, "data.ndarray must be a list of rows"),
+        (ndarray(), "empty batch: data.ndarray has no rows"),
+        (ndarray(ROW, ROW, ROW, ROW), "batch too large: data.ndarray has 4 rows, the limit is 3"),
+        ({"data": {"names": NAMES, "ndarray": [ROW, 5]}}, "data.ndarray row 1 is a number, not a list"),
+        (ndarray(ROW, ROW[:3]), "data.ndarray row 1 has 3 values but data.names has 5"),
+        (ndarray(["2", *ROW[1:]]), "feature 'quantity' in row 0: expected whole number, got a string '2'"),
+        (ndarray([2.5, *ROW[1:]]), "feature 'quantity' in row 0: expected whole number, got 2.5"),
+        (ndarray([True, *ROW[1:]]), "feature 'quantity' in row 0: expected whole number, got a boolean True"),
+        (ndarray([None, *ROW[1:]]), "feature 'quantity' in row 0 is null, but the model needs a value"),
+        (ndarray(ROW, [2, float("inf"), *ROW[2:]]), "feature 'price' in row 1: is not a finite number"),
+        (ndarray([2, 9.5, 7, *ROW[3:]]), "feature 'channel' in row 0: expected string, got a number 7"),
+        (ndarray([2, 9.5, None, *ROW[3:]]), "feature 'channel' in row 0 is null"),
+        (ndarray([*ROW[:3], "four", ROW[4]]), "feature 'engines' in row 0: expected whole number, got a string"),
+        (ndarray([*ROW[:4], "yesterday"]), "feature 'ordered_at' in row 0: 'yesterday' is not a date and time"),
+        (ndarray([*ROW[:4], 1700000000]), "feature 'ordered_at' in row 0: expected date and time as ISO 8601 text, got a number"),
+        ({"jsonData": "rows"}, "jsonData must be a list of records, not a string"),
+        ({"jsonData": []}, "empty batch: jsonData has no rows"),
+        ({"jsonData": [dict(zip(NAMES, ROW)), 3]}, "jsonData record 1 is a number, not an object"),
+        ({"jsonData": [{k: v for k, v in zip(NAMES, ROW) if k != "price"}]}, "missing feature 'price' in jsonData record 0"),
+        ({"jsonData": {"records": [{**dict(zip(NAMES, ROW)), "x": 1, "y": 2}]}}, "unknown features 'x', 'y' in jsonData.records record 0"),
+    ],
+)
+def test_each_bad_request_names_the_field_and_the_problem(payload, message):
+    with pytest.raises(RequestError) as caught:
+        parse_request(payload, SCHEMA)
+    assert message in str(caught.value)
+    assert "(hint: " in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_nan_counts_as_missing_and_integral_floats_become_integers():
+    batch = parse_request(ndarray([5.0, float("nan"), "web", 4.0, None]), SCHEMA)
+    assert batch.values["quantity"] == [5] and batch.values["price"] == [None] and batch.values["engines"] == [4]
