@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Creates the kind cluster of kind-config.yaml and a local image registry at localhost:5001, wired
+# together as in kind's local-registry guide. Idempotent: an existing cluster or registry is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLUSTER=mlcycle
+REGISTRY_NAME=kind-registry
+REGISTRY_PORT=5001
+REGISTRY_IMAGE=registry:2.8.3
+MIN_KIND=0.24.0
+KUBECTL="${KUBECTL:-hack/kubectl.sh}"
+
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+say() { printf '==> %s\n' "$*"; }
+
+command -v docker >/dev/null || fail "docker is not installed (hint: install Docker Desktop or Docker Engine; kind runs nodes as containers)"
+docker info >/dev/null 2>&1 || fail "the Docker engine is not running (hint: start Docker, then run make kind-up again)"
+command -v kind >/dev/null || fail "kind is not installed (hint: https://kind.sigs.k8s.io/docs/user/quick-start/#installation, v$MIN_KIND or newer)"
+version="$(kind version | sed -E 's/^kind v([0-9.]+).*/\1/')"
+if [ "$(printf '%s\n%s\n' "$MIN_KIND" "$version" | sort -V | head -n1)" != "$MIN_KIND" ]; then
+  fail "kind $version is older than $MIN_KIND, which the pinned node image needs (hint: upgrade kind)"
+fi
+
+if [ "$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)" != "true" ]; then
+  say "starting the local registry $REGISTRY_NAME on 127.0.0.1:$REGISTRY_PORT"
+  docker rm -f "$REGISTRY_NAME" >/dev/null 2>&1 || true
+  docker run -d --restart=always -p "127.0.0.1:${REGISTRY_PORT}:5000" --network bridge --name "$REGISTRY_NAME" "$REGISTRY_IMAGE" >/dev/null
+fi
+
+if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+  say "kind cluster $CLUSTER exists already"
+else
+  say "creating kind cluster $CLUSTER (kind-config.yaml)"
+  kind create cluster --config kind-config.yaml --wait 180s
+fi
+
+# Each node resolves localhost:5001 to the registry container through containerd's hosts.toml.
+for node in $(kind get nodes --name "$CLUSTER"); do
+  docker exec "$node" mkdir -p "/etc/containerd/certs.d/localhost:${REGISTRY_PORT}"
+  printf '[host."http://%s:5000"]\n' "$REGISTRY_NAME" | docker exec -i "$node" cp /dev/stdin "/etc/containerd/certs.d/localhost:${REGISTRY_PORT}/hosts.toml"
+done
+if [ "$(docker inspect -f '{{json .NetworkSettings.Networks.kind}}' "$REGISTRY_NAME")" = "null" ]; then
+  docker network connect kind "$REGISTRY_NAME"
+fi
+
+"$KUBECTL" config use-context "kind-$CLUSTER" >/dev/null
+# Tells tools where the registry is (KEP-1755).
+"$KUBECTL" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: local-registry-hosting
+  namespace: kube-public
+data:
+  localRegistryHosting.v1: |
+    host: "localhost:${REGISTRY_PORT}"
+    help: "https://kind.sigs.k8s.io/docs/user/local-registry/"
+YAML
+"$KUBECTL" wait --for=condition=Ready nodes --all --timeout=180s >/dev/null || fail "the nodes of $CLUSTER are not Ready after 180 s (hint: kubectl describe nodes)"
+say "cluster $CLUSTER is up (context kind-$CLUSTER); registry localhost:$REGISTRY_PORT. Next: make images && make deploy"
