@@ -21,7 +21,7 @@ endef
 .PHONY: images check-images push-images kind-load submit schedule
 
 check-images: $(ENV_STAMP) ## Check the Dockerfiles offline: copied paths, pins, non-root, and that each image's lock installs every module it imports.
-	$(VENV)/bin/python -m pytest tests/unit/images -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest tests/unit/images/test_dockerfiles.py -q -p no:cacheprovider
 
 images: $(ENV_STAMP) ## Check the Dockerfiles, then build the pipeline and serving images with Docker, tagged as components/images.py names them.
 	$(call images_need_tool,$(DOCKER),make images needs Docker with a running engine (hint: install Docker; make check-images runs the offline checks without it))
@@ -38,6 +38,7 @@ push-images: $(ENV_STAMP) ## Push both images to their registry (the kind cluste
 
 kind-load: $(ENV_STAMP) ## Load both images into the kind cluster named in kind-config.yaml (no registry needed); run make images first.
 	$(call images_need_tool,$(KIND),make kind-load needs kind (hint: install kind from https://kind.sigs.k8s.io and create the cluster first))
+	$(call images_need_engine,kind loads images from the local Docker engine (hint: start Docker and run make images first))
 	$(KIND) load docker-image $(IMAGES_NAMES) --name $(KIND_CLUSTER)
 
 submit: $(ENV_STAMP) ## Upload the compiled pipeline to the KFP API at KFP_HOST as a new version and start a run (PARAMS="k=v k=@file", PARAMS_FILE=).

@@ -242,6 +242,12 @@ def _typed(name: str, value: Any, kind: str) -> Any:
                 value = yaml.safe_load(value)
             except yaml.YAMLError:
                 raise refuse(label) from None
+            if isinstance(value, dict) and any(":" in str(k) and v is None for k, v in value.items()):
+                # {"a":1} with its quotes eaten by the shell reads as the YAML key "a:1".
+                raise UserError(
+                    f"parameter {name!r} looks like JSON that lost its quotes ({next(iter(value))!r} has no value)",
+                    hint=f"""quote the pair: PARAMS='{name}={{"key": 1}}', write YAML ({name}="{{key: 1}}"), or use PARAMS_FILE""",
+                )
         if not isinstance(value, expected):
             raise refuse(label)
         return value

@@ -94,6 +94,8 @@ def test_params_get_the_types_the_spec_declares():
     )
     assert typed == {"use_case": "u", "schema": "s", "seed": 7, "overrides": {"training.max_trials": 2}, "sources": {"flights": "s3://b/f.csv"}}
     assert typed_params({"use_case": "u", "schema": "s", "seed": 5}, SPEC)["seed"] == 5
+    quoted = parse_params("""overrides='{"training.max_trials": 2}' sources="{flights: s3://b/f.csv}" """)
+    assert typed_params({"use_case": "u", "schema": "s", **quoted}, SPEC)["overrides"] == {"training.max_trials": 2}
 
 
 @pytest.mark.parametrize(
@@ -106,6 +108,7 @@ def test_params_get_the_types_the_spec_declares():
         ({"use_case": "u", "schema": "s", "overrides": "[1, 2]"}, r"'overrides' must be a mapping"),
         ({"use_case": "u", "schema": "s", "overrides": "{unclosed"}, r"'overrides' must be a mapping"),
         ({"use_case": 3, "schema": "s"}, r"'use_case' must be text"),
+        ({"use_case": "u", "schema": "s", "overrides": "{a.b:2}"}, r"'overrides' looks like JSON that lost its quotes"),
     ],
 )
 def test_wrong_params_are_refused_before_anything_is_uploaded(given, message):
