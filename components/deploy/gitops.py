@@ -61,7 +61,9 @@ class Outcome:
 # --- git -------------------------------------------------------------------------------------
 
 
-def git(repo: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True, data: bytes | None = None) -> str:
+def git(
+    repo: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True, data: bytes | None = None
+) -> str:
     """Runs a git command in a repository and returns its standard output.
 
     Raises:
@@ -69,14 +71,21 @@ def git(repo: Path, *args: str, env: Mapping[str, str] | None = None, check: boo
     """
     try:
         done = subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, input=data, timeout=GIT_TIMEOUT, check=False,
+            ["git", *args],
+            cwd=repo,
+            capture_output=True,
+            input=data,
+            timeout=GIT_TIMEOUT,
+            check=False,
             env={**os.environ, **(env or {})},
         )
     except FileNotFoundError:
         raise PromotionError("git is not installed", hint="install git; promotions are git commits") from None
     if check and done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip().splitlines()
-        raise PromotionError(f"git {args[0]} failed in {repo}: {detail[-1] if detail else done.returncode}", hint="see git's message")
+        raise PromotionError(
+            f"git {args[0]} failed in {repo}: {detail[-1] if detail else done.returncode}", hint="see git's message"
+        )
     return done.stdout.decode(errors="replace")
 
 
@@ -89,9 +98,13 @@ def repository_root(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise PromotionError(f"{path} does not exist", hint="pass --repo with your clone of the GitOps repository")
-    done = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
-        raise PromotionError(f"{path} is not in a git repository", hint="pass --repo with your clone of the GitOps repository")
+        raise PromotionError(
+            f"{path} is not in a git repository", hint="pass --repo with your clone of the GitOps repository"
+        )
     return Path(done.stdout.strip())
 
 
@@ -103,7 +116,9 @@ def current_branch(repo: Path) -> str:
     """
     name = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
     if not name or not git(repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
-        raise PromotionError(f"{repo} has no checked-out branch with a commit", hint="check out the branch Argo CD syncs")
+        raise PromotionError(
+            f"{repo} has no checked-out branch with a commit", hint="check out the branch Argo CD syncs"
+        )
     return name
 
 
@@ -132,10 +147,16 @@ def commit_files(repo: Path, parent: str, files: Mapping[str, str], message: str
 def export_tree(repo: Path, commit: str, subfolder: str, destination: Path) -> Path:
     """Writes a commit's ``subfolder`` into ``destination`` and returns the exported folder."""
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, subfolder], cwd=repo, capture_output=True, check=False, timeout=GIT_TIMEOUT
+        ["git", "archive", "--format=tar", commit, subfolder],
+        cwd=repo,
+        capture_output=True,
+        check=False,
+        timeout=GIT_TIMEOUT,
     )
     if archive.returncode != 0:
-        raise PromotionError(f"{subfolder} is not in commit {commit[:12]}", hint="run promote from the repository's root commit history")
+        raise PromotionError(
+            f"{subfolder} is not in commit {commit[:12]}", hint="run promote from the repository's root commit history"
+        )
     with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
         tar.extractall(destination, filter="data")
     return destination / subfolder
@@ -147,7 +168,9 @@ def render(kubectl: Path, folder: Path) -> str:
     Raises:
         PromotionError: If it does not build.
     """
-    done = subprocess.run([str(kubectl), "kustomize", str(folder)], capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False)
+    done = subprocess.run(
+        [str(kubectl), "kustomize", str(folder)], capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False
+    )
     if done.returncode != 0:
         detail = (done.stderr.strip().splitlines() or ["no message"])[0]
         raise PromotionError(f"the overlay no longer renders: {detail}", hint="fix the overlay; nothing was committed")
@@ -172,7 +195,9 @@ def release_history(repo: Path, revision: str, environment: str) -> list[tuple[s
 # --- registry checks -------------------------------------------------------------------------
 
 
-def verified_model(store: ObjectStore, use_case: str, reference: str, work_dir: Path) -> tuple[registry.ModelRef, dict[str, Any]]:
+def verified_model(
+    store: ObjectStore, use_case: str, reference: str, work_dir: Path
+) -> tuple[registry.ModelRef, dict[str, Any]]:
     """Returns a blessed, untampered model version and its manifest, or refuses it.
 
     The model file is downloaded and hashed: its sha256 must be the manifest's, which the serving
@@ -185,7 +210,9 @@ def verified_model(store: ObjectStore, use_case: str, reference: str, work_dir: 
     try:
         ref = registry.resolve(store, use_case, reference)
     except NotFoundError as error:
-        raise PromotionError(f"cannot promote {reference!r}: {error.message}", hint="`mlcycle models list` shows the versions") from None
+        raise PromotionError(
+            f"cannot promote {reference!r}: {error.message}", hint="`mlcycle models list` shows the versions"
+        ) from None
     manifest = registry.read_manifest(store, ref)
     if not manifest.get("blessed"):
         reasons = manifest.get("lineage", {}).get("blessing", {}).get("reasons", [])
@@ -203,7 +230,9 @@ def verified_model(store: ObjectStore, use_case: str, reference: str, work_dir: 
     except IntegrityError:
         actual = None
     except NotFoundError:
-        raise PromotionError(f"{uri} is missing although version {ref.version} is registered", hint="register the model again") from None
+        raise PromotionError(
+            f"{uri} is missing although version {ref.version} is registered", hint="register the model again"
+        ) from None
     if actual != expected:
         raise IntegrityError(
             f"{uri} does not match the sha256 {expected[:12]}… registered for {ref.version}: refusing to deploy it",
@@ -260,8 +289,19 @@ def promote(
     if target.main is not None and target.main.version not in manifests:
         manifests[target.main.version] = _manifest_or_empty(store, use_case, target.main.version)
     return _commit_release(
-        store, root, head_branch, environment, "promote", target, current, manifests, kubectl, branch,
-        record=lambda: None if target.canary else registry.set_stage(
+        store,
+        root,
+        head_branch,
+        environment,
+        "promote",
+        target,
+        current,
+        manifests,
+        kubectl,
+        branch,
+        record=lambda: None
+        if target.canary
+        else registry.set_stage(
             store, use_case, environment, ref.version, reason=f"promoted by git commit to {environment}"
         ),
     )
@@ -290,8 +330,19 @@ def rollback(store: ObjectStore, repo: Path, environment: str, kubectl: Path, br
     manifests = {v: _manifest_or_empty(store, target.use_case, v) for v in target.versions() if v}
     main_version = target.main.version
     return _commit_release(
-        store, root, head_branch, environment, "rollback", target, current, manifests, kubectl, branch,
-        record=lambda: registry.set_stage(store, target.use_case, environment, main_version, reason=f"git rollback of {environment}"),
+        store,
+        root,
+        head_branch,
+        environment,
+        "rollback",
+        target,
+        current,
+        manifests,
+        kubectl,
+        branch,
+        record=lambda: registry.set_stage(
+            store, target.use_case, environment, main_version, reason=f"git rollback of {environment}"
+        ),
     )
 
 
@@ -333,10 +384,13 @@ def _commit_release(
         record()
     except UserError as error:
         raise PromotionError(
-            f"committed {commit[:12]} on {name}, but the registry's {environment} stage was not updated: {error.message}",
+            f"committed {commit[:12]} on {name}, but the registry's {environment} stage was not updated: "
+            f"{error.message}",
             hint=f"run `mlcycle models stage {target.main.version} --stage {environment}` once S3 is reachable",
         ) from None
-    return Outcome(environment, target, current, commit, name, on_current, message, stage_recorded=target.canary is None)
+    return Outcome(
+        environment, target, current, commit, name, on_current, message, stage_recorded=target.canary is None
+    )
 
 
 def _checked_repository(repo: Path, environment: str, branch: str | None) -> tuple[Path, str]:
@@ -344,12 +398,16 @@ def _checked_repository(repo: Path, environment: str, branch: str | None) -> tup
     head = current_branch(root)
     release_path, component_path = logic.release_paths(environment)
     if read_at(root, "HEAD", release_path) is None:
-        raise PromotionError(f"{root} has no {release_path} at HEAD", hint="run promote in a clone of this project's repository")
+        raise PromotionError(
+            f"{root} has no {release_path} at HEAD", hint="run promote in a clone of this project's repository"
+        )
     if branch is not None:
         if git(root, "check-ref-format", "--branch", branch, check=False).strip() == "":
             raise PromotionError(f"{branch!r} is not a valid branch name", hint="for example promote/flights-m-0123")
         if git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).strip():
-            raise PromotionError(f"branch {branch!r} exists already", hint="pick a new branch name for the pull request")
+            raise PromotionError(
+                f"branch {branch!r} exists already", hint="pick a new branch name for the pull request"
+            )
     elif git(root, "status", "--porcelain", "--", release_path, component_path).strip():
         raise PromotionError(
             f"{logic.release_dir(environment)} has uncommitted changes",

@@ -134,7 +134,9 @@ def promoted(current: Release, use_case: str, model: Predictor, canary_percent: 
             hint="promote to staging without --canary",
         )
     if not 1 <= canary_percent <= 99:
-        raise PromotionError(f"canary percentage {canary_percent} is not between 1 and 99", hint="for example --canary 10")
+        raise PromotionError(
+            f"canary percentage {canary_percent} is not between 1 and 99", hint="for example --canary 10"
+        )
     if current.main is None:
         raise PromotionError(
             "production runs no model yet, so there is nothing to split traffic with",
@@ -237,12 +239,16 @@ def parse_release(text: str, environment: str, origin: str = RELEASE_FILE) -> Re
         predictors = {}
         for role in (MAIN, CANARY):
             entry = spec.get(role)
-            predictors[role] = None if entry is None else Predictor(
-                version=str(entry["version"]),
-                model_uri=str(entry["modelUri"]),
-                sha256=str(entry["sha256"]),
-                traffic=int(entry["traffic"]),
-                dataset_version=str(entry.get("datasetVersion") or ""),
+            predictors[role] = (
+                None
+                if entry is None
+                else Predictor(
+                    version=str(entry["version"]),
+                    model_uri=str(entry["modelUri"]),
+                    sha256=str(entry["sha256"]),
+                    traffic=int(entry["traffic"]),
+                    dataset_version=str(entry.get("datasetVersion") or ""),
+                )
             )
         return Release(environment, str(spec.get("useCase") or ""), predictors[MAIN], predictors[CANARY])
     except PromotionError:
@@ -279,7 +285,10 @@ def component_document(release: Release) -> dict[str, Any]:
             ("traffic", [f"{where}.traffic"]),
         ):
             replacements.append(
-                {"source": {**source, "fieldPath": f"spec.{role}.{field}"}, "targets": [{"select": target, "fieldPaths": paths}]}
+                {
+                    "source": {**source, "fieldPath": f"spec.{role}.{field}"},
+                    "targets": [{"select": target, "fieldPaths": paths}],
+                }
             )
     document: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
@@ -341,7 +350,12 @@ def commit_message(
             + (f": {'; '.join(blessing.get('reasons', []))}" if blessing.get("reasons") else ""),
             f"  model:    {predictor.model_uri}model.joblib sha256 {predictor.sha256}",
         ]
-    lines += ["", f"{ACTION_TRAILER}: {action}", f"{ENVIRONMENT_TRAILER}: {release.environment}", f"{VERSION_TRAILER}: {main}"]
+    lines += [
+        "",
+        f"{ACTION_TRAILER}: {action}",
+        f"{ENVIRONMENT_TRAILER}: {release.environment}",
+        f"{VERSION_TRAILER}: {main}",
+    ]
     return "\n".join(lines) + "\n"
 
 

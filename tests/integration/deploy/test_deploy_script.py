@@ -56,7 +56,9 @@ def fakes(tmp_path: Path) -> dict[str, str]:
 
 
 def deploy(env: dict[str, str], **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(REPO / "hack/deploy.sh")], capture_output=True, text=True, env={**env, **extra}, timeout=120)
+    return subprocess.run(
+        ["bash", str(REPO / "hack/deploy.sh")], capture_output=True, text=True, env={**env, **extra}, timeout=120
+    )
 
 
 def calls(env: dict[str, str]) -> list[str]:
@@ -85,7 +87,11 @@ def test_deploys_in_dependency_order_with_waits(fakes):
     ]
     assert order == sorted(order)
     helm = lines[first(lines, "helm upgrade")]
-    assert "--version 1.17.1" in helm and "--wait" in helm and "-f manifests/remote/seldon-core-operator/values.yaml" in helm
+    assert (
+        "--version 1.17.1" in helm
+        and "--wait" in helm
+        and "-f manifests/remote/seldon-core-operator/values.yaml" in helm
+    )
     assert all("--timeout" in line for line in lines if " wait " in f" {line} " or "rollout status" in line)
     assert "KFP UI:          http://127.0.0.1:8080" in done.stdout
     assert "production runs no model yet" in done.stdout

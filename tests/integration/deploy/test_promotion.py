@@ -54,9 +54,16 @@ def register(store, tmp_path: Path, seed: int, blessed: bool = True) -> str:
     lineage = {
         "dataset_version": f"ds-{seed:016x}",
         "metrics": {"roc_auc": 0.8 + seed / 100, "pr_auc": 0.5},
-        "blessing": {"blessed": blessed, "reasons": [f"roc_auc {0.8 + seed / 100:.2f} meets the floor 0.65" if blessed else "roc_auc below the floor 0.65"]},
+        "blessing": {
+            "blessed": blessed,
+            "reasons": [
+                f"roc_auc {0.8 + seed / 100:.2f} meets the floor 0.65" if blessed else "roc_auc below the floor 0.65"
+            ],
+        },
     }
-    result = registry.register_model(store, USE_CASE, path, lineage=lineage, blessed=blessed, card_markdown="# card\n", card={"name": USE_CASE})
+    result = registry.register_model(
+        store, USE_CASE, path, lineage=lineage, blessed=blessed, card_markdown="# card\n", card={"name": USE_CASE}
+    )
     return result.ref.version
 
 
@@ -75,7 +82,12 @@ def release_at(repo: Path, environment: str, revision: str = "HEAD") -> logic.Re
 
 
 def rendered_model(kubectl: Path, repo: Path, environment: str) -> dict:
-    out = subprocess.run([str(kubectl), "kustomize", str(repo / "manifests/model/overlays" / environment)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(kubectl), "kustomize", str(repo / "manifests/model/overlays" / environment)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     (sdep,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "SeldonDeployment"]
     return sdep
 
@@ -132,7 +144,9 @@ def test_canary_then_full_promotion_then_rollbacks_walk_back(store, gitops_repo,
         gitops.rollback(store, gitops_repo, "production", kubectl)
 
 
-def test_unknown_unblessed_and_tampered_versions_are_refused_and_nothing_is_written(store, gitops_repo, kubectl, tmp_path):
+def test_unknown_unblessed_and_tampered_versions_are_refused_and_nothing_is_written(
+    store, gitops_repo, kubectl, tmp_path
+):
     blessed = register(store, tmp_path, 5)
     gitops.promote(store, gitops_repo, USE_CASE, blessed, "production", kubectl)
     unblessed = register(store, tmp_path, 6, blessed=False)
@@ -197,6 +211,8 @@ def test_cli_promote_and_rollback(store, gitops_repo, s3_env, loans_config_path,
     done = run("rollback", "--to", "production", "--repo", str(gitops_repo))
     assert done.returncode == 0, done.stderr
     assert f"production: {first}" in done.stdout
-    refused = run("promote", "m-0000000000000000", "--to", "staging", "--repo", str(gitops_repo), "-c", str(loans_config_path))
+    refused = run(
+        "promote", "m-0000000000000000", "--to", "staging", "--repo", str(gitops_repo), "-c", str(loans_config_path)
+    )
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("error: cannot promote 'm-0000000000000000'")

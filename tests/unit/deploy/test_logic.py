@@ -88,7 +88,10 @@ def test_unreleased_component_scales_main_to_zero_and_canary_copies_main():
 
 
 def test_rollback_replays_history_as_a_stack():
-    a, b, c = (Release("production", "loans", model(v, d)) for v, d in (("m-aaaaaaaaaaaaaaaa", "a"), ("m-bbbbbbbbbbbbbbbb", "b"), ("m-cccccccccccccccc", "c")))
+    a, b, c = (
+        Release("production", "loans", model(v, d))
+        for v, d in (("m-aaaaaaaaaaaaaaaa", "a"), ("m-bbbbbbbbbbbbbbbb", "b"), ("m-cccccccccccccccc", "c"))
+    )
     empty = Release("production")
     stack = logic.release_stack([("edit", empty), ("promote", a), ("promote", b), ("promote", c)])
     assert logic.rollback_target(stack) == b
@@ -112,7 +115,14 @@ def test_commit_message_carries_lineage_and_trailers():
     release = Release("production", "loans", model())
     message = logic.commit_message("promote", release, Release("production"), {"m-aaaaaaaaaaaaaaaa": manifest})
     assert message.splitlines()[0] == "Promote loans m-aaaaaaaaaaaaaaaa to production"
-    for expected in ("ds-0123456789abcdef", "roc_auc 0.8123", "pr_auc 0.5000", "blessed:  yes: roc_auc 0.81 meets the floor 0.65", "a" * 64, "(was no model)"):
+    for expected in (
+        "ds-0123456789abcdef",
+        "roc_auc 0.8123",
+        "pr_auc 0.5000",
+        "blessed:  yes: roc_auc 0.81 meets the floor 0.65",
+        "a" * 64,
+        "(was no model)",
+    ):
         assert expected in message
     assert logic.trailer(message, logic.ACTION_TRAILER) == "promote"
     assert logic.trailer(message, logic.VERSION_TRAILER) == "m-aaaaaaaaaaaaaaaa"

@@ -15,7 +15,11 @@ MANIFESTS = REPO / "manifests"
 
 
 def find(all_documents, kind, name, folder=None):
-    found = [d for f, d in all_documents if d["kind"] == kind and d["metadata"]["name"] == name and (folder is None or f == folder)]
+    found = [
+        d
+        for f, d in all_documents
+        if d["kind"] == kind and d["metadata"]["name"] == name and (folder is None or f == folder)
+    ]
     assert found, f"no {kind}/{name}" + (f" in {folder}" if folder else "")
     return found[0]
 
@@ -27,7 +31,9 @@ def test_serving_image_is_the_one_of_components_images(all_documents):
     sdep = find(all_documents, "SeldonDeployment", "mlcycle-model", "model/overlays/production")
     assert sdep["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["image"] == SERVING_IMAGE
     values = yaml.safe_load((MANIFESTS / "remote/seldon-core-operator/values.yaml").read_text())
-    server = values["predictor_servers"][sdep["spec"]["predictors"][0]["graph"]["implementation"]]["protocols"]["seldon"]
+    server = values["predictor_servers"][sdep["spec"]["predictors"][0]["graph"]["implementation"]]["protocols"][
+        "seldon"
+    ]
     assert f"{server['image']}:{server['defaultImageVersion']}" == SERVING_IMAGE
 
 
@@ -82,7 +88,12 @@ def test_deploy_script_creates_the_secrets_the_manifests_name():
 def test_kind_port_mappings_match_the_nodeports(all_documents):
     config = yaml.safe_load((REPO / "kind-config.yaml").read_text())
     mappings = {m["containerPort"]: m for n in config["nodes"] for m in n.get("extraPortMappings", [])}
-    node_ports = {p["nodePort"]: (d["metadata"]["namespace"], d["metadata"]["name"]) for f, d in all_documents if f == "kind" for p in d["spec"]["ports"]}
+    node_ports = {
+        p["nodePort"]: (d["metadata"]["namespace"], d["metadata"]["name"])
+        for f, d in all_documents
+        if f == "kind"
+        for p in d["spec"]["ports"]
+    }
     assert set(mappings) == set(node_ports)
     assert {m["hostPort"] for m in mappings.values()} == {8080, 8081, 8082}
     assert all(m["listenAddress"] == "127.0.0.1" for m in mappings.values())

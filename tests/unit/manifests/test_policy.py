@@ -37,9 +37,27 @@ def test_checkov_passes_on_every_deployed_kustomization(rendered, tmp_path):
     tools = REPO / ".tools"
     env = {**os.environ, "UV_TOOL_DIR": str(tools / "uv-tools"), "UV_CACHE_DIR": str(tools / "uv-cache")}
     done = subprocess.run(
-        [uv(), "tool", "run", "--python", "3.11", "--from", CHECKOV, "checkov", "-d", str(tmp_path),
-         "--framework", "kubernetes", "--quiet", "-o", "json"],
-        capture_output=True, text=True, timeout=600, env=env,
+        [
+            uv(),
+            "tool",
+            "run",
+            "--python",
+            "3.11",
+            "--from",
+            CHECKOV,
+            "checkov",
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "--quiet",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert done.stdout.strip(), f"checkov printed nothing: {done.stderr[-2000:]}"
     report = json.loads(done.stdout)
@@ -56,7 +74,7 @@ def test_checkov_exceptions_are_justified_in_place():
     for file in (REPO / "manifests").rglob("*.yaml"):
         for match in re.finditer(r"checkov\.io/skip\d+:\s*(\S+)", file.read_text()):
             check, _, reason = match.group(1).partition("=")
-            line = file.read_text()[match.start():].splitlines()[0]
+            line = file.read_text()[match.start() :].splitlines()[0]
             assert re.match(r"CKV_K8S_\d+$", check) and len(line.split("=", 1)[1].strip()) > 20, f"{file}: {line}"
 
 
@@ -104,10 +122,14 @@ def test_every_namespace_of_ours_has_default_deny_network_policies(all_documents
     assert {"mlcycle-storage", "mlcycle-staging", "mlcycle-production"} <= namespaces
     for namespace in namespaces:
         denies = [
-            d for _, d in all_documents
-            if d["kind"] == "NetworkPolicy" and d["metadata"].get("namespace") == namespace
-            and d["spec"]["podSelector"] == {} and set(d["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-            and not d["spec"].get("ingress") and not d["spec"].get("egress")
+            d
+            for _, d in all_documents
+            if d["kind"] == "NetworkPolicy"
+            and d["metadata"].get("namespace") == namespace
+            and d["spec"]["podSelector"] == {}
+            and set(d["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not d["spec"].get("ingress")
+            and not d["spec"].get("egress")
         ]
         assert denies, f"namespace {namespace} has no default-deny NetworkPolicy"
 
@@ -117,14 +139,22 @@ def test_no_secret_resource_is_rendered(all_documents):
 
 
 SECRET_PATTERNS = [
-    re.compile(r"(?i)(MINIO_ROOT_PASSWORD|SECRET_ACCESS_KEY|secretkey|password)\s*[:=]\s*['\"]?(?!\$|\{|<)[A-Za-z0-9/+=]{8,}"),
+    re.compile(
+        r"(?i)(MINIO_ROOT_PASSWORD|SECRET_ACCESS_KEY|secretkey|password)\s*[:=]\s*['\"]?(?!\$|\{|<)[A-Za-z0-9/+=]{8,}"
+    ),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"AKIA[0-9A-Z]{16}"),
 ]
 
 
 def test_no_secret_value_is_committed():
-    files = subprocess.run(["git", "ls-files", "manifests", "hack", "mk", "kind-config.yaml"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "manifests", "hack", "mk", "kind-config.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert files
     for name in files:
         text = (REPO / name).read_text(errors="replace")

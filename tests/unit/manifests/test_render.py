@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "manifests"
@@ -37,7 +37,7 @@ def test_the_offline_set_covers_the_model_overlays_and_the_platform(rendered):
 def test_no_kustomization_of_ours_reaches_the_network(rendered):
     for name in rendered:
         text = (MANIFESTS / name / "kustomization.yaml").read_text()
-        assert not re.search(r"https?://|github\.com|helmCharts", text), f"{folder} refers to a remote source"
+        assert not re.search(r"https?://|github\.com|helmCharts", text), f"{name} refers to a remote source"
 
 
 def remote_references() -> list[tuple[str, str]]:
@@ -88,10 +88,15 @@ def test_canary_overlay_renders_two_predictors_with_the_split(render_folder, tmp
     )
     for name, text in release_files(release).items():
         (tmp_path / "model" / "overlays" / "production" / "release" / name).write_text(text)
-    (sdep,) = [d for d in render_folder(tmp_path / "model" / "overlays" / "production") if d["kind"] == "SeldonDeployment"]
+    (sdep,) = [
+        d for d in render_folder(tmp_path / "model" / "overlays" / "production") if d["kind"] == "SeldonDeployment"
+    ]
     predictors = {p["name"]: p for p in sdep["spec"]["predictors"]}
     assert set(predictors) == {"main", "canary"}
-    for name, version, digest, traffic in (("main", "m-aaaaaaaaaaaaaaaa", "a" * 64, 80), ("canary", "m-bbbbbbbbbbbbbbbb", "b" * 64, 20)):
+    for name, version, digest, traffic in (
+        ("main", "m-aaaaaaaaaaaaaaaa", "a" * 64, 80),
+        ("canary", "m-bbbbbbbbbbbbbbbb", "b" * 64, 20),
+    ):
         predictor = predictors[name]
         assert predictor["traffic"] == traffic
         assert predictor["graph"]["modelUri"] == f"s3://models/loans/{version}/"
@@ -103,9 +108,17 @@ def test_canary_overlay_renders_two_predictors_with_the_split(render_folder, tmp
     assert not [d for d in render_folder(tmp_path / "model" / "overlays" / "production") if d["kind"] == "ModelRelease"]
 
 
-def test_committed_overlays_run_no_replica_before_the_first_promotion(rendered):
+def test_committed_overlays_never_fetch_the_placeholder_model(rendered):
+    """Before the first promotion an overlay runs no replica; after it, no placeholder is left."""
+    from components.deploy.logic import parse_release
+
     for environment in ("staging", "production"):
+        release = parse_release(
+            (MANIFESTS / f"model/overlays/{environment}/release/release.yaml").read_text(), environment
+        )
         (sdep,) = [d for d in rendered[f"model/overlays/{environment}"] if d["kind"] == "SeldonDeployment"]
-        assert [p.get("replicas") for p in sdep["spec"]["predictors"]] == [0] or all(
-            "unreleased" not in p["graph"]["modelUri"] for p in sdep["spec"]["predictors"]
-        ), f"{environment} would fetch the placeholder model"
+        main = sdep["spec"]["predictors"][0]
+        if release.main is None:
+            assert main["replicas"] == 0, f"{environment} would fetch the placeholder model"
+        else:
+            assert "unreleased" not in yaml.safe_dump(sdep), f"{environment} keeps a placeholder"

@@ -52,7 +52,11 @@ def strict(schema: dict) -> dict:
             if node.get("nullable"):
                 if "type" in node:
                     node["type"] = [node["type"], "null"]
-            if "properties" in node and "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
                 node["additionalProperties"] = False
             for value in node.values():
                 walk(value)
@@ -108,7 +112,9 @@ def test_custom_resources_validate_against_their_upstream_crds(all_documents):
             continue
         validator = crd_validator(*key, doc["apiVersion"].split("/")[1])
         errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
-        assert not errors, f"{folder}: {doc['kind']}/{doc['metadata']['name']}: {errors[0].message} at {list(errors[0].path)}"
+        assert not errors, (
+            f"{folder}: {doc['kind']}/{doc['metadata']['name']}: {errors[0].message} at {list(errors[0].path)}"
+        )
         kinds.add(key)
     assert kinds == set(CRD_FILES)
 
