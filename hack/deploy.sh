@@ -30,7 +30,7 @@ k() { "$KUBECTL" "$@"; }
 not_ready() {
   local namespace="$1" what="$2"
   printf '\nerror: %s is not ready after the timeout. Not ready in namespace %s:\n' "$what" "$namespace" >&2
-  k get pods -n "$namespace" --no-headers 2>/dev/null | awk '$3 != "Running" && $3 != "Completed" || $2 ~ /^0\// {print "  pod " $1 ": " $3 " (ready " $2 ")"}' >&2 || true
+  k get pods -n "$namespace" --no-headers 2>/dev/null | awk '($3 != "Running" && $3 != "Completed") || ($3 == "Running" && $2 ~ /^0\//) {print "  pod " $1 ": " $3 " (ready " $2 ")"}' >&2 || true
   k get events -n "$namespace" --field-selector type=Warning --sort-by=.lastTimestamp 2>/dev/null | tail -n 5 | sed 's/^/  /' >&2 || true
   printf 'hint: kubectl -n %s describe pods; raise TIMEOUT=... for slow image pulls, then run make deploy again\n' "$namespace" >&2
   exit 1
@@ -68,7 +68,9 @@ if [ ! -s "$CREDENTIALS" ]; then
 fi
 # shellcheck disable=SC1090
 . "$CREDENTIALS"
-[ -n "${AWS_ACCESS_KEY_ID:-}" ] && [ -n "${AWS_SECRET_ACCESS_KEY:-}" ] || fail "$CREDENTIALS lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY (hint: delete it to generate new ones)"
+if [ -z "${AWS_ACCESS_KEY_ID:-}" ] || [ -z "${AWS_SECRET_ACCESS_KEY:-}" ]; then
+  fail "$CREDENTIALS lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY (hint: delete it to generate new ones)"
+fi
 
 # --- object store ------------------------------------------------------------------------------
 say "object store ($OBJECT_STORE) in mlcycle-storage"
