@@ -551,8 +551,8 @@ def prepare(spec: Path, params_text: str | None, params_file: Path | None, exper
         given.update(read_params_file(params_file))
     if params_text and params_text.strip():
         given.update(parse_params(params_text))
-    if not given:
-        given = demo_params()
+    if not given:  # the demo's use case and schema, for the parameters of those names the pipeline takes
+        given = {name: value for name, value in demo_params().items() if name in pipeline.inputs}
     params = typed_params(given, pipeline)
     check_no_credentials(pipeline, params, known_secrets(environ))
     return Submission(pipeline, params, host.rstrip("/"), environ.get(TOKEN_VARIABLE) or None, environ.get(NAMESPACE_VARIABLE) or None, experiment)

@@ -205,6 +205,13 @@ def test_prepare_needs_an_http_kfp_host(tmp_path):
     assert submission.params == {"use_case": "u", "schema": "s", "seed": 4}
 
 
+def test_without_params_only_the_demo_values_a_pipeline_declares_are_given(tmp_path):
+    spec = _write(tmp_path, "p.yaml", "pipelineInfo: {name: p}\nroot: {inputDefinitions: {parameters: {use_case: {parameterType: STRING}, window: {parameterType: NUMBER_INTEGER}}}}\n")
+    with pytest.raises(UserError, match="pipeline p needs 'window'"):
+        prepare(spec, None, None, "exp", {"KFP_HOST": "http://h:1"})
+    assert prepare(spec, "window=3", None, "exp", {"KFP_HOST": "http://h:1"}).params == {"window": 3}
+
+
 def _write(folder: Path, name: str, text: str) -> Path:
     (folder / name).write_text(text)
     return folder / name
