@@ -209,7 +209,7 @@ def test_without_params_only_the_demo_values_a_pipeline_declares_are_given(tmp_p
     spec = _write(tmp_path, "p.yaml", "pipelineInfo: {name: p}\nroot: {inputDefinitions: {parameters: {use_case: {parameterType: STRING}, window: {parameterType: NUMBER_INTEGER}}}}\n")
     with pytest.raises(UserError, match="pipeline p needs 'window'"):
         prepare(spec, None, None, "exp", {"KFP_HOST": "http://h:1"})
-    assert prepare(spec, "window=3", None, "exp", {"KFP_HOST": "http://h:1"}).params == {"window": 3}
+    assert prepare(spec, "use_case=u window=3", None, "exp", {"KFP_HOST": "http://h:1"}).params == {"use_case": "u", "window": 3}
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
