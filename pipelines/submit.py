@@ -97,12 +97,19 @@ def read_pipeline(path: Path) -> CompiledPipeline:
         text = path.read_text()
         documents = list(yaml.safe_load_all(text))
     except FileNotFoundError:
-        raise UserError(f"pipeline spec {path} does not exist", hint="run `make compile`, or set PIPELINE_SPEC to a compiled spec") from None
+        raise UserError(
+            f"pipeline spec {path} does not exist", hint="run `make compile`, or set PIPELINE_SPEC to a compiled spec"
+        ) from None
     except yaml.YAMLError as error:
-        raise UserError(f"pipeline spec {path} is not YAML: {str(error).splitlines()[0]}", hint="recompile it with `make compile`") from None
+        raise UserError(
+            f"pipeline spec {path} is not YAML: {str(error).splitlines()[0]}", hint="recompile it with `make compile`"
+        ) from None
     spec = documents[0] if documents and isinstance(documents[0], dict) else {}
     if "pipelineInfo" not in spec or "root" not in spec:
-        raise UserError(f"{path} is not a compiled KFP pipeline (no pipelineInfo/root)", hint="give the YAML that `make compile` writes")
+        raise UserError(
+            f"{path} is not a compiled KFP pipeline (no pipelineInfo/root)",
+            hint="give the YAML that `make compile` writes",
+        )
     declared = spec["root"].get("inputDefinitions", {}).get("parameters", {})
     inputs = {
         name: PipelineInput(
@@ -115,10 +122,14 @@ def read_pipeline(path: Path) -> CompiledPipeline:
     }
     executors = {}
     for document in documents[1:]:
-        found = (document or {}).get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {}).get("executors", {})
+        found = (
+            (document or {}).get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {}).get("executors", {})
+        )
         for label, settings in found.items():
             executors[label] = frozenset(
-                mapping["envVar"] for secret in settings.get("secretAsEnv", []) for mapping in secret.get("keyToEnv", [])
+                mapping["envVar"]
+                for secret in settings.get("secretAsEnv", [])
+                for mapping in secret.get("keyToEnv", [])
             )
     info = spec["pipelineInfo"]
     return CompiledPipeline(path, info["name"], info.get("description", ""), inputs, text, executors)
@@ -136,12 +147,17 @@ def parse_params(text: str, base: Path | None = None) -> dict[str, Any]:
     try:
         words = shlex.split(text)
     except ValueError as error:
-        raise UserError(f"PARAMS cannot be split: {error}", hint="quote values with spaces: PARAMS='key=\"a value\"'") from None
+        raise UserError(
+            f"PARAMS cannot be split: {error}", hint="quote values with spaces: PARAMS='key=\"a value\"'"
+        ) from None
     params: dict[str, Any] = {}
     for word in words:
         key, equals, value = word.partition("=")
         if not equals or not key:
-            raise UserError(f"PARAMS entry {word!r} is not key=value", hint="for example PARAMS='use_case=@pipelines/usecases/flights.yaml seed=7'")
+            raise UserError(
+                f"PARAMS entry {word!r} is not key=value",
+                hint="for example PARAMS='use_case=@pipelines/usecases/flights.yaml seed=7'",
+            )
         if key in params:
             raise UserError(f"PARAMS gives {key!r} twice", hint="give each parameter once")
         params[key] = _file_value(value, base) if value.startswith("@") else value
@@ -157,12 +173,22 @@ def read_params_file(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"parameter file {path} does not exist", hint="give PARAMS_FILE as a path from the repository root") from None
+        raise UserError(
+            f"parameter file {path} does not exist", hint="give PARAMS_FILE as a path from the repository root"
+        ) from None
     except yaml.YAMLError as error:
-        raise UserError(f"parameter file {path} is not YAML: {str(error).splitlines()[0]}", hint="write one `name: value` per line") from None
+        raise UserError(
+            f"parameter file {path} is not YAML: {str(error).splitlines()[0]}", hint="write one `name: value` per line"
+        ) from None
     if not isinstance(loaded, dict):
-        raise UserError(f"parameter file {path} is not a mapping of parameter names to values", hint="write one `name: value` per line")
-    return {str(k): _file_value(v, path.parent) if isinstance(v, str) and v.startswith("@") else v for k, v in loaded.items()}
+        raise UserError(
+            f"parameter file {path} is not a mapping of parameter names to values",
+            hint="write one `name: value` per line",
+        )
+    return {
+        str(k): _file_value(v, path.parent) if isinstance(v, str) and v.startswith("@") else v
+        for k, v in loaded.items()
+    }
 
 
 def _file_value(reference: str, base: Path | None) -> str:
@@ -170,14 +196,20 @@ def _file_value(reference: str, base: Path | None) -> str:
     try:
         return path.read_text()
     except OSError as error:
-        raise UserError(f"cannot read {path} for a parameter: {error.strerror}", hint="@ takes a file path: use_case=@pipelines/usecases/flights.yaml") from None
+        raise UserError(
+            f"cannot read {path} for a parameter: {error.strerror}",
+            hint="@ takes a file path: use_case=@pipelines/usecases/flights.yaml",
+        ) from None
 
 
 def demo_params() -> dict[str, Any]:
     """The demo use case and its curated schema: what `make run` trains locally."""
     from components.common.config import DEMO_CONFIG, load_use_case, schema_path
 
-    return {"use_case": DEMO_CONFIG.read_text(), "schema": schema_path(DEMO_CONFIG, load_use_case(DEMO_CONFIG)).read_text()}
+    return {
+        "use_case": DEMO_CONFIG.read_text(),
+        "schema": schema_path(DEMO_CONFIG, load_use_case(DEMO_CONFIG)).read_text(),
+    }
 
 
 def typed_params(given: Mapping[str, Any], pipeline: CompiledPipeline) -> dict[str, Any]:
@@ -202,7 +234,8 @@ def typed_params(given: Mapping[str, Any], pipeline: CompiledPipeline) -> dict[s
     if missing:
         raise UserError(
             f"pipeline {pipeline.name} needs {', '.join(repr(m) for m in missing)}",
-            hint="give them in PARAMS, e.g. " + " ".join(f"{m}=@<file>" if declared[m].type == "STRING" else f"{m}=<value>" for m in missing),
+            hint="give them in PARAMS, e.g. "
+            + " ".join(f"{m}=@<file>" if declared[m].type == "STRING" else f"{m}=<value>" for m in missing),
         )
     return {name: _typed(name, value, declared[name].type) for name, value in given.items()}
 
@@ -251,7 +284,9 @@ def _typed(name: str, value: Any, kind: str) -> Any:
         if not isinstance(value, expected):
             raise refuse(label)
         return value
-    raise UserError(f"parameter {name!r} has type {kind}, which submission does not support", hint="give it in the KFP UI instead")
+    raise UserError(
+        f"parameter {name!r} has type {kind}, which submission does not support", hint="give it in the KFP UI instead"
+    )
 
 
 def check_no_credentials(pipeline: CompiledPipeline, params: Mapping[str, Any], secrets: set[str]) -> None:
@@ -321,19 +356,28 @@ def validate_cron(expression: str) -> str:
             return fields[0]
         if fields[0] == "@every" and len(fields) == 2 and _GO_DURATION.fullmatch(fields[1]):
             return " ".join(fields)
-        raise UserError(f"CRON {expression!r} is not a cron descriptor", hint=f"use one of {', '.join(_CRON_DESCRIPTORS)} or '@every 6h'")
+        raise UserError(
+            f"CRON {expression!r} is not a cron descriptor",
+            hint=f"use one of {', '.join(_CRON_DESCRIPTORS)} or '@every 6h'",
+        )
     if len(fields) == 5:
         raise UserError(
             f"CRON {expression!r} has five fields, but KFP takes six with seconds first (it would read these as seconds to months)",
             hint=f'prepend the seconds: CRON="0 {" ".join(fields)}"',
         )
     if len(fields) != 6:
-        raise UserError(f"CRON {expression!r} has {len(fields)} fields, not six", hint='seconds minutes hours day-of-month month day-of-week, e.g. "0 0 3 * * *"')
-    for text, (label, low, high, names) in zip(fields, _CRON_FIELDS):
+        raise UserError(
+            f"CRON {expression!r} has {len(fields)} fields, not six",
+            hint='seconds minutes hours day-of-month month day-of-week, e.g. "0 0 3 * * *"',
+        )
+    for text, (label, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
         for part in text.split(","):
             problem = _cron_part_problem(part.lower(), low, high, names)
             if problem:
-                raise UserError(f"CRON field {label} {text!r}: {problem}", hint=f"{label} takes {low}-{high}{', names' if names else ''}, *, ?, ranges a-b and steps /n")
+                raise UserError(
+                    f"CRON field {label} {text!r}: {problem}",
+                    hint=f"{label} takes {low}-{high}{', names' if names else ''}, *, ?, ranges a-b and steps /n",
+                )
     return " ".join(fields)
 
 
@@ -399,7 +443,9 @@ def check_api(host: str, token: str | None, timeout: float = 10.0) -> None:
             hint="is the cluster up and the address forwarded? e.g. kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80",
         ) from None
     except json.JSONDecodeError:
-        raise UserError(f"{host} does not answer as a KFP API (its health endpoint returned no JSON)", hint=f"check {HOST_VARIABLE}") from None
+        raise UserError(
+            f"{host} does not answer as a KFP API (its health endpoint returned no JSON)", hint=f"check {HOST_VARIABLE}"
+        ) from None
 
 
 def connect(host: str, token: str | None, namespace: str | None):
@@ -442,7 +488,10 @@ def publish_version(client, pipeline: CompiledPipeline, name: str) -> PublishedV
             body = client.api_models.V2beta1Pipeline(display_name=pipeline.name, description=pipeline.description)
             pipeline_id = client.pipelines.pipeline_service_create_pipeline(pipeline=body).pipeline_id
         version = client.upload_pipeline_version(
-            str(pipeline.path), pipeline_version_name=name, pipeline_id=pipeline_id, description=f"{pipeline.path.name}, submitted by make"
+            str(pipeline.path),
+            pipeline_version_name=name,
+            pipeline_id=pipeline_id,
+            description=f"{pipeline.path.name}, submitted by make",
         )
     return PublishedVersion(pipeline_id, version.pipeline_version_id, name, created)
 
@@ -466,7 +515,9 @@ def start_run(client, experiment: str, version: PublishedVersion, params: Mappin
     return run.run_id
 
 
-def schedule_runs(client, experiment: str, version: PublishedVersion, params: Mapping[str, Any], cron: str, name: str) -> tuple[str, list[str]]:
+def schedule_runs(
+    client, experiment: str, version: PublishedVersion, params: Mapping[str, Any], cron: str, name: str
+) -> tuple[str, list[str]]:
     """Creates a recurring run of the version and removes the older ones of the same name.
 
     At most one run at a time, and no catching up on times missed while paused: continuous
@@ -511,10 +562,18 @@ def api_errors(host: str):
             detail = body.get("message") or body.get("error") or ""
         detail = f": {' '.join(str(detail).split())[:200]}" if detail else ""
         if error.status in (401, 403):
-            raise UserError(f"the KFP API at {host} refused the request (HTTP {error.status}){detail}", hint=f"set {TOKEN_VARIABLE} to a valid token") from None
-        raise UserError(f"the KFP API at {host} answered HTTP {error.status} {error.reason}{detail}", hint="see the ml-pipeline server's log") from None
+            raise UserError(
+                f"the KFP API at {host} refused the request (HTTP {error.status}){detail}",
+                hint=f"set {TOKEN_VARIABLE} to a valid token",
+            ) from None
+        raise UserError(
+            f"the KFP API at {host} answered HTTP {error.status} {error.reason}{detail}",
+            hint="see the ml-pipeline server's log",
+        ) from None
     except urllib3.exceptions.HTTPError as error:
-        raise UserError(f"lost the KFP API at {host}: {type(error).__name__}", hint="is the port-forward still running?") from None
+        raise UserError(
+            f"lost the KFP API at {host}: {type(error).__name__}", hint="is the port-forward still running?"
+        ) from None
     except ValueError as error:  # the client's own checks, e.g. two pipelines of one name
         raise UserError(f"the KFP API at {host}: {error}", hint="resolve it in the KFP UI") from None
 
@@ -534,7 +593,9 @@ class Submission:
     experiment: str
 
 
-def prepare(spec: Path, params_text: str | None, params_file: Path | None, experiment: str, environ: Mapping[str, str]) -> Submission:
+def prepare(
+    spec: Path, params_text: str | None, params_file: Path | None, experiment: str, environ: Mapping[str, str]
+) -> Submission:
     """Everything that can be checked before talking to the API.
 
     Raises:
@@ -542,7 +603,10 @@ def prepare(spec: Path, params_text: str | None, params_file: Path | None, exper
     """
     host = environ.get(HOST_VARIABLE, "").strip()
     if not host:
-        raise UserError(f"{HOST_VARIABLE} is not set", hint=f"export {HOST_VARIABLE}=http://127.0.0.1:8080 (the KFP UI or API address)")
+        raise UserError(
+            f"{HOST_VARIABLE} is not set",
+            hint=f"export {HOST_VARIABLE}=http://127.0.0.1:8080 (the KFP UI or API address)",
+        )
     if not re.match(r"https?://", host):
         raise UserError(f"{HOST_VARIABLE}={host!r} is not an http(s) URL", hint="for example http://127.0.0.1:8080")
     pipeline = read_pipeline(spec)
@@ -555,7 +619,14 @@ def prepare(spec: Path, params_text: str | None, params_file: Path | None, exper
         given = {name: value for name, value in demo_params().items() if name in pipeline.inputs}
     params = typed_params(given, pipeline)
     check_no_credentials(pipeline, params, known_secrets(environ))
-    return Submission(pipeline, params, host.rstrip("/"), environ.get(TOKEN_VARIABLE) or None, environ.get(NAMESPACE_VARIABLE) or None, experiment)
+    return Submission(
+        pipeline,
+        params,
+        host.rstrip("/"),
+        environ.get(TOKEN_VARIABLE) or None,
+        environ.get(NAMESPACE_VARIABLE) or None,
+        experiment,
+    )
 
 
 def _publish(submission: Submission):
@@ -566,7 +637,9 @@ def _publish(submission: Submission):
         click.echo(f"warning: no task of {pipeline.path.name} gets S3 credentials from a Kubernetes Secret", err=True)
     client = connect(submission.host, submission.token, submission.namespace)
     version = publish_version(client, pipeline, version_name(pipeline.name, code_version(), datetime.now(timezone.utc)))
-    click.echo(f"pipeline  {pipeline.name} ({'created' if version.created_pipeline else 'existing'} {version.pipeline_id})")
+    click.echo(
+        f"pipeline  {pipeline.name} ({'created' if version.created_pipeline else 'existing'} {version.pipeline_id})"
+    )
     click.echo(f"version   {version.name} ({version.version_id})")
     experiment = experiment_id(client, submission.experiment, submission.namespace)
     click.echo(f"experiment {submission.experiment} ({experiment})")
@@ -574,11 +647,32 @@ def _publish(submission: Submission):
 
 
 spec_option = click.option(
-    "--spec", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_SPEC, envvar="PIPELINE_SPEC", show_default=True, help="Compiled pipeline (PIPELINE_SPEC)."
+    "--spec",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_SPEC,
+    envvar="PIPELINE_SPEC",
+    show_default=True,
+    help="Compiled pipeline (PIPELINE_SPEC).",
 )
-params_option = click.option("--params", "params_text", envvar="PARAMS", help="key=value pairs; @file reads a file (PARAMS). Default: the demo use case.")
-params_file_option = click.option("--params-file", type=click.Path(dir_okay=False, path_type=Path), envvar="PARAMS_FILE", help="YAML mapping of parameters (PARAMS_FILE).")
-experiment_option = click.option("--experiment", envvar="KFP_EXPERIMENT", default=DEFAULT_EXPERIMENT, show_default=True, help="Experiment (KFP_EXPERIMENT).")
+params_option = click.option(
+    "--params",
+    "params_text",
+    envvar="PARAMS",
+    help="key=value pairs; @file reads a file (PARAMS). Default: the demo use case.",
+)
+params_file_option = click.option(
+    "--params-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PARAMS_FILE",
+    help="YAML mapping of parameters (PARAMS_FILE).",
+)
+experiment_option = click.option(
+    "--experiment",
+    envvar="KFP_EXPERIMENT",
+    default=DEFAULT_EXPERIMENT,
+    show_default=True,
+    help="Experiment (KFP_EXPERIMENT).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -607,8 +701,15 @@ def run(spec: Path, params_text: str | None, params_file: Path | None, experimen
 @params_file_option
 @experiment_option
 @click.option("--cron", envvar="CRON", required=True, help='Six fields, seconds first, e.g. "0 0 3 * * *" (CRON).')
-@click.option("--name", envvar="SCHEDULE_NAME", default=None, help="Recurring run name (SCHEDULE_NAME); default <pipeline>-schedule.")
-def schedule(spec: Path, params_text: str | None, params_file: Path | None, experiment: str, cron: str, name: str | None) -> None:
+@click.option(
+    "--name",
+    envvar="SCHEDULE_NAME",
+    default=None,
+    help="Recurring run name (SCHEDULE_NAME); default <pipeline>-schedule.",
+)
+def schedule(
+    spec: Path, params_text: str | None, params_file: Path | None, experiment: str, cron: str, name: str | None
+) -> None:
     """Upload the spec as a new pipeline version and run it on a cron schedule (continuous training)."""
     cron = validate_cron(cron)
     submission = prepare(spec, params_text, params_file, experiment, os.environ)
@@ -616,7 +717,9 @@ def schedule(spec: Path, params_text: str | None, params_file: Path | None, expe
     with api_errors(submission.host):
         client, version, experiment_ref = _publish(submission)
         recurring, replaced = schedule_runs(client, experiment_ref, version, submission.params, cron, name)
-    click.echo(f"schedule  {name} on {cron!r} (UTC unless the server sets another zone), one run at a time, no catch-up")
+    click.echo(
+        f"schedule  {name} on {cron!r} (UTC unless the server sets another zone), one run at a time, no catch-up"
+    )
     click.echo(f"recurring {recurring}" + (f", replacing {', '.join(replaced)}" if replaced else ""))
     click.echo(f"          {submission.host}/#/recurringrun/details/{recurring}")
 
@@ -626,7 +729,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, standalone_mode=False)
     except click.exceptions.MissingParameter as error:
-        click.echo(f"error: {error.format_message()} (hint: e.g. make schedule CRON=\"0 0 3 * * *\")", err=True)
+        click.echo(f'error: {error.format_message()} (hint: e.g. make schedule CRON="0 0 3 * * *")', err=True)
         sys.exit(2)
     except click.ClickException as error:
         click.echo(f"error: {error.format_message()}", err=True)

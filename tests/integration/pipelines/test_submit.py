@@ -69,7 +69,10 @@ class FakeKfp:
     def answer(self, request: Recorded) -> tuple[int, dict]:
         if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
             return 401, {"error": "Unauthenticated", "code": 16, "message": "request is not authenticated"}
-        route = (request.method, re.sub(r"/[^/]+$", "/{id}", request.path) if request.method == "DELETE" else request.path)
+        route = (
+            request.method,
+            re.sub(r"/[^/]+$", "/{id}", request.path) if request.method == "DELETE" else request.path,
+        )
         if route in self.fail:
             return self.fail[route], {"error": "boom", "code": 13, "message": "the server failed on purpose"}
         wanted = _display_name(request.query.get("filter"))
@@ -100,7 +103,11 @@ class FakeKfp:
             self.runs.append(run)
             return 200, run
         if route == ("GET", f"{API}/recurringruns"):
-            found = [r for r in self.recurring if wanted in (None, r["display_name"]) and r["experiment_id"] == request.query.get("experiment_id")]
+            found = [
+                r
+                for r in self.recurring
+                if wanted in (None, r["display_name"]) and r["experiment_id"] == request.query.get("experiment_id")
+            ]
             return 200, {"recurringRuns": found}
         if route == ("POST", f"{API}/recurringruns"):
             recurring = {**request.json(), "recurring_run_id": f"rr-{len(self.requests)}"}
@@ -161,7 +168,13 @@ def kfp():
 def environment(monkeypatch, tmp_path):
     """A clean environment: no KFP or S3 settings of the developer's shell, no local state."""
     for name in list(os.environ):
-        if name.startswith(("KFP_", "AWS_", "KF_PIPELINES")) or name in ("PARAMS", "PARAMS_FILE", "CRON", "PIPELINE_SPEC", "SCHEDULE_NAME"):
+        if name.startswith(("KFP_", "AWS_", "KF_PIPELINES")) or name in (
+            "PARAMS",
+            "PARAMS_FILE",
+            "CRON",
+            "PIPELINE_SPEC",
+            "SCHEDULE_NAME",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MLCYCLE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # kfp.Client reads ~/.config/kfp/context.json
@@ -179,7 +192,9 @@ def submit(*args: str) -> int:
 def test_run_uploads_a_new_version_and_starts_a_run_with_typed_parameters(kfp, environment, capsys, tmp_path):
     environment.setenv("KFP_HOST", kfp.url)
     (tmp_path / "case.yaml").write_text("name: demo\n")
-    environment.setenv("PARAMS", f"""use_case=@{tmp_path / 'case.yaml'} schema=text seed=7 'overrides={{"training.max_trials": 2}}'""")
+    environment.setenv(
+        "PARAMS", f"""use_case=@{tmp_path / "case.yaml"} schema=text seed=7 'overrides={{"training.max_trials": 2}}'"""
+    )
 
     assert submit("run") == 0
 
@@ -196,7 +211,12 @@ def test_run_uploads_a_new_version_and_starts_a_run_with_typed_parameters(kfp, e
     assert body["experiment_id"] == "e-1" and body["display_name"] == upload.query["name"]
     assert body["pipeline_version_reference"] == {"pipeline_id": "p-1", "pipeline_version_id": "v-1"}
     assert "pipeline_spec" not in body, "the run refers to the uploaded version, not a copy of the spec"
-    assert body["runtime_config"]["parameters"] == {"use_case": "name: demo\n", "schema": "text", "seed": 7, "overrides": {"training.max_trials": 2}}
+    assert body["runtime_config"]["parameters"] == {
+        "use_case": "name: demo\n",
+        "schema": "text",
+        "seed": 7,
+        "overrides": {"training.max_trials": 2},
+    }
     out = capsys.readouterr().out
     assert "pipeline  mlcycle-training (created p-1)" in out and f"{kfp.url}/#/runs/details/r-1" in out
 
@@ -249,20 +269,32 @@ def test_a_token_reaches_the_api_and_a_refused_one_is_one_line(kfp, environment,
     environment.setenv("KFP_TOKEN", "stale")
     assert submit("run") == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"error: the KFP API at {kfp.url} refused the request (HTTP 401) (hint: set KFP_TOKEN to a valid token (multi-user installations also need KFP_NAMESPACE))"
+    assert (
+        err.strip()
+        == f"error: the KFP API at {kfp.url} refused the request (HTTP 401) (hint: set KFP_TOKEN to a valid token (multi-user installations also need KFP_NAMESPACE))"
+    )
 
 
 @pytest.mark.parametrize(
     ("setup", "expected"),
     [
         (lambda kfp, env: None, "error: KFP_HOST is not set"),
-        (lambda kfp, env: env.setenv("KFP_HOST", "http://127.0.0.1:9"), "error: cannot reach the KFP API at http://127.0.0.1:9"),
-        (lambda kfp, env: (env.setenv("KFP_HOST", kfp.url), kfp.fail.update({("GET", f"{API}/healthz"): 404})), "does not answer as a KFP API (HTTP 404"),
+        (
+            lambda kfp, env: env.setenv("KFP_HOST", "http://127.0.0.1:9"),
+            "error: cannot reach the KFP API at http://127.0.0.1:9",
+        ),
+        (
+            lambda kfp, env: (env.setenv("KFP_HOST", kfp.url), kfp.fail.update({("GET", f"{API}/healthz"): 404})),
+            "does not answer as a KFP API (HTTP 404",
+        ),
         (
             lambda kfp, env: (env.setenv("KFP_HOST", kfp.url), kfp.fail.update({("POST", f"{API}/runs"): 500})),
             "answered HTTP 500 Internal Server Error: the server failed on purpose",
         ),
-        (lambda kfp, env: (env.setenv("KFP_HOST", kfp.url), env.setenv("PARAMS", "seed=x")), "needs 'schema', 'use_case'"),
+        (
+            lambda kfp, env: (env.setenv("KFP_HOST", kfp.url), env.setenv("PARAMS", "seed=x")),
+            "needs 'schema', 'use_case'",
+        ),
     ],
     ids=["no-host", "unreachable", "not-kfp", "server-error", "bad-params"],
 )
@@ -286,7 +318,12 @@ def test_make_submit_passes_params_through_to_the_api(kfp, tmp_path):
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "AWS_", "MAKEFLAGS", "MFLAGS"))}
     environ.update(HOME=str(tmp_path), MLCYCLE_STATE_DIR=str(tmp_path / "state"), KFP_HOST=kfp.url)
     result = subprocess.run(
-        ["make", "--no-print-directory", "submit", "PARAMS=use_case=@pipelines/usecases/flights.yaml schema='a b' seed=3"],
+        [
+            "make",
+            "--no-print-directory",
+            "submit",
+            "PARAMS=use_case=@pipelines/usecases/flights.yaml schema='a b' seed=3",
+        ],
         cwd=ROOT,
         env=environ,
         capture_output=True,

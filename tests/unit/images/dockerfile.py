@@ -313,7 +313,9 @@ def final_stage_problems(dockerfile: Dockerfile) -> list[str]:
     else:
         user = users[-1].args.strip().split(":")[0]
         if not user.isdigit():
-            problems.append(f"{name}:{users[-1].line}: USER {user} is not numeric (Kubernetes cannot verify runAsNonRoot)")
+            problems.append(
+                f"{name}:{users[-1].line}: USER {user} is not numeric (Kubernetes cannot verify runAsNonRoot)"
+            )
         elif int(user) == 0:
             problems.append(f"{name}:{users[-1].line}: USER 0 is root")
     if dockerfile.stage(final.base) is not None:
@@ -346,8 +348,15 @@ def layer_order_problems(dockerfile: Dockerfile) -> list[str]:
         dependencies = [
             i
             for i, instruction in enumerate(stage.instructions)
-            if (instruction.keyword == "RUN" and re.search(r"\b(uv sync|uv pip install|pip install)\b", instruction.args))
-            or (instruction.keyword == "COPY" and "from" in instruction.flags and dockerfile.stage(instruction.flags["from"]))
+            if (
+                instruction.keyword == "RUN"
+                and re.search(r"\b(uv sync|uv pip install|pip install)\b", instruction.args)
+            )
+            or (
+                instruction.keyword == "COPY"
+                and "from" in instruction.flags
+                and dockerfile.stage(instruction.flags["from"])
+            )
         ]
         code = [
             i
@@ -358,7 +367,9 @@ def layer_order_problems(dockerfile: Dockerfile) -> list[str]:
         ]
         if dependencies and code and min(code) < max(dependencies):
             first = stage.instructions[min(code)]
-            problems.append(f"{dockerfile.path.name}:{first.line}: code is copied before the dependency layer, so every code change reinstalls the dependencies")
+            problems.append(
+                f"{dockerfile.path.name}:{first.line}: code is copied before the dependency layer, so every code change reinstalls the dependencies"
+            )
     return problems
 
 
@@ -438,7 +449,9 @@ def walk_imports(entries: Mapping[str, str], locate, skip: Mapping[str, set[str]
             top = name.split(".")[0]
             if top in PROJECT_PACKAGES:
                 parts = name.split(".")
-                queue.extend((".".join(parts[:end]), importer, certain or end < len(parts)) for end in range(1, len(parts) + 1))
+                queue.extend(
+                    (".".join(parts[:end]), importer, certain or end < len(parts)) for end in range(1, len(parts) + 1)
+                )
             elif top not in sys.stdlib_module_names:
                 graph.third_party.setdefault(top, set()).add(importer)
 
@@ -494,11 +507,14 @@ def _optional_imports(tree: ast.AST) -> set[int]:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             guarded = node.body
         elif isinstance(node, ast.Try) and any(
-            handler.type is not None and re.search(r"\b(ImportError|ModuleNotFoundError)\b", ast.unparse(handler.type)) for handler in node.handlers
+            handler.type is not None and re.search(r"\b(ImportError|ModuleNotFoundError)\b", ast.unparse(handler.type))
+            for handler in node.handlers
         ):
             guarded = node.body
         for statement in guarded:
-            skipped.update(id(inner) for inner in ast.walk(statement) if isinstance(inner, (ast.Import, ast.ImportFrom)))
+            skipped.update(
+                id(inner) for inner in ast.walk(statement) if isinstance(inner, (ast.Import, ast.ImportFrom))
+            )
     return skipped
 
 
@@ -513,7 +529,18 @@ def locked_distributions(uv: Path, project: Path, python_version: str) -> set[st
     from packaging.markers import Marker, default_environment
 
     exported = subprocess.run(
-        [str(uv), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-header", "--no-annotate", "--project", str(project)],
+        [
+            str(uv),
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-hashes",
+            "--no-header",
+            "--no-annotate",
+            "--project",
+            str(project),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -561,12 +588,16 @@ def normalize(distribution: str) -> str:
     return re.sub(r"[-_.]+", "-", distribution).lower().strip()
 
 
-def dependency_problems(graph: ImportGraph, locked: set[str], providers: Mapping[str, set[str]], lock_name: str) -> list[str]:
+def dependency_problems(
+    graph: ImportGraph, locked: set[str], providers: Mapping[str, set[str]], lock_name: str
+) -> list[str]:
     """Third-party modules the graph imports that no distribution of the lock installs."""
     problems = []
     for module, importers in sorted(graph.third_party.items()):
         if not providers.get(module, set()) & locked:
-            problems.append(f"{module} (imported by {', '.join(sorted(importers))}) is installed by no distribution of {lock_name}")
+            problems.append(
+                f"{module} (imported by {', '.join(sorted(importers))}) is installed by no distribution of {lock_name}"
+            )
     return problems
 
 

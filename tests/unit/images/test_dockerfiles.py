@@ -18,8 +18,8 @@ import pytest
 import yaml
 from helpers import ORDERS_CONFIG, learnable_orders
 from unit.images.dockerfile import (
-    DockerIgnore,
     Dockerfile,
+    DockerIgnore,
     base_problems,
     base_python_version,
     command_words,
@@ -103,14 +103,27 @@ def test_python_on_path_is_the_environment_built_from_the_lock(image):
     dockerfile = parsed(image)
     first = dockerfile.final.env()["PATH"].split(":")[0]
     copied = [i.words()[-1] for i in dockerfile.final.all("COPY") if dockerfile.stage(i.flags.get("from", ""))]
-    assert any(first.startswith(folder.rstrip("/") + "/") for folder in copied), f"{first} is not the copied environment"
-    builder = dockerfile.stage(next(i.flags["from"] for i in dockerfile.final.all("COPY") if i.words()[-1] == first.rsplit("/", 1)[0]))
+    assert any(first.startswith(folder.rstrip("/") + "/") for folder in copied), (
+        f"{first} is not the copied environment"
+    )
+    builder = dockerfile.stage(
+        next(i.flags["from"] for i in dockerfile.final.all("COPY") if i.words()[-1] == first.rsplit("/", 1)[0])
+    )
     syncs = [run.args for run in builder.all("RUN") if "uv sync" in run.args]
-    assert syncs and all("--frozen" in s and "--no-dev" in s for s in syncs), "the environment must come from the lock as it is"
+    assert syncs and all("--frozen" in s and "--no-dev" in s for s in syncs), (
+        "the environment must come from the lock as it is"
+    )
 
 
 def test_the_dockerignore_keeps_environments_state_and_tests_out(ignore):
-    for path in (".venv/bin/python", ".venv-serving/pyvenv.cfg", ".local/s3/credentials.env", ".git/config", "tests/helpers.py", ".tools/bin/uv"):
+    for path in (
+        ".venv/bin/python",
+        ".venv-serving/pyvenv.cfg",
+        ".local/s3/credentials.env",
+        ".git/config",
+        "tests/helpers.py",
+        ".tools/bin/uv",
+    ):
         assert ignore.excludes(path), path
     for path in ("uv.lock", "serving/uv.lock", "components/common/storage.py", "pipelines/training_pipeline.yaml"):
         assert not ignore.excludes(path), path
@@ -131,7 +144,9 @@ def executors_by_image() -> dict[str, dict[str, str]]:
             program = next(part for part in container["command"] if f"def {function}(" in part)
             launcher = " ".join(container["command"])
             assert "python3 -m kfp.dsl.executor_main" in launcher, f"{label}: unexpected launcher"
-            found.setdefault(container["image"], {})[f"{spec_path.stem}:{label}"] = program + "\nimport kfp.dsl.executor_main\n"
+            found.setdefault(container["image"], {})[f"{spec_path.stem}:{label}"] = (
+                program + "\nimport kfp.dsl.executor_main\n"
+            )
     return found
 
 
@@ -190,7 +205,9 @@ def serving_graph(ignore):
 def references(source: str, name: str, outside: str | None = None) -> bool:
     """Whether a source mentions ``name`` (call, attribute or import), outside function ``outside``."""
     tree = ast.parse(source)
-    hidden = {id(n) for top in tree.body if isinstance(top, ast.FunctionDef) and top.name == outside for n in ast.walk(top)}
+    hidden = {
+        id(n) for top in tree.body if isinstance(top, ast.FunctionDef) and top.name == outside for n in ast.walk(top)
+    }
     for node in ast.walk(tree):
         if id(node) in hidden:
             continue
@@ -207,10 +224,18 @@ def test_pipeline_only_functions_are_never_called_in_serving(serving_graph):
         assert module in graph.project, f"{module} is no longer imported by serving: drop it from PIPELINE_ONLY"
         for function in functions:
             assert f"def {function}(" in graph.project[module].read_text()
-            assert not references(graph.project[module].read_text(), function, outside=function), f"{module} calls {function} itself"
-            callers = [name for name, path in graph.project.items() if name != module and references(path.read_text(), function)]
+            assert not references(graph.project[module].read_text(), function, outside=function), (
+                f"{module} calls {function} itself"
+            )
+            callers = [
+                name
+                for name, path in graph.project.items()
+                if name != module and references(path.read_text(), function)
+            ]
             assert callers == [], f"serving code calls {function}: its imports must be in the serving image"
-            components = [p for p in (ROOT / "components").glob("*/component.py") if references(p.read_text(), function)]
+            components = [
+                p for p in (ROOT / "components").glob("*/component.py") if references(p.read_text(), function)
+            ]
             assert components, f"no pipeline component calls {function}"
 
 
@@ -305,10 +330,14 @@ def test_parser_refuses_instructions_it_does_not_understand(tmp_path):
 
 
 def test_dockerignore_matches_like_docker(tmp_path):
-    ignore = DockerIgnore.read(write(tmp_path, "*\n!keep/\n!src/**/*.py\nkeep/secret.env\n**/__pycache__\n", ".dockerignore"))
+    ignore = DockerIgnore.read(
+        write(tmp_path, "*\n!keep/\n!src/**/*.py\nkeep/secret.env\n**/__pycache__\n", ".dockerignore")
+    )
     assert ignore.excludes("anything") and ignore.excludes("deep/er/file")
     assert not ignore.excludes("keep/a.txt") and ignore.excludes("keep/secret.env")
-    assert not ignore.excludes("src/a/b/c.py") and not ignore.excludes("src/top.py") and ignore.excludes("src/a/data.csv")
+    assert (
+        not ignore.excludes("src/a/b/c.py") and not ignore.excludes("src/top.py") and ignore.excludes("src/a/data.csv")
+    )
     assert ignore.excludes("keep/__pycache__/x.pyc")
     assert not DockerIgnore.read(tmp_path / "absent").excludes("anything")
 
@@ -332,7 +361,9 @@ def test_checks_report_what_they_are_for(tmp_path):
         )
     )
     bases = base_problems(dockerfile)
-    assert any("python:latest has no exact tag" in p for p in bases) and any("python:3.11 is not pinned" in p for p in bases)
+    assert any("python:latest has no exact tag" in p for p in bases) and any(
+        "python:3.11 is not pinned" in p for p in bases
+    )
     sources = source_problems(dockerfile, tmp_path, ignore)
     assert any("missing.txt does not exist" in p for p in sources)
     assert any("secret.env is excluded" in p for p in sources)

@@ -30,7 +30,9 @@ def stand_in(folder: Path, name: str, engine_up: bool = True) -> Path:
 
 def make(*args: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["make", "--no-print-directory", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_images_checks_the_dockerfiles_then_builds_both_with_the_names_of_components_images(tmp_path):
@@ -40,7 +42,12 @@ def test_images_checks_the_dockerfiles_then_builds_both_with_the_names_of_compon
     assert "passed" in result.stdout  # the offline checks ran first
     builds = (tmp_path / "docker.log").read_text().splitlines()
     assert len(builds) == 2
-    for line, dockerfile, image in zip(builds, ("images/pipeline.Dockerfile", "images/serving.Dockerfile"), (PIPELINE_IMAGE, SERVING_IMAGE)):
+    for line, dockerfile, image in zip(
+        builds,
+        ("images/pipeline.Dockerfile", "images/serving.Dockerfile"),
+        (PIPELINE_IMAGE, SERVING_IMAGE),
+        strict=True,
+    ):
         words = line.split()
         assert words[0] == "build" and words[-1] == "."
         assert words[words.index("-f") + 1] == dockerfile and words[words.index("-t") + 1] == image
@@ -52,7 +59,14 @@ def test_kind_load_loads_both_images_into_the_cluster_of_kind_config(tmp_path):
     result = make("kind-load", f"KIND={kind}", f"DOCKER={docker}")
     assert result.returncode == 0, result.stderr
     cluster = yaml.safe_load((ROOT / "kind-config.yaml").read_text())["name"]
-    assert (tmp_path / "kind.log").read_text().split() == ["load", "docker-image", PIPELINE_IMAGE, SERVING_IMAGE, "--name", cluster]
+    assert (tmp_path / "kind.log").read_text().split() == [
+        "load",
+        "docker-image",
+        PIPELINE_IMAGE,
+        SERVING_IMAGE,
+        "--name",
+        cluster,
+    ]
 
 
 def test_push_images_pushes_both_to_their_registry(tmp_path):

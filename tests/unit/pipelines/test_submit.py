@@ -80,7 +80,11 @@ def test_a_params_file_keeps_types_and_reads_files_beside_it(tmp_path):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "case.yaml").write_text("name: y\n")
     (tmp_path / "conf" / "run.yaml").write_text("use_case: '@case.yaml'\nseed: 3\nsources: {flights: s3://d/f.csv}\n")
-    assert read_params_file(tmp_path / "conf" / "run.yaml") == {"use_case": "name: y\n", "seed": 3, "sources": {"flights": "s3://d/f.csv"}}
+    assert read_params_file(tmp_path / "conf" / "run.yaml") == {
+        "use_case": "name: y\n",
+        "seed": 3,
+        "sources": {"flights": "s3://d/f.csv"},
+    }
     (tmp_path / "list.yaml").write_text("- a\n")
     with pytest.raises(UserError, match="not a mapping"):
         read_params_file(tmp_path / "list.yaml")
@@ -90,9 +94,22 @@ def test_a_params_file_keeps_types_and_reads_files_beside_it(tmp_path):
 
 def test_params_get_the_types_the_spec_declares():
     typed = typed_params(
-        {"use_case": "u", "schema": "s", "seed": "7", "overrides": '{"training.max_trials": 2}', "sources": "flights: s3://b/f.csv"}, SPEC
+        {
+            "use_case": "u",
+            "schema": "s",
+            "seed": "7",
+            "overrides": '{"training.max_trials": 2}',
+            "sources": "flights: s3://b/f.csv",
+        },
+        SPEC,
     )
-    assert typed == {"use_case": "u", "schema": "s", "seed": 7, "overrides": {"training.max_trials": 2}, "sources": {"flights": "s3://b/f.csv"}}
+    assert typed == {
+        "use_case": "u",
+        "schema": "s",
+        "seed": 7,
+        "overrides": {"training.max_trials": 2},
+        "sources": {"flights": "s3://b/f.csv"},
+    }
     assert typed_params({"use_case": "u", "schema": "s", "seed": 5}, SPEC)["seed"] == 5
     quoted = parse_params("""overrides='{"training.max_trials": 2}' sources="{flights: s3://b/f.csv}" """)
     assert typed_params({"use_case": "u", "schema": "s", **quoted}, SPEC)["overrides"] == {"training.max_trials": 2}
@@ -138,7 +155,9 @@ def test_s3_keys_never_travel_in_the_spec_or_the_parameters(tmp_path):
 
 def test_known_secrets_come_from_the_environment_and_the_embedded_server(tmp_path):
     (tmp_path / "s3").mkdir()
-    (tmp_path / "s3" / "credentials.env").write_text("AWS_ACCESS_KEY_ID=embedded-id\nAWS_SECRET_ACCESS_KEY=embedded-secret\n")
+    (tmp_path / "s3" / "credentials.env").write_text(
+        "AWS_ACCESS_KEY_ID=embedded-id\nAWS_SECRET_ACCESS_KEY=embedded-secret\n"
+    )
     (tmp_path / "s3" / "server.json").write_text('{"ports": {"s3": 8333}}')
     assert known_secrets({"MLCYCLE_STATE_DIR": str(tmp_path)}) == {"embedded-id", "embedded-secret"}
     environ = {"AWS_ENDPOINT_URL": "http://s3:9000", "AWS_ACCESS_KEY_ID": "a-id", "AWS_SECRET_ACCESS_KEY": "a-secret"}
@@ -188,7 +207,10 @@ def test_bad_crons_are_refused_naming_the_field(cron, message):
 
 def test_version_names_carry_the_pipeline_the_commit_and_the_utc_time():
     when = datetime(2026, 3, 1, 13, 0, 5, tzinfo=timezone.utc)
-    assert version_name("mlcycle-training", "git:3f2a9c1b7d4e-dirty", when) == "mlcycle-training-3f2a9c1b7d4e-dirty-20260301t130005z"
+    assert (
+        version_name("mlcycle-training", "git:3f2a9c1b7d4e-dirty", when)
+        == "mlcycle-training-3f2a9c1b7d4e-dirty-20260301t130005z"
+    )
     assert version_name("p", "mlcycle==0.1.0", when) == "p-mlcycle-0-1-0-20260301t130005z"
     assert re.fullmatch(r"p-unknown-\d{8}t\d{6}z", version_name("p", "", datetime.now(timezone.utc)))
 
@@ -199,17 +221,33 @@ def test_prepare_needs_an_http_kfp_host(tmp_path):
     with pytest.raises(UserError, match="is not an http"):
         prepare(DEFAULT_SPEC, None, None, "mlcycle", {"KFP_HOST": "kfp.example:8080"})
     submission = prepare(
-        DEFAULT_SPEC, "seed=4", _write(tmp_path, "p.yaml", "use_case: u\nschema: s\n"), "exp", {"KFP_HOST": "http://h:1/", "KFP_TOKEN": "t"}
+        DEFAULT_SPEC,
+        "seed=4",
+        _write(tmp_path, "p.yaml", "use_case: u\nschema: s\n"),
+        "exp",
+        {"KFP_HOST": "http://h:1/", "KFP_TOKEN": "t"},
     )
-    assert (submission.host, submission.token, submission.namespace, submission.experiment) == ("http://h:1", "t", None, "exp")
+    assert (submission.host, submission.token, submission.namespace, submission.experiment) == (
+        "http://h:1",
+        "t",
+        None,
+        "exp",
+    )
     assert submission.params == {"use_case": "u", "schema": "s", "seed": 4}
 
 
 def test_without_params_only_the_demo_values_a_pipeline_declares_are_given(tmp_path):
-    spec = _write(tmp_path, "p.yaml", "pipelineInfo: {name: p}\nroot: {inputDefinitions: {parameters: {use_case: {parameterType: STRING}, window: {parameterType: NUMBER_INTEGER}}}}\n")
+    spec = _write(
+        tmp_path,
+        "p.yaml",
+        "pipelineInfo: {name: p}\nroot: {inputDefinitions: {parameters: {use_case: {parameterType: STRING}, window: {parameterType: NUMBER_INTEGER}}}}\n",
+    )
     with pytest.raises(UserError, match="pipeline p needs 'window'"):
         prepare(spec, None, None, "exp", {"KFP_HOST": "http://h:1"})
-    assert prepare(spec, "use_case=u window=3", None, "exp", {"KFP_HOST": "http://h:1"}).params == {"use_case": "u", "window": 3}
+    assert prepare(spec, "use_case=u window=3", None, "exp", {"KFP_HOST": "http://h:1"}).params == {
+        "use_case": "u",
+        "window": 3,
+    }
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
