@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -118,7 +119,9 @@ def test_health_metadata_and_prometheus_metrics(server, registered):
     assert get(server.url + "/health/ping").body == "pong"
     metadata = get(server.url + "/metadata").body
     assert metadata["versions"] == [registered.version] and [i["name"] for i in metadata["inputs"]] == list(names)
-    exposition = get(server.metrics_url).body
+    deadline = time.monotonic() + 10  # workers publish their metrics once a second
+    while "mlcycle_predictions_total{" not in (exposition := get(server.metrics_url).body) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert "mlcycle_predictions_total{" in exposition and 'class="' in exposition
     assert "mlcycle_prediction_latency_bucket{" in exposition
 

@@ -77,6 +77,7 @@ def test_other_record_wrappers_and_the_client_request_id():
         (ndarray([2, 9.5, None, *ROW[3:]]), "feature 'channel' in row 0 is null"),
         (ndarray([*ROW[:3], "four", ROW[4]]), "feature 'engines' in row 0: expected whole number, got a string"),
         (ndarray([*ROW[:4], "yesterday"]), "feature 'ordered_at' in row 0: 'yesterday' is not a date and time"),
+        (ndarray([*ROW[:4], "9999-01-01T00:00:00Z"]), "feature 'ordered_at' in row 0: '9999-01-01T00:00:00Z' is outside the years"),
         (ndarray([*ROW[:4], 1700000000]), "feature 'ordered_at' in row 0: expected date and time as ISO 8601 text, got a number"),
         ({"jsonData": "rows"}, "jsonData must be a list of records, not a string"),
         ({"jsonData": []}, "empty batch: jsonData has no rows"),
@@ -90,6 +91,14 @@ def test_each_bad_request_names_the_field_and_the_problem(payload, message):
         parse_request(payload, SCHEMA)
     assert message in str(caught.value)
     assert "(hint: " in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_timestamps_in_any_zone_become_utc_and_text_without_zone_counts_as_utc():
+    rows = [[*ROW[:4], "2024-03-01T12:00:00+02:00"], [*ROW[:4], "2024-03-01 10:00:00"], [*ROW[:4], "2024-03-01T10:00:00Z"]]
+    batch = parse_request(ndarray(*rows), SCHEMA)
+    expected = np.datetime64("2024-03-01T10:00:00", "ns")
+    assert list(model_columns(batch, SCHEMA)["ordered_at"]) == [expected] * 3
+    assert batch.values["ordered_at"][0] == "2024-03-01T12:00:00+02:00"  # logged as sent
 
 
 def test_nan_counts_as_missing_and_integral_floats_become_integers():
