@@ -432,8 +432,9 @@ def walk_imports(entries: Mapping[str, str], locate, skip: Mapping[str, set[str]
     """Follows imports statically from entry sources through the project's modules.
 
     Every import counts, also inside functions (they run when called), except those under
-    ``if TYPE_CHECKING:``, those in a ``try`` that handles ImportError (optional by design), and
-    those inside the functions ``skip`` names per module (functions the image never runs).
+    ``if TYPE_CHECKING:`` and those inside the functions ``skip`` names per module (functions the
+    image never runs). An import in a ``try`` that handles ImportError is optional: a missing module
+    is fine, but a project module the image ships is followed, since it runs when present.
 
     Args:
         entries: Entry sources by a name used in messages (module name or task).
@@ -442,28 +443,29 @@ def walk_imports(entries: Mapping[str, str], locate, skip: Mapping[str, set[str]
     """
     skip = skip or {}
     graph = ImportGraph()
-    queue: list[tuple[str, str, bool]] = []  # (module, importer, certainly a module) still to read
+    queue: list[tuple[str, str, bool]] = []  # (module, importer, must exist) still to read
 
     def visit(importer: str, source: str, package: str) -> None:
-        for name, certain in imported_names(source, package, skip.get(importer, set())):
-            top = name.split(".")[0]
-            if top in PROJECT_PACKAGES:
-                parts = name.split(".")
+        for found in imported_names(source, package, skip.get(importer, set())):
+            parts = found.name.split(".")
+            if parts[0] in PROJECT_PACKAGES:
+                must = not found.optional
                 queue.extend(
-                    (".".join(parts[:end]), importer, certain or end < len(parts)) for end in range(1, len(parts) + 1)
+                    (".".join(parts[:end]), importer, must and (found.module or end < len(parts)))
+                    for end in range(1, len(parts) + 1)
                 )
-            elif top not in sys.stdlib_module_names:
-                graph.third_party.setdefault(top, set()).add(importer)
+            elif parts[0] not in sys.stdlib_module_names and not found.optional:
+                graph.third_party.setdefault(parts[0], set()).add(importer)
 
     for name, source in entries.items():
         visit(name, source, "")
     while queue:
-        module, importer, certain = queue.pop()
+        module, importer, must = queue.pop()
         if module in graph.project or module in graph.missing:
             continue
         path = locate(module)
         if path is None:
-            if certain:  # `from package import name` may name an attribute, not a module
+            if must:  # not `from package import name`, which may name an attribute; not optional
                 graph.missing[module] = importer
             continue
         graph.project[module] = path
@@ -472,50 +474,66 @@ def walk_imports(entries: Mapping[str, str], locate, skip: Mapping[str, set[str]
     return graph
 
 
-def imported_names(source: str, package: str = "", skip_functions: Iterable[str] = ()) -> list[tuple[str, bool]]:
-    """The absolute names a source imports, each with whether it is certainly a module.
+@dataclass(frozen=True)
+class ImportedName:
+    """A name a source imports.
 
-    ``import a.b`` gives ``(a.b, True)``; ``from a import b`` gives ``(a, True)`` and ``(a.b, False)``
-    (``b`` may be an attribute of ``a``).
+    Attributes:
+        name: The absolute dotted name.
+        module: Whether it is certainly a module (``from a import b`` gives ``a.b``, maybe an attribute).
+        optional: Whether the import sits in a ``try`` that handles ImportError.
+    """
+
+    name: str
+    module: bool
+    optional: bool = False
+
+
+def imported_names(source: str, package: str = "", skip_functions: Iterable[str] = ()) -> list[ImportedName]:
+    """The absolute names a source imports: ``import a.b`` gives ``a.b``, ``from a import b`` ``a`` and ``a.b``.
+
+    Imports under ``if TYPE_CHECKING:`` and in the top-level functions ``skip_functions`` are left out.
     """
     tree = ast.parse(source)
-    skipped = _optional_imports(tree)
+    never, optional = _guarded_imports(tree)
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in skip_functions:
-            skipped.update(id(inner) for inner in ast.walk(node))
-    names: list[tuple[str, bool]] = []
+            never.update(id(inner) for inner in ast.walk(node))
+    names: list[ImportedName] = []
     for node in ast.walk(tree):
-        if id(node) in skipped:
+        if id(node) in never:
             continue
+        maybe = id(node) in optional
         if isinstance(node, ast.Import):
-            names += [(alias.name, True) for alias in node.names]
+            names += [ImportedName(alias.name, True, maybe) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
                 base = ".".join([*anchor, base] if base else anchor)
-            names.append((base, True))
-            names += [(f"{base}.{alias.name}", False) for alias in node.names if alias.name != "*"]
+            names.append(ImportedName(base, True, maybe))
+            names += [ImportedName(f"{base}.{alias.name}", False, maybe) for alias in node.names if alias.name != "*"]
     return names
 
 
-def _optional_imports(tree: ast.AST) -> set[int]:
-    skipped: set[int] = set()
+def _guarded_imports(tree: ast.AST) -> tuple[set[int], set[int]]:
+    """Ids of import nodes never run (under TYPE_CHECKING) and of optional ones (try/except ImportError)."""
+    never: set[int] = set()
+    optional: set[int] = set()
     for node in ast.walk(tree):
-        guarded: list[ast.stmt] = []
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            guarded = node.body
+            target, body = never, node.body
         elif isinstance(node, ast.Try) and any(
             handler.type is not None and re.search(r"\b(ImportError|ModuleNotFoundError)\b", ast.unparse(handler.type))
             for handler in node.handlers
         ):
-            guarded = node.body
-        for statement in guarded:
-            skipped.update(
-                id(inner) for inner in ast.walk(statement) if isinstance(inner, (ast.Import, ast.ImportFrom))
-            )
-    return skipped
+            target, body = optional, node.body
+        else:
+            continue
+        for statement in body:
+            target.update(id(inner) for inner in ast.walk(statement) if isinstance(inner, (ast.Import, ast.ImportFrom)))
+    return never, optional
 
 
 # --- what the lock installs --------------------------------------------------------------------------

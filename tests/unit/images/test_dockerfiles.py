@@ -379,26 +379,39 @@ def test_checks_report_what_they_are_for(tmp_path):
     assert any("runs as root" in p for p in final_stage_problems(none))
 
 
-def test_import_walk_follows_project_modules_and_skips_optional_imports(tmp_path):
+def test_import_walk_follows_project_modules_and_treats_guarded_imports_as_optional(tmp_path):
     package = tmp_path / "components"
     (package / "inner").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "inner" / "__init__.py").write_text("")
     (package / "inner" / "a.py").write_text(
         "from typing import TYPE_CHECKING\nimport json\nimport yaml\nfrom . import b\n"
-        "if TYPE_CHECKING:\n    import pandas\n"
-        "try:\n    import tensorflow_metadata\nexcept ImportError:\n    pass\n"
+        "if TYPE_CHECKING:\n    import pandas\n    from components.typing_only import T\n"
+        "try:\n    import tensorflow_metadata\n    from components.inner import fast\n    from components.never import x\n"
+        "except ImportError:\n    pass\n"
         "def later():\n    from components.absent import thing\n"
+        "def task_only():\n    import tensorflow\n    from components.pipeline_side import y\n"
     )
     (package / "inner" / "b.py").write_text("from components.inner.a import later\nimport numpy as np\n")
+    (package / "inner" / "fast.py").write_text("import scipy\n")
 
     def locate(module):
         base = tmp_path.joinpath(*module.split("."))
         return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.exists()), None)
 
-    graph = walk_imports({"entry": "from components.inner.a import later\n"}, locate)
-    assert set(graph.project) == {"components", "components.inner", "components.inner.a", "components.inner.b"}
+    graph = walk_imports(
+        {"entry": "from components.inner.a import later\n"}, locate, skip={"components.inner.a": {"task_only"}}
+    )
+    assert set(graph.project) == {
+        "components",
+        "components.inner",
+        "components.inner.a",
+        "components.inner.b",
+        "components.inner.fast",
+    }
     assert graph.missing == {"components.absent": "components.inner.a"}
-    assert set(graph.third_party) == {"yaml", "numpy"}
-    problems = dependency_problems(graph, {"pyyaml"}, {"yaml": {"pyyaml"}, "numpy": {"numpy"}}, "the lock")
+    assert set(graph.third_party) == {"yaml", "numpy", "scipy"}  # a shipped optional module runs: its imports count
+    problems = dependency_problems(
+        graph, {"pyyaml", "scipy"}, {"yaml": {"pyyaml"}, "numpy": {"numpy"}, "scipy": {"scipy"}}, "the lock"
+    )
     assert problems == ["numpy (imported by components.inner.b) is installed by no distribution of the lock"]
