@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=200, help="distinct test rows timed one at a time")
     parser.add_argument("--rounds", type=int, default=3, help="times each single row is timed per path")
     parser.add_argument("--batches", type=int, default=20, help="distinct 100-row batches timed")
-    parser.add_argument("--train-fraction", type=float, default=0.25, help="share of the training split the models are fitted on")
+    parser.add_argument(
+        "--train-fraction", type=float, default=0.25, help="share of the training split the models are fitted on"
+    )
     args = parser.parse_args(argv)
     if os.environ.get("OMP_NUM_THREADS") != "1":
         print("note: OMP_NUM_THREADS is not 1; serving pins it to 1 (make bench-predict sets it)", file=sys.stderr)
@@ -70,16 +72,25 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             s3_server.stop(paths)
 
-        train = splits["train"].sample(frac=args.train_fraction, random_state=0) if args.train_fraction < 1 else splits["train"]
+        train = (
+            splits["train"].sample(frac=args.train_fraction, random_state=0)
+            if args.train_fraction < 1
+            else splits["train"]
+        )
         test = splits["test"][names]
         models = {
             "hist_gradient_boosting": next(t for t in expand_trials(config) if t.family == "hist_gradient_boosting"),
             "logistic_regression (baseline)": Trial("logistic_regression", {}),
         }
-        print(f"demo dataset {version}: fitting on {len(train):,} training rows, timing on the {len(test):,}-row test split")
+        print(
+            f"demo dataset {version}: fitting on {len(train):,} training rows, "
+            f"timing on the {len(test):,}-row test split"
+        )
         rng = np.random.default_rng(0)
         singles = [test.iloc[[i]] for i in rng.choice(len(test), size=args.rows, replace=False)]
-        batches = [test.iloc[start : start + 100] for start in rng.choice(len(test) - 100, size=args.batches, replace=False)]
+        batches = [
+            test.iloc[start : start + 100] for start in rng.choice(len(test) - 100, size=args.batches, replace=False)
+        ]
         for label, trial in models.items():
             started = time.perf_counter()
             pipeline, _ = fit(train, config, trial)
@@ -118,11 +129,13 @@ def _typed_columns(frame: Any, config: Any, np: Any, pd: Any) -> dict[str, Any]:
     return columns
 
 
-def _time_paths(paths: dict[str, tuple[Callable, list]], expected: list, rounds: int, np: Any) -> tuple[dict[str, list[float]], float]:
+def _time_paths(
+    paths: dict[str, tuple[Callable, list]], expected: list, rounds: int, np: Any
+) -> tuple[dict[str, list[float]], float]:
     """Times each path on each input, interleaved path by path per input; returns seconds and the largest gap."""
     timings: dict[str, list[float]] = {label: [] for label in paths}
     gap = 0.0
-    for label, (predict, inputs) in paths.items():  # warm-up: first calls pay for caches
+    for predict, inputs in paths.values():  # warm-up: first calls pay for caches
         predict(inputs[0])
     for _ in range(rounds):
         for index in range(len(expected)):
@@ -136,11 +149,18 @@ def _time_paths(paths: dict[str, tuple[Callable, list]], expected: list, rounds:
 
 def _loading(model_path: Path, pipeline: Any, compile_model: Callable) -> dict[str, float]:
     code = (
-        "import time; t = time.perf_counter(); import joblib, sklearn.pipeline, sklearn.compose, sklearn.ensemble, sklearn.linear_model;"
+        "import time; t = time.perf_counter();"
+        "import joblib, sklearn.pipeline, sklearn.compose, sklearn.ensemble, sklearn.linear_model;"
         "import components.preprocess.logic; i = time.perf_counter() - t; t = time.perf_counter();"
         f"joblib.load({str(model_path)!r}); print(i, time.perf_counter() - t)"
     )
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    output = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     imports, cold = (float(v) for v in output.stdout.split())
     import joblib
 
@@ -157,7 +177,10 @@ def _seconds(function: Callable) -> float:
 
 def _report_loading(loading: dict[str, float]) -> None:
     print(f"  model file {loading['bytes'] / 1e3:,.0f} kB")
-    print(f"  unpickle in a fresh process {loading['cold'] * 1e3:8.1f} ms  (after {loading['imports'] * 1e3:.0f} ms of imports)")
+    print(
+        f"  unpickle in a fresh process {loading['cold'] * 1e3:8.1f} ms"
+        f"  (after {loading['imports'] * 1e3:.0f} ms of imports)"
+    )
     print(f"  unpickle again, warm         {loading['warm'] * 1e3:8.1f} ms")
     print(f"  compile_model, with its check {loading['compile'] * 1e3:7.1f} ms  (once per model load)")
 
@@ -174,7 +197,10 @@ def _report(title: str, timings: dict[str, list[float]], gap: float, judged: boo
     if judged:  # same input for both: the one-row DataFrame
         ratio = statistics.median(stock) / statistics.median(timings["fast path, same DataFrame"])
         verdict = "meets" if ratio >= SINGLE_TARGET else "MISSES"
-        print(f"  => single row: fast path {ratio:.1f}x faster than stock predict_proba ({verdict} the target of {SINGLE_TARGET:.0f}x)")
+        print(
+            f"  => single row: fast path {ratio:.1f}x faster than stock predict_proba "
+            f"({verdict} the target of {SINGLE_TARGET:.0f}x)"
+        )
 
 
 def _p99(seconds: list[float]) -> float:

@@ -31,10 +31,11 @@ take:
   ``2013-01-01 05:00:00+01:00``) with None/NaN/NaT for missing; unparseable text is missing, as
   in training.
 
-Lists are read the way pandas reads them into a DataFrame. Input scikit-learn rejects is rejected
-with :class:`DataError`: an absent column, columns of unequal length, no rows, an infinite number
-where the pipeline's imputer or scaler refuses it, an unseen category under
-``handle_unknown="error"``, non-finite model input for estimators that refuse it.
+Lists are read the way pandas reads them into a DataFrame; values are read by position (the index
+of a Series in a mapping is ignored, where pandas would align differing indexes). Input that
+scikit-learn rejects is rejected with :class:`DataError`: an absent column, columns of unequal
+length, no rows, an infinite number where the pipeline's imputer or scaler refuses it, an unseen
+category under ``handle_unknown="error"``, non-finite model input for estimators that refuse it.
 
 Supported pipelines: ``Pipeline([ColumnTransformer, estimator])`` as
 :func:`components.preprocess.logic.model_pipeline` builds them (numeric: ``as_numbers`` then
@@ -118,10 +119,16 @@ class _Columns:
             present = columns
             self.rows = -1
         else:
-            raise DataError(f"columns must be a DataFrame or a mapping of name to values, not {type(columns).__name__}", hint="pass {name: array, ...}")
+            raise DataError(
+                f"columns must be a DataFrame or a mapping of name to values, not {type(columns).__name__}",
+                hint="pass {name: array, ...}",
+            )
         absent = [name for name in required if name not in present]
         if absent:
-            raise DataError(f"feature column {absent[0]!r} is absent ({len(absent)} absent in all)", hint=f"pass every feature: {', '.join(required)}")
+            raise DataError(
+                f"feature column {absent[0]!r} is absent ({len(absent)} absent in all)",
+                hint=f"pass every feature: {', '.join(required)}",
+            )
         if self.rows < 0:
             self.rows = self._mapping_rows(columns, required)
         if self.rows == 0:
@@ -133,11 +140,16 @@ class _Columns:
         lengths = set()
         for name in names:
             values = columns[name]
-            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or np.ndim(values) != 1:
-                raise DataError(f"column {name!r} must be a 1-D array or list of values, one per row", hint="wrap single values in a list")
+            if getattr(values, "ndim", 1 if isinstance(values, (list, tuple)) else None) != 1:
+                raise DataError(
+                    f"column {name!r} must be a 1-D array or list of values, one per row",
+                    hint="wrap single values in a list",
+                )
             lengths.add(len(values))
         if len(lengths) > 1:
-            raise DataError(f"columns have different lengths ({sorted(lengths)})", hint="pass one value per row in every column")
+            raise DataError(
+                f"columns have different lengths ({sorted(lengths)})", hint="pass one value per row in every column"
+            )
         if not lengths:
             raise DataError("no columns to count rows by", hint="pass the feature columns")
         return lengths.pop()
@@ -322,7 +334,10 @@ def _refuse_infinity(values: np.ndarray, columns: Sequence[str]) -> None:
     if infinite.any():
         first = int(np.flatnonzero(infinite)[0])
         where = f"feature {columns[first]!r}" if first < len(columns) else "a derived feature"
-        raise DataError(f"{where} holds an infinite number, which the model's preprocessing refuses", hint="send a finite number or null")
+        raise DataError(
+            f"{where} holds an infinite number, which the model's preprocessing refuses",
+            hint="send a finite number or null",
+        )
 
 
 @dataclass(frozen=True)
@@ -351,7 +366,9 @@ def _passthrough_numbers(name: str, column: Any) -> np.ndarray:
     try:
         return np.asarray(column, dtype="float64")
     except (TypeError, ValueError):
-        raise DataError(f"column {name!r} is passed to the model as it is, so it must hold numbers", hint="send numbers") from None
+        raise DataError(
+            f"column {name!r} is passed to the model as it is, so it must hold numbers", hint="send numbers"
+        ) from None
 
 
 def _run_steps(steps: Sequence[_Impute | _Scale], values: np.ndarray, columns: Sequence[str]) -> np.ndarray:
@@ -412,7 +429,10 @@ class _CategoricalBlock:
             codes = [lookup.codes.get(text, lookup.unknown) for text in texts]
             if lookup.unknown is None and None in codes:
                 unseen = texts[codes.index(None)]
-                raise DataError(f"feature {lookup.name!r} has the category {unseen!r}, unseen in training and refused by the model", hint="send a known category")
+                raise DataError(
+                    f"feature {lookup.name!r} has the category {unseen!r}, unseen in training and refused by the model",
+                    hint="send a known category",
+                )
             out[:, lookup.owned] = lookup.table[codes]
         return out
 
@@ -536,7 +556,10 @@ class _Forest:
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         narrow = features.astype(np.float32)  # scikit-learn's trees compare float32 inputs
         if not np.isfinite(narrow).all() and (np.isinf(narrow).any() or not self.allow_missing):
-            raise DataError("the model input holds a missing or infinite value, which the random forest refuses", hint="send finite values")
+            raise DataError(
+                "the model input holds a missing or infinite value, which the random forest refuses",
+                hint="send finite values",
+            )
         out = np.empty((features.shape[0], self.fractions.shape[1]))
         for part in _chunks(features.shape[0], len(self.trees.roots)):
             leaves = self.trees.leaves(narrow[part])
@@ -555,7 +578,10 @@ class _Linear:
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         if not np.isfinite(features).all():
-            raise DataError("the model input holds a missing or infinite value, which logistic regression refuses", hint="send finite values")
+            raise DataError(
+                "the model input holds a missing or infinite value, which logistic regression refuses",
+                hint="send finite values",
+            )
         scores = features @ self.coef.T + self.intercept
         if scores.ndim > 1 and scores.shape[1] == 1:
             scores = scores.reshape(-1)
@@ -595,7 +621,14 @@ class FastModel:
         n_features_out: Width of the preprocessed matrix the estimator takes.
     """
 
-    def __init__(self, classes: np.ndarray, feature_names: tuple[str, ...], blocks: Sequence[tuple[_Block, slice]], width: int, estimator: _Estimator) -> None:
+    def __init__(
+        self,
+        classes: np.ndarray,
+        feature_names: tuple[str, ...],
+        blocks: Sequence[tuple[_Block, slice]],
+        width: int,
+        estimator: _Estimator,
+    ) -> None:
         self.classes_ = classes
         self.feature_names = feature_names
         self.n_features_out = width
@@ -632,7 +665,9 @@ class FastModel:
         return self._estimator.predict_proba(self.transform(columns))
 
     def __repr__(self) -> str:
-        return f"FastModel({type(self._estimator).__name__.strip('_')}, {len(self.feature_names)} features -> {self.n_features_out} columns, classes {list(self.classes_)})"
+        estimator = type(self._estimator).__name__.strip("_")
+        shape = f"{len(self.feature_names)} features -> {self.n_features_out} columns"
+        return f"FastModel({estimator}, {shape}, classes {list(self.classes_)})"
 
 
 def compile_model(pipeline: Any, *, check_rows: pd.DataFrame | None = None) -> FastModel:
@@ -654,7 +689,10 @@ def compile_model(pipeline: Any, *, check_rows: pd.DataFrame | None = None) -> F
     """
     version = ".".join(sklearn.__version__.split(".")[:2])
     if version not in SUPPORTED_SKLEARN:
-        raise UnsupportedModel(f"scikit-learn {sklearn.__version__} is not a version the fast path was verified against ({', '.join(SUPPORTED_SKLEARN)})")
+        raise UnsupportedModel(
+            f"scikit-learn {sklearn.__version__} is not a version the fast path was verified against "
+            f"({', '.join(SUPPORTED_SKLEARN)})"
+        )
     if not isinstance(pipeline, Pipeline):
         raise UnsupportedModel(f"{type(pipeline).__name__} is not a scikit-learn Pipeline")
     steps = [step for _, step in pipeline.steps if step not in (None, "passthrough")]
@@ -674,7 +712,7 @@ def compile_model(pipeline: Any, *, check_rows: pd.DataFrame | None = None) -> F
     else:
         raise UnsupportedModel("the pipeline has no ColumnTransformer to read its columns")
     model = FastModel(np.asarray(estimator.classes_), names, blocks, width, compiled)
-    _verify(model, pipeline, transforms[0] if transforms else None, check_rows)
+    _verify(model, pipeline, check_rows)
     return model
 
 
@@ -725,13 +763,19 @@ def _compile_block(name: str, fitted: Any, columns: tuple[str, ...]) -> _Block:
         raise UnsupportedModel(f"transformer {name!r} does not start with one of the project's column functions")
     first, rest = steps[0], steps[1:]
     if first.validate or first.func not in (preprocess.as_numbers, preprocess.as_text, preprocess.calendar_parts):
-        raise UnsupportedModel(f"transformer {name!r} starts with {getattr(first.func, '__name__', first.func)!r}, which the fast path does not know")
+        raise UnsupportedModel(
+            f"transformer {name!r} starts with {getattr(first.func, '__name__', first.func)!r}, "
+            "which the fast path does not know"
+        )
     kw_args = dict(first.kw_args or {})
     if first.func is preprocess.calendar_parts:
         parts = tuple(kw_args.pop("parts", ("hour", "dayofweek", "month")))
         unknown = [p for p in parts if p not in CALENDAR_PARTS]
         if kw_args or unknown:
-            raise UnsupportedModel(f"transformer {name!r} asks for calendar parts {unknown or list(kw_args)} the fast path does not compute")
+            raise UnsupportedModel(
+                f"transformer {name!r} asks for calendar parts {unknown or list(kw_args)} "
+                "the fast path does not compute"
+            )
         return _CalendarBlock(columns, first.func, parts, _compile_float_steps(name, rest))
     if kw_args:
         raise UnsupportedModel(f"transformer {name!r} passes arguments to {first.func.__name__}")
@@ -760,7 +804,9 @@ def _compile_float_steps(name: str, steps: Sequence[Any]) -> tuple[_Impute | _Sc
             if step.add_indicator:
                 indicator = step.indicator_
                 if indicator.features != "missing-only" or indicator.error_on_new:
-                    raise UnsupportedModel(f"the missing indicator of {name!r} is configured in a way the fast path does not know")
+                    raise UnsupportedModel(
+                        f"the missing indicator of {name!r} is configured in a way the fast path does not know"
+                    )
                 indicators = np.asarray(indicator.features_, dtype=np.intp)
             compiled.append(_Impute(statistics, keep, indicators))
         elif isinstance(step, StandardScaler):
@@ -770,7 +816,9 @@ def _compile_float_steps(name: str, steps: Sequence[Any]) -> tuple[_Impute | _Sc
     return tuple(compiled)
 
 
-def _compile_encoder(name: str, function: Callable[..., np.ndarray], encoder: OneHotEncoder | OrdinalEncoder, columns: tuple[str, ...]) -> _CategoricalBlock:
+def _compile_encoder(
+    name: str, function: Callable[..., np.ndarray], encoder: OneHotEncoder | OrdinalEncoder, columns: tuple[str, ...]
+) -> _CategoricalBlock:
     """Probes the fitted encoder with each of its categories, one feature at a time.
 
     The encoder decides every output itself (infrequent groups, dropped columns, unknown handling),
@@ -786,7 +834,7 @@ def _compile_encoder(name: str, function: Callable[..., np.ndarray], encoder: On
     base_row = [c[0] for c in categories]
     base = _encode(encoder, [base_row])[0]
     lookups = []
-    for j, (column, known) in enumerate(zip(columns, categories)):
+    for j, (column, known) in enumerate(zip(columns, categories, strict=True)):
         probes = known + ([] if refuses_unknown else [unseen])
         rows = [base_row[:j] + [value] + base_row[j + 1 :] for value in probes]
         table = _encode(encoder, rows)
@@ -795,7 +843,11 @@ def _compile_encoder(name: str, function: Callable[..., np.ndarray], encoder: On
         if varying.size and np.array_equal(varying, np.arange(varying[0], varying[-1] + 1)):
             owned = slice(int(varying[0]), int(varying[-1]) + 1)
         codes = {value: i for i, value in enumerate(known)}
-        lookups.append(_CategoryLookup(column, codes, None if refuses_unknown else len(known), np.ascontiguousarray(table[:, varying]), owned))
+        lookups.append(
+            _CategoryLookup(
+                column, codes, None if refuses_unknown else len(known), np.ascontiguousarray(table[:, varying]), owned
+            )
+        )
     return _CategoricalBlock(columns, function, preprocess.MISSING, base, tuple(lookups))
 
 
@@ -809,7 +861,9 @@ def _encode(encoder: OneHotEncoder | OrdinalEncoder, rows: list[list[str]]) -> n
 
 def _compile_estimator(estimator: Any, width: int | None) -> _Estimator:
     if width is not None and getattr(estimator, "n_features_in_", width) != width:
-        raise UnsupportedModel(f"the estimator takes {estimator.n_features_in_} columns but the preprocessing gives {width}")
+        raise UnsupportedModel(
+            f"the estimator takes {estimator.n_features_in_} columns but the preprocessing gives {width}"
+        )
     kind = type(estimator)
     if kind is HistGradientBoostingClassifier:
         return _compile_gradient_boosting(estimator)
@@ -821,7 +875,10 @@ def _compile_estimator(estimator: Any, width: int | None) -> _Estimator:
         if estimator.strategy not in ("prior", "most_frequent", "uniform", "constant") or estimator.n_outputs_ != 1:
             raise UnsupportedModel(f"DummyClassifier(strategy={estimator.strategy!r}) is random or multi-output")
         return _Constant(np.asarray(estimator.predict_proba(np.zeros((1, 1))), dtype="float64")[0])
-    raise UnsupportedModel(f"{kind.__name__} has no exact fast path (supported: HistGradientBoosting, RandomForest, LogisticRegression, Dummy classifiers)")
+    raise UnsupportedModel(
+        f"{kind.__name__} has no exact fast path "
+        "(supported: HistGradientBoosting, RandomForest, LogisticRegression, Dummy classifiers)"
+    )
 
 
 def _compile_gradient_boosting(estimator: HistGradientBoostingClassifier) -> _GradientBoosting:
@@ -880,14 +937,17 @@ def _compile_forest(estimator: RandomForestClassifier) -> _Forest:
         )
         fractions.append(tree.value[:, 0, :classes])
     allow_missing = bool(estimator.estimators_[0]._support_missing_values(np.zeros((1, 1))))
-    return _Forest(_Trees.build(trees), np.concatenate(fractions).astype("float64"), len(estimator.estimators_), allow_missing)
+    return _Forest(
+        _Trees.build(trees), np.concatenate(fractions).astype("float64"), len(estimator.estimators_), allow_missing
+    )
 
 
 def _compile_linear(estimator: LogisticRegression) -> _Linear:
     if not isinstance(estimator.coef_, np.ndarray):
         raise UnsupportedModel("the logistic regression has sparse coefficients")
     one_vs_rest = estimator.multi_class in ("ovr", "warn") or (
-        estimator.multi_class in ("auto", "deprecated") and (estimator.classes_.size <= 2 or estimator.solver == "liblinear")
+        estimator.multi_class in ("auto", "deprecated")
+        and (estimator.classes_.size <= 2 or estimator.solver == "liblinear")
     )
     return _Linear(estimator.coef_, estimator.intercept_, one_vs_rest)
 
@@ -895,8 +955,8 @@ def _compile_linear(estimator: LogisticRegression) -> _Linear:
 # --- the compile-time check ------------------------------------------------------------------------
 
 
-def _verify(model: FastModel, pipeline: Pipeline, transformer: ColumnTransformer | None, check_rows: pd.DataFrame | None) -> None:
-    frames = [probe_rows(model, transformer)]
+def _verify(model: FastModel, pipeline: Pipeline, check_rows: pd.DataFrame | None) -> None:
+    frames = [_probe_rows(model)]
     if check_rows is not None and len(check_rows):
         frames.append(check_rows)
     for frame in frames:
@@ -910,19 +970,13 @@ def _verify(model: FastModel, pipeline: Pipeline, transformer: ColumnTransformer
             raise UnsupportedModel(f"the fast path refused rows scikit-learn accepted ({error.message})") from None
         if actual.shape != expected.shape or not np.allclose(actual, expected, rtol=0, atol=TOLERANCE):
             gap = np.max(np.abs(actual - expected)) if actual.shape == expected.shape else "shape"
-            raise UnsupportedModel(f"the compiled path differs from scikit-learn on check rows (largest difference {gap})")
+            raise UnsupportedModel(
+                f"the compiled path differs from scikit-learn on check rows (largest difference {gap})"
+            )
 
 
-def probe_rows(model: FastModel, transformer: ColumnTransformer | None) -> pd.DataFrame:
-    """Rows that exercise what a pipeline learned: each category, unseen and missing values, timestamps.
-
-    Args:
-        model: The compiled model (its blocks say which column is which kind).
-        transformer: The pipeline's fitted ColumnTransformer, or None.
-
-    Returns:
-        A DataFrame of the model's feature columns.
-    """
+def _probe_rows(model: FastModel) -> pd.DataFrame:
+    """Rows that exercise what a pipeline learned: each category, unseen and missing values, timestamps."""
     count = 4
     for block, _ in model._blocks:
         if isinstance(block, _CategoricalBlock):
@@ -944,7 +998,9 @@ def probe_rows(model: FastModel, transformer: ColumnTransformer | None) -> pd.Da
                 centre = centres[i] if i < len(centres) else 0.0
                 values = [centre, centre + 1.5, centre - 2.25, 0.0] + ([np.nan] if block.function is not None else [])
                 columns[name] = [values[k % len(values)] for k in range(count)]
-    return pd.DataFrame({name: columns[name] for name in model.feature_names}, columns=list(model.feature_names), index=range(count))
+    return pd.DataFrame(
+        {name: columns[name] for name in model.feature_names}, columns=list(model.feature_names), index=range(count)
+    )
 
 
 def _numeric_centres(block: _NumericBlock) -> np.ndarray:

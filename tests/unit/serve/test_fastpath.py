@@ -114,7 +114,11 @@ def config_for(encoding: str):
     return parse_use_case(CONFIG.format(scale=str(ENCODINGS[encoding]).lower(), encoding=encoding))
 
 
-@pytest.fixture(scope="module", params=[(f, e, c) for f in FAMILIES for e in ENCODINGS for c in (2, 3)], ids=lambda p: f"{p[0]}-{p[1]}-{p[2]}class")
+@pytest.fixture(
+    scope="module",
+    params=[(f, e, c) for f in FAMILIES for e in ENCODINGS for c in (2, 3)],
+    ids=lambda p: f"{p[0]}-{p[1]}-{p[2]}class",
+)
 def fitted(request):
     """(pipeline, fast model, config, test rows) for one family, encoding and number of classes."""
     family, encoding, classes = request.param
@@ -185,7 +189,9 @@ def test_unseen_category_is_encoded_like_the_infrequent_group():
 def boosted():
     """A boosted model (one-hot, scaled) of the synthetic use case, and its fast path."""
     config = config_for("onehot")
-    pipeline, _ = fit(synthetic_rows(1200, seed=1), config, Trial("hist_gradient_boosting", FAMILIES["hist_gradient_boosting"]))
+    pipeline, _ = fit(
+        synthetic_rows(1200, seed=1), config, Trial("hist_gradient_boosting", FAMILIES["hist_gradient_boosting"])
+    )
     return pipeline, compile_model(pipeline)
 
 
@@ -209,15 +215,33 @@ SERVING_FORM = {  # what request validation hands over: typed numpy arrays
         {"level": np.array([2, 3, 4]), "color": np.array(["red", "blue", "cyan"])},
         {"level": np.array([2.0, np.nan, 4.0]), "color": np.array(["white", np.nan, pd.NA], dtype=object)},
         {"level": pd.Series([2, None, 4], dtype="Int64"), "count": pd.Series([3, None, 7], dtype="Int64")},
-        {"amount": np.array([120.5, 3.0, 80.0], dtype=np.float32), "count": np.array([1, 2, 3], dtype=np.uint8), "ratio": np.array([True, False, True])},
-        {"amount": np.array([12, None, 7.5], dtype=object), "count": np.array([np.int64(3), np.nan, pd.NA], dtype=object)},
+        {
+            "amount": np.array([120.5, 3.0, 80.0], dtype=np.float32),
+            "count": np.array([1, 2, 3], dtype=np.uint8),
+            "ratio": np.array([True, False, True]),
+        },
+        {
+            "amount": np.array([12, None, 7.5], dtype=object),
+            "count": np.array([np.int64(3), np.nan, pd.NA], dtype=object),
+        },
         {"seen_at": ["2024-01-05T13:00:00Z", None, "2023-07-01 08:30:00+02:00"]},
         {"seen_at": np.array(["2024-02-29", "2023-12-31T23:30:00-05:00", "2024-03-31T01:59:59.123456Z"], dtype=object)},
-        {"seen_at": pd.Series(pd.to_datetime(["2024-01-05 13:00", None, "2023-07-01 08:30"]).tz_localize("America/New_York"))},
-        {"seen_at": np.array(["1960-02-29T10:00:00", "2199-12-31T23:00:00", "1970-01-01T00:00:00"], dtype="datetime64[ns]")},
+        {
+            "seen_at": pd.Series(
+                pd.to_datetime(["2024-01-05 13:00", None, "2023-07-01 08:30"]).tz_localize("America/New_York")
+            )
+        },
+        {
+            "seen_at": np.array(
+                ["1960-02-29T10:00:00", "2199-12-31T23:00:00", "1970-01-01T00:00:00"], dtype="datetime64[ns]"
+            )
+        },
         # forms the fast readers hand to the pipeline's own functions (pandas decides)
         {"amount": ["12.5", "abc", None], "ratio": np.array(["1e-3", " 7 ", "nan"], dtype=object)},
-        {"color": pd.Series(["red", None, "teal"], dtype="category"), "level": pd.Series(["2", None, "x"], dtype="string")},
+        {
+            "color": pd.Series(["red", None, "teal"], dtype="category"),
+            "level": pd.Series(["2", None, "x"], dtype="string"),
+        },
         {"level": np.array([dt.datetime(2024, 1, 1), None, 3], dtype=object)},
         {"seen_at": ["01/02/2024 10:00", "2024-02-30T00:00:00", "not a time"]},
         {"seen_at": ["1500-01-01T00:00:00", "2024-01-05T13:00:00Z", None]},
@@ -240,13 +264,18 @@ def test_typed_serving_columns_never_go_through_pandas(boosted, monkeypatch):
 
     monkeypatch.setattr(fastpath, "_as_frame", refuse)
     np.testing.assert_allclose(fast.predict_proba(SERVING_FORM), expected, rtol=0, atol=TOLERANCE)
-    text_times = {**SERVING_FORM, "seen_at": np.array(["2024-01-05T13:00:00Z", None, "2023-07-01 08:30:00"], dtype=object)}
+    text_times = {
+        **SERVING_FORM,
+        "seen_at": np.array(["2024-01-05T13:00:00Z", None, "2023-07-01 08:30:00"], dtype=object),
+    }
     np.testing.assert_allclose(fast.predict_proba(text_times), expected, rtol=0, atol=TOLERANCE)
 
 
 def test_a_dataframe_with_extra_and_reordered_columns_is_read_by_name(boosted):
     pipeline, fast = boosted
-    frame = pd.DataFrame(SERVING_FORM)[["seen_at", "level", "color", "amount", "count", "ratio", "blank"]].assign(extra="x")
+    frame = pd.DataFrame(SERVING_FORM)[["seen_at", "level", "color", "amount", "count", "ratio", "blank"]].assign(
+        extra="x"
+    )
     assert_same(fast, pipeline, frame)
 
 
@@ -257,7 +286,7 @@ def test_iso_timestamps_give_pandas_calendar_parts_on_many_instants(boosted):
     moments = pd.Timestamp("1970-01-01") + pd.to_timedelta(seconds, unit="s")
     offsets = rng.integers(-12 * 4, 14 * 4, size=400) * 15
     texts = []
-    for moment, offset, style in zip(moments, offsets, rng.integers(0, 5, size=400)):
+    for moment, offset, style in zip(moments, offsets, rng.integers(0, 5, size=400), strict=True):
         if style == 0:
             texts.append(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
         elif style == 1:
@@ -273,7 +302,13 @@ def test_iso_timestamps_give_pandas_calendar_parts_on_many_instants(boosted):
     fast_parts = fast.transform(columns)
     np.testing.assert_array_equal(fast_parts, pipeline[:-1].transform(pd.DataFrame(columns)))
     expected = calendar_parts(pd.DataFrame({"t": texts}), parts=("hour", "dayofweek", "month", "dayofyear", "weekend"))
-    np.testing.assert_array_equal(fastpath._calendar(fastpath._read_instants(np.array(texts, dtype=object)), ("hour", "dayofweek", "month", "dayofyear", "weekend")), expected)
+    np.testing.assert_array_equal(
+        fastpath._calendar(
+            fastpath._read_instants(np.array(texts, dtype=object)),
+            ("hour", "dayofweek", "month", "dayofyear", "weekend"),
+        ),
+        expected,
+    )
 
 
 # --- bad input: refused where scikit-learn refuses it -----------------------------------------
@@ -308,7 +343,15 @@ def test_an_unseen_category_is_refused_where_the_encoder_refuses_it():
     encoder = make_pipeline(FunctionTransformer(as_text), OneHotEncoder(handle_unknown="error", sparse_output=False))
     pipeline = Pipeline(
         [
-            ("preprocess", ColumnTransformer([("categorical", encoder, ["color"]), ("numeric", make_pipeline(FunctionTransformer(as_numbers), SimpleImputer()), ["ratio"])])),
+            (
+                "preprocess",
+                ColumnTransformer(
+                    [
+                        ("categorical", encoder, ["color"]),
+                        ("numeric", make_pipeline(FunctionTransformer(as_numbers), SimpleImputer()), ["ratio"]),
+                    ]
+                ),
+            ),
             ("model", LogisticRegression()),
         ]
     ).fit(rows[["color", "ratio"]], rows["label"])
@@ -324,13 +367,25 @@ def test_an_unseen_category_is_refused_where_the_encoder_refuses_it():
 # --- passthrough, drop, missing values reaching the trees, many rows -------------------------
 
 
-@pytest.mark.parametrize("estimator", [HistGradientBoostingClassifier(max_iter=20, random_state=0), RandomForestClassifier(n_estimators=8, random_state=0), LogisticRegression()], ids=type)
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        HistGradientBoostingClassifier(max_iter=20, random_state=0),
+        RandomForestClassifier(n_estimators=8, random_state=0),
+        LogisticRegression(),
+    ],
+    ids=type,
+)
 def test_passthrough_and_drop_columns_and_missing_values_in_the_trees(estimator):
     rows = synthetic_rows(800, seed=4)
     rows["raw"] = np.where(rows["amount"].isna(), np.nan, rows["ratio"] * 10)  # NaN reaches the estimator
     frame = rows[["amount", "color", "raw"]]
-    numeric = make_pipeline(FunctionTransformer(as_numbers), SimpleImputer(strategy="mean"), StandardScaler(with_mean=False))
-    preprocess = ColumnTransformer([("numeric", numeric, ["amount"]), ("gone", "drop", ["color"])], remainder="passthrough")  # raw by position
+    numeric = make_pipeline(
+        FunctionTransformer(as_numbers), SimpleImputer(strategy="mean"), StandardScaler(with_mean=False)
+    )
+    preprocess = ColumnTransformer(
+        [("numeric", numeric, ["amount"]), ("gone", "drop", ["color"])], remainder="passthrough"
+    )  # raw by position
     if isinstance(estimator, LogisticRegression):
         frame = frame.assign(raw=frame["raw"].fillna(0.0))
     pipeline = Pipeline([("preprocess", preprocess), ("model", estimator)]).fit(frame, rows["label"])
@@ -392,14 +447,39 @@ def refused_pipelines():
     return {
         "not a pipeline": HistGradientBoostingClassifier(max_iter=5).fit(frame[["amount"]], labels),
         "unknown estimator": pipeline(both, GradientBoostingClassifier(n_estimators=5)),
-        "unknown step": pipeline(ColumnTransformer([("numeric", make_pipeline(FunctionTransformer(as_numbers), SimpleImputer(), MinMaxScaler()), ["amount"])]), LogisticRegression()),
-        "unknown function": pipeline(ColumnTransformer([("numeric", FunctionTransformer(np.log1p), ["amount"])]), HistGradientBoostingClassifier(max_iter=5)),
-        "native categories": pipeline(both, HistGradientBoostingClassifier(max_iter=5, categorical_features=[1])),
-        "sparse output": pipeline(
-            ColumnTransformer([("categorical", make_pipeline(FunctionTransformer(as_text), OneHotEncoder(sparse_output=True)), ["color"])], sparse_threshold=1.0),
+        "unknown step": pipeline(
+            ColumnTransformer(
+                [
+                    (
+                        "numeric",
+                        make_pipeline(FunctionTransformer(as_numbers), SimpleImputer(), MinMaxScaler()),
+                        ["amount"],
+                    )
+                ]
+            ),
             LogisticRegression(),
         ),
-        "fitted on an array": Pipeline([("preprocess", ColumnTransformer([("numeric", "passthrough", [0])])), ("model", LogisticRegression())]).fit(np.c_[np.arange(300.0)], labels),
+        "unknown function": pipeline(
+            ColumnTransformer([("numeric", FunctionTransformer(np.log1p), ["amount"])]),
+            HistGradientBoostingClassifier(max_iter=5),
+        ),
+        "native categories": pipeline(both, HistGradientBoostingClassifier(max_iter=5, categorical_features=[1])),
+        "sparse output": pipeline(
+            ColumnTransformer(
+                [
+                    (
+                        "categorical",
+                        make_pipeline(FunctionTransformer(as_text), OneHotEncoder(sparse_output=True)),
+                        ["color"],
+                    )
+                ],
+                sparse_threshold=1.0,
+            ),
+            LogisticRegression(),
+        ),
+        "fitted on an array": Pipeline(
+            [("preprocess", ColumnTransformer([("numeric", "passthrough", [0])])), ("model", LogisticRegression())]
+        ).fit(np.c_[np.arange(300.0)], labels),
     }
 
 
@@ -415,7 +495,9 @@ def test_a_compiled_path_that_disagrees_with_scikit_learn_is_refused_at_compile_
     pipeline, _ = fit(synthetic_rows(600, seed=1), config, Trial("logistic_regression", {"C": 0.5}))
     compile_model(pipeline)  # agrees as it is
     original = fastpath._Scale.apply
-    monkeypatch.setattr(fastpath._Scale, "apply", lambda self, values, columns: original(self, values, columns) * (1 + 1e-7))
+    monkeypatch.setattr(
+        fastpath._Scale, "apply", lambda self, values, columns: original(self, values, columns) * (1 + 1e-7)
+    )
     with pytest.raises(UnsupportedModel, match="differs from scikit-learn"):
         compile_model(pipeline)
 
