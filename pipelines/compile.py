@@ -7,9 +7,13 @@ from pathlib import Path
 
 from kfp import compiler
 
+from pipelines.monitoring_pipeline import monitoring_pipeline
 from pipelines.training_pipeline import training_pipeline
 
-PIPELINES = {Path(__file__).with_name("training_pipeline.yaml"): training_pipeline}
+PIPELINES = {
+    Path(__file__).with_name("training_pipeline.yaml"): training_pipeline,
+    Path(__file__).with_name("monitoring_pipeline.yaml"): monitoring_pipeline,
+}
 
 
 def compile_all(folder: Path | None = None) -> list[Path]:

@@ -72,6 +72,21 @@ class IngestOptions:
 
 
 @dataclass(frozen=True)
+class ExtraRows:
+    """Labelled rows that join a dataset version besides its sources: production feedback.
+
+    Attributes:
+        splits: The rows of each split: feature columns and the target. The version's other columns
+            stay empty in them (feedback knows only what was served).
+        lineage: Where they came from (the feedback window, the log objects and their sha256, how
+            rows were placed), recorded in the manifest under ``feedback`` and part of the version id.
+    """
+
+    splits: Mapping[str, pd.DataFrame]
+    lineage: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class IngestResult:
     """The outcome of ingestion.
 
@@ -344,7 +359,9 @@ def ingest_dataset(
 
     Identical inputs give the identical version id, and then nothing is written (except moving the
     latest pointer back to that version if it had moved on). Nothing is published until every file
-    is complete: a failure leaves no visible version behind.
+    is complete: a failure leaves no visible version behind. When the config names a feedback
+    window, the window's labelled production feedback joins the splits (retraining), and the
+    manifest's ``feedback`` entry records the window and the log objects read.
 
     Args:
         config: The use case.
@@ -383,11 +400,41 @@ def run_ingest_task(use_case_yaml: str, sources: Mapping[str, str], manifest_pat
     return result
 
 
+def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """Gives rows from outside the sources a version's columns: each value in its column's type,
+    absent columns empty, timestamps from ISO text.
+
+    Raises:
+        DataError: If a column is not one of the version's or its values cannot take its type.
+    """
+    unknown = sorted(set(frame.columns) - set(schema.names))
+    if unknown:
+        raise DataError(f"feedback column {unknown[0]!r} is not a column of the dataset", hint="feedback rows hold features and the target only")
+    arrays = []
+    for column in schema:
+        if column.name not in frame.columns:
+            arrays.append(pa.nulls(len(frame), column.type))
+            continue
+        values = frame[column.name].reset_index(drop=True)
+        try:
+            if pa.types.is_timestamp(column.type):
+                times = pd.to_datetime(values, utc=True)
+                array = pa.Array.from_pandas(times if column.type.tz else times.dt.tz_localize(None))
+            else:
+                array = pa.array(values.astype(object).where(values.notna(), None).tolist())
+            arrays.append(array.cast(column.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError) as error:
+            raise DataError(f"feedback column {column.name!r} cannot be read as {column.type}: {_first_line(error)}", hint="check what serving logs for it") from None
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def _ingest(config, store, options, scratch, progress) -> IngestResult:
     store.check()
     local = {name: locate_source(name, spec, store, scratch / "sources") for name, spec in config.sources.items()}
     digests = {name: sha256_file(path) for name, path in local.items()}
-    ref = DatasetRef(config.name, dataset_version_id(config.ingest_fingerprint(), digests))
+    extra = _feedback_rows(config, store) if config.feedback is not None else None
+    fingerprint = {**config.ingest_fingerprint(), **({"feedback": extra.lineage} if extra else {})}
+    ref = DatasetRef(config.name, dataset_version_id(fingerprint, digests))
     bucket = store.bucket("datasets")
     previous = datasets.read_latest(store, config.name)
     if store.exists(bucket, ref.manifest_key):
@@ -408,6 +455,13 @@ def _ingest(config, store, options, scratch, progress) -> IngestResult:
     writers: dict[str, pq.ParquetWriter] = {}
     rows_read, dropped, counts = 0, {"label_missing": 0, "split_value_missing": 0}, dict.fromkeys(SPLITS, 0)
     schema = None
+
+    def write(split: str, table: pa.Table) -> None:
+        if split not in writers:
+            writers[split] = pq.ParquetWriter(scratch / f"{split}.parquet", schema, compression="zstd")
+        writers[split].write_table(table)
+        counts[split] += table.num_rows
+
     try:
         for batch in read_batches(local[primary], config.sources[primary], primary, options.block_bytes, tick):
             rows_read += batch.num_rows
@@ -418,11 +472,10 @@ def _ingest(config, store, options, scratch, progress) -> IngestResult:
                 rows = rows.drop(columns=[SPLIT_COLUMN])
                 table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
                 schema = schema or _widen_nulls(table.schema)
-                table = table.cast(schema)
-                if split not in writers:
-                    writers[split] = pq.ParquetWriter(scratch / f"{split}.parquet", schema, compression="zstd")
-                writers[split].write_table(table)
-                counts[split] += len(rows)
+                write(split, table.cast(schema))
+        for split, rows in (extra.splits.items() if extra and schema is not None else ()):
+            if len(rows):
+                write(split, conform_rows(rows, schema))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise DataError(f"rows of {primary!r} change type between chunks: {_first_line(error)}", hint="clean the column or set its type in the source") from None
     finally:
@@ -467,6 +520,7 @@ def _ingest(config, store, options, scratch, progress) -> IngestResult:
             for name in config.sources
         ],
         "config": config.ingest_fingerprint(),
+        **({"feedback": dict(extra.lineage)} if extra else {}),
         "location": f"s3://{store.bucket('datasets')}/{ref.prefix}",
         "splits": {},
     }
@@ -501,6 +555,13 @@ def _require_columns(available: Any, wanted: Any, where: str) -> None:
             f"column {missing[0]!r} is absent from {where}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
             hint=f"available columns: {shown}",
         )
+
+
+def _feedback_rows(config: UseCaseConfig, store: ObjectStore) -> ExtraRows:
+    """The labelled feedback of the config's feedback window, placed in splits (see components.monitor)."""
+    from components.monitor.retraining import feedback_rows
+
+    return feedback_rows(store, config)
 
 
 def _compare(values: pd.Series, rule: DeriveSpec) -> pd.Series:

@@ -1,0 +1,89 @@
+"""KFP interface of stage 8: monitoring and the promotion proposal after retraining. No logic here."""
+
+from kfp import dsl
+
+from components.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def monitor_serving(
+    use_case: str,
+    schema: str,
+    window_start: str,
+    window_end: str,
+    last_hours: int,
+    model: str,
+    report: dsl.Output[dsl.HTML],
+    metrics: dsl.Output[dsl.Metrics],
+    classification: dsl.Output[dsl.ClassificationMetrics],
+    result: dsl.Output[dsl.Artifact],
+    summary: dsl.OutputPath(str),
+    retraining_use_case: dsl.OutputPath(str),
+    retraining_schema: dsl.OutputPath(str),
+) -> bool:
+    """Monitors the served model over a window of its request and feedback logs, and decides whether to retrain.
+
+    Drift of the served data against the model's training statistics (TFDV, SERVING environment,
+    every feature), live quality where ground truth came back (the metrics of model analysis, by
+    slice), and the retraining decision from the use case's monitoring thresholds. An empty window,
+    too few requests or no ground truth are outcomes with a message, not failures.
+
+    Args:
+        use_case: The use-case configuration, as YAML text.
+        schema: The curated TFDV schema, as text protobuf (its SERVING environment is used).
+        window_start: First instant of the window (ISO 8601, UTC); empty for "hours before the end".
+        window_end: End of the window (exclusive); empty for now.
+        last_hours: Length of the window when a bound is empty; 0 takes monitoring.window_hours.
+        model: The monitored model: production, staging, latest or a version id.
+
+    Returns:
+        report: A self-contained HTML report: decision, traffic, live quality, drift of every feature.
+        metrics: Counts, the drift distance of every feature, the live metrics and the decision (1 = retrain).
+        classification: Confusion matrix and ROC curve of the live rows (logged only when ground truth arrived).
+        result: The whole result as JSON (window, counts, distances, quality, decision, log objects read).
+        summary: The decision, its reasons and what could not be judged.
+        retraining_use_case: The use case with the window as its feedback window: what retraining ingests.
+        retraining_schema: The schema a dataset with feedback rows is validated against.
+        Output: Whether to retrain (the gate; a single return value, since kfp.local resolves only a
+            task's Output in dsl.If conditions).
+    """
+    import json
+    from pathlib import Path
+
+    from components.monitor.logic import run_monitor_task
+
+    outcome, retraining_text, schema_text = run_monitor_task(
+        use_case, schema, window_start, window_end, last_hours, model, Path(report.path), Path(result.path)
+    )
+    for name, value in outcome.metrics().items():
+        metrics.log_metric(name, value)
+    # The same figures as a file: kfp.local's cache treats a Metrics artifact without one as missing.
+    Path(metrics.path).write_text(json.dumps(outcome.metrics()))
+    if outcome.quality is not None:
+        classification.log_confusion_matrix([str(c) for c in outcome.quality.classes], outcome.quality.confusion)
+        classification.log_roc_curve(*(list(values) for values in zip(*outcome.quality.roc)))
+    Path(summary).write_text(outcome.summary())
+    Path(retraining_use_case).write_text(retraining_text)
+    Path(retraining_schema).write_text(schema_text)
+    return outcome.decision.retrain
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def propose_promotion(use_case: str, proposal: dsl.Output[dsl.Markdown]) -> str:
+    """Proposes the model retrained on the feedback window for production, if it was blessed.
+
+    Args:
+        use_case: The retraining use case (with its feedback window), as YAML text.
+
+    Returns:
+        proposal: What was found and the promotion command to run, in Markdown.
+        Output: The promotion command (empty when nothing is proposed).
+    """
+    from pathlib import Path
+
+    from components.monitor.retraining import propose_promotion_task
+
+    found = propose_promotion_task(use_case)
+    text = f"{found.message}\n\n```\n{found.command}\n```\n" if found.command else f"{found.message}\n"
+    Path(proposal.path).write_text(text)
+    return found.command

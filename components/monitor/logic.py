@@ -1,0 +1,523 @@
+"""Stage 8: monitor the served model over a time window and decide whether to retrain it.
+
+For a window of the serving logs (see :mod:`components.monitor.logs`):
+
+- **drift**: statistics of the served rows, computed with TFDV exactly as training statistics are
+  (same type conversions, same schema-aware options), validated in the schema's SERVING
+  environment (the label is not required there) against the train split of the model's dataset
+  version, with a drift comparator on every feature: Jensen-Shannon divergence for numbers,
+  L-infinity distance for categories, thresholds from ``monitoring.drift``. TFDV records the
+  measured distance of every feature that has a comparator, below its threshold too, so every
+  feature's distance comes from TFDV itself; a feature without values in the window has none and
+  is listed as not measured. Schema anomalies of the served data are reported as warnings.
+- **live quality**: the metrics of model analysis (the same functions), overall and by slice, on
+  the served rows of the monitored model whose ground truth came back, against the model's offline
+  test metrics.
+- **decision**: retrain when drift or the loss of live quality passes the thresholds of
+  ``monitoring``, with enough rows to judge and labelled feedback to learn from. An empty window,
+  too few requests or no ground truth are outcomes with a message, never errors.
+
+:func:`monitor` is the shell: it reads the logs, the model and its training statistics from S3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+from components.common import datasets
+from components.common.config import MonitoringSpec, UseCaseConfig, parse_use_case, s3_settings
+from components.common.errors import DataError
+from components.common.storage import ObjectStore
+from components.evaluate.logic import slice_metrics
+from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
+from components.monitor.logs import FEEDBACK, REQUESTS, Window, features_of, read_logs, to_frame
+from components.register import logic as registry
+from components.validate.logic import (
+    SERVING,
+    Distance,
+    Finding,
+    _distances,
+    _findings,
+    prepare_frame,
+    split_statistics,
+    statistics_in_process,
+    statistics_of,
+    with_comparators,
+)
+
+log = logging.getLogger(__name__)
+
+RETRAIN, HEALTHY, INSUFFICIENT, DRIFT_WITHOUT_FEEDBACK = "retrain", "healthy", "insufficient_evidence", "drift_without_feedback"
+SERVED = "serving"
+
+
+@dataclass
+class LiveQuality:
+    """The monitored model's quality on served rows whose ground truth came back.
+
+    Attributes:
+        rows: Labelled rows scored.
+        metrics: Live metrics (those of model analysis).
+        offline: The model's metrics on its test split, from the registry.
+        classes: The model's classes, in probability column order.
+        confusion: Confusion matrix, rows true classes, columns predicted ones.
+        roc: Points of the ROC curve of the positive (last) class.
+        slices: Metrics per value of each slice column (analysis.slices).
+        slice_gaps: Largest gap between slices per column.
+        excluded: Feedback rows of the model left out, by reason.
+    """
+
+    rows: int
+    metrics: dict[str, float]
+    offline: dict[str, float]
+    classes: list[Any]
+    confusion: list[list[int]]
+    roc: list[tuple[float, float, float]]
+    slices: dict[str, list[dict[str, Any]]]
+    slice_gaps: dict[str, dict[str, Any]]
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to retrain, and why.
+
+    Attributes:
+        retrain: The gate: True when retraining is due and there is labelled feedback to learn from.
+        status: ``retrain``, ``healthy``, ``insufficient_evidence`` or ``drift_without_feedback``.
+        reasons: What passed a threshold, each naming the measure, its value and the threshold.
+        notes: What could not be judged and why (empty window, too few requests, no ground truth...).
+    """
+
+    retrain: bool
+    status: str
+    reasons: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass
+class MonitoringResult:
+    """Everything one monitoring run found.
+
+    Attributes:
+        use_case: The use case.
+        model_version: The monitored model.
+        dataset_version: The dataset version it was trained on (drift reference: its train split).
+        window: The window read.
+        requests: Logged request rows in the window (every model version).
+        feedback: Logged feedback rows in the window (every model version).
+        labelled: Feedback rows with a truth (every model version): what retraining can learn from.
+        by_model: Request and feedback rows per model version.
+        sampled: Rows the statistics were computed on, when the window held more than max_rows.
+        distances: The drift distance of every feature measured.
+        unmeasured: Features without a distance (no values in the window).
+        findings: Drift alerts and schema anomalies of the served data.
+        quality: Live quality (None when not judged).
+        decision: The decision.
+        statistics: Training (``train``) and served (``serving``) statistics, for the report.
+        objects: Log objects read, by kind.
+        malformed: Log lines skipped as malformed, by kind.
+    """
+
+    use_case: str
+    model_version: str
+    dataset_version: str
+    window: Window
+    requests: int
+    feedback: int
+    labelled: int
+    by_model: dict[str, dict[str, int]]
+    sampled: int | None
+    distances: list[Distance]
+    unmeasured: list[str]
+    findings: list[Finding]
+    quality: LiveQuality | None
+    decision: Decision
+    statistics: statistics_pb2.DatasetFeatureStatisticsList
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    malformed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> list[str]:
+        """Features whose distance passed their threshold."""
+        return sorted(d.feature for d in self.distances if d.alerts)
+
+    def summary(self) -> str:
+        """A few lines for a person: the decision, its reasons and notes."""
+        decision = self.decision
+        head = (
+            f"monitoring {self.use_case} model {self.model_version}, {self.window.label()}: {decision.status.upper()} "
+            f"(retrain: {'yes' if decision.retrain else 'no'}); {self.requests} requests, {self.feedback} feedback rows "
+            f"({self.labelled} labelled)"
+        )
+        lines = [head, *(f"  reason: {r}" for r in decision.reasons), *(f"  note:   {n}" for n in decision.notes)]
+        if self.distances:
+            top = sorted(self.distances, key=lambda d: -d.value / max(d.threshold, 1e-9))[:5]
+            lines.append("  drift:  " + ", ".join(f"{d.feature} {d.value:.3f}/{d.threshold:g}" for d in top))
+        if self.quality:
+            shown = ", ".join(f"{m} {self.quality.metrics[m]:.4f} (offline {self.quality.offline.get(m, float('nan')):.4f})" for m in ("roc_auc", "pr_auc", "accuracy"))
+            lines.append(f"  live:   {shown} on {self.quality.rows} rows")
+        return "\n".join(lines)
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics for KFP: counts, every drift distance, and the live metrics."""
+        values: dict[str, float] = {
+            "retrain": float(self.decision.retrain),
+            "requests": float(self.requests),
+            "feedback": float(self.feedback),
+            "labelled": float(self.labelled),
+            "drifted_features": float(len(self.drifted)),
+        }
+        values.update({f"drift_{d.feature}_{d.measure}": round(d.value, 6) for d in self.distances})
+        if self.quality:
+            values.update({f"live_{name}": round(value, 6) for name, value in self.quality.metrics.items() if not math.isnan(value)})
+        return values
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data of the whole result (statistics aside), for the result artifact."""
+        return {
+            "use_case": self.use_case,
+            "model_version": self.model_version,
+            "dataset_version": self.dataset_version,
+            "window": self.window.to_json(),
+            "requests": self.requests,
+            "feedback": self.feedback,
+            "labelled": self.labelled,
+            "by_model": self.by_model,
+            "sampled": self.sampled,
+            "decision": dataclasses.asdict(self.decision),
+            "drifted": self.drifted,
+            "distances": [dataclasses.asdict(d) for d in self.distances],
+            "unmeasured": self.unmeasured,
+            "findings": [dataclasses.asdict(f) for f in self.findings],
+            "quality": dataclasses.asdict(self.quality) if self.quality else None,
+            "objects": self.objects,
+            "malformed": self.malformed,
+        }
+
+
+# --- pure functions --------------------------------------------------------------------------
+
+
+def serving_frame(features: pd.DataFrame, config: UseCaseConfig, schema: schema_pb2.Schema) -> pd.DataFrame:
+    """Gives logged feature values the types training data has, so both statistics compare like for like.
+
+    JSON carries numbers, text and null; datetimes arrive as ISO text. Datetime features become UTC
+    timestamps (then epoch seconds, as :func:`prepare_frame` does for training), integer features
+    nullable integers, float features floats, text features text; values that do not fit become
+    missing (the schema check reports the shortfall in presence).
+    """
+    types = {feature.name: feature.type for feature in schema.feature}
+    datetimes = set(config.features.datetime)
+    columns = {}
+    for name in config.features.all():
+        values = features[name] if name in features.columns else pd.Series([None] * len(features), dtype=object)
+        values = values.reset_index(drop=True)
+        if name in datetimes:
+            values = pd.to_datetime(values, utc=True, errors="coerce")
+        elif types.get(name) in (schema_pb2.INT, schema_pb2.FLOAT):
+            numbers = pd.to_numeric(values, errors="coerce")
+            whole = numbers.dropna()
+            if types[name] == schema_pb2.INT and bool((whole == whole.round()).all()):
+                numbers = numbers.astype("Int64")
+            values = numbers.astype("float64") if numbers.dtype == object else numbers
+        elif types.get(name) == schema_pb2.BYTES:
+            values = values.astype(object).where(values.isna(), values.astype(str)).where(values.notna(), None)
+        columns[name] = values
+    return prepare_frame(pd.DataFrame(columns))
+
+
+def sample_rows(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows, drawn with a seed (all rows when ``max_rows`` is 0 or not exceeded)."""
+    if not max_rows or len(frame) <= max_rows:
+        return frame
+    return frame.sample(n=max_rows, random_state=seed).sort_index()
+
+
+def measure_drift(
+    serving: statistics_pb2.DatasetFeatureStatisticsList,
+    training: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    config: UseCaseConfig,
+) -> tuple[list[Distance], list[str], list[Finding]]:
+    """Drift of the served data against the training split, in the schema's SERVING environment.
+
+    Returns:
+        The distance of every measured feature, the features without one (no values served), and
+        the findings: drift alerts and schema anomalies of the served data, all warnings (the
+        decision is :func:`decide`'s).
+    """
+    thresholds = dataclasses.replace(config, validation=dataclasses.replace(config.validation, drift=config.monitoring.drift))
+    compared = with_comparators(schema, thresholds, "drift")
+    anomalies = tfdv.validate_statistics(serving, compared, environment=SERVING, previous_statistics=training)
+    distances = _distances(anomalies, "drift")
+    measured = {d.feature for d in distances}
+    unmeasured = [name for name in config.features.all() if name not in measured]
+
+    def warn(_kind: str) -> str:
+        return "warning"
+
+    findings = _findings(anomalies, "drift", "serving vs train", warn, comparators_only=True)
+    findings += _findings(anomalies, "schema", SERVED, warn)
+    return distances, unmeasured, findings
+
+
+def live_quality(
+    feedback: pd.DataFrame,
+    classes: list[Any],
+    offline: dict[str, float],
+    config: UseCaseConfig,
+) -> LiveQuality:
+    """Scores the logged probabilities against the truth, overall and by slice.
+
+    Args:
+        feedback: Feedback lines of the monitored model (a frame of logs.to_frame).
+        classes: The model's classes; ``probabilities`` are keyed by their text.
+        offline: The model's offline test metrics.
+        config: The use case (slices; minimum rows per slice from monitoring.quality).
+
+    Raises:
+        DataError: If no row is left to score (the caller checks the count first).
+    """
+    labelled = feedback[feedback["truth"].notna()]
+    keys = [str(c) for c in classes]
+    text_classes = set(keys)
+    known = labelled["truth"].map(lambda value: str(value) in text_classes)
+    complete = labelled["probabilities"].map(lambda p: isinstance(p, dict) and all(isinstance(p.get(k), (int, float)) for k in keys))
+    usable = labelled[known & complete]
+    excluded = {"truth_not_a_class": int((~known).sum()), "without_probabilities": int((known & ~complete).sum())}
+    if usable.empty:
+        raise DataError("no feedback row has both a known class as truth and a probability for every class")
+    proba = np.array([[float(p[k]) for k in keys] for p in usable["probabilities"]])
+    by_text = dict(zip(keys, classes))
+    truth = np.array([by_text[str(value)] for value in usable["truth"]])
+    metrics = classification_metrics(truth, proba, classes)
+    served = features_of(usable).reset_index(drop=True)
+    columns = tuple(c for c in config.analysis.slices if c in served.columns)
+    slices, gaps = slice_metrics(served, truth, proba, classes, columns, config.monitoring.quality.min_slice_rows)
+    return LiveQuality(
+        rows=len(usable),
+        metrics=metrics,
+        offline={k: float(v) for k, v in offline.items() if isinstance(v, (int, float))},
+        classes=list(classes),
+        confusion=confusion(truth, proba, classes),
+        roc=roc_points(truth, proba, classes),
+        slices=slices,
+        slice_gaps=gaps,
+        excluded=excluded,
+    )
+
+
+def quality_reasons(quality: LiveQuality, spec: MonitoringSpec) -> tuple[list[str], list[str]]:
+    """The floors and allowed drops live quality misses (reasons), and the metrics it could not judge (notes)."""
+    reasons, notes = [], []
+    for metric, floor in sorted(spec.quality.floors.items()):
+        value = quality.metrics.get(metric, float("nan"))
+        lower = metric in LOWER_IS_BETTER
+        if math.isnan(value):
+            notes.append(f"live {metric} is undefined on the window's labelled rows (one class only): its floor is not judged")
+        elif (value > floor) if lower else (value < floor):
+            reasons.append(f"live {metric} {value:.4f} is {'above the ceiling' if lower else 'below the floor'} {floor:g}")
+    for metric, allowed in sorted(spec.quality.max_drop.items()):
+        value, offline = quality.metrics.get(metric, float("nan")), quality.offline.get(metric, float("nan"))
+        drop = (value - offline) if metric in LOWER_IS_BETTER else (offline - value)
+        if math.isnan(drop):
+            notes.append(f"live {metric} cannot be compared with the offline {metric}: its drop is not judged")
+        elif drop > allowed:
+            reasons.append(f"live {metric} {value:.4f} is {drop:.4f} worse than offline {offline:.4f}, more than the allowed {allowed:g}")
+    return reasons, notes
+
+
+def decide(
+    requests: int,
+    labelled: int,
+    model_labelled: int,
+    distances: list[Distance],
+    unmeasured: list[str],
+    quality: LiveQuality | None,
+    spec: MonitoringSpec,
+) -> Decision:
+    """Decides whether to retrain from the evidence of a window.
+
+    Args:
+        requests: Request rows in the window.
+        labelled: Feedback rows with a truth, every model version (what retraining learns from).
+        model_labelled: Labelled feedback rows of the monitored model.
+        distances: Drift distances of the measured features.
+        unmeasured: Features without a distance.
+        quality: Live quality, or None when it was not computed.
+        spec: The monitoring thresholds.
+    """
+    reasons: list[str] = []
+    notes: list[str] = []
+    drift_judged = requests >= spec.min_requests
+    if requests == 0:
+        notes.append("the window holds no logged requests: drift not judged")
+    elif not drift_judged:
+        notes.append(f"{requests} requests in the window, fewer than monitoring.min_requests {spec.min_requests}: drift measured but not judged")
+    if drift_judged:
+        drifted = [d for d in distances if d.alerts]
+        trigger = spec.retrain_on_drift
+        if trigger.count and len(drifted) >= trigger.count:
+            listed = ", ".join(f"{d.feature} {d.measure} {d.value:.3f} > {d.threshold:g}" for d in drifted)
+            reasons.append(f"{len(drifted)} features drifted (retrain_on_drift.count {trigger.count}): {listed}")
+        for distance in drifted:
+            if distance.feature in trigger.features:
+                reasons.append(f"{distance.feature} drifted: {distance.measure} {distance.value:.3f} > {distance.threshold:g} (named in retrain_on_drift.features)")
+        if unmeasured:
+            notes.append(f"no values served for {', '.join(unmeasured)}: their drift is not measured")
+    quality_judged = quality is not None and model_labelled >= spec.quality.min_rows
+    if quality is None or model_labelled == 0:
+        notes.append("no ground truth arrived in the window for the monitored model: live quality not judged")
+    elif not quality_judged:
+        notes.append(f"{model_labelled} labelled rows, fewer than monitoring.quality.min_rows {spec.quality.min_rows}: live quality measured but not judged")
+    else:
+        found, unjudged = quality_reasons(quality, spec)
+        reasons += found
+        notes += unjudged
+    if reasons and not labelled:
+        notes.append("retraining would be due, but no labelled feedback arrived in the window: nothing new to learn from")
+        return Decision(False, DRIFT_WITHOUT_FEEDBACK, tuple(reasons), tuple(notes))
+    if reasons:
+        return Decision(True, RETRAIN, tuple(reasons), tuple(notes))
+    return Decision(False, HEALTHY if drift_judged or quality_judged else INSUFFICIENT, (), tuple(notes))
+
+
+# --- the shell -------------------------------------------------------------------------------
+
+
+def monitor(
+    config: UseCaseConfig,
+    schema: schema_pb2.Schema,
+    store: ObjectStore,
+    window: Window,
+    model: str = "production",
+    work_dir: Path | None = None,
+) -> MonitoringResult:
+    """Monitors a served model over a window of the serving logs.
+
+    Args:
+        config: The use case (monitoring thresholds, slices).
+        schema: The curated schema (types, and the SERVING environment).
+        store: The object store: logs, registry and dataset versions.
+        window: The window.
+        model: The monitored model: ``production`` (default), ``staging``, ``latest`` or a version id.
+        work_dir: Scratch folder (a temporary one when None).
+
+    Raises:
+        NotFoundError: If the model reference names no model version.
+        DataError: If the model's lineage names no dataset version.
+    """
+    ref = registry.resolve(store, config.name, model)
+    manifest = registry.read_manifest(store, ref)
+    dataset_version = manifest["lineage"].get("dataset_version")
+    if not dataset_version:
+        raise DataError(f"model {ref.version} of {config.name!r} records no dataset version: there are no training statistics to compare with", hint="monitor a model registered by the training pipeline")
+    classes = registry.read_cards(store, ref).data.get("classes") or manifest["lineage"].get("training", {}).get("classes")
+    requests = read_logs(store, config.name, REQUESTS, window)
+    feedback = read_logs(store, config.name, FEEDBACK, window)
+    features = config.features.all()
+    served = to_frame(requests.lines, features)
+    answered = to_frame(feedback.lines, features)
+    seed = config.training.seed
+    sampled = sample_rows(served, config.monitoring.max_rows, seed)
+
+    with tempfile.TemporaryDirectory(prefix="mlcycle-monitor-", dir=work_dir) as folder:
+        training = statistics_of(store, datasets.resolve(store, config.name, dataset_version), config, Path(folder), schema)
+    train = split_statistics(training, "train")
+    distances: list[Distance] = []
+    unmeasured: list[str] = list(features)
+    findings: list[Finding] = []
+    statistics = statistics_pb2.DatasetFeatureStatisticsList(datasets=list(train.datasets))
+    if len(sampled):
+        serving = statistics_in_process({SERVED: serving_frame(features_of(sampled), config, schema)}, schema)
+        statistics.datasets.append(serving.datasets[0])
+        distances, unmeasured, findings = measure_drift(serving, train, schema, config)
+
+    own = answered[(answered["model_version"] == ref.version) & answered["truth"].notna()]
+    quality = None
+    if len(own) and classes:
+        quality = live_quality(sample_rows(own, config.monitoring.max_rows, seed), list(classes), manifest["lineage"].get("metrics", {}), config)
+    labelled = int(answered["truth"].notna().sum())
+    decision = decide(len(served), labelled, quality.rows if quality else 0, distances, unmeasured, quality, config.monitoring)
+    return MonitoringResult(
+        use_case=config.name,
+        model_version=ref.version,
+        dataset_version=dataset_version,
+        window=window,
+        requests=len(served),
+        feedback=len(answered),
+        labelled=labelled,
+        by_model=_by_model(served, answered),
+        sampled=len(sampled) if len(sampled) < len(served) else None,
+        distances=distances,
+        unmeasured=unmeasured,
+        findings=findings,
+        quality=quality,
+        decision=decision,
+        statistics=statistics,
+        objects={REQUESTS: requests.objects, FEEDBACK: feedback.objects},
+        malformed={kind: sum(rows.malformed.values()) for kind, rows in ((REQUESTS, requests), (FEEDBACK, feedback)) if rows.malformed},
+    )
+
+
+def write_outputs(result: MonitoringResult, spec: MonitoringSpec, report_path: Path, result_path: Path | None = None) -> None:
+    """Writes the HTML report and, when asked, the result as JSON."""
+    from components.monitor.report import render_report
+
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(render_report(result, spec))
+    if result_path is not None:
+        result_path.parent.mkdir(parents=True, exist_ok=True)
+        result_path.write_text(json.dumps(result.to_json(), indent=2, default=str))
+
+
+def run_monitor_task(
+    use_case_yaml: str,
+    schema_text: str,
+    window_start: str,
+    window_end: str,
+    last_hours: int,
+    model: str,
+    report_path: Path,
+    result_path: Path,
+) -> tuple[MonitoringResult, str, str]:
+    """Runs monitoring as a pipeline task: config and schema from text, S3 from the environment.
+
+    Returns:
+        The result, the use case with the window as its feedback window (what a retraining run
+        ingests) and the schema a dataset with feedback rows is validated against.
+    """
+    from google.protobuf import text_format
+
+    from components.monitor.retraining import retraining_use_case, schema_for_feedback
+    from components.validate.logic import parse_schema
+
+    config = parse_use_case(use_case_yaml)
+    schema = parse_schema(schema_text)
+    window = Window.resolve(window_start, window_end, last_hours or config.monitoring.window_hours)
+    store = ObjectStore.connect(s3_settings())
+    result = monitor(config, schema, store, window, model or "production")
+    write_outputs(result, config.monitoring, report_path, result_path)
+    retraining_schema = text_format.MessageToString(schema_for_feedback(schema, config))
+    return result, retraining_use_case(use_case_yaml, window), retraining_schema
+
+
+def _by_model(served: pd.DataFrame, answered: pd.DataFrame) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for kind, frame in ((REQUESTS, served), (FEEDBACK, answered)):
+        for version, rows in frame.groupby(frame["model_version"].fillna("(unknown)")):
+            counts.setdefault(str(version), {REQUESTS: 0, FEEDBACK: 0})[kind] = len(rows)
+    return counts

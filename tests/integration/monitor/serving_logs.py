@@ -1,0 +1,161 @@
+"""Helpers of the monitoring tests: a served loans model in a real S3 server, and serving logs.
+
+The logs are written here in the exact format of the serving contract (gzip JSON Lines under
+``<use_case>/<kind>/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz``), by a writer of
+the tests' own: monitoring is tested against the contract, not against serving's code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import LOANS_CONFIG, loans_with_signal, make_customers, settings_for, write_loans_use_case
+
+from components.common.config import load_use_case
+from components.common.storage import ObjectStore, RetryPolicy
+from components.ingest.logic import ingest_dataset
+from components.register import logic as registry
+from components.validate.logic import infer_schema_for_version, validate_dataset, write_schema
+from components.workflow import train_and_register
+
+MONITORED = """
+preprocessing: {{datetime_parts: [dayofweek]}}
+training:
+  seed: 3
+  search:
+    - family: logistic_regression
+      params: {{C: [1.0]}}
+analysis:
+  slices: [region]
+  min_slice_rows: 10
+  blessing:
+    floors: {{roc_auc: 0.6}}
+    max_regression: {{roc_auc: 0.2}}
+monitoring:
+  min_requests: 100
+  max_rows: 0
+  drift: {{numeric: 0.15, categorical: 0.15}}
+  retrain_on_drift: {{count: 2}}
+  quality:
+    min_rows: 100
+    floors: {{roc_auc: 0.7}}
+    max_drop: {{roc_auc: 0.1}}
+    min_slice_rows: 20
+  feedback_split: {{train: 0.6, eval: 0.2, test: 0.2}}
+"""
+FEATURES = ["amount", "term", "age", "purpose", "region"]
+_windows = itertools.count()
+
+
+@dataclass
+class Served:
+    """A loans model in production, its use case and schema, in one test module's buckets."""
+
+    store: ObjectStore
+    config_path: Path
+    schema_path: Path
+    model: Any
+    version: str
+    dataset_version: str
+
+    @property
+    def config(self):
+        return load_use_case(self.config_path)
+
+
+@pytest.fixture(scope="module")
+def served(s3, tmp_path_factory) -> Served:
+    """Trains and promotes a loans model once per module (each test then logs its own window)."""
+    store = ObjectStore.connect(settings_for(s3, prefix=f"m{os.getpid()}-{next(_windows)}-"), RetryPolicy(attempts=3, base_delay=0.05))
+    store.ensure_buckets()
+    folder = tmp_path_factory.mktemp("served")
+    config_path = write_loans_use_case(folder / "loans", loans_with_signal(), config=LOANS_CONFIG + MONITORED)
+    config = load_use_case(config_path)
+    dataset = ingest_dataset(config, store)
+    schema_path = folder / "loans.schema.pbtxt"
+    write_schema(infer_schema_for_version(config, store), schema_path)
+    from components.validate.logic import load_schema
+
+    assert validate_dataset(config, load_schema(schema_path), store).is_valid  # stores the training statistics
+    outcome = train_and_register(config, schema_path.read_text(), store)
+    assert outcome.analysis.blessing.blessed
+    registry.set_stage(store, "loans", "production", outcome.model.ref.version, reason="monitoring tests")
+    model = registry.load_model(store, "loans", "production", folder / "model")
+    return Served(store, config_path, schema_path, model, outcome.model.ref.version, dataset.ref.version)
+
+
+@pytest.fixture
+def window_day() -> datetime:
+    """A day of its own for each test, so tests sharing a module's buckets never read each other's logs."""
+    return datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(days=3 * next(_windows))
+
+
+def traffic(rows: int, seed: int, amount_shift: int = 0, purposes=None) -> pd.DataFrame:
+    """Loans as a client sends them: the served features (customers joined) and the true label.
+
+    A shift of the amounts and another mix of purposes make drift; the label keeps its rule.
+    """
+    loans = loans_with_signal(rows, seed=seed).dropna(subset=["status"]).merge(make_customers(), on="customer_id")
+    rng = np.random.default_rng(seed)
+    loans["amount"] = loans["amount"] + amount_shift
+    if purposes is not None:
+        loans["purpose"] = rng.choice(list(purposes), size=len(loans), p=list(purposes.values()))
+    loans["truth"] = ((loans["amount"] > 30_000) | (loans["purpose"] == "study")).astype(int)
+    return loans[FEATURES + ["truth"]].reset_index(drop=True)
+
+
+def log_lines(frame: pd.DataFrame, model, version: str, start: datetime, spacing: timedelta, truth: bool) -> list[dict]:
+    """One log line per row, as the server writes it; rows arrive ``spacing`` apart from ``start``."""
+    probabilities = model.predict_proba(frame[FEATURES])
+    lines = []
+    for index, (record, proba) in enumerate(zip(frame.to_dict("records"), probabilities)):
+        line = {
+            "time": (start + index * spacing).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "request_id": f"{index // 4:08x}",
+            "row": index % 4,
+            "model_version": version,
+            "features": {name: _native(record[name]) for name in FEATURES},
+            "probabilities": {str(c): float(p) for c, p in zip(model.classes_, proba)},
+            "prediction": int(model.classes_[int(np.argmax(proba))]),
+        }
+        if truth:
+            line["truth"] = int(record["truth"])
+        lines.append(line)
+    return lines
+
+
+def write_batches(store: ObjectStore, use_case: str, kind: str, lines: list[dict], batch: int = 50) -> list[str]:
+    """Writes lines in batches, each object named by the time of its last line (when the server writes it)."""
+    keys = []
+    for number, first in enumerate(range(0, len(lines), batch)):
+        chunk = lines[first : first + batch]
+        written = datetime.strptime(chunk[-1]["time"], "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(seconds=1)
+        version = chunk[-1].get("model_version") or "unknown"
+        key = f"{use_case}/{kind}/date={written:%Y-%m-%d}/{written:%H%M%S}-{version}-{number:08x}.jsonl.gz"
+        data = gzip.compress("".join(json.dumps(line) + "\n" for line in chunk).encode())
+        store.put_bytes(store.bucket("feedback"), key, data, content_type="application/gzip")
+        keys.append(key)
+    return keys
+
+
+def serve(served: Served, frame: pd.DataFrame, start: datetime, spacing=timedelta(seconds=30), feedback=True, truths=None) -> None:
+    """Logs a frame as requests and (when asked) as feedback, possibly with other truths."""
+    lines = log_lines(frame, served.model, served.version, start, spacing, truth=False)
+    write_batches(served.store, "loans", "requests", lines)
+    if feedback:
+        labelled = frame if truths is None else frame.assign(truth=truths)
+        write_batches(served.store, "loans", "feedback", log_lines(labelled, served.model, served.version, start, spacing, truth=True))
+
+
+def _native(value):
+    return value.item() if hasattr(value, "item") else value

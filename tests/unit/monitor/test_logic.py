@@ -1,0 +1,188 @@
+"""Monitoring's core with real TFDV on small frames: typing served values, drift, live quality, the decision."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import ORDERS_CONFIG, make_orders
+
+from components.common.config import MonitoringSpec, LiveQualitySpec, DriftTrigger, parse_use_case
+from components.monitor.logic import (
+    DRIFT_WITHOUT_FEEDBACK,
+    HEALTHY,
+    INSUFFICIENT,
+    RETRAIN,
+    LiveQuality,
+    decide,
+    live_quality,
+    measure_drift,
+    sample_rows,
+    serving_frame,
+)
+from components.monitor.logs import FEATURE_PREFIX
+from components.validate.logic import Distance, infer_schema, prepare_frame, split_statistics, statistics_in_process
+
+FEATURES = ["quantity", "price", "channel", "ordered_at"]
+
+
+@pytest.fixture(scope="module")
+def config():
+    return parse_use_case(ORDERS_CONFIG + "monitoring: {drift: {numeric: 0.1, categorical: 0.1}}\nanalysis: {slices: [channel]}\n")
+
+
+@pytest.fixture(scope="module")
+def schema(config):
+    return infer_schema(statistics_in_process({"all": make_orders(6000, seed=9)}), config)
+
+
+@pytest.fixture(scope="module")
+def training(schema):
+    return split_statistics(statistics_in_process({"train": make_orders(3000, seed=1)}, schema), "train")
+
+
+def as_logged(frame: pd.DataFrame) -> pd.DataFrame:
+    """Feature values as JSON carries them: numbers, text, ISO timestamps, null."""
+    logged = frame[FEATURES].astype(object)
+    logged["ordered_at"] = frame["ordered_at"].map(lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return logged
+
+
+def served_statistics(frame, config, schema):
+    return statistics_in_process({"serving": serving_frame(as_logged(frame), config, schema)}, schema)
+
+
+def test_served_values_get_the_types_training_data_has(config, schema):
+    orders = make_orders(50, seed=3)
+    logged = as_logged(orders)
+    logged.loc[0, "price"] = None
+    logged.loc[1, "quantity"] = "many"  # does not fit: missing, and the schema check reports the presence
+    frame = serving_frame(logged, config, schema)
+    expected = prepare_frame(orders[FEATURES])
+    assert str(frame["quantity"].dtype) == "Int64" and frame["quantity"].isna().sum() == 1
+    assert frame["price"].dtype == "float64" and math.isnan(frame["price"][0])
+    assert frame["ordered_at"].tolist() == expected["ordered_at"].tolist()  # ISO text and timestamps give the same epoch seconds
+    assert frame["channel"].tolist() == orders["channel"].tolist()
+    assert list(frame.columns) == list(config.features.all())
+
+
+def test_drift_of_served_data_is_measured_for_every_feature_in_the_serving_environment(config, schema, training):
+    distances, unmeasured, findings = measure_drift(served_statistics(make_orders(800, seed=5), config, schema), training, schema, config)
+    assert {d.feature: d.measure for d in distances} == {"quantity": "jensen_shannon", "price": "jensen_shannon", "channel": "l_infinity", "ordered_at": "jensen_shannon"}
+    assert unmeasured == [] and [d for d in distances if d.alerts] == []
+    assert findings == []  # no label served, and the SERVING environment does not ask for it
+    assert {d.feature: d.threshold for d in distances}["ordered_at"] == 1.0  # datetime: measured, never alerts
+
+
+def test_drift_names_exactly_the_features_that_moved(config, schema, training):
+    shifted = make_orders(800, seed=6, price_shift=25, mix=(0.1, 0.1, 0.8))
+    distances, _, findings = measure_drift(served_statistics(shifted, config, schema), training, schema, config)
+    assert sorted(d.feature for d in distances if d.alerts) == ["channel", "price"]
+    assert {(f.feature, f.kind) for f in findings if f.check == "drift"} == {("price", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"), ("channel", "COMPARATOR_L_INFTY_HIGH")}
+
+
+def test_a_feature_never_served_has_no_distance_and_is_named(config, schema, training):
+    frame = make_orders(300, seed=7)
+    logged = as_logged(frame).assign(price=None)
+    statistics = statistics_in_process({"serving": serving_frame(logged, config, schema)}, schema)
+    distances, unmeasured, findings = measure_drift(statistics, training, schema, config)
+    assert unmeasured == ["price"] and "price" not in {d.feature for d in distances}
+    assert any(f.check == "schema" and f.feature == "price" for f in findings)  # presence falls below the schema's
+
+
+def feedback(truth, positive_proba, channel=None):
+    rows = len(truth)
+    return pd.DataFrame(
+        {
+            "truth": pd.Series(list(truth), dtype=object),
+            "probabilities": [{"0": 1 - p, "1": p} for p in positive_proba],
+            FEATURE_PREFIX + "channel": channel if channel is not None else ["web"] * rows,
+        }
+    )
+
+
+def test_live_quality_uses_the_metrics_and_slices_of_model_analysis(config):
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 400)
+    proba = np.clip(truth * 0.6 + rng.random(400) * 0.4, 0, 1)
+    channel = np.where(np.arange(400) < 300, "web", "phone")
+    quality = live_quality(feedback(truth, proba, channel), [0, 1], {"roc_auc": 0.9, "pr_auc": 0.8}, config)
+    assert quality.rows == 400 and quality.metrics["roc_auc"] > 0.95
+    assert set(quality.metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier"}
+    assert [(s["value"], s["rows"]) for s in quality.slices["channel"]] == [("web", 300), ("phone", 100)]
+    assert sum(map(sum, quality.confusion)) == 400 and quality.offline == {"roc_auc": 0.9, "pr_auc": 0.8}
+
+
+def test_rows_that_cannot_be_scored_are_counted_not_scored(config):
+    frame = feedback([1, 0, 2, 1], [0.9, 0.2, 0.5, 0.7])
+    frame.at[3, "probabilities"] = {"1": 0.7}  # a class without a probability
+    quality = live_quality(frame, [0, 1], {}, config)
+    assert quality.rows == 2 and quality.excluded == {"truth_not_a_class": 1, "without_probabilities": 1}
+
+
+def spec(**changes) -> MonitoringSpec:
+    base = MonitoringSpec(
+        min_requests=100,
+        retrain_on_drift=DriftTrigger(count=2, features=("channel",)),
+        quality=LiveQualitySpec(min_rows=50, floors={"roc_auc": 0.7, "log_loss": 0.6}, max_drop={"pr_auc": 0.05}),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def distance(feature, value, threshold=0.1):
+    return Distance("drift", feature, "jensen_shannon", value, threshold)
+
+
+def quality(**metrics):
+    values = {"roc_auc": 0.8, "pr_auc": 0.6, "log_loss": 0.5, **metrics}
+    return LiveQuality(100, values, {"roc_auc": 0.8, "pr_auc": 0.6}, [0, 1], [[50, 0], [0, 50]], [], {}, {})
+
+
+CALM = [distance("price", 0.02), distance("channel", 0.01), distance("quantity", 0.05)]
+
+
+@pytest.mark.parametrize(
+    "requests, labelled, own, distances, live, status, reason",
+    [
+        (500, 100, 100, CALM, quality(), HEALTHY, None),
+        (500, 100, 100, [distance("price", 0.3), distance("quantity", 0.2)], quality(), RETRAIN, "2 features drifted (retrain_on_drift.count 2)"),
+        (500, 100, 100, [distance("channel", 0.4)], quality(), RETRAIN, "channel drifted: jensen_shannon 0.400 > 0.1 (named in retrain_on_drift.features)"),
+        (500, 100, 100, [distance("price", 0.3)], quality(), HEALTHY, None),  # one feature, unnamed: below the count
+        (500, 100, 100, CALM, quality(roc_auc=0.65), RETRAIN, "live roc_auc 0.6500 is below the floor 0.7"),
+        (500, 100, 100, CALM, quality(log_loss=0.9), RETRAIN, "live log_loss 0.9000 is above the ceiling 0.6"),
+        (500, 100, 100, CALM, quality(pr_auc=0.5), RETRAIN, "live pr_auc 0.5000 is 0.1000 worse than offline 0.6000, more than the allowed 0.05"),
+        (500, 0, 0, [distance("channel", 0.4)], None, DRIFT_WITHOUT_FEEDBACK, "channel drifted"),
+        (50, 100, 100, [distance("channel", 0.4)], quality(), HEALTHY, None),  # too few requests: drift not judged, quality is
+        (50, 10, 10, [distance("channel", 0.4)], quality(roc_auc=0.1), INSUFFICIENT, None),
+        (0, 0, 0, [], None, INSUFFICIENT, None),
+    ],
+)
+def test_the_decision_follows_the_thresholds(requests, labelled, own, distances, live, status, reason):
+    decision = decide(requests, labelled, own, distances, [], live, spec())
+    assert decision.status == status, decision
+    assert decision.retrain == (status == RETRAIN)
+    if reason:
+        assert any(r.startswith(reason) for r in decision.reasons), decision.reasons
+    elif status != DRIFT_WITHOUT_FEEDBACK:
+        assert decision.reasons == ()
+
+
+def test_what_cannot_be_judged_is_said_in_a_note():
+    empty = decide(0, 0, 0, [], [], None, spec())
+    assert empty.notes == (
+        "the window holds no logged requests: drift not judged",
+        "no ground truth arrived in the window for the monitored model: live quality not judged",
+    )
+    one_class = decide(500, 100, 100, CALM, ["price"], quality(roc_auc=float("nan")), spec())
+    assert one_class.status == HEALTHY
+    assert "no values served for price: their drift is not measured" in one_class.notes
+    assert any(n.startswith("live roc_auc is undefined") for n in one_class.notes)
+
+
+def test_sampling_is_seeded_and_bounded():
+    frame = pd.DataFrame({"x": range(1000)})
+    assert sample_rows(frame, 0, 1) is frame and sample_rows(frame, 2000, 1) is frame
+    assert sample_rows(frame, 100, 1).equals(sample_rows(frame, 100, 1)) and len(sample_rows(frame, 100, 1)) == 100

@@ -1,0 +1,72 @@
+"""The serving-log contract as monitoring reads it: windows, object names, lines, frames."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from components.common.errors import UserError
+from components.monitor.logs import Window, features_of, log_prefix, parse_lines, to_frame, written_at
+
+NOW = datetime(2026, 11, 27, 8, 30, tzinfo=timezone.utc)
+
+
+def batch(*lines) -> bytes:
+    return gzip.compress("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines).encode())
+
+
+def line(time="2026-11-27T08:00:00.123456Z", **extra):
+    return {"time": time, "request_id": "ab12", "row": 0, "model_version": "m-0123456789abcdef", "features": {"x": 1}, **extra}
+
+
+def test_a_window_is_both_bounds_or_hours_before_the_end_or_after_the_start():
+    assert Window.resolve("2026-11-26T00:00:00Z", "2026-11-27", hours=5) == Window(datetime(2026, 11, 26, tzinfo=timezone.utc), datetime(2026, 11, 27, tzinfo=timezone.utc))
+    assert Window.resolve(hours=6, now=NOW) == Window(NOW - timedelta(hours=6), NOW)
+    assert Window.resolve(end="2026-11-27T06:00:00+02:00", hours=1).start == datetime(2026, 11, 27, 3, tzinfo=timezone.utc)
+    assert Window.resolve(start="2026-11-27T08:00:00", hours=2).end == datetime(2026, 11, 27, 10, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "start, end, hours, message",
+    [
+        ("2026-11-28", "2026-11-27", 24, "the window ends (2026-11-27T00:00:00+00:00) before it starts (2026-11-28T00:00:00+00:00)"),
+        ("yesterday", "", 24, "window start 'yesterday' is not an ISO 8601 time (hint: for example 2026-11-27T08:00:00Z)"),
+        ("", "", 0, "a window of 0 hours is empty"),
+    ],
+)
+def test_a_bad_window_is_refused_with_the_fix(start, end, hours, message):
+    with pytest.raises(UserError) as error:
+        Window.resolve(start, end, hours, now=NOW)
+    assert str(error.value).startswith(message)
+
+
+def test_a_window_lists_the_dates_it_spans_and_the_day_after_for_late_batches():
+    window = Window.resolve("2026-11-26T22:00:00Z", "2026-11-28T00:00:00Z")
+    assert window.dates() == ["2026-11-26", "2026-11-27", "2026-11-28"]
+    assert window.contains(window.start) and not window.contains(window.end)
+    assert window.to_json() == {"start": "2026-11-26T22:00:00Z", "end": "2026-11-28T00:00:00Z"}
+
+
+def test_object_names_follow_the_contract():
+    key = f"{log_prefix('flights', 'feedback', '2026-11-27')}081500-m-0123456789abcdef-0a1b2c3d.jsonl.gz"
+    assert key == "flights/feedback/date=2026-11-27/081500-m-0123456789abcdef-0a1b2c3d.jsonl.gz"
+    assert written_at(key) == datetime(2026, 11, 27, 8, 15, tzinfo=timezone.utc)
+    assert written_at("flights/feedback/date=2026-11-27/notes.txt") is None
+
+
+def test_malformed_lines_are_counted_and_skipped_never_fatal():
+    lines, malformed = parse_lines(batch(line(), "{not json", line(time="soon"), {"time": "2026-11-27T08:00:00Z"}, line(features=[1]), "[1, 2]", ""))
+    assert len(lines) == 1 and malformed == 5
+    assert lines[0]["_time"] == datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=timezone.utc)
+    assert parse_lines(b"not gzip") == ([], 1)
+
+
+def test_lines_become_a_frame_with_every_named_feature():
+    lines, _ = parse_lines(batch(line(probabilities={"0": 0.2, "1": 0.8}, prediction=1, truth=0), line(features={"x": 2, "y": "a"})))
+    frame = to_frame(lines, ["x", "y"])
+    assert list(frame["truth"]) == [0, None] and frame["probabilities"][0] == {"0": 0.2, "1": 0.8}
+    assert features_of(frame).to_dict("list") == {"x": [1, 2], "y": [None, "a"]}
+    assert list(to_frame([], ["x"]).columns)[-1] == "feature.x"
