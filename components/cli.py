@@ -584,6 +584,55 @@ def _print_release_outcome(outcome: Any) -> None:
         click.echo(f"  next:     git push; Argo CD syncs manifests/model/overlays/{outcome.environment}")
 
 
+# --- monitoring and retraining (stage 8) ------------------------------------------------------
+
+
+@cli.command("monitor")
+@config_option
+@click.option("--start", default="", help="First instant of the window (ISO 8601; UTC when no zone is given).")
+@click.option("--end", default="", help="End of the window (exclusive); default now.")
+@click.option("--hours", type=click.IntRange(min=1), default=None, help="Window length when --start or --end is missing [default: monitoring.window_hours].")
+@click.option("--model", default="production", show_default=True, help="Monitored model: production, staging, latest or a version id.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the HTML report (a JSON result is written beside it).")
+@click.option("--retrain", is_flag=True, help="When retraining is due: ingest the base data plus the window's feedback, validate, train, and propose a blessed model for promotion.")
+def monitor_command(config_path: Path, start: str, end: str, hours: int | None, model: str, report_path: Path | None, retrain: bool) -> None:
+    """Monitor the served model over a window of its logs: drift, live quality, and whether to retrain.
+
+    An empty window, too few requests or no ground truth are outcomes, not errors: the exit code is 0
+    and the summary says what could not be judged.
+    """
+    from components.monitor.logs import Window
+
+    config = load_use_case(config_path)
+    window = Window.resolve(start, end, hours or config.monitoring.window_hours)
+    schema_file = schema_path(config_path, config)
+    if not schema_file.exists():
+        raise UserError(f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it")
+    click.echo("monitoring (TensorFlow loads first, ~15 s)...", err=True)
+    logic = _import_quietly("components.monitor.logic")
+    schema = _import_quietly("components.validate.logic").load_schema(schema_file)
+    store = _store()
+    result = logic.monitor(config, schema, store, window, model)
+    report_path = report_path or state_dir() / "reports" / config.name / "monitoring" / f"{window.start:%Y%m%dT%H%M%SZ}-{window.end:%Y%m%dT%H%M%SZ}.html"
+    logic.write_outputs(result, config.monitoring, report_path, report_path.with_suffix(".json"))
+    click.echo(result.summary())
+    click.echo(f"report: {report_path}")
+    if not retrain:
+        return
+    if not result.decision.retrain:
+        click.echo("retrain:   not due")
+        return
+    from components.monitor.retraining import retrain as retrain_from_feedback
+
+    outcome = retrain_from_feedback(config, schema_file.read_text(), store, window, str(config_path), say=lambda line: click.echo(line, err=True))
+    feedback = outcome.dataset.manifest["feedback"]
+    click.echo(f"retrain:   dataset {outcome.dataset.ref.version} = base data + {feedback['rows']} feedback rows {feedback['rows_by_split']}")
+    if not outcome.valid:
+        click.echo(outcome.validation)
+    else:
+        click.echo(f"           model {outcome.model_version} {'blessed' if outcome.blessed else 'NOT blessed'}: " + "; ".join(outcome.blessing))
+    click.echo(f"propose:   {outcome.proposal.message}")
+
 
 if __name__ == "__main__":
     main()
