@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
             fast = compile_model(pipeline)
             print(f"\n{label} {trial.params} (fitted in {fitted:.1f} s): {fast}")
             _report_loading(loading)
+            if label.startswith("hist"):
+                _report_breakdown(
+                    pipeline, singles[:100], [_typed_columns(f, config, np, pd) for f in singles[:100]], pd
+                )
             for title, frames, rounds in (("single row", singles, args.rounds), ("100 rows", batches, 1)):
                 typed = [_typed_columns(frame, config, np, pd) for frame in frames]
                 timings, gap = _time_paths(
@@ -183,6 +187,44 @@ def _report_loading(loading: dict[str, float]) -> None:
     )
     print(f"  unpickle again, warm         {loading['warm'] * 1e3:8.1f} ms")
     print(f"  compile_model, with its check {loading['compile'] * 1e3:7.1f} ms  (once per model load)")
+
+
+def _report_breakdown(pipeline: Any, frames: list, typed: list, pd: Any) -> None:
+    """Where one stock single-row call spends its time: median per part over the rows.
+
+    Each part is timed on its own input (the previous step's output for these rows).
+    """
+    preprocess, estimator = pipeline.steps[0][1], pipeline.steps[-1][1]
+    seconds: dict[str, list[float]] = {
+        "pipeline.predict_proba, whole": [_clock(pipeline.predict_proba, f) for f in frames],
+        "ColumnTransformer.transform, whole": [_clock(preprocess.transform, f) for f in frames],
+    }
+    inner = [0.0] * len(frames)
+    for name, fitted, columns in preprocess.transformers_:
+        if fitted == "drop" or not hasattr(fitted, "steps"):
+            continue
+        inputs = [frame[list(columns)] for frame in frames]
+        seconds[f"  {name}: its pipeline, whole"] = [_clock(fitted.transform, x) for x in inputs]
+        inner = [a + b for a, b in zip(inner, seconds[f"  {name}: its pipeline, whole"], strict=True)]
+        for step_name, step in fitted.steps:
+            seconds[f"    {name}.{step_name}"] = [_clock(step.transform, x) for x in inputs]
+            inputs = [step.transform(x) for x in inputs]
+    whole = seconds["ColumnTransformer.transform, whole"]
+    seconds["  the rest: dispatch, column selection, checks, hstack"] = [
+        a - b for a, b in zip(whole, inner, strict=True)
+    ]
+    matrices = [preprocess.transform(frame) for frame in frames]
+    seconds["estimator.predict_proba(ndarray), whole"] = [_clock(estimator.predict_proba, m) for m in matrices]
+    seconds["(serving also builds the DataFrame: from typed columns)"] = [_clock(pd.DataFrame, t) for t in typed]
+    print(f"  where a stock single-row call spends its time (median of {len(frames)} rows):")
+    for label, values in seconds.items():
+        print(f"    {label:<56} {statistics.median(values) * 1e3:7.3f} ms")
+
+
+def _clock(function: Callable, argument: Any) -> float:
+    started = time.perf_counter()
+    function(argument)
+    return time.perf_counter() - started
 
 
 def _report(title: str, timings: dict[str, list[float]], gap: float, judged: bool) -> None:
