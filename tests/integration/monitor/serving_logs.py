@@ -82,7 +82,7 @@ def served(s3, tmp_path_factory) -> Served:
     config_path = write_loans_use_case(folder / "loans", loans_with_signal(), config=LOANS_CONFIG + MONITORED)
     config = load_use_case(config_path)
     dataset = ingest_dataset(config, store)
-    schema_path = folder / "loans.schema.pbtxt"
+    schema_path = config_path.with_name("loans.schema.pbtxt")  # where the CLI looks for it
     write_schema(infer_schema_for_version(config, store), schema_path)
     from components.validate.logic import load_schema
 
@@ -134,17 +134,22 @@ def log_lines(frame: pd.DataFrame, model, version: str, start: datetime, spacing
     return lines
 
 
+def write_object(store: ObjectStore, use_case: str, kind: str, lines: list[dict], written: datetime, number: int = 0) -> str:
+    """Writes one batch of lines as the server does at time ``written``; returns its key."""
+    version = lines[-1].get("model_version") or "unknown"
+    key = f"{use_case}/{kind}/date={written:%Y-%m-%d}/{written:%H%M%S}-{version}-{number:08x}.jsonl.gz"
+    data = gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode())
+    store.put_bytes(store.bucket("feedback"), key, data, content_type="application/gzip")
+    return key
+
+
 def write_batches(store: ObjectStore, use_case: str, kind: str, lines: list[dict], batch: int = 50) -> list[str]:
-    """Writes lines in batches, each object named by the time of its last line (when the server writes it)."""
+    """Writes lines in batches, each written a second after its last line arrived."""
     keys = []
     for number, first in enumerate(range(0, len(lines), batch)):
         chunk = lines[first : first + batch]
         written = datetime.strptime(chunk[-1]["time"], "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(seconds=1)
-        version = chunk[-1].get("model_version") or "unknown"
-        key = f"{use_case}/{kind}/date={written:%Y-%m-%d}/{written:%H%M%S}-{version}-{number:08x}.jsonl.gz"
-        data = gzip.compress("".join(json.dumps(line) + "\n" for line in chunk).encode())
-        store.put_bytes(store.bucket("feedback"), key, data, content_type="application/gzip")
-        keys.append(key)
+        keys.append(write_object(store, use_case, kind, chunk, written, number))
     return keys
 
 
