@@ -40,13 +40,24 @@ def monitoring_pipeline(
     """
     # Monitoring reads a window that grows until it closes, and the registry: never cached.
     monitored = _uses_s3(
-        monitor_serving(use_case=use_case, schema=schema, window_start=window_start, window_end=window_end, last_hours=last_hours, model=model),
+        monitor_serving(
+            use_case=use_case,
+            schema=schema,
+            window_start=window_start,
+            window_end=window_end,
+            last_hours=last_hours,
+            model=model,
+        ),
         "1",
         "3Gi",
         "6Gi",
     ).set_caching_options(False)
     with dsl.If(monitored.outputs["Output"] == True, name="retraining-is-due"):  # noqa: E712
         with dsl.If(retrain == True, name="retraining-is-on"):  # noqa: E712
-            retrained = training_pipeline(use_case=monitored.outputs["retraining_use_case"], schema=monitored.outputs["retraining_schema"])
-            proposed = _uses_s3(propose_promotion(use_case=monitored.outputs["retraining_use_case"]), "250m", "512Mi", "1Gi")
+            retrained = training_pipeline(
+                use_case=monitored.outputs["retraining_use_case"], schema=monitored.outputs["retraining_schema"]
+            )
+            proposed = _uses_s3(
+                propose_promotion(use_case=monitored.outputs["retraining_use_case"]), "250m", "512Mi", "1Gi"
+            )
             proposed.set_caching_options(False).after(retrained)

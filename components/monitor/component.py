@@ -61,7 +61,7 @@ def monitor_serving(
     Path(metrics.path).write_text(json.dumps(outcome.metrics()))
     if outcome.quality is not None:
         classification.log_confusion_matrix([str(c) for c in outcome.quality.classes], outcome.quality.confusion)
-        classification.log_roc_curve(*(list(values) for values in zip(*outcome.quality.roc)))
+        classification.log_roc_curve(*(list(values) for values in zip(*outcome.quality.roc, strict=False)))
     Path(summary).write_text(outcome.summary())
     Path(retraining_use_case).write_text(retraining_text)
     Path(retraining_schema).write_text(schema_text)

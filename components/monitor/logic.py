@@ -59,7 +59,12 @@ from components.validate.logic import (
 
 log = logging.getLogger(__name__)
 
-RETRAIN, HEALTHY, INSUFFICIENT, DRIFT_WITHOUT_FEEDBACK = "retrain", "healthy", "insufficient_evidence", "drift_without_feedback"
+RETRAIN, HEALTHY, INSUFFICIENT, DRIFT_WITHOUT_FEEDBACK = (
+    "retrain",
+    "healthy",
+    "insufficient_evidence",
+    "drift_without_feedback",
+)
 SERVED = "serving"
 
 
@@ -167,7 +172,10 @@ class MonitoringResult:
             top = sorted(self.distances, key=lambda d: -d.value / max(d.threshold, 1e-9))[:5]
             lines.append("  drift:  " + ", ".join(f"{d.feature} {d.value:.3f}/{d.threshold:g}" for d in top))
         if self.quality:
-            shown = ", ".join(f"{m} {self.quality.metrics[m]:.4f} (offline {self.quality.offline.get(m, float('nan')):.4f})" for m in ("roc_auc", "pr_auc", "accuracy"))
+            shown = ", ".join(
+                f"{m} {self.quality.metrics[m]:.4f} (offline {self.quality.offline.get(m, float('nan')):.4f})"
+                for m in ("roc_auc", "pr_auc", "accuracy")
+            )
             lines.append(f"  live:   {shown} on {self.quality.rows} rows")
         return "\n".join(lines)
 
@@ -182,7 +190,13 @@ class MonitoringResult:
         }
         values.update({f"drift_{d.feature}_{d.measure}": round(d.value, 6) for d in self.distances})
         if self.quality:
-            values.update({f"live_{name}": round(value, 6) for name, value in self.quality.metrics.items() if not math.isnan(value)})
+            values.update(
+                {
+                    f"live_{name}": round(value, 6)
+                    for name, value in self.quality.metrics.items()
+                    if not math.isnan(value)
+                }
+            )
         return values
 
     def to_json(self) -> dict[str, Any]:
@@ -259,7 +273,9 @@ def measure_drift(
         the findings: drift alerts and schema anomalies of the served data, all warnings (the
         decision is :func:`decide`'s).
     """
-    thresholds = dataclasses.replace(config, validation=dataclasses.replace(config.validation, drift=config.monitoring.drift))
+    thresholds = dataclasses.replace(
+        config, validation=dataclasses.replace(config.validation, drift=config.monitoring.drift)
+    )
     compared = with_comparators(schema, thresholds, "drift")
     anomalies = tfdv.validate_statistics(serving, compared, environment=SERVING, previous_statistics=training)
     distances = _distances(anomalies, "drift")
@@ -295,13 +311,15 @@ def live_quality(
     keys = [str(c) for c in classes]
     text_classes = set(keys)
     known = labelled["truth"].map(lambda value: str(value) in text_classes)
-    complete = labelled["probabilities"].map(lambda p: isinstance(p, dict) and all(isinstance(p.get(k), (int, float)) for k in keys))
+    complete = labelled["probabilities"].map(
+        lambda p: isinstance(p, dict) and all(isinstance(p.get(k), (int, float)) for k in keys)
+    )
     usable = labelled[known & complete]
     excluded = {"truth_not_a_class": int((~known).sum()), "without_probabilities": int((known & ~complete).sum())}
     if usable.empty:
         raise DataError("no feedback row has both a known class as truth and a probability for every class")
     proba = np.array([[float(p[k]) for k in keys] for p in usable["probabilities"]])
-    by_text = dict(zip(keys, classes))
+    by_text = dict(zip(keys, classes, strict=False))
     truth = np.array([by_text[str(value)] for value in usable["truth"]])
     metrics = classification_metrics(truth, proba, classes)
     served = features_of(usable).reset_index(drop=True)
@@ -327,16 +345,22 @@ def quality_reasons(quality: LiveQuality, spec: MonitoringSpec) -> tuple[list[st
         value = quality.metrics.get(metric, float("nan"))
         lower = metric in LOWER_IS_BETTER
         if math.isnan(value):
-            notes.append(f"live {metric} is undefined on the window's labelled rows (one class only): its floor is not judged")
+            notes.append(
+                f"live {metric} is undefined on the window's labelled rows (one class only): its floor is not judged"
+            )
         elif (value > floor) if lower else (value < floor):
-            reasons.append(f"live {metric} {value:.4f} is {'above the ceiling' if lower else 'below the floor'} {floor:g}")
+            reasons.append(
+                f"live {metric} {value:.4f} is {'above the ceiling' if lower else 'below the floor'} {floor:g}"
+            )
     for metric, allowed in sorted(spec.quality.max_drop.items()):
         value, offline = quality.metrics.get(metric, float("nan")), quality.offline.get(metric, float("nan"))
         drop = (value - offline) if metric in LOWER_IS_BETTER else (offline - value)
         if math.isnan(drop):
             notes.append(f"live {metric} cannot be compared with the offline {metric}: its drop is not judged")
         elif drop > allowed:
-            reasons.append(f"live {metric} {value:.4f} is {drop:.4f} worse than offline {offline:.4f}, more than the allowed {allowed:g}")
+            reasons.append(
+                f"live {metric} {value:.4f} is {drop:.4f} worse than offline {offline:.4f}, more than the allowed {allowed:g}"
+            )
     return reasons, notes
 
 
@@ -366,7 +390,9 @@ def decide(
     if requests == 0:
         notes.append("the window holds no logged requests: drift not judged")
     elif not drift_judged:
-        notes.append(f"{requests} requests in the window, fewer than monitoring.min_requests {spec.min_requests}: drift measured but not judged")
+        notes.append(
+            f"{requests} requests in the window, fewer than monitoring.min_requests {spec.min_requests}: drift measured but not judged"
+        )
     if drift_judged:
         drifted = [d for d in distances if d.alerts]
         trigger = spec.retrain_on_drift
@@ -375,20 +401,26 @@ def decide(
             reasons.append(f"{len(drifted)} features drifted (retrain_on_drift.count {trigger.count}): {listed}")
         for distance in drifted:
             if distance.feature in trigger.features:
-                reasons.append(f"{distance.feature} drifted: {distance.measure} {distance.value:.3f} > {distance.threshold:g} (named in retrain_on_drift.features)")
+                reasons.append(
+                    f"{distance.feature} drifted: {distance.measure} {distance.value:.3f} > {distance.threshold:g} (named in retrain_on_drift.features)"
+                )
         if unmeasured:
             notes.append(f"no values served for {', '.join(unmeasured)}: their drift is not measured")
     quality_judged = quality is not None and model_labelled >= spec.quality.min_rows
     if quality is None or model_labelled == 0:
         notes.append("no ground truth arrived in the window for the monitored model: live quality not judged")
     elif not quality_judged:
-        notes.append(f"{model_labelled} labelled rows, fewer than monitoring.quality.min_rows {spec.quality.min_rows}: live quality measured but not judged")
+        notes.append(
+            f"{model_labelled} labelled rows, fewer than monitoring.quality.min_rows {spec.quality.min_rows}: live quality measured but not judged"
+        )
     else:
         found, unjudged = quality_reasons(quality, spec)
         reasons += found
         notes += unjudged
     if reasons and not labelled:
-        notes.append("retraining would be due, but no labelled feedback arrived in the window: nothing new to learn from")
+        notes.append(
+            "retraining would be due, but no labelled feedback arrived in the window: nothing new to learn from"
+        )
         return Decision(False, DRIFT_WITHOUT_FEEDBACK, tuple(reasons), tuple(notes))
     if reasons:
         return Decision(True, RETRAIN, tuple(reasons), tuple(notes))
@@ -424,8 +456,13 @@ def monitor(
     manifest = registry.read_manifest(store, ref)
     dataset_version = manifest["lineage"].get("dataset_version")
     if not dataset_version:
-        raise DataError(f"model {ref.version} of {config.name!r} records no dataset version: there are no training statistics to compare with", hint="monitor a model registered by the training pipeline")
-    classes = registry.read_cards(store, ref).data.get("classes") or manifest["lineage"].get("training", {}).get("classes")
+        raise DataError(
+            f"model {ref.version} of {config.name!r} records no dataset version: there are no training statistics to compare with",
+            hint="monitor a model registered by the training pipeline",
+        )
+    classes = registry.read_cards(store, ref).data.get("classes") or manifest["lineage"].get("training", {}).get(
+        "classes"
+    )
     requests = read_logs(store, config.name, REQUESTS, window)
     feedback = read_logs(store, config.name, FEEDBACK, window)
     features = config.features.all()
@@ -435,7 +472,9 @@ def monitor(
     sampled = sample_rows(served, config.monitoring.max_rows, seed)
 
     with tempfile.TemporaryDirectory(prefix="mlcycle-monitor-", dir=work_dir) as folder:
-        training = statistics_of(store, datasets.resolve(store, config.name, dataset_version), config, Path(folder), schema)
+        training = statistics_of(
+            store, datasets.resolve(store, config.name, dataset_version), config, Path(folder), schema
+        )
     train = split_statistics(training, "train")
     distances: list[Distance] = []
     unmeasured: list[str] = list(features)
@@ -449,9 +488,16 @@ def monitor(
     own = answered[(answered["model_version"] == ref.version) & answered["truth"].notna()]
     quality = None
     if len(own) and classes:
-        quality = live_quality(sample_rows(own, config.monitoring.max_rows, seed), list(classes), manifest["lineage"].get("metrics", {}), config)
+        quality = live_quality(
+            sample_rows(own, config.monitoring.max_rows, seed),
+            list(classes),
+            manifest["lineage"].get("metrics", {}),
+            config,
+        )
     labelled = int(answered["truth"].notna().sum())
-    decision = decide(len(served), labelled, quality.rows if quality else 0, distances, unmeasured, quality, config.monitoring)
+    decision = decide(
+        len(served), labelled, quality.rows if quality else 0, distances, unmeasured, quality, config.monitoring
+    )
     return MonitoringResult(
         use_case=config.name,
         model_version=ref.version,
@@ -469,11 +515,17 @@ def monitor(
         decision=decision,
         statistics=statistics,
         objects={REQUESTS: requests.objects, FEEDBACK: feedback.objects},
-        malformed={kind: sum(rows.malformed.values()) for kind, rows in ((REQUESTS, requests), (FEEDBACK, feedback)) if rows.malformed},
+        malformed={
+            kind: sum(rows.malformed.values())
+            for kind, rows in ((REQUESTS, requests), (FEEDBACK, feedback))
+            if rows.malformed
+        },
     )
 
 
-def write_outputs(result: MonitoringResult, spec: MonitoringSpec, report_path: Path, result_path: Path | None = None) -> None:
+def write_outputs(
+    result: MonitoringResult, spec: MonitoringSpec, report_path: Path, result_path: Path | None = None
+) -> None:
     """Writes the HTML report and, when asked, the result as JSON."""
     from components.monitor.report import render_report
 

@@ -72,7 +72,9 @@ class Window:
         elif last is None:
             last = first + span
         if first >= last:
-            raise UserError(f"the window ends ({last.isoformat()}) before it starts ({first.isoformat()})", hint="swap the bounds")
+            raise UserError(
+                f"the window ends ({last.isoformat()}) before it starts ({first.isoformat()})", hint="swap the bounds"
+            )
         return cls(first, last)
 
     def dates(self) -> list[str]:
@@ -152,7 +154,11 @@ def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
             continue
         try:
             line = json.loads(raw)
-            if not isinstance(line, dict) or any(name not in line for name in REQUIRED_FIELDS) or not isinstance(line["features"], dict):
+            if (
+                not isinstance(line, dict)
+                or any(name not in line for name in REQUIRED_FIELDS)
+                or not isinstance(line["features"], dict)
+            ):
                 raise ValueError("not a log line")
             line["_time"] = parse_instant(line["time"], "time")
         except (ValueError, UserError):
@@ -182,7 +188,9 @@ def read_logs(store: ObjectStore, use_case: str, kind: str, window: Window) -> L
         for key in store.list_keys(bucket, log_prefix(use_case, kind, date)):
             written = written_at(key)
             if written is None:
-                log.warning("skipping s3://%s/%s: its name is not <HHMMSS>-<model version>-<8 hex>.jsonl.gz", bucket, key)
+                log.warning(
+                    "skipping s3://%s/%s: its name is not <HHMMSS>-<model version>-<8 hex>.jsonl.gz", bucket, key
+                )
                 continue
             if written + timedelta(seconds=1) <= window.start:
                 continue
@@ -219,7 +227,16 @@ def to_frame(lines: Iterable[dict[str, Any]], features: Iterable[str]) -> pd.Dat
         }
         for line in lines
     ]
-    columns = ["time", "request_id", "row", "model_version", "prediction", "truth", "probabilities", *(FEATURE_PREFIX + f for f in features)]
+    columns = [
+        "time",
+        "request_id",
+        "row",
+        "model_version",
+        "prediction",
+        "truth",
+        "probabilities",
+        *(FEATURE_PREFIX + f for f in features),
+    ]
     # Object columns keep JSON's values as they were: a label 1 stays 1 (not 1.0) beside a missing one.
     frame = pd.DataFrame({name: pd.Series([record[name] for record in records], dtype=object) for name in columns})
     frame["time"] = pd.to_datetime(frame["time"], utc=True)

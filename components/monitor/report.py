@@ -61,7 +61,11 @@ def render_report(result: MonitoringResult, spec: MonitoringSpec | None = None) 
 def _list(element_id: str, title: str, items: tuple[str, ...]) -> str:
     if not items:
         return ""
-    return f'<div id="{element_id}"><strong>{title}:</strong><ul class="tight">' + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul></div>"
+    return (
+        f'<div id="{element_id}"><strong>{title}:</strong><ul class="tight">'
+        + "".join(f"<li>{_e(i)}</li>" for i in items)
+        + "</ul></div>"
+    )
 
 
 def _traffic_table(result: MonitoringResult) -> str:
@@ -72,7 +76,10 @@ def _traffic_table(result: MonitoringResult) -> str:
     ]
     if result.sampled is not None:
         rows.append(("rows sampled for statistics", f"{result.sampled:,}"))
-    rows += [(f"model {version}: requests, feedback", f"{c['requests']:,}, {c['feedback']:,}") for version, c in sorted(result.by_model.items())]
+    rows += [
+        (f"model {version}: requests, feedback", f"{c['requests']:,}, {c['feedback']:,}")
+        for version, c in sorted(result.by_model.items())
+    ]
     rows += [(f"{kind} log objects read", f"{len(objects):,}") for kind, objects in result.objects.items()]
     rows += [(f"malformed {kind} lines skipped", f"{count:,}") for kind, count in result.malformed.items()]
     body = "".join(f'<tr><td>{_e(name)}</td><td class="num">{value}</td></tr>' for name, value in rows)
@@ -90,32 +97,35 @@ def _quality(quality: LiveQuality | None, spec: MonitoringSpec | None) -> str:
         change = live - offline
         worse = (change > 0) if metric in LOWER_IS_BETTER else (change < 0)
         rows.append(
-            f"<tr><td>{metric}</td><td class=\"num\">{_f(live)}</td><td class=\"num\">{_f(offline)}</td>"
+            f'<tr><td>{metric}</td><td class="num">{_f(live)}</td><td class="num">{_f(offline)}</td>'
             f'<td class="num{" alert" if worse and metric in drops and abs(change) > drops[metric] else ""}">{_f(change, signed=True)}</td>'
             f'<td class="num">{_g(floors.get(metric))}</td><td class="num">{_g(drops.get(metric))}</td></tr>'
         )
     head = "<tr><th>metric</th><th>live</th><th>offline (test split)</th><th>change</th><th>floor</th><th>largest drop allowed</th></tr>"
     excluded = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in quality.excluded.items() if count)
     parts = [
-        f'<p>{quality.rows:,} labelled rows of the monitored model{f" (left out: {_e(excluded)})" if excluded else ""}.</p>',
+        f"<p>{quality.rows:,} labelled rows of the monitored model{f' (left out: {_e(excluded)})' if excluded else ''}.</p>",
         f'<table id="quality">{head}{"".join(rows)}</table>',
         _confusion(quality),
     ]
     for column, entries in quality.slices.items():
         body = "".join(
-            f"<tr><td>{_e(e['value'])}</td><td class=\"num\">{e['rows']:,}</td>"
+            f'<tr><td>{_e(e["value"])}</td><td class="num">{e["rows"]:,}</td>'
             + "".join(f'<td class="num">{_f(e["metrics"][m])}</td>' for m in ("roc_auc", "pr_auc", "accuracy"))
             + "</tr>"
             for e in entries
         )
-        parts.append(f'<table class="slices"><tr><th>{_e(column)}</th><th>rows</th><th>roc_auc</th><th>pr_auc</th><th>accuracy</th></tr>{body}</table>')
+        parts.append(
+            f'<table class="slices"><tr><th>{_e(column)}</th><th>rows</th><th>roc_auc</th><th>pr_auc</th><th>accuracy</th></tr>{body}</table>'
+        )
     return "\n".join(parts)
 
 
 def _confusion(quality: LiveQuality) -> str:
     head = "<tr><th>true \\ predicted</th>" + "".join(f"<th>{_e(c)}</th>" for c in quality.classes) + "</tr>"
     body = "".join(
-        f"<tr><th>{_e(c)}</th>" + "".join(f'<td class="num">{n:,}</td>' for n in row) + "</tr>" for c, row in zip(quality.classes, quality.confusion)
+        f"<tr><th>{_e(c)}</th>" + "".join(f'<td class="num">{n:,}</td>' for n in row) + "</tr>"
+        for c, row in zip(quality.classes, quality.confusion, strict=False)
     )
     return f'<table id="confusion">{head}{body}</table>'
 
@@ -129,7 +139,10 @@ def _drift_table(result: MonitoringResult) -> str:
         f"<td>{'drifted' if d.alerts else ''}</td></tr>"
         for d in sorted(result.distances, key=lambda d: (-d.value / max(d.threshold, 1e-9), d.feature))
     ]
-    rows += [f'<tr data-feature="{_e(n)}"><td>{_e(n)}</td><td>–</td><td>–</td><td>–</td><td>not measured: no values served</td></tr>' for n in result.unmeasured]
+    rows += [
+        f'<tr data-feature="{_e(n)}"><td>{_e(n)}</td><td>–</td><td>–</td><td>–</td><td>not measured: no values served</td></tr>'
+        for n in result.unmeasured
+    ]
     head = "<tr><th>feature</th><th>measure</th><th>distance</th><th>threshold</th><th></th></tr>"
     return f'<table id="drift">{head}{"".join(rows)}</table>'
 
@@ -138,7 +151,10 @@ def _findings_table(result: MonitoringResult) -> str:
     schema = [f for f in result.findings if f.check == "schema"]
     if not schema:
         return '<table id="anomalies"><tr><td>None found.</td></tr></table>'
-    rows = "".join(f"<tr><td>{_e(f.feature)}</td><td>{_e(f.kind)}</td><td class=\"desc\">{_e(f.description)}</td></tr>" for f in schema)
+    rows = "".join(
+        f'<tr><td>{_e(f.feature)}</td><td>{_e(f.kind)}</td><td class="desc">{_e(f.description)}</td></tr>'
+        for f in schema
+    )
     return f'<table id="anomalies"><tr><th>feature</th><th>kind</th><th>description</th></tr>{rows}</table>'
 
 
@@ -158,11 +174,19 @@ def _features_table(result: MonitoringResult) -> str:
         present = [f for f in per_dataset.values() if f is not None]
         if SERVED not in per_dataset or per_dataset[SERVED] is None:
             continue  # a column of the training data that is never served (the label, identifiers)
-        chart = _numeric_chart(name, per_dataset) if present[0].WhichOneof("stats") == "num_stats" else _categorical_chart(name, per_dataset)
-        rows.append(f'<tr class="feature" data-feature="{_e(name)}"><td><strong>{_e(name)}</strong></td><td>{chart}</td></tr>')
+        chart = (
+            _numeric_chart(name, per_dataset)
+            if present[0].WhichOneof("stats") == "num_stats"
+            else _categorical_chart(name, per_dataset)
+        )
+        rows.append(
+            f'<tr class="feature" data-feature="{_e(name)}"><td><strong>{_e(name)}</strong></td><td>{chart}</td></tr>'
+        )
     if not rows:
         return '<table id="features"><tr><td>No rows were served in the window.</td></tr></table>'
-    return f'<table id="features"><tr><th>feature</th><th>distribution: train and served</th></tr>{"".join(rows)}</table>'
+    return (
+        f'<table id="features"><tr><th>feature</th><th>distribution: train and served</th></tr>{"".join(rows)}</table>'
+    )
 
 
 def _f(value: float, signed: bool = False) -> str:

@@ -177,19 +177,35 @@ def propose_promotion(store: ObjectStore, config: UseCaseConfig, config_path: st
     from components.register import logic as registry
 
     window = Window.resolve(config.feedback.start, config.feedback.end).to_json() if config.feedback else None
-    trained_on = {m["version"] for m in datasets.list_versions(store, config.name) if window and m.get("feedback", {}).get("window") == window}
-    models = [v for v in registry.list_versions(store, config.name) if v.manifest["lineage"].get("dataset_version") in trained_on]
+    trained_on = {
+        m["version"]
+        for m in datasets.list_versions(store, config.name)
+        if window and m.get("feedback", {}).get("window") == window
+    }
+    models = [
+        v
+        for v in registry.list_versions(store, config.name)
+        if v.manifest["lineage"].get("dataset_version") in trained_on
+    ]
     if not models:
-        return Proposal(None, "", f"no model of {config.name!r} was registered from the feedback window: nothing to promote (the data or the model did not pass its gate)")
+        return Proposal(
+            None,
+            "",
+            f"no model of {config.name!r} was registered from the feedback window: nothing to promote (the data or the model did not pass its gate)",
+        )
     newest = models[-1]
     if not newest.blessed:
         return Proposal(None, "", f"model {newest.version} from the feedback window is not blessed: nothing to promote")
     if "production" in newest.stages:
         return Proposal(None, "", f"model {newest.version} from the feedback window is in production already")
     metrics = newest.manifest["lineage"].get("metrics", {})
-    shown = ", ".join(f"{name} {metrics[name]:.4f}" for name in ("roc_auc", "pr_auc") if isinstance(metrics.get(name), float))
+    shown = ", ".join(
+        f"{name} {metrics[name]:.4f}" for name in ("roc_auc", "pr_auc") if isinstance(metrics.get(name), float)
+    )
     command = promotion_command(config.name, newest.version, config_path)
-    return Proposal(newest.version, command, f"model {newest.version} is blessed ({shown}); propose it for production: {command}")
+    return Proposal(
+        newest.version, command, f"model {newest.version} is blessed ({shown}); propose it for production: {command}"
+    )
 
 
 @dataclass(frozen=True)
@@ -236,7 +252,9 @@ def retrain(
     dataset = ingest_dataset(config, store)
     feedback = dataset.manifest["feedback"]
     say(f"dataset {dataset.ref.version}: base data plus {feedback['rows']} feedback rows {feedback['rows_by_split']}")
-    validation = validate_dataset(config, schema_for_feedback(parse_schema(schema_text), config), store, dataset.ref.version)
+    validation = validate_dataset(
+        config, schema_for_feedback(parse_schema(schema_text), config), store, dataset.ref.version
+    )
     say(validation.summary().splitlines()[0])
     if not validation.is_valid:
         proposal = Proposal(None, "", "the dataset with feedback is invalid: nothing was trained")

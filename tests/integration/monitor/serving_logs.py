@@ -76,7 +76,9 @@ class Served:
 @pytest.fixture(scope="module")
 def served(s3, tmp_path_factory) -> Served:
     """Trains and promotes a loans model once per module (each test then logs its own window)."""
-    store = ObjectStore.connect(settings_for(s3, prefix=f"m{os.getpid()}-{next(_windows)}-"), RetryPolicy(attempts=3, base_delay=0.05))
+    store = ObjectStore.connect(
+        settings_for(s3, prefix=f"m{os.getpid()}-{next(_windows)}-"), RetryPolicy(attempts=3, base_delay=0.05)
+    )
     store.ensure_buckets()
     folder = tmp_path_factory.mktemp("served")
     config_path = write_loans_use_case(folder / "loans", loans_with_signal(), config=LOANS_CONFIG + MONITORED)
@@ -118,14 +120,14 @@ def log_lines(frame: pd.DataFrame, model, version: str, start: datetime, spacing
     """One log line per row, as the server writes it; rows arrive ``spacing`` apart from ``start``."""
     probabilities = model.predict_proba(frame[FEATURES])
     lines = []
-    for index, (record, proba) in enumerate(zip(frame.to_dict("records"), probabilities)):
+    for index, (record, proba) in enumerate(zip(frame.to_dict("records"), probabilities, strict=False)):
         line = {
             "time": (start + index * spacing).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "request_id": f"{index // 4:08x}",
             "row": index % 4,
             "model_version": version,
             "features": {name: _native(record[name]) for name in FEATURES},
-            "probabilities": {str(c): float(p) for c, p in zip(model.classes_, proba)},
+            "probabilities": {str(c): float(p) for c, p in zip(model.classes_, proba, strict=False)},
             "prediction": int(model.classes_[int(np.argmax(proba))]),
         }
         if truth:
@@ -134,7 +136,9 @@ def log_lines(frame: pd.DataFrame, model, version: str, start: datetime, spacing
     return lines
 
 
-def write_object(store: ObjectStore, use_case: str, kind: str, lines: list[dict], written: datetime, number: int = 0) -> str:
+def write_object(
+    store: ObjectStore, use_case: str, kind: str, lines: list[dict], written: datetime, number: int = 0
+) -> str:
     """Writes one batch of lines as the server does at time ``written``; returns its key."""
     version = lines[-1].get("model_version") or "unknown"
     key = f"{use_case}/{kind}/date={written:%Y-%m-%d}/{written:%H%M%S}-{version}-{number:08x}.jsonl.gz"
@@ -153,13 +157,20 @@ def write_batches(store: ObjectStore, use_case: str, kind: str, lines: list[dict
     return keys
 
 
-def serve(served: Served, frame: pd.DataFrame, start: datetime, spacing=timedelta(seconds=30), feedback=True, truths=None) -> None:
+def serve(
+    served: Served, frame: pd.DataFrame, start: datetime, spacing=timedelta(seconds=30), feedback=True, truths=None
+) -> None:
     """Logs a frame as requests and (when asked) as feedback, possibly with other truths."""
     lines = log_lines(frame, served.model, served.version, start, spacing, truth=False)
     write_batches(served.store, "loans", "requests", lines)
     if feedback:
         labelled = frame if truths is None else frame.assign(truth=truths)
-        write_batches(served.store, "loans", "feedback", log_lines(labelled, served.model, served.version, start, spacing, truth=True))
+        write_batches(
+            served.store,
+            "loans",
+            "feedback",
+            log_lines(labelled, served.model, served.version, start, spacing, truth=True),
+        )
 
 
 def _native(value):

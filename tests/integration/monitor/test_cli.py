@@ -15,18 +15,46 @@ from components.register import logic as registry
 
 @pytest.fixture
 def env(s3, served, tmp_path):
-    return {**os.environ, **s3.environment(), "MLCYCLE_BUCKET_PREFIX": served.store.settings.bucket_prefix, "MLCYCLE_STATE_DIR": str(tmp_path / "state")}
+    return {
+        **os.environ,
+        **s3.environment(),
+        "MLCYCLE_BUCKET_PREFIX": served.store.settings.bucket_prefix,
+        "MLCYCLE_STATE_DIR": str(tmp_path / "state"),
+    }
 
 
 def mlcycle(*args, env):
-    return subprocess.run([sys.executable, "-m", "components.cli", *args], env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "components.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_monitor_finds_drift_retrains_on_the_feedback_and_proposes_promotion(served, window_day, env, tmp_path):
-    serve(served, traffic(500, seed=41, amount_shift=20_000, purposes={"car": 0.1, "home": 0.1, "study": 0.8}), window_day + timedelta(hours=6))
+    serve(
+        served,
+        traffic(500, seed=41, amount_shift=20_000, purposes={"car": 0.1, "home": 0.1, "study": 0.8}),
+        window_day + timedelta(hours=6),
+    )
     report = tmp_path / "monitoring.html"
 
-    done = mlcycle("monitor", "-c", str(served.config_path), "--end", (window_day + timedelta(days=1)).isoformat(), "--hours", "24", "--report", str(report), "--retrain", env=env)
+    done = mlcycle(
+        "monitor",
+        "-c",
+        str(served.config_path),
+        "--end",
+        (window_day + timedelta(days=1)).isoformat(),
+        "--hours",
+        "24",
+        "--report",
+        str(report),
+        "--retrain",
+        env=env,
+    )
 
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -37,12 +65,18 @@ def test_monitor_finds_drift_retrains_on_the_feedback_and_proposes_promotion(ser
     assert "= base data + " in retrained and "feedback rows {'train':" in retrained
     proposed = next(line for line in lines if line.startswith("propose:   model m-"))
     version = proposed.split()[2]
-    assert proposed.endswith(f"propose it for production: mlcycle promote -c {served.config_path} {version} --to production --branch retrain/loans-{version}")
+    assert proposed.endswith(
+        f"propose it for production: mlcycle promote -c {served.config_path} {version} --to production --branch retrain/loans-{version}"
+    )
     assert registry.current_version(served.store, "loans", "staging") == version  # blessed, so staged like any run
-    assert registry.current_version(served.store, "loans", "production") == served.version  # promotion is a person's (or a PR's) call
+    assert (
+        registry.current_version(served.store, "loans", "production") == served.version
+    )  # promotion is a person's (or a PR's) call
 
 
 def test_a_bad_window_is_one_line_and_exit_2(served, env):
     done = mlcycle("monitor", "-c", str(served.config_path), "--start", "2026-03-02", "--end", "2026-03-01", env=env)
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.strip().splitlines() == ["error: the window ends (2026-03-01T00:00:00+00:00) before it starts (2026-03-02T00:00:00+00:00) (hint: swap the bounds)"]
+    assert done.stderr.strip().splitlines() == [
+        "error: the window ends (2026-03-01T00:00:00+00:00) before it starts (2026-03-02T00:00:00+00:00) (hint: swap the bounds)"
+    ]

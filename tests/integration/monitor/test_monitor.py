@@ -27,7 +27,13 @@ def test_a_window_like_the_training_data_is_healthy_and_every_feature_has_a_dist
     assert {d.feature for d in result.distances} == set(FEATURES) and result.unmeasured == []
     assert result.drifted == []
     measures = {d.feature: d.measure for d in result.distances}
-    assert measures == {"amount": "jensen_shannon", "term": "jensen_shannon", "age": "jensen_shannon", "purpose": "l_infinity", "region": "l_infinity"}
+    assert measures == {
+        "amount": "jensen_shannon",
+        "term": "jensen_shannon",
+        "age": "jensen_shannon",
+        "purpose": "l_infinity",
+        "region": "l_infinity",
+    }
     quality = result.quality
     assert quality.rows == result.labelled and quality.metrics["roc_auc"] > 0.8
     assert abs(quality.metrics["roc_auc"] - quality.offline["roc_auc"]) < 0.1
@@ -69,7 +75,9 @@ def test_without_feedback_quality_is_not_judged_and_drift_alone_cannot_retrain(s
     shifted = run(served, window_day + timedelta(days=1))
 
     assert calm.quality is None and calm.feedback == 0 and calm.decision.status == HEALTHY
-    assert "no ground truth arrived in the window for the monitored model: live quality not judged" in calm.decision.notes
+    assert (
+        "no ground truth arrived in the window for the monitored model: live quality not judged" in calm.decision.notes
+    )
     assert shifted.drifted == ["amount", "purpose"]
     assert shifted.decision.status == DRIFT_WITHOUT_FEEDBACK and not shifted.decision.retrain
     assert any("nothing new to learn from" in note for note in shifted.decision.notes)
@@ -84,7 +92,13 @@ def test_an_empty_window_and_a_thin_one_are_insufficient_evidence(served, window
     assert empty.decision.status == INSUFFICIENT and not empty.decision.retrain
     assert empty.decision.notes[0] == "the window holds no logged requests: drift not judged"
     assert thin.requests == 40 and thin.decision.status == INSUFFICIENT
-    assert "40 requests in the window, fewer than monitoring.min_requests 100: drift measured but not judged" in thin.decision.notes
-    assert "40 labelled rows, fewer than monitoring.quality.min_rows 100: live quality measured but not judged" in thin.decision.notes
+    assert (
+        "40 requests in the window, fewer than monitoring.min_requests 100: drift measured but not judged"
+        in thin.decision.notes
+    )
+    assert (
+        "40 labelled rows, fewer than monitoring.quality.min_rows 100: live quality measured but not judged"
+        in thin.decision.notes
+    )
     write_outputs(empty, served.config.monitoring, tmp_path / "empty.html")
     assert "INSUFFICIENT EVIDENCE" in (tmp_path / "empty.html").read_text()

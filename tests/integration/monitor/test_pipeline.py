@@ -40,7 +40,13 @@ def test_continuous_training_monitors_retrains_on_feedback_and_proposes_promotio
     serve(served, drifted, window_day + timedelta(hours=1))
     start, end = window_day.isoformat(), (window_day + timedelta(days=1)).isoformat()
 
-    monitoring_pipeline(use_case=served.config_path.read_text(), schema=served.schema_path.read_text(), window_start=start, window_end=end, retrain=True)
+    monitoring_pipeline(
+        use_case=served.config_path.read_text(),
+        schema=served.schema_path.read_text(),
+        window_start=start,
+        window_end=end,
+        retrain=True,
+    )
 
     monitored = task_dir(kfp_root, "monitor-serving")
     assert output(kfp_root, "monitor-serving") is True
@@ -48,7 +54,11 @@ def test_continuous_training_monitors_retrains_on_feedback_and_proposes_promotio
     assert "amount" in (monitored / "report").read_text() and "<svg" in (monitored / "report").read_text()
     result = json.loads((monitored / "result").read_text())
     assert result["drifted"] == ["amount", "purpose"] and result["decision"]["retrain"] is True
-    assert set(json.loads((monitored / "metrics").read_text())) >= {"drift_amount_jensen_shannon", "live_roc_auc", "retrain"}
+    assert set(json.loads((monitored / "metrics").read_text())) >= {
+        "drift_amount_jensen_shannon",
+        "live_roc_auc",
+        "retrain",
+    }
 
     # The nested training run ingested base data plus the window's feedback as a new version ...
     version = output(kfp_root, "ingest-data")
@@ -58,6 +68,11 @@ def test_continuous_training_monitors_retrains_on_feedback_and_proposes_promotio
     # ... which passed the validation gate, and its blessed model is proposed for promotion.
     assert output(kfp_root, "validate-data") is True
     registered = output(kfp_root, "register-model", "version")
-    assert registry.read_manifest(served.store, registry.resolve(served.store, "loans", registered))["lineage"]["dataset_version"] == version
+    assert (
+        registry.read_manifest(served.store, registry.resolve(served.store, "loans", registered))["lineage"][
+            "dataset_version"
+        ]
+        == version
+    )
     command = output(kfp_root, "propose-promotion")
     assert command == f"mlcycle promote {registered} --to production --branch retrain/loans-{registered}"

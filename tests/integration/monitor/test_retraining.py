@@ -25,14 +25,27 @@ def with_feedback(config, window: Window):
 
 def test_the_reader_takes_the_window_from_the_date_prefixes_and_nothing_else(served, window_day):
     def at(offset: timedelta, amount: int) -> dict:
-        return {"time": (window_day + offset).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "model_version": "m-a", "features": {"amount": amount}}
+        return {
+            "time": (window_day + offset).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "model_version": "m-a",
+            "features": {"amount": amount},
+        }
 
     day, second = timedelta(days=1), timedelta(seconds=1)
     store = served.store
     write_object(store, "loans", REQUESTS, [at(-2 * second, 0)], window_day - second, 1)  # before the window: not read
-    inside = write_object(store, "loans", REQUESTS, [at(timedelta(hours=3), 1)], window_day + timedelta(hours=3, seconds=1), 2)
+    inside = write_object(
+        store, "loans", REQUESTS, [at(timedelta(hours=3), 1)], window_day + timedelta(hours=3, seconds=1), 2
+    )
     # Received before midnight, written just after it, under the next date; its last line is after the window.
-    late = write_object(store, "loans", REQUESTS, [at(day - 2 * second, 2), at(day - second / 2, 3), at(day + second / 2, 4)], window_day + day + second, 3)
+    late = write_object(
+        store,
+        "loans",
+        REQUESTS,
+        [at(day - 2 * second, 2), at(day - second / 2, 3), at(day + second / 2, 4)],
+        window_day + day + second,
+        3,
+    )
     store.put_bytes(store.bucket("feedback"), late.replace(".jsonl.gz", ".txt"), b"not a log object")
     write_object(store, "loans", REQUESTS, [at(2 * day, 5)], window_day + 2 * day, 4)  # two days on: not listed
 
@@ -40,8 +53,13 @@ def test_the_reader_takes_the_window_from_the_date_prefixes_and_nothing_else(ser
 
     assert f"date={(window_day + day):%Y-%m-%d}" in late
     assert [line["features"]["amount"] for line in rows.lines] == [1, 2, 3]
-    digests = {key: hashlib.sha256(store.get_bytes(store.bucket("feedback"), key)).hexdigest() for key in (inside, late)}
-    assert rows.objects == [{"key": inside, "sha256": digests[inside], "lines": 1}, {"key": late, "sha256": digests[late], "lines": 2}]
+    digests = {
+        key: hashlib.sha256(store.get_bytes(store.bucket("feedback"), key)).hexdigest() for key in (inside, late)
+    }
+    assert rows.objects == [
+        {"key": inside, "sha256": digests[inside], "lines": 1},
+        {"key": late, "sha256": digests[late], "lines": 2},
+    ]
     assert rows.malformed == {}
 
 
@@ -60,9 +78,15 @@ def test_retraining_data_is_base_plus_feedback_with_the_window_in_its_lineage(se
     assert first.ref.version != served.dataset_version and first.manifest["parent"] == served.dataset_version
     assert feedback["window"] == window.to_json() and feedback["rows"] == len(frame)
     assert feedback["objects"] == logged.objects and all(len(o["sha256"]) == 64 for o in feedback["objects"])
-    assert feedback["rows_by_split"] == {"train": round(len(frame) * 0.6), "eval": round(len(frame) * 0.8) - round(len(frame) * 0.6), "test": len(frame) - round(len(frame) * 0.8)}
+    assert feedback["rows_by_split"] == {
+        "train": round(len(frame) * 0.6),
+        "eval": round(len(frame) * 0.8) - round(len(frame) * 0.6),
+        "test": len(frame) - round(len(frame) * 0.8),
+    }
     base = datasets.read_manifest(served.store, datasets.DatasetRef("loans", served.dataset_version))
-    assert {s: e["rows"] - base["splits"][s]["rows"] for s, e in first.manifest["splits"].items()} == feedback["rows_by_split"]
+    assert {s: e["rows"] - base["splits"][s]["rows"] for s, e in first.manifest["splits"].items()} == feedback[
+        "rows_by_split"
+    ]
     test_rows = datasets.load_split(served.store, first.manifest, "test", served.config_path.parent)
     newest = test_rows.tail(feedback["rows_by_split"]["test"])
     assert newest["loan_id"].isna().all() and newest["opened_at"].isna().all()  # feedback knows only what was served
@@ -90,12 +114,17 @@ def test_retraining_in_process_trains_on_the_feedback_and_proposes_a_blessed_mod
     window = Window(window_day, window_day + timedelta(days=1))
     lines = []
 
-    outcome = retrain(served.config, served.schema_path.read_text(), served.store, window, str(served.config_path), say=lines.append)
+    outcome = retrain(
+        served.config, served.schema_path.read_text(), served.store, window, str(served.config_path), say=lines.append
+    )
 
     assert outcome.valid and outcome.blessed, outcome.validation
     manifest = registry.read_manifest(served.store, registry.resolve(served.store, "loans", outcome.model_version))
     assert manifest["lineage"]["dataset_version"] == outcome.dataset.ref.version
     assert outcome.dataset.manifest["feedback"]["window"] == window.to_json()
     assert outcome.proposal.version == outcome.model_version
-    assert outcome.proposal.command == f"mlcycle promote -c {served.config_path} {outcome.model_version} --to production --branch retrain/loans-{outcome.model_version}"
+    assert (
+        outcome.proposal.command
+        == f"mlcycle promote -c {served.config_path} {outcome.model_version} --to production --branch retrain/loans-{outcome.model_version}"
+    )
     assert lines[0].startswith(f"dataset {outcome.dataset.ref.version}: base data plus")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from helpers import ORDERS_CONFIG, make_orders
 
-from components.common.config import MonitoringSpec, LiveQualitySpec, DriftTrigger, parse_use_case
+from components.common.config import DriftTrigger, LiveQualitySpec, MonitoringSpec, parse_use_case
 from components.monitor.logic import (
     DRIFT_WITHOUT_FEEDBACK,
     HEALTHY,
@@ -31,7 +31,9 @@ FEATURES = ["quantity", "price", "channel", "ordered_at"]
 
 @pytest.fixture(scope="module")
 def config():
-    return parse_use_case(ORDERS_CONFIG + "monitoring: {drift: {numeric: 0.1, categorical: 0.1}}\nanalysis: {slices: [channel]}\n")
+    return parse_use_case(
+        ORDERS_CONFIG + "monitoring: {drift: {numeric: 0.1, categorical: 0.1}}\nanalysis: {slices: [channel]}\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +66,23 @@ def test_served_values_get_the_types_training_data_has(config, schema):
     expected = prepare_frame(orders[FEATURES])
     assert str(frame["quantity"].dtype) == "Int64" and frame["quantity"].isna().sum() == 1
     assert frame["price"].dtype == "float64" and math.isnan(frame["price"][0])
-    assert frame["ordered_at"].tolist() == expected["ordered_at"].tolist()  # ISO text and timestamps give the same epoch seconds
+    assert (
+        frame["ordered_at"].tolist() == expected["ordered_at"].tolist()
+    )  # ISO text and timestamps give the same epoch seconds
     assert frame["channel"].tolist() == orders["channel"].tolist()
     assert list(frame.columns) == list(config.features.all())
 
 
 def test_drift_of_served_data_is_measured_for_every_feature_in_the_serving_environment(config, schema, training):
-    distances, unmeasured, findings = measure_drift(served_statistics(make_orders(800, seed=5), config, schema), training, schema, config)
-    assert {d.feature: d.measure for d in distances} == {"quantity": "jensen_shannon", "price": "jensen_shannon", "channel": "l_infinity", "ordered_at": "jensen_shannon"}
+    distances, unmeasured, findings = measure_drift(
+        served_statistics(make_orders(800, seed=5), config, schema), training, schema, config
+    )
+    assert {d.feature: d.measure for d in distances} == {
+        "quantity": "jensen_shannon",
+        "price": "jensen_shannon",
+        "channel": "l_infinity",
+        "ordered_at": "jensen_shannon",
+    }
     assert unmeasured == [] and [d for d in distances if d.alerts] == []
     assert findings == []  # no label served, and the SERVING environment does not ask for it
     assert {d.feature: d.threshold for d in distances}["ordered_at"] == 1.0  # datetime: measured, never alerts
@@ -81,7 +92,10 @@ def test_drift_names_exactly_the_features_that_moved(config, schema, training):
     shifted = make_orders(800, seed=6, price_shift=25, mix=(0.1, 0.1, 0.8))
     distances, _, findings = measure_drift(served_statistics(shifted, config, schema), training, schema, config)
     assert sorted(d.feature for d in distances if d.alerts) == ["channel", "price"]
-    assert {(f.feature, f.kind) for f in findings if f.check == "drift"} == {("price", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"), ("channel", "COMPARATOR_L_INFTY_HIGH")}
+    assert {(f.feature, f.kind) for f in findings if f.check == "drift"} == {
+        ("price", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"),
+        ("channel", "COMPARATOR_L_INFTY_HIGH"),
+    }
 
 
 def test_a_feature_never_served_has_no_distance_and_is_named(config, schema, training):
@@ -148,14 +162,46 @@ CALM = [distance("price", 0.02), distance("channel", 0.01), distance("quantity",
     "requests, labelled, own, distances, live, status, reason",
     [
         (500, 100, 100, CALM, quality(), HEALTHY, None),
-        (500, 100, 100, [distance("price", 0.3), distance("quantity", 0.2)], quality(), RETRAIN, "2 features drifted (retrain_on_drift.count 2)"),
-        (500, 100, 100, [distance("channel", 0.4)], quality(), RETRAIN, "channel drifted: jensen_shannon 0.400 > 0.1 (named in retrain_on_drift.features)"),
+        (
+            500,
+            100,
+            100,
+            [distance("price", 0.3), distance("quantity", 0.2)],
+            quality(),
+            RETRAIN,
+            "2 features drifted (retrain_on_drift.count 2)",
+        ),
+        (
+            500,
+            100,
+            100,
+            [distance("channel", 0.4)],
+            quality(),
+            RETRAIN,
+            "channel drifted: jensen_shannon 0.400 > 0.1 (named in retrain_on_drift.features)",
+        ),
         (500, 100, 100, [distance("price", 0.3)], quality(), HEALTHY, None),  # one feature, unnamed: below the count
         (500, 100, 100, CALM, quality(roc_auc=0.65), RETRAIN, "live roc_auc 0.6500 is below the floor 0.7"),
         (500, 100, 100, CALM, quality(log_loss=0.9), RETRAIN, "live log_loss 0.9000 is above the ceiling 0.6"),
-        (500, 100, 100, CALM, quality(pr_auc=0.5), RETRAIN, "live pr_auc 0.5000 is 0.1000 worse than offline 0.6000, more than the allowed 0.05"),
+        (
+            500,
+            100,
+            100,
+            CALM,
+            quality(pr_auc=0.5),
+            RETRAIN,
+            "live pr_auc 0.5000 is 0.1000 worse than offline 0.6000, more than the allowed 0.05",
+        ),
         (500, 0, 0, [distance("channel", 0.4)], None, DRIFT_WITHOUT_FEEDBACK, "channel drifted"),
-        (50, 100, 100, [distance("channel", 0.4)], quality(), HEALTHY, None),  # too few requests: drift not judged, quality is
+        (
+            50,
+            100,
+            100,
+            [distance("channel", 0.4)],
+            quality(),
+            HEALTHY,
+            None,
+        ),  # too few requests: drift not judged, quality is
         (50, 10, 10, [distance("channel", 0.4)], quality(roc_auc=0.1), INSUFFICIENT, None),
         (0, 0, 0, [], None, INSUFFICIENT, None),
     ],

@@ -15,25 +15,48 @@ NOW = datetime(2026, 11, 27, 8, 30, tzinfo=timezone.utc)
 
 
 def batch(*lines) -> bytes:
-    return gzip.compress("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines).encode())
+    return gzip.compress(
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines).encode()
+    )
 
 
 def line(time="2026-11-27T08:00:00.123456Z", **extra):
-    return {"time": time, "request_id": "ab12", "row": 0, "model_version": "m-0123456789abcdef", "features": {"x": 1}, **extra}
+    return {
+        "time": time,
+        "request_id": "ab12",
+        "row": 0,
+        "model_version": "m-0123456789abcdef",
+        "features": {"x": 1},
+        **extra,
+    }
 
 
 def test_a_window_is_both_bounds_or_hours_before_the_end_or_after_the_start():
-    assert Window.resolve("2026-11-26T00:00:00Z", "2026-11-27", hours=5) == Window(datetime(2026, 11, 26, tzinfo=timezone.utc), datetime(2026, 11, 27, tzinfo=timezone.utc))
+    assert Window.resolve("2026-11-26T00:00:00Z", "2026-11-27", hours=5) == Window(
+        datetime(2026, 11, 26, tzinfo=timezone.utc), datetime(2026, 11, 27, tzinfo=timezone.utc)
+    )
     assert Window.resolve(hours=6, now=NOW) == Window(NOW - timedelta(hours=6), NOW)
-    assert Window.resolve(end="2026-11-27T06:00:00+02:00", hours=1).start == datetime(2026, 11, 27, 3, tzinfo=timezone.utc)
+    assert Window.resolve(end="2026-11-27T06:00:00+02:00", hours=1).start == datetime(
+        2026, 11, 27, 3, tzinfo=timezone.utc
+    )
     assert Window.resolve(start="2026-11-27T08:00:00", hours=2).end == datetime(2026, 11, 27, 10, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize(
     "start, end, hours, message",
     [
-        ("2026-11-28", "2026-11-27", 24, "the window ends (2026-11-27T00:00:00+00:00) before it starts (2026-11-28T00:00:00+00:00)"),
-        ("yesterday", "", 24, "window start 'yesterday' is not an ISO 8601 time (hint: for example 2026-11-27T08:00:00Z)"),
+        (
+            "2026-11-28",
+            "2026-11-27",
+            24,
+            "the window ends (2026-11-27T00:00:00+00:00) before it starts (2026-11-28T00:00:00+00:00)",
+        ),
+        (
+            "yesterday",
+            "",
+            24,
+            "window start 'yesterday' is not an ISO 8601 time (hint: for example 2026-11-27T08:00:00Z)",
+        ),
         ("", "", 0, "a window of 0 hours is empty"),
     ],
 )
@@ -58,14 +81,20 @@ def test_object_names_follow_the_contract():
 
 
 def test_malformed_lines_are_counted_and_skipped_never_fatal():
-    lines, malformed = parse_lines(batch(line(), "{not json", line(time="soon"), {"time": "2026-11-27T08:00:00Z"}, line(features=[1]), "[1, 2]", ""))
+    lines, malformed = parse_lines(
+        batch(
+            line(), "{not json", line(time="soon"), {"time": "2026-11-27T08:00:00Z"}, line(features=[1]), "[1, 2]", ""
+        )
+    )
     assert len(lines) == 1 and malformed == 5
     assert lines[0]["_time"] == datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=timezone.utc)
     assert parse_lines(b"not gzip") == ([], 1)
 
 
 def test_lines_become_a_frame_with_every_named_feature():
-    lines, _ = parse_lines(batch(line(probabilities={"0": 0.2, "1": 0.8}, prediction=1, truth=0), line(features={"x": 2, "y": "a"})))
+    lines, _ = parse_lines(
+        batch(line(probabilities={"0": 0.2, "1": 0.8}, prediction=1, truth=0), line(features={"x": 2, "y": "a"}))
+    )
     frame = to_frame(lines, ["x", "y"])
     assert list(frame["truth"]) == [0, None] and frame["probabilities"][0] == {"0": 0.2, "1": 0.8}
     assert features_of(frame).to_dict("list") == {"x": [1, 2], "y": [None, "a"]}

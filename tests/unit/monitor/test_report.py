@@ -21,22 +21,53 @@ WINDOW = Window(datetime(2026, 11, 27, tzinfo=timezone.utc), datetime(2026, 11, 
 def result_with(decision: Decision, quality: LiveQuality | None, served=True) -> MonitoringResult:
     schema = infer_schema(statistics_in_process({"all": make_orders(3000, seed=9)}), CONFIG)
     train = split_statistics(statistics_in_process({"train": make_orders(2000, seed=1)}, schema), "train")
-    frames = make_orders(500, seed=4, price_shift=30).assign(channel=lambda f: f["channel"].where(f.index > 0, "<b>x</b>"))
-    logged = frames[list(CONFIG.features.all())].astype(object).assign(ordered_at=lambda f: f["ordered_at"].map(str), quantity=None)
+    frames = make_orders(500, seed=4, price_shift=30).assign(
+        channel=lambda f: f["channel"].where(f.index > 0, "<b>x</b>")
+    )
+    logged = (
+        frames[list(CONFIG.features.all())]
+        .astype(object)
+        .assign(ordered_at=lambda f: f["ordered_at"].map(str), quantity=None)
+    )
     serving = statistics_in_process({"serving": serving_frame(logged, CONFIG, schema)}, schema)
-    distances, unmeasured, findings = measure_drift(serving, train, schema, CONFIG) if served else ([], list(CONFIG.features.all()), [])
+    distances, unmeasured, findings = (
+        measure_drift(serving, train, schema, CONFIG) if served else ([], list(CONFIG.features.all()), [])
+    )
     statistics = train if not served else type(train)(datasets=[train.datasets[0], serving.datasets[0]])
     return MonitoringResult(
-        "shop", "m-0123456789abcdef", "ds-0123456789abcdef", WINDOW, 500 if served else 0, 120, 100,
-        {"m-0123456789abcdef": {"requests": 500, "feedback": 120}} if served else {}, None,
-        distances, unmeasured, findings, quality, decision, statistics,
-        {"requests": [{"key": "k", "sha256": "s", "lines": 500}]}, {"feedback": 2},
+        "shop",
+        "m-0123456789abcdef",
+        "ds-0123456789abcdef",
+        WINDOW,
+        500 if served else 0,
+        120,
+        100,
+        {"m-0123456789abcdef": {"requests": 500, "feedback": 120}} if served else {},
+        None,
+        distances,
+        unmeasured,
+        findings,
+        quality,
+        decision,
+        statistics,
+        {"requests": [{"key": "k", "sha256": "s", "lines": 500}]},
+        {"feedback": 2},
     )
 
 
 @pytest.fixture(scope="module")
 def page():
-    quality = LiveQuality(100, {"roc_auc": 0.61, "pr_auc": 0.4, "accuracy": 0.7}, {"roc_auc": 0.8, "pr_auc": 0.5}, [0, 1], [[40, 10], [20, 30]], [], {"channel": [{"value": "web", "rows": 60, "metrics": {"roc_auc": 0.6, "pr_auc": 0.4, "accuracy": 0.7}}]}, {}, {"truth_not_a_class": 3})
+    quality = LiveQuality(
+        100,
+        {"roc_auc": 0.61, "pr_auc": 0.4, "accuracy": 0.7},
+        {"roc_auc": 0.8, "pr_auc": 0.5},
+        [0, 1],
+        [[40, 10], [20, 30]],
+        [],
+        {"channel": [{"value": "web", "rows": 60, "metrics": {"roc_auc": 0.6, "pr_auc": 0.4, "accuracy": 0.7}}]},
+        {},
+        {"truth_not_a_class": 3},
+    )
     decision = Decision(True, "retrain", ("live roc_auc 0.6100 is below the floor 0.7",), ("note <i>one</i>",))
     return render_report(result_with(decision, quality), CONFIG.monitoring)
 
@@ -46,11 +77,13 @@ def test_the_report_gives_the_decision_traffic_quality_and_every_feature(page):
     assert "live roc_auc 0.6100 is below the floor 0.7" in page and "note &lt;i&gt;one&lt;/i&gt;" in page
     assert "2026-11-27T00:00:00Z to 2026-11-28T00:00:00Z" in page and "ds-0123456789abcdef" in page
     assert "malformed feedback lines skipped" in page and "3 truth not a class" in page
-    assert re.search(r'<td class="num alert">-0\.1900</td><td class="num">0\.7</td><td class="num">0\.05</td>', page)  # roc_auc row
+    assert re.search(
+        r'<td class="num alert">-0\.1900</td><td class="num">0\.7</td><td class="num">0\.05</td>', page
+    )  # roc_auc row
     drift = page[page.index('<table id="drift">') : page.index("</table>", page.index('<table id="drift">'))]
     for feature in ("price", "channel", "ordered_at"):
         assert f'data-feature="{feature}"' in drift
-    assert '<td>quantity</td><td>–</td><td>–</td><td>–</td><td>not measured: no values served</td>' in drift
+    assert "<td>quantity</td><td>–</td><td>–</td><td>–</td><td>not measured: no values served</td>" in drift
     assert re.search(r'data-feature="price"><td>price</td><td>jensen_shannon</td><td class="num alert">', drift)
     assert page.count('<svg class="chart"') == 4  # every served feature over train (quantity: train alone)
 
@@ -62,7 +95,17 @@ def test_the_report_escapes_data_and_references_nothing_outside(page):
 
 
 def test_an_empty_window_still_gives_a_report():
-    empty = render_report(result_with(Decision(False, "insufficient_evidence", (), ("the window holds no logged requests: drift not judged",)), None, served=False))
-    assert "INSUFFICIENT EVIDENCE" in empty and "No ground truth arrived" in empty and "No rows were served in the window." in empty
+    empty = render_report(
+        result_with(
+            Decision(False, "insufficient_evidence", (), ("the window holds no logged requests: drift not judged",)),
+            None,
+            served=False,
+        )
+    )
+    assert (
+        "INSUFFICIENT EVIDENCE" in empty
+        and "No ground truth arrived" in empty
+        and "No rows were served in the window." in empty
+    )
     healthy = render_report(result_with(Decision(False, HEALTHY, (), ()), None), None)
     assert '<p id="verdict" class="valid"><strong>HEALTHY</strong>: retrain no.</p>' in healthy

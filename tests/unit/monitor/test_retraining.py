@@ -14,7 +14,13 @@ from components.common.config import parse_use_case
 from components.common.errors import ConfigError, DataError
 from components.ingest.logic import conform_rows
 from components.monitor.logs import Window, to_frame
-from components.monitor.retraining import place_by_time, promotion_command, retraining_use_case, schema_for_feedback, training_rows
+from components.monitor.retraining import (
+    place_by_time,
+    promotion_command,
+    retraining_use_case,
+    schema_for_feedback,
+    training_rows,
+)
 from components.validate.logic import infer_schema, statistics_in_process
 
 START = datetime(2026, 11, 27, tzinfo=timezone.utc)
@@ -36,7 +42,16 @@ def lines(*rows):
 
 
 def test_feedback_lines_become_rows_of_features_and_label_in_time_order():
-    frame = to_frame(lines((30, "a", 0, 1, 10.0), (10, "b", 0, 0, 20.0), (20, None, 0, None, 30.0), (40, "b", 0, 1, 21.0), (50, None, 0, 0, 40.0)), SHOP.features.all())
+    frame = to_frame(
+        lines(
+            (30, "a", 0, 1, 10.0),
+            (10, "b", 0, 0, 20.0),
+            (20, None, 0, None, 30.0),
+            (40, "b", 0, 1, 21.0),
+            (50, None, 0, 0, 40.0),
+        ),
+        SHOP.features.all(),
+    )
     rows, dropped = training_rows(frame, SHOP)
     assert dropped == {"without_truth": 1, "superseded": 1}
     assert list(rows["price"]) == [10.0, 21.0, 40.0]  # request b's corrected label replaced its first one
@@ -46,14 +61,36 @@ def test_feedback_lines_become_rows_of_features_and_label_in_time_order():
 def test_rows_are_placed_by_time_the_newest_in_test():
     rows = pd.DataFrame({"n": range(10)})
     placed = place_by_time(rows, {"train": 0.6, "eval": 0.2, "test": 0.2})
-    assert {split: list(frame["n"]) for split, frame in placed.items()} == {"train": [0, 1, 2, 3, 4, 5], "eval": [6, 7], "test": [8, 9]}
+    assert {split: list(frame["n"]) for split, frame in placed.items()} == {
+        "train": [0, 1, 2, 3, 4, 5],
+        "eval": [6, 7],
+        "test": [8, 9],
+    }
     everything = place_by_time(rows, {"train": 1.0, "eval": 0.0, "test": 0.0})
     assert len(everything["train"]) == 10 and everything["test"].empty
 
 
 def test_feedback_rows_take_the_dataset_columns_and_types():
-    schema = pa.schema([("order_id", pa.int64()), ("quantity", pa.int64()), ("price", pa.float64()), ("channel", pa.string()), ("ordered_at", pa.timestamp("us", tz="UTC")), ("returned", pa.int64())])
-    frame = pd.DataFrame({"quantity": [2, None], "price": [3, 4.5], "channel": ["web", None], "ordered_at": ["2024-03-01T10:00:00Z", None], "returned": [1, 0]}, dtype=object)
+    schema = pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("quantity", pa.int64()),
+            ("price", pa.float64()),
+            ("channel", pa.string()),
+            ("ordered_at", pa.timestamp("us", tz="UTC")),
+            ("returned", pa.int64()),
+        ]
+    )
+    frame = pd.DataFrame(
+        {
+            "quantity": [2, None],
+            "price": [3, 4.5],
+            "channel": ["web", None],
+            "ordered_at": ["2024-03-01T10:00:00Z", None],
+            "returned": [1, 0],
+        },
+        dtype=object,
+    )
     table = conform_rows(frame, schema)
     assert table.schema == schema
     assert table.column("order_id").null_count == 2 and table.column("quantity").to_pylist() == [2, None]
@@ -93,9 +130,14 @@ def test_only_columns_that_feedback_cannot_have_lose_their_presence_constraint()
     presence = {f.name: f.presence.min_fraction for f in relaxed.feature}
     assert presence["order_id"] == 0.0
     assert all(presence[name] == 1.0 for name in [*SHOP.features.all(), "returned"])
-    assert {f.name: f.presence.min_fraction for f in schema.feature}["order_id"] == 1.0  # the curated schema is untouched
+    assert {f.name: f.presence.min_fraction for f in schema.feature}[
+        "order_id"
+    ] == 1.0  # the curated schema is untouched
 
 
 def test_the_proposal_is_a_promotion_on_a_branch_for_review():
-    assert promotion_command("flights", "m-0123456789abcdef") == "mlcycle promote m-0123456789abcdef --to production --branch retrain/flights-m-0123456789abcdef"
+    assert (
+        promotion_command("flights", "m-0123456789abcdef")
+        == "mlcycle promote m-0123456789abcdef --to production --branch retrain/flights-m-0123456789abcdef"
+    )
     assert promotion_command("loans", "m-1", "uc/loans.yaml").startswith("mlcycle promote -c uc/loans.yaml m-1 ")
