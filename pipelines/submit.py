@@ -615,8 +615,9 @@ def prepare(
         given.update(read_params_file(params_file))
     if params_text and params_text.strip():
         given.update(parse_params(params_text))
-    if not given:  # the demo's use case and schema, for the parameters of those names the pipeline takes
-        given = {name: value for name, value in demo_params().items() if name in pipeline.inputs}
+    demo = {name: value for name, value in demo_params().items() if name in pipeline.inputs}
+    if not demo.keys() & given.keys():  # no use case given: the demo's, with its schema
+        given = {**demo, **given}
     params = typed_params(given, pipeline)
     check_no_credentials(pipeline, params, known_secrets(environ))
     return Submission(
@@ -658,7 +659,7 @@ params_option = click.option(
     "--params",
     "params_text",
     envvar="PARAMS",
-    help="key=value pairs; @file reads a file (PARAMS). Default: the demo use case.",
+    help="key=value pairs; @file reads a file (PARAMS). Without use_case, the demo's (and its schema).",
 )
 params_file_option = click.option(
     "--params-file",

@@ -293,7 +293,7 @@ def test_a_token_reaches_the_api_and_a_refused_one_is_one_line(kfp, environment,
         ),
         (
             lambda kfp, env: (env.setenv("KFP_HOST", kfp.url), env.setenv("PARAMS", "seed=x")),
-            "needs 'schema', 'use_case'",
+            "'seed' must be an integer, got 'x'",
         ),
     ],
     ids=["no-host", "unreachable", "not-kfp", "server-error", "bad-params"],

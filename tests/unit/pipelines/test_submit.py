@@ -236,18 +236,21 @@ def test_prepare_needs_an_http_kfp_host(tmp_path):
     assert submission.params == {"use_case": "u", "schema": "s", "seed": 4}
 
 
-def test_without_params_only_the_demo_values_a_pipeline_declares_are_given(tmp_path):
+def test_the_demo_use_case_fills_in_only_when_no_use_case_is_given(tmp_path):
+    host = {"KFP_HOST": "http://h:1"}
+    demo = demo_params()
+    assert prepare(DEFAULT_SPEC, "seed=3", None, "exp", host).params == {**demo, "seed": 3}
+    with pytest.raises(UserError, match="needs 'schema'"):  # never a user's use case with the demo's schema
+        prepare(DEFAULT_SPEC, "use_case=u", None, "exp", host)
     spec = _write(
         tmp_path,
         "p.yaml",
-        "pipelineInfo: {name: p}\nroot: {inputDefinitions: {parameters: {use_case: {parameterType: STRING}, window: {parameterType: NUMBER_INTEGER}}}}\n",
+        "pipelineInfo: {name: p}\n"
+        "root: {inputDefinitions: {parameters: {use_case: {parameterType: STRING}, window: {parameterType: NUMBER_INTEGER}}}}\n",
     )
-    with pytest.raises(UserError, match="pipeline p needs 'window'"):
-        prepare(spec, None, None, "exp", {"KFP_HOST": "http://h:1"})
-    assert prepare(spec, "use_case=u window=3", None, "exp", {"KFP_HOST": "http://h:1"}).params == {
-        "use_case": "u",
-        "window": 3,
-    }
+    with pytest.raises(UserError, match="pipeline p needs 'window'"):  # only the demo values it declares
+        prepare(spec, None, None, "exp", host)
+    assert prepare(spec, "window=3", None, "exp", host).params == {"use_case": demo["use_case"], "window": 3}
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
