@@ -38,7 +38,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from components.common import datasets
 from components.common.config import MonitoringSpec, UseCaseConfig, parse_use_case, s3_settings
-from components.common.errors import DataError
+from components.common.errors import DataError, NotFoundError
 from components.common.storage import ObjectStore
 from components.evaluate.logic import slice_metrics
 from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
@@ -452,7 +452,13 @@ def monitor(
         NotFoundError: If the model reference names no model version.
         DataError: If the model's lineage names no dataset version.
     """
-    ref = registry.resolve(store, config.name, model)
+    try:
+        ref = registry.resolve(store, config.name, model)
+    except NotFoundError as error:
+        raise NotFoundError(
+            f"nothing to monitor: {error.message}",
+            hint="deploy a model first (`make run` here, `mlcycle promote` on a cluster), or name another one (--model)",
+        ) from None
     manifest = registry.read_manifest(store, ref)
     dataset_version = manifest["lineage"].get("dataset_version")
     if not dataset_version:

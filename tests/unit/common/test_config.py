@@ -156,3 +156,48 @@ def test_s3_settings_without_endpoint_or_with_half_credentials_fail_clearly(tmp_
         s3_settings({"AWS_ENDPOINT_URL": "http://x:1", "AWS_ACCESS_KEY_ID": "k"})
     with pytest.raises(ConfigError, match="is not an http\\(s\\) URL"):
         s3_settings({"AWS_ENDPOINT_URL": "ftp://x:1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"})
+
+
+# --- monitoring and feedback (stage 8) -----------------------------------------------------------
+
+
+def test_demo_monitoring_settings_load_and_default_when_absent(tmp_path):
+    monitoring = load_use_case(DEMO_CONFIG).monitoring
+    assert monitoring.retrain_on_drift.features == ("carrier", "origin") and monitoring.quality.floors["roc_auc"] == 0.62
+    assert len(monitoring.schedule.split()) == 6 and sum(monitoring.feedback_split.values()) == 1
+    defaults = load_use_case(write(tmp_path, loans())).monitoring
+    assert (defaults.window_hours, defaults.min_requests, defaults.retrain_on_drift.count) == (24, 100, 1)
+    assert defaults.feedback_split == {"train": 0.7, "eval": 0.15, "test": 0.15}
+    assert load_use_case(write(tmp_path, loans())).feedback is None
+
+
+@pytest.mark.parametrize(
+    "monitoring, message",
+    [
+        ({"window_hour": 2}, "unknown key 'window_hour' in use_case.yaml.monitoring (hint: did you mean 'window_hours'?)"),
+        ({"window_hours": 0}, "monitoring.window_hours in use_case.yaml must be at least 1"),
+        ({"drift": {"numeric": 1.5}}, "monitoring.drift threshold of 'numeric' in use_case.yaml is 1.5, not between 0 and 1"),
+        ({"retrain_on_drift": {"features": ["amont"]}}, "monitoring names 'amont' in use_case.yaml, which is not a feature (hint: did you mean 'amount'?)"),
+        ({"drift": {"features": {"status": 0.2}}}, "monitoring names 'status' in use_case.yaml, which is not a feature"),
+        ({"quality": {"floors": {"roc": 0.6}}}, "unknown metric 'roc' in monitoring.quality of use_case.yaml (hint: did you mean 'roc_auc'?)"),
+        ({"quality": {"min_rows": 0}}, "monitoring.quality.min_rows and min_slice_rows in use_case.yaml must be at least 1"),
+        ({"feedback_split": {"train": 0.5, "test": 0.5}}, "monitoring.feedback_split in use_case.yaml must give train, eval and test"),
+        ({"schedule": "0 3 * * *"}, "monitoring.schedule '0 3 * * *' in use_case.yaml is not a six-field cron expression (hint: KFP"),
+    ],
+)
+def test_invalid_monitoring_settings_name_the_key_and_the_fix(tmp_path, monitoring, message):
+    with pytest.raises(ConfigError) as error:
+        load_use_case(write(tmp_path, loans(monitoring=monitoring)))
+    assert str(error.value).startswith(message)
+
+
+def test_a_feedback_window_is_two_iso_instants_in_order(tmp_path):
+    config = load_use_case(write(tmp_path, loans(feedback={"start": "2026-11-20T00:00:00Z", "end": "2026-11-27"})))
+    assert (config.feedback.start, config.feedback.end) == ("2026-11-20T00:00:00Z", "2026-11-27")
+    assert config.ingest_fingerprint() == load_use_case(write(tmp_path, loans())).ingest_fingerprint()
+    with pytest.raises(ConfigError, match="feedback.start in use_case.yaml 'last week' is not an ISO 8601 time"):
+        load_use_case(write(tmp_path, loans(feedback={"start": "last week", "end": "2026-11-27"})))
+    with pytest.raises(ConfigError, match=r"the feedback window in use_case.yaml ends \(2026-11-01\) before it starts"):
+        load_use_case(write(tmp_path, loans(feedback={"start": "2026-11-20", "end": "2026-11-01"})))
+    with pytest.raises(ConfigError, match="missing key 'end' in use_case.yaml.feedback"):
+        load_use_case(write(tmp_path, loans(feedback={"start": "2026-11-20"})))
