@@ -143,6 +143,9 @@ def kfp():
             )
             state.requests.append(request)
             status, body = state.answer(request)
+            if status == 0:  # the connection drops without an answer
+                self.close_connection = True
+                return
             payload = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -295,14 +298,38 @@ def test_a_token_reaches_the_api_and_a_refused_one_is_one_line(kfp, environment,
             lambda kfp, env: (env.setenv("KFP_HOST", kfp.url), env.setenv("PARAMS", "seed=x")),
             "'seed' must be an integer, got 'x'",
         ),
+        (
+            lambda kfp, env: (env.setenv("KFP_HOST", kfp.url), kfp.fail.update({("POST", f"{API}/runs"): 0})),
+            "lost the KFP API at",
+        ),
+        (
+            lambda kfp, env: (
+                env.setenv("KFP_HOST", kfp.url),
+                kfp.pipelines.extend([{"pipeline_id": i, "display_name": "mlcycle-training"} for i in ("a", "b")]),
+            ),
+            "Multiple pipelines with the name: mlcycle-training found",
+        ),
     ],
-    ids=["no-host", "unreachable", "not-kfp", "server-error", "bad-params"],
+    ids=["no-host", "unreachable", "not-kfp", "server-error", "bad-params", "dropped", "two-pipelines"],
 )
 def test_mistakes_end_in_one_line_and_a_non_zero_exit(kfp, environment, capsys, setup, expected):
     setup(kfp, environment)
     assert submit("run") == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and expected in err, err
+
+
+def test_a_spec_whose_tasks_get_no_s3_secret_is_submitted_with_a_warning(kfp, environment, capsys, tmp_path):
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(DEFAULT_SPEC.read_text().split("\n---\n")[0])  # the pipeline spec without its platform spec
+    environment.setenv("KFP_HOST", kfp.url)
+    environment.setenv("PIPELINE_SPEC", str(bare))
+    assert submit("run") == 0
+    assert "warning: no task of bare.yaml gets S3 credentials from a Kubernetes Secret" in capsys.readouterr().err
+    assert kfp.calls("POST", f"{API}/pipelines/upload_version")[0].upload() == bare.read_bytes()
+    environment.setenv("PIPELINE_SPEC", str(DEFAULT_SPEC))
+    assert submit("run") == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_a_five_field_cron_is_refused_before_anything_is_sent(kfp, environment, capsys):
