@@ -29,7 +29,9 @@ class RunSummary:
         blessed: Whether the candidate was blessed (None when training did not run).
         blessing: The reasons of the decision.
         model_card: The model card's path (None when training did not run).
-        registered: The registered model version (None when not blessed).
+        servable: Whether the infrastructure check passed (None when it did not run).
+        serving: The infrastructure check's lines.
+        registered: The registered model version (None when not blessed or not servable).
     """
 
     run_dir: Path
@@ -40,6 +42,8 @@ class RunSummary:
     blessed: bool | None
     blessing: str
     model_card: Path | None
+    servable: bool | None
+    serving: str
     registered: str | None
 
 
@@ -79,6 +83,7 @@ def summarise(run_dir: Path) -> RunSummary:
     validate = _task(run_dir, "validate-data")
     evaluate = _task(run_dir, "evaluate-model")
     register = _task(run_dir, "register-model")
+    check = _task(run_dir, "check-serving")
     return RunSummary(
         run_dir=run_dir,
         dataset=json.loads((ingest / "dataset").read_text()),
@@ -88,6 +93,8 @@ def summarise(run_dir: Path) -> RunSummary:
         blessed=None if evaluate is None else bool(_output(evaluate)),
         blessing="" if evaluate is None else (evaluate / "summary").read_text(),
         model_card=None if evaluate is None else evaluate / "model_card",
+        servable=None if check is None else bool(_output(check)),
+        serving="" if check is None else (check / "summary").read_text(),
         registered=None if register is None else _output(register, "version"),
     )
 
@@ -129,5 +136,13 @@ def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | 
             lines.append(f"          baseline {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}")
     lines.append(f"blessed   {'yes' if summary.blessed else 'NO'}: {summary.blessing}")
     lines.append(f"          model card: {summary.model_card}")
-    lines.append(f"register  {summary.registered}" if summary.registered else "register  skipped: not blessed")
+    if summary.servable is not None:
+        checks = summary.serving.splitlines()
+        failed = [line for line in checks if line.startswith("FAIL")]
+        lines.append(f"serving   {'PASS' if summary.servable else 'FAIL'}: {len(checks) - 1 - len(failed)} checks passed" + (f", {len(failed)} failed" if failed else ""))
+        lines.extend(f"          {line}" for line in failed + checks[-1:])
+    if summary.registered:
+        lines.append(f"register  {summary.registered}")
+    else:
+        lines.append("register  skipped: " + ("not blessed" if not summary.blessed else "the serving check failed"))
     return lines

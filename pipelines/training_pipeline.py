@@ -1,4 +1,4 @@
-"""The training pipeline: configure, ingest, validate, then (valid data only) tune, train, analyse, and (blessed only) register.
+"""The training pipeline: configure, ingest, validate, then (valid data only) tune, train, analyse, check serving, and (blessed and servable only) register.
 
 Wiring only: every step is a component of components/<stage>/component.py. Gates are outputs the
 pipeline branches on (dsl.If), never failures. The same pipeline runs in the KFP UI on a cluster and
@@ -17,6 +17,7 @@ from components.configure.component import configure_run
 from components.evaluate.component import evaluate_model
 from components.ingest.component import ingest_data
 from components.register.component import register_model
+from components.serve.component import check_serving
 from components.train.component import plan_trials, select_trial, train_model, tune_model
 from components.validate.component import validate_data
 
@@ -34,7 +35,7 @@ def _uses_s3(task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, t
     return task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory_limit).set_retry(2, "10s")
 
 
-@dsl.pipeline(name="mlcycle-training", description="Ingest, validate, tune, train, analyse and register a model of a use case.")
+@dsl.pipeline(name="mlcycle-training", description="Ingest, validate, tune, train, analyse, check serving and register a model of a use case.")
 def training_pipeline(
     use_case: str,
     schema: str,
@@ -55,9 +56,9 @@ def training_pipeline(
     """
     # Caching is on where a task is deterministic and its inputs are content-addressed (configuration,
     # tuning, training). Ingestion reads sources that may change behind the same URI; evaluation and
-    # registration read the registry's current production model; validation's verdict and report are
-    # what a person reads after every run (and the local summary reads them from this run's folder):
-    # those always run.
+    # registration read the registry's current production model; the verdicts and reports of
+    # validation and of the serving check are what a person reads after every run (and the local
+    # summary reads them from this run's folder): those always run.
     configured = configure_run(use_case=use_case, seed=seed, overrides=overrides)
     configured.set_cpu_request("100m").set_memory_request("256Mi").set_memory_limit("512Mi")
     settings = configured.output
@@ -86,6 +87,16 @@ def training_pipeline(
             "6Gi",
         )
         evaluated.set_caching_options(False)
+        checked = _uses_s3(
+            check_serving(use_case=settings, schema=schema, dataset_version=dataset_version, model=trained.outputs["model"]), "500m", "2Gi", "4Gi", 15
+        )
+        checked.set_caching_options(False)  # its verdict is read after every run, like validation's
         with dsl.If(evaluated.outputs["Output"] == True, name="model-is-blessed"):  # noqa: E712
-            registered = _uses_s3(register_model(use_case=settings, model=trained.outputs["model"], analysis=evaluated.outputs["analysis"]), "250m", "1Gi", "2Gi")
-            registered.set_caching_options(False)
+            with dsl.If(checked.outputs["Output"] == True, name="model-is-servable"):  # noqa: E712
+                registered = _uses_s3(
+                    register_model(use_case=settings, schema=schema, model=trained.outputs["model"], analysis=evaluated.outputs["analysis"]),
+                    "250m",
+                    "1Gi",
+                    "2Gi",
+                )
+                registered.set_caching_options(False)

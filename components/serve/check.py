@@ -162,3 +162,38 @@ def check_serving(
     model.close()
     passed = all(line.startswith("PASS") for line in lines)
     return ServingCheck(passed, tuple(lines), round(statistics.median(timings), 3) if timings else None, path)
+
+
+def check_serving_task(use_case_yaml: str, schema_text: str, dataset_version: str, model_path: Path, work_dir: Path, rows: int = 50) -> ServingCheck:
+    """The infrastructure check as a pipeline task: sample rows from the test split of the dataset version.
+
+    Args:
+        use_case_yaml: The use case, as YAML text.
+        schema_text: The curated TFDV schema, as text protobuf (empty: the use case alone decides).
+        dataset_version: The dataset version the candidate was trained on.
+        model_path: The candidate (the fitted pipeline, saved with joblib).
+        work_dir: A scratch folder.
+        rows: Rows sent per request.
+
+    Returns:
+        The verdict with one line per check.
+    """
+    from components.common import datasets
+    from components.common.config import parse_use_case, s3_settings
+    from components.common.storage import ObjectStore
+    from components.serve.schema import build_serving_schema
+
+    config = parse_use_case(use_case_yaml)
+    tfdv_schema = None
+    if schema_text:
+        from google.protobuf import text_format
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
+        tfdv_schema = text_format.Parse(schema_text, schema_pb2.Schema())
+    store = ObjectStore.connect(s3_settings())
+    manifest = datasets.read_manifest(store, datasets.resolve(store, config.name, dataset_version))
+    test = datasets.load_split(store, manifest, "test", Path(work_dir))
+    labels = sorted(test[config.target.name].dropna().unique().tolist())
+    # Rows from across the split, in a seeded draw, so rare values and missing ones are sent too.
+    sample = test.sample(n=min(rows, len(test)), random_state=config.training.seed) if len(test) else test
+    return check_serving(model_path, build_serving_schema(config, tfdv_schema), sample, labels, Path(work_dir), max_rows=rows)

@@ -75,12 +75,16 @@ def test_valid_data_trains_and_registers_a_blessed_model(local_pipeline, store, 
     assert evaluated["parameterValues"]["Output"] is True
     confusion = evaluated["artifacts"]["classification"]["artifacts"][0]["metadata"]["confusionMatrix"]
     assert confusion["annotationSpecs"] == [{"displayName": "0"}, {"displayName": "1"}]
+    assert task_outputs(local_pipeline, "check-serving")["parameterValues"]["Output"] is True
+    checks = (task_dir(local_pipeline, "check-serving") / "summary").read_text().splitlines()
+    assert any("ndarray request" in line for line in checks) and all(line.startswith("PASS") for line in checks[:-1])
     registered = task_outputs(local_pipeline, "register-model")["parameterValues"]
     assert registered["staged"] is True
     assert registry.current_version(store, "loans", "staging") == registered["version"]
     manifest = registry.read_manifest(store, registry.resolve(store, "loans", registered["version"]))
     assert manifest["lineage"]["parameters"]["family"] == "logistic_regression" and len(manifest["lineage"]["trials"]) == 2
     assert manifest["lineage"]["dataset_version"] == dataset_version
+    assert "serving_schema" in manifest  # what the server checks requests against
 
 
 def test_invalid_data_stops_at_validation_and_registers_nothing(local_pipeline, store, tmp_path):
@@ -96,5 +100,5 @@ def test_invalid_data_stops_at_validation_and_registers_nothing(local_pipeline, 
     validated = task_outputs(local_pipeline, "validate-data")["parameterValues"]
     assert validated["Output"] is False
     assert "UNEXPECTED_DATA_TYPE" in (task_dir(local_pipeline, "validate-data") / "summary").read_text()
-    assert task_outputs(local_pipeline, "train-model") == {}
+    assert task_outputs(local_pipeline, "train-model") == {} and task_outputs(local_pipeline, "check-serving") == {}
     assert registry.list_versions(store, "loans") == []

@@ -1,0 +1,46 @@
+"""KFP interface of the infrastructure check (the serving side of stage 7). No logic here."""
+
+from kfp import dsl
+
+from components.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def check_serving(
+    use_case: str,
+    schema: str,
+    dataset_version: str,
+    model: dsl.Input[dsl.Model],
+    report: dsl.Output[dsl.Markdown],
+    summary: dsl.OutputPath(str),
+) -> bool:
+    """Loads the candidate exactly as the model server will and checks its answers to sample requests.
+
+    The candidate is laid out as the storage initializer fills a model folder (model, manifest with its
+    sha256, serving schema), loaded through the Seldon model class, and sent rows of the test split in
+    both payload shapes (ndarray with names, jsonData); the answers must equal the pipeline's own
+    predict_proba, a tampered file must be refused and a malformed request rejected with HTTP 400.
+
+    Args:
+        use_case: The use-case configuration, as YAML text.
+        schema: The curated TFDV schema, as text protobuf (the serving schema's types and presence).
+        dataset_version: The dataset version the candidate was trained on (sample rows come from its test split).
+        model: The candidate: the fitted pipeline from train_model.
+
+    Returns:
+        report: One line per check, PASS or FAIL, with the single-row latency (Markdown).
+        summary: The same lines as plain text.
+        Output: Whether every check passed; only then may the model be registered.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from components.serve.check import check_serving_task
+
+    with tempfile.TemporaryDirectory() as folder:
+        result = check_serving_task(use_case, schema, dataset_version, Path(model.path), Path(folder))
+    lines = [*result.checks, f"single-row latency through the model class: {result.latency_ms} ms ({result.prediction_path} path)"]
+    Path(summary).write_text("\n".join(lines) + "\n")
+    Path(report.path).write_text("# Infrastructure check\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
+    report.metadata.update(result.to_dict())
+    return result.passed
