@@ -496,8 +496,8 @@ def imported_names(source: str, package: str = "", skip_functions: Iterable[str]
     """
     tree = ast.parse(source)
     never, optional = _guarded_imports(tree)
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in skip_functions:
+    for qualified, node in definitions(tree).items():
+        if qualified in skip_functions:
             never.update(id(inner) for inner in ast.walk(node))
     names: list[ImportedName] = []
     for node in ast.walk(tree):
@@ -515,6 +515,56 @@ def imported_names(source: str, package: str = "", skip_functions: Iterable[str]
             names.append(ImportedName(base, True, maybe))
             names += [ImportedName(f"{base}.{alias.name}", False, maybe) for alias in node.names if alias.name != "*"]
     return names
+
+
+def definitions(tree: ast.Module) -> dict[str, ast.AST]:
+    """The module's functions and its classes' methods by qualified name (``f``, ``Class.method``)."""
+    found: dict[str, ast.AST] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[node.name] = node
+        elif isinstance(node, ast.ClassDef):
+            for inner in node.body:
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    found[f"{node.name}.{inner.name}"] = inner
+    return found
+
+
+def references(source: str, name: str, outside: Iterable[str] = ()) -> bool:
+    """Whether a source uses ``name`` (a call, an attribute, an import) outside the definitions ``outside``."""
+    tree = ast.parse(source)
+    bodies = definitions(tree)
+    hidden = {id(n) for qualified in outside if qualified in bodies for n in ast.walk(bodies[qualified])}
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if (isinstance(node, ast.Name) and node.id == name) or (isinstance(node, ast.Attribute) and node.attr == name):
+            return True
+        if isinstance(node, ast.ImportFrom) and any(alias.name == name for alias in node.names):
+            return True
+    return False
+
+
+def exception_problems(graph: ImportGraph, exceptions: Mapping[str, set[str]]) -> list[str]:
+    """Checks declared never-run functions: each exists and nothing else in the graph uses it.
+
+    A function whose imports an image may lack must not be called from any module the image runs,
+    except from other functions on the same list (a hook calling its helper).
+    """
+    problems = []
+    for module, names in exceptions.items():
+        if module not in graph.project:
+            continue  # the image does not run that module: the entry has no effect here
+        for qualified in sorted(names):
+            if qualified not in definitions(ast.parse(graph.project[module].read_text())):
+                problems.append(f"{module} defines no {qualified}")
+                continue
+            name = qualified.rsplit(".", 1)[-1]
+            for other, path in graph.project.items():
+                outside = exceptions.get(other, set()) | ({qualified} if other == module else set())
+                if references(path.read_text(), name, outside=outside):
+                    problems.append(f"{other} uses {qualified}, so its imports must be in the image")
+    return problems
 
 
 def _guarded_imports(tree: ast.AST) -> tuple[set[int], set[int]]:

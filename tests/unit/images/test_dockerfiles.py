@@ -8,7 +8,6 @@ module that a task or the model server imports but that the image's lock file do
 
 from __future__ import annotations
 
-import ast
 import io
 import pickle
 import subprocess
@@ -25,6 +24,7 @@ from unit.images.dockerfile import (
     command_words,
     console_scripts,
     dependency_problems,
+    exception_problems,
     final_stage_problems,
     image_files,
     importable,
@@ -33,6 +33,7 @@ from unit.images.dockerfile import (
     module_providers,
     parse_dockerfile,
     python_path,
+    references,
     source_problems,
     walk_imports,
 )
@@ -46,10 +47,14 @@ LOCKS = {"pipeline": ROOT, "serving": ROOT / "serving"}
 UV = ROOT / ".tools" / "bin" / "uv"
 SERVING_PYTHON = ROOT / ".venv-serving" / "bin" / "python"
 PIPELINE_PYTHON = ROOT / ".venv" / "bin" / "python"
-# Functions in modules the model server imports that run only as pipeline tasks (a component calls
-# them), so what they import lazily (TFDV's schema protos, the model card) need not be in the serving
-# image. test_pipeline_only_functions_are_never_called_in_serving keeps this list true.
+# Functions that run in one image only, in modules both images import: their lazy imports need not be
+# in the other image. exception_problems checks that nothing the other image runs calls them.
+# Run only as pipeline tasks (a component calls them): TFDV's schema protos, the model card.
 PIPELINE_ONLY = {"components.register.logic": {"register_model_task"}}
+# Seldon's hooks (its wrapper calls them in the model server) and their helper: flask, seldon_core.
+SERVING_ONLY = {
+    "components.serve.model": {"Model.send_feedback_raw", "Model.model_error_handler", "json_check_blueprint"}
+}
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +165,10 @@ def test_pipeline_image_holds_every_module_the_tasks_import(ignore):
     command = command_words(dockerfile.final)
     assert command[:2] == ["python3", "-m"], command
     entries["CMD"] = f"import {command[2]}\n"
-    graph = walk_imports(entries, locate_in(dockerfile, ignore))
+    graph = walk_imports(entries, locate_in(dockerfile, ignore), skip=SERVING_ONLY)
 
     assert graph.missing == {}, "project modules the tasks import but the image lacks"
+    assert exception_problems(graph, SERVING_ONLY) == []
     assert {"components.ingest.logic", "components.validate.logic", "components.register.logic"} <= set(graph.project)
     locked = locked_distributions(UV, LOCKS["pipeline"], base_python_version(dockerfile))
     assert {"kfp", "tensorflow-data-validation", "scikit-learn"} <= locked
@@ -202,41 +208,24 @@ def serving_graph(ignore):
     return dockerfile, walk_imports(entries, locate_in(dockerfile, ignore), skip=PIPELINE_ONLY), module, cls
 
 
-def references(source: str, name: str, outside: str | None = None) -> bool:
-    """Whether a source mentions ``name`` (call, attribute or import), outside function ``outside``."""
-    tree = ast.parse(source)
-    hidden = {
-        id(n) for top in tree.body if isinstance(top, ast.FunctionDef) and top.name == outside for n in ast.walk(top)
-    }
-    for node in ast.walk(tree):
-        if id(node) in hidden:
-            continue
-        if (isinstance(node, ast.Name) and node.id == name) or (isinstance(node, ast.Attribute) and node.attr == name):
-            return True
-        if isinstance(node, ast.ImportFrom) and any(alias.name == name for alias in node.names):
-            return True
-    return False
-
-
 def test_pipeline_only_functions_are_never_called_in_serving(serving_graph):
     _, graph, _, _ = serving_graph
-    for module, functions in PIPELINE_ONLY.items():
-        assert module in graph.project, f"{module} is no longer imported by serving: drop it from PIPELINE_ONLY"
+    assert exception_problems(graph, PIPELINE_ONLY) == []
+    for functions in PIPELINE_ONLY.values():
         for function in functions:
-            assert f"def {function}(" in graph.project[module].read_text()
-            assert not references(graph.project[module].read_text(), function, outside=function), (
-                f"{module} calls {function} itself"
-            )
-            callers = [
-                name
-                for name, path in graph.project.items()
-                if name != module and references(path.read_text(), function)
-            ]
-            assert callers == [], f"serving code calls {function}: its imports must be in the serving image"
-            components = [
-                p for p in (ROOT / "components").glob("*/component.py") if references(p.read_text(), function)
-            ]
-            assert components, f"no pipeline component calls {function}"
+            callers = [p for p in (ROOT / "components").glob("*/component.py") if references(p.read_text(), function)]
+            assert callers, f"no pipeline component calls {function}"
+
+
+def test_serving_only_hooks_are_what_seldons_wrapper_calls(serving_python):
+    script = "import pathlib, seldon_core; print(pathlib.Path(seldon_core.__file__).parent)"
+    package = Path(
+        subprocess.run([str(serving_python), "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+    )
+    wrapper = "\n".join(path.read_text() for path in package.glob("*.py"))
+    for names in SERVING_ONLY.values():
+        for name in (n.split(".", 1)[1] for n in names if n.startswith("Model.")):
+            assert f".{name}" in wrapper or f'"{name}"' in wrapper, f"seldon_core never calls {name}"
 
 
 def test_serving_image_holds_the_model_class_seldon_loads(serving_graph, ignore, serving_python):
@@ -415,3 +404,10 @@ def test_import_walk_follows_project_modules_and_treats_guarded_imports_as_optio
         graph, {"pyyaml", "scipy"}, {"yaml": {"pyyaml"}, "numpy": {"numpy"}, "scipy": {"scipy"}}, "the lock"
     )
     assert problems == ["numpy (imported by components.inner.b) is installed by no distribution of the lock"]
+
+    skip = {"components.inner.a": {"task_only"}}
+    assert exception_problems(graph, skip) == []
+    (package / "inner" / "b.py").write_text("from components.inner import a\nimport numpy as np\na.task_only()\n")
+    graph = walk_imports({"entry": "from components.inner.a import later\n"}, locate, skip=skip)
+    assert exception_problems(graph, skip) == ["components.inner.b uses task_only, so its imports must be in the image"]
+    assert exception_problems(graph, {"components.inner.a": {"gone"}}) == ["components.inner.a defines no gone"]
