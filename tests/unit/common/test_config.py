@@ -162,8 +162,11 @@ def test_s3_settings_without_endpoint_or_with_half_credentials_fail_clearly(tmp_
 
 
 def test_demo_monitoring_settings_load_and_default_when_absent(tmp_path):
+    from components.common.config import DriftTrigger
+
     monitoring = load_use_case(DEMO_CONFIG).monitoring
-    assert monitoring.retrain_on_drift.features == ("carrier", "origin") and monitoring.quality.floors["roc_auc"] == 0.62
+    assert monitoring.retrain_on_drift == DriftTrigger(count=0, features=("carrier", "origin", "dest"))
+    assert monitoring.quality.floors == {"roc_auc": 0.62}
     assert len(monitoring.schedule.split()) == 6 and sum(monitoring.feedback_split.values()) == 1
     defaults = load_use_case(write(tmp_path, loans())).monitoring
     assert (defaults.window_hours, defaults.min_requests, defaults.retrain_on_drift.count) == (24, 100, 1)
