@@ -8,7 +8,8 @@ on the demo data in a private embedded S3 server, registers it with its serving 
 - stock seldon-core settings (1 worker, sync) serving the plain pipeline with the naive wrapper
   (components/serve/plain.py);
 - our model class under a few gunicorn worker/thread settings at 2 connections with single rows,
-  then the best of them (the lowest single-row p99 among the highest throughputs) on every case.
+  then the one the targets favour (the lowest single-row p99 among those with at least twice the
+  stock throughput) on every case.
 
 Each case: single-row or 100-row requests, 2 or 8 connections, a warm-up, then BENCH_SECONDS
 (default 20) of closed-loop load with wrk; requests per second, p50 and p99 latency, errors
@@ -158,7 +159,7 @@ def main() -> None:
     tfdv_schema = text_format.Parse(schema_path(DEMO_CONFIG, config).read_text(), schema_pb2.Schema())
     serving_schema = build_serving_schema(config, tfdv_schema)
     names = serving_schema.names
-    results: dict = {"seconds": SECONDS, "warmup": WARMUP, "cores": os.cpu_count(), "loads": []}
+    results: dict = {"seconds": SECONDS, "warmup": WARMUP, "cores": os.cpu_count(), "load_average_before": os.getloadavg(), "loads": []}
     with tempfile.TemporaryDirectory(prefix="mlcycle-bench-serving-") as scratch:
         folder = Path(scratch)
         paths = ServerPaths(folder / "s3")
@@ -214,8 +215,14 @@ def main() -> None:
             for workers, threads in CANDIDATES:
                 trials[(workers, threads)] = run(f"mlcycle {workers} worker(s) x {threads}", [(1, 2)], use_case=config.name,
                                                  model="production", workers=workers, threads=threads)[0]
-            best_rps = max(load.rps for load in trials.values())
-            choice = min((key for key, load in trials.items() if load.rps >= 0.9 * best_rps), key=lambda key: trials[key].p99_ms)
+            # The targets decide: among settings with at least twice stock's single-row throughput, the
+            # lowest single-row p99 (if none has, the highest throughput).
+            stock_rps = stock[0].rps
+            fast_enough = [key for key, load in trials.items() if load.rps >= 2 * stock_rps]
+            if fast_enough:
+                choice = min(fast_enough, key=lambda key: (trials[key].p99_ms, -trials[key].rps))
+            else:
+                choice = max(trials, key=lambda key: trials[key].rps)
             chosen = run(f"mlcycle {choice[0]} worker(s) x {choice[1]}", CASES[1:], use_case=config.name, model="production",
                          workers=choice[0], threads=choice[1])
             ours = {(1, 2): trials[choice], **{(load.rows, load.connections): load for load in chosen}}
@@ -227,6 +234,9 @@ def main() -> None:
     ratio = ours[(1, 2)].rps / stock_by_case[(1, 2)].rps
     p99_ratio = ours[(1, 2)].p99_ms / plain_single
     errors = sum(load["errors"] for load in results["loads"])
+    results["load_average_after"] = os.getloadavg()
+    print(f"\nmachine: {os.cpu_count()} cores; load average (1, 5, 15 min) before {results['load_average_before']}, "
+          f"after {results['load_average_after']}: other work shares these cores")
     results.update(choice={"workers": choice[0], "threads": choice[1]}, single_row_rps_vs_stock=round(ratio, 2),
                    single_row_p99_vs_in_process=round(p99_ratio, 2), errors=errors)
     print("\nsummary (same run, same machine):")

@@ -421,7 +421,7 @@ def demo_requests(url: str, frame: Any, names: Sequence[str], truth_column: str 
         answers["feedback"] = feedback.body
         if feedback.status != 200:
             raise ServerError(f"the server answered feedback with HTTP {feedback.status}: {feedback.body}")
-        say(f"feedback  truth {truth[0]!r} for puid {meta['puid']}: stored {feedback.body['jsonData']['stored']} row(s)")
+        say(f"feedback  truth {truth[0]!r} for puid {meta['puid']}: stored {int(feedback.body['jsonData']['stored'])} row(s)")
     return answers
 
 

@@ -216,7 +216,16 @@ def _check_batch_size(rows: int, schema: ServingSchema, where: str) -> None:
 # --- values --------------------------------------------------------------------------------------
 
 
+# Python types that pass a value type unchanged: a column made only of them needs no check per value.
+_PLAIN_TYPES = {"int": (int,), "string": (str,), "datetime": (str,), "label": (str, int)}
+
+
 def _check_column(feature: ServingFeature, values: list[Any]) -> list[Any]:
+    plain = _PLAIN_TYPES.get(feature.value_type)
+    if plain is not None and all(type(value) in plain for value in values):  # type(True) is bool: booleans go the long way
+        return list(values)
+    if feature.value_type == "float" and all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in values):
+        return list(values)
     return [_check_value(feature, value, row) for row, value in enumerate(values)]
 
 

@@ -178,3 +178,15 @@ def test_a_version_folder_with_a_wrong_pinned_digest_refuses_to_load(registered,
     with pytest.raises(ServerError, match="pinned by the deployment"):
         start_server(model_uri=str(folder), parameters={"model_sha256": "ab" * 32, "request_log_rate": 0, "feedback": "false"},
                      env=registered.env, workers=1, log_path=tmp_path / "server.log")
+
+
+def test_the_demo_of_make_run_predicts_refuses_and_stores_feedback(server, registered):
+    from components.serve.local import demo_requests
+
+    said: list[str] = []
+    answers = demo_requests(server.url, registered.rows, registered.schema.names, "returned", say=said.append)
+    assert answers["feedback"]["jsonData"]["stored"] == 1
+    assert len(answers["batch"]["jsonData"]["predictions"]) == 3
+    assert said[0].startswith("predict   1 row (ndarray): classes ['0', '1']") and registered.version in said[0]
+    assert any(line.startswith("refused   a request without 'quantity': HTTP 400: missing feature 'quantity'") for line in said)
+    assert said[-1].startswith("feedback  truth ") and "stored 1 row(s)" in said[-1]
