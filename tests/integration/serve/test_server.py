@@ -190,3 +190,9 @@ def test_the_demo_of_make_run_predicts_refuses_and_stores_feedback(server, regis
     assert said[0].startswith("predict   1 row (ndarray): classes ['0', '1']") and registered.version in said[0]
     assert any(line.startswith("refused   a request without 'quantity': HTTP 400: missing feature 'quantity'") for line in said)
     assert said[-1].startswith("feedback  truth ") and "stored 1 row(s)" in said[-1]
+
+
+def test_a_stage_without_a_model_stops_the_start_with_one_line(registered, tmp_path):
+    with pytest.raises(ServerError) as caught:
+        start_server("shop", "staging", env=registered.env, workers=1, log_path=tmp_path / "server.log")
+    assert "exited with code 2: error: no model version of 'shop' is in staging (hint: " in str(caught.value)
