@@ -22,6 +22,7 @@ For a window of the serving logs (see :mod:`components.monitor.logs`):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -242,13 +243,13 @@ def serving_frame(features: pd.DataFrame, config: UseCaseConfig, schema: schema_
         if name in datetimes:
             values = pd.to_datetime(values, utc=True, errors="coerce")
         elif types.get(name) in (schema_pb2.INT, schema_pb2.FLOAT):
-            numbers = pd.to_numeric(values, errors="coerce")
+            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
             whole = numbers.dropna()
-            if types[name] == schema_pb2.INT and bool((whole == whole.round()).all()):
-                numbers = numbers.astype("Int64")
-            values = numbers.astype("float64") if numbers.dtype == object else numbers
+            # An integer feature stays integer unless a fraction arrives (the schema check then says so).
+            integer = types[name] == schema_pb2.INT and bool((whole == whole.round()).all())
+            values = numbers.astype("Int64") if integer else numbers
         elif types.get(name) == schema_pb2.BYTES:
-            values = values.astype(object).where(values.isna(), values.astype(str)).where(values.notna(), None)
+            values = values.map(lambda value: None if pd.isna(value) else str(value)).astype(object)
         columns[name] = values
     return prepare_frame(pd.DataFrame(columns))
 
@@ -378,7 +379,7 @@ def decide(
     Args:
         requests: Request rows in the window.
         labelled: Feedback rows with a truth, every model version (what retraining learns from).
-        model_labelled: Labelled feedback rows of the monitored model.
+        model_labelled: Labelled feedback rows of the monitored model (scored or not).
         distances: Drift distances of the measured features.
         unmeasured: Features without a distance.
         quality: Live quality, or None when it was not computed.
@@ -406,12 +407,17 @@ def decide(
                 )
         if unmeasured:
             notes.append(f"no values served for {', '.join(unmeasured)}: their drift is not measured")
-    quality_judged = quality is not None and model_labelled >= spec.quality.min_rows
-    if quality is None or model_labelled == 0:
+    quality_judged = quality is not None and quality.rows >= spec.quality.min_rows
+    if model_labelled == 0:
         notes.append("no ground truth arrived in the window for the monitored model: live quality not judged")
+    elif quality is None:
+        notes.append(
+            f"{model_labelled} labelled rows of the monitored model, none scorable (truth not one of the model's "
+            "classes, or a class without probability): live quality not judged"
+        )
     elif not quality_judged:
         notes.append(
-            f"{model_labelled} labelled rows, fewer than monitoring.quality.min_rows {spec.quality.min_rows}: live quality measured but not judged"
+            f"{quality.rows} labelled rows, fewer than monitoring.quality.min_rows {spec.quality.min_rows}: live quality measured but not judged"
         )
     else:
         found, unjudged = quality_reasons(quality, spec)
@@ -494,16 +500,15 @@ def monitor(
     own = answered[(answered["model_version"] == ref.version) & answered["truth"].notna()]
     quality = None
     if len(own) and classes:
-        quality = live_quality(
-            sample_rows(own, config.monitoring.max_rows, seed),
-            list(classes),
-            manifest["lineage"].get("metrics", {}),
-            config,
-        )
+        with contextlib.suppress(DataError):  # no scorable row: the decision's note says so
+            quality = live_quality(
+                sample_rows(own, config.monitoring.max_rows, seed),
+                list(classes),
+                manifest["lineage"].get("metrics", {}),
+                config,
+            )
     labelled = int(answered["truth"].notna().sum())
-    decision = decide(
-        len(served), labelled, quality.rows if quality else 0, distances, unmeasured, quality, config.monitoring
-    )
+    decision = decide(len(served), labelled, len(own), distances, unmeasured, quality, config.monitoring)
     return MonitoringResult(
         use_case=config.name,
         model_version=ref.version,

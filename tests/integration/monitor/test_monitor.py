@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from integration.monitor.serving_logs import FEATURES, serve, traffic
+from integration.monitor.serving_logs import FEATURES, log_lines, serve, traffic, write_batches
 
 from components.monitor.logic import DRIFT_WITHOUT_FEEDBACK, HEALTHY, INSUFFICIENT, RETRAIN, monitor, write_outputs
 from components.monitor.logs import Window
@@ -102,3 +102,26 @@ def test_an_empty_window_and_a_thin_one_are_insufficient_evidence(served, window
     )
     write_outputs(empty, served.config.monitoring, tmp_path / "empty.html")
     assert "INSUFFICIENT EVIDENCE" in (tmp_path / "empty.html").read_text()
+
+
+def test_feedback_that_cannot_be_scored_is_a_note_not_a_failure(served, window_day):
+    frame = traffic(150, seed=17)
+    serve(served, frame, window_day + timedelta(hours=1), feedback=False)
+    lines = log_lines(
+        frame.assign(truth=7),
+        served.model,
+        served.version,
+        window_day + timedelta(hours=1),
+        timedelta(seconds=30),
+        truth=True,
+    )
+    write_batches(served.store, "loans", "feedback", lines)
+
+    result = run(served, window_day)
+
+    assert result.quality is None and result.labelled == len(frame) and result.decision.status == HEALTHY
+    assert (
+        f"{len(frame)} labelled rows of the monitored model, none scorable (truth not one of the model's classes"
+        in " ".join(result.decision.notes)
+    )
+    assert not any(note.startswith("no ground truth arrived") for note in result.decision.notes)

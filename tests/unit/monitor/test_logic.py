@@ -150,9 +150,9 @@ def distance(feature, value, threshold=0.1):
     return Distance("drift", feature, "jensen_shannon", value, threshold)
 
 
-def quality(**metrics):
+def quality(rows=100, **metrics):
     values = {"roc_auc": 0.8, "pr_auc": 0.6, "log_loss": 0.5, **metrics}
-    return LiveQuality(100, values, {"roc_auc": 0.8, "pr_auc": 0.6}, [0, 1], [[50, 0], [0, 50]], [], {}, {})
+    return LiveQuality(rows, values, {"roc_auc": 0.8, "pr_auc": 0.6}, [0, 1], [[50, 0], [0, 50]], [], {}, {})
 
 
 CALM = [distance("price", 0.02), distance("channel", 0.01), distance("quantity", 0.05)]
@@ -202,7 +202,7 @@ CALM = [distance("price", 0.02), distance("channel", 0.01), distance("quantity",
             HEALTHY,
             None,
         ),  # too few requests: drift not judged, quality is
-        (50, 10, 10, [distance("channel", 0.4)], quality(roc_auc=0.1), INSUFFICIENT, None),
+        (50, 10, 10, [distance("channel", 0.4)], quality(rows=10, roc_auc=0.1), INSUFFICIENT, None),
         (0, 0, 0, [], None, INSUFFICIENT, None),
     ],
 )
@@ -232,3 +232,9 @@ def test_sampling_is_seeded_and_bounded():
     frame = pd.DataFrame({"x": range(1000)})
     assert sample_rows(frame, 0, 1) is frame and sample_rows(frame, 2000, 1) is frame
     assert sample_rows(frame, 100, 1).equals(sample_rows(frame, 100, 1)) and len(sample_rows(frame, 100, 1)) == 100
+
+
+def test_whole_numbers_served_for_a_float_feature_stay_floats(config, schema):
+    logged = as_logged(make_orders(20, seed=8)).assign(price=lambda f: [50] * len(f), channel=lambda f: [3] * len(f))
+    frame = serving_frame(logged, config, schema)
+    assert frame["price"].dtype == "float64" and frame["channel"].tolist() == ["3"] * 20
