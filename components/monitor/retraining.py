@@ -7,11 +7,11 @@ with its sha256), then the same validation and blessing gates as any run decide,
 model is proposed for promotion with the promotion command.
 
 Placement of feedback rows: feedback carries the served features and the true label, never the
-columns a split rule may read (the loans' ``opened_at``, identifiers), and its own time is when the
-request was served. Rows are therefore placed by that time, oldest first, by the shares of
+columns a split rule may read (the loans' ``opened_at``, identifiers); its own ``time`` is when
+serving received it. Rows are therefore placed by that time, oldest first, by the shares of
 ``monitoring.feedback_split``: the newest feedback lands in test, so the candidate and the champion
-are compared on production rows neither was fitted on, and nothing later than a training row is
-ever used to score it.
+are compared on production rows neither was fitted on, and no feedback row a model is fitted on is
+newer than one it is scored on.
 
 Nothing here imports TensorFlow except :func:`retrain`, which validates.
 """
@@ -147,7 +147,7 @@ def feedback_rows(store: ObjectStore, config: UseCaseConfig) -> ExtraRows:
         "malformed_lines": sum(logged.malformed.values()),
         "rows": len(rows),
         "dropped": dropped,
-        "placement": {"by": "time served, oldest first", "shares": shares},
+        "placement": {"by": "time received by serving, oldest first", "shares": shares},
         "rows_by_split": {split: len(frame) for split, frame in splits.items()},
     }
     return ExtraRows(splits, lineage)
