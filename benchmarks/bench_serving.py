@@ -88,7 +88,18 @@ def wrk(url: str, body: bytes, connections: int, seconds: int, folder: Path) -> 
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f'local f = io.open("{body_path}", "rb")\nwrk.body = f:read("*all")\nf:close()\n'
     )
-    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script), url]
+    command = [
+        "wrk",
+        f"-t{min(2, connections)}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return parse_wrk(output)
 
@@ -120,9 +131,14 @@ def measure(name: str, handle, bodies: dict[int, bytes], rows: int, connections:
     before = cpu_seconds(handle.pid)
     result = wrk(url, bodies[rows], connections, SECONDS, folder)
     used = cpu_seconds(handle.pid) - before
-    load = Load(name, rows, connections, cpu_ms_per_request=round(1000 * used / max(1, result["requests"]), 3), **result)
-    print(f"  {name:<28} {rows:>3} row(s) x {connections} conn: {load.rps:8.1f} req/s  p50 {load.p50_ms:7.2f} ms  "
-          f"p99 {load.p99_ms:7.2f} ms  errors {load.errors}  cpu {load.cpu_ms_per_request:.2f} ms/req", flush=True)
+    load = Load(
+        name, rows, connections, cpu_ms_per_request=round(1000 * used / max(1, result["requests"]), 3), **result
+    )
+    print(
+        f"  {name:<28} {rows:>3} row(s) x {connections} conn: {load.rps:8.1f} req/s  p50 {load.p50_ms:7.2f} ms  "
+        f"p99 {load.p99_ms:7.2f} ms  errors {load.errors}  cpu {load.cpu_ms_per_request:.2f} ms/req",
+        flush=True,
+    )
     return load
 
 
@@ -135,7 +151,10 @@ def floor(model, frame, names, repeats: int) -> dict[str, float]:
         model(rows)
         timings.append((time.perf_counter() - started) * 1000.0)
     timings.sort()
-    return {"median_ms": round(statistics.median(timings), 3), "p99_ms": round(timings[int(0.99 * (len(timings) - 1))], 3)}
+    return {
+        "median_ms": round(statistics.median(timings), 3),
+        "p99_ms": round(timings[int(0.99 * (len(timings) - 1))], 3),
+    }
 
 
 def main() -> None:
@@ -159,7 +178,13 @@ def main() -> None:
     tfdv_schema = text_format.Parse(schema_path(DEMO_CONFIG, config).read_text(), schema_pb2.Schema())
     serving_schema = build_serving_schema(config, tfdv_schema)
     names = serving_schema.names
-    results: dict = {"seconds": SECONDS, "warmup": WARMUP, "cores": os.cpu_count(), "load_average_before": os.getloadavg(), "loads": []}
+    results: dict = {
+        "seconds": SECONDS,
+        "warmup": WARMUP,
+        "cores": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "loads": [],
+    }
     with tempfile.TemporaryDirectory(prefix="mlcycle-bench-serving-") as scratch:
         folder = Path(scratch)
         paths = ServerPaths(folder / "s3")
@@ -174,47 +199,80 @@ def main() -> None:
             train = datasets.load_split(store, manifest, "train", folder)
             test = datasets.load_split(store, manifest, "test", folder)
             train = train.sample(n=min(TRAIN_ROWS, len(train)), random_state=0)
-            trial = Trial("hist_gradient_boosting", {"learning_rate": 0.1, "max_leaf_nodes": 31, "max_iter": 150, "l2_regularization": 1.0})
+            trial = Trial(
+                "hist_gradient_boosting",
+                {"learning_rate": 0.1, "max_leaf_nodes": 31, "max_iter": 150, "l2_regularization": 1.0},
+            )
             pipeline, _ = fit(train, config, trial)
             model_path = folder / "model.joblib"
             joblib.dump(pipeline, model_path)
             version = registry.register_model(
-                store, config.name, model_path, lineage={"bench": "serving", "rows": len(train)}, blessed=True,
-                card_markdown="# benchmark\n", card={}, serving_schema=serving_schema.to_dict(),
+                store,
+                config.name,
+                model_path,
+                lineage={"bench": "serving", "rows": len(train)},
+                blessed=True,
+                card_markdown="# benchmark\n",
+                card={},
+                serving_schema=serving_schema.to_dict(),
             ).ref.version
             registry.set_stage(store, config.name, "production", version, reason="benchmark")
-            print(f"setup: ingested, trained on {len(train):,} rows and registered {version} in {time.perf_counter() - started:.0f} s", flush=True)
+            print(
+                f"setup: ingested, trained on {len(train):,} rows and registered {version} "
+                f"in {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
 
             rows = {1: test.head(1), 100: test.head(100)}
             bodies = {n: json.dumps(payload(frame, names)).encode() for n, frame in rows.items()}
             served = Model(model_uri=f"s3://models/{config.name}/{version}/", request_log_rate=0.0, feedback=False)
             served.load()
-            print(f"floor (in process, {served.health_status()['prediction_path']} path for the model class):", flush=True)
+            print(
+                f"floor (in process, {served.health_status()['prediction_path']} path for the model class):", flush=True
+            )
             results["floor"] = {}
             for n, frame in rows.items():
                 repeats = 400 if n == 1 else 100
                 plain = floor(pipeline.predict_proba, frame, names, repeats)
                 body = json.loads(bodies[n])
-                through = floor(lambda _: served.predict_raw(body), frame, names, repeats)
+                through = floor(lambda _, body=body: served.predict_raw(body), frame, names, repeats)
                 results["floor"][n] = {"plain_pipeline": plain, "model_class": through}
-                print(f"  {n:>3} row(s): plain pipeline predict_proba median {plain['median_ms']:.3f} ms (p99 {plain['p99_ms']:.3f}); "
-                      f"model class (validation + prediction) median {through['median_ms']:.3f} ms (p99 {through['p99_ms']:.3f})", flush=True)
+                print(
+                    f"  {n:>3} row(s): plain pipeline predict_proba median {plain['median_ms']:.3f} ms "
+                    f"(p99 {plain['p99_ms']:.3f}); model class (validation + prediction) median "
+                    f"{through['median_ms']:.3f} ms (p99 {through['p99_ms']:.3f})",
+                    flush=True,
+                )
 
             def run(name, cases, **server_args):
                 loads = []
-                with start_server(env=dict(os.environ), log_path=folder / f"{name}.log", timeout=180, **server_args) as handle:
+                with start_server(
+                    env=dict(os.environ), log_path=folder / f"{name}.log", timeout=180, **server_args
+                ) as handle:
                     for n, connections in cases:
                         loads.append(measure(name, handle, bodies, n, connections, folder))
                 results["loads"].extend(asdict(load) for load in loads)
                 return loads
 
             print("load (wrk):", flush=True)
-            stock = run("stock seldon 1x1 plain", CASES, interface="components.serve.plain.PlainModel",
-                        parameters={"model_file": str(model_path)}, workers=1, threads=1)
+            stock = run(
+                "stock seldon 1x1 plain",
+                CASES,
+                interface="components.serve.plain.PlainModel",
+                parameters={"model_file": str(model_path)},
+                workers=1,
+                threads=1,
+            )
             trials = {}
             for workers, threads in CANDIDATES:
-                trials[(workers, threads)] = run(f"mlcycle {workers} worker(s) x {threads}", [(1, 2)], use_case=config.name,
-                                                 model="production", workers=workers, threads=threads)[0]
+                trials[(workers, threads)] = run(
+                    f"mlcycle {workers} worker(s) x {threads}",
+                    [(1, 2)],
+                    use_case=config.name,
+                    model="production",
+                    workers=workers,
+                    threads=threads,
+                )[0]
             # The targets decide: among settings with at least twice stock's single-row throughput, the
             # lowest single-row p99 (if none has, the highest throughput).
             stock_rps = stock[0].rps
@@ -223,8 +281,14 @@ def main() -> None:
                 choice = min(fast_enough, key=lambda key: (trials[key].p99_ms, -trials[key].rps))
             else:
                 choice = max(trials, key=lambda key: trials[key].rps)
-            chosen = run(f"mlcycle {choice[0]} worker(s) x {choice[1]}", CASES[1:], use_case=config.name, model="production",
-                         workers=choice[0], threads=choice[1])
+            chosen = run(
+                f"mlcycle {choice[0]} worker(s) x {choice[1]}",
+                CASES[1:],
+                use_case=config.name,
+                model="production",
+                workers=choice[0],
+                threads=choice[1],
+            )
             ours = {(1, 2): trials[choice], **{(load.rows, load.connections): load for load in chosen}}
         finally:
             s3_server.stop(paths)
@@ -235,20 +299,33 @@ def main() -> None:
     p99_ratio = ours[(1, 2)].p99_ms / plain_single
     errors = sum(load["errors"] for load in results["loads"])
     results["load_average_after"] = os.getloadavg()
-    print(f"\nmachine: {os.cpu_count()} cores; load average (1, 5, 15 min) before {results['load_average_before']}, "
-          f"after {results['load_average_after']}: other work shares these cores")
-    results.update(choice={"workers": choice[0], "threads": choice[1]}, single_row_rps_vs_stock=round(ratio, 2),
-                   single_row_p99_vs_in_process=round(p99_ratio, 2), errors=errors)
+    print(
+        f"\nmachine: {os.cpu_count()} cores; load average (1, 5, 15 min) before {results['load_average_before']}, "
+        f"after {results['load_average_after']}: other work shares these cores"
+    )
+    results.update(
+        choice={"workers": choice[0], "threads": choice[1]},
+        single_row_rps_vs_stock=round(ratio, 2),
+        single_row_p99_vs_in_process=round(p99_ratio, 2),
+        errors=errors,
+    )
     print("\nsummary (same run, same machine):")
     for key in CASES:
         mine, theirs = ours[key], stock_by_case[key]
-        print(f"  {key[0]:>3} row(s) x {key[1]} conn: mlcycle {mine.rps:8.1f} req/s vs stock {theirs.rps:8.1f} "
-              f"({mine.rps / theirs.rps:.2f}x); p99 {mine.p99_ms:.2f} vs {theirs.p99_ms:.2f} ms; "
-              f"cpu {mine.cpu_ms_per_request:.2f} vs {theirs.cpu_ms_per_request:.2f} ms/req")
+        print(
+            f"  {key[0]:>3} row(s) x {key[1]} conn: mlcycle {mine.rps:8.1f} req/s vs stock {theirs.rps:8.1f} "
+            f"({mine.rps / theirs.rps:.2f}x); p99 {mine.p99_ms:.2f} vs {theirs.p99_ms:.2f} ms; "
+            f"cpu {mine.cpu_ms_per_request:.2f} vs {theirs.cpu_ms_per_request:.2f} ms/req"
+        )
     print(f"  chosen: GUNICORN_WORKERS={choice[0]} GUNICORN_THREADS={choice[1]}")
-    print(f"  target single-row throughput >= 2x stock at 2 connections: {ratio:.2f}x {'MET' if ratio >= 2 else 'MISSED'}")
-    print(f"  target single-row p99 <= 3x in-process ({plain_single:.3f} ms): {ours[(1, 2)].p99_ms:.2f} ms = {p99_ratio:.2f}x "
-          f"{'MET' if p99_ratio <= 3 else 'MISSED'}")
+    print(
+        f"  target single-row throughput >= 2x stock at 2 connections: {ratio:.2f}x {'MET' if ratio >= 2 else 'MISSED'}"
+    )
+    print(
+        f"  target single-row p99 <= 3x in-process ({plain_single:.3f} ms): "
+        f"{ours[(1, 2)].p99_ms:.2f} ms = {p99_ratio:.2f}x "
+        f"{'MET' if p99_ratio <= 3 else 'MISSED'}"
+    )
     print(f"  target zero errors: {errors} {'MET' if errors == 0 else 'MISSED'}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")

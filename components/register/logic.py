@@ -528,7 +528,11 @@ def register_model(
             "blessed": bool(blessed),
         }
         if schema_object is not None:
-            manifest["serving_schema"] = {"key": schema_object.key, "sha256": schema_object.sha256, "bytes": schema_object.size}
+            manifest["serving_schema"] = {
+                "key": schema_object.key,
+                "sha256": schema_object.sha256,
+                "bytes": schema_object.size,
+            }
         store.put_json(bucket, ref.manifest_key, manifest)
     except BaseException:
         store.delete_quietly(bucket, written)
@@ -856,7 +860,6 @@ def register_model_task(
 
     from components.common.config import parse_use_case, s3_settings
     from components.evaluate.model_card import render_markdown
-
     from components.serve.schema import build_serving_schema
 
     config = parse_use_case(use_case_yaml)

@@ -52,7 +52,12 @@ class ServingCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the result as plain data."""
-        return {"passed": self.passed, "checks": list(self.checks), "latency_ms": self.latency_ms, "prediction_path": self.prediction_path}
+        return {
+            "passed": self.passed,
+            "checks": list(self.checks),
+            "latency_ms": self.latency_ms,
+            "prediction_path": self.prediction_path,
+        }
 
 
 def assemble_candidate(model_file: Path, serving_schema: ServingSchema, folder: Path) -> Path:
@@ -67,8 +72,16 @@ def assemble_candidate(model_file: Path, serving_schema: ServingSchema, folder: 
         "kind": "model",
         "use_case": serving_schema.use_case,
         "version": CANDIDATE_VERSION,
-        "model": {"key": prefix + MODEL_FILE, "sha256": sha256_file(folder / MODEL_FILE), "bytes": (folder / MODEL_FILE).stat().st_size},
-        "serving_schema": {"key": prefix + SERVING_SCHEMA_FILE, "sha256": sha256_file(schema_path), "bytes": schema_path.stat().st_size},
+        "model": {
+            "key": prefix + MODEL_FILE,
+            "sha256": sha256_file(folder / MODEL_FILE),
+            "bytes": (folder / MODEL_FILE).stat().st_size,
+        },
+        "serving_schema": {
+            "key": prefix + SERVING_SCHEMA_FILE,
+            "sha256": sha256_file(schema_path),
+            "bytes": schema_path.stat().st_size,
+        },
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return folder
@@ -115,7 +128,11 @@ def check_serving(
     except Exception as error:
         record(False, f"the model loads through the Seldon model class: {type(error).__name__}: {error}")
         return ServingCheck(False, tuple(lines), None, "none")
-    record(True, f"the model loads through the Seldon model class after its sha256 check ({model.health_status()['prediction_path']} path)")
+    record(
+        True,
+        "the model loads through the Seldon model class after its sha256 check "
+        f"({model.health_status()['prediction_path']} path)",
+    )
 
     tampered = assemble_candidate(Path(model_file), schema, work_dir / "tampered")
     with open(tampered / MODEL_FILE, "ab") as handle:
@@ -131,13 +148,19 @@ def check_serving(
     expected = pipeline.predict_proba(rows[list(schema.names)])
     classes = [str(c) for c in model.loaded.classes]
     if labels is not None:
-        record([str(label) for label in labels] == classes, f"the answers name the classes {classes} (expected {[str(x) for x in labels]})")
+        record(
+            [str(label) for label in labels] == classes,
+            f"the answers name the classes {classes} (expected {[str(x) for x in labels]})",
+        )
     for shape in ("ndarray", "jsonData"):
         try:
             body = json.loads(json.dumps(payload(rows, schema.names, shape)))  # as an HTTP client sends it
             names, served = probabilities(model.predict_raw(body))
             gap = float(np.max(np.abs(served - expected))) if served.shape == expected.shape else float("inf")
-            record(names == classes and gap <= TOLERANCE, f"{shape} request of {len(rows)} rows equals predict_proba (largest gap {gap:.2e})")
+            record(
+                names == classes and gap <= TOLERANCE,
+                f"{shape} request of {len(rows)} rows equals predict_proba (largest gap {gap:.2e})",
+            )
         except Exception as error:
             record(False, f"{shape} request of {len(rows)} rows is answered: {type(error).__name__}: {error}")
 
@@ -164,7 +187,9 @@ def check_serving(
     return ServingCheck(passed, tuple(lines), round(statistics.median(timings), 3) if timings else None, path)
 
 
-def check_serving_task(use_case_yaml: str, schema_text: str, dataset_version: str, model_path: Path, work_dir: Path, rows: int = 50) -> ServingCheck:
+def check_serving_task(
+    use_case_yaml: str, schema_text: str, dataset_version: str, model_path: Path, work_dir: Path, rows: int = 50
+) -> ServingCheck:
     """The infrastructure check as a pipeline task: sample rows from the test split of the dataset version.
 
     Args:
@@ -196,4 +221,6 @@ def check_serving_task(use_case_yaml: str, schema_text: str, dataset_version: st
     labels = sorted(test[config.target.name].dropna().unique().tolist())
     # Rows from across the split, in a seeded draw, so rare values and missing ones are sent too.
     sample = test.sample(n=min(rows, len(test)), random_state=config.training.seed) if len(test) else test
-    return check_serving(model_path, build_serving_schema(config, tfdv_schema), sample, labels, Path(work_dir), max_rows=rows)
+    return check_serving(
+        model_path, build_serving_schema(config, tfdv_schema), sample, labels, Path(work_dir), max_rows=rows
+    )

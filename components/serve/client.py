@@ -46,7 +46,12 @@ def records(frame: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
     return [{name: columns[name][row] for name in names} for row in range(len(frame))]
 
 
-def payload(frame: pd.DataFrame, names: Sequence[str], shape: Literal["ndarray", "jsonData"] = "ndarray", puid: str | None = None) -> dict[str, Any]:
+def payload(
+    frame: pd.DataFrame,
+    names: Sequence[str],
+    shape: Literal["ndarray", "jsonData"] = "ndarray",
+    puid: str | None = None,
+) -> dict[str, Any]:
     """A prediction request for the rows of a DataFrame, in either payload shape."""
     rows = records(frame, names)
     body: dict[str, Any]
@@ -76,7 +81,9 @@ class Reply:
     body: Any
 
 
-def post(url: str, body: Any, timeout: float = 30.0, raw: bytes | None = None, content_type: str = "application/json") -> Reply:
+def post(
+    url: str, body: Any, timeout: float = 30.0, raw: bytes | None = None, content_type: str = "application/json"
+) -> Reply:
     """POSTs JSON (or raw bytes) and returns the status and body, also for 4xx and 5xx answers."""
     data = raw if raw is not None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": content_type})
@@ -88,7 +95,9 @@ def get(url: str, timeout: float = 10.0) -> Reply:
     return _send(urllib.request.Request(url), timeout)
 
 
-def feedback_message(request: Mapping[str, Any], response: Mapping[str, Any] | None, truth: Sequence[Any]) -> dict[str, Any]:
+def feedback_message(
+    request: Mapping[str, Any], response: Mapping[str, Any] | None, truth: Sequence[Any]
+) -> dict[str, Any]:
     """A Seldon feedback message: the request, the answer it got (optional) and the true classes."""
     message: dict[str, Any] = {"request": dict(request), "truth": {"data": {"ndarray": [json_value(t) for t in truth]}}}
     if response is not None:

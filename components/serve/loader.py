@@ -114,7 +114,9 @@ def load_folder(folder: Path, expected_sha256: str = "") -> LoadedModel:
     info = describe_folder(folder)
     path = folder / registry.MODEL_FILE
     if not path.is_file():
-        raise NotFoundError(f"{folder} holds no {registry.MODEL_FILE}", hint="copy the whole version folder from the registry")
+        raise NotFoundError(
+            f"{folder} holds no {registry.MODEL_FILE}", hint="copy the whole version folder from the registry"
+        )
     actual = sha256_file(path)
     for what, wanted in (("recorded in its manifest", info.sha256), ("pinned by the deployment", expected_sha256)):
         if wanted and actual != wanted.lower():
@@ -125,7 +127,9 @@ def load_folder(folder: Path, expected_sha256: str = "") -> LoadedModel:
             )
     pipeline = joblib.load(path)
     if not hasattr(pipeline, "predict_proba"):
-        raise UserError(f"model version {info.version} has no predict_proba: not a classifier", hint="serve a classifier")
+        raise UserError(
+            f"model version {info.version} has no predict_proba: not a classifier", hint="serve a classifier"
+        )
     schema = info.schema or schema_from_pipeline(pipeline, info.use_case)
     classes = tuple(c.item() if hasattr(c, "item") else c for c in pipeline.classes_)
     return LoadedModel(info, pipeline, schema, classes)
@@ -167,7 +171,9 @@ def describe_version(store: ObjectStore, use_case: str, reference: str) -> Versi
     schema = None
     entry = manifest.get("serving_schema")
     if entry:
-        schema = ServingSchema.from_dict(store.get_json(store.bucket("models"), entry["key"], expected_sha256=entry["sha256"]))
+        schema = ServingSchema.from_dict(
+            store.get_json(store.bucket("models"), entry["key"], expected_sha256=entry["sha256"])
+        )
     return VersionInfo(manifest["use_case"], manifest["version"], manifest["model"]["sha256"], schema, manifest)
 
 
@@ -178,13 +184,17 @@ def parse_model_uri(uri: str) -> tuple[str, str] | None:
     _, key = split_uri(uri.rstrip("/") + "/")
     parts = [part for part in key.split("/") if part]
     if len(parts) != 2:
-        raise UserError(f"model URI {uri!r} does not name one model version", hint="use s3://<models bucket>/<use_case>/<version>/")
+        raise UserError(
+            f"model URI {uri!r} does not name one model version", hint="use s3://<models bucket>/<use_case>/<version>/"
+        )
     return parts[0], parts[1]
 
 
 def schema_from_pipeline(pipeline: Any, use_case: str) -> ServingSchema:
-    """A permissive serving schema read from the pipeline's ColumnTransformer (for versions
-    registered without serving_schema.json): every feature nullable, categories strings or integers.
+    """A permissive serving schema read from the pipeline's ColumnTransformer.
+
+    For versions registered without serving_schema.json: every feature nullable, categories strings
+    or integers.
 
     Raises:
         UserError: If the pipeline has no ColumnTransformer with named column groups.
@@ -198,7 +208,11 @@ def schema_from_pipeline(pipeline: Any, use_case: str) -> ServingSchema:
             f"a model version of {use_case!r} has no serving_schema.json and no preprocess step to read one from",
             hint="register the model again: registration writes serving_schema.json",
         )
-    kinds = {"numeric": ("numeric", "float"), "categorical": ("categorical", "label"), "datetime": ("datetime", "datetime")}
+    kinds = {
+        "numeric": ("numeric", "float"),
+        "categorical": ("categorical", "label"),
+        "datetime": ("datetime", "datetime"),
+    }
     features = []
     for name, _, columns in groups:
         if name in kinds:

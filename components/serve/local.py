@@ -94,7 +94,12 @@ def serve(
     app = wrapper.get_rest_microservice(user_object, seldon_metrics)
 
     def metrics_server() -> None:
-        options = {"bind": f"{host}:{metrics_port}", "workers": 1, "loglevel": log_level, "post_worker_init": post_worker_init}
+        options = {
+            "bind": f"{host}:{metrics_port}",
+            "workers": 1,
+            "loglevel": log_level,
+            "post_worker_init": post_worker_init,
+        }
         StandaloneApplication(wrapper.get_metrics_microservice(seldon_metrics), options=options).run()
 
     def on_worker_exit(server: Any, worker: Any) -> None:
@@ -115,8 +120,11 @@ def serve(
         "post_worker_init": post_worker_init,
         "worker_exit": partial(on_worker_exit),
     }
-    print(f"serving {interface} on http://{host}:{port} (metrics on http://{host}:{metrics_port}/metrics), "
-          f"{workers} worker(s) x {threads} thread(s)", flush=True)
+    print(
+        f"serving {interface} on http://{host}:{port} (metrics on http://{host}:{metrics_port}/metrics), "
+        f"{workers} worker(s) x {threads} thread(s)",
+        flush=True,
+    )
     UserModelApplication(app, user_object, 0, None, interface, options=options).run()
 
 
@@ -178,7 +186,10 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError:
-            raise UserError(f"port {port} on {host} is in use", hint="choose another with --port / --metrics-port (PORT=... for make serve)") from None
+            raise UserError(
+                f"port {port} on {host} is in use",
+                hint="choose another with --port / --metrics-port (PORT=... for make serve)",
+            ) from None
 
 
 def free_port(host: str = HOST) -> int:
@@ -200,15 +211,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line: serve a registered model on 127.0.0.1."""
     parser = argparse.ArgumentParser(prog="python -m components.serve.local", description=__doc__.split("\n\n")[0])
     parser.add_argument("--use-case", default="", help="the use case whose model to serve (from the registry)")
-    parser.add_argument("--model", default="production", help="production, staging, latest or a version id (default: production)")
-    parser.add_argument("--model-uri", default="", help="a version folder or s3://<models bucket>/<use_case>/<version>/ instead")
+    parser.add_argument(
+        "--model", default="production", help="production, staging, latest or a version id (default: production)"
+    )
+    parser.add_argument(
+        "--model-uri", default="", help="a version folder or s3://<models bucket>/<use_case>/<version>/ instead"
+    )
     parser.add_argument("--model-sha256", default="", help="refuse to load unless the model file has this sha256")
     parser.add_argument("--port", type=int, default=9000, help="REST port (default 9000)")
     parser.add_argument("--metrics-port", type=int, default=0, help="metrics port (default: REST port + 1)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", DEFAULT_WORKERS)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", DEFAULT_THREADS)))
     parser.add_argument("--interface", default=DEFAULT_INTERFACE, help="the model class, module.Class")
-    parser.add_argument("--param", action="append", default=[], help="a further model parameter, name=value (repeatable)")
+    parser.add_argument(
+        "--param", action="append", default=[], help="a further model parameter, name=value (repeatable)"
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     # Before numpy loads: one OpenMP thread per worker (measured: unpinned threads double CPU per request).
@@ -219,9 +236,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.interface == DEFAULT_INTERFACE:
             if not args.use_case and not args.model_uri:
                 raise UserError("nothing to serve", hint="pass --use-case NAME (and --model) or --model-uri")
-            given = {"use_case": args.use_case, "model": args.model, "model_uri": args.model_uri, "model_sha256": args.model_sha256}
+            given = {
+                "use_case": args.use_case,
+                "model": args.model,
+                "model_uri": args.model_uri,
+                "model_sha256": args.model_sha256,
+            }
             parameters = {**{k: v for k, v in given.items() if v}, **parameters}
-        serve(args.interface, parameters, args.port, args.metrics_port or args.port + 1, args.workers, args.threads, args.log_level)
+        serve(
+            args.interface,
+            parameters,
+            args.port,
+            args.metrics_port or args.port + 1,
+            args.workers,
+            args.threads,
+            args.log_level,
+        )
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return error.exit_code
@@ -329,8 +359,23 @@ def start_server(
     python = ensure_serving_env()
     port = port or free_port()
     metrics_port = metrics_port or free_port()
-    command = [str(python), "-m", "components.serve.local", "--port", str(port), "--metrics-port", str(metrics_port),
-               "--workers", str(workers), "--threads", str(threads), "--interface", interface, "--model", model]
+    command = [
+        str(python),
+        "-m",
+        "components.serve.local",
+        "--port",
+        str(port),
+        "--metrics-port",
+        str(metrics_port),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--interface",
+        interface,
+        "--model",
+        model,
+    ]
     if use_case:
         command += ["--use-case", use_case]
     if model_uri:
@@ -344,8 +389,12 @@ def start_server(
         log_path = ROOT / ".local" / "serving" / f"server-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    handle = ServerHandle(f"http://{HOST}:{port}", f"http://{HOST}:{metrics_port}/metrics", process.pid, log_path, process)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    handle = ServerHandle(
+        f"http://{HOST}:{port}", f"http://{HOST}:{metrics_port}/metrics", process.pid, log_path, process
+    )
     try:
         wait_until_ready(handle, timeout)
     except BaseException:
@@ -365,8 +414,10 @@ def wait_until_ready(handle: ServerHandle, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if handle.process.poll() is not None:
-            raise ServerError(f"the model server exited with code {handle.process.returncode}: {_last_error(handle.log_path)}",
-                              hint=f"its log is {handle.log_path}")
+            raise ServerError(
+                f"the model server exited with code {handle.process.returncode}: {_last_error(handle.log_path)}",
+                hint=f"its log is {handle.log_path}",
+            )
         try:
             if get(handle.url + "/health/status", timeout=2).status == 200:
                 return
@@ -382,7 +433,9 @@ def _last_error(path: Path) -> str:
     return (errors or lines or ["(no output)"])[-1].strip()
 
 
-def demo_requests(url: str, frame: Any, names: Sequence[str], truth_column: str | None = None, say: Callable[[str], None] = print) -> dict[str, Any]:
+def demo_requests(
+    url: str, frame: Any, names: Sequence[str], truth_column: str | None = None, say: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Sends a few requests (both payload shapes) and one feedback message, and says the answers.
 
     Args:
@@ -404,24 +457,34 @@ def demo_requests(url: str, frame: Any, names: Sequence[str], truth_column: str 
     if reply.status != 200:
         raise ServerError(f"the server answered a prediction with HTTP {reply.status}: {reply.body}")
     data, meta = reply.body["data"], reply.body["meta"]
-    say(f"predict   1 row (ndarray): classes {data['names']} probabilities {[round(p, 4) for p in data['ndarray'][0]]} "
-        f"(model {meta['tags'].get('model_version')}, puid {meta['puid']})")
+    say(
+        f"predict   1 row (ndarray): classes {data['names']} probabilities {[round(p, 4) for p in data['ndarray'][0]]} "
+        f"(model {meta['tags'].get('model_version')}, puid {meta['puid']})"
+    )
     batch = post(url + PREDICT_PATH, payload(frame.head(3), names, "jsonData"))
     answers["batch"] = batch.body
     if batch.status != 200:
         raise ServerError(f"the server answered a prediction with HTTP {batch.status}: {batch.body}")
     for row, prediction in enumerate(batch.body["jsonData"]["predictions"]):
-        say(f"predict   row {row} (jsonData): class {prediction['prediction']} "
-            f"probabilities { {k: round(v, 4) for k, v in prediction['probabilities'].items()} }")
+        say(
+            f"predict   row {row} (jsonData): class {prediction['prediction']} "
+            f"probabilities { {k: round(v, 4) for k, v in prediction['probabilities'].items()} }"
+        )
     bad = post(url + PREDICT_PATH, payload(frame.head(1), list(names)[1:]))
-    say(f"refused   a request without {list(names)[0]!r}: HTTP {bad.status}: {bad.body['status']['info'] if isinstance(bad.body, dict) else bad.body}")
+    say(
+        f"refused   a request without {list(names)[0]!r}: HTTP {bad.status}: "
+        f"{bad.body['status']['info'] if isinstance(bad.body, dict) else bad.body}"
+    )
     if truth_column is not None:
         truth = frame[truth_column].head(1).tolist()
         feedback = post(url + FEEDBACK_PATH, feedback_message(single, reply.body, truth))
         answers["feedback"] = feedback.body
         if feedback.status != 200:
             raise ServerError(f"the server answered feedback with HTTP {feedback.status}: {feedback.body}")
-        say(f"feedback  truth {truth[0]!r} for puid {meta['puid']}: stored {int(feedback.body['jsonData']['stored'])} row(s)")
+        say(
+            f"feedback  truth {truth[0]!r} for puid {meta['puid']}: "
+            f"stored {int(feedback.body['jsonData']['stored'])} row(s)"
+        )
     return answers
 
 

@@ -80,7 +80,7 @@ def prediction_lines(
     when = utc_timestamp(received_at)
     labels = [str(c) for c in classes]
     lines = []
-    for row, (features, probs) in enumerate(zip(records, probabilities)):
+    for row, (features, probs) in enumerate(zip(records, probabilities, strict=True)):
         probs = [float(p) for p in probs]
         best = max(range(len(probs)), key=probs.__getitem__)
         line = {
@@ -89,7 +89,7 @@ def prediction_lines(
             "row": row,
             "model_version": model_version,
             "features": dict(features),
-            "probabilities": dict(zip(labels, probs)),
+            "probabilities": dict(zip(labels, probs, strict=True)),
             "prediction": classes[best],
         }
         if truth is not None:
@@ -203,7 +203,9 @@ class BatchWriter:
             self._condition.notify()
         self._thread.join(timeout)
         if self._thread.is_alive():
-            log.error("%s: gave up flushing after %.0f s; %d lines not written", self._thread.name, timeout, self._buffered)
+            log.error(
+                "%s: gave up flushing after %.0f s; %d lines not written", self._thread.name, timeout, self._buffered
+            )
         return self.stats()
 
     # --- the thread ----------------------------------------------------------------------------

@@ -65,14 +65,23 @@ LATENCY_METRIC = "mlcycle_prediction_latency"
 FEEDBACK_METRIC = "mlcycle_feedback_rows"
 # The paths of Seldon's wrapper whose bodies are checked for malformed JSON before Seldon reads them.
 JSON_PATHS = frozenset(
-    {"/predict", "/api/v1.0/predictions", "/api/v0.1/predictions", "/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback"}
+    {
+        "/predict",
+        "/api/v1.0/predictions",
+        "/api/v0.1/predictions",
+        "/send-feedback",
+        "/api/v1.0/feedback",
+        "/api/v0.1/feedback",
+    }
 )
 
 
 class ServingError(UserError):
     """An error the server answers with an HTTP status other than 400."""
 
-    def __init__(self, message: str, hint: str = "", status_code: int = 500, reason: str = "MICROSERVICE_INTERNAL_ERROR") -> None:
+    def __init__(
+        self, message: str, hint: str = "", status_code: int = 500, reason: str = "MICROSERVICE_INTERNAL_ERROR"
+    ) -> None:
         super().__init__(message, hint)
         self.status_code = status_code
         self.reason = reason
@@ -192,8 +201,10 @@ class Model:
         )
 
     def start_logging(self) -> None:
-        """Starts this process's request and feedback log writers (threads do not survive a fork,
-        so each gunicorn worker starts its own) and flushes them at exit."""
+        """Starts this process's request and feedback log writers, flushed at exit.
+
+        Threads do not survive a fork, so each gunicorn worker starts its own.
+        """
         if self._writers_pid == os.getpid():
             return
         self._writers_pid = os.getpid()
@@ -259,7 +270,6 @@ class Model:
                 stored (nothing was acknowledged), 500 for anything else.
         """
         from google.protobuf import json_format
-
         from seldon_core.proto import prediction_pb2
 
         document = json_format.MessageToDict(feedback)
@@ -295,11 +305,15 @@ class Model:
         loaded, schema = self._require_loaded()
         if self._feedback is None:
             raise ServingError(
-                "this server does not store feedback", hint="start it with S3 settings and feedback enabled",
-                status_code=503, reason="FEEDBACK_UNAVAILABLE",
+                "this server does not store feedback",
+                hint="start it with S3 settings and feedback enabled",
+                status_code=503,
+                reason="FEEDBACK_UNAVAILABLE",
             )
         if not isinstance(document.get("request"), Mapping):
-            raise RequestError("feedback has no request", hint="send the request the prediction answered, under 'request'")
+            raise RequestError(
+                "feedback has no request", hint="send the request the prediction answered, under 'request'"
+            )
         try:
             batch = parse_request(document["request"], schema)
         except RequestError as error:
@@ -320,7 +334,10 @@ class Model:
             self._feedback.add_and_wait(lines)
         except WriteFailed as error:
             raise ServingError(
-                f"feedback not stored: {error}", hint="send it again later", status_code=503, reason="FEEDBACK_NOT_STORED"
+                f"feedback not stored: {error}",
+                hint="send it again later",
+                status_code=503,
+                reason="FEEDBACK_NOT_STORED",
             ) from None
         return batch.rows
 
@@ -371,7 +388,8 @@ class Model:
         info = self._describe()
         types = {"int": "INT64", "float": "FP64", "string": "BYTES", "datetime": "BYTES", "label": "BYTES"}
         inputs = [
-            {"name": f.name, "datatype": types[f.value_type], "shape": [-1]} for f in (info.schema.features if info.schema else ())
+            {"name": f.name, "datatype": types[f.value_type], "shape": [-1]}
+            for f in (info.schema.features if info.schema else ())
         ]
         return {
             "name": info.use_case,
@@ -406,21 +424,31 @@ class Model:
         classes = self.loaded.classes
         predicted = np.argmax(probabilities, axis=1)
         metrics: list[dict[str, Any]] = [{"type": "TIMER", "key": LATENCY_METRIC, "value": seconds * 1000.0}]
-        for index, count in zip(*np.unique(predicted, return_counts=True)):
-            metrics.append({"type": "COUNTER", "key": PREDICTIONS_METRIC, "value": int(count), "tags": {"class": str(classes[index])}})
+        for index, count in zip(*np.unique(predicted, return_counts=True), strict=True):
+            metrics.append(
+                {
+                    "type": "COUNTER",
+                    "key": PREDICTIONS_METRIC,
+                    "value": int(count),
+                    "tags": {"class": str(classes[index])},
+                }
+            )
         meta = {"puid": request_id, "tags": self.tags(), "metrics": metrics}
         rows = probabilities.tolist()
         if batch.shape == "jsonData":
             labels = [str(c) for c in classes]
             predictions = [
-                {"prediction": classes[best], "probabilities": dict(zip(labels, row))} for best, row in zip(predicted.tolist(), rows)
+                {"prediction": classes[best], "probabilities": dict(zip(labels, row, strict=True))}
+                for best, row in zip(predicted.tolist(), rows, strict=True)
             ]
             return {"jsonData": {"predictions": predictions}, "meta": meta}
         return {"data": {"names": [str(c) for c in classes], "ndarray": rows}, "meta": meta}
 
     def _require_loaded(self) -> tuple[LoadedModel, ServingSchema]:
         if self.loaded is None or self.schema is None:
-            raise http_error(ServingError("the model is not loaded yet", hint="retry shortly", status_code=503, reason="NOT_READY"))
+            raise http_error(
+                ServingError("the model is not loaded yet", hint="retry shortly", status_code=503, reason="NOT_READY")
+            )
         return self.loaded, self.schema
 
     def _internal_error(self, doing: str) -> Exception:
@@ -469,7 +497,9 @@ class Model:
                 name="request-log",
             )
         if options.feedback:
-            self._feedback = BatchWriter(s3_batch_write(store, info.use_case, FEEDBACK, info.version), name="feedback-log")
+            self._feedback = BatchWriter(
+                s3_batch_write(store, info.use_case, FEEDBACK, info.version), name="feedback-log"
+            )
 
 
 def compile_fast_path(loaded: LoadedModel, schema: ServingSchema) -> Any:
@@ -506,7 +536,8 @@ def probe_batch(schema: ServingSchema) -> Batch:
     typical = {"int": 1, "float": 0.5, "string": "a", "datetime": "2024-03-01T12:00:00Z", "label": "a"}
     other = {"int": 7, "float": -3.25, "string": "zz", "datetime": "2023-12-30T23:00:00Z", "label": 3}
     values = {
-        f.name: [typical[f.value_type], None if f.nullable else typical[f.value_type], other[f.value_type]] for f in schema.features
+        f.name: [typical[f.value_type], None if f.nullable else typical[f.value_type], other[f.value_type]]
+        for f in schema.features
     }
     return Batch("ndarray", 3, values)
 
@@ -598,8 +629,10 @@ def _store() -> Any:
 
 
 def http_error(error: UserError) -> Exception:
-    """Seldon's exception for an HTTP error answer (400 for a request error), or the error itself
-    where seldon_core is not installed (the pipeline environment)."""
+    """Seldon's exception for an HTTP error answer (400 for a request error).
+
+    Where seldon_core is not installed (the pipeline environment), the error itself.
+    """
     try:
         from seldon_core.flask_utils import SeldonMicroserviceException
     except ImportError:
@@ -626,7 +659,11 @@ def json_check_blueprint() -> Any:
     def check_json() -> None:
         if request.method != "POST" or request.path not in JSON_PATHS:
             return
-        if "multipart/form-data" in (request.content_type or "") or request.form.get("json") or request.args.get("json"):
+        if (
+            "multipart/form-data" in (request.content_type or "")
+            or request.form.get("json")
+            or request.args.get("json")
+        ):
             return
         body = request.get_data(cache=True)
         if not body.strip():
@@ -636,14 +673,17 @@ def json_check_blueprint() -> Any:
             return
         if parsed is not None:
             raise SeldonMicroserviceException(
-                f"the request body must be a JSON object, not a {type(parsed).__name__} (hint: send {{\"data\": ...}} or {{\"jsonData\": ...}})"
+                f"the request body must be a JSON object, not a {type(parsed).__name__} "
+                '(hint: send {"data": ...} or {"jsonData": ...})'
             )
         try:
             json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             where = f" at line {error.lineno} column {error.colno}" if isinstance(error, json.JSONDecodeError) else ""
             problem = error.msg if isinstance(error, json.JSONDecodeError) else "the body is not UTF-8 text"
-            raise SeldonMicroserviceException(f"malformed JSON{where}: {problem} (hint: send the body as one JSON object)")
+            raise SeldonMicroserviceException(
+                f"malformed JSON{where}: {problem} (hint: send the body as one JSON object)"
+            ) from None
         raise SeldonMicroserviceException("malformed JSON: the body is null (hint: send a JSON object)")
 
     return blueprint

@@ -103,7 +103,8 @@ class ServingSchema:
                     hint=hint,
                 )
             features = tuple(
-                ServingFeature(str(f["name"]), f["kind"], f["value_type"], bool(f["nullable"])) for f in document["features"]
+                ServingFeature(str(f["name"]), f["kind"], f["value_type"], bool(f["nullable"]))
+                for f in document["features"]
             )
             schema = cls(str(document["use_case"]), features, int(document["max_batch"]))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -120,7 +121,9 @@ class ServingSchema:
         return schema
 
 
-def build_serving_schema(config: UseCaseConfig, schema: Any = None, max_batch: int = DEFAULT_MAX_BATCH) -> ServingSchema:
+def build_serving_schema(
+    config: UseCaseConfig, schema: Any = None, max_batch: int = DEFAULT_MAX_BATCH
+) -> ServingSchema:
     """Derives the serving schema of a use case.
 
     Args:
@@ -136,7 +139,11 @@ def build_serving_schema(config: UseCaseConfig, schema: Any = None, max_batch: i
     """
     described = _describe_tfdv(schema) if schema is not None else {}
     features = []
-    for kind, names in (("numeric", config.features.numeric), ("categorical", config.features.categorical), ("datetime", config.features.datetime)):
+    for kind, names in (
+        ("numeric", config.features.numeric),
+        ("categorical", config.features.categorical),
+        ("datetime", config.features.datetime),
+    ):
         for name in names:
             tfdv_type, nullable = described.get(name, (None, True))
             features.append(ServingFeature(name, kind, _value_type(kind, tfdv_type), nullable))

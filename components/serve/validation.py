@@ -97,8 +97,11 @@ def parse_request(payload: Any, schema: ServingSchema) -> Batch:
 
 
 def model_columns(batch: Batch, schema: ServingSchema) -> dict[str, np.ndarray]:
-    """Typed columns for the model: float64 numbers (NaN for missing), object categories (None for
-    missing), timestamps parsed to ``datetime64[ns]`` in UTC (NaT for missing)."""
+    """Typed columns for the model.
+
+    float64 numbers (NaN for missing), object categories (None for missing), timestamps parsed to
+    ``datetime64[ns]`` in UTC (NaT for missing).
+    """
     columns: dict[str, np.ndarray] = {}
     for feature in schema.features:
         values = batch.values[feature.name]
@@ -127,11 +130,15 @@ def model_frame(batch: Batch, schema: ServingSchema) -> pd.DataFrame:
 
 def _ndarray_to_columns(data: Any, schema: ServingSchema) -> tuple[dict[str, list[Any]], int]:
     if not isinstance(data, Mapping):
-        raise RequestError(f"data must be a JSON object, not {_json_kind(data)}", hint='send {"names": [...], "ndarray": [[...]]}')
+        raise RequestError(
+            f"data must be a JSON object, not {_json_kind(data)}", hint='send {"names": [...], "ndarray": [[...]]}'
+        )
     if "ndarray" not in data:
         other = next((key for key in ("tensor", "tftensor") if key in data), None)
         raise RequestError(
-            f"data.{other} is not supported: features have names and mixed types" if other else "data.ndarray is missing",
+            f"data.{other} is not supported: features have names and mixed types"
+            if other
+            else "data.ndarray is missing",
             hint='send data as {"names": [...], "ndarray": [[...]]}',
         )
     names = data.get("names")
@@ -143,7 +150,9 @@ def _ndarray_to_columns(data: Any, schema: ServingSchema) -> tuple[dict[str, lis
     _check_names(set(names), schema, "data.names")
     rows = data["ndarray"]
     if not isinstance(rows, list):
-        raise RequestError(f"data.ndarray must be a list of rows, not {_json_kind(rows)}", hint="send [[value, ...], ...]")
+        raise RequestError(
+            f"data.ndarray must be a list of rows, not {_json_kind(rows)}", hint="send [[value, ...], ...]"
+        )
     _check_batch_size(len(rows), schema, "data.ndarray")
     columns: dict[str, list[Any]] = {name: [] for name in names}
     for number, row in enumerate(rows):
@@ -157,7 +166,7 @@ def _ndarray_to_columns(data: Any, schema: ServingSchema) -> tuple[dict[str, lis
                 f"data.ndarray row {number} has {len(row)} values but data.names has {len(names)}",
                 hint="give one value per name, in the order of data.names (null for a missing value)",
             )
-        for name, value in zip(names, row):
+        for name, value in zip(names, row, strict=True):
             columns[name].append(value)
     return columns, len(rows)
 
@@ -171,7 +180,8 @@ def _records_to_columns(json_data: Any, schema: ServingSchema) -> tuple[dict[str
         records, where = json_data, "jsonData"
     if not isinstance(records, list):
         raise RequestError(
-            f"{where} must be a list of records, not {_json_kind(records)}", hint='send [{"<feature>": value, ...}, ...]'
+            f"{where} must be a list of records, not {_json_kind(records)}",
+            hint='send [{"<feature>": value, ...}, ...]',
         )
     _check_batch_size(len(records), schema, where)
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
@@ -222,7 +232,9 @@ _PLAIN_TYPES = {"int": (int,), "string": (str,), "datetime": (str,), "label": (s
 
 def _check_column(feature: ServingFeature, values: list[Any]) -> list[Any]:
     plain = _PLAIN_TYPES.get(feature.value_type)
-    if plain is not None and all(type(value) in plain for value in values):  # type(True) is bool: booleans go the long way
+    if plain is not None and all(
+        type(value) in plain for value in values
+    ):  # type(True) is bool: booleans go the long way
         return list(values)
     if feature.value_type == "float" and all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in values):
         return list(values)

@@ -50,11 +50,18 @@ def serving_python() -> Path:
 def registered(s3, serving_python, tmp_path_factory) -> Registered:
     """The shop model in production, and a faulty copy, registered with their serving schemas."""
     config = parse_use_case(ORDERS_CONFIG + SHOP_TRAINING)
-    store = ObjectStore.connect(settings_for(s3, prefix=f"serve{os.getpid()}-{next(_modules)}-"), RetryPolicy(attempts=3, base_delay=0.05))
+    store = ObjectStore.connect(
+        settings_for(s3, prefix=f"serve{os.getpid()}-{next(_modules)}-"), RetryPolicy(attempts=3, base_delay=0.05)
+    )
     store.ensure_buckets()
-    pipeline, _ = fit(learnable_orders(seed=1), config, Trial("hist_gradient_boosting", {"max_iter": 20, "max_leaf_nodes": 7}))
+    pipeline, _ = fit(
+        learnable_orders(seed=1), config, Trial("hist_gradient_boosting", {"max_iter": 20, "max_leaf_nodes": 7})
+    )
     schema = build_serving_schema(config, max_batch=MAX_BATCH)
-    strict = {"quantity": ServingFeature("quantity", "numeric", "int", False), "channel": ServingFeature("channel", "categorical", "string", False)}
+    strict = {
+        "quantity": ServingFeature("quantity", "numeric", "int", False),
+        "channel": ServingFeature("channel", "categorical", "string", False),
+    }
     schema = dataclasses.replace(schema, features=tuple(strict.get(f.name, f) for f in schema.features))
     folder = tmp_path_factory.mktemp("serve-models")
     versions = []
@@ -63,12 +70,24 @@ def registered(s3, serving_python, tmp_path_factory) -> Registered:
         joblib.dump(model, path)
         lineage = {"dataset_version": "ds-0123456789abcdef", "variant": name, "metrics": {}, "parameters": {}}
         result = registry.register_model(
-            store, config.name, path, lineage=lineage, blessed=True, card_markdown="# shop\n", card={}, serving_schema=schema.to_dict()
+            store,
+            config.name,
+            path,
+            lineage=lineage,
+            blessed=True,
+            card_markdown="# shop\n",
+            card={},
+            serving_schema=schema.to_dict(),
         )
         versions.append(result.ref.version)
     registry.set_stage(store, config.name, "production", versions[0], reason="serving tests")
-    env = {**os.environ, **s3.environment(), "MLCYCLE_BUCKET_PREFIX": store.settings.bucket_prefix, "MLCYCLE_STATE_DIR": str(folder / "state"),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {
+        **os.environ,
+        **s3.environment(),
+        "MLCYCLE_BUCKET_PREFIX": store.settings.bucket_prefix,
+        "MLCYCLE_STATE_DIR": str(folder / "state"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
     return Registered(store, env, versions[0], versions[1], pipeline, schema, learnable_orders(200, seed=3), config)
 
 

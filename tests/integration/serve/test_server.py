@@ -7,12 +7,12 @@ import time
 
 import numpy as np
 import pytest
+from integration.serve.faulty import MARKER
 
 from components.register import logic as registry
 from components.serve.client import FEEDBACK_PATH, PREDICT_PATH, feedback_message, get, payload, post, probabilities
 from components.serve.local import ServerError, start_server
 from components.serve.logs import decode_lines
-from integration.serve.faulty import MARKER
 
 from .conftest import MAX_BATCH
 
@@ -38,7 +38,7 @@ def test_answers_equal_the_in_process_model_in_both_shapes(server, registered):
 
 def row_body(registered, **changes):
     row = payload(registered.rows.head(1), registered.schema.names)
-    values = dict(zip(row["data"]["names"], row["data"]["ndarray"][0]))
+    values = dict(zip(row["data"]["names"], row["data"]["ndarray"][0], strict=True))
     values.update(changes)
     return {"data": {"names": list(values), "ndarray": [list(values.values())]}}
 
@@ -49,13 +49,29 @@ BAD_REQUESTS = {
     "not an object": ([1, 2, 3], None, "must be a JSON object, not a list"),
     "missing feature": ("drop:price", None, "missing feature 'price' in data.names"),
     "unknown feature": ({"colour": "red"}, None, "unknown feature 'colour' in data.names"),
-    "wrong type": ({"quantity": "three"}, None, "feature 'quantity' in row 0: expected whole number, got a string 'three'"),
+    "wrong type": (
+        {"quantity": "three"},
+        None,
+        "feature 'quantity' in row 0: expected whole number, got a string 'three'",
+    ),
     "forbidden null": ({"channel": None}, None, "feature 'channel' in row 0 is null, but the model needs a value"),
-    "bad timestamp": ({"ordered_at": "not a time"}, None, "feature 'ordered_at' in row 0: 'not a time' is not a date and time"),
-    "empty batch": ({"data": {"names": ["quantity", "price", "channel", "ordered_at"], "ndarray": []}}, None, "empty batch"),
+    "bad timestamp": (
+        {"ordered_at": "not a time"},
+        None,
+        "feature 'ordered_at' in row 0: 'not a time' is not a date and time",
+    ),
+    "empty batch": (
+        {"data": {"names": ["quantity", "price", "channel", "ordered_at"], "ndarray": []}},
+        None,
+        "empty batch",
+    ),
     "oversized batch": ("oversized", None, f"the limit is {MAX_BATCH}"),
     "empty records": ({"jsonData": []}, None, "empty batch: jsonData has no rows"),
-    "unsupported tensor": ({"data": {"tensor": {"shape": [1, 1], "values": [1]}}}, None, "data.tensor is not supported"),
+    "unsupported tensor": (
+        {"data": {"tensor": {"shape": [1, 1], "values": [1]}}},
+        None,
+        "data.tensor is not supported",
+    ),
 }
 
 
@@ -93,7 +109,7 @@ def test_feedback_is_stored_in_s3_with_features_prediction_and_truth_before_the_
     assert [line["row"] for line in mine] == [0, 1]
     assert all(key.endswith(".jsonl.gz") and f"-{registered.version}-" in key for key in keys)
     expected = registered.pipeline.predict_proba(rows[list(names)])
-    for line, record, probs, true in zip(mine, request["jsonData"], expected, truth):
+    for line, record, probs, true in zip(mine, request["jsonData"], expected, truth, strict=True):
         assert line["features"] == record and line["truth"] == true and line["model_version"] == registered.version
         assert line["prediction"] == int(np.argmax(probs))
         assert line["probabilities"]["1"] == pytest.approx(probs[1], abs=1e-9)
@@ -120,7 +136,9 @@ def test_health_metadata_and_prometheus_metrics(server, registered):
     metadata = get(server.url + "/metadata").body
     assert metadata["versions"] == [registered.version] and [i["name"] for i in metadata["inputs"]] == list(names)
     deadline = time.monotonic() + 10  # workers publish their metrics once a second
-    while "mlcycle_predictions_total{" not in (exposition := get(server.metrics_url).body) and time.monotonic() < deadline:
+    while (
+        "mlcycle_predictions_total{" not in (exposition := get(server.metrics_url).body) and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     assert "mlcycle_predictions_total{" in exposition and 'class="' in exposition
     assert "mlcycle_prediction_latency_bucket{" in exposition
@@ -128,8 +146,14 @@ def test_health_metadata_and_prometheus_metrics(server, registered):
 
 def test_an_internal_error_is_a_500_without_internals_and_the_server_keeps_serving(registered, tmp_path):
     names = registered.schema.names
-    with start_server("shop", registered.faulty_version, env=registered.env, workers=1, log_path=tmp_path / "server.log",
-                      parameters={"request_log_rate": 0}) as server:
+    with start_server(
+        "shop",
+        registered.faulty_version,
+        env=registered.env,
+        workers=1,
+        log_path=tmp_path / "server.log",
+        parameters={"request_log_rate": 0},
+    ) as server:
         body = row_body(registered, quantity=MARKER)
         reply = predict(server, body)
         assert reply.status == 500
@@ -145,8 +169,14 @@ def test_request_logs_are_flushed_to_s3_on_a_graceful_shutdown(registered, tmp_p
     names, rows = registered.schema.names, registered.rows.head(4)
     store = registered.store
     before = set(store.list_keys(store.bucket("feedback"), prefix="shop/requests/"))
-    server = start_server("shop", "production", env=registered.env, workers=2, log_path=tmp_path / "server.log",
-                          parameters={"log_flush_seconds": 600, "request_log_rate": 1.0})
+    server = start_server(
+        "shop",
+        "production",
+        env=registered.env,
+        workers=2,
+        log_path=tmp_path / "server.log",
+        parameters={"log_flush_seconds": 600, "request_log_rate": 1.0},
+    )
     puids = [predict(server, payload(rows, names, puid=f"flush-{n}")).body["meta"]["puid"] for n in range(6)]
     assert server.stop() == 0
     keys = sorted(set(store.list_keys(store.bucket("feedback"), prefix="shop/requests/")) - before)
@@ -166,7 +196,9 @@ def test_a_tampered_model_refuses_to_load(registered, tmp_path):
         with pytest.raises(ServerError) as caught:
             start_server("shop", registered.version, env=registered.env, workers=1, log_path=tmp_path / "server.log")
         assert "exited with code 3" in str(caught.value)
-        assert "sha256" in str(caught.value) and ("corrupt or was replaced" in str(caught.value) or "refusing to load" in str(caught.value))
+        assert "sha256" in str(caught.value) and (
+            "corrupt or was replaced" in str(caught.value) or "refusing to load" in str(caught.value)
+        )
     finally:
         store.put_bytes(store.bucket("models"), ref.model_key, original)
 
@@ -176,8 +208,13 @@ def test_a_version_folder_with_a_wrong_pinned_digest_refuses_to_load(registered,
 
     folder = fetch_version(registered.store, "shop", registered.version, tmp_path / "version")
     with pytest.raises(ServerError, match="pinned by the deployment"):
-        start_server(model_uri=str(folder), parameters={"model_sha256": "ab" * 32, "request_log_rate": 0, "feedback": "false"},
-                     env=registered.env, workers=1, log_path=tmp_path / "server.log")
+        start_server(
+            model_uri=str(folder),
+            parameters={"model_sha256": "ab" * 32, "request_log_rate": 0, "feedback": "false"},
+            env=registered.env,
+            workers=1,
+            log_path=tmp_path / "server.log",
+        )
 
 
 def test_the_demo_of_make_run_predicts_refuses_and_stores_feedback(server, registered):
@@ -188,7 +225,9 @@ def test_the_demo_of_make_run_predicts_refuses_and_stores_feedback(server, regis
     assert answers["feedback"]["jsonData"]["stored"] == 1
     assert len(answers["batch"]["jsonData"]["predictions"]) == 3
     assert said[0].startswith("predict   1 row (ndarray): classes ['0', '1']") and registered.version in said[0]
-    assert any(line.startswith("refused   a request without 'quantity': HTTP 400: missing feature 'quantity'") for line in said)
+    assert any(
+        line.startswith("refused   a request without 'quantity': HTTP 400: missing feature 'quantity'") for line in said
+    )
     assert said[-1].startswith("feedback  truth ") and "stored 1 row(s)" in said[-1]
 
 

@@ -132,4 +132,4 @@ def test_the_buffer_is_bounded_while_writes_fail():
     assert stats.buffered <= 4 and stats.dropped >= 6
     sink.failing = False
     writer.close()
-    assert [line["row"] for batch in sink.batches for line in batch] == list(range(10))[-stats.buffered:]
+    assert [line["row"] for batch in sink.batches for line in batch] == list(range(10))[-stats.buffered :]

@@ -125,7 +125,11 @@ def test_options_come_from_parameters_then_environment():
     environ = {"MLCYCLE_REQUEST_LOG_RATE": "0.25", "MLCYCLE_FEEDBACK": "false", "MLCYCLE_USE_CASE": "flights"}
     options = serving_options({"model": "m-0123456789abcdef", "max_batch": 50}, environ)
     assert (options.request_log_rate, options.feedback, options.use_case, options.model, options.max_batch) == (
-        0.25, False, "flights", "m-0123456789abcdef", 50,
+        0.25,
+        False,
+        "flights",
+        "m-0123456789abcdef",
+        50,
     )
     with pytest.raises(ConfigError, match="unknown model parameter 'modle'"):
         serving_options({"modle": "x", "use_case": "a"}, {})
@@ -172,8 +176,13 @@ def test_check_serving_passes_a_good_candidate(shop_model, tmp_path):
 def test_check_serving_fails_a_candidate_whose_classes_or_schema_do_not_fit(shop_model, tmp_path):
     path, _, schema, rows = shop_model
     wrong_labels = check_serving(path, schema, rows, ["no", "yes"], tmp_path / "labels")
-    assert not wrong_labels.passed and any(line.startswith("FAIL the answers name the classes") for line in wrong_labels.checks)
+    assert not wrong_labels.passed and any(
+        line.startswith("FAIL the answers name the classes") for line in wrong_labels.checks
+    )
     no_channel = rows.assign(channel=None)
-    strict = type(schema)(schema.use_case, tuple(f if f.name != "channel" else type(f)(f.name, f.kind, "string", False) for f in schema.features))
+    strict = type(schema)(
+        schema.use_case,
+        tuple(f if f.name != "channel" else type(f)(f.name, f.kind, "string", False) for f in schema.features),
+    )
     refused = check_serving(path, strict, no_channel, None, tmp_path / "strict")
     assert not refused.passed and any("FAIL ndarray request" in line and "null" in line for line in refused.checks)

@@ -32,7 +32,15 @@ def ndarray(*rows, names=NAMES):
 
 def test_ndarray_and_json_records_give_the_same_typed_columns():
     from_rows = parse_request(ndarray(ROW, [3.0, None, "shop", None, None]), SCHEMA)
-    from_records = parse_request({"jsonData": [dict(zip(NAMES, ROW)), dict(zip(NAMES, [3.0, None, "shop", None, None]))]}, SCHEMA)
+    from_records = parse_request(
+        {
+            "jsonData": [
+                dict(zip(NAMES, ROW, strict=True)),
+                dict(zip(NAMES, [3.0, None, "shop", None, None], strict=True)),
+            ]
+        },
+        SCHEMA,
+    )
     assert from_rows.values == from_records.values
     assert from_rows.shape == "ndarray" and from_records.shape == "jsonData" and from_rows.rows == 2
     assert from_rows.values["quantity"] == [2, 3] and isinstance(from_rows.values["quantity"][1], int)
@@ -45,11 +53,11 @@ def test_ndarray_and_json_records_give_the_same_typed_columns():
 
 
 def test_other_record_wrappers_and_the_client_request_id():
-    one = parse_request({"jsonData": dict(zip(NAMES, ROW)), "meta": {"puid": "abc123"}}, SCHEMA)
-    wrapped = parse_request({"jsonData": {"records": [dict(zip(NAMES, ROW))]}}, SCHEMA)
+    one = parse_request({"jsonData": dict(zip(NAMES, ROW, strict=True)), "meta": {"puid": "abc123"}}, SCHEMA)
+    wrapped = parse_request({"jsonData": {"records": [dict(zip(NAMES, ROW, strict=True))]}}, SCHEMA)
     assert one.values == wrapped.values and one.rows == 1
     assert one.request_id == "abc123" and wrapped.request_id is None
-    assert one.record(0) == dict(zip(NAMES, ROW))
+    assert one.record(0) == dict(zip(NAMES, ROW, strict=True))
 
 
 @pytest.mark.parametrize(
@@ -77,13 +85,25 @@ def test_other_record_wrappers_and_the_client_request_id():
         (ndarray([2, 9.5, None, *ROW[3:]]), "feature 'channel' in row 0 is null"),
         (ndarray([*ROW[:3], "four", ROW[4]]), "feature 'engines' in row 0: expected whole number, got a string"),
         (ndarray([*ROW[:4], "yesterday"]), "feature 'ordered_at' in row 0: 'yesterday' is not a date and time"),
-        (ndarray([*ROW[:4], "9999-01-01T00:00:00Z"]), "feature 'ordered_at' in row 0: '9999-01-01T00:00:00Z' is outside the years"),
-        (ndarray([*ROW[:4], 1700000000]), "feature 'ordered_at' in row 0: expected date and time as ISO 8601 text, got a number"),
+        (
+            ndarray([*ROW[:4], "9999-01-01T00:00:00Z"]),
+            "feature 'ordered_at' in row 0: '9999-01-01T00:00:00Z' is outside the years",
+        ),
+        (
+            ndarray([*ROW[:4], 1700000000]),
+            "feature 'ordered_at' in row 0: expected date and time as ISO 8601 text, got a number",
+        ),
         ({"jsonData": "rows"}, "jsonData must be a list of records, not a string"),
         ({"jsonData": []}, "empty batch: jsonData has no rows"),
-        ({"jsonData": [dict(zip(NAMES, ROW)), 3]}, "jsonData record 1 is a number, not an object"),
-        ({"jsonData": [{k: v for k, v in zip(NAMES, ROW) if k != "price"}]}, "missing feature 'price' in jsonData record 0"),
-        ({"jsonData": {"records": [{**dict(zip(NAMES, ROW)), "x": 1, "y": 2}]}}, "unknown features 'x', 'y' in jsonData.records record 0"),
+        ({"jsonData": [dict(zip(NAMES, ROW, strict=True)), 3]}, "jsonData record 1 is a number, not an object"),
+        (
+            {"jsonData": [{k: v for k, v in zip(NAMES, ROW, strict=True) if k != "price"}]},
+            "missing feature 'price' in jsonData record 0",
+        ),
+        (
+            {"jsonData": {"records": [{**dict(zip(NAMES, ROW, strict=True)), "x": 1, "y": 2}]}},
+            "unknown features 'x', 'y' in jsonData.records record 0",
+        ),
     ],
 )
 def test_each_bad_request_names_the_field_and_the_problem(payload, message):
@@ -94,7 +114,11 @@ def test_each_bad_request_names_the_field_and_the_problem(payload, message):
 
 
 def test_timestamps_in_any_zone_become_utc_and_text_without_zone_counts_as_utc():
-    rows = [[*ROW[:4], "2024-03-01T12:00:00+02:00"], [*ROW[:4], "2024-03-01 10:00:00"], [*ROW[:4], "2024-03-01T10:00:00Z"]]
+    rows = [
+        [*ROW[:4], "2024-03-01T12:00:00+02:00"],
+        [*ROW[:4], "2024-03-01 10:00:00"],
+        [*ROW[:4], "2024-03-01T10:00:00Z"],
+    ]
     batch = parse_request(ndarray(*rows), SCHEMA)
     expected = np.datetime64("2024-03-01T10:00:00", "ns")
     assert list(model_columns(batch, SCHEMA)["ordered_at"]) == [expected] * 3
