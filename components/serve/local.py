@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.common.errors import UserError
+from components.common.errors import NotFoundError, UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_PYTHON = ROOT / ".venv-serving" / "bin" / "python"
@@ -252,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.threads,
             args.log_level,
         )
+    except NotFoundError as error:
+        hint = "train and promote one with `make run`, or name another with --model (MODEL=... for make serve)"
+        print(f"error: {error.message} (hint: {hint})", file=sys.stderr, flush=True)
+        return error.exit_code
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return error.exit_code

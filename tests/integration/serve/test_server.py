@@ -234,4 +234,6 @@ def test_the_demo_of_make_run_predicts_refuses_and_stores_feedback(server, regis
 def test_a_stage_without_a_model_stops_the_start_with_one_line(registered, tmp_path):
     with pytest.raises(ServerError) as caught:
         start_server("shop", "staging", env=registered.env, workers=1, log_path=tmp_path / "server.log")
-    assert "exited with code 2: error: no model version of 'shop' is in staging (hint: " in str(caught.value)
+    assert "exited with code 2: error: no model version of 'shop' is in staging (hint: train and promote one" in str(
+        caught.value
+    )
