@@ -239,12 +239,14 @@ class Model:
         """
         received = datetime.now(timezone.utc)
         started = time.perf_counter()
-        loaded, schema = self._require_loaded()
         try:
+            loaded, schema = self._require_loaded()
             batch = parse_request(request, schema)
             probabilities = self._predict(batch)
         except RequestError as error:
             self._count("_bad_requests")
+            raise http_error(error) from None
+        except ServingError as error:
             raise http_error(error) from None
         except Exception:
             raise self._internal_error("predicting") from None
@@ -355,7 +357,10 @@ class Model:
 
     def health_status(self) -> dict[str, Any]:
         """``/health/status``: the model version and the log writers' counters; 503 until loaded."""
-        loaded, _ = self._require_loaded()
+        try:
+            loaded, _ = self._require_loaded()
+        except ServingError as error:
+            raise http_error(error) from None
         status: dict[str, Any] = {
             "status": "ok",
             "use_case": loaded.info.use_case,
@@ -407,13 +412,6 @@ class Model:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def predict_frame(self, frame: Any) -> np.ndarray:
-        """Probabilities for a DataFrame of features, through validation and the serving path (for checks)."""
-        _, schema = self._require_loaded()
-        records = frame[list(schema.names)].astype(object).where(frame.notna(), None).to_dict("records")
-        batch = parse_request({"jsonData": records}, schema)
-        return self._predict(batch)
-
     def _predict(self, batch: Batch) -> np.ndarray:
         loaded, schema = self.loaded, self.schema
         if self._fast is not None:
@@ -446,9 +444,7 @@ class Model:
 
     def _require_loaded(self) -> tuple[LoadedModel, ServingSchema]:
         if self.loaded is None or self.schema is None:
-            raise http_error(
-                ServingError("the model is not loaded yet", hint="retry shortly", status_code=503, reason="NOT_READY")
-            )
+            raise ServingError("the model is not loaded yet", hint="retry shortly", status_code=503, reason="NOT_READY")
         return self.loaded, self.schema
 
     def _internal_error(self, doing: str) -> Exception:

@@ -109,9 +109,11 @@ def test_a_folder_without_manifest_is_not_a_version(tmp_path):
 
 
 def test_not_loaded_answers_503(folder):
-    with pytest.raises(ServingError) as caught:
-        Model(model_uri=str(folder)).health_status()
-    assert caught.value.status_code == 503
+    model = Model(model_uri=str(folder))
+    for call in (model.health_status, lambda: model.predict_raw({"jsonData": []}), lambda: model.store_feedback({})):
+        with pytest.raises(ServingError) as caught:
+            call()
+        assert caught.value.status_code == 503 and "not loaded yet" in str(caught.value)
 
 
 def test_feedback_without_storage_is_refused_with_503(model, shop_model):
