@@ -396,7 +396,31 @@ def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings:
     if summary.registered:
         change = registry.set_stage(_store(), config.name, "production", summary.registered, reason="make run: local deployment")
         click.echo(f"deploy    production is {summary.registered}" + ("" if change else " (unchanged)"))
+    if serve:
+        _serve_production(config, summary.dataset["version"])
     click.echo(f"\nEvery artifact of this run: {summary.run_dir}")
+
+
+def _serve_production(config: Any, dataset_version: str) -> None:
+    """Serves the production model with the real Seldon server on loopback, sends it requests and feedback, stops it."""
+    from components.common import datasets
+    from components.register import logic as registry
+    from components.serve.local import demo_requests, start_server
+    from components.serve.schema import build_serving_schema
+
+    store = _store()
+    production = registry.current_version(store, config.name, "production")
+    if production is None:
+        click.echo("serve     skipped: no model in production yet")
+        return
+    click.echo("starting the Seldon model server (.venv-serving; created on first use)...", err=True)
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = datasets.read_manifest(store, datasets.resolve(store, config.name, dataset_version))
+        rows = datasets.load_split(store, manifest, "test", Path(folder)).sample(n=3, random_state=config.training.seed)
+    with start_server(config.name, "production") as server:
+        click.echo(f"serve     {production} at {server.url} (metrics {server.metrics_url}; log {_relative(server.log_path)})")
+        demo_requests(server.url, rows, build_serving_schema(config).names, truth_column=config.target.name, say=click.echo)
+    click.echo("          server stopped; request and feedback logs flushed to the feedback bucket")
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -156,15 +156,22 @@ def test_run_trains_deploys_and_a_second_run_meets_the_first_model_as_champion(t
         version = out.split("register  ")[1].split()[0]
         assert version.startswith("m-") and f"deploy    production is {version}" in out
         assert (Path(out.split("report: ")[1].split()[0])).is_file()
+        assert "serving   PASS" in out
+        # The real Seldon server answered the promoted model, refused a bad request and stored feedback.
+        assert f"serve     {version} at http://127.0.0.1:" in out
+        assert "predict   1 row (ndarray): classes ['0', '1']" in out or "predict   1 row (ndarray): classes [0, 1]" in out
+        assert "refused   a request without 'sched_dep_time': HTTP 400" in out
+        assert "stored 1 row(s)" in out
 
-        second = mlcycle("run", "--source", f"flights={sample}", env=env, timeout=900)
+        second = mlcycle("run", "--no-serve", "--source", f"flights={sample}", env=env, timeout=900)
         assert second.returncode == 0, second.stdout + second.stderr
         assert f"champion {version}:" in second.stdout
         assert first.stdout.split("dataset   ")[1].split()[0] == second.stdout.split("dataset   ")[1].split()[0]
         log = (tmp_path / "state" / "pipeline-runs" / "last-run.log").read_text()
-        for task in ("plan-trials", "tune-model", "select-trial", "train-model"):
+        for task in ("configure-run", "plan-trials", "tune-model", "select-trial", "train-model"):
             assert f"Task {task} cache hit" in log, task  # deterministic and content-addressed
-        for task in ("ingest-data", "validate-data", "evaluate-model", "register-model"):
+        assert "serve     " not in second.stdout
+        for task in ("ingest-data", "validate-data", "evaluate-model", "check-serving", "register-model"):
             assert f"Task {task} cache hit" not in log, task  # changing sources, the registry, the report
 
         credentials = tmp_path / "state" / "s3" / "credentials.env"
