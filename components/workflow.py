@@ -20,6 +20,7 @@ from components.common.storage import ObjectStore
 from components.evaluate.logic import Analysis, analyse_model
 from components.evaluate.model_card import lineage_of, model_card, render_markdown
 from components.register import logic as registry
+from components.serve.schema import build_serving_schema
 from components.train.logic import TrialResult, expand_trials, run_trial, select_best, train_final
 
 
@@ -75,9 +76,26 @@ def train_and_register(
         model_path = Path(folder) / "model.joblib"
         joblib.dump(model, model_path)
         registered = registry.register_model(
-            store, config.name, model_path, lineage=lineage, blessed=analysis.blessing.blessed, card_markdown=markdown, card=card
+            store,
+            config.name,
+            model_path,
+            lineage=lineage,
+            blessed=analysis.blessing.blessed,
+            card_markdown=markdown,
+            card=card,
+            serving_schema=build_serving_schema(config, _parse_schema(schema_text)).to_dict(),
         )
     staged = False
     if analysis.blessing.blessed:
         staged = registry.set_stage(store, config.name, "staging", registered.ref.version, reason=f"blessed by training on {ref.version}") is not None
     return TrainingOutcome(ref.version, results, best, analysis, registered, markdown, staged)
+
+
+def _parse_schema(schema_text: str):
+    """The curated TFDV schema (None when empty): the serving schema's types and presence come from it."""
+    if not schema_text:
+        return None
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    return text_format.Parse(schema_text, schema_pb2.Schema())

@@ -45,7 +45,8 @@ def use_case(tmp_path: Path, loans=None):
 def test_training_registers_a_blessed_version_with_lineage_and_card(store, tmp_path):
     config = load_use_case(use_case(tmp_path))
     dataset = ingest_dataset(config, store)
-    outcome = train_and_register(config, "schema text", store)
+    schema_text = 'feature { name: "amount" type: FLOAT presence { min_fraction: 1.0 } }\n'
+    outcome = train_and_register(config, schema_text, store)
     manifest = outcome.model.manifest
     lineage = manifest["lineage"]
     assert outcome.model.created and outcome.staged and manifest["blessed"]
@@ -57,6 +58,10 @@ def test_training_registers_a_blessed_version_with_lineage_and_card(store, tmp_p
     assert "**BLESSED**" in card.markdown and card.data["lineage"]["dataset_version"] == dataset.ref.version
     model = registry.load_model(store, "loans", outcome.model.ref.version, tmp_path / "load")
     assert list(model.classes_) == [0, 1]
+    # The server checks requests against the serving schema registered beside the model.
+    serving = store.get_json(store.bucket("models"), manifest["serving_schema"]["key"])
+    amount = next(feature for feature in serving["features"] if feature["name"] == "amount")
+    assert amount["nullable"] is False
 
 
 def test_a_candidate_worse_than_production_is_not_blessed_and_a_better_one_is(store, tmp_path):
