@@ -36,7 +36,7 @@ $(SERVING_STAMP): serving/pyproject.toml serving/uv.lock | $(UV)
 
 serving-env: $(SERVING_STAMP) ## Create or update the serving environment (.venv-serving, seldon-core 1.17.1) from serving/uv.lock.
 
-run: $(ENV_STAMP) ## The main job: start the embedded S3 server and ingest the demo data into a dataset version.
+run: $(ENV_STAMP) ## The main job: the whole training pipeline on the demo data locally (embedded S3, kfp.local), then serve the result with Seldon and try it.
 	$(MLCYCLE) run
 
 test: $(ENV_STAMP) browser ## Run the whole test suite (unit and integration: real S3 servers, real Chromium).
