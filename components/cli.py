@@ -658,5 +658,62 @@ def monitor_command(config_path: Path, start: str, end: str, hours: int | None, 
     click.echo(f"propose:   {outcome.proposal.message}")
 
 
+
+# --- the feedback loop, locally (issue 8) -------------------------------------------------------
+
+
+@cli.command("loop")
+@config_option
+@click.option("-s", "--source", "sources", multiple=True, metavar="NAME=URI", help="Read the primary source from URI instead (e.g. a smaller sample).")
+@click.option("--rows", type=click.IntRange(min=1), default=4000, show_default=True, help="Rows of the later months replayed as traffic.")
+@click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True, help="Rows per prediction request.")
+def loop_command(config_path: Path, sources: tuple[str, ...], rows: int, batch: int) -> None:
+    """Demonstrate the feedback loop: train on early months, serve, replay later months, monitor, retrain, promote.
+
+    Everything happens under a derived use case (<name>_loop) and in a scratch GitOps repository
+    under .local/loop/, never in your own repository; the S3 server is the embedded one unless an
+    endpoint is configured. Ends with a before-and-after table.
+    """
+    from components.deploy.tools import kubectl_path
+    from components.monitor.loop import LoopPaths, LoopPlan
+
+    config = load_use_case(config_path)
+    overrides = _parse_sources(sources)
+    unknown = sorted(set(overrides) - {config.primary_source})
+    if unknown:
+        raise UserError(f"--source names {unknown[0]!r}, not the primary source {config.primary_source!r}", hint=f"the loop splits the months of {config.primary_source!r} only")
+    schema_file = schema_path(config_path, config)
+    if not schema_file.exists():
+        raise UserError(f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it")
+    if not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
+        state = _start_embedded_s3(None)
+        for name, value in state.environment().items():
+            os.environ[name] = value  # the model server inherits them
+        click.echo(f"S3 embedded server at {state.endpoint_url}", err=True)
+    loop = importlib.import_module("components.monitor.loop")  # before TensorFlow (see the module)
+    click.echo("loop      TensorFlow loads first (~15 s)...", err=True)
+    _import_quietly("components.monitor.logic")
+    plan = LoopPlan(replay_rows=rows, batch_rows=batch)
+    outcome = loop.run_loop(
+        config_path.read_text(),
+        schema_file.read_text(),
+        _store(),
+        LoopPaths(state_dir() / "loop"),
+        Path(__file__).resolve().parents[1] / "manifests",
+        kubectl_path(),
+        plan,
+        overrides.get(config.primary_source),
+        say=lambda line: click.echo(line, err=True),
+    )
+    click.echo(outcome.monitoring_summary)
+    click.echo("")
+    for line in outcome.table():
+        click.echo(line)
+    if outcome.commit:
+        click.echo(f"\npromotion commit {outcome.commit} in {_relative(state_dir() / 'loop' / 'gitops')}:")
+        click.echo("\n".join(f"    {line}" for line in outcome.commit_message.splitlines()))
+    else:
+        click.echo("\nno promotion: " + outcome.decision)
+
 if __name__ == "__main__":
     main()
