@@ -34,16 +34,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from components.common import datasets
-from components.common.config import UseCaseConfig, parse_use_case
-from components.common.errors import DataError, UserError
-from components.common.storage import ObjectStore
-
 # joblib before TensorFlow: TFDV's import loads dill 0.3.1, which adds its picklers to the standard
 # library's pickle dispatch table; joblib copies that table when first imported, and a model pickled
 # through a polluted copy names dill, which the serving image does not have (measured: a random
 # forest trained after `import tensorflow_data_validation` failed to load in .venv-serving).
 import components.workflow  # noqa: E402, F401  (imports joblib and scikit-learn)
+from components.common import datasets
+from components.common.config import UseCaseConfig, parse_use_case
+from components.common.errors import DataError, UserError
+from components.common.storage import ObjectStore
 
 Say = Callable[[str], None]
 
@@ -78,7 +77,17 @@ class LoopPlan:
     replay_rows: int = 4000
     batch_rows: int = 100
     max_trials: int = 2
-    seasonal_features: tuple[str, ...] = ("temp", "dewp", "humid", "precip", "pressure", "visib", "wind_dir", "wind_speed", "wind_gust")
+    seasonal_features: tuple[str, ...] = (
+        "temp",
+        "dewp",
+        "humid",
+        "precip",
+        "pressure",
+        "visib",
+        "wind_dir",
+        "wind_speed",
+        "wind_gust",
+    )
     seasonal_skew: float = 0.6
 
     def check(self) -> None:
@@ -86,16 +95,20 @@ class LoopPlan:
         bounds = [pd.Timestamp(v) for v in (self.train_end, self.eval_end, self.base_end)]
         if not bounds[0] < bounds[1] < bounds[2]:
             raise UserError(
-                f"the loop's months are out of order: train_end {self.train_end}, eval_end {self.eval_end}, base_end {self.base_end}",
+                f"the loop's months are out of order: train_end {self.train_end}, "
+                f"eval_end {self.eval_end}, base_end {self.base_end}",
                 hint="train_end < eval_end < base_end",
             )
         if not bounds[2] <= pd.Timestamp(self.replay_start) < pd.Timestamp(self.replay_end):
             raise UserError(
-                f"the replayed months {self.replay_start} to {self.replay_end} must follow the base data (before {self.base_end})",
+                f"the replayed months {self.replay_start} to {self.replay_end} "
+                f"must follow the base data (before {self.base_end})",
                 hint="replay later months than the model was trained on",
             )
         if self.replay_rows < 1 or self.batch_rows < 1 or self.max_trials < 1:
-            raise UserError("--rows, --batch and the trials must be positive", hint="for example --rows 4000 --batch 100")
+            raise UserError(
+                "--rows, --batch and the trials must be positive", hint="for example --rows 4000 --batch 100"
+            )
 
 
 @dataclass(frozen=True)
@@ -208,12 +221,18 @@ def replay_traffic(
         request = payload(part, names)
         answer = post(url + PREDICT_PATH, request)
         if answer.status != 200:
-            raise UserError(f"the server answered batch {number} with HTTP {answer.status}: {str(answer.body)[:200]}", hint="see the server log")
+            raise UserError(
+                f"the server answered batch {number} with HTTP {answer.status}: {str(answer.body)[:200]}",
+                hint="see the server log",
+            )
         version = str(answer.body.get("meta", {}).get("tags", {}).get("model_version", "?"))
         done.model_versions[version] = done.model_versions.get(version, 0) + len(part)
         stored = post(url + FEEDBACK_PATH, feedback_message(request, answer.body, part[target].tolist()))
         if stored.status != 200:
-            raise UserError(f"the server refused the feedback of batch {number}: HTTP {stored.status}: {str(stored.body)[:200]}", hint="see the server log")
+            raise UserError(
+                f"the server refused the feedback of batch {number}: HTTP {stored.status}: {str(stored.body)[:200]}",
+                hint="see the server log",
+            )
         done.rows += len(part)
         done.requests += 1
         done.feedback_rows += int(stored.body["jsonData"]["stored"])
@@ -259,12 +278,23 @@ def before_after_table(
         ("offline test pr_auc", metric(before.offline, "pr_auc"), metric(right.offline, "pr_auc")),
         ("live roc_auc (replay)", metric(before.live, "roc_auc"), "-"),
         ("live pr_auc (replay)", metric(before.live, "pr_auc"), "-"),
-        (f"held-out feedback roc_auc ({held_out_rows} rows)", metric(before.held_out, "roc_auc"), metric(right.held_out, "roc_auc")),
-        (f"held-out feedback pr_auc ({held_out_rows} rows)", metric(before.held_out, "pr_auc"), metric(right.held_out, "pr_auc")),
+        (
+            f"held-out feedback roc_auc ({held_out_rows} rows)",
+            metric(before.held_out, "roc_auc"),
+            metric(right.held_out, "roc_auc"),
+        ),
+        (
+            f"held-out feedback pr_auc ({held_out_rows} rows)",
+            metric(before.held_out, "pr_auc"),
+            metric(right.held_out, "pr_auc"),
+        ),
     ]
     width = max(len(label) for label, _, _ in rows)
     left_width = max(20, *(len(b) for _, b, _ in rows))
-    lines = [f"{'':<{width}}  {'before':<{left_width}}  after", *(f"{label:<{width}}  {b:<{left_width}}  {a}" for label, b, a in rows)]
+    lines = [
+        f"{'':<{width}}  {'before':<{left_width}}  after",
+        *(f"{label:<{width}}  {b:<{left_width}}  {a}" for label, b, a in rows),
+    ]
     lines.append(f"{'drifted features':<{width}}  {', '.join(drifted) or 'none'}")
     lines.append(f"{'decision':<{width}}  {decision}")
     lines.append(f"{'promotion commit':<{width}}  {commit or 'none'}")
@@ -291,18 +321,26 @@ def prepare_use_case(
     column = original.split.column
     with tempfile.TemporaryDirectory(prefix="mlcycle-loop-") as folder:
         local = {name: locate_source(name, spec, store, Path(folder)) for name, spec in original.sources.items()}
-        primary = read_table(local[original.primary_source], original.sources[original.primary_source], original.primary_source)
+        primary = read_table(
+            local[original.primary_source], original.sources[original.primary_source], original.primary_source
+        )
         lookups = {
-            join.source: prepare_lookup(read_table(local[join.source], original.sources[join.source], join.source), join, join.source)[0]
+            join.source: prepare_lookup(
+                read_table(local[join.source], original.sources[join.source], join.source), join, join.source
+            )[0]
             for join in original.joins
         }
     if column not in primary.columns:
-        raise DataError(f"the primary source has no column {column!r} (split.column)", hint="the loop splits the months by the use case's split column")
+        raise DataError(
+            f"the primary source has no column {column!r} (split.column)",
+            hint="the loop splits the months by the use case's split column",
+        )
     base = months(primary, column, None, plan.base_end)
     later = months(primary, column, plan.replay_start, plan.replay_end)
     if base.empty or later.empty:
         raise DataError(
-            f"no rows before {plan.base_end} ({len(base)}) or from {plan.replay_start} to {plan.replay_end} ({len(later)}) in the primary source",
+            f"no rows before {plan.base_end} ({len(base)}) or from {plan.replay_start} to {plan.replay_end} "
+            f"({len(later)}) in the primary source",
             hint="give a source that covers the loop's months",
         )
     paths.base_source.parent.mkdir(parents=True, exist_ok=True)
@@ -343,14 +381,19 @@ def base_model(
             f"the loop's base dataset {version} is invalid: {validation.summary().splitlines()[0]}",
             hint=f"see the report of `mlcycle validate -c {use_case_path} --version {version}`",
         )
-    known = [v for v in registry.list_versions(store, config.name) if v.blessed and v.manifest["lineage"].get("dataset_version") == version]
+    known = [
+        v
+        for v in registry.list_versions(store, config.name)
+        if v.blessed and v.manifest["lineage"].get("dataset_version") == version
+    ]
     if known:
         say(f"base      model {known[0].version} (trained before on this dataset version)")
         return version, known[0].version
     outcome = train_and_register(config, schema_text, store, version, say=lambda line: say(f"train     {line}"))
     if not outcome.analysis.blessing.blessed:
         raise DataError(
-            f"the base model {outcome.model.ref.version} is not blessed: {'; '.join(outcome.analysis.blessing.reasons)}",
+            f"the base model {outcome.model.ref.version} is not blessed: "
+            + "; ".join(outcome.analysis.blessing.reasons),
             hint="give the loop more base rows (a larger sample) or other months",
         )
     say(f"base      model {outcome.model.ref.version} trained and blessed")
@@ -382,13 +425,15 @@ def window_around(started: datetime, ended: datetime) -> Any:
     """The monitoring window of a replay: whole seconds around it, so no logged line falls outside."""
     from components.monitor.logs import Window
 
-    return Window(started.replace(microsecond=0) - timedelta(seconds=1), ended.replace(microsecond=0) + timedelta(seconds=2))
+    return Window(
+        started.replace(microsecond=0) - timedelta(seconds=1), ended.replace(microsecond=0) + timedelta(seconds=2)
+    )
 
 
 def held_out_metrics(
     store: ObjectStore, config: UseCaseConfig, dataset_version: str, models: Sequence[str]
 ) -> tuple[int, dict[str, dict[str, float]]]:
-    """Scores models on the feedback rows placed in a dataset version's test split (neither model was fitted on them)."""
+    """Scores models on the feedback rows of a dataset version's test split (neither model was fitted on them)."""
     from components.evaluate.metrics import classification_metrics
     from components.register import logic as registry
 
@@ -401,7 +446,9 @@ def held_out_metrics(
         for version in models:
             model = registry.load_model(store, config.name, version, Path(folder) / version)
             classes = list(model.classes_)
-            scores[version] = classification_metrics(rows[config.target.name].to_numpy(), model.predict_proba(rows), classes)
+            scores[version] = classification_metrics(
+                rows[config.target.name].to_numpy(), model.predict_proba(rows), classes
+            )
     return len(rows), scores
 
 
@@ -461,7 +508,10 @@ def run_loop(
     _check_clean_pickling()
     start_server = start_server or seldon_server
     config, traffic = prepare_use_case(use_case_yaml, schema_text, primary_uri, plan, paths, store)
-    say(f"use case  {config.name}: base months before {plan.base_end} (train < {plan.train_end} <= eval < {plan.eval_end} <= test); replay {plan.replay_start} to {plan.replay_end}")
+    say(
+        f"use case  {config.name}: base months before {plan.base_end} (train < {plan.train_end} <= eval "
+        f"< {plan.eval_end} <= test); replay {plan.replay_start} to {plan.replay_end}"
+    )
     base_dataset, before = base_model(config, schema_text, store, paths.use_case, say)
 
     repo = scratch_gitops_repository(manifests, paths.gitops)
@@ -473,7 +523,9 @@ def run_loop(
     started = datetime.now(timezone.utc)
     with start_server(config.name, "production", log_path=paths.root / "server.log") as server:
         say(f"serve     {before} at {server.url} (pid {server.pid})")
-        replay = replay_traffic(server.url, traffic, build_serving_schema(config).names, config.target.name, plan.batch_rows, say)
+        replay = replay_traffic(
+            server.url, traffic, build_serving_schema(config).names, config.target.name, plan.batch_rows, say
+        )
     ended = datetime.now(timezone.utc)
     say("serve     server stopped; request and feedback logs flushed")
 
@@ -482,16 +534,24 @@ def run_loop(
     result = logic.monitor(config, schema, store, window, before)
     say("monitor   " + result.summary().splitlines()[0])
     offline_before = registry.read_manifest(store, registry.ModelRef(config.name, before))["lineage"].get("metrics", {})
-    before_column = Column(before, base_dataset, offline_before, result.quality.metrics if result.quality else None, None)
-    outcome = LoopOutcome(config.name, before_column, None, result.drifted, result.decision.status, "", "", 0, replay, result.summary())
+    before_column = Column(
+        before, base_dataset, offline_before, result.quality.metrics if result.quality else None, None
+    )
+    outcome = LoopOutcome(
+        config.name, before_column, None, result.drifted, result.decision.status, "", "", 0, replay, result.summary()
+    )
     if not result.decision.retrain:
         return outcome
 
-    retrained = retraining.retrain(config, schema_text, store, window, str(paths.use_case), say=lambda line: say(f"retrain   {line}"))
+    retrained = retraining.retrain(
+        config, schema_text, store, window, str(paths.use_case), say=lambda line: say(f"retrain   {line}")
+    )
     outcome.decision = f"{result.decision.status}: " + "; ".join(result.decision.reasons)
     if retrained.model_version is None:
         errors = [line.strip() for line in retrained.validation.splitlines() if line.strip().startswith("ERROR")]
-        outcome.decision += f"; retraining stopped: {retrained.proposal.message}" + "".join(f"\n  {line}" for line in errors[:5])
+        outcome.decision += f"; retraining stopped: {retrained.proposal.message}" + "".join(
+            f"\n  {line}" for line in errors[:5]
+        )
         return outcome
     manifest = registry.read_manifest(store, registry.ModelRef(config.name, retrained.model_version))
     feedback = retrained.dataset.manifest["feedback"]
@@ -512,7 +572,10 @@ def run_loop(
     promoted = gitops.promote(store, repo, config.name, retrained.proposal.version, "production", kubectl)
     outcome.commit = promoted.commit or ""
     outcome.commit_message = promoted.message
-    say(f"promote   production is {retrained.proposal.version}" + (f": commit {promoted.commit[:12]} in {repo}" if promoted.commit else " already"))
+    say(
+        f"promote   production is {retrained.proposal.version}"
+        + (f": commit {promoted.commit[:12]} in {repo}" if promoted.commit else " already")
+    )
     return outcome
 
 
@@ -520,9 +583,14 @@ def _check_clean_pickling() -> None:
     """Refuses to train when joblib's pickler carries dill's functions (joblib was imported after TensorFlow)."""
     from joblib.numpy_pickle import NumpyPickler
 
-    polluted = sorted({getattr(f, "__module__", "") for f in NumpyPickler.dispatch.values()} & {"dill._dill", "dill.dill"})
+    polluted = sorted(
+        {getattr(f, "__module__", "") for f in NumpyPickler.dispatch.values()} & {"dill._dill", "dill.dill"}
+    )
     if polluted:
-        raise RuntimeError("joblib was imported after dill (TensorFlow): models pickled now would not load in serving; import components.monitor.loop first")
+        raise RuntimeError(
+            "joblib was imported after dill (TensorFlow): models pickled now would not load in serving; "
+            "import components.monitor.loop first"
+        )
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:
