@@ -361,9 +361,11 @@ def check_config(config_path: Path) -> None:
     metavar="PATH=VALUE",
     help="Override a gate's threshold for this run, e.g. --set analysis.blessing.floors.roc_auc=0.7.",
 )
-@click.option("--serve/--no-serve", default=True, show_default=True, help="End by serving the production model locally and sending it requests.")
-def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings: tuple[str, ...], serve: bool) -> None:
-    """Run the training pipeline on this machine (kfp.local) against the embedded S3 server.
+@click.option(
+    "--serve/--no-serve", "serve_result", default=True, show_default=True, help="End by serving the production model locally and sending it requests."
+)
+def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings: tuple[str, ...], serve_result: bool) -> None:
+    """Run the training pipeline on this machine (kfp.local) against the embedded S3 server (or AWS_ENDPOINT_URL).
 
     Blessed models are deployed locally: the registry's production stage moves to them, so the next
     run compares its candidate with this one.
@@ -396,7 +398,7 @@ def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings:
     if summary.registered:
         change = registry.set_stage(_store(), config.name, "production", summary.registered, reason="make run: local deployment")
         click.echo(f"deploy    production is {summary.registered}" + ("" if change else " (unchanged)"))
-    if serve:
+    if serve_result:
         _serve_production(config, summary.dataset["version"])
     click.echo(f"\nEvery artifact of this run: {summary.run_dir}")
 
@@ -713,7 +715,9 @@ def loop_command(config_path: Path, sources: tuple[str, ...], rows: int, batch: 
         click.echo(f"\npromotion commit {outcome.commit} in {_relative(state_dir() / 'loop' / 'gitops')}:")
         click.echo("\n".join(f"    {line}" for line in outcome.commit_message.splitlines()))
     else:
-        click.echo("\nno promotion: " + outcome.decision)
+        # The demonstration ends in a promotion; anything else is worth a non-zero exit.
+        click.echo("\nno promotion: " + outcome.decision, err=True)
+        sys.exit(1)
 
 if __name__ == "__main__":
     main()

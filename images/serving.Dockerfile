@@ -30,6 +30,8 @@ RUN groupadd --system --gid 8888 mlcycle \
 COPY --from=builder /opt/venv /opt/venv
 # OMP_NUM_THREADS=1: one OpenMP thread per gunicorn worker; unpinned, CPU per request doubled when
 # measured (see the design notes). A SeldonDeployment may raise it with its CPU share.
+# Two workers of one thread: the best single-row latency measured (serving/README.md). No gRPC server:
+# the model class speaks REST only, and Seldon's default would fork one more process loading the model.
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     PYTHONPATH=/opt/mlcycle \
@@ -37,6 +39,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/home/mlcycle \
     OMP_NUM_THREADS=1 \
+    GUNICORN_WORKERS=2 \
+    GUNICORN_THREADS=1 \
+    GRPC_WORKERS=0 \
     MODEL_NAME=components.serve.model.Model \
     SERVICE_TYPE=MODEL
 WORKDIR /opt/mlcycle

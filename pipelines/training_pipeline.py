@@ -24,7 +24,7 @@ from components.validate.component import validate_data
 S3_SECRET = "mlcycle-s3"
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 S3_CONFIG_MAP = "mlcycle-s3"
-S3_CONFIG_KEYS = ("AWS_ENDPOINT_URL",)
+S3_CONFIG_KEYS = ("AWS_ENDPOINT_URL", "AWS_REGION")
 
 
 def _uses_s3(task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, timeout_minutes: int = 60) -> dsl.PipelineTask:

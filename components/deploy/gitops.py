@@ -61,6 +61,16 @@ class Outcome:
 # --- git -------------------------------------------------------------------------------------
 
 
+def _run(command: list[str], timeout: float = 0, **options: Any) -> subprocess.CompletedProcess:
+    """Runs git or kubectl; a missing program or a hung one is a one-line PromotionError, not a traceback."""
+    try:
+        return subprocess.run(command, check=False, timeout=timeout or GIT_TIMEOUT, **options)
+    except FileNotFoundError:
+        raise PromotionError(f"{Path(command[0]).name} is not installed", hint=f"install {Path(command[0]).name}; promotions are git commits of rendered overlays") from None
+    except subprocess.TimeoutExpired:
+        raise PromotionError(f"`{Path(command[0]).name} {command[1]}` did not finish within {timeout or GIT_TIMEOUT:.0f} s", hint="run it by hand to see why; nothing was committed") from None
+
+
 def git(
     repo: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True, data: bytes | None = None
 ) -> str:
@@ -69,18 +79,7 @@ def git(
     Raises:
         PromotionError: If git is missing, or the command fails (and check is set).
     """
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=repo,
-            capture_output=True,
-            input=data,
-            timeout=GIT_TIMEOUT,
-            check=False,
-            env={**os.environ, **(env or {})},
-        )
-    except FileNotFoundError:
-        raise PromotionError("git is not installed", hint="install git; promotions are git commits") from None
+    done = _run(["git", *args], cwd=repo, capture_output=True, input=data, env={**os.environ, **(env or {})})
     if check and done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip().splitlines()
         raise PromotionError(
@@ -98,9 +97,7 @@ def repository_root(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise PromotionError(f"{path} does not exist", hint="pass --repo with your clone of the GitOps repository")
-    done = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, check=False
-    )
+    done = _run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True)
     if done.returncode != 0:
         raise PromotionError(
             f"{path} is not in a git repository", hint="pass --repo with your clone of the GitOps repository"
@@ -124,7 +121,7 @@ def current_branch(repo: Path) -> str:
 
 def read_at(repo: Path, revision: str, path: str) -> str | None:
     """Returns a file's text at a revision, or None where it does not exist."""
-    done = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=repo, capture_output=True, check=False)
+    done = _run(["git", "show", f"{revision}:{path}"], cwd=repo, capture_output=True)
     return done.stdout.decode() if done.returncode == 0 else None
 
 
@@ -146,13 +143,7 @@ def commit_files(repo: Path, parent: str, files: Mapping[str, str], message: str
 
 def export_tree(repo: Path, commit: str, subfolder: str, destination: Path) -> Path:
     """Writes a commit's ``subfolder`` into ``destination`` and returns the exported folder."""
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, subfolder],
-        cwd=repo,
-        capture_output=True,
-        check=False,
-        timeout=GIT_TIMEOUT,
-    )
+    archive = _run(["git", "archive", "--format=tar", commit, subfolder], cwd=repo, capture_output=True)
     if archive.returncode != 0:
         raise PromotionError(
             f"{subfolder} is not in commit {commit[:12]}", hint="run promote from the repository's root commit history"
@@ -168,9 +159,7 @@ def render(kubectl: Path, folder: Path) -> str:
     Raises:
         PromotionError: If it does not build.
     """
-    done = subprocess.run(
-        [str(kubectl), "kustomize", str(folder)], capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False
-    )
+    done = _run([str(kubectl), "kustomize", str(folder)], RENDER_TIMEOUT, capture_output=True, text=True)
     if done.returncode != 0:
         detail = (done.stderr.strip().splitlines() or ["no message"])[0]
         raise PromotionError(f"the overlay no longer renders: {detail}", hint="fix the overlay; nothing was committed")

@@ -207,7 +207,7 @@ def parse_parameter(text: str) -> tuple[str, str]:
     return name.strip(), value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_server(argv: Sequence[str] | None = None) -> int:
     """The command line: serve a registered model on 127.0.0.1."""
     parser = argparse.ArgumentParser(prog="python -m components.serve.local", description=__doc__.split("\n\n")[0])
     parser.add_argument("--use-case", default="", help="the use case whose model to serve (from the registry)")
@@ -493,4 +493,4 @@ def demo_requests(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_server())

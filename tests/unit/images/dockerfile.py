@@ -531,10 +531,16 @@ def definitions(tree: ast.Module) -> dict[str, ast.AST]:
 
 
 def references(source: str, name: str, outside: Iterable[str] = ()) -> bool:
-    """Whether a source uses ``name`` (a call, an attribute, an import) outside the definitions ``outside``."""
+    """Whether a source uses ``name`` (a call, an attribute, an import) outside the definitions ``outside``.
+
+    A module's ``if __name__ == "__main__":`` block does not count: it runs only when that module is
+    the program, and an image's programs are its command and the tasks' executor, whose own imports
+    are the entries of the walk.
+    """
     tree = ast.parse(source)
     bodies = definitions(tree)
     hidden = {id(n) for qualified in outside if qualified in bodies for n in ast.walk(bodies[qualified])}
+    hidden |= {id(n) for block in tree.body if _is_main_block(block) for n in ast.walk(block)}
     for node in ast.walk(tree):
         if id(node) in hidden:
             continue
@@ -543,6 +549,21 @@ def references(source: str, name: str, outside: Iterable[str] = ()) -> bool:
         if isinstance(node, ast.ImportFrom) and any(alias.name == name for alias in node.names):
             return True
     return False
+
+
+def _is_main_block(node: ast.stmt) -> bool:
+    """Whether a top-level statement is ``if __name__ == "__main__":``."""
+    test = getattr(node, "test", None)
+    return (
+        isinstance(node, ast.If)
+        and isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
 
 
 def exception_problems(graph: ImportGraph, exceptions: Mapping[str, set[str]]) -> list[str]:

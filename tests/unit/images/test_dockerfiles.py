@@ -52,8 +52,11 @@ PIPELINE_PYTHON = ROOT / ".venv" / "bin" / "python"
 # Run only as pipeline tasks (a component calls them): TFDV's schema protos, the model card.
 PIPELINE_ONLY = {"components.register.logic": {"register_model_task"}}
 # Seldon's hooks (its wrapper calls them in the model server) and their helper: flask, seldon_core.
+# The local server's own side (components.serve.local.serve and the command line that runs it) runs in
+# .venv-serving only; the pipeline environment uses that module's client side to start and stop it.
 SERVING_ONLY = {
-    "components.serve.model": {"Model.send_feedback_raw", "Model.model_error_handler", "json_check_blueprint"}
+    "components.serve.model": {"Model.send_feedback_raw", "Model.model_error_handler", "json_check_blueprint"},
+    "components.serve.local": {"serve", "run_server"},
 }
 
 
@@ -411,3 +414,9 @@ def test_import_walk_follows_project_modules_and_treats_guarded_imports_as_optio
     graph = walk_imports({"entry": "from components.inner.a import later\n"}, locate, skip=skip)
     assert exception_problems(graph, skip) == ["components.inner.b uses task_only, so its imports must be in the image"]
     assert exception_problems(graph, {"components.inner.a": {"gone"}}) == ["components.inner.a defines no gone"]
+
+
+def test_a_main_block_is_not_a_use_of_what_it_calls():
+    assert references("def serve():\n    pass\nserve()\n", "serve")
+    assert not references('def serve():\n    pass\nif __name__ == "__main__":\n    serve()\n', "serve")
+    assert references('def serve():\n    pass\nif __name__ != "__main__":\n    serve()\n', "serve")

@@ -123,3 +123,26 @@ def test_argocd_applications_sync_the_overlays_of_this_repository(all_documents)
         assert app["spec"]["source"]["repoURL"] == root["spec"]["source"]["repoURL"]
         assert "REPLACED" not in yaml.safe_dump(app)
         assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+
+
+def test_the_argocd_project_permits_every_kind_its_applications_sync(rendered, all_documents):
+    project = find(all_documents, "AppProject", "mlcycle", "argocd")
+    cluster = {(entry["group"], entry["kind"]) for entry in project["spec"]["clusterResourceWhitelist"]}
+    namespaced = {(entry["group"], entry["kind"]) for entry in project["spec"]["namespaceResourceWhitelist"]}
+    for environment in ("staging", "production"):
+        for doc in rendered[f"model/overlays/{environment}"]:
+            group = doc["apiVersion"].rpartition("/")[0]
+            allowed = cluster if doc["kind"] == "Namespace" else namespaced
+            assert (group, doc["kind"]) in allowed, f"Argo CD would refuse {doc['kind']} {doc['metadata']['name']} of {environment}"
+
+
+def test_only_production_feeds_monitoring(rendered):
+    def model_env(environment):
+        (deployment,) = [d for d in rendered[f"model/overlays/{environment}"] if d["kind"] == "SeldonDeployment"]
+        container = deployment["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]
+        return {entry["name"]: entry.get("value") for entry in container["env"]}
+
+    staging, production = model_env("staging"), model_env("production")
+    assert staging["MLCYCLE_REQUEST_LOG_RATE"] == "0" and staging["MLCYCLE_FEEDBACK"] == "false"
+    assert "MLCYCLE_REQUEST_LOG_RATE" not in production and "MLCYCLE_FEEDBACK" not in production
+    assert staging["GRPC_WORKERS"] == production["GRPC_WORKERS"] == "0"
