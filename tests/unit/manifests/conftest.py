@@ -30,8 +30,15 @@ def offline_kustomizations() -> list[Path]:
 
 
 def crds_dir() -> Path:
-    """The upstream CRDs beside the repository (../shared/crds), or MLCYCLE_CRDS_DIR."""
-    return Path(os.environ.get("MLCYCLE_CRDS_DIR", REPO.parent / "shared" / "crds"))
+    """The upstream CRDs: MLCYCLE_CRDS_DIR, else the nearest shared/crds beside the repository or one of its parents.
+
+    The development machines keep them in ../shared/crds; a checkout placed deeper (a CI clone, a
+    worktree) finds the same folder further up.
+    """
+    if "MLCYCLE_CRDS_DIR" in os.environ:
+        return Path(os.environ["MLCYCLE_CRDS_DIR"])
+    candidates = [folder / "shared" / "crds" for folder in REPO.parents]
+    return next((folder for folder in candidates if folder.is_dir()), candidates[0])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -4,7 +4,6 @@ custom resources against their upstream CRDs (../shared/crds), strictly: unknown
 from __future__ import annotations
 
 import copy
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +12,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from unit.manifests.conftest import crds_dir
 
 REPO = Path(__file__).resolve().parents[3]
 CRD_FILES = {
@@ -21,10 +21,6 @@ CRD_FILES = {
 }
 # Kinds no schema here covers, each with why (the Argo CD AppProject CRD is not in ../shared/crds).
 WITHOUT_SCHEMA = {("argoproj.io", "AppProject"): "its CRD is not among ../shared/crds; Argo CD validates it on apply"}
-
-
-def crds_dir() -> Path:
-    return Path(os.environ.get("MLCYCLE_CRDS_DIR", REPO.parent / "shared" / "crds"))
 
 
 def kubernetes_version() -> str:
