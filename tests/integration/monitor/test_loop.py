@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from integration.test_cli import demo_sample, mlcycle
+from integration.test_cli import assert_one_line_error, demo_sample, mlcycle
 
 from components.common import datasets
 from components.common.config import s3_settings
@@ -104,3 +104,24 @@ def _loop_config(tmp_path: Path):
     from components.common.config import load_use_case
 
     return load_use_case(tmp_path / "state" / "loop" / "usecase.yaml")
+
+
+def test_a_source_that_is_not_the_primary_or_lacks_the_months_is_one_line_and_nothing_is_trained(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MLCYCLE_STATE_DIR"] = str(tmp_path / "state")
+    only_january = tmp_path / "january.csv"
+    sample = demo_sample(tmp_path, every=50)
+    only_january.write_text("\n".join(sample.read_text().splitlines()[:30]) + "\n")
+    try:
+        wrong = mlcycle("loop", "--source", "weather=/data/weather.csv", env=env)
+        assert_one_line_error(wrong, "--source names 'weather', not the primary source 'flights'")
+        assert not (tmp_path / "state" / "s3").exists()  # refused before the S3 server started
+
+        short = mlcycle("loop", "--source", f"flights={only_january}", env=env)
+        assert short.returncode == 2 and "Traceback" not in short.stderr
+        assert (
+            short.stderr.strip().splitlines()[-1].startswith("error: no rows before 2013-07-01 (29) or from 2013-09-01")
+        )
+        assert "base      dataset" not in short.stderr and "train     " not in short.stderr  # nothing ingested
+    finally:
+        mlcycle("s3", "down", env=env)

@@ -31,8 +31,10 @@ def test_the_loop_use_case_has_its_own_name_the_base_months_and_the_plan_split()
     assert config.sources["weather"].uri == original.sources["weather"].uri
     assert (config.split.train_end, config.split.eval_end) == ("2013-05-01", "2013-06-01")
     assert config.training.max_trials == 2 and config.validation.schema == "schema.pbtxt"
-    assert config.validation.skew.features["temp"] == plan.seasonal_skew
+    assert config.validation.skew.features["temp"] == plan.seasonal_threshold
+    assert config.validation.drift.features["precip"] == plan.seasonal_threshold
     assert "carrier" not in config.validation.skew.features  # only seasonal features are relaxed
+    assert config.validation.drift.numeric == original.validation.drift.numeric
     assert config.validation.skew.numeric == original.validation.skew.numeric
     assert config.monitoring == original.monitoring and config.feedback is None
 
