@@ -28,6 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# joblib before TFDV, always: TFDV loads dill 0.3.1, which adds its picklers to the standard library's
+# dispatch table, and joblib copies that table when first imported. A model saved through the polluted
+# copy names dill, which the serving image lacks (measured: a random forest saved after TFDV loaded).
+import joblib  # noqa: F401  (imported for its side effect on pickling)
 import numpy as np
 import pandas as pd
 import pyarrow as pa
