@@ -32,6 +32,9 @@ def _uses_s3(task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, t
     kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env={key: key for key in S3_SECRET_KEYS})
     kubernetes.use_config_map_as_env(task, config_map_name=S3_CONFIG_MAP, config_map_key_to_env={key: key for key in S3_CONFIG_KEYS})
     kubernetes.set_timeout(task, timeout_minutes * 60)
+    # One OpenMP thread per task, as each requests at most one core: unpinned, scikit-learn starts one
+    # thread per core of the node, and two trials at once on 2 cores ran about 3 times slower (measured).
+    task.set_env_variable("OMP_NUM_THREADS", "1")
     return task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory_limit).set_retry(2, "10s")
 
 
