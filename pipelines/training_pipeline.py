@@ -32,9 +32,9 @@ def _uses_s3(task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, t
     kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env={key: key for key in S3_SECRET_KEYS})
     kubernetes.use_config_map_as_env(task, config_map_name=S3_CONFIG_MAP, config_map_key_to_env={key: key for key in S3_CONFIG_KEYS})
     kubernetes.set_timeout(task, timeout_minutes * 60)
-    # One OpenMP thread per task, as each requests at most one core: unpinned, scikit-learn starts one
-    # thread per core of the node, and two trials at once on 2 cores ran about 3 times slower (measured).
-    task.set_env_variable("OMP_NUM_THREADS", "1")
+    # As many OpenMP threads as the task requests cores: unpinned, scikit-learn starts one thread per
+    # core of the node, and two trials at once on 2 cores ran about 3 times slower (measured).
+    task.set_env_variable("OMP_NUM_THREADS", cpu if cpu.isdigit() else "1")  # "500m" and the like: one
     return task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory_limit).set_retry(2, "10s")
 
 
@@ -76,7 +76,8 @@ def training_pipeline(
             tuned = _uses_s3(tune_model(use_case=settings, trial=trial, dataset_version=dataset_version), "1", "3Gi", "6Gi", 120)
         selected = select_trial(results=dsl.Collected(tuned.output))
         selected.set_cpu_request("100m").set_memory_request("256Mi").set_memory_limit("512Mi")
-        trained = _uses_s3(train_model(use_case=settings, tuning=selected.output, dataset_version=dataset_version), "1", "3Gi", "6Gi", 120)
+        # The final fit runs alone (trials run side by side), so it may use two cores.
+        trained = _uses_s3(train_model(use_case=settings, tuning=selected.output, dataset_version=dataset_version), "2", "3Gi", "6Gi", 120)
         evaluated = _uses_s3(
             evaluate_model(
                 use_case=settings,
