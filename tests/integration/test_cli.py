@@ -179,3 +179,19 @@ def test_run_trains_deploys_and_a_second_run_meets_the_first_model_as_champion(t
         assert secret not in first.stdout + first.stderr + second.stdout + second.stderr
     finally:
         mlcycle("s3", "down", env=env)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--set", "analysis.blessing.floors.roc_auc"], "--set 'analysis.blessing.floors.roc_auc' is not PATH=VALUE"),
+        (["--set", "features.numeric=[a]"], "override 'features.numeric' is not allowed"),
+        (["--set", "analysis.blessing.floors.roc_auc=high"], "with overrides analysis.blessing.floors.roc_auc"),
+    ],
+)
+def test_run_refuses_a_bad_override_before_starting_anything(tmp_path, arguments, message):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MLCYCLE_STATE_DIR"] = str(tmp_path / "state")
+    result = mlcycle("run", *arguments, env=env)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "state" / "s3").exists()  # no server was started, nothing was written
