@@ -39,13 +39,13 @@ serving-env: $(SERVING_STAMP) ## Create or update the serving environment (.venv
 run: $(ENV_STAMP) ## The main job: the whole training pipeline on the demo data locally (embedded S3, kfp.local), then serve the result with Seldon and try it.
 	$(MLCYCLE) run
 
-test: $(ENV_STAMP) browser ## Run the whole test suite (unit and integration: real S3 servers, real Chromium).
+test: $(ENV_STAMP) $(SERVING_STAMP) browser ## Run the whole test suite (unit and integration: real S3 servers, real Chromium).
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(ENV_STAMP) ## Run only the unit tests (no servers).
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: $(ENV_STAMP) browser ## Run only the integration tests (real S3 server, real subprocesses, Chromium).
+test-integration: $(ENV_STAMP) $(SERVING_STAMP) browser ## Run only the integration tests (real S3 server, real subprocesses, Chromium).
 	$(VENV)/bin/python -m pytest tests/integration $(PYTEST_ARGS)
 
 browser: ## Install Debian's headless Chromium for the report tests, if missing (apt-get; sudo when not root).

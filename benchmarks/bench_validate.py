@@ -49,7 +49,7 @@ def main() -> None:
             store.ensure_buckets(("datasets",))
             manifest = ingest_dataset(config, store).manifest
             files = timed("download splits (sha256 verified)", results, lambda: {s: datasets.download_split(store, manifest, s, folder / f"{s}.parquet") for s in SPLITS})
-            import pyarrow.parquet as pq
+            from components.common.arrow import pq
 
             frames = timed("read Parquet into pandas", results, lambda: {s: pq.read_table(p).to_pandas() for s, p in files.items()})
             duplicates = timed("duplicate-row check", results, lambda: {s: logic.duplicate_fraction([f]) for s, f in frames.items()})

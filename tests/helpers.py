@@ -6,6 +6,8 @@ kinds than the demo, so tests on it also show that nothing in the code depends o
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -169,3 +171,19 @@ def learnable_orders(rows: int = 1500, seed: int = 0) -> pd.DataFrame:
     logit = (frame["price"] - 50) / 8 + np.where(frame["channel"] == "phone", 1.5, -0.5)
     frame["returned"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
     return frame
+
+
+# The mlcycle command as a person runs it, in a fresh process.
+MLCYCLE = [sys.executable, "-m", "components.cli"]
+
+
+def mlcycle(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*MLCYCLE, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, expected: str) -> None:
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert expected in lines[0], lines[0]

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from components.common.arrow import pa, read_parquet_table
 from components.common.errors import NotFoundError, UserError
 from components.common.refs import MANIFEST, VersionRef
 from components.common.storage import ObjectStore
@@ -121,7 +120,7 @@ def to_frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
 
 def read_parquet(path: Path) -> pd.DataFrame:
     """Reads a Parquet file of a dataset version (see :func:`to_frame`)."""
-    return to_frame(pq.read_table(path))
+    return to_frame(read_parquet_table(path))
 
 
 def load_split(store: ObjectStore, manifest: dict[str, Any], split: str, work_dir: Path) -> pd.DataFrame:

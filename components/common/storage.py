@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import urllib3
 from minio import Minio
 from minio.commonconfig import ENABLED
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.versioningconfig import VersioningConfig
 
+from components.common.arrow import pa, pq, read_parquet_table
 from components.common.config import BUCKET_ROLES, S3Settings
 from components.common.errors import IntegrityError, NotFoundError, StorageError
 
@@ -285,7 +284,7 @@ class ObjectStore:
         """Reads a Parquet object into a DataFrame."""
         with tempfile.TemporaryDirectory(prefix="mlcycle-") as folder:
             path = self.get_file(bucket, key, Path(folder) / "frame.parquet", expected_sha256)
-            return pq.read_table(path).to_pandas()
+            return read_parquet_table(path).to_pandas()
 
     def exists(self, bucket: str, key: str) -> bool:
         """Returns whether an object exists."""

@@ -27,10 +27,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
+from components.common.arrow import open_parquet, pa, pa_csv, pq
 from components.common import datasets
 from components.common.config import (
     SPLITS,
@@ -306,7 +304,7 @@ def read_batches(path: Path, spec: SourceSpec, name: str, block_bytes: int, prog
     """
     try:
         if spec.resolved_format() == "parquet":
-            parquet = pq.ParquetFile(path)
+            parquet = open_parquet(path)
             yield from parquet.iter_batches(batch_size=max(1, block_bytes // 256))
             return
         parse = pa_csv.ParseOptions(delimiter=spec.delimiter)

@@ -306,14 +306,20 @@ class ServerHandle:
 
 
 def ensure_serving_env(root: Path = ROOT) -> Path:
-    """Returns the serving environment's Python, creating the environment with `make serving-env` if missing.
+    """Returns the serving environment's Python, creating or updating it with `make serving-env` when needed.
+
+    The environment is brought up to date when it is missing or older than its lock file, so a re-lock
+    (a patched dependency) reaches the next server started.
 
     Raises:
         ServerError: If it cannot be created.
     """
     python = root / ".venv-serving" / "bin" / "python"
-    if not python.exists():
-        print("creating the serving environment (.venv-serving) with `make serving-env`", file=sys.stderr, flush=True)
+    stamp = root / ".venv-serving" / ".installed"
+    locks = [root / "serving" / "uv.lock", root / "serving" / "pyproject.toml"]
+    stale = not stamp.exists() or any(lock.exists() and lock.stat().st_mtime > stamp.stat().st_mtime for lock in locks)
+    if not python.exists() or stale:
+        print("creating or updating the serving environment (.venv-serving) with `make serving-env`", file=sys.stderr, flush=True)
         result = subprocess.run(["make", "-C", str(root), "serving-env"], capture_output=True, text=True)
         if result.returncode != 0 or not python.exists():
             raise ServerError(

@@ -34,11 +34,10 @@ from typing import Any
 import joblib  # noqa: F401  (imported for its side effect on pickling)
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
+from components.common.arrow import open_parquet, pa
 from components.common import datasets
 from components.common.config import SPLITS, Thresholds, UseCaseConfig, parse_use_case, s3_settings
 from components.common.datasets import DatasetRef
@@ -544,7 +543,7 @@ def validate_dataset(config: UseCaseConfig, schema: schema_pb2.Schema, store: Ob
 
 
 def _parquet_chunks(path: Path) -> Iterable[pd.DataFrame]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=200_000):
+    for batch in open_parquet(path).iter_batches(batch_size=200_000):
         yield datasets.to_frame(batch)
 
 

@@ -8,22 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import LOANS_CONFIG, make_customers, make_loans, write_loans_use_case
-
-MLCYCLE = [sys.executable, "-m", "components.cli"]
-
-
-def mlcycle(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*MLCYCLE, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, expected: str) -> None:
-    assert result.returncode != 0, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    assert expected in lines[0], lines[0]
-
+from helpers import LOANS_CONFIG, MLCYCLE, assert_one_line_error, make_customers, make_loans, mlcycle, write_loans_use_case
 
 def nothing_written(store) -> bool:
     return store.list_keys(store.bucket("datasets"), "loans/") == []
