@@ -102,21 +102,36 @@ def main() -> None:
             for case, source in (("demo", flights_csv), ("scale-up", scaled)):
                 for method in ("one-shot pandas (baseline)", "mlcycle ingest"):
                     if method.startswith("one-shot"):
-                        command = [sys.executable, "-m", "benchmarks.bench_ingest", "--baseline", str(source), lookups, str(folder / "out.parquet")]
+                        command = [
+                            sys.executable,
+                            "-m",
+                            "benchmarks.bench_ingest",
+                            "--baseline",
+                            str(source),
+                            lookups,
+                            str(folder / "out.parquet"),
+                        ]
                     else:
                         env["MLCYCLE_BUCKET_PREFIX"] = f"{case.replace('-', '')}-"
                         command = [sys.executable, "-m", "components.cli", "ingest", "--source", f"flights={source}"]
                     print(f"{case}: {method}...", flush=True)
                     wall, rss, _ = run_child(command, env)
                     results.append((case, method, wall, rss))
-            import_wall, import_rss, _ = run_child([sys.executable, "-c", "import pandas, pyarrow, minio, components.ingest.logic"], env)
+            import_wall, import_rss, _ = run_child(
+                [sys.executable, "-c", "import pandas, pyarrow, minio, components.ingest.logic"], env
+            )
         finally:
             s3_server.stop(paths)
 
     print(f"\nprocess start-up and imports alone: {import_wall:.2f} s, {import_rss:.2f} GiB peak RSS")
-    print(f"{'case':<10} {'method':<28} {'rows':>10} {'wall s':>8} {'rows/s':>10} {'peak RSS GiB':>13} {'time ratio':>11} {'RSS ratio':>10}")
+    print(
+        f"{'case':<10} {'method':<28} {'rows':>10} {'wall s':>8} {'rows/s':>10} {'peak RSS GiB':>13} {'time ratio':>11} {'RSS ratio':>10}"
+    )
     for case in ("demo", "scale-up"):
-        (base_wall, base_rss), ours = [(w, r) for c, _, w, r in results if c == case][0], [x for x in results if x[0] == case]
+        (base_wall, base_rss), ours = (
+            [(w, r) for c, _, w, r in results if c == case][0],
+            [x for x in results if x[0] == case],
+        )
         for _, method, wall, rss in ours:
             print(
                 f"{case:<10} {method:<28} {rows[case]:>10,} {wall:>8.2f} {rows[case] / wall:>10,.0f} {rss:>13.2f} "

@@ -28,7 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MLCYCLE = Path(sys.executable).with_name("mlcycle")
-LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) - INFO - (Executing task|Task) \x1b\[\d+m'([a-z0-9-]+)'\x1b\[0m(?: finished with status)?")
+LINE = re.compile(
+    r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) - INFO - (Executing task|Task) \x1b\[\d+m'([a-z0-9-]+)'\x1b\[0m(?: finished with status)?"
+)
 # The import each task's process pays before it can work (its component module's body imports these).
 STAGE_IMPORTS = {
     "configure-run": "components.common.config",
@@ -124,9 +126,19 @@ def main() -> None:
         for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "S3_ENDPOINT_URL"):
             env.pop(name, None)  # a private embedded server, never a store someone uses
         env = {k: v for k, v in env.items() if v != ""}
-        print("running `mlcycle run --no-serve` on all 336,776 flights, cold (private state, empty cache)...", file=sys.stderr)
+        print(
+            "running `mlcycle run --no-serve` on all 336,776 flights, cold (private state, empty cache)...",
+            file=sys.stderr,
+        )
         started = time.perf_counter()
-        process = subprocess.Popen([str(MLCYCLE), "run", "--no-serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [str(MLCYCLE), "run", "--no-serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         sampler = TreeMemory(process.pid)
         sampler.start()
         output, _ = process.communicate()
@@ -146,15 +158,21 @@ def main() -> None:
         busy = sum(times)
         total_task += busy
         total_fixed += fixed * len(times)
-        print(f"{task:<16}{len(times):>5}{busy:>9.1f}{fixed * len(times):>19.1f}{max(0.0, busy - fixed * len(times)):>8.1f}")
+        print(
+            f"{task:<16}{len(times):>5}{busy:>9.1f}{fixed * len(times):>19.1f}{max(0.0, busy - fixed * len(times)):>8.1f}"
+        )
         if len(times) > 1:
             print(f"{'':<16}{'':>5}  each: {', '.join(f'{t:.1f}' for t in times)} s")
-    print(f"{'all tasks':<16}{sum(map(len, spans.values())):>5}{total_task:>9.1f}{total_fixed:>19.1f}{max(0.0, total_task - total_fixed):>8.1f}")
+    print(
+        f"{'all tasks':<16}{sum(map(len, spans.values())):>5}{total_task:>9.1f}{total_fixed:>19.1f}{max(0.0, total_task - total_fixed):>8.1f}"
+    )
     print("process+imports is measured apart (a fresh interpreter importing kfp's executor and the stage), so for")
     print("the shortest tasks it can exceed the task's own wall time; their work is shown as 0.")
     print(f"\nwall, whole command: {wall:.1f} s (target < 180 s): {wall / 180:.2f}x of the target")
     print("task seconds add up to more than the wall where kfp.local ran two trials at once.")
-    print(f"peak resident memory of the process tree: {sampler.peak / 2**30:.2f} GiB (target < 6 GiB); largest single process {sampler.peak_single / 2**30:.2f} GiB")
+    print(
+        f"peak resident memory of the process tree: {sampler.peak / 2**30:.2f} GiB (target < 6 GiB); largest single process {sampler.peak_single / 2**30:.2f} GiB"
+    )
 
 
 if __name__ == "__main__":

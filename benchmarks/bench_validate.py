@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from components.common import s3_server
-from components.common.config import DEMO_CONFIG, SPLITS, load_use_case, schema_path, s3_settings
+from components.common.config import DEMO_CONFIG, SPLITS, load_use_case, s3_settings, schema_path
 from components.common.s3_server import ServerPaths
 from components.common.storage import ObjectStore
 
@@ -48,28 +48,56 @@ def main() -> None:
             store = ObjectStore.connect(s3_settings())
             store.ensure_buckets(("datasets",))
             manifest = ingest_dataset(config, store).manifest
-            files = timed("download splits (sha256 verified)", results, lambda: {s: datasets.download_split(store, manifest, s, folder / f"{s}.parquet") for s in SPLITS})
+            files = timed(
+                "download splits (sha256 verified)",
+                results,
+                lambda: {s: datasets.download_split(store, manifest, s, folder / f"{s}.parquet") for s in SPLITS},
+            )
             from components.common.arrow import pq
 
-            frames = timed("read Parquet into pandas", results, lambda: {s: pq.read_table(p).to_pandas() for s, p in files.items()})
-            duplicates = timed("duplicate-row check", results, lambda: {s: logic.duplicate_fraction([f]) for s, f in frames.items()})
+            frames = timed(
+                "read Parquet into pandas", results, lambda: {s: pq.read_table(p).to_pandas() for s, p in files.items()}
+            )
+            duplicates = timed(
+                "duplicate-row check", results, lambda: {s: logic.duplicate_fraction([f]) for s, f in frames.items()}
+            )
             statistics = timed("statistics, in process (3 splits)", results, logic.statistics_in_process, frames)
             result = timed(
-                "schema validation, skew, drift", results, logic.validate_statistics, statistics, schema, config, manifest["version"], statistics, manifest["version"], duplicates
+                "schema validation, skew, drift",
+                results,
+                logic.validate_statistics,
+                statistics,
+                schema,
+                config,
+                manifest["version"],
+                statistics,
+                manifest["version"],
+                duplicates,
             )
             timed("HTML report", results, render_report, result, config.name)
-            timed("statistics, Beam DirectRunner (3 splits)", results, logic.statistics_with_beam, files, folder, ["--runner=DirectRunner"])
+            timed(
+                "statistics, Beam DirectRunner (3 splits)",
+                results,
+                logic.statistics_with_beam,
+                files,
+                folder,
+                ["--runner=DirectRunner"],
+            )
         finally:
             s3_server.stop(paths)
 
     work = sum(seconds for label, seconds in results if not label.startswith(("import", "statistics, Beam")))
     in_process = dict(results)["statistics, in process (3 splits)"]
     beam = dict(results)["statistics, Beam DirectRunner (3 splits)"]
-    print(f"\nvalidation of {manifest['rows']:,} rows ({manifest['version']}): {'VALID' if result.is_valid else 'INVALID'}")
+    print(
+        f"\nvalidation of {manifest['rows']:,} rows ({manifest['version']}): {'VALID' if result.is_valid else 'INVALID'}"
+    )
     for label, seconds in results:
         print(f"  {label:<42} {seconds:7.2f} s")
     print(f"  {'the work itself (all but import and Beam)':<42} {work:7.2f} s")
-    print(f"Beam path / in-process statistics: {beam / in_process:.1f}x; import / work: {dict(results)['import TFDV (one-time, per process)'] / work:.1f}x")
+    print(
+        f"Beam path / in-process statistics: {beam / in_process:.1f}x; import / work: {dict(results)['import TFDV (one-time, per process)'] / work:.1f}x"
+    )
 
 
 if __name__ == "__main__":

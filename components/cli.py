@@ -195,7 +195,9 @@ def schema(config_path: Path, version: str, force: bool) -> None:
     config = load_use_case(config_path)
     target = schema_path(config_path, config)
     if target.exists() and not force:
-        raise UserError(f"schema {_relative(target)} exists already", hint="review and edit it, or pass --force to replace it")
+        raise UserError(
+            f"schema {_relative(target)} exists already", hint="review and edit it, or pass --force to replace it"
+        )
     click.echo("inferring the schema (TensorFlow loads first, ~15 s)...", err=True)
     logic = _import_quietly("components.validate.logic")
     infer_schema_for_version, write_schema = logic.infer_schema_for_version, logic.write_schema
@@ -207,7 +209,9 @@ def schema(config_path: Path, version: str, force: bool) -> None:
 @cli.command()
 @config_option
 @click.option("--version", default="latest", show_default=True, help="Dataset version to validate.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the HTML report.")
+@click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the HTML report."
+)
 def validate(config_path: Path, version: str, report_path: Path | None) -> None:
     """Validate a dataset version against the schema; exit 1 when anomalies block training."""
     config = load_use_case(config_path)
@@ -223,7 +227,10 @@ def validate(config_path: Path, version: str, report_path: Path | None) -> None:
     click.echo(result.summary())
     top = sorted(result.distances, key=lambda d: -d.value / max(d.threshold, 1e-9))[:5]
     if top:
-        click.echo("closest to their thresholds: " + ", ".join(f"{d.check} {d.feature} {d.value:.3f}/{d.threshold:g}" for d in top))
+        click.echo(
+            "closest to their thresholds: "
+            + ", ".join(f"{d.check} {d.feature} {d.value:.3f}/{d.threshold:g}" for d in top)
+        )
     click.echo(f"report: {report_path}")
     if not result.is_valid:
         sys.exit(1)
@@ -241,14 +248,24 @@ def train(config_path: Path, version: str) -> None:
     outcome = train_and_register(config, schema_text, _store(), version, say=lambda line: click.echo(line, err=True))
     analysis = outcome.analysis
     metrics = analysis.metrics
-    click.echo(f"model version {outcome.model.ref.version} of {config.name!r} {'registered' if outcome.model.created else 'unchanged'}")
-    click.echo(f"  trained on: dataset {outcome.dataset_version}; {outcome.best.trial.family} {outcome.best.trial.params}")
-    click.echo(f"  test:       roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, accuracy {metrics['accuracy']:.4f}, log_loss {metrics['log_loss']:.4f}")
+    click.echo(
+        f"model version {outcome.model.ref.version} of {config.name!r} {'registered' if outcome.model.created else 'unchanged'}"
+    )
+    click.echo(
+        f"  trained on: dataset {outcome.dataset_version}; {outcome.best.trial.family} {outcome.best.trial.params}"
+    )
+    click.echo(
+        f"  test:       roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, accuracy {metrics['accuracy']:.4f}, log_loss {metrics['log_loss']:.4f}"
+    )
     for name, values in analysis.baselines.items():
-        click.echo(f"  baseline:   {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}")
+        click.echo(
+            f"  baseline:   {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}"
+        )
     if analysis.champion:
         champion = analysis.champion["metrics"]
-        click.echo(f"  champion:   {analysis.champion['version']}: roc_auc {champion['roc_auc']:.4f}, pr_auc {champion['pr_auc']:.4f}")
+        click.echo(
+            f"  champion:   {analysis.champion['version']}: roc_auc {champion['roc_auc']:.4f}, pr_auc {champion['pr_auc']:.4f}"
+        )
     click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))
     if outcome.staged:
         click.echo("  stage:      staging")
@@ -274,7 +291,9 @@ def models_list(config_path: Path) -> None:
     for entry in versions:
         lineage = entry.manifest["lineage"]
         roc = lineage.get("metrics", {}).get("roc_auc", float("nan"))
-        click.echo(f"{entry.version:<20} {entry.created_at:<34} {'yes' if entry.blessed else 'no':<8} {roc:>8.4f} {lineage.get('dataset_version', ''):<20} {','.join(entry.stages)}")
+        click.echo(
+            f"{entry.version:<20} {entry.created_at:<34} {'yes' if entry.blessed else 'no':<8} {roc:>8.4f} {lineage.get('dataset_version', ''):<20} {','.join(entry.stages)}"
+        )
 
 
 @models.command("show")
@@ -318,7 +337,9 @@ def models_stage(config_path: Path, reference: str, stage: str, reason: str) -> 
 
     config = load_use_case(config_path)
     change = registry.set_stage(_store(), config.name, stage, reference, reason=reason or "set by hand")
-    click.echo(f"{stage}: {change.version} (was {change.previous})" if change else f"{stage} holds that version already")
+    click.echo(
+        f"{stage}: {change.version} (was {change.previous})" if change else f"{stage} holds that version already"
+    )
 
 
 @models.command("rollback")
@@ -362,9 +383,15 @@ def check_config(config_path: Path) -> None:
     help="Override a gate's threshold for this run, e.g. --set analysis.blessing.floors.roc_auc=0.7.",
 )
 @click.option(
-    "--serve/--no-serve", "serve_result", default=True, show_default=True, help="End by serving the production model locally and sending it requests."
+    "--serve/--no-serve",
+    "serve_result",
+    default=True,
+    show_default=True,
+    help="End by serving the production model locally and sending it requests.",
 )
-def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings: tuple[str, ...], serve_result: bool) -> None:
+def run(
+    config_path: Path, sources: tuple[str, ...], seed: int | None, settings: tuple[str, ...], serve_result: bool
+) -> None:
     """Run the training pipeline on this machine (kfp.local) against the embedded S3 server (or AWS_ENDPOINT_URL).
 
     Blessed models are deployed locally: the registry's production stage moves to them, so the next
@@ -376,10 +403,14 @@ def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings:
     config = load_use_case(config_path)
     overrides = _parse_settings(settings)
     # Checked here as well as in the pipeline's first step, so a typo fails before any process starts.
-    apply_overrides(config_path.read_text(), {**overrides, **({} if seed is None else {"training.seed": seed})}, config_path.name)
+    apply_overrides(
+        config_path.read_text(), {**overrides, **({} if seed is None else {"training.seed": seed})}, config_path.name
+    )
     schema_file = schema_path(config_path, config)
     if not schema_file.exists():
-        raise UserError(f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it")
+        raise UserError(
+            f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it"
+        )
     if not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
         state = _start_embedded_s3(None)
         for name, value in state.environment().items():
@@ -387,16 +418,27 @@ def run(config_path: Path, sources: tuple[str, ...], seed: int | None, settings:
         click.echo(f"S3        embedded server at {state.endpoint_url}")
     settings = s3_settings()
     _buckets(settings)
-    click.echo("running the training pipeline with kfp.local (each task is a process; TensorFlow loads in two of them)...", err=True)
+    click.echo(
+        "running the training pipeline with kfp.local (each task is a process; TensorFlow loads in two of them)...",
+        err=True,
+    )
     summary = _quietly_run(
-        run_training, config_path.read_text(), schema_file.read_text(), _parse_sources(sources), state_dir() / "pipeline-runs", seed, overrides
+        run_training,
+        config_path.read_text(),
+        schema_file.read_text(),
+        _parse_sources(sources),
+        state_dir() / "pipeline-runs",
+        seed,
+        overrides,
     )
     analysis = summary.run_dir and next(iter(sorted(summary.run_dir.rglob("evaluate-model/analysis"))), None)
     card = json.loads(analysis.read_text())["card"] if analysis else None
     for line in describe(summary, config, card):
         click.echo(line)
     if summary.registered:
-        change = registry.set_stage(_store(), config.name, "production", summary.registered, reason="make run: local deployment")
+        change = registry.set_stage(
+            _store(), config.name, "production", summary.registered, reason="make run: local deployment"
+        )
         click.echo(f"deploy    production is {summary.registered}" + ("" if change else " (unchanged)"))
     if serve_result:
         _serve_production(config, summary.dataset["version"])
@@ -420,8 +462,12 @@ def _serve_production(config: Any, dataset_version: str) -> None:
         manifest = datasets.read_manifest(store, datasets.resolve(store, config.name, dataset_version))
         rows = datasets.load_split(store, manifest, "test", Path(folder)).sample(n=3, random_state=config.training.seed)
     with start_server(config.name, "production") as server:
-        click.echo(f"serve     {production} at {server.url} (metrics {server.metrics_url}; log {_relative(server.log_path)})")
-        demo_requests(server.url, rows, build_serving_schema(config).names, truth_column=config.target.name, say=click.echo)
+        click.echo(
+            f"serve     {production} at {server.url} (metrics {server.metrics_url}; log {_relative(server.log_path)})"
+        )
+        demo_requests(
+            server.url, rows, build_serving_schema(config).names, truth_column=config.target.name, say=click.echo
+        )
     click.echo("          server stopped; request and feedback logs flushed to the feedback bucket")
 
 
@@ -441,7 +487,10 @@ def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
         try:
             return function(*args)
         except Exception as error:
-            raise UserError(f"the pipeline run failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}", hint=f"see {log_path}") from None
+            raise UserError(
+                f"the pipeline run failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                hint=f"see {log_path}",
+            ) from None
         finally:
             root.setLevel(saved[0])
             root.handlers = saved[1]
@@ -520,7 +569,9 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
     for pair in pairs:
         path, sep, value = pair.partition("=")
         if not sep or not path or not value:
-            raise UserError(f"--set {pair!r} is not PATH=VALUE", hint="for example --set analysis.blessing.floors.roc_auc=0.7")
+            raise UserError(
+                f"--set {pair!r} is not PATH=VALUE", hint="for example --set analysis.blessing.floors.roc_auc=0.7"
+            )
         parsed[path] = yaml.safe_load(value)
     return parsed
 
@@ -543,11 +594,15 @@ def _progress_bar(total: int, _unused: Any = None) -> Callable[[int], None]:
 
 
 def _print_dataset(manifest: dict[str, Any], created: bool | None) -> None:
-    status = {True: "created", False: "unchanged (identical inputs were ingested before; nothing written)", None: ""}[created]
+    status = {True: "created", False: "unchanged (identical inputs were ingested before; nothing written)", None: ""}[
+        created
+    ]
     per_split = ", ".join(f"{split} {manifest['splits'][split]['rows']:,}" for split in SPLITS)
     click.echo(f"dataset version {manifest['version']} of {manifest['use_case']!r} {status}".rstrip())
     click.echo(f"  rows:     {manifest['rows']:,} ({per_split})")
-    dropped = ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in manifest["rows_dropped"].items() if count)
+    dropped = ", ".join(
+        f"{count:,} {reason.replace('_', ' ')}" for reason, count in manifest["rows_dropped"].items() if count
+    )
     click.echo(f"  read:     {manifest['rows_read']:,} rows" + (f"; dropped {dropped}" if dropped else ""))
     click.echo(f"  columns:  {len(manifest['columns'])} (target {manifest['target']!r})")
     click.echo("  sources:  " + ", ".join(f"{s['name']} sha256 {s['sha256'][:12]}…" for s in manifest["sources"]))
@@ -561,11 +616,37 @@ def _print_dataset(manifest: dict[str, Any], created: bool | None) -> None:
 @cli.command()
 @config_option
 @click.argument("version")
-@click.option("--to", "environment", type=click.Choice(["staging", "production"]), required=True, help="Environment whose overlay changes.")
-@click.option("--canary", "canary_percent", type=click.IntRange(1, 99), default=None, metavar="PCT", help="Run VERSION as production's canary with PCT% of traffic.")
-@click.option("--branch", default=None, metavar="NAME", help="Commit on this new branch, for a pull request (the registry stage follows once merged).")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="The GitOps repository (a clone of this project).")
-def promote(config_path: Path, version: str, environment: str, canary_percent: int | None, branch: str | None, repo: Path) -> None:
+@click.option(
+    "--to",
+    "environment",
+    type=click.Choice(["staging", "production"]),
+    required=True,
+    help="Environment whose overlay changes.",
+)
+@click.option(
+    "--canary",
+    "canary_percent",
+    type=click.IntRange(1, 99),
+    default=None,
+    metavar="PCT",
+    help="Run VERSION as production's canary with PCT% of traffic.",
+)
+@click.option(
+    "--branch",
+    default=None,
+    metavar="NAME",
+    help="Commit on this new branch, for a pull request (the registry stage follows once merged).",
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The GitOps repository (a clone of this project).",
+)
+def promote(
+    config_path: Path, version: str, environment: str, canary_percent: int | None, branch: str | None, repo: Path
+) -> None:
     """Promote a model version by a git commit that Argo CD syncs (VERSION: an id, latest or staging).
 
     The version must exist, be blessed and have its registered sha256; the overlay is rendered
@@ -580,9 +661,22 @@ def promote(config_path: Path, version: str, environment: str, canary_percent: i
 
 
 @cli.command()
-@click.option("--to", "environment", type=click.Choice(["staging", "production"]), default="production", show_default=True, help="Environment to roll back.")
+@click.option(
+    "--to",
+    "environment",
+    type=click.Choice(["staging", "production"]),
+    default="production",
+    show_default=True,
+    help="Environment to roll back.",
+)
 @click.option("--branch", default=None, metavar="NAME", help="Commit on this new branch, for a pull request.")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="The GitOps repository (a clone of this project).")
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The GitOps repository (a clone of this project).",
+)
 def rollback(environment: str, branch: str | None, repo: Path) -> None:
     """Return an environment to the model release before its current one, by a git commit."""
     from components.deploy import gitops
@@ -594,7 +688,9 @@ def rollback(environment: str, branch: str | None, repo: Path) -> None:
 
 def _print_release_outcome(outcome: Any) -> None:
     main, canary = outcome.release.versions()
-    running = f"{main}" + (f" ({outcome.release.main.traffic}%), canary {canary} ({outcome.release.canary.traffic}%)" if canary else "")
+    running = f"{main}" + (
+        f" ({outcome.release.main.traffic}%), canary {canary} ({outcome.release.canary.traffic}%)" if canary else ""
+    )
     if outcome.commit is None:
         click.echo(f"{outcome.environment} runs {running} already: nothing to commit")
         return
@@ -617,11 +713,32 @@ def _print_release_outcome(outcome: Any) -> None:
 @config_option
 @click.option("--start", default="", help="First instant of the window (ISO 8601; UTC when no zone is given).")
 @click.option("--end", default="", help="End of the window (exclusive); default now.")
-@click.option("--hours", type=click.IntRange(min=1), default=None, help="Window length when --start or --end is missing [default: monitoring.window_hours].")
-@click.option("--model", default="production", show_default=True, help="Monitored model: production, staging, latest or a version id.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the HTML report (a JSON result is written beside it).")
-@click.option("--retrain", is_flag=True, help="When retraining is due: ingest the base data plus the window's feedback, validate, train, and propose a blessed model for promotion.")
-def monitor_command(config_path: Path, start: str, end: str, hours: int | None, model: str, report_path: Path | None, retrain: bool) -> None:
+@click.option(
+    "--hours",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Window length when --start or --end is missing [default: monitoring.window_hours].",
+)
+@click.option(
+    "--model",
+    default="production",
+    show_default=True,
+    help="Monitored model: production, staging, latest or a version id.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the HTML report (a JSON result is written beside it).",
+)
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="When retraining is due: ingest the base data plus the window's feedback, validate, train, and propose a blessed model for promotion.",
+)
+def monitor_command(
+    config_path: Path, start: str, end: str, hours: int | None, model: str, report_path: Path | None, retrain: bool
+) -> None:
     """Monitor the served model over a window of its logs: drift, live quality, and whether to retrain.
 
     An empty window, too few requests or no ground truth are outcomes, not errors: the exit code is 0
@@ -633,13 +750,22 @@ def monitor_command(config_path: Path, start: str, end: str, hours: int | None, 
     window = Window.resolve(start, end, hours or config.monitoring.window_hours)
     schema_file = schema_path(config_path, config)
     if not schema_file.exists():
-        raise UserError(f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it")
+        raise UserError(
+            f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it"
+        )
     click.echo("monitoring (TensorFlow loads first, ~15 s)...", err=True)
     logic = _import_quietly("components.monitor.logic")
     schema = _import_quietly("components.validate.logic").load_schema(schema_file)
     store = _store()
     result = logic.monitor(config, schema, store, window, model)
-    report_path = report_path or state_dir() / "reports" / config.name / "monitoring" / f"{window.start:%Y%m%dT%H%M%SZ}-{window.end:%Y%m%dT%H%M%SZ}.html"
+    report_path = (
+        report_path
+        or state_dir()
+        / "reports"
+        / config.name
+        / "monitoring"
+        / f"{window.start:%Y%m%dT%H%M%SZ}-{window.end:%Y%m%dT%H%M%SZ}.html"
+    )
     logic.write_outputs(result, config.monitoring, report_path, report_path.with_suffix(".json"))
     click.echo(result.summary())
     click.echo(f"report: {report_path}")
@@ -650,15 +776,21 @@ def monitor_command(config_path: Path, start: str, end: str, hours: int | None, 
         return
     from components.monitor.retraining import retrain as retrain_from_feedback
 
-    outcome = retrain_from_feedback(config, schema_file.read_text(), store, window, str(config_path), say=lambda line: click.echo(line, err=True))
+    outcome = retrain_from_feedback(
+        config, schema_file.read_text(), store, window, str(config_path), say=lambda line: click.echo(line, err=True)
+    )
     feedback = outcome.dataset.manifest["feedback"]
-    click.echo(f"retrain:   dataset {outcome.dataset.ref.version} = base data + {feedback['rows']} feedback rows {feedback['rows_by_split']}")
+    click.echo(
+        f"retrain:   dataset {outcome.dataset.ref.version} = base data + {feedback['rows']} feedback rows {feedback['rows_by_split']}"
+    )
     if not outcome.valid:
         click.echo(outcome.validation)
     else:
-        click.echo(f"           model {outcome.model_version} {'blessed' if outcome.blessed else 'NOT blessed'}: " + "; ".join(outcome.blessing))
+        click.echo(
+            f"           model {outcome.model_version} {'blessed' if outcome.blessed else 'NOT blessed'}: "
+            + "; ".join(outcome.blessing)
+        )
     click.echo(f"propose:   {outcome.proposal.message}")
-
 
 
 # --- the feedback loop, locally (issue 8) -------------------------------------------------------
@@ -666,9 +798,24 @@ def monitor_command(config_path: Path, start: str, end: str, hours: int | None, 
 
 @cli.command("loop")
 @config_option
-@click.option("-s", "--source", "sources", multiple=True, metavar="NAME=URI", help="Read the primary source from URI instead (e.g. a smaller sample).")
-@click.option("--rows", type=click.IntRange(min=1), default=4000, show_default=True, help="Rows of the later months replayed as traffic.")
-@click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True, help="Rows per prediction request.")
+@click.option(
+    "-s",
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="NAME=URI",
+    help="Read the primary source from URI instead (e.g. a smaller sample).",
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=1),
+    default=4000,
+    show_default=True,
+    help="Rows of the later months replayed as traffic.",
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=100, show_default=True, help="Rows per prediction request."
+)
 def loop_command(config_path: Path, sources: tuple[str, ...], rows: int, batch: int) -> None:
     """Demonstrate the feedback loop: train on early months, serve, replay later months, monitor, retrain, promote.
 
@@ -683,10 +830,15 @@ def loop_command(config_path: Path, sources: tuple[str, ...], rows: int, batch: 
     overrides = _parse_sources(sources)
     unknown = sorted(set(overrides) - {config.primary_source})
     if unknown:
-        raise UserError(f"--source names {unknown[0]!r}, not the primary source {config.primary_source!r}", hint=f"the loop splits the months of {config.primary_source!r} only")
+        raise UserError(
+            f"--source names {unknown[0]!r}, not the primary source {config.primary_source!r}",
+            hint=f"the loop splits the months of {config.primary_source!r} only",
+        )
     schema_file = schema_path(config_path, config)
     if not schema_file.exists():
-        raise UserError(f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it")
+        raise UserError(
+            f"schema {_relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it"
+        )
     if not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
         state = _start_embedded_s3(None)
         for name, value in state.environment().items():
@@ -718,6 +870,7 @@ def loop_command(config_path: Path, sources: tuple[str, ...], rows: int, batch: 
         # The demonstration ends in a promotion; anything else is worth a non-zero exit.
         click.echo("\nno promotion: " + outcome.decision, err=True)
         sys.exit(1)
+
 
 if __name__ == "__main__":
     main()

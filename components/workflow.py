@@ -62,13 +62,22 @@ def train_and_register(
         for number, trial in enumerate(trials, 1):
             result = run_trial(frames["train"], frames["eval"], config, trial)
             results.append(result)
-            say(f"trial {number}/{len(trials)} {trial.id} {trial.params}: {result.metric} {result.score:.4f} on eval ({result.fit_seconds:.1f} s)")
+            say(
+                f"trial {number}/{len(trials)} {trial.id} {trial.params}: {result.metric} {result.score:.4f} on eval ({result.fit_seconds:.1f} s)"
+            )
         best = select_best(results)
         say(f"best trial: {best.trial.id}; fitting the final model")
         model, record = train_final(frames["train"], config, best)
         champion_version = registry.current_version(store, config.name, "production")
-        champion = registry.load_model(store, config.name, champion_version, Path(folder) / "champion") if champion_version else None
-        say("analysing on the test split" + (f" against production model {champion_version}" if champion_version else ""))
+        champion = (
+            registry.load_model(store, config.name, champion_version, Path(folder) / "champion")
+            if champion_version
+            else None
+        )
+        say(
+            "analysing on the test split"
+            + (f" against production model {champion_version}" if champion_version else "")
+        )
         analysis = analyse_model(model, frames["train"], frames["test"], config, champion, champion_version)
         lineage = lineage_of(ref.version, schema_text, record, analysis, [r.to_dict() for r in results])
         card = model_card(config, analysis, lineage)
@@ -87,7 +96,12 @@ def train_and_register(
         )
     staged = False
     if analysis.blessing.blessed:
-        staged = registry.set_stage(store, config.name, "staging", registered.ref.version, reason=f"blessed by training on {ref.version}") is not None
+        staged = (
+            registry.set_stage(
+                store, config.name, "staging", registered.ref.version, reason=f"blessed by training on {ref.version}"
+            )
+            is not None
+        )
     return TrainingOutcome(ref.version, results, best, analysis, registered, markdown, staged)
 
 

@@ -72,7 +72,13 @@ def run_training(
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), enable_caching=True)
     before = set(_runs(root))
-    training_pipeline(use_case=config_text, schema=schema_text, sources=sources, seed=-1 if seed is None else seed, overrides=overrides or {})
+    training_pipeline(
+        use_case=config_text,
+        schema=schema_text,
+        sources=sources,
+        seed=-1 if seed is None else seed,
+        overrides=overrides or {},
+    )
     (run_dir,) = set(_runs(root)) - before
     return summarise(run_dir)
 
@@ -128,18 +134,27 @@ def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | 
     if card:
         metrics = card["metrics"]
         lines.append(f"model     {card['lineage']['training']['family']} {card['lineage']['training']['params']}")
-        lines.append(f"          test roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, accuracy {metrics['accuracy']:.4f}")
+        lines.append(
+            f"          test roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, accuracy {metrics['accuracy']:.4f}"
+        )
         if card.get("champion"):
             champion = card["champion"]
-            lines.append(f"          champion {champion['version']}: roc_auc {champion['metrics']['roc_auc']:.4f}, pr_auc {champion['metrics']['pr_auc']:.4f}")
+            lines.append(
+                f"          champion {champion['version']}: roc_auc {champion['metrics']['roc_auc']:.4f}, pr_auc {champion['metrics']['pr_auc']:.4f}"
+            )
         for name, values in card["baselines"].items():
-            lines.append(f"          baseline {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}")
+            lines.append(
+                f"          baseline {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}"
+            )
     lines.append(f"blessed   {'yes' if summary.blessed else 'NO'}: {summary.blessing}")
     lines.append(f"          model card: {summary.model_card}")
     if summary.servable is not None:
         checks = summary.serving.splitlines()
         failed = [line for line in checks if line.startswith("FAIL")]
-        lines.append(f"serving   {'PASS' if summary.servable else 'FAIL'}: {len(checks) - 1 - len(failed)} checks passed" + (f", {len(failed)} failed" if failed else ""))
+        lines.append(
+            f"serving   {'PASS' if summary.servable else 'FAIL'}: {len(checks) - 1 - len(failed)} checks passed"
+            + (f", {len(failed)} failed" if failed else "")
+        )
         lines.extend(f"          {line}" for line in failed + checks[-1:])
     if summary.registered:
         lines.append(f"register  {summary.registered}")

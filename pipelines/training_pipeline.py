@@ -27,10 +27,14 @@ S3_CONFIG_MAP = "mlcycle-s3"
 S3_CONFIG_KEYS = ("AWS_ENDPOINT_URL", "AWS_REGION")
 
 
-def _uses_s3(task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, timeout_minutes: int = 60) -> dsl.PipelineTask:
+def _uses_s3(
+    task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, timeout_minutes: int = 60
+) -> dsl.PipelineTask:
     """Gives a task the S3 endpoint and credentials, its resources, bounded retries and a timeout."""
     kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env={key: key for key in S3_SECRET_KEYS})
-    kubernetes.use_config_map_as_env(task, config_map_name=S3_CONFIG_MAP, config_map_key_to_env={key: key for key in S3_CONFIG_KEYS})
+    kubernetes.use_config_map_as_env(
+        task, config_map_name=S3_CONFIG_MAP, config_map_key_to_env={key: key for key in S3_CONFIG_KEYS}
+    )
     kubernetes.set_timeout(task, timeout_minutes * 60)
     # As many OpenMP threads as the task requests cores: unpinned, scikit-learn starts one thread per
     # core of the node, and two trials at once on 2 cores ran about 3 times slower (measured).
@@ -38,7 +42,10 @@ def _uses_s3(task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, t
     return task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory_limit).set_retry(2, "10s")
 
 
-@dsl.pipeline(name="mlcycle-training", description="Ingest, validate, tune, train, analyse, check serving and register a model of a use case.")
+@dsl.pipeline(
+    name="mlcycle-training",
+    description="Ingest, validate, tune, train, analyse, check serving and register a model of a use case.",
+)
 def training_pipeline(
     use_case: str,
     schema: str,
@@ -67,17 +74,27 @@ def training_pipeline(
     settings = configured.output
     ingested = _uses_s3(ingest_data(use_case=settings, sources=sources), "1", "2Gi", "4Gi").set_caching_options(False)
     dataset_version = ingested.outputs["Output"]
-    validated = _uses_s3(validate_data(use_case=settings, schema=schema, dataset_version=dataset_version), "1", "3Gi", "6Gi")
+    validated = _uses_s3(
+        validate_data(use_case=settings, schema=schema, dataset_version=dataset_version), "1", "3Gi", "6Gi"
+    )
     validated.set_caching_options(False)
     with dsl.If(validated.outputs["Output"] == True, name="data-is-valid"):  # noqa: E712
         planned = plan_trials(use_case=settings)
         planned.set_cpu_request("100m").set_memory_request("256Mi").set_memory_limit("512Mi")
         with dsl.ParallelFor(planned.output, name="trials") as trial:
-            tuned = _uses_s3(tune_model(use_case=settings, trial=trial, dataset_version=dataset_version), "1", "3Gi", "6Gi", 120)
+            tuned = _uses_s3(
+                tune_model(use_case=settings, trial=trial, dataset_version=dataset_version), "1", "3Gi", "6Gi", 120
+            )
         selected = select_trial(results=dsl.Collected(tuned.output))
         selected.set_cpu_request("100m").set_memory_request("256Mi").set_memory_limit("512Mi")
         # The final fit runs alone (trials run side by side), so it may use two cores.
-        trained = _uses_s3(train_model(use_case=settings, tuning=selected.output, dataset_version=dataset_version), "2", "3Gi", "6Gi", 120)
+        trained = _uses_s3(
+            train_model(use_case=settings, tuning=selected.output, dataset_version=dataset_version),
+            "2",
+            "3Gi",
+            "6Gi",
+            120,
+        )
         evaluated = _uses_s3(
             evaluate_model(
                 use_case=settings,
@@ -92,13 +109,24 @@ def training_pipeline(
         )
         evaluated.set_caching_options(False)
         checked = _uses_s3(
-            check_serving(use_case=settings, schema=schema, dataset_version=dataset_version, model=trained.outputs["model"]), "500m", "2Gi", "4Gi", 15
+            check_serving(
+                use_case=settings, schema=schema, dataset_version=dataset_version, model=trained.outputs["model"]
+            ),
+            "500m",
+            "2Gi",
+            "4Gi",
+            15,
         )
         checked.set_caching_options(False)  # its verdict is read after every run, like validation's
         with dsl.If(evaluated.outputs["Output"] == True, name="model-is-blessed"):  # noqa: E712
             with dsl.If(checked.outputs["Output"] == True, name="model-is-servable"):  # noqa: E712
                 registered = _uses_s3(
-                    register_model(use_case=settings, schema=schema, model=trained.outputs["model"], analysis=evaluated.outputs["analysis"]),
+                    register_model(
+                        use_case=settings,
+                        schema=schema,
+                        model=trained.outputs["model"],
+                        analysis=evaluated.outputs["analysis"],
+                    ),
                     "250m",
                     "1Gi",
                     "2Gi",

@@ -50,7 +50,9 @@ def make_loans(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     """Returns a synthetic loans table: one row per loan over 2024, a few statuses missing."""
     rng = np.random.default_rng(seed)
     opened = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.linspace(0, 365 * 24 - 1, rows), unit="h")
-    status = rng.choice(["paid", "default", "charged_off", "current"], size=rows, p=[0.6, 0.15, 0.05, 0.2]).astype(object)
+    status = rng.choice(["paid", "default", "charged_off", "current"], size=rows, p=[0.6, 0.15, 0.05, 0.2]).astype(
+        object
+    )
     status[::37] = None
     return pd.DataFrame(
         {
@@ -137,7 +139,8 @@ def make_orders(rows: int = 2000, seed: int = 0, price_shift: float = 0.0, mix=(
             "quantity": rng.integers(1, 10, size=rows),
             "price": rng.normal(50 + price_shift, 10, size=rows),
             "channel": rng.choice(["web", "shop", "phone"], size=rows, p=list(mix)),
-            "ordered_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 10**7, size=rows), unit="s"),
+            "ordered_at": pd.Timestamp("2024-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 10**7, size=rows), unit="s"),
             "returned": rng.choice([0, 1], size=rows, p=[0.9, 0.1]),
         }
     )
@@ -178,7 +181,9 @@ MLCYCLE = [sys.executable, "-m", "components.cli"]
 
 
 def mlcycle(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*MLCYCLE, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*MLCYCLE, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, expected: str) -> None:

@@ -438,8 +438,7 @@ class UseCaseConfig:
                 hint=f"sources of {self.name!r} are: {', '.join(self.sources)}",
             )
         sources = {
-            name: dataclasses.replace(spec, uri=overrides.get(name, spec.uri))
-            for name, spec in self.sources.items()
+            name: dataclasses.replace(spec, uri=overrides.get(name, spec.uri)) for name, spec in self.sources.items()
         }
         return dataclasses.replace(self, sources=sources)
 
@@ -577,7 +576,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
     for key in data:
         if isinstance(key, bool):
             raise ConfigError(
-                f"key {key!r} in {where} is a YAML boolean (on/off/yes/no unquoted)", hint="quote the key or fix its name"
+                f"key {key!r} in {where} is a YAML boolean (on/off/yes/no unquoted)",
+                hint="quote the key or fix its name",
             )
         if key not in fields:
             close = difflib.get_close_matches(str(key), fields, n=1)
@@ -624,9 +624,7 @@ def _coerce(annotation: Any, value: Any, where: str) -> Any:
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where} must be a mapping, not {_kind(value)}")
-        return {
-            _coerce(args[0], k, f"{where} key"): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()
-        }
+        return {_coerce(args[0], k, f"{where} key"): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation in (str, int, float, bool):
@@ -717,7 +715,9 @@ METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_lo
 def _check_training(config: UseCaseConfig, where: str) -> None:
     unknown_parts = sorted(set(config.preprocessing.datetime_parts) - set(DATETIME_PARTS))
     if unknown_parts:
-        raise ConfigError(f"unknown datetime part {unknown_parts[0]!r} in {where}", hint=f"parts: {', '.join(DATETIME_PARTS)}")
+        raise ConfigError(
+            f"unknown datetime part {unknown_parts[0]!r} in {where}", hint=f"parts: {', '.join(DATETIME_PARTS)}"
+        )
     if not config.training.search:
         raise ConfigError(f"training.search in {where} is empty", hint="list at least one model family")
     if config.training.max_trials < 1:
@@ -783,7 +783,9 @@ def _check_monitoring(config: UseCaseConfig, where: str) -> None:
         raise ConfigError(f"monitoring.quality.min_rows and min_slice_rows in {where} must be at least 1")
     shares = monitoring.feedback_split
     if set(shares) != set(SPLITS) or any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1) > 1e-9:
-        raise ConfigError(f"monitoring.feedback_split in {where} must give train, eval and test non-negative shares that sum to 1")
+        raise ConfigError(
+            f"monitoring.feedback_split in {where} must give train, eval and test non-negative shares that sum to 1"
+        )
     if len(monitoring.schedule.split()) != 6:
         raise ConfigError(
             f"monitoring.schedule {monitoring.schedule!r} in {where} is not a six-field cron expression",
@@ -793,7 +795,9 @@ def _check_monitoring(config: UseCaseConfig, where: str) -> None:
         start = parse_instant(config.feedback.start, f"feedback.start in {where}")
         end = parse_instant(config.feedback.end, f"feedback.end in {where}")
         if start >= end:
-            raise ConfigError(f"the feedback window in {where} ends ({config.feedback.end}) before it starts ({config.feedback.start})")
+            raise ConfigError(
+                f"the feedback window in {where} ends ({config.feedback.end}) before it starts ({config.feedback.start})"
+            )
 
 
 # Anomaly kinds the platform checks itself, beyond TFDV's.
@@ -900,9 +904,7 @@ def s3_settings(environ: Mapping[str, str] | None = None) -> S3Settings:
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigError(f"S3 endpoint {url!r} is not an http(s) URL", hint="for example http://127.0.0.1:8333")
     if not access_key or not secret_key:
-        raise ConfigError(
-            "S3 credentials are incomplete", hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-        )
+        raise ConfigError("S3 credentials are incomplete", hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
     return S3Settings(
         endpoint=parsed.netloc,
         secure=parsed.scheme == "https",

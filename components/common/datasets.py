@@ -52,7 +52,9 @@ def read_latest(store: ObjectStore, use_case: str) -> str | None:
 
 def write_latest(store: ObjectStore, ref: DatasetRef) -> None:
     """Points latest at a version. Call only after the version's manifest is written."""
-    store.put_json(store.bucket("datasets"), latest_key(ref.use_case), {"use_case": ref.use_case, "version": ref.version})
+    store.put_json(
+        store.bucket("datasets"), latest_key(ref.use_case), {"use_case": ref.use_case, "version": ref.version}
+    )
 
 
 def resolve(store: ObjectStore, use_case: str, version: str = "latest") -> DatasetRef:
@@ -129,7 +131,9 @@ def load_split(store: ObjectStore, manifest: dict[str, Any], split: str, work_di
     return read_parquet(path)
 
 
-def load_splits(store: ObjectStore, use_case: str, version: str, splits: tuple[str, ...], work_dir: Path) -> dict[str, pd.DataFrame]:
+def load_splits(
+    store: ObjectStore, use_case: str, version: str, splits: tuple[str, ...], work_dir: Path
+) -> dict[str, pd.DataFrame]:
     """Reads splits of a dataset version by id (each downloaded and verified against the manifest)."""
     manifest = read_manifest(store, resolve(store, use_case, version))
     return {split: load_split(store, manifest, split, work_dir) for split in splits}

@@ -21,7 +21,12 @@ def code_version() -> str:
     source = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],

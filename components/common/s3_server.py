@@ -277,7 +277,12 @@ def _free_pair(taken: set[int]) -> int:
     """
     for _ in range(500):
         port = random.randint(10000, 32767 - GRPC_OFFSET)
-        if port not in taken and port + GRPC_OFFSET not in taken and _port_free(port) and _port_free(port + GRPC_OFFSET):
+        if (
+            port not in taken
+            and port + GRPC_OFFSET not in taken
+            and _port_free(port)
+            and _port_free(port + GRPC_OFFSET)
+        ):
             return port
     raise StorageError("found no free pair of ports (p, p+10000) on 127.0.0.1 for the S3 server")
 
@@ -293,9 +298,13 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _wait_ready(state: ServerState, paths: ServerPaths, timeout: float, process: subprocess.Popen | None = None) -> None:
+def _wait_ready(
+    state: ServerState, paths: ServerPaths, timeout: float, process: subprocess.Popen | None = None
+) -> None:
     quick = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1.0, read=5.0), retries=urllib3.Retry(total=0))
-    client = Minio(f"127.0.0.1:{state.ports['s3']}", state.access_key, state.secret_key, secure=False, http_client=quick)
+    client = Minio(
+        f"127.0.0.1:{state.ports['s3']}", state.access_key, state.secret_key, secure=False, http_client=quick
+    )
     deadline = time.monotonic() + timeout
     last_error = ""
     while time.monotonic() < deadline:

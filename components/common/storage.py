@@ -182,7 +182,9 @@ class ObjectStore:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def put_file(self, bucket: str, key: str, path: Path, content_type: str = "application/octet-stream") -> StoredObject:
+    def put_file(
+        self, bucket: str, key: str, path: Path, content_type: str = "application/octet-stream"
+    ) -> StoredObject:
         """Uploads a file with its sha256 recorded in the object's metadata."""
         digest = sha256_file(path)
         size = path.stat().st_size
@@ -195,7 +197,9 @@ class ObjectStore:
         result = self._call(f"upload s3://{bucket}/{key}", upload)
         return StoredObject(bucket, key, digest, size, getattr(result, "version_id", None))
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> StoredObject:
+    def put_bytes(
+        self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> StoredObject:
         """Uploads bytes with their sha256 recorded in the object's metadata."""
         digest = hashlib.sha256(data).hexdigest()
 

@@ -66,9 +66,15 @@ def _run(command: list[str], timeout: float = 0, **options: Any) -> subprocess.C
     try:
         return subprocess.run(command, check=False, timeout=timeout or GIT_TIMEOUT, **options)
     except FileNotFoundError:
-        raise PromotionError(f"{Path(command[0]).name} is not installed", hint=f"install {Path(command[0]).name}; promotions are git commits of rendered overlays") from None
+        raise PromotionError(
+            f"{Path(command[0]).name} is not installed",
+            hint=f"install {Path(command[0]).name}; promotions are git commits of rendered overlays",
+        ) from None
     except subprocess.TimeoutExpired:
-        raise PromotionError(f"`{Path(command[0]).name} {command[1]}` did not finish within {timeout or GIT_TIMEOUT:.0f} s", hint="run it by hand to see why; nothing was committed") from None
+        raise PromotionError(
+            f"`{Path(command[0]).name} {command[1]}` did not finish within {timeout or GIT_TIMEOUT:.0f} s",
+            hint="run it by hand to see why; nothing was committed",
+        ) from None
 
 
 def git(
@@ -288,10 +294,12 @@ def promote(
         manifests,
         kubectl,
         branch,
-        record=lambda: None
-        if target.canary
-        else registry.set_stage(
-            store, use_case, environment, ref.version, reason=f"promoted by git commit to {environment}"
+        record=lambda: (
+            None
+            if target.canary
+            else registry.set_stage(
+                store, use_case, environment, ref.version, reason=f"promoted by git commit to {environment}"
+            )
         ),
     )
 

@@ -43,7 +43,9 @@ def evaluate_model(
 
     from components.evaluate.logic import evaluate_model_task
 
-    result, card, markdown = evaluate_model_task(use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path))
+    result, card, markdown = evaluate_model_task(
+        use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path)
+    )
     for name, value in result.metrics.items():
         metrics.log_metric(name, value)
     for baseline, values in result.baselines.items():

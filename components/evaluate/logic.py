@@ -72,7 +72,9 @@ def bless(candidate: Mapping[str, float], champion: Mapping[str, float] | None, 
         lower = metric in LOWER_IS_BETTER
         ok = not math.isnan(value) and (value <= floor if lower else value >= floor)
         blessed &= ok
-        reasons.append(f"{metric} {value:.4f} {'meets' if ok else 'misses'} the {'ceiling' if lower else 'floor'} {floor:g}")
+        reasons.append(
+            f"{metric} {value:.4f} {'meets' if ok else 'misses'} the {'ceiling' if lower else 'floor'} {floor:g}"
+        )
     if champion is None:
         reasons.append("no model in production: the floors alone decide")
     else:
@@ -88,7 +90,14 @@ def bless(candidate: Mapping[str, float], champion: Mapping[str, float] | None, 
     return Blessing(bool(blessed), tuple(reasons))
 
 
-def slice_metrics(frame: pd.DataFrame, labels: np.ndarray, proba: np.ndarray, classes: list[Any], columns: tuple[str, ...], min_rows: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+def slice_metrics(
+    frame: pd.DataFrame,
+    labels: np.ndarray,
+    proba: np.ndarray,
+    classes: list[Any],
+    columns: tuple[str, ...],
+    min_rows: int,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
     """Metrics for every value of each slice column with at least ``min_rows`` rows, and the largest gap.
 
     Returns:
@@ -103,7 +112,13 @@ def slice_metrics(frame: pd.DataFrame, labels: np.ndarray, proba: np.ndarray, cl
             if mask.sum() < min_rows:
                 continue
             metrics = classification_metrics(labels[mask], proba[mask], classes)
-            entries.append({"value": value.item() if hasattr(value, "item") else value, "rows": int(mask.sum()), "metrics": metrics})
+            entries.append(
+                {
+                    "value": value.item() if hasattr(value, "item") else value,
+                    "rows": int(mask.sum()),
+                    "metrics": metrics,
+                }
+            )
         entries.sort(key=lambda e: -e["rows"])
         slices[column] = entries
         gap = {}
@@ -112,7 +127,11 @@ def slice_metrics(frame: pd.DataFrame, labels: np.ndarray, proba: np.ndarray, cl
             if len(scored) >= 2:
                 worst = min(scored, key=lambda e: e["metrics"][metric])
                 best = max(scored, key=lambda e: e["metrics"][metric])
-                gap[metric] = {"gap": best["metrics"][metric] - worst["metrics"][metric], "best": best["value"], "worst": worst["value"]}
+                gap[metric] = {
+                    "gap": best["metrics"][metric] - worst["metrics"][metric],
+                    "best": best["value"],
+                    "worst": worst["value"],
+                }
         gaps[column] = gap
     return slices, gaps
 
@@ -130,7 +149,9 @@ def baselines(train: pd.DataFrame, test: pd.DataFrame, config: UseCaseConfig) ->
         if isinstance(model, DummyClassifier):
             model = Pipeline([("model", model)])
         model.fit(features, labels)
-        results[name] = classification_metrics(test_labels.to_numpy(), model.predict_proba(test_features), model.classes_)
+        results[name] = classification_metrics(
+            test_labels.to_numpy(), model.predict_proba(test_features), model.classes_
+        )
     return results
 
 
@@ -160,7 +181,9 @@ def analyse_model(
     slices, gaps = slice_metrics(test, labels, proba, classes, config.analysis.slices, config.analysis.min_slice_rows)
     champion_record = None
     if champion is not None:
-        champion_metrics = classification_metrics(labels, predict_proba(champion, test, config), list(champion.classes_))
+        champion_metrics = classification_metrics(
+            labels, predict_proba(champion, test, config), list(champion.classes_)
+        )
         champion_record = {"version": champion_version, "metrics": champion_metrics}
     blessing = bless(metrics, champion_record["metrics"] if champion_record else None, config.analysis.blessing)
     return Analysis(
@@ -177,7 +200,14 @@ def analyse_model(
     )
 
 
-def evaluate_model_task(use_case_yaml: str, schema_text: str, dataset_version: str, model_path: Path, record: dict[str, Any], analysis_path: Path) -> tuple[Analysis, dict[str, Any], str]:
+def evaluate_model_task(
+    use_case_yaml: str,
+    schema_text: str,
+    dataset_version: str,
+    model_path: Path,
+    record: dict[str, Any],
+    analysis_path: Path,
+) -> tuple[Analysis, dict[str, Any], str]:
     """Runs model analysis as a pipeline task against the production model in the registry.
 
     Writes the analysis artifact: JSON with the lineage, the model card and the blessing, which the
@@ -188,22 +218,28 @@ def evaluate_model_task(use_case_yaml: str, schema_text: str, dataset_version: s
     """
     import joblib
 
+    from components.common import datasets
     from components.common.config import parse_use_case, s3_settings
     from components.common.storage import ObjectStore
     from components.evaluate.model_card import lineage_of, model_card, render_markdown
     from components.register import logic as registry
-    from components.common import datasets
 
     config = parse_use_case(use_case_yaml)
     store = ObjectStore.connect(s3_settings())
     with tempfile.TemporaryDirectory(prefix="mlcycle-evaluate-") as folder:
         frames = datasets.load_splits(store, config.name, dataset_version, ("train", "test"), Path(folder))
         champion_version = registry.current_version(store, config.name, "production")
-        champion = registry.load_model(store, config.name, champion_version, Path(folder) / "champion") if champion_version else None
+        champion = (
+            registry.load_model(store, config.name, champion_version, Path(folder) / "champion")
+            if champion_version
+            else None
+        )
     model = joblib.load(model_path)
     analysis = analyse_model(model, frames["train"], frames["test"], config, champion, champion_version)
     lineage = lineage_of(dataset_version, schema_text, record, analysis, record.get("trials", []))
     card = model_card(config, analysis, lineage)
     analysis_path.parent.mkdir(parents=True, exist_ok=True)
-    analysis_path.write_text(json.dumps({"lineage": lineage, "card": card, "blessed": analysis.blessing.blessed}, indent=2, default=str))
+    analysis_path.write_text(
+        json.dumps({"lineage": lineage, "card": card, "blessed": analysis.blessing.blessed}, indent=2, default=str)
+    )
     return analysis, card, render_markdown(card)

@@ -56,8 +56,14 @@ def classification_metrics(labels: np.ndarray, proba: np.ndarray, classes: Seque
         metrics["brier"] = brier_score_loss(onehot[:, 1], proba[:, 1])
     else:
         usable = [i for i in range(len(classes)) if 0 < onehot[:, i].sum() < len(onehot)]
-        metrics["roc_auc"] = float(np.mean([roc_auc_score(onehot[:, i], proba[:, i]) for i in usable])) if usable else float("nan")
-        metrics["pr_auc"] = float(np.mean([average_precision_score(onehot[:, i], proba[:, i]) for i in usable])) if usable else float("nan")
+        metrics["roc_auc"] = (
+            float(np.mean([roc_auc_score(onehot[:, i], proba[:, i]) for i in usable])) if usable else float("nan")
+        )
+        metrics["pr_auc"] = (
+            float(np.mean([average_precision_score(onehot[:, i], proba[:, i]) for i in usable]))
+            if usable
+            else float("nan")
+        )
         metrics["brier"] = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
     metrics["log_loss"] = log_loss(onehot, np.clip(proba, 1e-15, 1 - 1e-15))
     return {name: float(value) for name, value in metrics.items()}
@@ -77,7 +83,9 @@ def _aligned(labels: Any, classes: Sequence[Any]) -> tuple[np.ndarray, np.ndarra
     return np.asarray(pd.Series(labels).astype(str)), class_array.astype(str)
 
 
-def roc_points(labels: np.ndarray, proba: np.ndarray, classes: Sequence[Any], most: int = 200) -> list[tuple[float, float, float]]:
+def roc_points(
+    labels: np.ndarray, proba: np.ndarray, classes: Sequence[Any], most: int = 200
+) -> list[tuple[float, float, float]]:
     """(false positive rate, true positive rate, threshold) of the positive class, at most ``most`` points.
 
     Multiclass models get the curve of their last class against the rest.

@@ -17,7 +17,9 @@ from components.evaluate.logic import Analysis
 SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
 
 
-def lineage_of(dataset_version: str, schema_text: str, record: dict[str, Any], analysis: Analysis, trials: list[dict[str, Any]]) -> dict[str, Any]:
+def lineage_of(
+    dataset_version: str, schema_text: str, record: dict[str, Any], analysis: Analysis, trials: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Where a model came from, as the registry and the model card record it.
 
     The registry compares versions by ``metrics`` and ``parameters``; the rest is for people.
@@ -48,7 +50,11 @@ def model_card(config: UseCaseConfig, analysis: Analysis, lineage: dict[str, Any
         "intended_use": config.description or f"Predict {config.target.name!r} from the features below.",
         "target": config.target.name,
         "classes": analysis.classes,
-        "features": {"numeric": list(config.features.numeric), "categorical": list(config.features.categorical), "datetime": list(config.features.datetime)},
+        "features": {
+            "numeric": list(config.features.numeric),
+            "categorical": list(config.features.categorical),
+            "datetime": list(config.features.datetime),
+        },
         "lineage": lineage,
         "test_rows": analysis.rows,
         "metrics": analysis.metrics,
@@ -91,17 +97,28 @@ def render_markdown(card: dict[str, Any]) -> str:
         for column, entries in card["slices"].items():
             gap = card["slice_gaps"].get(column, {}).get("roc_auc")
             if gap:
-                lines.append(f"Largest ROC-AUC gap by `{column}`: {gap['gap']:.3f} (best {gap['best']}, worst {gap['worst']}).")
+                lines.append(
+                    f"Largest ROC-AUC gap by `{column}`: {gap['gap']:.3f} (best {gap['best']}, worst {gap['worst']})."
+                )
             lines += ["", f"| {column} | rows | roc_auc | pr_auc | accuracy |", "|---|---:|---:|---:|---:|"]
             for entry in entries:
                 m = entry["metrics"]
-                lines.append(f"| {entry['value']} | {entry['rows']:,} | {_f(m['roc_auc'])} | {_f(m['pr_auc'])} | {_f(m['accuracy'])} |")
+                lines.append(
+                    f"| {entry['value']} | {entry['rows']:,} | {_f(m['roc_auc'])} | {_f(m['pr_auc'])} | {_f(m['accuracy'])} |"
+                )
             lines.append("")
     trials = lineage.get("trials", [])
     if trials:
-        lines += ["## Tuning (scored on the eval split)", "", "| trial | family | parameters | score |", "|---|---|---|---:|"]
+        lines += [
+            "## Tuning (scored on the eval split)",
+            "",
+            "| trial | family | parameters | score |",
+            "|---|---|---|---:|",
+        ]
         for trial in trials:
-            lines.append(f"| {trial['trial']['id']} | {trial['trial']['family']} | {trial['trial']['params']} | {_f(trial['score'])} |")
+            lines.append(
+                f"| {trial['trial']['id']} | {trial['trial']['family']} | {trial['trial']['params']} | {_f(trial['score'])} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -113,7 +130,10 @@ def _metrics_table(card: dict[str, Any]) -> str:
     columns += [(f"baseline: {name.replace('_', ' ')}", values) for name, values in card["baselines"].items()]
     head = "| metric | " + " | ".join(name for name, _ in columns) + " |"
     rule = "|---|" + "---:|" * len(columns)
-    rows = [f"| {metric} | " + " | ".join(_f(values.get(metric, float("nan"))) for _, values in columns) + " |" for metric in SHOWN_METRICS]
+    rows = [
+        f"| {metric} | " + " | ".join(_f(values.get(metric, float("nan"))) for _, values in columns) + " |"
+        for metric in SHOWN_METRICS
+    ]
     return "\n".join([head, rule, *rows])
 
 

@@ -28,8 +28,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from components.common.arrow import open_parquet, pa, pa_csv, pq
 from components.common import datasets
+from components.common.arrow import open_parquet, pa, pa_csv, pq
 from components.common.config import (
     SPLITS,
     DeriveSpec,
@@ -211,7 +211,9 @@ def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
     salt = np.uint64(int(hashlib.sha256(split.salt.encode()).hexdigest()[:16], 16))
     position = pd.util.hash_array(hashes ^ salt) / float(2**64)
     first, second = split.fractions["train"], split.fractions["train"] + split.fractions["eval"]
-    return pd.Series(np.select([position < first, position < second], ["train", "eval"], default="test"), index=frame.index)
+    return pd.Series(
+        np.select([position < first, position < second], ["train", "eval"], default="test"), index=frame.index
+    )
 
 
 def prepare_chunk(
@@ -293,7 +295,9 @@ def open_source(path: Path, progress: Progress | None = None) -> Iterator[Binary
             yield counted
 
 
-def read_batches(path: Path, spec: SourceSpec, name: str, block_bytes: int, progress: Progress | None = None) -> Iterator[pa.RecordBatch]:
+def read_batches(
+    path: Path, spec: SourceSpec, name: str, block_bytes: int, progress: Progress | None = None
+) -> Iterator[pa.RecordBatch]:
     """Streams a source as Arrow record batches of bounded size.
 
     CSV column types are inferred from the first block; a column empty there is read as text, so a
@@ -315,16 +319,25 @@ def read_batches(path: Path, spec: SourceSpec, name: str, block_bytes: int, prog
         schema = _infer_csv_schema(path, block_bytes, parse, convert)
         convert.column_types = {f.name: (pa.string() if pa.types.is_null(f.type) else f.type) for f in schema}
         with open_source(path, progress) as stream:
-            reader = pa_csv.open_csv(stream, read_options=pa_csv.ReadOptions(block_size=block_bytes), parse_options=parse, convert_options=convert)
+            reader = pa_csv.open_csv(
+                stream,
+                read_options=pa_csv.ReadOptions(block_size=block_bytes),
+                parse_options=parse,
+                convert_options=convert,
+            )
             try:
                 yield from reader
             finally:
                 reader.close()  # before the file closes: its read-ahead must not outlive the file
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as error:
-        raise SourceError(f"source {name!r} ({path.name}) is malformed: {_first_line(error)}", hint="fix or replace the file") from None
+        raise SourceError(
+            f"source {name!r} ({path.name}) is malformed: {_first_line(error)}", hint="fix or replace the file"
+        ) from None
 
 
-def _infer_csv_schema(path: Path, block_bytes: int, parse: pa_csv.ParseOptions, convert: pa_csv.ConvertOptions) -> pa.Schema:
+def _infer_csv_schema(
+    path: Path, block_bytes: int, parse: pa_csv.ParseOptions, convert: pa_csv.ConvertOptions
+) -> pa.Schema:
     """Infers column types from the first block of a CSV source (whole lines only).
 
     The prefix is read into memory and parsed on its own: a streaming reader left open on a large
@@ -407,7 +420,10 @@ def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """
     unknown = sorted(set(frame.columns) - set(schema.names))
     if unknown:
-        raise DataError(f"feedback column {unknown[0]!r} is not a column of the dataset", hint="feedback rows hold features and the target only")
+        raise DataError(
+            f"feedback column {unknown[0]!r} is not a column of the dataset",
+            hint="feedback rows hold features and the target only",
+        )
     arrays = []
     for column in schema:
         if column.name not in frame.columns:
@@ -422,7 +438,10 @@ def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
                 array = pa.array(values.astype(object).where(values.notna(), None).tolist())
             arrays.append(array.cast(column.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError) as error:
-            raise DataError(f"feedback column {column.name!r} cannot be read as {column.type}: {_first_line(error)}", hint="check what serving logs for it") from None
+            raise DataError(
+                f"feedback column {column.name!r} cannot be read as {column.type}: {_first_line(error)}",
+                hint="check what serving logs for it",
+            ) from None
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -471,11 +490,14 @@ def _ingest(config, store, options, scratch, progress) -> IngestResult:
                 table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
                 schema = schema or _widen_nulls(table.schema)
                 write(split, table.cast(schema))
-        for split, rows in (extra.splits.items() if extra and schema is not None else ()):
+        for split, rows in extra.splits.items() if extra and schema is not None else ():
             if len(rows):
                 write(split, conform_rows(rows, schema))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise DataError(f"rows of {primary!r} change type between chunks: {_first_line(error)}", hint="clean the column or set its type in the source") from None
+        raise DataError(
+            f"rows of {primary!r} change type between chunks: {_first_line(error)}",
+            hint="clean the column or set its type in the source",
+        ) from None
     finally:
         for writer in writers.values():
             writer.close()
@@ -525,15 +547,24 @@ def _ingest(config, store, options, scratch, progress) -> IngestResult:
     return _publish(store, ref, scratch, counts, manifest)
 
 
-def _publish(store: ObjectStore, ref: DatasetRef, scratch: Path, counts: dict[str, int], manifest: dict[str, Any]) -> IngestResult:
+def _publish(
+    store: ObjectStore, ref: DatasetRef, scratch: Path, counts: dict[str, int], manifest: dict[str, Any]
+) -> IngestResult:
     """Uploads data files, then the manifest, then the pointer; cleans up after a failure."""
     bucket = store.bucket("datasets")
     written: list[str] = []
     try:
         for split in SPLITS:
-            stored = store.put_file(bucket, ref.split_key(split), scratch / f"{split}.parquet", "application/vnd.apache.parquet")
+            stored = store.put_file(
+                bucket, ref.split_key(split), scratch / f"{split}.parquet", "application/vnd.apache.parquet"
+            )
             written.append(stored.key)
-            manifest["splits"][split] = {"key": stored.key, "rows": counts[split], "sha256": stored.sha256, "bytes": stored.size}
+            manifest["splits"][split] = {
+                "key": stored.key,
+                "rows": counts[split],
+                "sha256": stored.sha256,
+                "bytes": stored.size,
+            }
         store.put_json(bucket, ref.manifest_key, manifest)
     except BaseException:
         store.delete_quietly(bucket, written)
@@ -550,7 +581,8 @@ def _require_columns(available: Any, wanted: Any, where: str) -> None:
     if missing:
         shown = ", ".join(list(available)[:30])
         raise DataError(
-            f"column {missing[0]!r} is absent from {where}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+            f"column {missing[0]!r} is absent from {where}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
             hint=f"available columns: {shown}",
         )
 

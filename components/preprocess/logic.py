@@ -71,18 +71,31 @@ def build_preprocessor(config: UseCaseConfig, column_types: dict[str, str] | Non
                 f"feature {name!r} is listed as numeric but the schema types it as text",
                 hint="move it to features.categorical, or fix the data",
             )
-    numeric_steps = [FunctionTransformer(as_numbers, feature_names_out="one-to-one"), SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
+    numeric_steps = [
+        FunctionTransformer(as_numbers, feature_names_out="one-to-one"),
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+    ]
     if spec.scale_numeric:
         numeric_steps.append(StandardScaler())
     if spec.categorical_encoding == "onehot":
-        encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=spec.max_categories, sparse_output=False)
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist", max_categories=spec.max_categories, sparse_output=False
+        )
     else:
-        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, max_categories=spec.max_categories)
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, max_categories=spec.max_categories
+        )
     transformers = []
     if features.numeric:
         transformers.append(("numeric", make_pipeline(*numeric_steps), list(features.numeric)))
     if features.categorical:
-        transformers.append(("categorical", make_pipeline(FunctionTransformer(as_text, feature_names_out="one-to-one"), encoder), list(features.categorical)))
+        transformers.append(
+            (
+                "categorical",
+                make_pipeline(FunctionTransformer(as_text, feature_names_out="one-to-one"), encoder),
+                list(features.categorical),
+            )
+        )
     if features.datetime and spec.datetime_parts:
         calendar = FunctionTransformer(calendar_parts, kw_args={"parts": tuple(spec.datetime_parts)})
         calendar_steps = [calendar, SimpleImputer(strategy="most_frequent", keep_empty_features=True)]

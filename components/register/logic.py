@@ -882,7 +882,14 @@ def register_model_task(
         serving_schema=build_serving_schema(config, tfdv_schema).to_dict(),
     )
     staged = bool(analysis["blessed"]) and (
-        set_stage(store, config.name, STAGING, result.ref.version, reason=f"blessed by training on {analysis['lineage']['dataset_version']}") is not None
+        set_stage(
+            store,
+            config.name,
+            STAGING,
+            result.ref.version,
+            reason=f"blessed by training on {analysis['lineage']['dataset_version']}",
+        )
+        is not None
         or current_version(store, config.name, STAGING) == result.ref.version
     )
     return result, staged

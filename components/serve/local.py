@@ -319,7 +319,11 @@ def ensure_serving_env(root: Path = ROOT) -> Path:
     locks = [root / "serving" / "uv.lock", root / "serving" / "pyproject.toml"]
     stale = not stamp.exists() or any(lock.exists() and lock.stat().st_mtime > stamp.stat().st_mtime for lock in locks)
     if not python.exists() or stale:
-        print("creating or updating the serving environment (.venv-serving) with `make serving-env`", file=sys.stderr, flush=True)
+        print(
+            "creating or updating the serving environment (.venv-serving) with `make serving-env`",
+            file=sys.stderr,
+            flush=True,
+        )
         result = subprocess.run(["make", "-C", str(root), "serving-env"], capture_output=True, text=True)
         if result.returncode != 0 or not python.exists():
             raise ServerError(

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -31,8 +30,8 @@ from sklearn.pipeline import Pipeline
 from components.common import datasets
 from components.common.config import UseCaseConfig, parse_use_case, s3_settings
 from components.common.errors import ConfigError, DataError
-from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics
 from components.common.storage import ObjectStore
+from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics
 from components.preprocess.logic import model_pipeline
 
 FAMILIES = {
@@ -78,7 +77,10 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, for artifacts and the model card."""
-        return {**asdict(self), "trial": {"family": self.trial.family, "params": self.trial.params, "id": self.trial.id}}
+        return {
+            **asdict(self),
+            "trial": {"family": self.trial.family, "params": self.trial.params, "id": self.trial.id},
+        }
 
 
 def expand_trials(config: UseCaseConfig) -> list[Trial]:
@@ -93,7 +95,10 @@ def expand_trials(config: UseCaseConfig) -> list[Trial]:
         accepted = estimator().get_params()
         unknown = sorted(set(space.params) - set(accepted))
         if unknown:
-            raise ConfigError(f"{space.family} has no parameter {unknown[0]!r}", hint="see the scikit-learn documentation of the estimator")
+            raise ConfigError(
+                f"{space.family} has no parameter {unknown[0]!r}",
+                hint="see the scikit-learn documentation of the estimator",
+            )
         names = sorted(space.params)
         for values in itertools.product(*(space.params[name] for name in names)):
             trials.append(Trial(space.family, dict(zip(names, values))))
@@ -128,11 +133,16 @@ def split_xy(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, 
     return frame[list(config.features.all())], labels
 
 
-def fit(frame: pd.DataFrame, config: UseCaseConfig, trial: Trial, column_types: dict[str, str] | None = None) -> tuple[Pipeline, float]:
+def fit(
+    frame: pd.DataFrame, config: UseCaseConfig, trial: Trial, column_types: dict[str, str] | None = None
+) -> tuple[Pipeline, float]:
     """Fits the full pipeline (preprocessing and estimator) of a trial; returns it and the seconds taken."""
     features, labels = split_xy(frame, config)
     if labels.nunique() < 2:
-        raise DataError(f"the label {config.target.name!r} has a single class in the training data", hint="check the target rule and the split")
+        raise DataError(
+            f"the label {config.target.name!r} has a single class in the training data",
+            hint="check the target rule and the split",
+        )
     model = model_pipeline(config, make_estimator(trial, config.training.seed), column_types)
     started = time.perf_counter()
     model.fit(features, labels)

@@ -40,7 +40,9 @@ def validate_data(
 
     from components.validate.logic import run_validate_task
 
-    result = run_validate_task(use_case, schema, dataset_version, Path(statistics.path), Path(anomalies.path), Path(report.path))
+    result = run_validate_task(
+        use_case, schema, dataset_version, Path(statistics.path), Path(anomalies.path), Path(report.path)
+    )
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)
     # The same figures as a file: kfp.local's cache treats a Metrics artifact without one as missing.

@@ -37,8 +37,8 @@ import pandas as pd
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from components.common.arrow import open_parquet, pa
 from components.common import datasets
+from components.common.arrow import open_parquet, pa
 from components.common.config import SPLITS, Thresholds, UseCaseConfig, parse_use_case, s3_settings
 from components.common.datasets import DatasetRef
 from components.common.errors import DataError, NotFoundError
@@ -166,11 +166,14 @@ def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def stats_options(schema: schema_pb2.Schema | None) -> tfdv.StatsOptions:
     """Statistics options; with a schema, integer features it marks categorical get value counts
-    (so L-infinity compares them, instead of a histogram that a missing rare value distorts)."""
+    (so L-infinity compares them, instead of a histogram that a missing rare value distorts).
+    """
     return tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
 
 
-def statistics_in_process(frames: Mapping[str, pd.DataFrame], schema: schema_pb2.Schema | None = None) -> statistics_pb2.DatasetFeatureStatisticsList:
+def statistics_in_process(
+    frames: Mapping[str, pd.DataFrame], schema: schema_pb2.Schema | None = None
+) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Computes statistics of each named frame in this process; one dataset per name."""
     merged = statistics_pb2.DatasetFeatureStatisticsList()
     for name, frame in frames.items():
@@ -182,7 +185,10 @@ def statistics_in_process(frames: Mapping[str, pd.DataFrame], schema: schema_pb2
 
 
 def statistics_with_beam(
-    files: Mapping[str, Path | str], work_dir: Path, beam_options: Iterable[str] = (), schema: schema_pb2.Schema | None = None
+    files: Mapping[str, Path | str],
+    work_dir: Path,
+    beam_options: Iterable[str] = (),
+    schema: schema_pb2.Schema | None = None,
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Computes statistics of Parquet files with TFDV's Beam pipeline.
 
@@ -214,7 +220,9 @@ def statistics_with_beam(
     return merged
 
 
-def split_statistics(statistics: statistics_pb2.DatasetFeatureStatisticsList, name: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+def split_statistics(
+    statistics: statistics_pb2.DatasetFeatureStatisticsList, name: str
+) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Returns the statistics of one named dataset as a list of one (what TFDV's validators take)."""
     for dataset in statistics.datasets:
         if dataset.name == name:
@@ -238,7 +246,9 @@ def duplicate_fraction(frames: Iterable[pd.DataFrame]) -> tuple[int, int]:
 # --- schema ------------------------------------------------------------------------------------
 
 
-def infer_schema(statistics: statistics_pb2.DatasetFeatureStatisticsList, config: UseCaseConfig, margin: float = 0.5) -> schema_pb2.Schema:
+def infer_schema(
+    statistics: statistics_pb2.DatasetFeatureStatisticsList, config: UseCaseConfig, margin: float = 0.5
+) -> schema_pb2.Schema:
     """Infers a schema for a person to review and commit, stricter than TFDV's default inference.
 
     On top of ``tfdv.infer_schema``: TRAINING and SERVING environments (only features are served);
@@ -323,7 +333,9 @@ def with_comparators(schema: schema_pb2.Schema, config: UseCaseConfig, check: st
         if feature.name not in compared:
             continue
         comparator = feature.drift_comparator if check == "drift" else feature.skew_comparator
-        text = feature.type == schema_pb2.BYTES or (feature.HasField("int_domain") and feature.int_domain.is_categorical)
+        text = feature.type == schema_pb2.BYTES or (
+            feature.HasField("int_domain") and feature.int_domain.is_categorical
+        )
         if feature.name in thresholds.features:
             threshold = thresholds.features[feature.name]
         elif feature.name in datetimes:
@@ -373,11 +385,20 @@ def validate_statistics(
         stats = split_statistics(statistics, split)
         rows = stats.datasets[0].num_examples
         if rows == 0:
-            findings.append(Finding("rows", split, "(dataset)", "EMPTY_SPLIT", grade("EMPTY_SPLIT"), "the split has no rows"))
+            findings.append(
+                Finding("rows", split, "(dataset)", "EMPTY_SPLIT", grade("EMPTY_SPLIT"), "the split has no rows")
+            )
             continue
         if rows < spec.min_rows:
             findings.append(
-                Finding("rows", split, "(dataset)", "TOO_FEW_ROWS", grade("TOO_FEW_ROWS"), f"{rows} rows, at least {spec.min_rows} required")
+                Finding(
+                    "rows",
+                    split,
+                    "(dataset)",
+                    "TOO_FEW_ROWS",
+                    grade("TOO_FEW_ROWS"),
+                    f"{rows} rows, at least {spec.min_rows} required",
+                )
             )
         result = tfdv.validate_statistics(stats, schema, environment=TRAINING)
         anomalies[f"schema:{split}"] = result
@@ -399,32 +420,44 @@ def validate_statistics(
     distances: list[Distance] = []
     train, evaluation = split_statistics(statistics, "train"), split_statistics(statistics, "eval")
     if train.datasets[0].num_examples and evaluation.datasets[0].num_examples:
-        skew = tfdv.validate_statistics(train, with_comparators(schema, config, "skew"), serving_statistics=evaluation, environment=TRAINING)
+        skew = tfdv.validate_statistics(
+            train, with_comparators(schema, config, "skew"), serving_statistics=evaluation, environment=TRAINING
+        )
         anomalies["skew"] = skew
         findings.extend(_findings(skew, "skew", "train vs eval", grade, comparators_only=True))
         distances.extend(_distances(skew, "skew"))
     if previous is not None and train.datasets[0].num_examples:
         old_train = split_statistics(previous, "train")
-        drift = tfdv.validate_statistics(train, with_comparators(schema, config, "drift"), previous_statistics=old_train, environment=TRAINING)
+        drift = tfdv.validate_statistics(
+            train, with_comparators(schema, config, "drift"), previous_statistics=old_train, environment=TRAINING
+        )
         anomalies["drift"] = drift
-        findings.extend(_findings(drift, "drift", f"train vs {previous_version or 'previous'}", grade, comparators_only=True))
+        findings.extend(
+            _findings(drift, "drift", f"train vs {previous_version or 'previous'}", grade, comparators_only=True)
+        )
         distances.extend(_distances(drift, "drift"))
     findings.sort(key=lambda f: (f.severity != "error", f.check, f.split, f.feature))
     return ValidationResult(version, findings, distances, statistics, anomalies, previous_version)
 
 
-def _findings(result: anomalies_pb2.Anomalies, check: str, split: str, grade: Any, comparators_only: bool = False) -> list[Finding]:
+def _findings(
+    result: anomalies_pb2.Anomalies, check: str, split: str, grade: Any, comparators_only: bool = False
+) -> list[Finding]:
     found = []
     for feature, info in sorted(result.anomaly_info.items()):
         for reason in info.reason:
             kind = ANOMALY_TYPES.Name(reason.type)
             if comparators_only != kind.startswith("COMPARATOR_"):
                 continue
-            found.append(Finding(check, split, feature, kind, grade(kind), reason.description or reason.short_description))
+            found.append(
+                Finding(check, split, feature, kind, grade(kind), reason.description or reason.short_description)
+            )
     if not comparators_only and result.HasField("dataset_anomaly_info"):
         for reason in result.dataset_anomaly_info.reason:
             kind = ANOMALY_TYPES.Name(reason.type)
-            found.append(Finding(check, split, "(dataset)", kind, grade(kind), reason.description or reason.short_description))
+            found.append(
+                Finding(check, split, "(dataset)", kind, grade(kind), reason.description or reason.short_description)
+            )
     return found
 
 
@@ -445,7 +478,9 @@ def _present_fraction(stats: statistics_pb2.FeatureNameStatistics, rows: int) ->
     return common.num_non_missing / rows if common is not None and rows else 1.0
 
 
-def _pin_label_domain(schema: schema_pb2.Schema, feature: schema_pb2.Feature, stats: statistics_pb2.FeatureNameStatistics) -> None:
+def _pin_label_domain(
+    schema: schema_pb2.Schema, feature: schema_pb2.Feature, stats: statistics_pb2.FeatureNameStatistics
+) -> None:
     """The label's classes are exactly the ones seen: an unseen class is an anomaly."""
     if stats.HasField("num_stats") and feature.type == schema_pb2.INT:
         feature.int_domain.min = int(stats.num_stats.min)
@@ -495,7 +530,9 @@ def read_statistics(store: ObjectStore, ref: DatasetRef) -> statistics_pb2.Datas
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(data)
 
 
-def statistics_of(store: ObjectStore, ref: DatasetRef, config: UseCaseConfig, work_dir: Path, schema: schema_pb2.Schema | None = None) -> statistics_pb2.DatasetFeatureStatisticsList:
+def statistics_of(
+    store: ObjectStore, ref: DatasetRef, config: UseCaseConfig, work_dir: Path, schema: schema_pb2.Schema | None = None
+) -> statistics_pb2.DatasetFeatureStatisticsList:
     """Returns a version's stored statistics, computing and storing them first if it has none."""
     stored = read_statistics(store, ref)
     if stored is not None:
@@ -508,7 +545,11 @@ def statistics_of(store: ObjectStore, ref: DatasetRef, config: UseCaseConfig, wo
 
 
 def compute_statistics(
-    store: ObjectStore, manifest: Mapping[str, Any], config: UseCaseConfig, work_dir: Path, schema: schema_pb2.Schema | None = None
+    store: ObjectStore,
+    manifest: Mapping[str, Any],
+    config: UseCaseConfig,
+    work_dir: Path,
+    schema: schema_pb2.Schema | None = None,
 ) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, tuple[int, int]]]:
     """Downloads a version's splits (verified) and computes their statistics and duplicate counts."""
     files = {split: datasets.download_split(store, manifest, split, work_dir / f"{split}.parquet") for split in SPLITS}
@@ -516,11 +557,15 @@ def compute_statistics(
     if config.validation.statistics.engine == "beam":
         statistics = statistics_with_beam(files, work_dir, config.validation.statistics.beam_options, schema)
     else:
-        statistics = statistics_in_process({split: datasets.read_parquet(path) for split, path in files.items()}, schema)
+        statistics = statistics_in_process(
+            {split: datasets.read_parquet(path) for split, path in files.items()}, schema
+        )
     return statistics, duplicates
 
 
-def validate_dataset(config: UseCaseConfig, schema: schema_pb2.Schema, store: ObjectStore, version: str = "latest") -> ValidationResult:
+def validate_dataset(
+    config: UseCaseConfig, schema: schema_pb2.Schema, store: ObjectStore, version: str = "latest"
+) -> ValidationResult:
     """Validates a dataset version and stores its statistics next to it for later runs and monitoring.
 
     Args:
@@ -537,7 +582,11 @@ def validate_dataset(config: UseCaseConfig, schema: schema_pb2.Schema, store: Ob
     with tempfile.TemporaryDirectory(prefix="mlcycle-validate-") as folder:
         statistics, duplicates = compute_statistics(store, manifest, config, Path(folder), schema)
         parent = manifest.get("parent")
-        previous = statistics_of(store, DatasetRef(config.name, parent), config, Path(folder) / "previous", schema) if parent else None
+        previous = (
+            statistics_of(store, DatasetRef(config.name, parent), config, Path(folder) / "previous", schema)
+            if parent
+            else None
+        )
     store.put_bytes(store.bucket("datasets"), ref.key(STATISTICS), statistics.SerializeToString())
     return validate_statistics(statistics, schema, config, ref.version, previous, parent, duplicates)
 
@@ -555,9 +604,13 @@ def infer_schema_for_version(config: UseCaseConfig, store: ObjectStore, version:
         folder = Path(folder)
         files = [datasets.download_split(store, manifest, split, folder / f"{split}.parquet") for split in SPLITS]
         if config.validation.statistics.engine == "beam":
-            statistics = statistics_with_beam({"all": str(folder / "*.parquet")}, folder, config.validation.statistics.beam_options)
+            statistics = statistics_with_beam(
+                {"all": str(folder / "*.parquet")}, folder, config.validation.statistics.beam_options
+            )
         else:
-            statistics = statistics_in_process({"all": pd.concat([datasets.read_parquet(f) for f in files], ignore_index=True)})
+            statistics = statistics_in_process(
+                {"all": pd.concat([datasets.read_parquet(f) for f in files], ignore_index=True)}
+            )
     return infer_schema(statistics, config)
 
 
@@ -572,10 +625,14 @@ def parse_schema(text: str) -> schema_pb2.Schema:
     try:
         return text_format.Parse(text, schema_pb2.Schema())
     except text_format.ParseError as error:
-        raise DataError(f"the schema is not a valid TFDV schema: {error}", hint="regenerate it with `make schema`") from None
+        raise DataError(
+            f"the schema is not a valid TFDV schema: {error}", hint="regenerate it with `make schema`"
+        ) from None
 
 
-def write_outputs(result: ValidationResult, use_case: str, statistics_path: Path, anomalies_dir: Path, report_path: Path) -> None:
+def write_outputs(
+    result: ValidationResult, use_case: str, statistics_path: Path, anomalies_dir: Path, report_path: Path
+) -> None:
     """Writes the statistics, the anomalies (JSON plus TFDV text protos) and the HTML report."""
     from google.protobuf import text_format
 
@@ -598,7 +655,14 @@ def write_outputs(result: ValidationResult, use_case: str, statistics_path: Path
     report_path.write_text(render_report(result, use_case))
 
 
-def run_validate_task(use_case_yaml: str, schema_text: str, dataset_version: str, statistics_path: Path, anomalies_dir: Path, report_path: Path) -> ValidationResult:
+def run_validate_task(
+    use_case_yaml: str,
+    schema_text: str,
+    dataset_version: str,
+    statistics_path: Path,
+    anomalies_dir: Path,
+    report_path: Path,
+) -> ValidationResult:
     """Runs validation as a pipeline task: config and schema from text, S3 from the environment."""
     config = parse_use_case(use_case_yaml)
     store = ObjectStore.connect(s3_settings())

@@ -49,7 +49,11 @@ def render_report(result: ValidationResult, use_case: str) -> str:
         f"<h1>Data validation of {_e(use_case)} dataset {_e(result.version)}</h1>",
         f'<p id="verdict" class="{verdict}"><strong>{verdict.upper()}</strong>: {len(result.errors)} errors '
         f"(block training), {len(result.warnings)} warnings. Rows: {rows}."
-        + (f" Drift measured against {_e(result.previous_version)}." if result.previous_version else " No previous version: drift not measured.")
+        + (
+            f" Drift measured against {_e(result.previous_version)}."
+            if result.previous_version
+            else " No previous version: drift not measured."
+        )
         + "</p>",
         _legend(),
         "<h2>Anomalies</h2>",
@@ -95,7 +99,7 @@ def _distances_table(distances: Sequence[Distance]) -> str:
         if distance is None:
             return "<td>–</td><td>–</td>"
         mark = ' class="num alert"' if distance.alerts else ' class="num"'
-        return f"<td{mark}>{distance.value:.4f}</td><td class=\"num\">{distance.threshold:g}</td>"
+        return f'<td{mark}>{distance.value:.4f}</td><td class="num">{distance.threshold:g}</td>'
 
     rows = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e((by_key.get(('skew', name)) or by_key.get(('drift', name))).measure)}</td>"
@@ -113,10 +117,16 @@ def _features_table(splits: dict[str, statistics_pb2.DatasetFeatureStatistics]) 
         per_split = {split: _feature(dataset, name) for split, dataset in splits.items()}
         present = [f for f in per_split.values() if f is not None]
         kind = present[0].WhichOneof("stats")
-        facts = "".join(f"<div>{_e(split)}: {_facts(feature, splits[split].num_examples)}</div>" for split, feature in per_split.items() if feature is not None)
+        facts = "".join(
+            f"<div>{_e(split)}: {_facts(feature, splits[split].num_examples)}</div>"
+            for split, feature in per_split.items()
+            if feature is not None
+        )
         chart = _numeric_chart(name, per_split) if kind == "num_stats" else _categorical_chart(name, per_split)
         type_name = statistics_pb2.FeatureNameStatistics.Type.Name(present[0].type)
-        rows.append(f'<tr class="feature" data-feature="{_e(name)}"><td><strong>{_e(name)}</strong><br>{type_name}</td><td>{facts}</td><td>{chart}</td></tr>')
+        rows.append(
+            f'<tr class="feature" data-feature="{_e(name)}"><td><strong>{_e(name)}</strong><br>{type_name}</td><td>{facts}</td><td>{chart}</td></tr>'
+        )
     head = "<tr><th>feature</th><th>statistics by split</th><th>distribution by split</th></tr>"
     return f'<table id="features">{head}{"".join(rows)}</table>'
 
@@ -125,7 +135,9 @@ def _name(feature: statistics_pb2.FeatureNameStatistics) -> str:
     return ".".join(feature.path.step) or feature.name
 
 
-def _feature(dataset: statistics_pb2.DatasetFeatureStatistics, name: str) -> statistics_pb2.FeatureNameStatistics | None:
+def _feature(
+    dataset: statistics_pb2.DatasetFeatureStatistics, name: str
+) -> statistics_pb2.FeatureNameStatistics | None:
     return next((f for f in dataset.features if _name(f) == name), None)
 
 
@@ -134,7 +146,9 @@ def _facts(feature: statistics_pb2.FeatureNameStatistics, rows: int) -> str:
     stats = getattr(feature, kind)
     missing = stats.common_stats.num_missing / rows if rows else 0.0
     if kind == "num_stats":
-        return _e(f"mean {stats.mean:.4g}, sd {stats.std_dev:.4g}, min {stats.min:.4g}, median {stats.median:.4g}, max {stats.max:.4g}, zeros {stats.num_zeros:,}, missing {missing:.1%}")
+        return _e(
+            f"mean {stats.mean:.4g}, sd {stats.std_dev:.4g}, min {stats.min:.4g}, median {stats.median:.4g}, max {stats.max:.4g}, zeros {stats.num_zeros:,}, missing {missing:.1%}"
+        )
     return _e(f"{stats.unique:,} distinct, missing {missing:.1%}")
 
 
@@ -154,7 +168,9 @@ def _numeric_chart(name: str, per_split: dict[str, Any]) -> str:
     high = max(b[1] for buckets in histograms.values() for b in buckets)
     span = (high - low) or 1.0
     densities = {
-        split: [(lo, hi, count / max(hi - lo, span / 1000) / sum(c for _, _, c in buckets)) for lo, hi, count in buckets]
+        split: [
+            (lo, hi, count / max(hi - lo, span / 1000) / sum(c for _, _, c in buckets)) for lo, hi, count in buckets
+        ]
         for split, buckets in histograms.items()
     }
     peak = max(d for values in densities.values() for _, _, d in values) or 1.0
@@ -170,7 +186,9 @@ def _numeric_chart(name: str, per_split: dict[str, Any]) -> str:
         points = []
         for lo, hi, density in values:
             points += [f"{x(lo):.1f},{y(density):.1f}", f"{x(hi):.1f},{y(density):.1f}"]
-        lines.append(f'<polyline fill="none" stroke="{COLOURS.get(split, "#000")}" stroke-width="1.5" points="{" ".join(points)}"><title>{_e(split)}</title></polyline>')
+        lines.append(
+            f'<polyline fill="none" stroke="{COLOURS.get(split, "#000")}" stroke-width="1.5" points="{" ".join(points)}"><title>{_e(split)}</title></polyline>'
+        )
     axis = (
         f'<line x1="4" y1="{CHART_HEIGHT - 14}" x2="{CHART_WIDTH - 4}" y2="{CHART_HEIGHT - 14}" stroke="#999"/>'
         f'<text x="4" y="{CHART_HEIGHT - 2}" font-size="10">{low:.4g}</text>'

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from components.common import s3_server
 from helpers import settings_for
 
+from components.common import s3_server
 from components.common.s3_server import ServerPaths, ServerState
 from components.common.storage import ObjectStore, RetryPolicy
 
@@ -30,7 +29,9 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerState]:
 @pytest.fixture
 def store(s3: ServerState) -> ObjectStore:
     """An object store with this test's own, freshly created buckets."""
-    store = ObjectStore.connect(settings_for(s3, prefix=f"t{os.getpid()}-{next(_prefixes)}-"), RetryPolicy(attempts=3, base_delay=0.05))
+    store = ObjectStore.connect(
+        settings_for(s3, prefix=f"t{os.getpid()}-{next(_prefixes)}-"), RetryPolicy(attempts=3, base_delay=0.05)
+    )
     store.ensure_buckets()
     return store
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import LOANS_CONFIG, MLCYCLE, assert_one_line_error, make_customers, make_loans, mlcycle, write_loans_use_case
+from helpers import (
+    LOANS_CONFIG,
+    MLCYCLE,
+    assert_one_line_error,
+    make_customers,
+    make_loans,
+    mlcycle,
+    write_loans_use_case,
+)
+
 
 def nothing_written(store) -> bool:
     return store.list_keys(store.bucket("datasets"), "loans/") == []
@@ -96,7 +104,18 @@ def test_ingest_then_list_and_show(loans_config_path, s3_env, store):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["ingest"], ["run"], ["s3", "up"], ["datasets", "list"], ["check-config"], ["schema"], ["validate"], ["train"], ["models", "compare"]],
+    [
+        [],
+        ["ingest"],
+        ["run"],
+        ["s3", "up"],
+        ["datasets", "list"],
+        ["check-config"],
+        ["schema"],
+        ["validate"],
+        ["train"],
+        ["models", "compare"],
+    ],
 )
 def test_every_command_has_help(command):
     result = subprocess.run([*MLCYCLE, *command, "--help"], capture_output=True, text=True, timeout=120)
@@ -144,7 +163,9 @@ def test_run_trains_deploys_and_a_second_run_meets_the_first_model_as_champion(t
         assert "serving   PASS" in out
         # The real Seldon server answered the promoted model, refused a bad request and stored feedback.
         assert f"serve     {version} at http://127.0.0.1:" in out
-        assert "predict   1 row (ndarray): classes ['0', '1']" in out or "predict   1 row (ndarray): classes [0, 1]" in out
+        assert (
+            "predict   1 row (ndarray): classes ['0', '1']" in out or "predict   1 row (ndarray): classes [0, 1]" in out
+        )
         assert "refused   a request without 'sched_dep_time': HTTP 400" in out
         assert "stored 1 row(s)" in out
 

@@ -17,4 +17,8 @@ def config():
 @pytest.fixture(scope="module")
 def frames():
     """Train, eval and test splits whose label depends on price and channel."""
-    return {"train": learnable_orders(seed=1), "eval": learnable_orders(600, seed=2), "test": learnable_orders(900, seed=3)}
+    return {
+        "train": learnable_orders(seed=1),
+        "eval": learnable_orders(600, seed=2),
+        "test": learnable_orders(900, seed=3),
+    }

@@ -76,7 +76,9 @@ def test_missing_object_and_listing(store):
 def test_wrong_credentials_fail_at_once_with_a_hint(s3):
     store = ObjectStore.connect(settings_for(s3, secret="wrong-secret"))
     started = time.monotonic()
-    with pytest.raises(StorageError, match="refused the credentials \\(SignatureDoesNotMatch\\).*AWS_SECRET_ACCESS_KEY"):
+    with pytest.raises(
+        StorageError, match="refused the credentials \\(SignatureDoesNotMatch\\).*AWS_SECRET_ACCESS_KEY"
+    ):
         store.check()
     assert time.monotonic() - started < 2, "a credential error is not transient and must not be retried"
 
@@ -86,7 +88,9 @@ def test_unreachable_server_fails_after_bounded_retries(tmp_path):
     state = s3_server.start(paths)
     s3_server.stop(paths)
     store = ObjectStore.connect(settings_for(state), RetryPolicy(attempts=3, base_delay=0.05))
-    with pytest.raises(StorageError, match="did not answer after 3 tries \\(connection refused\\).*is the server running"):
+    with pytest.raises(
+        StorageError, match="did not answer after 3 tries \\(connection refused\\).*is the server running"
+    ):
         store.check()
 
 

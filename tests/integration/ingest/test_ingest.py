@@ -21,7 +21,9 @@ SMALL_BLOCKS = IngestOptions(block_bytes=4096)  # many chunks even for a tiny fi
 def all_object_versions(store: ObjectStore) -> list[tuple[str, str]]:
     client = store._client
     bucket = store.bucket("datasets")
-    return sorted((o.object_name, o.version_id) for o in client.list_objects(bucket, recursive=True, include_version=True))
+    return sorted(
+        (o.object_name, o.version_id) for o in client.list_objects(bucket, recursive=True, include_version=True)
+    )
 
 
 def test_ingest_writes_a_complete_version_with_manifest_and_latest_pointer(store, loans_config_path, tmp_path):
@@ -49,7 +51,10 @@ def test_ingest_writes_a_complete_version_with_manifest_and_latest_pointer(store
     expected["defaulted"] = expected["status"].isin(["default", "charged_off"]).astype(int)
     chunked = pd.concat([datasets.load_split(store, manifest, s, tmp_path) for s in ("train", "eval", "test")])
     assert sorted(chunked["loan_id"]) == sorted(expected["loan_id"])
-    assert chunked.set_index("loan_id")["defaulted"].sort_index().tolist() == expected.set_index("loan_id")["defaulted"].sort_index().tolist()
+    assert (
+        chunked.set_index("loan_id")["defaulted"].sort_index().tolist()
+        == expected.set_index("loan_id")["defaulted"].sort_index().tolist()
+    )
 
 
 def test_identical_inputs_give_the_same_id_and_write_nothing(store, loans_config_path):
@@ -130,7 +135,9 @@ def test_server_stopped_mid_publication_leaves_nothing_visible(tmp_path):
         assert datasets.read_latest(store, "loans") == first.ref.version
         assert [m["version"] for m in datasets.list_versions(store, "loans")] == [first.ref.version]
         # Data files written before the crash may remain, but without a manifest no reader reaches them.
-        folders = {k.rstrip("/").split("/")[-1] for k in store.list_keys(store.bucket("datasets"), "loans/", recursive=False)}
+        folders = {
+            k.rstrip("/").split("/")[-1] for k in store.list_keys(store.bucket("datasets"), "loans/", recursive=False)
+        }
         orphans = folders - {first.ref.version, "latest.json"}
         for orphan in orphans:
             with pytest.raises(NotFoundError, match="does not exist \\(or never completed\\)"):

@@ -10,9 +10,9 @@ from kfp import local
 from components.common.config import load_use_case
 from components.common.config import parse_use_case as load_use_case_text
 from components.common.datasets import list_versions as dataset_versions
+from components.ingest.logic import ingest_dataset
 from components.register import logic as registry
 from components.validate.logic import infer_schema_for_version, write_schema
-from components.ingest.logic import ingest_dataset
 from pipelines.training_pipeline import training_pipeline
 
 TRAINING = """
@@ -24,8 +24,6 @@ training:
 analysis:
   blessing: {{floors: {{roc_auc: 0.3}}}}
 """
-
-
 
 
 @pytest.fixture
@@ -61,7 +59,10 @@ def test_valid_data_trains_and_registers_a_blessed_model(local_pipeline, store, 
     write_schema(infer_schema_for_version(config, store), schema_file)
 
     training_pipeline(
-        use_case=config_path.read_text(), schema=schema_file.read_text(), seed=7, overrides={"analysis.blessing.floors.roc_auc": 0.35}
+        use_case=config_path.read_text(),
+        schema=schema_file.read_text(),
+        seed=7,
+        overrides={"analysis.blessing.floors.roc_auc": 0.35},
     )
 
     effective = load_use_case_text(task_outputs(local_pipeline, "configure-run")["parameterValues"]["Output"])
@@ -82,7 +83,9 @@ def test_valid_data_trains_and_registers_a_blessed_model(local_pipeline, store, 
     assert registered["staged"] is True
     assert registry.current_version(store, "loans", "staging") == registered["version"]
     manifest = registry.read_manifest(store, registry.resolve(store, "loans", registered["version"]))
-    assert manifest["lineage"]["parameters"]["family"] == "logistic_regression" and len(manifest["lineage"]["trials"]) == 2
+    assert (
+        manifest["lineage"]["parameters"]["family"] == "logistic_regression" and len(manifest["lineage"]["trials"]) == 2
+    )
     assert manifest["lineage"]["dataset_version"] == dataset_version
     assert "serving_schema" in manifest  # what the server checks requests against
 
@@ -93,7 +96,9 @@ def test_invalid_data_stops_at_validation_and_registers_nothing(local_pipeline, 
     ingest_dataset(config, store)
     schema_file = tmp_path / "schema.pbtxt"
     write_schema(infer_schema_for_version(config, store), schema_file)
-    bad = write_loans_use_case(tmp_path / "bad", loans_with_signal(seed=4).assign(amount="lots"), config=LOANS_CONFIG + TRAINING)
+    bad = write_loans_use_case(
+        tmp_path / "bad", loans_with_signal(seed=4).assign(amount="lots"), config=LOANS_CONFIG + TRAINING
+    )
 
     training_pipeline(use_case=bad.read_text(), schema=schema_file.read_text())
 

@@ -34,12 +34,12 @@ analysis:
 """
 
 
-
-
 def use_case(tmp_path: Path, loans=None):
     from helpers import LOANS_CONFIG
 
-    return write_loans_use_case(tmp_path, loans_with_signal() if loans is None else loans, config=LOANS_CONFIG + TRAINING)
+    return write_loans_use_case(
+        tmp_path, loans_with_signal() if loans is None else loans, config=LOANS_CONFIG + TRAINING
+    )
 
 
 def test_training_registers_a_blessed_version_with_lineage_and_card(store, tmp_path):
@@ -88,7 +88,9 @@ def test_a_candidate_worse_than_production_is_not_blessed_and_a_better_one_is(st
     weak, _ = fit(train_rows.assign(amount=1, purpose="car"), config, Trial("logistic_regression"))
     weak_path = tmp_path / "weak.joblib"
     joblib.dump(weak, weak_path)
-    weak_version = registry.register_model(store, "loans", weak_path, lineage={"metrics": {"roc_auc": 0.5}}, blessed=True, card_markdown="weak", card={}).ref.version
+    weak_version = registry.register_model(
+        store, "loans", weak_path, lineage={"metrics": {"roc_auc": 0.5}}, blessed=True, card_markdown="weak", card={}
+    ).ref.version
     registry.set_stage(store, "loans", "production", weak_version, reason="test")
     ingest_dataset(config, store)
     better = train_and_register(config, "", store)
@@ -100,7 +102,9 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     config_path = use_case(tmp_path)
 
     def mlcycle(*args):
-        return subprocess.run([sys.executable, "-m", "components.cli", *args], env=s3_env, capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-m", "components.cli", *args], env=s3_env, capture_output=True, text=True, timeout=600
+        )
 
     assert mlcycle("ingest", "-c", str(config_path)).returncode == 0
     trained = mlcycle("train", "-c", str(config_path))
@@ -116,4 +120,8 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     compared = mlcycle("models", "compare", "-c", str(config_path), version, "production")
     assert compared.returncode == 0 and "roc_auc" in compared.stdout
     missing = mlcycle("models", "show", "-c", str(config_path), "m-0000000000000000")
-    assert missing.returncode != 0 and missing.stderr.startswith("error: ") and len(missing.stderr.strip().splitlines()) == 1
+    assert (
+        missing.returncode != 0
+        and missing.stderr.startswith("error: ")
+        and len(missing.stderr.strip().splitlines()) == 1
+    )

@@ -45,7 +45,9 @@ def report_file(tmp_path_factory) -> Path:
     schema = infer_schema(statistics_in_process({"all": make_orders(6000, seed=9)}), config)
     frames = {"train": make_orders(seed=1), "eval": make_orders(seed=2).assign(coupon="x"), "test": make_orders(seed=3)}
     duplicates = {s: duplicate_fraction([f]) for s, f in frames.items()}
-    result = validate_statistics(statistics_in_process(frames), schema, config, "ds-0123456789abcdef", None, None, duplicates)
+    result = validate_statistics(
+        statistics_in_process(frames), schema, config, "ds-0123456789abcdef", None, None, duplicates
+    )
     path = tmp_path_factory.mktemp("report") / "validation.html"
     path.write_text(render_report(result, "shop"))
     return path
@@ -83,6 +85,8 @@ def test_report_renders_features_charts_and_anomalies_without_any_request(browse
 def test_the_request_check_sees_a_page_that_calls_out(browser, report_file, tmp_path):
     """The control: the same check must catch a report that loads anything from a CDN."""
     leaky = tmp_path / "leaky.html"
-    leaky.write_text(report_file.read_text().replace("</body>", '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script></body>'))
+    leaky.write_text(
+        report_file.read_text().replace("</body>", '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script></body>')
+    )
     _, requested = open_page(browser, leaky)
     assert requested == ["https://cdn.jsdelivr.net/npm/vega@5"]

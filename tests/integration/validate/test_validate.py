@@ -2,7 +2,6 @@
 
 # No `from __future__ import annotations` here: KFP reads the pipeline's annotations as types.
 
-
 import json
 import subprocess
 import sys
@@ -15,7 +14,14 @@ from components.common.config import DEMO_CONFIG, load_use_case, schema_path
 from components.ingest.component import ingest_data
 from components.ingest.logic import ingest_dataset
 from components.validate.component import validate_data
-from components.validate.logic import STATISTICS, infer_schema_for_version, load_schema, read_statistics, validate_dataset, write_schema
+from components.validate.logic import (
+    STATISTICS,
+    infer_schema_for_version,
+    load_schema,
+    read_statistics,
+    validate_dataset,
+    write_schema,
+)
 
 
 def test_demo_splits_validate_clean_against_the_committed_schema(store):
@@ -45,7 +51,9 @@ def test_drift_is_measured_against_the_parent_version(store, tmp_path):
 
 
 def mlcycle(*args, env, cwd=None):
-    return subprocess.run([sys.executable, "-m", "components.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "components.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_cli_infers_a_schema_once_and_validate_exits_1_on_blocking_anomalies(tmp_path, s3_env, store):
@@ -54,7 +62,7 @@ def test_cli_infers_a_schema_once_and_validate_exits_1_on_blocking_anomalies(tmp
     created = mlcycle("schema", "-c", str(config_path), env=s3_env)
     assert created.returncode == 0, created.stderr
     schema_file = tmp_path / "loans" / "loans.schema.pbtxt"
-    assert schema_file.is_file() and "not_in_environment: \"SERVING\"" in schema_file.read_text()
+    assert schema_file.is_file() and 'not_in_environment: "SERVING"' in schema_file.read_text()
     again = mlcycle("schema", "-c", str(config_path), env=s3_env)
     assert again.returncode == 2 and "exists already (hint: review and edit it, or pass --force" in again.stderr
 
@@ -111,4 +119,3 @@ def _task_dir(root: Path, task: str) -> Path:
     """The newest local run's folder of a task."""
     runs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     return runs[-1] / task
-

@@ -84,7 +84,12 @@ def test_unquoted_yaml_boolean_key_is_explained(tmp_path):
         (lambda d: d["features"].update(numeric=["defaulted"]), "the target 'defaulted' is also a feature"),
         (lambda d: d["features"].update(numeric=["amount", "amount"]), "feature 'amount' is listed twice"),
         (lambda d: d["split"].pop("eval_end"), "a time split needs `column`, `train_end` and `eval_end`"),
-        (lambda d: d.update(split={"method": "hash", "key": ["loan_id"], "fractions": {"train": 0.9, "eval": 0.2, "test": 0}}), "must be non-negative and sum to 1"),
+        (
+            lambda d: d.update(
+                split={"method": "hash", "key": ["loan_id"], "fractions": {"train": 0.9, "eval": 0.2, "test": 0}}
+            ),
+            "must be non-negative and sum to 1",
+        ),
         (lambda d: d["sources"].update(extra={"uri": "data.txt"}), "cannot tell the format of source 'data.txt'"),
         (lambda d: d["target"]["derive"].update(value="default"), "target.derive.value must be a list for op 'in'"),
     ],
@@ -177,15 +182,39 @@ def test_demo_monitoring_settings_load_and_default_when_absent(tmp_path):
 @pytest.mark.parametrize(
     "monitoring, message",
     [
-        ({"window_hour": 2}, "unknown key 'window_hour' in use_case.yaml.monitoring (hint: did you mean 'window_hours'?)"),
+        (
+            {"window_hour": 2},
+            "unknown key 'window_hour' in use_case.yaml.monitoring (hint: did you mean 'window_hours'?)",
+        ),
         ({"window_hours": 0}, "monitoring.window_hours in use_case.yaml must be at least 1"),
-        ({"drift": {"numeric": 1.5}}, "monitoring.drift threshold of 'numeric' in use_case.yaml is 1.5, not between 0 and 1"),
-        ({"retrain_on_drift": {"features": ["amont"]}}, "monitoring names 'amont' in use_case.yaml, which is not a feature (hint: did you mean 'amount'?)"),
-        ({"drift": {"features": {"status": 0.2}}}, "monitoring names 'status' in use_case.yaml, which is not a feature"),
-        ({"quality": {"floors": {"roc": 0.6}}}, "unknown metric 'roc' in monitoring.quality of use_case.yaml (hint: did you mean 'roc_auc'?)"),
-        ({"quality": {"min_rows": 0}}, "monitoring.quality.min_rows and min_slice_rows in use_case.yaml must be at least 1"),
-        ({"feedback_split": {"train": 0.5, "test": 0.5}}, "monitoring.feedback_split in use_case.yaml must give train, eval and test"),
-        ({"schedule": "0 3 * * *"}, "monitoring.schedule '0 3 * * *' in use_case.yaml is not a six-field cron expression (hint: KFP"),
+        (
+            {"drift": {"numeric": 1.5}},
+            "monitoring.drift threshold of 'numeric' in use_case.yaml is 1.5, not between 0 and 1",
+        ),
+        (
+            {"retrain_on_drift": {"features": ["amont"]}},
+            "monitoring names 'amont' in use_case.yaml, which is not a feature (hint: did you mean 'amount'?)",
+        ),
+        (
+            {"drift": {"features": {"status": 0.2}}},
+            "monitoring names 'status' in use_case.yaml, which is not a feature",
+        ),
+        (
+            {"quality": {"floors": {"roc": 0.6}}},
+            "unknown metric 'roc' in monitoring.quality of use_case.yaml (hint: did you mean 'roc_auc'?)",
+        ),
+        (
+            {"quality": {"min_rows": 0}},
+            "monitoring.quality.min_rows and min_slice_rows in use_case.yaml must be at least 1",
+        ),
+        (
+            {"feedback_split": {"train": 0.5, "test": 0.5}},
+            "monitoring.feedback_split in use_case.yaml must give train, eval and test",
+        ),
+        (
+            {"schedule": "0 3 * * *"},
+            "monitoring.schedule '0 3 * * *' in use_case.yaml is not a six-field cron expression (hint: KFP",
+        ),
     ],
 )
 def test_invalid_monitoring_settings_name_the_key_and_the_fix(tmp_path, monitoring, message):

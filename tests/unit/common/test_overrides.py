@@ -15,13 +15,20 @@ def test_nothing_to_override_returns_the_reviewed_text_with_its_comments():
 
 
 def test_seed_and_thresholds_change_and_nothing_else_does():
-    effective = apply_overrides(TEXT, {"training.seed": 7, "analysis.blessing.floors.roc_auc": 0.7, "validation.skew.numeric": 0.3})
+    effective = apply_overrides(
+        TEXT, {"training.seed": 7, "analysis.blessing.floors.roc_auc": 0.7, "validation.skew.numeric": 0.3}
+    )
     before, after = parse_use_case(TEXT), parse_use_case(effective)
     assert after.training.seed == 7 and before.training.seed == 42
     assert after.analysis.blessing.floors["roc_auc"] == 0.7
     assert after.analysis.blessing.floors["pr_auc"] == before.analysis.blessing.floors["pr_auc"]
     assert after.validation.skew.numeric == 0.3
-    assert (after.features, after.target, after.sources, after.split) == (before.features, before.target, before.sources, before.split)
+    assert (after.features, after.target, after.sources, after.split) == (
+        before.features,
+        before.target,
+        before.sources,
+        before.split,
+    )
 
 
 def test_the_same_overrides_give_the_same_text_so_cached_steps_hit():

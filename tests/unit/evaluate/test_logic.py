@@ -41,7 +41,12 @@ def test_multiclass_metrics_with_text_labels():
         ({"roc_auc": 0.70}, None, True, "no model in production: the floors alone decide"),
         ({"roc_auc": 0.55}, None, False, "roc_auc 0.5500 misses the floor 0.6"),
         ({"roc_auc": 0.70}, {"roc_auc": 0.705}, True, "within the allowed loss 0.01"),
-        ({"roc_auc": 0.70}, {"roc_auc": 0.75}, False, "roc_auc 0.7000 against the champion's 0.7500: worse than the allowed loss 0.01"),
+        (
+            {"roc_auc": 0.70},
+            {"roc_auc": 0.75},
+            False,
+            "roc_auc 0.7000 against the champion's 0.7500: worse than the allowed loss 0.01",
+        ),
         ({"roc_auc": 0.80}, {"roc_auc": 0.75}, True, "not worse"),
         ({"roc_auc": math.nan}, None, False, "misses the floor"),
     ],
@@ -70,13 +75,17 @@ def test_slices_skip_small_groups_and_report_the_largest_gap():
 def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(config, frames):
     candidate, _ = fit(frames["train"], config, Trial("hist_gradient_boosting", {"max_iter": 30}))
     weak, _ = fit(frames["train"].assign(price=50.0), config, Trial("logistic_regression"))
-    analysis = analyse_model(candidate, frames["train"], frames["test"], config, champion=weak, champion_version="m-weak")
+    analysis = analyse_model(
+        candidate, frames["train"], frames["test"], config, champion=weak, champion_version="m-weak"
+    )
     assert analysis.blessing.blessed and analysis.champion["version"] == "m-weak"
     assert analysis.champion["metrics"]["roc_auc"] < analysis.metrics["roc_auc"]
     assert analysis.baselines["majority_class"]["roc_auc"] == 0.5
     assert analysis.rows == 900 and sum(map(sum, analysis.confusion)) == 900
     assert {s["value"] for s in analysis.slices["channel"]} == {"web", "shop", "phone"}
-    card = model_card(config, analysis, {"dataset_version": "ds-1", "training": {"family": "hist_gradient_boosting", "params": {}}})
+    card = model_card(
+        config, analysis, {"dataset_version": "ds-1", "training": {"family": "hist_gradient_boosting", "params": {}}}
+    )
     text = render_markdown(card)
     assert "**BLESSED**" in text and "champion m-weak" in text and "baseline: majority class" in text
     assert "| channel | rows | roc_auc" in text and "dataset version: `ds-1`" in text

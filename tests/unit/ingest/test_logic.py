@@ -65,12 +65,20 @@ def test_join_reports_column_clashes_and_key_type_mismatches():
         join_lookups(flights, {"planes": lookup}, (join,))
     numbered = pd.DataFrame({"tailnum": [1], "x": [0]})
     with pytest.raises(DataError, match="cannot join 'planes' on tailnum"):
-        join_lookups(numbered, {"planes": PLANES[["tailnum", "seats"]]}, (JoinSpec(source="planes", keys=("tailnum",)),))
+        join_lookups(
+            numbered, {"planes": PLANES[["tailnum", "seats"]]}, (JoinSpec(source="planes", keys=("tailnum",)),)
+        )
 
 
 @pytest.mark.parametrize(
     "op, value, expected",
-    [(">", 15, [0, 0, 1]), (">=", 15, [0, 1, 1]), ("<", 15, [1, 0, 0]), ("==", 15, [0, 1, 0]), ("in", [3, 40], [1, 0, 1])],
+    [
+        (">", 15, [0, 0, 1]),
+        (">=", 15, [0, 1, 1]),
+        ("<", 15, [1, 0, 0]),
+        ("==", 15, [0, 1, 0]),
+        ("in", [3, 40], [1, 0, 1]),
+    ],
 )
 def test_derive_target_applies_the_rule(op, value, expected):
     frame = pd.DataFrame({"arr_delay": pd.array([3, 15, 40], dtype="Int64")})

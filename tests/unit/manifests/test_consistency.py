@@ -133,7 +133,9 @@ def test_the_argocd_project_permits_every_kind_its_applications_sync(rendered, a
         for doc in rendered[f"model/overlays/{environment}"]:
             group = doc["apiVersion"].rpartition("/")[0]
             allowed = cluster if doc["kind"] == "Namespace" else namespaced
-            assert (group, doc["kind"]) in allowed, f"Argo CD would refuse {doc['kind']} {doc['metadata']['name']} of {environment}"
+            assert (group, doc["kind"]) in allowed, (
+                f"Argo CD would refuse {doc['kind']} {doc['metadata']['name']} of {environment}"
+            )
 
 
 def test_only_production_feeds_monitoring(rendered):

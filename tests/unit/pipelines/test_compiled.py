@@ -22,7 +22,9 @@ SPECS = sorted(PIPELINES, key=lambda path: path.name)
 def test_committed_specs_match_a_fresh_compilation(tmp_path):
     for fresh in compile_all(tmp_path):
         committed = next(path for path in PIPELINES if path.name == fresh.name)
-        assert committed.read_text() == fresh.read_text(), f"{committed.name} is stale: run `make compile` and commit it"
+        assert committed.read_text() == fresh.read_text(), (
+            f"{committed.name} is stale: run `make compile` and commit it"
+        )
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda path: path.stem)
@@ -53,7 +55,9 @@ def test_every_task_runs_the_project_image_without_installing_packages(path):
 def test_s3_credentials_reach_tasks_only_from_the_kubernetes_secret(path):
     spec, platform = documents(path)
     for executor in spec["deploymentSpec"]["executors"].values():
-        assert not [env for env in executor["container"].get("env", []) if env["name"].startswith("AWS_")], "S3 settings set in the spec"
+        assert not [env for env in executor["container"].get("env", []) if env["name"].startswith("AWS_")], (
+            "S3 settings set in the spec"
+        )
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     reading_s3 = {name: config for name, config in executors.items() if "secretAsEnv" in config}
     assert reading_s3, "no task reads the S3 Secret"
@@ -64,4 +68,6 @@ def test_s3_credentials_reach_tasks_only_from_the_kubernetes_secret(path):
         (config_map,) = config["configMapAsEnv"]
         assert config_map["configMapName"] == S3_CONFIG_MAP
     defaults = yaml.safe_dump(spec["root"]["inputDefinitions"])
-    assert "AWS_" not in defaults and "AWS_" not in " ".join(str(arg) for e in spec["deploymentSpec"]["executors"].values() for arg in e["container"].get("args", []))
+    assert "AWS_" not in defaults and "AWS_" not in " ".join(
+        str(arg) for e in spec["deploymentSpec"]["executors"].values() for arg in e["container"].get("args", [])
+    )

@@ -10,7 +10,16 @@ from components.common.config import parse_use_case
 from components.common.errors import ConfigError, DataError
 from components.evaluate.logic import analyse_model
 from components.evaluate.metrics import classification_metrics
-from components.train.logic import Trial, TrialResult, expand_trials, fit, predict_proba, run_trial, select_best, train_final
+from components.train.logic import (
+    Trial,
+    TrialResult,
+    expand_trials,
+    fit,
+    predict_proba,
+    run_trial,
+    select_best,
+    train_final,
+)
 
 
 def test_search_space_expands_to_trials_and_rejects_unknown_parameters(config):
@@ -28,7 +37,9 @@ def test_training_is_deterministic_given_the_seed(config, frames):
     trial = Trial("random_forest", {"n_estimators": 20, "max_depth": 4})
     first, _ = fit(frames["train"], config, trial)
     second, _ = fit(frames["train"], config, trial)
-    np.testing.assert_array_equal(predict_proba(first, frames["test"], config), predict_proba(second, frames["test"], config))
+    np.testing.assert_array_equal(
+        predict_proba(first, frames["test"], config), predict_proba(second, frames["test"], config)
+    )
 
 
 def test_tuning_picks_the_best_eval_score_and_the_final_model_is_that_trial(config, frames):
@@ -38,13 +49,18 @@ def test_tuning_picks_the_best_eval_score_and_the_final_model_is_that_trial(conf
     model, record = train_final(frames["train"], config, best)
     assert record["rows"] == 1500 and record["family"] == best.trial.family and record["classes"] == [0, 1]
     # Fitted on the train split only, with the same seed: the final model scores exactly as its trial did.
-    again = classification_metrics(frames["eval"]["returned"].to_numpy(), predict_proba(model, frames["eval"], config), model.classes_)
+    again = classification_metrics(
+        frames["eval"]["returned"].to_numpy(), predict_proba(model, frames["eval"], config), model.classes_
+    )
     assert again == record["eval_metrics"] == best.eval_metrics
 
 
 def test_losses_are_minimised_when_selecting():
     trial = Trial("logistic_regression")
-    results = [run for run in (_result(trial, "log_loss", 0.5), _result(trial, "log_loss", 0.3), _result(trial, "log_loss", 0.3))]
+    results = [
+        run
+        for run in (_result(trial, "log_loss", 0.5), _result(trial, "log_loss", 0.3), _result(trial, "log_loss", 0.3))
+    ]
     assert select_best(results) is results[1]
 
 
@@ -58,11 +74,23 @@ def test_single_class_training_data_is_refused(config, frames):
 
 
 def test_multiclass_text_target_trains_and_is_analysed():
-    config = parse_use_case(ORDERS_CONFIG.replace("target: {name: returned}", "target: {name: channel}").replace("categorical: [channel]", "categorical: []").replace("numeric: [quantity, price]", "numeric: [quantity, price, returned]") + SHOP_TRAINING.replace("slices: [channel]", "slices: []"))
-    frames = {name: learnable_orders(rows, seed) for name, rows, seed in (("train", 1500, 1), ("eval", 600, 2), ("test", 900, 3))}
+    config = parse_use_case(
+        ORDERS_CONFIG.replace("target: {name: returned}", "target: {name: channel}")
+        .replace("categorical: [channel]", "categorical: []")
+        .replace("numeric: [quantity, price]", "numeric: [quantity, price, returned]")
+        + SHOP_TRAINING.replace("slices: [channel]", "slices: []")
+    )
+    frames = {
+        name: learnable_orders(rows, seed)
+        for name, rows, seed in (("train", 1500, 1), ("eval", 600, 2), ("test", 900, 3))
+    }
     result = run_trial(frames["train"], frames["eval"], config, Trial("logistic_regression", {"C": 1.0}))
     assert set(result.eval_metrics) >= {"roc_auc", "pr_auc", "log_loss", "brier", "f1"}
-    model, record = train_final(frames["train"], config, run_trial(frames["train"], frames["eval"], config, Trial("hist_gradient_boosting", {"max_iter": 20})))
+    model, record = train_final(
+        frames["train"],
+        config,
+        run_trial(frames["train"], frames["eval"], config, Trial("hist_gradient_boosting", {"max_iter": 20})),
+    )
     assert record["classes"] == ["phone", "shop", "web"]
     analysis = analyse_model(model, frames["train"], frames["test"], config)
     assert len(analysis.confusion) == 3 and analysis.baselines["majority_class"]["roc_auc"] == 0.5

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import ORDERS_CONFIG as CONFIG
 from helpers import make_orders
 
@@ -20,6 +19,7 @@ from components.validate.logic import (
     validate_statistics,
     with_comparators,
 )
+
 
 @pytest.fixture(scope="module")
 def config():
@@ -42,7 +42,15 @@ def splits(train=None, eval_=None, test=None) -> dict[str, pd.DataFrame]:
 def validate(frames, schema, config, previous=None) -> ValidationResult:
     duplicates = {name: duplicate_fraction([frame]) for name, frame in frames.items()}
     previous_stats = statistics_in_process(previous) if previous else None
-    return validate_statistics(statistics_in_process(frames), schema, config, "ds-test", previous_stats, "ds-prev" if previous else None, duplicates)
+    return validate_statistics(
+        statistics_in_process(frames),
+        schema,
+        config,
+        "ds-test",
+        previous_stats,
+        "ds-prev" if previous else None,
+        duplicates,
+    )
 
 
 def kinds(result: ValidationResult, split: str | None = None) -> set[tuple[str, str]]:
@@ -71,14 +79,37 @@ def test_inferred_schema_serves_features_only_and_pins_the_label(schema, config)
         (lambda f: f.assign(coupon="x"), ("coupon", "SCHEMA_NEW_COLUMN")),
         (lambda f: f.drop(columns=["price"]), ("price", "SCHEMA_MISSING_COLUMN")),
         (lambda f: f.assign(quantity=f["quantity"].astype(str)), ("quantity", "UNEXPECTED_DATA_TYPE")),
-        (lambda f: f.assign(channel=np.where(np.arange(len(f)) % 10 == 0, "fax", f["channel"])), ("channel", "ENUM_TYPE_UNEXPECTED_STRING_VALUES")),
-        (lambda f: f.assign(price=f["price"].where(np.arange(len(f)) % 3 != 0)), ("price", "FEATURE_TYPE_LOW_FRACTION_PRESENT")),
-        (lambda f: f.assign(returned=np.where(np.arange(len(f)) % 50 == 0, 2, f["returned"])), ("returned", "INT_TYPE_BIG_INT")),
-        (lambda f: f.assign(price=np.where(np.arange(len(f)) == 7, 1e6, f["price"])), ("price", "FLOAT_TYPE_BIG_FLOAT")),
-        (lambda f: f.assign(quantity=np.where(np.arange(len(f)) == 7, -500, f["quantity"])), ("quantity", "INT_TYPE_SMALL_INT")),
+        (
+            lambda f: f.assign(channel=np.where(np.arange(len(f)) % 10 == 0, "fax", f["channel"])),
+            ("channel", "ENUM_TYPE_UNEXPECTED_STRING_VALUES"),
+        ),
+        (
+            lambda f: f.assign(price=f["price"].where(np.arange(len(f)) % 3 != 0)),
+            ("price", "FEATURE_TYPE_LOW_FRACTION_PRESENT"),
+        ),
+        (
+            lambda f: f.assign(returned=np.where(np.arange(len(f)) % 50 == 0, 2, f["returned"])),
+            ("returned", "INT_TYPE_BIG_INT"),
+        ),
+        (
+            lambda f: f.assign(price=np.where(np.arange(len(f)) == 7, 1e6, f["price"])),
+            ("price", "FLOAT_TYPE_BIG_FLOAT"),
+        ),
+        (
+            lambda f: f.assign(quantity=np.where(np.arange(len(f)) == 7, -500, f["quantity"])),
+            ("quantity", "INT_TYPE_SMALL_INT"),
+        ),
     ],
-    ids=["new column", "missing column", "ints become strings", "out-of-domain category", "missing-value flood",
-         "unseen label class", "float far out of range", "int far out of range"],
+    ids=[
+        "new column",
+        "missing column",
+        "ints become strings",
+        "out-of-domain category",
+        "missing-value flood",
+        "unseen label class",
+        "float far out of range",
+        "int far out of range",
+    ],
 )
 def test_each_corruption_is_reported_with_its_kind(schema, config, corrupt, expected):
     result = validate(splits(eval_=corrupt(make_orders(seed=2))), schema, config)
@@ -110,11 +141,15 @@ def test_drift_against_the_previous_version_names_the_drifted_features(schema, c
 
 def test_skew_between_train_and_eval_is_reported(schema, config):
     result = validate(splits(eval_=make_orders(seed=2, price_shift=20)), schema, config)
-    assert ("price", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH") in {(f.feature, f.kind) for f in result.findings if f.check == "skew"}
+    assert ("price", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH") in {
+        (f.feature, f.kind) for f in result.findings if f.check == "skew"
+    }
 
 
 def test_severity_from_config_turns_an_anomaly_into_a_warning(schema):
-    lenient = parse_use_case(CONFIG.replace("  min_rows: 10", "  min_rows: 10\n  severity: {SCHEMA_NEW_COLUMN: warning}"))
+    lenient = parse_use_case(
+        CONFIG.replace("  min_rows: 10", "  min_rows: 10\n  severity: {SCHEMA_NEW_COLUMN: warning}")
+    )
     result = validate(splits(eval_=make_orders(seed=2).assign(coupon="x")), schema, lenient)
     assert result.is_valid and [f.kind for f in result.warnings] == ["SCHEMA_NEW_COLUMN"]
 
@@ -161,7 +196,11 @@ def test_beam_engine_computes_the_same_statistics_as_in_process(tmp_path):
     assert beam.datasets[0].name == "train" and beam.datasets[0].num_examples == local.datasets[0].num_examples == 500
 
     def numbers(stats):
-        return {f.path.step[0]: (round(f.num_stats.mean, 6), f.num_stats.min, f.num_stats.max) for f in stats.datasets[0].features if f.HasField("num_stats")}
+        return {
+            f.path.step[0]: (round(f.num_stats.mean, 6), f.num_stats.min, f.num_stats.max)
+            for f in stats.datasets[0].features
+            if f.HasField("num_stats")
+        }
 
     assert numbers(beam) == numbers(local)
     assert set(numbers(beam)) == {"order_id", "quantity", "price", "ordered_at", "returned"}

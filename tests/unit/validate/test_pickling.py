@@ -19,6 +19,8 @@ print("dill" if b"dill" in buffer.getvalue() else "clean")
 
 def test_a_model_saved_after_tfdv_loaded_does_not_need_dill_to_load():
     # A fresh process: the import order is what is under test.
-    done = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""})
+    done = subprocess.run(
+        [sys.executable, "-c", PROGRAM], capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""}
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "clean"

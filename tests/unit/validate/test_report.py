@@ -16,10 +16,22 @@ from components.validate.report import render_report
 def result():
     config = parse_use_case(ORDERS_CONFIG)
     schema = infer_schema(statistics_in_process({"all": make_orders(6000, seed=9)}), config)
-    frames = {"train": make_orders(seed=1), "eval": make_orders(seed=2).assign(coupon="<b>x</b>"), "test": make_orders(seed=3)}
+    frames = {
+        "train": make_orders(seed=1),
+        "eval": make_orders(seed=2).assign(coupon="<b>x</b>"),
+        "test": make_orders(seed=3),
+    }
     previous = statistics_in_process({s: make_orders(seed=4, price_shift=12) for s in frames})
     duplicates = {s: duplicate_fraction([f]) for s, f in frames.items()}
-    return validate_statistics(statistics_in_process(frames), schema, config, "ds-0123456789abcdef", previous, "ds-fedcba9876543210", duplicates)
+    return validate_statistics(
+        statistics_in_process(frames),
+        schema,
+        config,
+        "ds-0123456789abcdef",
+        previous,
+        "ds-fedcba9876543210",
+        duplicates,
+    )
 
 
 def test_report_has_verdict_anomalies_distances_and_every_feature(result):
@@ -37,4 +49,4 @@ def test_report_escapes_data_and_references_nothing_outside(result):
     page = render_report(result, "shop")
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
-    assert not re.search(r'\b(src|href)=', page)
+    assert not re.search(r"\b(src|href)=", page)
