@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from components.common import datasets, s3_server
-    from components.common.config import DEMO_CONFIG, load_use_case, s3_settings
+    from components.common.config import DEMO_CONFIG, load_use_case
     from components.common.s3_server import ServerPaths
+    from components.common.s3_settings import s3_settings
     from components.common.storage import ObjectStore
     from components.ingest.logic import ingest_dataset
     from components.serve.fastpath import compile_model

@@ -163,8 +163,9 @@ def main() -> None:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     from components.common import datasets, s3_server
-    from components.common.config import DEMO_CONFIG, load_use_case, s3_settings, schema_path
+    from components.common.config import DEMO_CONFIG, load_use_case, schema_path
     from components.common.s3_server import ServerPaths
+    from components.common.s3_settings import s3_settings
     from components.common.storage import ObjectStore
     from components.ingest.logic import ingest_dataset
     from components.register import logic as registry

@@ -21,18 +21,9 @@ from typing import Any
 import click
 import yaml
 
-from components.common.config import (
-    DEMO_CONFIG,
-    ENDPOINT_VARIABLES,
-    SPLITS,
-    S3Settings,
-    apply_overrides,
-    load_use_case,
-    s3_settings,
-    schema_path,
-    state_dir,
-)
+from components.common.config import DEMO_CONFIG, SPLITS, apply_overrides, load_use_case, schema_path
 from components.common.errors import UserError
+from components.common.s3_settings import ENDPOINT_VARIABLES, S3Settings, s3_settings, state_dir
 
 log = logging.getLogger("mlcycle")
 

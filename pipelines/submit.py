@@ -311,7 +311,7 @@ def check_no_credentials(pipeline: CompiledPipeline, params: Mapping[str, Any], 
 
 def known_secrets(environ: Mapping[str, str]) -> set[str]:
     """The S3 keys this process knows: from the environment, else the embedded server's."""
-    from components.common.config import s3_settings
+    from components.common.s3_settings import s3_settings
 
     found = {environ.get("AWS_ACCESS_KEY_ID", ""), environ.get("AWS_SECRET_ACCESS_KEY", "")}
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.common.config import S3Settings
 from components.common.s3_server import ServerState
+from components.common.s3_settings import S3Settings
 
 LOANS_CONFIG = """\
 name: loans

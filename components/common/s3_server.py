@@ -24,8 +24,8 @@ from pathlib import Path
 import urllib3
 from minio import Minio
 
-from components.common.config import read_env_file
 from components.common.errors import StorageError, UserError
+from components.common.s3_settings import read_env_file
 
 # Every listener weed mini opens, each set explicitly so nothing lands on a default port
 # (Seldon's microservice wants 9000, 5000 and 6000; another weed may hold 8333).

@@ -35,8 +35,8 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.versioningconfig import VersioningConfig
 
 from components.common.arrow import pa, pq, read_parquet_table
-from components.common.config import BUCKET_ROLES, S3Settings
 from components.common.errors import IntegrityError, NotFoundError, StorageError
+from components.common.s3_settings import BUCKET_ROLES, S3Settings
 
 log = logging.getLogger(__name__)
 

@@ -219,7 +219,8 @@ def evaluate_model_task(
     import joblib
 
     from components.common import datasets
-    from components.common.config import parse_use_case, s3_settings
+    from components.common.config import parse_use_case
+    from components.common.s3_settings import s3_settings
     from components.common.storage import ObjectStore
     from components.evaluate.model_card import lineage_of, model_card, render_markdown
     from components.register import logic as registry

@@ -40,11 +40,11 @@ from components.common.config import (
     UseCaseConfig,
     canonical_json,
     parse_use_case,
-    s3_settings,
 )
 from components.common.datasets import DatasetRef, to_frame
 from components.common.errors import DataError, NotFoundError, SourceError
 from components.common.provenance import code_version, utc_now
+from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore, sha256_file, split_uri
 
 log = logging.getLogger(__name__)

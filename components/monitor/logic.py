@@ -42,8 +42,9 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from components.common import datasets
-from components.common.config import MonitoringSpec, UseCaseConfig, parse_use_case, s3_settings
+from components.common.config import MonitoringSpec, UseCaseConfig, parse_use_case
 from components.common.errors import DataError, NotFoundError
+from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
 from components.evaluate.logic import slice_metrics
 from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points

@@ -274,7 +274,7 @@ def retrain(
 
 def propose_promotion_task(use_case_yaml: str) -> Proposal:
     """Runs the promotion proposal as a pipeline task (after the retraining run)."""
-    from components.common.config import s3_settings
+    from components.common.s3_settings import s3_settings
 
     config = parse_use_case(use_case_yaml)
     return propose_promotion(ObjectStore.connect(s3_settings()), config)

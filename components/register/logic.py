@@ -858,7 +858,8 @@ def register_model_task(
     """
     import json
 
-    from components.common.config import parse_use_case, s3_settings
+    from components.common.config import parse_use_case
+    from components.common.s3_settings import s3_settings
     from components.evaluate.model_card import render_markdown
     from components.serve.schema import build_serving_schema
 

@@ -204,7 +204,8 @@ def check_serving_task(
         The verdict with one line per check.
     """
     from components.common import datasets
-    from components.common.config import parse_use_case, s3_settings
+    from components.common.config import parse_use_case
+    from components.common.s3_settings import s3_settings
     from components.common.storage import ObjectStore
     from components.serve.schema import build_serving_schema
 

@@ -618,7 +618,7 @@ def _puid(message: Mapping[str, Any]) -> str | None:
 
 
 def _store() -> Any:
-    from components.common.config import s3_settings
+    from components.common.s3_settings import s3_settings
     from components.common.storage import ObjectStore
 
     return ObjectStore.connect(s3_settings())

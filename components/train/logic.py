@@ -28,8 +28,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from components.common import datasets
-from components.common.config import UseCaseConfig, parse_use_case, s3_settings
+from components.common.config import UseCaseConfig, parse_use_case
 from components.common.errors import ConfigError, DataError
+from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
 from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics
 from components.preprocess.logic import model_pipeline

@@ -39,9 +39,10 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_p
 
 from components.common import datasets
 from components.common.arrow import open_parquet, pa
-from components.common.config import SPLITS, Thresholds, UseCaseConfig, parse_use_case, s3_settings
+from components.common.config import SPLITS, Thresholds, UseCaseConfig, parse_use_case
 from components.common.datasets import DatasetRef
 from components.common.errors import DataError, NotFoundError
+from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
 
 log = logging.getLogger(__name__)

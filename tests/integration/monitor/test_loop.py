@@ -10,7 +10,7 @@ from pathlib import Path
 from integration.test_cli import assert_one_line_error, demo_sample, mlcycle
 
 from components.common import datasets
-from components.common.config import s3_settings
+from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
 from components.register import logic as registry
 from components.serve.client import PREDICT_PATH, payload, post

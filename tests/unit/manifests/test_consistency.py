@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from components.common.config import BUCKET_ROLES
+from components.common.s3_settings import BUCKET_ROLES
 from components.images import SERVING_IMAGE
 from pipelines.training_pipeline import S3_CONFIG_KEYS, S3_CONFIG_MAP, S3_SECRET, S3_SECRET_KEYS
 
