@@ -16,7 +16,7 @@ MLCYCLE := $(VENV)/bin/mlcycle
 PYTEST_ARGS ?=
 SCHEMA_ARGS ?=
 
-.PHONY: help env serving-env run test test-unit test-integration browser compile train schema validate s3-up s3-down s3-status lock bench-ingest bench-validate clean
+.PHONY: help env serving-env run lint format test test-unit test-integration browser compile train schema validate s3-up s3-down s3-status lock bench-ingest bench-validate clean
 
 help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +39,17 @@ serving-env: $(SERVING_STAMP) ## Create or update the serving environment (.venv
 run: $(ENV_STAMP) ## The main job: the whole training pipeline on the demo data locally (embedded S3, kfp.local), then serve the result with Seldon and try it.
 	$(MLCYCLE) run
 
-test: $(ENV_STAMP) $(SERVING_STAMP) browser ## Run the whole test suite (unit and integration: real S3 servers, real Chromium).
+lint: $(ENV_STAMP) ## Lint: ruff check, ruff format --check, and the import-layer contract (lint-imports; [tool.importlinter] in pyproject.toml).
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+format: $(ENV_STAMP) ## Format the code base with ruff and apply ruff's safe fixes.
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: $(ENV_STAMP) $(SERVING_STAMP) browser ## Lint, then run the whole test suite (unit and integration: real S3 servers, real Chromium).
+	@$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(ENV_STAMP) ## Run only the unit tests (no servers).
