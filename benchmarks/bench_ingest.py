@@ -61,7 +61,7 @@ def baseline(primary: str, lookups: list[str], output: str) -> None:
 
     config = load_use_case(DEMO_CONFIG)
     frame = pd.read_csv(primary)
-    for join, path in zip(config.joins, lookups):
+    for join, path in zip(config.joins, lookups, strict=True):
         lookup = pd.read_csv(path)
         lookup = lookup[list(join.keys) + list(join.columns)].rename(columns=dict(join.rename))
         frame = frame.merge(lookup.drop_duplicates(list(join.keys)), on=list(join.keys), how="left")
@@ -125,7 +125,8 @@ def main() -> None:
 
     print(f"\nprocess start-up and imports alone: {import_wall:.2f} s, {import_rss:.2f} GiB peak RSS")
     print(
-        f"{'case':<10} {'method':<28} {'rows':>10} {'wall s':>8} {'rows/s':>10} {'peak RSS GiB':>13} {'time ratio':>11} {'RSS ratio':>10}"
+        f"{'case':<10} {'method':<28} {'rows':>10} {'wall s':>8} {'rows/s':>10} "
+        f"{'peak RSS GiB':>13} {'time ratio':>11} {'RSS ratio':>10}"
     )
     for case in ("demo", "scale-up"):
         (base_wall, base_rss), ours = (

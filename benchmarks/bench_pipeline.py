@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MLCYCLE = Path(sys.executable).with_name("mlcycle")
 LINE = re.compile(
-    r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) - INFO - (Executing task|Task) \x1b\[\d+m'([a-z0-9-]+)'\x1b\[0m(?: finished with status)?"
+    r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) - INFO - (Executing task|Task) "
+    r"\x1b\[\d+m'([a-z0-9-]+)'\x1b\[0m(?: finished with status)?"
 )
 # The import each task's process pays before it can work (its component module's body imports these).
 STAGE_IMPORTS = {
@@ -158,20 +159,19 @@ def main() -> None:
         busy = sum(times)
         total_task += busy
         total_fixed += fixed * len(times)
-        print(
-            f"{task:<16}{len(times):>5}{busy:>9.1f}{fixed * len(times):>19.1f}{max(0.0, busy - fixed * len(times)):>8.1f}"
-        )
+        work = max(0.0, busy - fixed * len(times))
+        print(f"{task:<16}{len(times):>5}{busy:>9.1f}{fixed * len(times):>19.1f}{work:>8.1f}")
         if len(times) > 1:
             print(f"{'':<16}{'':>5}  each: {', '.join(f'{t:.1f}' for t in times)} s")
-    print(
-        f"{'all tasks':<16}{sum(map(len, spans.values())):>5}{total_task:>9.1f}{total_fixed:>19.1f}{max(0.0, total_task - total_fixed):>8.1f}"
-    )
+    count, total_work = sum(map(len, spans.values())), max(0.0, total_task - total_fixed)
+    print(f"{'all tasks':<16}{count:>5}{total_task:>9.1f}{total_fixed:>19.1f}{total_work:>8.1f}")
     print("process+imports is measured apart (a fresh interpreter importing kfp's executor and the stage), so for")
     print("the shortest tasks it can exceed the task's own wall time; their work is shown as 0.")
     print(f"\nwall, whole command: {wall:.1f} s (target < 180 s): {wall / 180:.2f}x of the target")
     print("task seconds add up to more than the wall where kfp.local ran two trials at once.")
     print(
-        f"peak resident memory of the process tree: {sampler.peak / 2**30:.2f} GiB (target < 6 GiB); largest single process {sampler.peak_single / 2**30:.2f} GiB"
+        f"peak resident memory of the process tree: {sampler.peak / 2**30:.2f} GiB (target < 6 GiB); "
+        f"largest single process {sampler.peak_single / 2**30:.2f} GiB"
     )
 
 

@@ -91,13 +91,15 @@ def main() -> None:
     in_process = dict(results)["statistics, in process (3 splits)"]
     beam = dict(results)["statistics, Beam DirectRunner (3 splits)"]
     print(
-        f"\nvalidation of {manifest['rows']:,} rows ({manifest['version']}): {'VALID' if result.is_valid else 'INVALID'}"
+        f"\nvalidation of {manifest['rows']:,} rows ({manifest['version']}): "
+        f"{'VALID' if result.is_valid else 'INVALID'}"
     )
     for label, seconds in results:
         print(f"  {label:<42} {seconds:7.2f} s")
     print(f"  {'the work itself (all but import and Beam)':<42} {work:7.2f} s")
     print(
-        f"Beam path / in-process statistics: {beam / in_process:.1f}x; import / work: {dict(results)['import TFDV (one-time, per process)'] / work:.1f}x"
+        f"Beam path / in-process statistics: {beam / in_process:.1f}x; "
+        f"import / work: {dict(results)['import TFDV (one-time, per process)'] / work:.1f}x"
     )
 
 

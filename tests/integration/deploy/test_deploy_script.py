@@ -20,7 +20,8 @@ case "$*" in
   "config current-context") echo "${FAKE_CONTEXT:-kind-mlcycle}" ;;
   *"create secret generic"*)
     for arg in "$@"; do case "$arg" in --from-env-file=*) file="${arg#--from-env-file=}" ;; esac; done
-    printf 'SECRET %s keys=%s mode=%s\n' "$4" "$(cut -d= -f1 "$file" | paste -sd, -)" "$(stat -c %a "$file")" >> "$FAKE_LOG"
+    keys=$(cut -d= -f1 "$file" | paste -sd, -)
+    printf 'SECRET %s keys=%s mode=%s\n' "$4" "$keys" "$(stat -c %a "$file")" >> "$FAKE_LOG"
     cat "$file" >> "$FAKE_SECRETS"
     echo "kind: Secret" ;;
   *"create namespace"*) echo "kind: Namespace" ;;

@@ -368,7 +368,8 @@ def layer_order_problems(dockerfile: Dockerfile) -> list[str]:
         if dependencies and code and min(code) < max(dependencies):
             first = stage.instructions[min(code)]
             problems.append(
-                f"{dockerfile.path.name}:{first.line}: code is copied before the dependency layer, so every code change reinstalls the dependencies"
+                f"{dockerfile.path.name}:{first.line}: code is copied before the dependency layer, "
+                "so every code change reinstalls the dependencies"
             )
     return problems
 

@@ -379,7 +379,8 @@ def test_import_walk_follows_project_modules_and_treats_guarded_imports_as_optio
     (package / "inner" / "a.py").write_text(
         "from typing import TYPE_CHECKING\nimport json\nimport yaml\nfrom . import b\n"
         "if TYPE_CHECKING:\n    import pandas\n    from components.typing_only import T\n"
-        "try:\n    import tensorflow_metadata\n    from components.inner import fast\n    from components.never import x\n"
+        "try:\n    import tensorflow_metadata\n    from components.inner import fast\n"
+        "    from components.never import x\n"
         "except ImportError:\n    pass\n"
         "def later():\n    from components.absent import thing\n"
         "def task_only():\n    import tensorflow\n    from components.pipeline_side import y\n"
