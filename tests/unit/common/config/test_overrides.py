@@ -1,4 +1,4 @@
-"""One run's overrides of a use case (components.common.config.apply_overrides)."""
+"""One run's overrides of a use case (components.common.config.overrides)."""
 
 from __future__ import annotations
 

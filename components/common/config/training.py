@@ -1,0 +1,89 @@
+"""How a model is made (stages 3 and 4): preprocessing of the features, and the search over model families."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from components.common.errors import ConfigError
+
+DATETIME_PARTS = ("hour", "dayofweek", "month", "dayofyear", "weekend")
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How features become model inputs (a scikit-learn ColumnTransformer, fitted on train only).
+
+    Attributes:
+        scale_numeric: Standardise numeric features (after median imputation).
+        categorical_encoding: ``onehot`` (unseen categories ignored) or ``ordinal`` (unseen become -1).
+        max_categories: Most frequent categories kept per feature; rarer ones share one column.
+        datetime_parts: Calendar parts made from datetime features: any of hour, dayofweek, month,
+            dayofyear, weekend.
+    """
+
+    scale_numeric: bool = True
+    categorical_encoding: Literal["onehot", "ordinal"] = "onehot"
+    max_categories: int = 50
+    datetime_parts: tuple[str, ...] = ("hour", "dayofweek", "month")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Candidate hyperparameters of one model family; every combination is one trial.
+
+    Attributes:
+        family: ``hist_gradient_boosting``, ``logistic_regression`` or ``random_forest``.
+        params: Lists of values per scikit-learn parameter of that family.
+    """
+
+    family: Literal["hist_gradient_boosting", "logistic_regression", "random_forest"]
+    params: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Tuning and training (stages 3 and 4).
+
+    Attributes:
+        seed: Seed of every random draw: the same data and seed give the same model.
+        metric: Score that picks the best trial on the eval split: roc_auc, pr_auc, log_loss,
+            accuracy or f1 (log_loss is minimised, the others maximised).
+        search: The search space, one entry per family.
+        max_trials: Upper bound on trials (the grid is cut in a seeded random order beyond it).
+    """
+
+    seed: int = 42
+    metric: Literal["roc_auc", "pr_auc", "log_loss", "accuracy", "f1"] = "roc_auc"
+    search: tuple[SearchSpace, ...] = (SearchSpace(family="hist_gradient_boosting"),)
+    max_trials: int = 12
+
+
+def check_preprocessing(preprocessing: PreprocessSpec, where: str) -> None:
+    """Checks that only known calendar parts are asked of datetime features.
+
+    Raises:
+        ConfigError: Naming the first unknown datetime part.
+    """
+    unknown_parts = sorted(set(preprocessing.datetime_parts) - set(DATETIME_PARTS))
+    if unknown_parts:
+        raise ConfigError(
+            f"unknown datetime part {unknown_parts[0]!r} in {where}", hint=f"parts: {', '.join(DATETIME_PARTS)}"
+        )
+
+
+def check_training(training: TrainingSpec, where: str) -> None:
+    """Checks that the search has at least one family, one trial, and values for every parameter.
+
+    Raises:
+        ConfigError: If the search is empty, ``max_trials`` is below 1, or a parameter lists no values.
+    """
+    if not training.search:
+        raise ConfigError(f"training.search in {where} is empty", hint="list at least one model family")
+    if training.max_trials < 1:
+        raise ConfigError(f"training.max_trials in {where} must be at least 1")
+    for space in training.search:
+        for name, values in space.params.items():
+            if not values:
+                raise ConfigError(f"training.search {space.family}.{name} in {where} has no values")

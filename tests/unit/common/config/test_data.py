@@ -1,0 +1,71 @@
+"""The data sections of a use case: sources and joins, features, the target's derive rule, the split."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.common.config import load_use_case
+from components.common.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["joins"][0].update(source="clients"), "join in use_case.yaml names unknown source 'clients'"),
+        (lambda d: d.update(joins=[]), "exactly one source that no join names"),
+        (lambda d: d["features"].update(numeric=["amount", "amount"]), "feature 'amount' is listed twice"),
+        (lambda d: d["split"].pop("eval_end"), "a time split needs `column`, `train_end` and `eval_end`"),
+        (
+            lambda d: d.update(
+                split={"method": "hash", "key": ["loan_id"], "fractions": {"train": 0.9, "eval": 0.2, "test": 0}}
+            ),
+            "must be non-negative and sum to 1",
+        ),
+        (lambda d: d["sources"].update(extra={"uri": "data.txt"}), "cannot tell the format of source 'data.txt'"),
+        (lambda d: d["target"]["derive"].update(value="default"), "target.derive.value must be a list for op 'in'"),
+    ],
+)
+def test_contradicting_settings_are_rejected(loans, write, mutate, message):
+    data = loans()
+    mutate(data)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_use_case(write(data))
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(sources={}), "use_case.yaml has no sources (hint: add at least one entry under `sources`)"),
+        (
+            lambda d: d["sources"]["loans"].update(uri="", format="csv"),
+            "source 'loans' in use_case.yaml has an empty uri",
+        ),
+        (lambda d: d["joins"][0].update(keys=[]), "join of 'customers' in use_case.yaml has no key columns in `keys`"),
+        (lambda d: d["joins"].append(d["joins"][0]), "use_case.yaml joins the same source twice (hint: merge"),
+        (
+            lambda d: d.update(features={"numeric": []}),
+            "use_case.yaml lists no feature columns (hint: add columns under features.numeric/categorical)",
+        ),
+        (
+            lambda d: d["split"].update(key=["loan_id"]),
+            "`key` belongs to hash splits, not time splits, in use_case.yaml",
+        ),
+        (lambda d: d.update(split={"method": "hash"}), "a hash split needs `key` columns in use_case.yaml"),
+        (
+            lambda d: d.update(split={"method": "hash", "key": ["loan_id"], "fractions": {"train": 0.9, "test": 0.1}}),
+            "split.fractions in use_case.yaml must name exactly train, eval and test",
+        ),
+    ],
+)
+def test_incomplete_sources_features_and_splits_are_rejected(loans, write, mutate, message):
+    data = loans()
+    mutate(data)
+    with pytest.raises(ConfigError) as error:
+        load_use_case(write(data))
+    assert str(error.value).startswith(message)
+
+
+def test_a_hash_split_with_keys_and_fractions_summing_to_one_loads(loans, write):
+    split = {"method": "hash", "key": ["loan_id"], "fractions": {"train": 0.6, "eval": 0.2, "test": 0.2}, "salt": "s"}
+    config = load_use_case(write(loans(split=split)))
+    assert (config.split.key, config.split.fractions["train"], config.split.salt) == (("loan_id",), 0.6, "s")
