@@ -1,4 +1,4 @@
-# The fast prediction path (components/serve/fastpath.py): its benchmark.
+# The fast prediction path (components/serve/fastpath/): its benchmark.
 .PHONY: bench-predict
 
 # Extra arguments, e.g. BENCH_PREDICT_ARGS="--train-fraction 1 --rows 500".

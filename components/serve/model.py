@@ -20,6 +20,11 @@ Parameters (Seldon parameters win over the environment variables named in bracke
 - ``fast_path`` [MLCYCLE_FAST_PATH, default true]: use the compiled prediction path when the
   pipeline compiles, else scikit-learn.
 
+Which path serves, and why, is logged once at load (a warning when the fast path was wanted but the
+model falls back to scikit-learn), shown by ``/health/status`` (``prediction_path``,
+``prediction_path_reason``) and labelled in Prometheus: the gauge ``mlcycle_prediction_path{path=...}``
+(1 for the serving path) and ``path`` on ``mlcycle_predictions``.
+
 This module imports without seldon_core (the pipeline environment uses it for the infrastructure
 check); seldon_core is imported only to turn errors into Seldon's HTTP answers.
 """
@@ -63,6 +68,9 @@ STORAGE_INITIALIZER_FOLDER = "/mnt/models"
 PREDICTIONS_METRIC = "mlcycle_predictions"
 LATENCY_METRIC = "mlcycle_prediction_latency"
 FEEDBACK_METRIC = "mlcycle_feedback_rows"
+PREDICTION_PATH_METRIC = "mlcycle_prediction_path"
+FAST_PATH = "fast"
+SKLEARN_PATH = "scikit-learn"
 # The paths of Seldon's wrapper whose bodies are checked for malformed JSON before Seldon reads them.
 JSON_PATHS = frozenset(
     {
@@ -74,6 +82,21 @@ JSON_PATHS = frozenset(
         "/api/v0.1/feedback",
     }
 )
+
+
+@dataclass(frozen=True)
+class PredictionPath:
+    """How predictions are computed, and why.
+
+    Attributes:
+        name: ``fast`` (the compiled path) or ``scikit-learn`` (the pipeline's own ``predict_proba``).
+        reason: Why this path serves, in one phrase.
+        model: The compiled model on the fast path, else None.
+    """
+
+    name: str
+    reason: str
+    model: Any = None
 
 
 class ServingError(UserError):
@@ -153,7 +176,7 @@ class Model:
         self.options = serving_options(params)
         self.loaded: LoadedModel | None = None
         self.schema: ServingSchema | None = None
-        self._fast: Any = None
+        self.prediction_path: PredictionPath | None = None
         self._requests: BatchWriter | None = None
         self._feedback: BatchWriter | None = None
         self._writers_pid: int | None = None
@@ -189,14 +212,23 @@ class Model:
         schema = loaded.schema
         if options.max_batch:
             schema = replace(schema, max_batch=options.max_batch)
-        self._fast = compile_fast_path(loaded, schema) if options.fast_path else None
-        self.loaded, self.schema = loaded, schema
+        if options.fast_path:
+            path = compile_fast_path(loaded, schema)
+        else:
+            path = PredictionPath(SKLEARN_PATH, "the fast_path parameter is off")
+        self.prediction_path, self.loaded, self.schema = path, loaded, schema
+        log.log(
+            logging.WARNING if options.fast_path and path.name != FAST_PATH else logging.INFO,
+            "prediction path: %s (%s)",
+            path.name,
+            path.reason,
+        )
         log.info(
             "serving model version %s of %r (sha256 %s…, %s path, request log rate %.2f)",
             loaded.info.version,
             loaded.info.use_case,
             loaded.info.sha256[:12],
-            "fast" if self._fast is not None else "scikit-learn",
+            path.name,
             options.request_log_rate,
         )
 
@@ -366,7 +398,8 @@ class Model:
             "use_case": loaded.info.use_case,
             "model_version": loaded.info.version,
             "model_sha256": loaded.info.sha256,
-            "prediction_path": "fast" if self._fast is not None else "scikit-learn",
+            "prediction_path": self.prediction_path.name,
+            "prediction_path_reason": self.prediction_path.reason,
             "bad_requests": self._bad_requests,
             "internal_errors": self._internal_errors,
         }
@@ -380,6 +413,9 @@ class Model:
             {"type": "GAUGE", "key": "mlcycle_bad_requests", "value": self._bad_requests},
             {"type": "GAUGE", "key": "mlcycle_internal_errors", "value": self._internal_errors},
         ]
+        if self.prediction_path is not None:
+            path = {"path": self.prediction_path.name}
+            gauges.append({"type": "GAUGE", "key": PREDICTION_PATH_METRIC, "value": 1, "tags": path})
         if self._requests is not None:
             stats = self._requests.stats()
             gauges += [
@@ -413,9 +449,9 @@ class Model:
     # --- internals -------------------------------------------------------------------------------
 
     def _predict(self, batch: Batch) -> np.ndarray:
-        loaded, schema = self.loaded, self.schema
-        if self._fast is not None:
-            return np.asarray(self._fast.predict_proba(model_columns(batch, schema)))
+        loaded, schema, fast = self.loaded, self.schema, self.prediction_path.model
+        if fast is not None:
+            return np.asarray(fast.predict_proba(model_columns(batch, schema)))
         return loaded.pipeline.predict_proba(model_frame(batch, schema))
 
     def _answer(self, batch: Batch, probabilities: np.ndarray, request_id: str, seconds: float) -> dict[str, Any]:
@@ -428,7 +464,7 @@ class Model:
                     "type": "COUNTER",
                     "key": PREDICTIONS_METRIC,
                     "value": int(count),
-                    "tags": {"class": str(classes[index])},
+                    "tags": {"class": str(classes[index]), "path": self.prediction_path.name},
                 }
             )
         meta = {"puid": request_id, "tags": self.tags(), "metrics": metrics}
@@ -498,33 +534,31 @@ class Model:
             )
 
 
-def compile_fast_path(loaded: LoadedModel, schema: ServingSchema) -> Any:
-    """The compiled prediction path of a pipeline, or None where it is unavailable or disagrees.
+def compile_fast_path(loaded: LoadedModel, schema: ServingSchema) -> PredictionPath:
+    """The prediction path of a pipeline: the compiled one, or scikit-learn where it is unavailable or disagrees.
 
     The fast path must give scikit-learn's probabilities to 1e-9; that is checked here on probe rows
     built from the schema (typical values and, where allowed, missing ones) before it is used.
     """
     try:
+        # The fast path reads scikit-learn's internals: where they are absent, the server still serves.
         from components.serve.fastpath import UnsupportedModel, compile_model
-    except ImportError:
-        return None
+    except ImportError as error:
+        return PredictionPath(SKLEARN_PATH, f"the fast path does not import ({error})")
     try:
         fast = compile_model(loaded.pipeline)
     except UnsupportedModel as error:
-        log.info("scikit-learn prediction path: %s", error)
-        return None
+        return PredictionPath(SKLEARN_PATH, f"no fast prediction path: {error.reason}")
     probe = probe_batch(schema)
     try:
         expected = loaded.pipeline.predict_proba(model_frame(probe, schema))
         actual = np.asarray(fast.predict_proba(model_columns(probe, schema)))
         agrees = actual.shape == expected.shape and np.allclose(actual, expected, rtol=0, atol=1e-9)
     except Exception as error:  # a fast path that fails on valid rows is not used
-        log.warning("fast prediction path failed on probe rows (%s): using scikit-learn", error)
-        return None
+        return PredictionPath(SKLEARN_PATH, f"the fast path failed on probe rows ({type(error).__name__}: {error})")
     if not agrees:
-        log.warning("fast prediction path disagrees with scikit-learn on probe rows: using scikit-learn")
-        return None
-    return fast
+        return PredictionPath(SKLEARN_PATH, "the fast path disagrees with scikit-learn on probe rows")
+    return PredictionPath(FAST_PATH, f"{fast!r} equals scikit-learn on probe rows", fast)
 
 
 def probe_batch(schema: ServingSchema) -> Batch:

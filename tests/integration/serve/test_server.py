@@ -132,16 +132,23 @@ def test_health_metadata_and_prometheus_metrics(server, registered):
     assert predict(server, payload(registered.rows.head(5), names)).status == 200
     health = get(server.url + "/health/status")
     assert health.status == 200 and health.body["jsonData"]["model_version"] == registered.version
+    assert health.body["jsonData"]["prediction_path"] == "fast"
     assert get(server.url + "/health/ping").body == "pong"
     metadata = get(server.url + "/metadata").body
     assert metadata["versions"] == [registered.version] and [i["name"] for i in metadata["inputs"]] == list(names)
     deadline = time.monotonic() + 10  # workers publish their metrics once a second
+    expected = ("mlcycle_predictions_total{", "mlcycle_prediction_path{")
     while (
-        "mlcycle_predictions_total{" not in (exposition := get(server.metrics_url).body) and time.monotonic() < deadline
+        not all(name in (exposition := get(server.metrics_url).body) for name in expected)
+        and time.monotonic() < deadline
     ):
         time.sleep(0.2)
     assert "mlcycle_predictions_total{" in exposition and 'class="' in exposition
     assert "mlcycle_prediction_latency_bucket{" in exposition
+    gauges = [line for line in exposition.splitlines() if line.startswith("mlcycle_prediction_path{")]
+    assert gauges and all('path="fast"' in line and line.endswith(" 1.0") for line in gauges)
+    predictions = [line for line in exposition.splitlines() if line.startswith("mlcycle_predictions_total{")]
+    assert predictions and all('path="fast"' in line for line in predictions)
 
 
 def test_an_internal_error_is_a_500_without_internals_and_the_server_keeps_serving(registered, tmp_path):
@@ -163,6 +170,8 @@ def test_an_internal_error_is_a_500_without_internals_and_the_server_keeps_servi
         assert predict(server, payload(registered.rows.head(3), names)).status == 200
     log = (tmp_path / "server.log").read_text()
     assert "secret internal detail" in log  # the details stay in the server's log
+    # the faulty model wraps the pipeline in a step the fast path does not know: it says so and why
+    assert "prediction path: scikit-learn (no fast prediction path: only a ColumnTransformer" in log
 
 
 def test_request_logs_are_flushed_to_s3_on_a_graceful_shutdown(registered, tmp_path):

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import joblib
 import numpy as np
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder
+from threadpoolctl import threadpool_limits
+from unit.serve.synthetic import demo_like_rows, features
 
+from components.common.config import DEMO_CONFIG, load_use_case
 from components.common.errors import ConfigError, IntegrityError, NotFoundError
+from components.preprocess.logic import as_numbers, as_text, model_pipeline
+from components.serve import fastpath
 from components.serve.check import assemble_candidate, check_serving
 from components.serve.client import payload, probabilities
-from components.serve.model import Model, ServingError, parse_truth, probe_batch, served_probabilities, serving_options
+from components.serve.model import (
+    PREDICTION_PATH_METRIC,
+    PREDICTIONS_METRIC,
+    Model,
+    ServingError,
+    parse_truth,
+    probe_batch,
+    served_probabilities,
+    serving_options,
+)
+from components.serve.schema import build_serving_schema
 from components.serve.validation import RequestError
+from components.train.logic import expand_trials, fit, split_xy
 
 
 @pytest.fixture
@@ -188,3 +212,142 @@ def test_check_serving_fails_a_candidate_whose_classes_or_schema_do_not_fit(shop
     )
     refused = check_serving(path, strict, no_channel, None, tmp_path / "strict")
     assert not refused.passed and any("FAIL ndarray request" in line and "null" in line for line in refused.checks)
+
+
+# --- which path serves: the fast path where the model compiles, scikit-learn visibly otherwise -------
+
+
+def serve(pipeline, config, folder, **params) -> Model:
+    """The pipeline laid out as a registered version folder and loaded by the Seldon model class."""
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(pipeline, folder / "model.joblib")
+    version = assemble_candidate(folder / "model.joblib", build_serving_schema(config), folder / "version")
+    model = Model(model_uri=str(version), request_log_rate=0.0, feedback=False, **params)
+    model.load()
+    return model
+
+
+def path_lines(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "components.serve.model" and "prediction path:" in r.getMessage()]
+
+
+def path_gauge(path: str) -> dict:
+    return {"type": "GAUGE", "key": PREDICTION_PATH_METRIC, "value": 1, "tags": {"path": path}}
+
+
+def assert_served_by(model, path, pipeline, rows) -> None:
+    """The model reports ``path``, answers as the pipeline does, and labels its metrics with the path."""
+    status = model.health_status()
+    assert status["prediction_path"] == path, status["prediction_path_reason"]
+    answer = model.predict_raw(payload(rows, list(rows.columns)))
+    np.testing.assert_allclose(probabilities(answer)[1], pipeline.predict_proba(rows), rtol=0, atol=1e-9)
+    assert {m["tags"]["path"] for m in answer["meta"]["metrics"] if m["key"] == PREDICTIONS_METRIC} == {path}
+    assert [m for m in model.metrics() if m["key"] == PREDICTION_PATH_METRIC] == [path_gauge(path)]
+
+
+def refuse_scikit_learn(*args, **kwargs):
+    raise AssertionError("the scikit-learn pipeline predicted where the fast path should")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_every_family_and_encoding_the_fast_path_supports_is_served_on_it(fitted, tmp_path, monkeypatch):
+    pipeline, _, config, test = fitted
+    rows = features(test, config).tail(12)  # the hard rows: unseen, infrequent and missing values
+    model = serve(pipeline, config, tmp_path)
+    monkeypatch.setattr(model.loaded.pipeline, "predict_proba", refuse_scikit_learn)
+    assert_served_by(model, "fast", pipeline, rows)
+
+
+@pytest.fixture(scope="module")
+def demo_like():
+    """The demo's use case (its preprocessing and trials) on rows shaped like its data."""
+    config = load_use_case(DEMO_CONFIG)
+    return config, demo_like_rows(config, 1000, seed=1), demo_like_rows(config, 40, seed=2)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "logistic_regression", "random_forest"])
+def test_the_demo_like_model_of_every_family_is_served_on_the_fast_path(
+    demo_like, family, tmp_path, monkeypatch, caplog
+):
+    config, train, test = demo_like
+    trial = next(t for t in expand_trials(config) if t.family == family)  # the demo's own settings
+    with threadpool_limits(limits=1, user_api="openmp"):  # as in serving; more threads contend on shared cores
+        pipeline, _ = fit(train, config, trial)
+    with caplog.at_level(logging.INFO, logger="components.serve.model"):
+        model = serve(pipeline, config, tmp_path)
+    [line] = path_lines(caplog)
+    assert line.levelno == logging.INFO and line.getMessage().startswith("prediction path: fast (FastModel(")
+    monkeypatch.setattr(model.loaded.pipeline, "predict_proba", refuse_scikit_learn)
+    assert_served_by(model, "fast", pipeline, test[list(config.features.all())])
+
+
+def unknown_estimator(config, train):
+    return model_pipeline(config, GradientBoostingClassifier(n_estimators=10, random_state=0)).fit(
+        *split_xy(train, config)
+    )
+
+
+def unknown_transformer(config, train):
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", make_pipeline(FunctionTransformer(as_numbers), SimpleImputer(), MinMaxScaler()), ["price"]),
+            ("categorical", make_pipeline(FunctionTransformer(as_text), OneHotEncoder()), ["channel"]),
+        ]
+    )
+    return Pipeline([("preprocess", preprocess), ("model", LogisticRegression())]).fit(*split_xy(train, config))
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (unknown_estimator, "GradientBoostingClassifier has no exact fast path"),
+        (unknown_transformer, "transformer 'numeric' has a MinMaxScaler step"),
+    ],
+    ids=["unknown estimator", "unknown transformer"],
+)
+def test_a_model_the_fast_path_does_not_know_falls_back_to_scikit_learn_visibly(
+    build, reason, config, frames, tmp_path, caplog
+):
+    pipeline = build(config, frames["train"])
+    with caplog.at_level(logging.INFO, logger="components.serve.model"):
+        model = serve(pipeline, config, tmp_path)
+    [line] = path_lines(caplog)
+    assert line.levelno == logging.WARNING
+    assert line.getMessage().startswith("prediction path: scikit-learn (no fast prediction path: ")
+    assert reason in line.getMessage() and reason in model.health_status()["prediction_path_reason"]
+    assert_served_by(model, "scikit-learn", pipeline, frames["test"].head(20)[list(config.features.all())])
+
+
+def test_the_fast_path_turned_off_serves_with_scikit_learn_and_says_why(folder, shop_model, caplog):
+    _, pipeline, schema, rows = shop_model
+    model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=False, fast_path=False)
+    with caplog.at_level(logging.INFO, logger="components.serve.model"):
+        model.load()
+    [line] = path_lines(caplog)
+    assert line.levelno == logging.INFO
+    assert line.getMessage() == "prediction path: scikit-learn (the fast_path parameter is off)"
+    assert_served_by(model, "scikit-learn", pipeline, rows.head(5)[list(schema.names)])
+
+
+def test_a_fast_path_that_disagrees_on_the_schemas_probe_rows_is_not_used(folder, shop_model, monkeypatch, caplog):
+    _, pipeline, schema, rows = shop_model
+    compile_model = fastpath.compile_model
+
+    class Skewed:
+        def __init__(self, fast):
+            self.fast = fast
+
+        def predict_proba(self, columns):
+            return self.fast.predict_proba(columns) * (1 + 1e-6)
+
+    monkeypatch.setattr(fastpath, "compile_model", lambda pipeline: Skewed(compile_model(pipeline)))
+    model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=False)
+    with caplog.at_level(logging.INFO, logger="components.serve.model"):
+        model.load()
+    [line] = path_lines(caplog)
+    assert line.levelno == logging.WARNING
+    assert (
+        line.getMessage() == "prediction path: scikit-learn (the fast path disagrees with scikit-learn on probe rows)"
+    )
+    assert_served_by(model, "scikit-learn", pipeline, rows.head(5)[list(schema.names)])

@@ -1,0 +1,317 @@
+"""The estimators of the fast path: decision trees and linear models, compiled to numpy.
+
+:func:`compile_estimator` reads a fitted HistGradientBoostingClassifier, RandomForestClassifier,
+LogisticRegression or DummyClassifier (deterministic strategies) and returns an object whose
+``predict_proba`` repeats scikit-learn's floating-point operations in the same order: the same tree
+comparisons in float64 (float32 for random forests, as scikit-learn casts their input), leaf values
+summed in tree order from the baseline, ``x @ coef.T + intercept``, scikit-learn's own link
+functions. Anything else raises :class:`~components.serve.fastpath.unsupported.UnsupportedModel`.
+
+The compiled path reads fitted attributes, some private (the boosted predictors, the loss), whose
+meaning was checked against the scikit-learn versions in
+:data:`components.serve.fastpath.compiler.SUPPORTED_SKLEARN`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+from sklearn.utils.extmath import softmax
+
+from components.common.errors import DataError
+from components.serve.fastpath.unsupported import UnsupportedModel
+
+# Rows per chunk of tree evaluation, so batches of any size keep memory bounded.
+TREE_CELLS = 1 << 20
+# Above this many rows, HistGradientBoosting's compiled per-tree predictors (one call per tree) beat
+# the vectorised walk of all trees at once (measured: 1.5 ms against 2.0 ms at 100 rows).
+HGB_NUMPY_ROWS = 128
+
+
+@dataclass(frozen=True)
+class Trees:
+    """Decision trees as flat node arrays, walked for all rows and trees at once.
+
+    Leaves point to themselves, so a fixed number of steps (the deepest tree's depth) ends every walk
+    on its leaf whatever the depth of each path. The comparison is scikit-learn's: ``x <= threshold``
+    goes left, a missing value goes where the node sends missing values.
+    """
+
+    roots: np.ndarray  # (trees,)
+    feature: np.ndarray
+    threshold: np.ndarray
+    children: np.ndarray  # (2 * nodes,): left child at 2i, right child at 2i + 1
+    missing_right: np.ndarray
+    depth: int
+
+    def leaves(self, values: np.ndarray) -> np.ndarray:
+        """The leaf each row reaches in each tree: (rows, trees) global node indices."""
+        rows, width = values.shape
+        flat = values.ravel()
+        offsets = (np.arange(rows, dtype=np.intp) * width)[:, np.newaxis]
+        nodes = np.repeat(self.roots[np.newaxis, :], rows, axis=0)
+        has_missing = bool(np.isnan(flat).any())
+        for _ in range(self.depth):
+            x = flat.take(offsets + self.feature.take(nodes))
+            right = ~(x <= self.threshold.take(nodes))
+            if has_missing:
+                right = np.where(np.isnan(x), self.missing_right.take(nodes), right)
+            nodes = self.children.take(2 * nodes + right)
+        return nodes
+
+    @classmethod
+    def build(cls, trees: Sequence[dict[str, np.ndarray]]) -> Trees:
+        """From per-tree arrays: feature, threshold, left, right (-1 at leaves), missing_left, depth."""
+        roots, features, thresholds, children, missing_right = [], [], [], [], []
+        offset, depth = 0, 0
+        for tree in trees:
+            count = len(tree["feature"])
+            index = np.arange(count) + offset
+            leaf = tree["left"] < 0
+            left = np.where(leaf, index, tree["left"] + offset)
+            right = np.where(leaf, index, tree["right"] + offset)
+            roots.append(offset)
+            features.append(np.where(leaf, 0, tree["feature"]))
+            thresholds.append(tree["threshold"])
+            children.append(np.column_stack((left, right)).ravel())
+            missing_right.append(~tree["missing_left"].astype(bool))
+            depth = max(depth, int(tree["depth"]))
+            offset += count
+        return cls(
+            roots=np.asarray(roots, dtype=np.intp),
+            feature=np.concatenate(features).astype(np.intp),
+            threshold=np.concatenate(thresholds).astype("float64"),
+            children=np.concatenate(children).astype(np.intp),
+            missing_right=np.concatenate(missing_right),
+            depth=depth,
+        )
+
+
+def _chunks(rows: int, trees: int) -> list[slice]:
+    step = max(1, TREE_CELLS // max(trees, 1))
+    return [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
+
+
+@dataclass(frozen=True)
+class GradientBoosting:
+    """HistGradientBoostingClassifier: baseline plus leaf values in iteration order, then its link."""
+
+    trees: Trees
+    values: np.ndarray  # leaf value per global node
+    baseline: np.ndarray  # (per_iteration,)
+    per_iteration: int
+    estimator: HistGradientBoostingClassifier
+    known_categories: tuple[np.ndarray, np.ndarray]
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities of a (rows, features) float64 matrix."""
+        rows = features.shape[0]
+        if rows > HGB_NUMPY_ROWS:
+            raw = self._raw_compiled(features)
+        else:
+            raw = np.empty((rows, self.per_iteration))
+            for part in _chunks(rows, len(self.trees.roots)):
+                leaf_values = self.values.take(self.trees.leaves(features[part]))
+                leaf_values = leaf_values.reshape(leaf_values.shape[0], -1, self.per_iteration)
+                start = np.broadcast_to(self.baseline, (leaf_values.shape[0], 1, self.per_iteration))
+                # accumulate adds strictly left to right, as scikit-learn's `raw += tree(x)` loop does
+                raw[part] = np.add.accumulate(np.concatenate((start, leaf_values), axis=1), axis=1)[:, -1, :]
+        return self.estimator._loss.predict_proba(raw)
+
+    def _raw_compiled(self, features: np.ndarray) -> np.ndarray:
+        """Many rows: scikit-learn's compiled per-tree predictors, minus its validation."""
+        raw = np.zeros((features.shape[0], self.per_iteration), order="F")
+        raw += self.baseline
+        bitsets, feature_map = self.known_categories
+        threads = _openmp_effective_n_threads()
+        for iteration in self.estimator._predictors:
+            for k, predictor in enumerate(iteration):
+                raw[:, k] += predictor.predict(features, bitsets, feature_map, threads)
+        return raw
+
+
+@dataclass(frozen=True)
+class Forest:
+    """RandomForestClassifier: the mean of its trees' leaf class fractions, inputs as float32."""
+
+    trees: Trees
+    fractions: np.ndarray  # (nodes, classes)
+    count: int
+    allow_missing: bool
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities of a (rows, features) float64 matrix.
+
+        Raises:
+            DataError: For a missing value where the trees do not support them, or an infinite one.
+        """
+        narrow = features.astype(np.float32)  # scikit-learn's trees compare float32 inputs
+        if not np.isfinite(narrow).all() and (np.isinf(narrow).any() or not self.allow_missing):
+            raise DataError(
+                "the model input holds a missing or infinite value, which the random forest refuses",
+                hint="send finite values",
+            )
+        out = np.empty((features.shape[0], self.fractions.shape[1]))
+        for part in _chunks(features.shape[0], len(self.trees.roots)):
+            leaves = self.trees.leaves(narrow[part])
+            out[part] = np.add.accumulate(self.fractions[leaves], axis=1)[:, -1, :]
+        out /= self.count
+        return out
+
+
+@dataclass(frozen=True)
+class Linear:
+    """LogisticRegression, by its own formula: ``x @ coef.T + intercept``, then expit or softmax."""
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    one_vs_rest: bool
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities of a (rows, features) float64 matrix.
+
+        Raises:
+            DataError: For a missing or infinite value, which logistic regression refuses.
+        """
+        if not np.isfinite(features).all():
+            raise DataError(
+                "the model input holds a missing or infinite value, which logistic regression refuses",
+                hint="send finite values",
+            )
+        scores = features @ self.coef.T + self.intercept
+        if scores.ndim > 1 and scores.shape[1] == 1:
+            scores = scores.reshape(-1)
+        if self.one_vs_rest:
+            expit(scores, out=scores)
+            if scores.ndim == 1:
+                return np.vstack([1 - scores, scores]).T
+            scores /= scores.sum(axis=1).reshape((scores.shape[0], -1))
+            return scores
+        return softmax(np.c_[-scores, scores] if scores.ndim == 1 else scores, copy=False)
+
+
+@dataclass(frozen=True)
+class Constant:
+    """DummyClassifier with a deterministic strategy: the same probabilities for every row."""
+
+    row: np.ndarray
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """The same probabilities for every row."""
+        return np.repeat(self.row[np.newaxis, :], features.shape[0], axis=0)
+
+
+Estimator = GradientBoosting | Forest | Linear | Constant
+
+
+def compile_estimator(estimator: Any, width: int | None) -> Estimator:
+    """Compiles a fitted classifier.
+
+    Args:
+        estimator: The pipeline's last step.
+        width: The number of columns the preprocessing gives it (None: no preprocessing).
+
+    Returns:
+        The compiled estimator: ``predict_proba`` of a float64 matrix.
+
+    Raises:
+        UnsupportedModel: If it is not one the fast path reproduces exactly.
+    """
+    if width is not None and getattr(estimator, "n_features_in_", width) != width:
+        raise UnsupportedModel(
+            f"the estimator takes {estimator.n_features_in_} columns but the preprocessing gives {width}"
+        )
+    kind = type(estimator)
+    if kind is HistGradientBoostingClassifier:
+        return _compile_gradient_boosting(estimator)
+    if kind is RandomForestClassifier:
+        return _compile_forest(estimator)
+    if kind is LogisticRegression:
+        return _compile_linear(estimator)
+    if kind is DummyClassifier:
+        if estimator.strategy not in ("prior", "most_frequent", "uniform", "constant") or estimator.n_outputs_ != 1:
+            raise UnsupportedModel(f"DummyClassifier(strategy={estimator.strategy!r}) is random or multi-output")
+        return Constant(np.asarray(estimator.predict_proba(np.zeros((1, 1))), dtype="float64")[0])
+    raise UnsupportedModel(
+        f"{kind.__name__} has no exact fast path "
+        "(supported: HistGradientBoosting, RandomForest, LogisticRegression, Dummy classifiers)"
+    )
+
+
+def _compile_gradient_boosting(estimator: HistGradientBoostingClassifier) -> GradientBoosting:
+    if getattr(estimator, "_preprocessor", None) is not None or getattr(estimator, "is_categorical_", None) is not None:
+        raise UnsupportedModel("the gradient boosting model has native categorical features")
+    per_iteration = estimator.n_trees_per_iteration_
+    trees, values = [], []
+    for iteration in estimator._predictors:
+        if len(iteration) != per_iteration:
+            raise UnsupportedModel("the gradient boosting model has an irregular number of trees per iteration")
+        for predictor in iteration:
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                raise UnsupportedModel("the gradient boosting model splits on categories")
+            leaf = nodes["is_leaf"].astype(bool)
+            trees.append(
+                {
+                    "feature": nodes["feature_idx"],
+                    "threshold": nodes["num_threshold"],
+                    "left": np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                    "right": np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                    "missing_left": nodes["missing_go_to_left"],
+                    "depth": int(nodes["depth"].max()),
+                }
+            )
+            values.append(nodes["value"])
+    baseline = np.asarray(estimator._baseline_prediction, dtype="float64").reshape(-1)
+    if baseline.size != per_iteration:
+        raise UnsupportedModel("the gradient boosting model's baseline does not match its trees")
+    return GradientBoosting(
+        trees=Trees.build(trees),
+        values=np.concatenate(values).astype("float64"),
+        baseline=baseline,
+        per_iteration=per_iteration,
+        estimator=estimator,
+        known_categories=estimator._bin_mapper.make_known_categories_bitsets(),
+    )
+
+
+def _compile_forest(estimator: RandomForestClassifier) -> Forest:
+    if estimator.n_outputs_ != 1:
+        raise UnsupportedModel("the random forest has several outputs")
+    classes = estimator.n_classes_
+    trees, fractions = [], []
+    for member in estimator.estimators_:
+        tree = member.tree_
+        trees.append(
+            {
+                "feature": tree.feature,
+                "threshold": tree.threshold,
+                "left": tree.children_left,
+                "right": tree.children_right,
+                "missing_left": tree.missing_go_to_left,
+                "depth": tree.max_depth,
+            }
+        )
+        fractions.append(tree.value[:, 0, :classes])
+    allow_missing = bool(estimator.estimators_[0]._support_missing_values(np.zeros((1, 1))))
+    return Forest(
+        Trees.build(trees), np.concatenate(fractions).astype("float64"), len(estimator.estimators_), allow_missing
+    )
+
+
+def _compile_linear(estimator: LogisticRegression) -> Linear:
+    if not isinstance(estimator.coef_, np.ndarray):
+        raise UnsupportedModel("the logistic regression has sparse coefficients")
+    one_vs_rest = estimator.multi_class in ("ovr", "warn") or (
+        estimator.multi_class in ("auto", "deprecated")
+        and (estimator.classes_.size <= 2 or estimator.solver == "liblinear")
+    )
+    return Linear(estimator.coef_, estimator.intercept_, one_vs_rest)

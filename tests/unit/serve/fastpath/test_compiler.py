@@ -1,0 +1,81 @@
+"""The compiled model against scikit-learn itself, the reference, and the self-check at compile time.
+
+Every comparison runs the fitted scikit-learn pipeline on the same rows and requires probabilities
+equal to 1e-9, for every model family, both encodings, binary and multiclass labels, missing values,
+unseen and infrequent categories, single rows and batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from unit.serve.synthetic import assert_same, config_for, features, synthetic_rows
+
+from components.common.errors import UserError
+from components.serve import fastpath
+from components.serve.fastpath import UnsupportedModel, compile_model, compiler, preprocessing, unsupported
+from components.train.logic import Trial, fit
+
+# Convergence does not matter here: the fast path must equal whatever the estimator learned.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def test_the_package_exports_the_names_its_importers_use():
+    # components/serve/model.py, benchmarks/bench_predict.py and the tests import these from the package
+    assert {"compile_model", "FastModel", "UnsupportedModel"} <= set(fastpath.__all__)
+    assert all(hasattr(fastpath, name) for name in fastpath.__all__)
+    assert fastpath.compile_model is compiler.compile_model
+    assert fastpath.UnsupportedModel is unsupported.UnsupportedModel
+
+
+# --- equality with scikit-learn --------------------------------------------------------------
+
+
+def test_batch_probabilities_equal_scikit_learn(fitted):
+    pipeline, fast, config, test = fitted
+    assert_same(fast, pipeline, features(test, config))
+
+
+def test_single_rows_equal_scikit_learn_including_unseen_missing_and_infrequent(fitted):
+    pipeline, fast, config, test = fitted
+    rows = features(test, config)
+    for index in [*range(len(rows) - 8, len(rows)), 0, 1, 2, 3]:  # every hard row, and some plain ones
+        assert_same(fast, pipeline, rows.iloc[[index]])
+
+
+def test_reports_classes_and_feature_names_of_the_pipeline(fitted):
+    pipeline, fast, config, _ = fitted
+    np.testing.assert_array_equal(fast.classes_, pipeline.classes_)
+    assert fast.feature_names == tuple(config.features.all())
+
+
+# --- what the compiler refuses ------------------------------------------------------------------
+
+
+def test_what_is_not_a_pipeline_is_refused_with_a_reason():
+    rows = synthetic_rows(300, seed=7)
+    model = HistGradientBoostingClassifier(max_iter=5).fit(rows[["amount"]], rows["label"])
+    with pytest.raises(UnsupportedModel) as raised:
+        compile_model(model)
+    assert isinstance(raised.value, UserError) and raised.value.reason and "scikit-learn" in raised.value.hint
+
+
+def test_a_compiled_path_that_disagrees_with_scikit_learn_is_refused_at_compile_time(monkeypatch):
+    config = config_for("onehot")
+    pipeline, _ = fit(synthetic_rows(600, seed=1), config, Trial("logistic_regression", {"C": 0.5}))
+    compile_model(pipeline)  # agrees as it is
+    original = preprocessing.Scale.apply
+    monkeypatch.setattr(
+        preprocessing.Scale, "apply", lambda self, values, columns: original(self, values, columns) * (1 + 1e-7)
+    )
+    with pytest.raises(UnsupportedModel, match="differs from scikit-learn"):
+        compile_model(pipeline)
+
+
+def test_another_scikit_learn_version_is_refused(monkeypatch):
+    config = config_for("onehot")
+    pipeline, _ = fit(synthetic_rows(300, seed=1), config, Trial("logistic_regression", {}))
+    monkeypatch.setattr(compiler.sklearn, "__version__", "1.7.0")
+    with pytest.raises(UnsupportedModel, match="1.7.0"):
+        compile_model(pipeline)

@@ -1,0 +1,76 @@
+"""The compiled trees and linear models against scikit-learn's: chunked batches, both boosting paths, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
+from unit.serve.synthetic import FAMILIES, TOLERANCE, assert_same, config_for, features, synthetic_rows
+
+from components.common.errors import UserError
+from components.preprocess.logic import as_numbers, as_text, model_pipeline
+from components.serve.fastpath import UnsupportedModel, compile_model, estimators
+from components.train.logic import Trial, fit, split_xy
+
+# Convergence does not matter here: the fast path must equal whatever the estimator learned.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "random_forest"])
+def test_large_batches_in_small_chunks_and_both_boosting_paths_agree(family, monkeypatch):
+    config = config_for("ordinal")
+    pipeline, _ = fit(synthetic_rows(1200, seed=1, classes=3), config, Trial(family, FAMILIES[family]))
+    fast = compile_model(pipeline)
+    rows = features(synthetic_rows(700, seed=6, classes=3), config)
+    expected = pipeline.predict_proba(rows)
+    monkeypatch.setattr(estimators, "TREE_CELLS", 50)  # a few rows per chunk
+    for numpy_rows in (0, 10**9):  # boosting: compiled predictors for all rows, then the numpy walk for all
+        monkeypatch.setattr(estimators, "HGB_NUMPY_ROWS", numpy_rows)
+        np.testing.assert_allclose(fast.predict_proba(rows), expected, rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("strategy", ["prior", "most_frequent", "uniform"])
+def test_majority_baselines_alone_and_after_preprocessing(strategy):
+    config = config_for("onehot")
+    train = synthetic_rows(500, seed=1, classes=3)
+    x, y = split_xy(train, config)
+    test = features(synthetic_rows(50, seed=2), config)
+    alone = Pipeline([("model", DummyClassifier(strategy=strategy))]).fit(x, y)
+    preprocessed = model_pipeline(config, DummyClassifier(strategy=strategy)).fit(x, y)
+    for pipeline in (alone, preprocessed):
+        fast = compile_model(pipeline)
+        assert_same(fast, pipeline, test)
+        assert_same(fast, pipeline, test.iloc[[3]])
+    assert compile_model(alone).predict_proba({"anything": [1, 2]}).shape == (2, 3)
+
+
+# --- estimators the fast path refuses --------------------------------------------------------------
+
+
+def refused_estimators():
+    """Pipelines whose estimator the fast path does not know, by case (built when called)."""
+    rows = synthetic_rows(300, seed=7)
+    frame, labels = rows[["amount", "color"]], rows["label"]
+    numeric = make_pipeline(FunctionTransformer(as_numbers), SimpleImputer())
+    text = make_pipeline(FunctionTransformer(as_text), OrdinalEncoder())
+
+    def pipeline(model):
+        both = ColumnTransformer([("numeric", numeric, ["amount"]), ("categorical", text, ["color"])])
+        return Pipeline([("preprocess", both), ("model", model)]).fit(frame, labels)
+
+    return {
+        "unknown estimator": lambda: pipeline(GradientBoostingClassifier(n_estimators=5)),
+        "native categories": lambda: pipeline(HistGradientBoostingClassifier(max_iter=5, categorical_features=[1])),
+    }
+
+
+@pytest.mark.parametrize("case", list(refused_estimators()))
+def test_an_estimator_it_cannot_reproduce_is_refused_with_a_reason(case):
+    with pytest.raises(UnsupportedModel) as raised:
+        compile_model(refused_estimators()[case]())
+    assert isinstance(raised.value, UserError) and raised.value.reason and "scikit-learn" in raised.value.hint
