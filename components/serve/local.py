@@ -99,6 +99,7 @@ def serve(
             "workers": 1,
             "loglevel": log_level,
             "post_worker_init": post_worker_init,
+            "control_socket_disable": True,  # why: see the REST options below
         }
         StandaloneApplication(wrapper.get_metrics_microservice(seldon_metrics), options=options).run()
 
@@ -119,6 +120,9 @@ def serve(
         "keepalive": 2,
         "post_worker_init": post_worker_init,
         "worker_exit": partial(on_worker_exit),
+        # gunicorn >= 25.1 opens a management socket at one path per user ($HOME/.gunicorn/gunicorn.ctl):
+        # every local server (REST, metrics, parallel tests) would take it over from the last; none uses it.
+        "control_socket_disable": True,
     }
     print(
         f"serving {interface} on http://{host}:{port} (metrics on http://{host}:{metrics_port}/metrics), "

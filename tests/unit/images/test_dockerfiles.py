@@ -266,7 +266,7 @@ def test_serving_image_copies_only_packages_serving_imports(serving_graph):
     assert unused == set(), "copied into the serving image but never imported there"
 
 
-def test_serving_lock_has_neither_kfp_nor_tfdv_and_keeps_setuptools_for_gunicorn():
+def test_serving_lock_has_neither_kfp_nor_tfdv_and_keeps_the_setuptools_seldon_declares():
     locked = locked_distributions(UV, LOCKS["serving"], base_python_version(parsed("serving")))
     assert {"seldon-core", "scikit-learn", "numpy", "setuptools"} <= locked
     assert not {"kfp", "tensorflow-data-validation", "tensorflow"} & locked
@@ -277,6 +277,8 @@ def test_serving_image_exposes_seldons_ports_and_names_its_class():
     exposed = {port for instruction in final.all("EXPOSE") for port in instruction.words()}
     assert {"9000", "5000", "6000"} <= exposed
     assert final.env()["SERVICE_TYPE"] == "MODEL"
+    # No gRPC server: protobuf 3.20 (pinned by Seldon's generated protos) never parses a client's message.
+    assert final.env()["GRPC_WORKERS"] == "0"
 
 
 # --- the checks themselves catch what they are for ---------------------------------------------------
