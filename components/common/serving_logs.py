@@ -1,0 +1,295 @@
+"""The serving logs in S3: the contract between the server, which writes them, and the stages that read them.
+
+In the ``feedback`` bucket::
+
+    <use_case>/requests/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
+    <use_case>/feedback/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
+
+Each object is a batch of gzip-compressed JSON lines, one per predicted row, written once at the
+UTC date and time in its name and never modified. A request line holds ``time`` (when the server
+received the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``, ``features``,
+``probabilities`` (by class label as text) and ``prediction``; a feedback line holds the same and
+``truth``. A window is read by listing the date prefixes it spans and keeping the lines whose
+``time`` falls inside it.
+
+The server (components.serve.logs) writes through :func:`log_key` and :func:`encode_lines`;
+monitoring reads requests and feedback, and retraining ingestion reads feedback, through
+:func:`read_logs` and :func:`to_frame`. Nothing here needs TensorFlow, and the serving image holds it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+
+from components.common.config import parse_instant
+from components.common.errors import UserError
+from components.common.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+REQUESTS, FEEDBACK = "requests", "feedback"
+LOG_KINDS = (REQUESTS, FEEDBACK)
+KEY_PATTERN = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/(\d{6})-([^/]+)-([0-9a-f]{8})\.jsonl\.gz$")
+REQUIRED_FIELDS = ("time", "features")
+# Columns of a frame of log lines besides the features (which are prefixed, so no feature name clashes).
+FEATURE_PREFIX = "feature."
+
+
+# --- writing: keys and batches ---------------------------------------------------------------
+
+
+def utc_timestamp(at: datetime) -> str:
+    """ISO 8601 with microseconds and a ``Z``, as the contract writes ``time``."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def log_key(use_case: str, kind: str, model_version: str, at: datetime, token: str | None = None) -> str:
+    """The object key of one batch written at ``at`` (UTC).
+
+    Args:
+        use_case: The use case.
+        kind: ``requests`` or ``feedback``.
+        model_version: The version that served the rows.
+        at: When the batch is written.
+        token: 8 hex characters that keep keys of the same second apart (random when None).
+    """
+    if kind not in LOG_KINDS:
+        raise ValueError(f"unknown log kind {kind!r}")
+    at = at.astimezone(timezone.utc)
+    token = token or secrets.token_hex(4)
+    return f"{log_prefix(use_case, kind, f'{at:%Y-%m-%d}')}{at:%H%M%S}-{model_version}-{token}.jsonl.gz"
+
+
+def encode_lines(lines: Sequence[Mapping[str, Any]]) -> bytes:
+    """Gzip-compressed JSON Lines."""
+    text = "".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n" for line in lines)
+    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
+
+
+def decode_lines(data: bytes) -> list[dict[str, Any]]:
+    """Reads what :func:`encode_lines` wrote."""
+    return [json.loads(line) for line in gzip.decompress(data).decode().splitlines() if line]
+
+
+# --- reading: windows, lines, frames ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def resolve(cls, start: str = "", end: str = "", hours: int = 24, now: datetime | None = None) -> Window:
+        """Turns a run's parameters into a window.
+
+        Both bounds given: that window. Only ``end``: the ``hours`` before it. Only ``start``: the
+        ``hours`` after it. Neither: the last ``hours`` ending ``now``.
+
+        Raises:
+            UserError: If a bound is not ISO 8601, the window is empty or ``hours`` is not positive.
+        """
+        now = now or datetime.now(timezone.utc)
+        if hours < 1 and not (start and end):
+            raise UserError(f"a window of {hours} hours is empty", hint="give a positive number of hours")
+        span = timedelta(hours=hours)
+        first = parse_instant(start, "window start") if start else None
+        last = parse_instant(end, "window end") if end else None
+        if first is None:
+            last = last or now
+            first = last - span
+        elif last is None:
+            last = first + span
+        if first >= last:
+            raise UserError(
+                f"the window ends ({last.isoformat()}) before it starts ({first.isoformat()})", hint="swap the bounds"
+            )
+        return cls(first, last)
+
+    def dates(self) -> list[str]:
+        """The dates whose prefixes may hold the window's lines, as YYYY-MM-DD.
+
+        The day after the window is listed too: a batch received before midnight may be written
+        just after it, under the next date.
+        """
+        day, last = self.start.date(), (self.end - timedelta(microseconds=1)).date() + timedelta(days=1)
+        dates = []
+        while day <= last:
+            dates.append(day.isoformat())
+            day += timedelta(days=1)
+        return dates
+
+    def contains(self, instant: datetime) -> bool:
+        """Whether an instant falls in [start, end)."""
+        return self.start <= instant < self.end
+
+    def to_json(self) -> dict[str, str]:
+        """The bounds as ISO 8601 text (what lineage records)."""
+        return {"start": _iso(self.start), "end": _iso(self.end)}
+
+    def label(self) -> str:
+        """A short text for titles and messages."""
+        return f"{_iso(self.start)} to {_iso(self.end)}"
+
+
+@dataclass
+class LogRows:
+    """The lines of one kind of log that fall in a window.
+
+    Attributes:
+        kind: ``requests`` or ``feedback``.
+        lines: The parsed lines, in the order of their objects' keys and of the lines within.
+        objects: Every object that held lines of the window: key, sha256 and lines kept.
+        malformed: Lines skipped because they were not JSON objects with ``time`` and ``features``,
+            by object key.
+    """
+
+    kind: str
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    malformed: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def log_prefix(use_case: str, kind: str, date: str) -> str:
+    """The key prefix of one kind of log on one date."""
+    return f"{use_case}/{kind}/date={date}/"
+
+
+def written_at(key: str) -> datetime | None:
+    """The UTC second a log object was written, from its key; None when the key is not of the contract."""
+    match = KEY_PATTERN.search(key)
+    if not match:
+        return None
+    return datetime.strptime(f"{match.group(1)} {match.group(2)}", "%Y-%m-%d %H%M%S").replace(tzinfo=timezone.utc)
+
+
+def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Parses a gzip-compressed JSON Lines batch.
+
+    Returns:
+        The lines that are JSON objects with a readable ``time`` and a ``features`` mapping (their
+        ``time`` parsed to a UTC datetime under ``_time``), and the number of other lines.
+    """
+    try:
+        text = gzip.decompress(data).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError):
+        return [], 1  # the whole object is unreadable: counted as one malformed line
+    lines, malformed = [], 0
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+            if (
+                not isinstance(line, dict)
+                or any(name not in line for name in REQUIRED_FIELDS)
+                or not isinstance(line["features"], dict)
+            ):
+                raise ValueError("not a log line")
+            line["_time"] = parse_instant(line["time"], "time")
+        except (ValueError, UserError):
+            malformed += 1
+            continue
+        lines.append(line)
+    return lines, malformed
+
+
+def read_logs(store: ObjectStore, use_case: str, kind: str, window: Window) -> LogRows:
+    """Reads the lines of one kind of log that fall in a window.
+
+    Objects written before the window starts are not downloaded: they hold only earlier lines.
+    Each object's sha256 is checked against its metadata when the object store records one.
+
+    Args:
+        store: The object store (its ``feedback`` bucket holds the logs).
+        use_case: The use case.
+        kind: ``requests`` or ``feedback``.
+        window: The window.
+    """
+    if kind not in LOG_KINDS:
+        raise ValueError(f"unknown log kind {kind!r}")  # a bug of the caller, not a user's mistake
+    bucket = store.bucket("feedback")
+    rows = LogRows(kind)
+    for date in window.dates():
+        for key in store.list_keys(bucket, log_prefix(use_case, kind, date)):
+            written = written_at(key)
+            if written is None:
+                log.warning(
+                    "skipping s3://%s/%s: its name is not <HHMMSS>-<model version>-<8 hex>.jsonl.gz", bucket, key
+                )
+                continue
+            if written + timedelta(seconds=1) <= window.start:
+                continue
+            data = store.get_bytes(bucket, key)
+            lines, malformed = parse_lines(data)
+            kept = [line for line in lines if window.contains(line["_time"])]
+            if malformed:
+                rows.malformed[key] = malformed
+            if kept:
+                rows.lines.extend(kept)
+                rows.objects.append({"key": key, "sha256": hashlib.sha256(data).hexdigest(), "lines": len(kept)})
+    return rows
+
+
+def to_frame(lines: Iterable[dict[str, Any]], features: Iterable[str]) -> pd.DataFrame:
+    """Turns log lines into a frame: one row per line, the named features as columns.
+
+    Columns: ``time`` (UTC), ``request_id``, ``row``, ``model_version``, ``prediction``, ``truth``
+    (missing for requests), ``probabilities`` (the mapping as logged) and one column per feature,
+    prefixed ``feature.``, missing where a line lacks it. Values stay as JSON gave them (object
+    columns); types are settled by the reader.
+    """
+    features = list(features)
+    records = [
+        {
+            "time": line["_time"],
+            "request_id": line.get("request_id"),
+            "row": line.get("row"),
+            "model_version": line.get("model_version"),
+            "prediction": line.get("prediction"),
+            "truth": line.get("truth"),
+            "probabilities": line.get("probabilities") if isinstance(line.get("probabilities"), dict) else None,
+            **{FEATURE_PREFIX + name: line["features"].get(name) for name in features},
+        }
+        for line in lines
+    ]
+    columns = [
+        "time",
+        "request_id",
+        "row",
+        "model_version",
+        "prediction",
+        "truth",
+        "probabilities",
+        *(FEATURE_PREFIX + f for f in features),
+    ]
+    # Object columns keep JSON's values as they were: a label 1 stays 1 (not 1.0) beside a missing one.
+    frame = pd.DataFrame({name: pd.Series([record[name] for record in records], dtype=object) for name in columns})
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
+
+
+def features_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns of a frame from :func:`to_frame`, under their own names."""
+    columns = [c for c in frame.columns if c.startswith(FEATURE_PREFIX)]
+    return frame[columns].rename(columns=lambda c: c[len(FEATURE_PREFIX) :])
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
