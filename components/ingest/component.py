@@ -1,4 +1,4 @@
-"""KFP interface of stage 1. No logic here: it maps parameters and artifacts onto components.ingest.task.
+"""KFP interface of stage 1. No logic here: it maps parameters and artifacts onto task.py.
 
 Docstring convention of every component: inputs under Args, outputs (artifacts and the returned
 ``Output``) under Returns, so KFP copies each description into the compiled spec.

@@ -1,4 +1,4 @@
-"""KFP interface of stage 2. No logic here: it maps parameters and artifacts onto components.validate.task."""
+"""KFP interface of stage 2. No logic here: it maps parameters and artifacts onto task.py."""
 
 from kfp import dsl
 
