@@ -207,8 +207,8 @@ def validate(config_path: Path, version: str, report_path: Path | None) -> None:
     """Validate a dataset version against the schema; exit 1 when anomalies block training."""
     config = load_use_case(config_path)
     click.echo("validating (TensorFlow loads first, ~15 s)...", err=True)
-    logic = _import_quietly("components.validate.logic")
-    load_schema, validate_dataset, write_outputs = logic.load_schema, logic.validate_dataset, logic.write_outputs
+    logic, task = _import_quietly("components.validate.logic"), _import_quietly("components.validate.task")
+    load_schema, validate_dataset, write_outputs = logic.load_schema, logic.validate_dataset, task.write_outputs
 
     schema_file = load_schema(schema_path(config_path, config))
     result = validate_dataset(config, schema_file, _store(), version)
@@ -540,7 +540,8 @@ def _buckets(settings: S3Settings) -> list[str]:
 
 
 def _ingest(config_path: Path, sources: tuple[str, ...], block_mb: int):
-    from components.ingest.logic import IngestOptions, ingest_dataset
+    from components.ingest.logic import IngestOptions
+    from components.ingest.task import ingest_use_case as ingest_dataset  # reads a feedback window's rows too
 
     config = load_use_case(config_path).with_source_uris(_parse_sources(sources))
     store = _store()
@@ -735,7 +736,7 @@ def monitor_command(
     An empty window, too few requests or no ground truth are outcomes, not errors: the exit code is 0
     and the summary says what could not be judged.
     """
-    from components.monitor.logs import Window
+    from components.common.serving_logs import Window
 
     config = load_use_case(config_path)
     window = Window.resolve(start, end, hours or config.monitoring.window_hours)
@@ -746,6 +747,7 @@ def monitor_command(
         )
     click.echo("monitoring (TensorFlow loads first, ~15 s)...", err=True)
     logic = _import_quietly("components.monitor.logic")
+    write_outputs = _import_quietly("components.monitor.task").write_outputs
     schema = _import_quietly("components.validate.logic").load_schema(schema_file)
     store = _store()
     result = logic.monitor(config, schema, store, window, model)
@@ -757,7 +759,7 @@ def monitor_command(
         / "monitoring"
         / f"{window.start:%Y%m%dT%H%M%SZ}-{window.end:%Y%m%dT%H%M%SZ}.html"
     )
-    logic.write_outputs(result, config.monitoring, report_path, report_path.with_suffix(".json"))
+    write_outputs(result, config.monitoring, report_path, report_path.with_suffix(".json"))
     click.echo(result.summary())
     click.echo(f"report: {report_path}")
     if not retrain:

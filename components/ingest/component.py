@@ -1,4 +1,4 @@
-"""KFP interface of stage 1. No logic here: it maps parameters and artifacts onto the logic module.
+"""KFP interface of stage 1. No logic here: it maps parameters and artifacts onto task.py.
 
 Docstring convention of every component: inputs under Args, outputs (artifacts and the returned
 ``Output``) under Returns, so KFP copies each description into the compiled spec.
@@ -27,7 +27,7 @@ def ingest_data(use_case: str, dataset: dsl.Output[dsl.Dataset], sources: dict =
     """
     from pathlib import Path
 
-    from components.ingest.logic import run_ingest_task
+    from components.ingest.task import run_ingest_task
 
     result = run_ingest_task(use_case, sources, Path(dataset.path))
     dataset.metadata.update(result.summary())

@@ -1,9 +1,12 @@
 """Stage 1: ingest sources into an immutable, content-addressed dataset version.
 
 The pure functions (joins, label derivation, split assignment, version ids) work on small frames and
-are unit-tested alone. :func:`ingest_dataset` is the shell around them: it fetches and hashes the
-sources, streams the primary table in chunks through the pure functions into one Parquet file per
-split, and publishes the version to S3 (data, then manifest, then the latest pointer).
+are unit-tested alone. :func:`ingest_dataset` runs them over a use case's sources with the object
+store passed in: it fetches and hashes the sources, streams the primary table in chunks through the
+pure functions into one Parquet file per split, adds the labelled rows its caller hands it
+(production feedback, see :mod:`components.ingest.feedback`), and publishes the version to S3 (data,
+then manifest, then the latest pointer). The task around it (settings, YAML, the manifest artifact)
+is :mod:`components.ingest.task`.
 
 Only the primary table is streamed; lookup tables (joined onto it) are read whole, since they are
 dimension tables. Memory therefore stays flat in the size of the primary table.
@@ -14,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import json
 import logging
 import shutil
 import tempfile
@@ -39,12 +41,10 @@ from components.common.config import (
     TargetSpec,
     UseCaseConfig,
     canonical_json,
-    parse_use_case,
 )
 from components.common.datasets import DatasetRef, to_frame
 from components.common.errors import DataError, NotFoundError, SourceError
 from components.common.provenance import code_version, utc_now
-from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore, sha256_file, split_uri
 
 log = logging.getLogger(__name__)
@@ -357,7 +357,7 @@ def read_table(path: Path, spec: SourceSpec, name: str) -> pd.DataFrame:
     return to_frame(table)
 
 
-# --- the shell -------------------------------------------------------------------------------
+# --- ingestion -------------------------------------------------------------------------------
 
 
 def ingest_dataset(
@@ -365,20 +365,23 @@ def ingest_dataset(
     store: ObjectStore,
     options: IngestOptions = IngestOptions(),
     progress: Callable[[int, int | None], Progress] | None = None,
+    extra_rows: ExtraRows | None = None,
 ) -> IngestResult:
-    """Ingests a use case's sources into a dataset version in S3.
+    """Ingests a use case's sources, and the labelled rows handed in, into a dataset version in S3.
 
     Identical inputs give the identical version id, and then nothing is written (except moving the
     latest pointer back to that version if it had moved on). Nothing is published until every file
-    is complete: a failure leaves no visible version behind. When the config names a feedback
-    window, the window's labelled production feedback joins the splits (retraining), and the
-    manifest's ``feedback`` entry records the window and the log objects read.
+    is complete: a failure leaves no visible version behind. Extra rows (production feedback, for
+    retraining) join their splits, and the manifest's ``feedback`` entry records their lineage (the
+    window and the log objects read), which is part of the version id.
 
     Args:
         config: The use case.
         store: The object store; its datasets bucket receives the version.
         options: Chunk size and scratch folder.
         progress: Factory of progress callbacks, given (source bytes, total) per source read.
+        extra_rows: Labelled rows to add, by split; required when the config names a feedback window
+            (:func:`components.ingest.feedback.feedback_rows` reads them).
 
     Returns:
         The version reference, whether it was created now, and its manifest.
@@ -387,33 +390,20 @@ def ingest_dataset(
         SourceError, DataError: For bad sources or data that does not fit the config.
         StorageError: If S3 fails beyond its retries.
     """
+    if config.feedback is not None and extra_rows is None:
+        # A bug of the caller: the version would silently lack the feedback its config names.
+        raise ValueError(f"the use case {config.name!r} names a feedback window: hand its rows in (extra_rows)")
     scratch = Path(tempfile.mkdtemp(prefix="mlcycle-ingest-", dir=options.work_dir))
     try:
-        return _ingest(config, store, options, scratch, progress)
+        return _ingest(config, store, options, scratch, progress, extra_rows)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_ingest_task(use_case_yaml: str, sources: Mapping[str, str], manifest_path: Path) -> IngestResult:
-    """Runs ingestion as a pipeline task: config from YAML text, S3 from the environment.
-
-    Args:
-        use_case_yaml: The use-case configuration.
-        sources: Source URI overrides by name.
-        manifest_path: Where to write the manifest (the task's dataset artifact).
-    """
-    config = parse_use_case(use_case_yaml).with_source_uris(dict(sources))
-    store = ObjectStore.connect(s3_settings())
-    store.ensure_buckets(("datasets",))
-    result = ingest_dataset(config, store)
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps(result.manifest, indent=2, sort_keys=True))
-    return result
-
-
 def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    """Gives rows from outside the sources a version's columns: each value in its column's type,
-    absent columns empty, timestamps from ISO text.
+    """Gives rows from outside the sources a version's columns.
+
+    Each value takes its column's type, absent columns stay empty, timestamps are read from ISO text.
 
     Raises:
         DataError: If a column is not one of the version's or its values cannot take its type.
@@ -445,11 +435,10 @@ def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _ingest(config, store, options, scratch, progress) -> IngestResult:
+def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) -> IngestResult:
     store.check()
     local = {name: locate_source(name, spec, store, scratch / "sources") for name, spec in config.sources.items()}
     digests = {name: sha256_file(path) for name, path in local.items()}
-    extra = _feedback_rows(config, store) if config.feedback is not None else None
     fingerprint = {**config.ingest_fingerprint(), **({"feedback": extra.lineage} if extra else {})}
     ref = DatasetRef(config.name, dataset_version_id(fingerprint, digests))
     bucket = store.bucket("datasets")
@@ -585,13 +574,6 @@ def _require_columns(available: Any, wanted: Any, where: str) -> None:
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
             hint=f"available columns: {shown}",
         )
-
-
-def _feedback_rows(config: UseCaseConfig, store: ObjectStore) -> ExtraRows:
-    """The labelled feedback of the config's feedback window, placed in splits (see components.monitor)."""
-    from components.monitor.retraining import feedback_rows
-
-    return feedback_rows(store, config)
 
 
 def _compare(values: pd.Series, rule: DeriveSpec) -> pd.Series:

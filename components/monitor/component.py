@@ -1,4 +1,4 @@
-"""KFP interface of stage 8: monitoring and the promotion proposal after retraining. No logic here."""
+"""KFP interface of stage 8: monitoring, and the promotion proposal after retraining. No logic: see task.py."""
 
 from kfp import dsl
 
@@ -47,24 +47,19 @@ def monitor_serving(
         Output: Whether to retrain (the gate; a single return value, since kfp.local resolves only a
             task's Output in dsl.If conditions).
     """
-    import json
     from pathlib import Path
 
-    from components.monitor.logic import run_monitor_task
+    from components.monitor.task import MonitorOutputs, run_monitor_task
 
-    outcome, retraining_text, schema_text = run_monitor_task(
-        use_case, schema, window_start, window_end, last_hours, model, Path(report.path), Path(result.path)
+    paths = (report.path, result.path, metrics.path, summary, retraining_use_case, retraining_schema)
+    outcome = run_monitor_task(
+        use_case, schema, window_start, window_end, last_hours, model, MonitorOutputs(*map(Path, paths))
     )
     for name, value in outcome.metrics().items():
         metrics.log_metric(name, value)
-    # The same figures as a file: kfp.local's cache treats a Metrics artifact without one as missing.
-    Path(metrics.path).write_text(json.dumps(outcome.metrics()))
     if outcome.quality is not None:
         classification.log_confusion_matrix([str(c) for c in outcome.quality.classes], outcome.quality.confusion)
         classification.log_roc_curve(*(list(values) for values in zip(*outcome.quality.roc, strict=False)))
-    Path(summary).write_text(outcome.summary())
-    Path(retraining_use_case).write_text(retraining_text)
-    Path(retraining_schema).write_text(schema_text)
     return outcome.decision.retrain
 
 
@@ -81,9 +76,6 @@ def propose_promotion(use_case: str, proposal: dsl.Output[dsl.Markdown]) -> str:
     """
     from pathlib import Path
 
-    from components.monitor.retraining import propose_promotion_task
+    from components.monitor.task import propose_promotion_task
 
-    found = propose_promotion_task(use_case)
-    text = f"{found.message}\n\n```\n{found.command}\n```\n" if found.command else f"{found.message}\n"
-    Path(proposal.path).write_text(text)
-    return found.command
+    return propose_promotion_task(use_case, Path(proposal.path)).command

@@ -1,6 +1,6 @@
 """Stage 8: monitor the served model over a time window and decide whether to retrain it.
 
-For a window of the serving logs (see :mod:`components.monitor.logs`):
+For a window of the serving logs (see :mod:`components.common.serving_logs`):
 
 - **drift**: statistics of the served rows, computed with TFDV exactly as training statistics are
   (same type conversions, same schema-aware options), validated in the schema's SERVING
@@ -17,18 +17,18 @@ For a window of the serving logs (see :mod:`components.monitor.logs`):
   ``monitoring``, with enough rows to judge and labelled feedback to learn from. An empty window,
   too few requests or no ground truth are outcomes with a message, never errors.
 
-:func:`monitor` is the shell: it reads the logs, the model and its training statistics from S3.
+:func:`monitor` runs them with the object store passed in: it reads the logs, the model and its
+training statistics from S3 and returns a :class:`components.monitor.results.MonitoringResult`. The
+task around it (settings, YAML, the artifacts and the report) is :mod:`components.monitor.task`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,191 +42,34 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from components.common import datasets
-from components.common.config import MonitoringSpec, UseCaseConfig, parse_use_case
+from components.common.config import MonitoringSpec, UseCaseConfig
 from components.common.errors import DataError, NotFoundError
-from components.common.s3_settings import s3_settings
+from components.common.serving_logs import FEEDBACK, REQUESTS, Window, features_of, read_logs, to_frame
 from components.common.storage import ObjectStore
 from components.evaluate.logic import slice_metrics
 from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
-from components.monitor.logs import FEEDBACK, REQUESTS, Window, features_of, read_logs, to_frame
+from components.monitor.results import (
+    DRIFT_WITHOUT_FEEDBACK,
+    HEALTHY,
+    INSUFFICIENT,
+    RETRAIN,
+    SERVED,
+    Decision,
+    LiveQuality,
+    MonitoringResult,
+)
 from components.register import logic as registry
 from components.validate.logic import (
     SERVING,
-    Distance,
-    Finding,
-    _distances,
-    _findings,
     prepare_frame,
     split_statistics,
     statistics_in_process,
     statistics_of,
     with_comparators,
 )
+from components.validate.results import Distance, Finding, distances_from_anomalies, findings_from_anomalies
 
 log = logging.getLogger(__name__)
-
-RETRAIN, HEALTHY, INSUFFICIENT, DRIFT_WITHOUT_FEEDBACK = (
-    "retrain",
-    "healthy",
-    "insufficient_evidence",
-    "drift_without_feedback",
-)
-SERVED = "serving"
-
-
-@dataclass
-class LiveQuality:
-    """The monitored model's quality on served rows whose ground truth came back.
-
-    Attributes:
-        rows: Labelled rows scored.
-        metrics: Live metrics (those of model analysis).
-        offline: The model's metrics on its test split, from the registry.
-        classes: The model's classes, in probability column order.
-        confusion: Confusion matrix, rows true classes, columns predicted ones.
-        roc: Points of the ROC curve of the positive (last) class.
-        slices: Metrics per value of each slice column (analysis.slices).
-        slice_gaps: Largest gap between slices per column.
-        excluded: Feedback rows of the model left out, by reason.
-    """
-
-    rows: int
-    metrics: dict[str, float]
-    offline: dict[str, float]
-    classes: list[Any]
-    confusion: list[list[int]]
-    roc: list[tuple[float, float, float]]
-    slices: dict[str, list[dict[str, Any]]]
-    slice_gaps: dict[str, dict[str, Any]]
-    excluded: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether to retrain, and why.
-
-    Attributes:
-        retrain: The gate: True when retraining is due and there is labelled feedback to learn from.
-        status: ``retrain``, ``healthy``, ``insufficient_evidence`` or ``drift_without_feedback``.
-        reasons: What passed a threshold, each naming the measure, its value and the threshold.
-        notes: What could not be judged and why (empty window, too few requests, no ground truth...).
-    """
-
-    retrain: bool
-    status: str
-    reasons: tuple[str, ...]
-    notes: tuple[str, ...]
-
-
-@dataclass
-class MonitoringResult:
-    """Everything one monitoring run found.
-
-    Attributes:
-        use_case: The use case.
-        model_version: The monitored model.
-        dataset_version: The dataset version it was trained on (drift reference: its train split).
-        window: The window read.
-        requests: Logged request rows in the window (every model version).
-        feedback: Logged feedback rows in the window (every model version).
-        labelled: Feedback rows with a truth (every model version): what retraining can learn from.
-        by_model: Request and feedback rows per model version.
-        sampled: Rows the statistics were computed on, when the window held more than max_rows.
-        distances: The drift distance of every feature measured.
-        unmeasured: Features without a distance (no values in the window).
-        findings: Drift alerts and schema anomalies of the served data.
-        quality: Live quality (None when not judged).
-        decision: The decision.
-        statistics: Training (``train``) and served (``serving``) statistics, for the report.
-        objects: Log objects read, by kind.
-        malformed: Log lines skipped as malformed, by kind.
-    """
-
-    use_case: str
-    model_version: str
-    dataset_version: str
-    window: Window
-    requests: int
-    feedback: int
-    labelled: int
-    by_model: dict[str, dict[str, int]]
-    sampled: int | None
-    distances: list[Distance]
-    unmeasured: list[str]
-    findings: list[Finding]
-    quality: LiveQuality | None
-    decision: Decision
-    statistics: statistics_pb2.DatasetFeatureStatisticsList
-    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    malformed: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def drifted(self) -> list[str]:
-        """Features whose distance passed their threshold."""
-        return sorted(d.feature for d in self.distances if d.alerts)
-
-    def summary(self) -> str:
-        """A few lines for a person: the decision, its reasons and notes."""
-        decision = self.decision
-        head = (
-            f"monitoring {self.use_case} model {self.model_version}, {self.window.label()}: {decision.status.upper()} "
-            f"(retrain: {'yes' if decision.retrain else 'no'}); {self.requests} requests, {self.feedback} feedback rows "
-            f"({self.labelled} labelled)"
-        )
-        lines = [head, *(f"  reason: {r}" for r in decision.reasons), *(f"  note:   {n}" for n in decision.notes)]
-        if self.distances:
-            top = sorted(self.distances, key=lambda d: -d.value / max(d.threshold, 1e-9))[:5]
-            lines.append("  drift:  " + ", ".join(f"{d.feature} {d.value:.3f}/{d.threshold:g}" for d in top))
-        if self.quality:
-            shown = ", ".join(
-                f"{m} {self.quality.metrics[m]:.4f} (offline {self.quality.offline.get(m, float('nan')):.4f})"
-                for m in ("roc_auc", "pr_auc", "accuracy")
-            )
-            lines.append(f"  live:   {shown} on {self.quality.rows} rows")
-        return "\n".join(lines)
-
-    def metrics(self) -> dict[str, float]:
-        """Flat metrics for KFP: counts, every drift distance, and the live metrics."""
-        values: dict[str, float] = {
-            "retrain": float(self.decision.retrain),
-            "requests": float(self.requests),
-            "feedback": float(self.feedback),
-            "labelled": float(self.labelled),
-            "drifted_features": float(len(self.drifted)),
-        }
-        values.update({f"drift_{d.feature}_{d.measure}": round(d.value, 6) for d in self.distances})
-        if self.quality:
-            values.update(
-                {
-                    f"live_{name}": round(value, 6)
-                    for name, value in self.quality.metrics.items()
-                    if not math.isnan(value)
-                }
-            )
-        return values
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data of the whole result (statistics aside), for the result artifact."""
-        return {
-            "use_case": self.use_case,
-            "model_version": self.model_version,
-            "dataset_version": self.dataset_version,
-            "window": self.window.to_json(),
-            "requests": self.requests,
-            "feedback": self.feedback,
-            "labelled": self.labelled,
-            "by_model": self.by_model,
-            "sampled": self.sampled,
-            "decision": dataclasses.asdict(self.decision),
-            "drifted": self.drifted,
-            "distances": [dataclasses.asdict(d) for d in self.distances],
-            "unmeasured": self.unmeasured,
-            "findings": [dataclasses.asdict(f) for f in self.findings],
-            "quality": dataclasses.asdict(self.quality) if self.quality else None,
-            "objects": self.objects,
-            "malformed": self.malformed,
-        }
-
 
 # --- pure functions --------------------------------------------------------------------------
 
@@ -284,15 +127,15 @@ def measure_drift(
     )
     compared = with_comparators(schema, thresholds, "drift")
     anomalies = tfdv.validate_statistics(serving, compared, environment=SERVING, previous_statistics=training)
-    distances = _distances(anomalies, "drift")
+    distances = distances_from_anomalies(anomalies, "drift")
     measured = {d.feature for d in distances}
     unmeasured = [name for name in config.features.all() if name not in measured]
 
     def warn(_kind: str) -> str:
         return "warning"
 
-    findings = _findings(anomalies, "drift", "serving vs train", warn, comparators_only=True)
-    findings += _findings(anomalies, "schema", SERVED, warn)
+    findings = findings_from_anomalies(anomalies, "drift", "serving vs train", warn, comparators_only=True)
+    findings += findings_from_anomalies(anomalies, "schema", SERVED, warn)
     return distances, unmeasured, findings
 
 
@@ -365,7 +208,8 @@ def quality_reasons(quality: LiveQuality, spec: MonitoringSpec) -> tuple[list[st
             notes.append(f"live {metric} cannot be compared with the offline {metric}: its drop is not judged")
         elif drop > allowed:
             reasons.append(
-                f"live {metric} {value:.4f} is {drop:.4f} worse than offline {offline:.4f}, more than the allowed {allowed:g}"
+                f"live {metric} {value:.4f} is {drop:.4f} worse than offline {offline:.4f}, "
+                f"more than the allowed {allowed:g}"
             )
     return reasons, notes
 
@@ -397,7 +241,8 @@ def decide(
         notes.append("the window holds no logged requests: drift not judged")
     elif not drift_judged:
         notes.append(
-            f"{requests} requests in the window, fewer than monitoring.min_requests {spec.min_requests}: drift measured but not judged"
+            f"{requests} requests in the window, fewer than monitoring.min_requests {spec.min_requests}: "
+            "drift measured but not judged"
         )
     if drift_judged:
         drifted = [d for d in distances if d.alerts]
@@ -408,7 +253,8 @@ def decide(
         for distance in drifted:
             if distance.feature in trigger.features:
                 reasons.append(
-                    f"{distance.feature} drifted: {distance.measure} {distance.value:.3f} > {distance.threshold:g} (named in retrain_on_drift.features)"
+                    f"{distance.feature} drifted: {distance.measure} {distance.value:.3f} > {distance.threshold:g} "
+                    "(named in retrain_on_drift.features)"
                 )
         if unmeasured:
             notes.append(f"no values served for {', '.join(unmeasured)}: their drift is not measured")
@@ -422,7 +268,8 @@ def decide(
         )
     elif not quality_judged:
         notes.append(
-            f"{quality.rows} labelled rows, fewer than monitoring.quality.min_rows {spec.quality.min_rows}: live quality measured but not judged"
+            f"{quality.rows} labelled rows, fewer than monitoring.quality.min_rows {spec.quality.min_rows}: "
+            "live quality measured but not judged"
         )
     else:
         found, unjudged = quality_reasons(quality, spec)
@@ -468,13 +315,15 @@ def monitor(
     except NotFoundError as error:
         raise NotFoundError(
             f"nothing to monitor: {error.message}",
-            hint="deploy a model first (`make run` here, `mlcycle promote` on a cluster), or name another one (--model)",
+            hint="deploy a model first (`make run` here, `mlcycle promote` on a cluster), "
+            "or name another one (--model)",
         ) from None
     manifest = registry.read_manifest(store, ref)
     dataset_version = manifest["lineage"].get("dataset_version")
     if not dataset_version:
         raise DataError(
-            f"model {ref.version} of {config.name!r} records no dataset version: there are no training statistics to compare with",
+            f"model {ref.version} of {config.name!r} records no dataset version: "
+            "there are no training statistics to compare with",
             hint="monitor a model registered by the training pipeline",
         )
     classes = registry.read_cards(store, ref).data.get("classes") or manifest["lineage"].get("training", {}).get(
@@ -537,50 +386,6 @@ def monitor(
             if rows.malformed
         },
     )
-
-
-def write_outputs(
-    result: MonitoringResult, spec: MonitoringSpec, report_path: Path, result_path: Path | None = None
-) -> None:
-    """Writes the HTML report and, when asked, the result as JSON."""
-    from components.monitor.report import render_report
-
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(render_report(result, spec))
-    if result_path is not None:
-        result_path.parent.mkdir(parents=True, exist_ok=True)
-        result_path.write_text(json.dumps(result.to_json(), indent=2, default=str))
-
-
-def run_monitor_task(
-    use_case_yaml: str,
-    schema_text: str,
-    window_start: str,
-    window_end: str,
-    last_hours: int,
-    model: str,
-    report_path: Path,
-    result_path: Path,
-) -> tuple[MonitoringResult, str, str]:
-    """Runs monitoring as a pipeline task: config and schema from text, S3 from the environment.
-
-    Returns:
-        The result, the use case with the window as its feedback window (what a retraining run
-        ingests) and the schema a dataset with feedback rows is validated against.
-    """
-    from google.protobuf import text_format
-
-    from components.monitor.retraining import retraining_use_case, schema_for_feedback
-    from components.validate.logic import parse_schema
-
-    config = parse_use_case(use_case_yaml)
-    schema = parse_schema(schema_text)
-    window = Window.resolve(window_start, window_end, last_hours or config.monitoring.window_hours)
-    store = ObjectStore.connect(s3_settings())
-    result = monitor(config, schema, store, window, model or "production")
-    write_outputs(result, config.monitoring, report_path, result_path)
-    retraining_schema = text_format.MessageToString(schema_for_feedback(schema, config))
-    return result, retraining_use_case(use_case_yaml, window), retraining_schema
 
 
 def _by_model(served: pd.DataFrame, answered: pd.DataFrame) -> dict[str, dict[str, int]]:

@@ -426,7 +426,7 @@ def scratch_gitops_repository(manifests: Path, repo: Path) -> Path:
 
 def window_around(started: datetime, ended: datetime) -> Any:
     """The monitoring window of a replay: whole seconds around it, so no logged line falls outside."""
-    from components.monitor.logs import Window
+    from components.common.serving_logs import Window
 
     return Window(
         started.replace(microsecond=0) - timedelta(seconds=1), ended.replace(microsecond=0) + timedelta(seconds=2)

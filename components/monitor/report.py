@@ -1,6 +1,6 @@
 """A self-contained HTML report of a monitoring run: decision, live quality, drift of every feature.
 
-The same page style as the validation report (components/validate/report.py), and its charts: no
+The same page style and charts as the validation report (components/common/html.py): no
 script, style sheet or font is fetched, so it renders in the KFP UI of an air-gapped cluster and
 from disk. Served data is drawn over the training split it is compared with.
 """
@@ -11,9 +11,17 @@ import math
 from typing import Any
 
 from components.common.config import MonitoringSpec
+from components.common.html import (
+    COLOURS,
+    STYLE,
+    categorical_chart,
+    escape,
+    feature_name,
+    find_feature,
+    numeric_chart,
+)
 from components.evaluate.metrics import LOWER_IS_BETTER
-from components.monitor.logic import HEALTHY, RETRAIN, SERVED, LiveQuality, MonitoringResult
-from components.validate.report import COLOURS, STYLE, _categorical_chart, _e, _feature, _name, _numeric_chart
+from components.monitor.results import HEALTHY, RETRAIN, SERVED, LiveQuality, MonitoringResult
 
 SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
 SERVED_COLOUR = "#000000"  # the validation charts draw any dataset they have no colour for in black
@@ -32,12 +40,12 @@ def render_report(result: MonitoringResult, spec: MonitoringSpec | None = None) 
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Monitoring: {_e(result.use_case)} {_e(result.model_version)}</title>",
+        f"<title>Monitoring: {escape(result.use_case)} {escape(result.model_version)}</title>",
         f"<style>{STYLE}{MONITORING_STYLE}</style></head><body>",
-        f"<h1>Monitoring of {_e(result.use_case)} model {_e(result.model_version)}</h1>",
-        f"<p>Window {_e(result.window.label())}. Drift is measured against the train split of dataset "
-        f"{_e(result.dataset_version)}, in the schema's SERVING environment.</p>",
-        f'<p id="verdict" class="{verdict}"><strong>{_e(decision.status.replace("_", " ").upper())}</strong>: '
+        f"<h1>Monitoring of {escape(result.use_case)} model {escape(result.model_version)}</h1>",
+        f"<p>Window {escape(result.window.label())}. Drift is measured against the train split of dataset "
+        f"{escape(result.dataset_version)}, in the schema's SERVING environment.</p>",
+        f'<p id="verdict" class="{verdict}"><strong>{escape(decision.status.replace("_", " ").upper())}</strong>: '
         f"retrain {'yes' if decision.retrain else 'no'}.</p>",
         _list("reasons", "Why", decision.reasons),
         _list("notes", "Not judged", decision.notes),
@@ -46,7 +54,8 @@ def render_report(result: MonitoringResult, spec: MonitoringSpec | None = None) 
         "<h2>Live quality</h2>",
         _quality(result.quality, spec),
         "<h2>Drift of every feature</h2>",
-        "<p>Jensen-Shannon divergence for numbers, L-infinity distance for categories; served rows against the training split.</p>",
+        "<p>Jensen-Shannon divergence for numbers, L-infinity distance for categories; "
+        "served rows against the training split.</p>",
         _drift_table(result),
         "<h2>Anomalies of the served data</h2>",
         _findings_table(result),
@@ -63,7 +72,7 @@ def _list(element_id: str, title: str, items: tuple[str, ...]) -> str:
         return ""
     return (
         f'<div id="{element_id}"><strong>{title}:</strong><ul class="tight">'
-        + "".join(f"<li>{_e(i)}</li>" for i in items)
+        + "".join(f"<li>{escape(i)}</li>" for i in items)
         + "</ul></div>"
     )
 
@@ -82,7 +91,7 @@ def _traffic_table(result: MonitoringResult) -> str:
     ]
     rows += [(f"{kind} log objects read", f"{len(objects):,}") for kind, objects in result.objects.items()]
     rows += [(f"malformed {kind} lines skipped", f"{count:,}") for kind, count in result.malformed.items()]
-    body = "".join(f'<tr><td>{_e(name)}</td><td class="num">{value}</td></tr>' for name, value in rows)
+    body = "".join(f'<tr><td>{escape(name)}</td><td class="num">{value}</td></tr>' for name, value in rows)
     return f'<table id="traffic">{body}</table>'
 
 
@@ -96,35 +105,41 @@ def _quality(quality: LiveQuality | None, spec: MonitoringSpec | None) -> str:
         live, offline = quality.metrics.get(metric, math.nan), quality.offline.get(metric, math.nan)
         change = live - offline
         worse = (change > 0) if metric in LOWER_IS_BETTER else (change < 0)
+        alert = " alert" if worse and metric in drops and abs(change) > drops[metric] else ""
         rows.append(
             f'<tr><td>{metric}</td><td class="num">{_f(live)}</td><td class="num">{_f(offline)}</td>'
-            f'<td class="num{" alert" if worse and metric in drops and abs(change) > drops[metric] else ""}">{_f(change, signed=True)}</td>'
+            f'<td class="num{alert}">{_f(change, signed=True)}</td>'
             f'<td class="num">{_g(floors.get(metric))}</td><td class="num">{_g(drops.get(metric))}</td></tr>'
         )
-    head = "<tr><th>metric</th><th>live</th><th>offline (test split)</th><th>change</th><th>floor</th><th>largest drop allowed</th></tr>"
+    head = (
+        "<tr><th>metric</th><th>live</th><th>offline (test split)</th><th>change</th><th>floor</th>"
+        "<th>largest drop allowed</th></tr>"
+    )
     excluded = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in quality.excluded.items() if count)
     parts = [
-        f"<p>{quality.rows:,} labelled rows of the monitored model{f' (left out: {_e(excluded)})' if excluded else ''}.</p>",
+        f"<p>{quality.rows:,} labelled rows of the monitored model"
+        f"{f' (left out: {escape(excluded)})' if excluded else ''}.</p>",
         f'<table id="quality">{head}{"".join(rows)}</table>',
         _confusion(quality),
     ]
     for column, entries in quality.slices.items():
         body = "".join(
-            f'<tr><td>{_e(e["value"])}</td><td class="num">{e["rows"]:,}</td>'
+            f'<tr><td>{escape(e["value"])}</td><td class="num">{e["rows"]:,}</td>'
             + "".join(f'<td class="num">{_f(e["metrics"][m])}</td>' for m in ("roc_auc", "pr_auc", "accuracy"))
             + "</tr>"
             for e in entries
         )
         parts.append(
-            f'<table class="slices"><tr><th>{_e(column)}</th><th>rows</th><th>roc_auc</th><th>pr_auc</th><th>accuracy</th></tr>{body}</table>'
+            f'<table class="slices"><tr><th>{escape(column)}</th><th>rows</th><th>roc_auc</th><th>pr_auc</th>'
+            f"<th>accuracy</th></tr>{body}</table>"
         )
     return "\n".join(parts)
 
 
 def _confusion(quality: LiveQuality) -> str:
-    head = "<tr><th>true \\ predicted</th>" + "".join(f"<th>{_e(c)}</th>" for c in quality.classes) + "</tr>"
+    head = "<tr><th>true \\ predicted</th>" + "".join(f"<th>{escape(c)}</th>" for c in quality.classes) + "</tr>"
     body = "".join(
-        f"<tr><th>{_e(c)}</th>" + "".join(f'<td class="num">{n:,}</td>' for n in row) + "</tr>"
+        f"<tr><th>{escape(c)}</th>" + "".join(f'<td class="num">{n:,}</td>' for n in row) + "</tr>"
         for c, row in zip(quality.classes, quality.confusion, strict=False)
     )
     return f'<table id="confusion">{head}{body}</table>'
@@ -134,13 +149,14 @@ def _drift_table(result: MonitoringResult) -> str:
     if not result.distances and not result.unmeasured:
         return '<table id="drift"><tr><td>No features.</td></tr></table>'
     rows = [
-        f'<tr data-feature="{_e(d.feature)}"><td>{_e(d.feature)}</td><td>{_e(d.measure)}</td>'
+        f'<tr data-feature="{escape(d.feature)}"><td>{escape(d.feature)}</td><td>{escape(d.measure)}</td>'
         f'<td class="num{" alert" if d.alerts else ""}">{d.value:.4f}</td><td class="num">{d.threshold:g}</td>'
         f"<td>{'drifted' if d.alerts else ''}</td></tr>"
         for d in sorted(result.distances, key=lambda d: (-d.value / max(d.threshold, 1e-9), d.feature))
     ]
     rows += [
-        f'<tr data-feature="{_e(n)}"><td>{_e(n)}</td><td>–</td><td>–</td><td>–</td><td>not measured: no values served</td></tr>'
+        f'<tr data-feature="{escape(n)}"><td>{escape(n)}</td><td>–</td><td>–</td><td>–</td>'
+        "<td>not measured: no values served</td></tr>"
         for n in result.unmeasured
     ]
     head = "<tr><th>feature</th><th>measure</th><th>distance</th><th>threshold</th><th></th></tr>"
@@ -152,7 +168,7 @@ def _findings_table(result: MonitoringResult) -> str:
     if not schema:
         return '<table id="anomalies"><tr><td>None found.</td></tr></table>'
     rows = "".join(
-        f'<tr><td>{_e(f.feature)}</td><td>{_e(f.kind)}</td><td class="desc">{_e(f.description)}</td></tr>'
+        f'<tr><td>{escape(f.feature)}</td><td>{escape(f.kind)}</td><td class="desc">{escape(f.description)}</td></tr>'
         for f in schema
     )
     return f'<table id="anomalies"><tr><th>feature</th><th>kind</th><th>description</th></tr>{rows}</table>'
@@ -160,27 +176,29 @@ def _findings_table(result: MonitoringResult) -> str:
 
 def _legend() -> str:
     return (
-        f'<p class="legend"><span><span class="swatch" style="background:{COLOURS["train"]}"></span>train (the model\'s training split)</span>'
+        f'<p class="legend"><span><span class="swatch" style="background:{COLOURS["train"]}"></span>'
+        "train (the model's training split)</span>"
         f'<span><span class="swatch" style="background:{SERVED_COLOUR}"></span>served in the window</span></p>'
     )
 
 
 def _features_table(result: MonitoringResult) -> str:
     datasets = {dataset.name: dataset for dataset in result.statistics.datasets}
-    names = sorted({_name(f) for dataset in datasets.values() for f in dataset.features})
+    names = sorted({feature_name(f) for dataset in datasets.values() for f in dataset.features})
     rows = []
     for name in names:
-        per_dataset: dict[str, Any] = {split: _feature(dataset, name) for split, dataset in datasets.items()}
+        per_dataset: dict[str, Any] = {split: find_feature(dataset, name) for split, dataset in datasets.items()}
         present = [f for f in per_dataset.values() if f is not None]
         if SERVED not in per_dataset or per_dataset[SERVED] is None:
             continue  # a column of the training data that is never served (the label, identifiers)
         chart = (
-            _numeric_chart(name, per_dataset)
+            numeric_chart(name, per_dataset)
             if present[0].WhichOneof("stats") == "num_stats"
-            else _categorical_chart(name, per_dataset)
+            else categorical_chart(name, per_dataset)
         )
         rows.append(
-            f'<tr class="feature" data-feature="{_e(name)}"><td><strong>{_e(name)}</strong></td><td>{chart}</td></tr>'
+            f'<tr class="feature" data-feature="{escape(name)}"><td><strong>{escape(name)}</strong></td>'
+            f"<td>{chart}</td></tr>"
         )
     if not rows:
         return '<table id="features"><tr><td>No rows were served in the window.</td></tr></table>'

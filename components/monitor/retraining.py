@@ -1,17 +1,11 @@
 """Retraining from production feedback: the next dataset version is the base data plus labelled feedback.
 
-When monitoring finds retraining due, the use case is given a ``feedback`` window and goes through
-the ordinary training path: ingestion reads the base sources and the window's labelled feedback into
-a new, content-addressed dataset version (its manifest records the window and every log object read,
-with its sha256), then the same validation and blessing gates as any run decide, and a blessed
-model is proposed for promotion with the promotion command.
-
-Placement of feedback rows: feedback carries the served features and the true label, never the
-columns a split rule may read (the loans' ``opened_at``, identifiers); its own ``time`` is when
-serving received it. Rows are therefore placed by that time, oldest first, by the shares of
-``monitoring.feedback_split``: the newest feedback lands in test, so the candidate and the champion
-are compared on production rows neither was fitted on, and no feedback row a model is fitted on is
-newer than one it is scored on.
+When monitoring finds retraining due, the use case is given a ``feedback`` window
+(:func:`retraining_use_case`) and goes through the ordinary training path: ingestion reads the base
+sources and the window's labelled feedback into a new, content-addressed dataset version (how
+feedback becomes training rows and where they are placed: :mod:`components.ingest.feedback`), then the
+same validation and blessing gates as any run decide (against :func:`schema_for_feedback`), and a
+blessed model is proposed for promotion with the promotion command (:func:`propose_promotion`).
 
 Nothing here imports TensorFlow except :func:`retrain`, which validates.
 """
@@ -21,63 +15,23 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
 import yaml
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components.common import datasets
 from components.common.config import FeedbackSpec, UseCaseConfig, parse_use_case
-from components.common.errors import DataError
+from components.common.serving_logs import Window
 from components.common.storage import ObjectStore
-from components.ingest.logic import ExtraRows, IngestResult
-from components.monitor.logs import FEEDBACK, Window, features_of, read_logs, to_frame
+from components.ingest.logic import IngestResult
+from components.register import logic as registry
 
 log = logging.getLogger(__name__)
 
-TIME = "time"
-
 
 # --- pure functions --------------------------------------------------------------------------
-
-
-def training_rows(feedback: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Turns feedback lines (a frame of :func:`components.monitor.logs.to_frame`) into training rows.
-
-    A row keeps the served features, the truth as the target column, and the time it was served.
-    Lines without a truth are dropped; when the same request row got feedback twice, the later
-    feedback wins (a corrected label replaces the first).
-
-    Returns:
-        The rows ordered by time (stable, so equal times keep their log order), and the counts of
-        dropped lines by reason.
-    """
-    target = config.target.name
-    rows = features_of(feedback).assign(**{target: feedback["truth"].to_numpy(), TIME: feedback[TIME].to_numpy()})
-    unlabelled = rows[target].isna()
-    rows = rows[~unlabelled]
-    identified = feedback.loc[rows.index, "request_id"].notna()
-    keys = feedback.loc[rows.index, ["request_id", "row"]].astype(str).agg("/".join, axis=1)
-    repeated = identified & keys.duplicated(keep="last")
-    rows = rows[~repeated]
-    rows = rows.sort_values(TIME, kind="stable").reset_index(drop=True)
-    return rows, {"without_truth": int(unlabelled.sum()), "superseded": int(repeated.sum())}
-
-
-def place_by_time(rows: pd.DataFrame, shares: Mapping[str, float]) -> dict[str, pd.DataFrame]:
-    """Splits time-ordered rows by shares: the first ``train`` share trains, then eval, the newest test.
-
-    Args:
-        rows: Rows ordered by time.
-        shares: Share of rows per split (summing to 1).
-    """
-    total = len(rows)
-    first = round(total * shares["train"])
-    second = round(total * (shares["train"] + shares["eval"]))
-    bounds = {"train": (0, first), "eval": (first, second), "test": (second, total)}
-    return {split: rows.iloc[low:high].reset_index(drop=True) for split, (low, high) in bounds.items()}
 
 
 def retraining_use_case(use_case_yaml: str, window: Window) -> str:
@@ -119,40 +73,6 @@ def promotion_command(use_case: str, version: str, config_path: str = "") -> str
 # --- the shell -------------------------------------------------------------------------------
 
 
-def feedback_rows(store: ObjectStore, config: UseCaseConfig) -> ExtraRows:
-    """Reads the labelled feedback of the config's feedback window and places it in splits.
-
-    Raises:
-        DataError: If the window holds no labelled feedback (retraining on the base data alone would
-            reproduce the model in production).
-    """
-    spec = config.feedback
-    if spec is None:
-        raise ValueError("the use case has no feedback window")  # a bug of the caller
-    window = Window.resolve(spec.start, spec.end)
-    logged = read_logs(store, config.name, FEEDBACK, window)
-    features = list(config.features.all())
-    rows, dropped = training_rows(to_frame(logged.lines, features), config)
-    if rows.empty:
-        raise DataError(
-            f"the feedback window {window.label()} of {config.name!r} holds no labelled rows "
-            f"({len(logged)} feedback lines, {dropped['without_truth']} without truth)",
-            hint="retrain once ground truth has arrived, or choose a window that has feedback",
-        )
-    shares = dict(config.monitoring.feedback_split)
-    splits = {split: frame.drop(columns=[TIME]) for split, frame in place_by_time(rows, shares).items()}
-    lineage = {
-        "window": window.to_json(),
-        "objects": logged.objects,
-        "malformed_lines": sum(logged.malformed.values()),
-        "rows": len(rows),
-        "dropped": dropped,
-        "placement": {"by": "time received by serving, oldest first", "shares": shares},
-        "rows_by_split": {split: len(frame) for split, frame in splits.items()},
-    }
-    return ExtraRows(splits, lineage)
-
-
 @dataclass(frozen=True)
 class Proposal:
     """What retraining proposes: a blessed model for promotion, or why there is none.
@@ -174,8 +94,6 @@ def propose_promotion(store: ObjectStore, config: UseCaseConfig, config_path: st
     The dataset versions whose manifest records the same feedback window are the retraining data;
     the newest registered model of one of them is the retraining result.
     """
-    from components.register import logic as registry
-
     window = Window.resolve(config.feedback.start, config.feedback.end).to_json() if config.feedback else None
     trained_on = {
         m["version"]
@@ -191,7 +109,8 @@ def propose_promotion(store: ObjectStore, config: UseCaseConfig, config_path: st
         return Proposal(
             None,
             "",
-            f"no model of {config.name!r} was registered from the feedback window: nothing to promote (the data or the model did not pass its gate)",
+            f"no model of {config.name!r} was registered from the feedback window: nothing to promote "
+            "(the data or the model did not pass its gate)",
         )
     newest = models[-1]
     if not newest.blessed:
@@ -244,7 +163,7 @@ def retrain(
     The same stages and gates as the training pipeline: an invalid dataset stops before training,
     and only a blessed model is proposed for promotion.
     """
-    from components.ingest.logic import ingest_dataset
+    from components.ingest.task import ingest_use_case as ingest_dataset  # reads the window's feedback
     from components.validate.logic import parse_schema, validate_dataset
     from components.workflow import train_and_register
 
@@ -270,11 +189,3 @@ def retrain(
         outcome.analysis.blessing.reasons,
         proposal,
     )
-
-
-def propose_promotion_task(use_case_yaml: str) -> Proposal:
-    """Runs the promotion proposal as a pipeline task (after the retraining run)."""
-    from components.common.s3_settings import s3_settings
-
-    config = parse_use_case(use_case_yaml)
-    return propose_promotion(ObjectStore.connect(s3_settings()), config)

@@ -1,13 +1,8 @@
-"""Request and feedback logs in S3: batched, gzip-compressed JSON Lines, never modified after writing.
+"""Request and feedback logs in S3, written by the server: the batch writer.
 
-The layout is a contract with the monitoring stage (bucket role ``feedback``)::
-
-    <use_case>/requests/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
-    <use_case>/feedback/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
-
-One line per predicted row: ``time`` (when the server received the request, UTC), ``request_id``,
-``row``, ``model_version``, ``features``, ``probabilities`` (class label as text to probability),
-``prediction``; feedback lines add ``truth``.
+The layout of the objects and lines is the contract in :mod:`components.common.serving_logs` (bucket
+role ``feedback``), which monitoring and retraining ingestion read through; this module builds the
+lines (:func:`prediction_lines`) and writes them.
 
 :class:`BatchWriter` buffers lines and writes each batch as one object from a background thread.
 Feedback is a group commit: the caller waits until the object holding its lines is stored, so an
@@ -18,10 +13,7 @@ graceful shutdown.
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,32 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from components.common.serving_logs import encode_lines, log_key, utc_timestamp
+
 log = logging.getLogger(__name__)
-
-REQUESTS, FEEDBACK = "requests", "feedback"
-LOG_KINDS = (REQUESTS, FEEDBACK)
-
-
-def utc_timestamp(at: datetime) -> str:
-    """ISO 8601 with microseconds and a ``Z``, as the contract writes ``time``."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def log_key(use_case: str, kind: str, model_version: str, at: datetime, token: str | None = None) -> str:
-    """The object key of one batch written at ``at`` (UTC).
-
-    Args:
-        use_case: The use case.
-        kind: ``requests`` or ``feedback``.
-        model_version: The version that served the rows.
-        at: When the batch is written.
-        token: 8 hex characters that keep keys of the same second apart (random when None).
-    """
-    if kind not in LOG_KINDS:
-        raise ValueError(f"unknown log kind {kind!r}")
-    at = at.astimezone(timezone.utc)
-    token = token or secrets.token_hex(4)
-    return f"{use_case}/{kind}/date={at:%Y-%m-%d}/{at:%H%M%S}-{model_version}-{token}.jsonl.gz"
 
 
 def prediction_lines(
@@ -96,17 +65,6 @@ def prediction_lines(
             line["truth"] = truth[row]
         lines.append(line)
     return lines
-
-
-def encode_lines(lines: Sequence[Mapping[str, Any]]) -> bytes:
-    """Gzip-compressed JSON Lines."""
-    text = "".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n" for line in lines)
-    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
-
-
-def decode_lines(data: bytes) -> list[dict[str, Any]]:
-    """Reads what :func:`encode_lines` wrote."""
-    return [json.loads(line) for line in gzip.decompress(data).decode().splitlines() if line]
 
 
 class WriteFailed(Exception):

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from components.common.errors import ConfigError, UserError
+from components.common.serving_logs import FEEDBACK, REQUESTS
 from components.serve.loader import (
     LoadedModel,
     VersionInfo,
@@ -58,7 +59,7 @@ from components.serve.loader import (
     load_folder,
     parse_model_uri,
 )
-from components.serve.logs import FEEDBACK, REQUESTS, BatchWriter, WriteFailed, prediction_lines, s3_batch_write
+from components.serve.logs import BatchWriter, WriteFailed, prediction_lines, s3_batch_write
 from components.serve.schema import ServingSchema
 from components.serve.validation import Batch, RequestError, model_columns, model_frame, parse_request
 

@@ -1,4 +1,4 @@
-"""KFP interface of stage 2. No logic here: it maps parameters and artifacts onto the logic module."""
+"""KFP interface of stage 2. No logic here: it maps parameters and artifacts onto task.py."""
 
 from kfp import dsl
 
@@ -38,7 +38,7 @@ def validate_data(
     import json
     from pathlib import Path
 
-    from components.validate.logic import run_validate_task
+    from components.validate.task import run_validate_task
 
     result = run_validate_task(
         use_case, schema, dataset_version, Path(statistics.path), Path(anomalies.path), Path(report.path)

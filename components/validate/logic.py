@@ -12,19 +12,19 @@ What TFX's StatisticsGen, SchemaGen and ExampleValidator do, plus what they leav
 - checks TFDV lacks: empty or tiny splits and duplicated rows;
 - one severity per anomaly kind from the config: errors block training, warnings are reported.
 
-The functions take statistics, schemas and frames and return values; :func:`validate_dataset` is the
-shell that downloads the data, stores the statistics next to the version and returns the result.
+The functions take statistics, schemas and frames and return values (the result objects of
+:mod:`components.validate.results`); :func:`validate_dataset` runs them on a dataset version with the
+object store passed in: it downloads the data, stores the statistics next to the version and returns
+the result. The task around it (settings, YAML, the artifacts and the report) is
+:mod:`components.validate.task`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import json
 import logging
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,113 +35,28 @@ import joblib  # noqa: F401  (imported for its side effect on pickling)
 import numpy as np
 import pandas as pd
 import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from components.common import datasets
 from components.common.arrow import open_parquet, pa
-from components.common.config import SPLITS, Thresholds, UseCaseConfig, parse_use_case
+from components.common.config import SPLITS, Thresholds, UseCaseConfig
 from components.common.datasets import DatasetRef
 from components.common.errors import DataError, NotFoundError
-from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
+from components.validate.results import (
+    Distance,
+    Finding,
+    ValidationResult,
+    distances_from_anomalies,
+    findings_from_anomalies,
+)
 
 log = logging.getLogger(__name__)
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS = "statistics.pb"
 MEASURE_ONLY = 1.0  # both distances are at most 1, so this threshold records without alerting
-ANOMALY_TYPES = anomalies_pb2.AnomalyInfo.Type
-DISTANCE_NAMES = {"JENSEN_SHANNON_DIVERGENCE": "jensen_shannon", "L_INFTY": "l_infinity"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One anomaly, in words a person can act on.
-
-    Attributes:
-        check: ``schema``, ``rows``, ``skew`` or ``drift``.
-        split: The split (or pair of splits) concerned.
-        feature: The feature, or ``(dataset)`` for split-wide problems.
-        kind: The anomaly kind (TFDV's AnomalyInfo.Type name, or one of our own).
-        severity: ``error`` (blocks training) or ``warning``.
-        description: What was measured against what is allowed.
-    """
-
-    check: str
-    split: str
-    feature: str
-    kind: str
-    severity: str
-    description: str
-
-    def line(self, width: int = 240) -> str:
-        """One line for logs and the run summary (long descriptions cut to ``width`` characters)."""
-        text = self.description if len(self.description) <= width else self.description[: width - 1] + "…"
-        return f"{self.severity.upper():7} {self.check:6} {self.split:<14} {self.feature:<20} {self.kind}: {text}"
-
-
-@dataclass(frozen=True)
-class Distance:
-    """A measured drift or skew distance of one feature."""
-
-    check: str
-    feature: str
-    measure: str
-    value: float
-    threshold: float
-
-    @property
-    def alerts(self) -> bool:
-        """Whether the distance exceeds its threshold."""
-        return self.value > self.threshold
-
-
-@dataclass
-class ValidationResult:
-    """Everything validation found about a dataset version.
-
-    Attributes:
-        version: The dataset version validated.
-        findings: Every anomaly, errors and warnings.
-        distances: Drift and skew distances of every compared feature.
-        statistics: Statistics of the splits, one dataset per split, named after it.
-        anomalies: TFDV's anomalies protos by check (``schema:train``, ``skew``, ``drift``...).
-        previous_version: The version drift was measured against, if any.
-    """
-
-    version: str
-    findings: list[Finding]
-    distances: list[Distance]
-    statistics: statistics_pb2.DatasetFeatureStatisticsList
-    anomalies: dict[str, anomalies_pb2.Anomalies] = field(default_factory=dict)
-    previous_version: str | None = None
-
-    @property
-    def errors(self) -> list[Finding]:
-        """The findings that block training."""
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        """The findings that are only reported."""
-        return [f for f in self.findings if f.severity == "warning"]
-
-    @property
-    def is_valid(self) -> bool:
-        """True when nothing blocks training."""
-        return not self.errors
-
-    def summary(self) -> str:
-        """A few lines for a person: the verdict, then every finding."""
-        verdict = "VALID" if self.is_valid else "INVALID"
-        head = f"dataset {self.version}: {verdict} ({len(self.errors)} errors, {len(self.warnings)} warnings)"
-        return "\n".join([head, *(f"  {f.line()}" for f in self.findings)])
-
-    def metrics(self) -> dict[str, float]:
-        """Flat metrics for KFP: every distance, and the counts of findings."""
-        values = {f"{d.check}_{d.feature}_{d.measure}": round(d.value, 6) for d in self.distances}
-        values.update(errors=float(len(self.errors)), warnings=float(len(self.warnings)))
-        return values
 
 
 # --- statistics --------------------------------------------------------------------------------
@@ -166,8 +81,10 @@ def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def stats_options(schema: schema_pb2.Schema | None) -> tfdv.StatsOptions:
-    """Statistics options; with a schema, integer features it marks categorical get value counts
-    (so L-infinity compares them, instead of a histogram that a missing rare value distorts).
+    """Statistics options, schema-aware when a schema is given.
+
+    With a schema, integer features it marks categorical get value counts (so L-infinity compares
+    them, instead of a histogram that a missing rare value distorts).
     """
     return tfdv.StatsOptions(schema=schema) if schema is not None else tfdv.StatsOptions()
 
@@ -298,8 +215,6 @@ def infer_schema(
 
 def write_schema(schema: schema_pb2.Schema, path: Path) -> None:
     """Writes a schema as text protobuf, with a header saying how it was made."""
-    from google.protobuf import text_format
-
     header = (
         "# TFDV schema: the data contract of this use case. Inferred by `mlcycle schema`, then reviewed.\n"
         "# Edit it like code: domains, presence and environments here decide what validation accepts.\n"
@@ -403,7 +318,7 @@ def validate_statistics(
             )
         result = tfdv.validate_statistics(stats, schema, environment=TRAINING)
         anomalies[f"schema:{split}"] = result
-        findings.extend(_findings(result, "schema", split, grade))
+        findings.extend(findings_from_anomalies(result, "schema", split, grade))
         duplicated, total = (duplicates or {}).get(split, (0, 0))
         if total and duplicated / total > spec.max_duplicate_fraction:
             findings.append(
@@ -425,8 +340,8 @@ def validate_statistics(
             train, with_comparators(schema, config, "skew"), serving_statistics=evaluation, environment=TRAINING
         )
         anomalies["skew"] = skew
-        findings.extend(_findings(skew, "skew", "train vs eval", grade, comparators_only=True))
-        distances.extend(_distances(skew, "skew"))
+        findings.extend(findings_from_anomalies(skew, "skew", "train vs eval", grade, comparators_only=True))
+        distances.extend(distances_from_anomalies(skew, "skew"))
     if previous is not None and train.datasets[0].num_examples:
         old_train = split_statistics(previous, "train")
         drift = tfdv.validate_statistics(
@@ -434,43 +349,13 @@ def validate_statistics(
         )
         anomalies["drift"] = drift
         findings.extend(
-            _findings(drift, "drift", f"train vs {previous_version or 'previous'}", grade, comparators_only=True)
+            findings_from_anomalies(
+                drift, "drift", f"train vs {previous_version or 'previous'}", grade, comparators_only=True
+            )
         )
-        distances.extend(_distances(drift, "drift"))
+        distances.extend(distances_from_anomalies(drift, "drift"))
     findings.sort(key=lambda f: (f.severity != "error", f.check, f.split, f.feature))
     return ValidationResult(version, findings, distances, statistics, anomalies, previous_version)
-
-
-def _findings(
-    result: anomalies_pb2.Anomalies, check: str, split: str, grade: Any, comparators_only: bool = False
-) -> list[Finding]:
-    found = []
-    for feature, info in sorted(result.anomaly_info.items()):
-        for reason in info.reason:
-            kind = ANOMALY_TYPES.Name(reason.type)
-            if comparators_only != kind.startswith("COMPARATOR_"):
-                continue
-            found.append(
-                Finding(check, split, feature, kind, grade(kind), reason.description or reason.short_description)
-            )
-    if not comparators_only and result.HasField("dataset_anomaly_info"):
-        for reason in result.dataset_anomaly_info.reason:
-            kind = ANOMALY_TYPES.Name(reason.type)
-            found.append(
-                Finding(check, split, "(dataset)", kind, grade(kind), reason.description or reason.short_description)
-            )
-    return found
-
-
-def _distances(result: anomalies_pb2.Anomalies, check: str) -> list[Distance]:
-    measured = []
-    kinds = anomalies_pb2.DriftSkewInfo.Measurement.Type
-    for info in result.drift_skew_info:
-        feature = ".".join(info.path.step)
-        for measurement in info.drift_measurements if check == "drift" else info.skew_measurements:
-            name = DISTANCE_NAMES.get(kinds.Name(measurement.type), kinds.Name(measurement.type).lower())
-            measured.append(Distance(check, feature, name, float(measurement.value), float(measurement.threshold)))
-    return sorted(measured, key=lambda d: -d.value)
 
 
 def _present_fraction(stats: statistics_pb2.FeatureNameStatistics, rows: int) -> float:
@@ -507,7 +392,7 @@ def _widen_numeric_domain(feature: schema_pb2.Feature, stats: statistics_pb2.Num
 def _epoch_seconds(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Timestamp columns become float epoch seconds, as in :func:`prepare_frame`."""
     columns, names = [], []
-    for name, column in zip(batch.schema.names, batch.columns):
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
         if pa.types.is_timestamp(column.type):
             column = pa.compute.divide(column.cast(pa.int64()).cast(pa.float64()), _unit_per_second(column.type))
         columns.append(column)
@@ -621,52 +506,9 @@ def parse_schema(text: str) -> schema_pb2.Schema:
     Raises:
         DataError: If the text is not a valid schema.
     """
-    from google.protobuf import text_format
-
     try:
         return text_format.Parse(text, schema_pb2.Schema())
     except text_format.ParseError as error:
         raise DataError(
             f"the schema is not a valid TFDV schema: {error}", hint="regenerate it with `make schema`"
         ) from None
-
-
-def write_outputs(
-    result: ValidationResult, use_case: str, statistics_path: Path, anomalies_dir: Path, report_path: Path
-) -> None:
-    """Writes the statistics, the anomalies (JSON plus TFDV text protos) and the HTML report."""
-    from google.protobuf import text_format
-
-    from components.validate.report import render_report
-
-    statistics_path.parent.mkdir(parents=True, exist_ok=True)
-    statistics_path.write_bytes(result.statistics.SerializeToString())
-    anomalies_dir.mkdir(parents=True, exist_ok=True)
-    findings = {
-        "version": result.version,
-        "is_valid": result.is_valid,
-        "previous_version": result.previous_version,
-        "findings": [dataclasses.asdict(f) for f in result.findings],
-        "distances": [dataclasses.asdict(d) for d in result.distances],
-    }
-    (anomalies_dir / "findings.json").write_text(json.dumps(findings, indent=2))
-    for check, proto in result.anomalies.items():
-        (anomalies_dir / f"{check.replace(':', '-')}.pbtxt").write_text(text_format.MessageToString(proto))
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(render_report(result, use_case))
-
-
-def run_validate_task(
-    use_case_yaml: str,
-    schema_text: str,
-    dataset_version: str,
-    statistics_path: Path,
-    anomalies_dir: Path,
-    report_path: Path,
-) -> ValidationResult:
-    """Runs validation as a pipeline task: config and schema from text, S3 from the environment."""
-    config = parse_use_case(use_case_yaml)
-    store = ObjectStore.connect(s3_settings())
-    result = validate_dataset(config, parse_schema(schema_text), store, dataset_version)
-    write_outputs(result, config.name, statistics_path, anomalies_dir, report_path)
-    return result

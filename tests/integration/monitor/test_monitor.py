@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from integration.monitor.serving_logs import FEATURES, log_lines, serve, traffic, write_batches
 
-from components.monitor.logic import DRIFT_WITHOUT_FEEDBACK, HEALTHY, INSUFFICIENT, RETRAIN, monitor, write_outputs
-from components.monitor.logs import Window
+from components.common.serving_logs import Window
+from components.monitor.logic import monitor
+from components.monitor.results import DRIFT_WITHOUT_FEEDBACK, HEALTHY, INSUFFICIENT, RETRAIN
+from components.monitor.task import write_outputs
 from components.validate.logic import load_schema
 
 

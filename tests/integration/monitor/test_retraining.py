@@ -12,8 +12,8 @@ from integration.monitor.serving_logs import FEATURES, serve, traffic, write_obj
 from components.common import datasets
 from components.common.config import FeedbackSpec
 from components.common.errors import DataError
-from components.ingest.logic import ingest_dataset
-from components.monitor.logs import FEEDBACK, REQUESTS, Window, read_logs
+from components.common.serving_logs import FEEDBACK, REQUESTS, Window, read_logs
+from components.ingest.task import ingest_use_case
 from components.monitor.retraining import retrain, schema_for_feedback
 from components.register import logic as registry
 from components.validate.logic import load_schema, validate_dataset
@@ -69,8 +69,8 @@ def test_retraining_data_is_base_plus_feedback_with_the_window_in_its_lineage(se
     window = Window(window_day, window_day + timedelta(days=1))
     config = with_feedback(served.config, window)
 
-    first = ingest_dataset(config, served.store)
-    again = ingest_dataset(config, served.store)
+    first = ingest_use_case(config, served.store)
+    again = ingest_use_case(config, served.store)
 
     feedback = first.manifest["feedback"]
     logged = read_logs(served.store, "loans", FEEDBACK, window)
@@ -104,7 +104,7 @@ def test_a_window_without_labelled_feedback_cannot_become_retraining_data(served
     serve(served, traffic(100, seed=32), window_day + timedelta(hours=1), feedback=False)
     config = with_feedback(served.config, Window(window_day, window_day + timedelta(days=1)))
     with pytest.raises(DataError) as error:
-        ingest_dataset(config, served.store)
+        ingest_use_case(config, served.store)
     assert "holds no labelled rows (0 feedback lines, 0 without truth)" in str(error.value)
     assert "retrain once ground truth has arrived" in str(error.value)
 
@@ -124,7 +124,7 @@ def test_retraining_in_process_trains_on_the_feedback_and_proposes_a_blessed_mod
     assert outcome.dataset.manifest["feedback"]["window"] == window.to_json()
     assert outcome.proposal.version == outcome.model_version
     assert (
-        outcome.proposal.command
-        == f"mlcycle promote -c {served.config_path} {outcome.model_version} --to production --branch retrain/loans-{outcome.model_version}"
+        outcome.proposal.command == f"mlcycle promote -c {served.config_path} {outcome.model_version} --to production "
+        f"--branch retrain/loans-{outcome.model_version}"
     )
     assert lines[0].startswith(f"dataset {outcome.dataset.ref.version}: base data plus")

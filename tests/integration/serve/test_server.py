@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from integration.serve.faulty import MARKER
 
+from components.common.serving_logs import decode_lines
 from components.register import logic as registry
 from components.serve.client import FEEDBACK_PATH, PREDICT_PATH, feedback_message, get, payload, post, probabilities
 from components.serve.local import ServerError, start_server
-from components.serve.logs import decode_lines
 
 from .conftest import MAX_BATCH
 

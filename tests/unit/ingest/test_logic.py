@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import gzip
 import zipfile
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import ORDERS_CONFIG
 
-from components.common.config import DeriveSpec, JoinSpec, SourceSpec, SplitSpec, TargetSpec, load_use_case
+from components.common.config import (
+    DeriveSpec,
+    JoinSpec,
+    SourceSpec,
+    SplitSpec,
+    TargetSpec,
+    load_use_case,
+    parse_use_case,
+)
 from components.common.errors import DataError, SourceError
 from components.ingest.logic import (
     SPLIT_COLUMN,
     assign_splits,
+    conform_rows,
     dataset_version_id,
     derive_target,
+    ingest_dataset,
     join_lookups,
     prepare_chunk,
     prepare_lookup,
@@ -205,3 +217,51 @@ def test_na_and_empty_fields_are_missing_in_text_columns_too(tmp_path):
     rows = rows_of(tmp_path / "t.csv", SourceSpec(uri="t.csv"))
     assert rows["tailnum"].isna().tolist() == [False, True, True]
     assert rows["seats"].isna().tolist() == [False, True, False]
+
+
+def test_feedback_rows_take_the_dataset_columns_and_types():
+    schema = pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("quantity", pa.int64()),
+            ("price", pa.float64()),
+            ("channel", pa.string()),
+            ("ordered_at", pa.timestamp("us", tz="UTC")),
+            ("returned", pa.int64()),
+        ]
+    )
+    frame = pd.DataFrame(
+        {
+            "quantity": [2, None],
+            "price": [3, 4.5],
+            "channel": ["web", None],
+            "ordered_at": ["2024-03-01T10:00:00Z", None],
+            "returned": [1, 0],
+        },
+        dtype=object,
+    )
+    table = conform_rows(frame, schema)
+    assert table.schema == schema
+    assert table.column("order_id").null_count == 2 and table.column("quantity").to_pylist() == [2, None]
+    assert table.column("ordered_at").to_pylist()[0] == datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+    naive = pa.schema([("ordered_at", pa.timestamp("s"))])
+    assert conform_rows(frame[["ordered_at"]], naive).column(0).to_pylist()[0] == datetime(2024, 3, 1, 10)
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({"coupon": ["x"]}), "feedback column 'coupon' is not a column of the dataset"),
+        (pd.DataFrame({"quantity": ["two"]}, dtype=object), "feedback column 'quantity' cannot be read as int64"),
+    ],
+)
+def test_feedback_that_does_not_fit_the_dataset_is_refused(frame, message):
+    with pytest.raises(DataError) as error:
+        conform_rows(frame, pa.schema([("quantity", pa.int64())]))
+    assert str(error.value).startswith(message)
+
+
+def test_a_use_case_with_a_feedback_window_needs_its_rows_handed_in():
+    config = parse_use_case(ORDERS_CONFIG + "feedback: {start: '2026-11-27T00:00:00Z', end: '2026-11-28T00:00:00Z'}\n")
+    with pytest.raises(ValueError, match="names a feedback window: hand its rows in"):
+        ingest_dataset(config, store=None)  # refused before anything is read or written

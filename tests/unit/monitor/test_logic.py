@@ -11,20 +11,11 @@ import pytest
 from helpers import ORDERS_CONFIG, make_orders
 
 from components.common.config import DriftTrigger, LiveQualitySpec, MonitoringSpec, parse_use_case
-from components.monitor.logic import (
-    DRIFT_WITHOUT_FEEDBACK,
-    HEALTHY,
-    INSUFFICIENT,
-    RETRAIN,
-    LiveQuality,
-    decide,
-    live_quality,
-    measure_drift,
-    sample_rows,
-    serving_frame,
-)
-from components.monitor.logs import FEATURE_PREFIX
-from components.validate.logic import Distance, infer_schema, prepare_frame, split_statistics, statistics_in_process
+from components.common.serving_logs import FEATURE_PREFIX
+from components.monitor.logic import decide, live_quality, measure_drift, sample_rows, serving_frame
+from components.monitor.results import DRIFT_WITHOUT_FEEDBACK, HEALTHY, INSUFFICIENT, RETRAIN, LiveQuality
+from components.validate.logic import infer_schema, prepare_frame, split_statistics, statistics_in_process
+from components.validate.results import Distance
 
 FEATURES = ["quantity", "price", "channel", "ordered_at"]
 

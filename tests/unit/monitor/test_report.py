@@ -9,9 +9,10 @@ import pytest
 from helpers import ORDERS_CONFIG, make_orders
 
 from components.common.config import parse_use_case
-from components.monitor.logic import HEALTHY, Decision, LiveQuality, MonitoringResult, measure_drift, serving_frame
-from components.monitor.logs import Window
+from components.common.serving_logs import Window
+from components.monitor.logic import measure_drift, serving_frame
 from components.monitor.report import render_report
+from components.monitor.results import HEALTHY, Decision, LiveQuality, MonitoringResult
 from components.validate.logic import infer_schema, split_statistics, statistics_in_process
 
 CONFIG = parse_use_case(ORDERS_CONFIG + "monitoring: {quality: {floors: {roc_auc: 0.7}, max_drop: {roc_auc: 0.05}}}\n")

@@ -1,4 +1,4 @@
-"""Request and feedback log lines, keys, and the batch writer (group commit, retries, flush on close)."""
+"""Request and feedback log lines, and the batch writer (group commit, retries, flush on close)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,10 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from components.serve.logs import BatchWriter, WriteFailed, decode_lines, encode_lines, log_key, prediction_lines
+from components.common.serving_logs import decode_lines, encode_lines
+from components.serve.logs import BatchWriter, WriteFailed, prediction_lines
 
 AT = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=timezone.utc)
-
-
-def test_key_follows_the_shared_layout():
-    assert log_key("flights", "requests", "m-0123456789abcdef", AT, "0a1b2c3d") == (
-        "flights/requests/date=2026-11-27/080000-m-0123456789abcdef-0a1b2c3d.jsonl.gz"
-    )
-    assert log_key("flights", "feedback", "m-1", AT).startswith("flights/feedback/date=2026-11-27/080000-m-1-")
-    with pytest.raises(ValueError):
-        log_key("flights", "other", "m-1", AT)
 
 
 def test_lines_carry_the_contract_fields_and_survive_encoding():

@@ -11,7 +11,6 @@ from helpers import make_orders
 from components.common.config import parse_use_case
 from components.validate.logic import (
     SERVING,
-    ValidationResult,
     duplicate_fraction,
     infer_schema,
     prepare_frame,
@@ -19,6 +18,7 @@ from components.validate.logic import (
     validate_statistics,
     with_comparators,
 )
+from components.validate.results import ValidationResult
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The serving-log contract as monitoring reads it: windows, object names, lines, frames."""
+"""The serving-log contract: object names as serving writes them; windows, lines and frames as they are read."""
 
 from __future__ import annotations
 
@@ -9,9 +9,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from components.common.errors import UserError
-from components.monitor.logs import Window, features_of, log_prefix, parse_lines, to_frame, written_at
+from components.common.serving_logs import (
+    Window,
+    features_of,
+    log_key,
+    log_prefix,
+    parse_lines,
+    to_frame,
+    written_at,
+)
 
 NOW = datetime(2026, 11, 27, 8, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=timezone.utc)
 
 
 def batch(*lines) -> bytes:
@@ -71,6 +80,15 @@ def test_a_window_lists_the_dates_it_spans_and_the_day_after_for_late_batches():
     assert window.dates() == ["2026-11-26", "2026-11-27", "2026-11-28"]
     assert window.contains(window.start) and not window.contains(window.end)
     assert window.to_json() == {"start": "2026-11-26T22:00:00Z", "end": "2026-11-28T00:00:00Z"}
+
+
+def test_key_follows_the_shared_layout():
+    assert log_key("flights", "requests", "m-0123456789abcdef", AT, "0a1b2c3d") == (
+        "flights/requests/date=2026-11-27/080000-m-0123456789abcdef-0a1b2c3d.jsonl.gz"
+    )
+    assert log_key("flights", "feedback", "m-1", AT).startswith("flights/feedback/date=2026-11-27/080000-m-1-")
+    with pytest.raises(ValueError):
+        log_key("flights", "other", "m-1", AT)
 
 
 def test_object_names_follow_the_contract():

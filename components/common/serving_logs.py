@@ -1,6 +1,6 @@
-"""The serving logs in S3, read for a time window: requests and the feedback that labels them.
+"""The serving logs in S3: the contract between the server, which writes them, and the stages that read them.
 
-The contract with serving (it writes, monitoring reads), in the ``feedback`` bucket::
+In the ``feedback`` bucket::
 
     <use_case>/requests/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
     <use_case>/feedback/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
@@ -12,7 +12,9 @@ received the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``,
 ``truth``. A window is read by listing the date prefixes it spans and keeping the lines whose
 ``time`` falls inside it.
 
-Nothing here needs TensorFlow: retraining ingestion reads feedback through this module too.
+The server (components.serve.logs) writes through :func:`log_key` and :func:`encode_lines`;
+monitoring reads requests and feedback, and retraining ingestion reads feedback, through
+:func:`read_logs` and :func:`to_frame`. Nothing here needs TensorFlow, and the serving image holds it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -36,11 +39,50 @@ from components.common.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 REQUESTS, FEEDBACK = "requests", "feedback"
-KINDS = (REQUESTS, FEEDBACK)
+LOG_KINDS = (REQUESTS, FEEDBACK)
 KEY_PATTERN = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/(\d{6})-([^/]+)-([0-9a-f]{8})\.jsonl\.gz$")
 REQUIRED_FIELDS = ("time", "features")
 # Columns of a frame of log lines besides the features (which are prefixed, so no feature name clashes).
 FEATURE_PREFIX = "feature."
+
+
+# --- writing: keys and batches ---------------------------------------------------------------
+
+
+def utc_timestamp(at: datetime) -> str:
+    """ISO 8601 with microseconds and a ``Z``, as the contract writes ``time``."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def log_key(use_case: str, kind: str, model_version: str, at: datetime, token: str | None = None) -> str:
+    """The object key of one batch written at ``at`` (UTC).
+
+    Args:
+        use_case: The use case.
+        kind: ``requests`` or ``feedback``.
+        model_version: The version that served the rows.
+        at: When the batch is written.
+        token: 8 hex characters that keep keys of the same second apart (random when None).
+    """
+    if kind not in LOG_KINDS:
+        raise ValueError(f"unknown log kind {kind!r}")
+    at = at.astimezone(timezone.utc)
+    token = token or secrets.token_hex(4)
+    return f"{log_prefix(use_case, kind, f'{at:%Y-%m-%d}')}{at:%H%M%S}-{model_version}-{token}.jsonl.gz"
+
+
+def encode_lines(lines: Sequence[Mapping[str, Any]]) -> bytes:
+    """Gzip-compressed JSON Lines."""
+    text = "".join(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n" for line in lines)
+    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
+
+
+def decode_lines(data: bytes) -> list[dict[str, Any]]:
+    """Reads what :func:`encode_lines` wrote."""
+    return [json.loads(line) for line in gzip.decompress(data).decode().splitlines() if line]
+
+
+# --- reading: windows, lines, frames ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -180,7 +222,7 @@ def read_logs(store: ObjectStore, use_case: str, kind: str, window: Window) -> L
         kind: ``requests`` or ``feedback``.
         window: The window.
     """
-    if kind not in KINDS:
+    if kind not in LOG_KINDS:
         raise ValueError(f"unknown log kind {kind!r}")  # a bug of the caller, not a user's mistake
     bucket = store.bucket("feedback")
     rows = LogRows(kind)

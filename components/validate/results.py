@@ -1,0 +1,162 @@
+"""The results of validation: findings, distances and the verdict, as plain objects.
+
+Validation (:mod:`components.validate.logic`) makes them, its report (:mod:`components.validate.report`)
+and the task's outputs take them, and monitoring measures drift into the same objects. The two
+functions below turn TFDV's anomalies proto into them; they need tensorflow-metadata's protos only,
+not TFDV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+
+ANOMALY_TYPES = anomalies_pb2.AnomalyInfo.Type
+DISTANCE_NAMES = {"JENSEN_SHANNON_DIVERGENCE": "jensen_shannon", "L_INFTY": "l_infinity"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One anomaly, in words a person can act on.
+
+    Attributes:
+        check: ``schema``, ``rows``, ``skew`` or ``drift``.
+        split: The split (or pair of splits) concerned.
+        feature: The feature, or ``(dataset)`` for split-wide problems.
+        kind: The anomaly kind (TFDV's AnomalyInfo.Type name, or one of our own).
+        severity: ``error`` (blocks training) or ``warning``.
+        description: What was measured against what is allowed.
+    """
+
+    check: str
+    split: str
+    feature: str
+    kind: str
+    severity: str
+    description: str
+
+    def line(self, width: int = 240) -> str:
+        """One line for logs and the run summary (long descriptions cut to ``width`` characters)."""
+        text = self.description if len(self.description) <= width else self.description[: width - 1] + "…"
+        return f"{self.severity.upper():7} {self.check:6} {self.split:<14} {self.feature:<20} {self.kind}: {text}"
+
+
+@dataclass(frozen=True)
+class Distance:
+    """A measured drift or skew distance of one feature."""
+
+    check: str
+    feature: str
+    measure: str
+    value: float
+    threshold: float
+
+    @property
+    def alerts(self) -> bool:
+        """Whether the distance exceeds its threshold."""
+        return self.value > self.threshold
+
+
+@dataclass
+class ValidationResult:
+    """Everything validation found about a dataset version.
+
+    Attributes:
+        version: The dataset version validated.
+        findings: Every anomaly, errors and warnings.
+        distances: Drift and skew distances of every compared feature.
+        statistics: Statistics of the splits, one dataset per split, named after it.
+        anomalies: TFDV's anomalies protos by check (``schema:train``, ``skew``, ``drift``...).
+        previous_version: The version drift was measured against, if any.
+    """
+
+    version: str
+    findings: list[Finding]
+    distances: list[Distance]
+    statistics: statistics_pb2.DatasetFeatureStatisticsList
+    anomalies: dict[str, anomalies_pb2.Anomalies] = field(default_factory=dict)
+    previous_version: str | None = None
+
+    @property
+    def errors(self) -> list[Finding]:
+        """The findings that block training."""
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        """The findings that are only reported."""
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def is_valid(self) -> bool:
+        """True when nothing blocks training."""
+        return not self.errors
+
+    def summary(self) -> str:
+        """A few lines for a person: the verdict, then every finding."""
+        verdict = "VALID" if self.is_valid else "INVALID"
+        head = f"dataset {self.version}: {verdict} ({len(self.errors)} errors, {len(self.warnings)} warnings)"
+        return "\n".join([head, *(f"  {f.line()}" for f in self.findings)])
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics for KFP: every distance, and the counts of findings."""
+        values = {f"{d.check}_{d.feature}_{d.measure}": round(d.value, 6) for d in self.distances}
+        values.update(errors=float(len(self.errors)), warnings=float(len(self.warnings)))
+        return values
+
+
+def findings_from_anomalies(
+    anomalies: anomalies_pb2.Anomalies,
+    check: str,
+    split: str,
+    grade: Callable[[str], str],
+    comparators_only: bool = False,
+) -> list[Finding]:
+    """Turns TFDV's anomalies of one check into findings, each graded by its kind.
+
+    Args:
+        anomalies: What ``tfdv.validate_statistics`` returned.
+        check: The check's name in the findings (``schema``, ``skew``, ``drift``).
+        split: The split (or pair of splits) concerned.
+        grade: Gives the severity (``error`` or ``warning``) of an anomaly kind.
+        comparators_only: True keeps only the drift or skew comparators' anomalies, False every other
+            anomaly (per feature and split-wide).
+
+    Returns:
+        The findings, by feature name, in TFDV's order of reasons within a feature.
+    """
+    found = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        for reason in info.reason:
+            kind = ANOMALY_TYPES.Name(reason.type)
+            if comparators_only != kind.startswith("COMPARATOR_"):
+                continue
+            found.append(
+                Finding(check, split, feature, kind, grade(kind), reason.description or reason.short_description)
+            )
+    if not comparators_only and anomalies.HasField("dataset_anomaly_info"):
+        for reason in anomalies.dataset_anomaly_info.reason:
+            kind = ANOMALY_TYPES.Name(reason.type)
+            found.append(
+                Finding(check, split, "(dataset)", kind, grade(kind), reason.description or reason.short_description)
+            )
+    return found
+
+
+def distances_from_anomalies(anomalies: anomalies_pb2.Anomalies, check: str) -> list[Distance]:
+    """The drift or skew distances TFDV measured, one per feature and measure, the largest first.
+
+    Args:
+        anomalies: What ``tfdv.validate_statistics`` returned with comparators in the schema.
+        check: ``drift`` reads the drift measurements, anything else the skew measurements.
+    """
+    measured = []
+    kinds = anomalies_pb2.DriftSkewInfo.Measurement.Type
+    for info in anomalies.drift_skew_info:
+        feature = ".".join(info.path.step)
+        for measurement in info.drift_measurements if check == "drift" else info.skew_measurements:
+            name = DISTANCE_NAMES.get(kinds.Name(measurement.type), kinds.Name(measurement.type).lower())
+            measured.append(Distance(check, feature, name, float(measurement.value), float(measurement.threshold)))
+    return sorted(measured, key=lambda d: -d.value)

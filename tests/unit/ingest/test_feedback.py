@@ -1,0 +1,58 @@
+"""Feedback as training rows, without S3: the rows kept, and their placement in splits by time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+from helpers import ORDERS_CONFIG
+
+from components.common.config import parse_use_case
+from components.common.serving_logs import to_frame
+from components.ingest.feedback import place_by_time, training_rows
+
+START = datetime(2026, 11, 27, tzinfo=timezone.utc)
+SHOP = parse_use_case(ORDERS_CONFIG)
+
+
+def lines(*rows):
+    """Feedback lines: (seconds after START, request id, row, truth, price)."""
+    return [
+        {
+            "_time": START + timedelta(seconds=seconds),
+            "request_id": request,
+            "row": row,
+            "truth": truth,
+            "features": {"quantity": 2, "price": price, "channel": "web", "ordered_at": "2024-03-01T10:00:00Z"},
+        }
+        for seconds, request, row, truth, price in rows
+    ]
+
+
+def test_feedback_lines_become_rows_of_features_and_label_in_time_order():
+    frame = to_frame(
+        lines(
+            (30, "a", 0, 1, 10.0),
+            (10, "b", 0, 0, 20.0),
+            (20, None, 0, None, 30.0),
+            (40, "b", 0, 1, 21.0),
+            (50, None, 0, 0, 40.0),
+        ),
+        SHOP.features.all(),
+    )
+    rows, dropped = training_rows(frame, SHOP)
+    assert dropped == {"without_truth": 1, "superseded": 1}
+    assert list(rows["price"]) == [10.0, 21.0, 40.0]  # request b's corrected label replaced its first one
+    assert list(rows["returned"]) == [1, 1, 0] and list(rows.columns) == [*SHOP.features.all(), "returned", "time"]
+
+
+def test_rows_are_placed_by_time_the_newest_in_test():
+    rows = pd.DataFrame({"n": range(10)})
+    placed = place_by_time(rows, {"train": 0.6, "eval": 0.2, "test": 0.2})
+    assert {split: list(frame["n"]) for split, frame in placed.items()} == {
+        "train": [0, 1, 2, 3, 4, 5],
+        "eval": [6, 7],
+        "test": [8, 9],
+    }
+    everything = place_by_time(rows, {"train": 1.0, "eval": 0.0, "test": 0.0})
+    assert len(everything["train"]) == 10 and everything["test"].empty
