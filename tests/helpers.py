@@ -177,7 +177,7 @@ def learnable_orders(rows: int = 1500, seed: int = 0) -> pd.DataFrame:
 
 
 # The mlcycle command as a person runs it, in a fresh process.
-MLCYCLE = [sys.executable, "-m", "components.cli"]
+MLCYCLE = [sys.executable, "-m", "cli"]
 
 
 def mlcycle(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:

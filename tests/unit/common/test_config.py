@@ -9,9 +9,10 @@ import pytest
 import yaml
 from helpers import LOANS_CONFIG
 
-from components.common.config import DEMO_CONFIG, load_use_case
+from components.common.config import load_use_case
 from components.common.errors import ConfigError
 from components.common.s3_settings import s3_settings
+from pipelines.usecases import DEMO_CONFIG
 
 
 def write(tmp_path: Path, data: dict | str) -> Path:
