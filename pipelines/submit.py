@@ -278,7 +278,8 @@ def _typed(name: str, value: Any, kind: str) -> Any:
                 # {"a":1} with its quotes eaten by the shell reads as the YAML key "a:1".
                 raise UserError(
                     f"parameter {name!r} looks like JSON that lost its quotes ({next(iter(value))!r} has no value)",
-                    hint=f"""quote the pair: PARAMS='{name}={{"key": 1}}', write YAML ({name}="{{key: 1}}"), or use PARAMS_FILE""",
+                    hint=f"""quote the pair: PARAMS='{name}={{"key": 1}}', """
+                    f"""write YAML ({name}="{{key: 1}}"), or use PARAMS_FILE""",
                 )
         if not isinstance(value, expected):
             raise refuse(label)
@@ -359,7 +360,8 @@ def validate_cron(expression: str) -> str:
         )
     if len(fields) == 5:
         raise UserError(
-            f"CRON {expression!r} has five fields, but KFP takes six with seconds first (it would read these as seconds to months)",
+            f"CRON {expression!r} has five fields, but KFP takes six with seconds first "
+            "(it would read these as seconds to months)",
             hint=f'prepend the seconds: CRON="0 {" ".join(fields)}"',
         )
     if len(fields) != 6:
@@ -437,7 +439,8 @@ def check_api(host: str, token: str | None, timeout: float = 10.0) -> None:
         reason = getattr(error, "reason", error)
         raise UserError(
             f"cannot reach the KFP API at {host}: {reason}",
-            hint="is the cluster up and the address forwarded? e.g. kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80",
+            hint="is the cluster up and the address forwarded? "
+            "e.g. kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80",
         ) from None
     except json.JSONDecodeError:
         raise UserError(

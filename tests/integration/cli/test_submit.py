@@ -276,8 +276,8 @@ def test_a_token_reaches_the_api_and_a_refused_one_is_one_line(kfp, environment,
     assert mlcycle("submit") == 2
     err = capsys.readouterr().err
     assert (
-        err.strip()
-        == f"error: the KFP API at {kfp.url} refused the request (HTTP 401) (hint: set KFP_TOKEN to a valid token (multi-user installations also need KFP_NAMESPACE))"
+        err.strip() == f"error: the KFP API at {kfp.url} refused the request (HTTP 401) "
+        "(hint: set KFP_TOKEN to a valid token (multi-user installations also need KFP_NAMESPACE))"
     )
 
 
