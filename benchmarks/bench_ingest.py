@@ -20,8 +20,9 @@ import zipfile
 from pathlib import Path
 
 from components.common import s3_server
-from components.common.config import DEMO_CONFIG, load_use_case
+from components.common.config import load_use_case
 from components.common.s3_server import ServerPaths
+from pipelines.usecases import DEMO_CONFIG
 
 SCALE_ROWS = 3_000_000
 
@@ -113,7 +114,7 @@ def main() -> None:
                         ]
                     else:
                         env["MLCYCLE_BUCKET_PREFIX"] = f"{case.replace('-', '')}-"
-                        command = [sys.executable, "-m", "components.cli", "ingest", "--source", f"flights={source}"]
+                        command = [sys.executable, "-m", "cli", "ingest", "--source", f"flights={source}"]
                     print(f"{case}: {method}...", flush=True)
                     wall, rss, _ = run_child(command, env)
                     results.append((case, method, wall, rss))

@@ -50,13 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from components.common import datasets, s3_server
-    from components.common.config import DEMO_CONFIG, load_use_case
+    from components.common.config import load_use_case
     from components.common.s3_server import ServerPaths
     from components.common.s3_settings import s3_settings
     from components.common.storage import ObjectStore
     from components.ingest.logic import ingest_dataset
     from components.serve.fastpath import compile_model
     from components.train.logic import Trial, expand_trials, fit
+    from pipelines.usecases import DEMO_CONFIG
 
     config = load_use_case(DEMO_CONFIG)
     names = list(config.features.all())

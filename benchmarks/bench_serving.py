@@ -163,7 +163,7 @@ def main() -> None:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     from components.common import datasets, s3_server
-    from components.common.config import DEMO_CONFIG, load_use_case, schema_path
+    from components.common.config import load_use_case, schema_path
     from components.common.s3_server import ServerPaths
     from components.common.s3_settings import s3_settings
     from components.common.storage import ObjectStore
@@ -174,6 +174,7 @@ def main() -> None:
     from components.serve.model import Model
     from components.serve.schema import build_serving_schema
     from components.train.logic import Trial, fit
+    from pipelines.usecases import DEMO_CONFIG
 
     config = load_use_case(DEMO_CONFIG)
     tfdv_schema = text_format.Parse(schema_path(DEMO_CONFIG, config).read_text(), schema_pb2.Schema())

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 from components.common import s3_server
-from components.common.config import DEMO_CONFIG, SPLITS, load_use_case, schema_path
+from components.common.config import SPLITS, load_use_case, schema_path
 from components.common.s3_server import ServerPaths
 from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
+from pipelines.usecases import DEMO_CONFIG
 
 
 def timed(label: str, results: list, function, *args):

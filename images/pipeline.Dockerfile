@@ -43,9 +43,10 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /opt/mlcycle
 COPY components/ components/
 COPY pipelines/ pipelines/
+COPY cli/ cli/
 # Recorded in every dataset manifest and model card (components/common/provenance.py); last, so a
 # new commit rebuilds no layer above.
 ARG MLCYCLE_CODE_VERSION=unknown
 ENV MLCYCLE_CODE_VERSION=$MLCYCLE_CODE_VERSION
 USER 8888:8888
-CMD ["python3", "-m", "components.cli", "--help"]
+CMD ["python3", "-m", "cli", "--help"]

@@ -42,7 +42,7 @@ kind-load: $(ENV_STAMP) ## Load both images into the kind cluster named in kind-
 	$(KIND) load docker-image $(IMAGES_NAMES) --name $(KIND_CLUSTER)
 
 submit: $(ENV_STAMP) ## Upload the compiled pipeline to the KFP API at KFP_HOST as a new version and start a run (PARAMS="k=v k=@file", PARAMS_FILE=).
-	$(VENV)/bin/python -m pipelines.submit run
+	$(MLCYCLE) submit
 
 schedule: $(ENV_STAMP) ## Like submit, but a recurring run on CRON="0 0 3 * * *" (six fields, seconds first), one at a time, no catch-up.
-	$(VENV)/bin/python -m pipelines.submit schedule
+	$(MLCYCLE) schedule

@@ -24,4 +24,4 @@ continuous-training: $(ENV_STAMP) ## On a cluster (KFP_HOST): schedule the monit
 	CRON="$$($(VENV)/bin/python -c 'import sys; from components.common.config import load_use_case; print(load_use_case(sys.argv[1]).monitoring.schedule)' $(MONITOR_CONFIG))" \
 	PARAMS="use_case=@$(MONITOR_CONFIG) schema=@$(MONITOR_SCHEMA) retrain=true" \
 	SCHEDULE_NAME=mlcycle-continuous-training \
-	$(VENV)/bin/python -m pipelines.submit schedule
+	$(MLCYCLE) schedule

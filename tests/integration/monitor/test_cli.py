@@ -25,7 +25,7 @@ def env(s3, served, tmp_path):
 
 def mlcycle(*args, env):
     return subprocess.run(
-        [sys.executable, "-m", "components.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from integration.test_cli import assert_one_line_error, demo_sample, mlcycle
+from helpers import assert_one_line_error, demo_sample, mlcycle
 
 from components.common import datasets
 from components.common.s3_settings import s3_settings

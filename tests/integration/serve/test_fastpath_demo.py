@@ -17,10 +17,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from components.common import datasets
-from components.common.config import DEMO_CONFIG, load_use_case
+from components.common.config import load_use_case
 from components.ingest.logic import ingest_dataset
 from components.serve.fastpath import compile_model
 from components.train.logic import expand_trials, fit
+from pipelines.usecases import DEMO_CONFIG
 
 TOLERANCE = 1e-9
 

@@ -103,7 +103,7 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
 
     def mlcycle(*args):
         return subprocess.run(
-            [sys.executable, "-m", "components.cli", *args], env=s3_env, capture_output=True, text=True, timeout=600
+            [sys.executable, "-m", "cli", *args], env=s3_env, capture_output=True, text=True, timeout=600
         )
 
     assert mlcycle("ingest", "-c", str(config_path)).returncode == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from helpers import make_loans, write_loans_use_case
 from kfp import dsl, local
 
-from components.common.config import DEMO_CONFIG, load_use_case, schema_path
+from components.common.config import load_use_case, schema_path
 from components.ingest.component import ingest_data
 from components.ingest.logic import ingest_dataset
 from components.validate.component import validate_data
@@ -22,6 +22,7 @@ from components.validate.logic import (
     validate_dataset,
     write_schema,
 )
+from pipelines.usecases import DEMO_CONFIG
 
 
 def test_demo_splits_validate_clean_against_the_committed_schema(store):
@@ -52,7 +53,7 @@ def test_drift_is_measured_against_the_parent_version(store, tmp_path):
 
 def mlcycle(*args, env, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "components.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
     )
 
 

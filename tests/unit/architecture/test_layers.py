@@ -86,17 +86,6 @@ def test_no_task_function_lives_in_a_logic_module():
     assert offenders == []
 
 
-def test_components_import_neither_pipelines_nor_the_cli():
-    offenders = []
-    for path in sorted((ROOT / "components").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in ("pipelines", "cli")]
-    assert offenders == []
-
-
 def test_every_component_body_is_a_short_mapping_onto_its_task():
     long_bodies = []
     for path in sorted((ROOT / "components").rglob("component.py")):

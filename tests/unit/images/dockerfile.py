@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-PROJECT_PACKAGES = ("components", "pipelines")
+PROJECT_PACKAGES = ("components", "pipelines", "cli")
 COMPILERS = ("build-essential", "gcc", "g++", "cpp", "clang", "gfortran", "make", "cmake", "libc6-dev")
 _EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

@@ -133,7 +133,13 @@ def test_the_dockerignore_keeps_environments_state_and_tests_out(ignore):
         ".tools/bin/uv",
     ):
         assert ignore.excludes(path), path
-    for path in ("uv.lock", "serving/uv.lock", "components/common/storage.py", "pipelines/training_pipeline.yaml"):
+    for path in (
+        "uv.lock",
+        "serving/uv.lock",
+        "components/common/storage.py",
+        "pipelines/training_pipeline.yaml",
+        "cli/main.py",
+    ):
         assert not ignore.excludes(path), path
     assert ignore.excludes("components/common/__pycache__/storage.cpython-311.pyc")
 
@@ -167,12 +173,17 @@ def test_pipeline_image_holds_every_module_the_tasks_import(ignore):
     entries = dict(executors_by_image()[PIPELINE_IMAGE])
     command = command_words(dockerfile.final)
     assert command[:2] == ["python3", "-m"], command
-    entries["CMD"] = f"import {command[2]}\n"
-    graph = walk_imports(entries, locate_in(dockerfile, ignore), skip=SERVING_ONLY)
+    locate = locate_in(dockerfile, ignore)
+    module = command[2]
+    # `python3 -m package` runs the package's __main__ module.
+    is_package = (found := locate(module)) is not None and found.name == "__init__.py"
+    entries["CMD"] = f"import {module}.__main__\n" if is_package else f"import {module}\n"
+    graph = walk_imports(entries, locate, skip=SERVING_ONLY)
 
     assert graph.missing == {}, "project modules the tasks import but the image lacks"
     assert exception_problems(graph, SERVING_ONLY) == []
     assert {"components.ingest.logic", "components.validate.logic", "components.register.logic"} <= set(graph.project)
+    assert {"cli.__main__", "cli.main", "pipelines.submit"} <= set(graph.project), "the command line is in the image"
     locked = locked_distributions(UV, LOCKS["pipeline"], base_python_version(dockerfile))
     assert {"kfp", "tensorflow-data-validation", "scikit-learn"} <= locked
     assert not {"pytest", "playwright"} & locked, "the dev group must stay out of the image"

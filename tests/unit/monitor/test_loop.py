@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.common.config import DEMO_CONFIG, parse_use_case
+from components.common.config import parse_use_case
 from components.common.errors import UserError
 from components.monitor.loop import (
     Column,
@@ -19,6 +19,7 @@ from components.monitor.loop import (
     months,
     replay_sample,
 )
+from pipelines.usecases import DEMO_CONFIG
 
 
 def test_the_loop_use_case_has_its_own_name_the_base_months_and_the_plan_split():

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from components.common.config import DEMO_CONFIG
 from components.common.errors import UserError
 from pipelines.submit import (
     DEFAULT_SPEC,
@@ -23,6 +22,7 @@ from pipelines.submit import (
     validate_cron,
     version_name,
 )
+from pipelines.usecases import DEMO_CONFIG
 
 SPEC = read_pipeline(DEFAULT_SPEC)
 

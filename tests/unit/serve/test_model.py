@@ -17,7 +17,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncod
 from threadpoolctl import threadpool_limits
 from unit.serve.synthetic import demo_like_rows, features
 
-from components.common.config import DEMO_CONFIG, load_use_case
+from components.common.config import load_use_case
 from components.common.errors import ConfigError, IntegrityError, NotFoundError
 from components.preprocess.logic import as_numbers, as_text, model_pipeline
 from components.serve import fastpath
@@ -36,6 +36,7 @@ from components.serve.model import (
 from components.serve.schema import build_serving_schema
 from components.serve.validation import RequestError
 from components.train.logic import expand_trials, fit, split_xy
+from pipelines.usecases import DEMO_CONFIG
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from components.common.config import DEMO_CONFIG, load_use_case, schema_path
+from components.common.config import load_use_case, schema_path
 from components.common.errors import IntegrityError
 from components.serve.schema import ServingFeature, ServingSchema, build_serving_schema
+from pipelines.usecases import DEMO_CONFIG
 
 
 @pytest.fixture(scope="module")

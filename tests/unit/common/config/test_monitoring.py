@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from components.common.config import DEMO_CONFIG, DriftTrigger, load_use_case, parse_instant
+from components.common.config import DriftTrigger, load_use_case, parse_instant
 from components.common.errors import ConfigError
+from pipelines.usecases import DEMO_CONFIG
 
 
 def test_demo_monitoring_settings_load_and_default_when_absent(loans, write):

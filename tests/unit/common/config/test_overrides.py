@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.common.config import DEMO_CONFIG, apply_overrides, parse_use_case
+from components.common.config import apply_overrides, parse_use_case
 from components.common.errors import ConfigError
+from pipelines.usecases import DEMO_CONFIG
 
 TEXT = DEMO_CONFIG.read_text()
 

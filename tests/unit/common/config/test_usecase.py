@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from components.common.config import DEMO_CONFIG, load_use_case, schema_path
+from components.common.config import load_use_case, schema_path
 from components.common.errors import ConfigError
+from pipelines.usecases import DEMO_CONFIG
 
 
 def test_demo_config_loads_with_primary_source_and_no_leaking_features():

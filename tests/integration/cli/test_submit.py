@@ -1,4 +1,4 @@
-"""`make submit` and `make schedule` against a recording double of the KFP v2beta1 REST API.
+"""`mlcycle submit` and `mlcycle schedule` (and `make submit`) against a recording double of the KFP v2beta1 API.
 
 A Kubeflow Pipelines API cannot run on the build machines (it needs a Kubernetes cluster, MySQL and
 Argo Workflows), so a small HTTP server on 127.0.0.1 stands in for it: it answers the requests the
@@ -23,7 +23,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from pipelines.submit import DEFAULT_SPEC, main
+from cli.main import main
+from components.common.config import load_use_case
+from pipelines.submit import DEFAULT_SPEC
+from pipelines.usecases import DEMO_CONFIG
 
 ROOT = Path(__file__).resolve().parents[3]
 API = "/apis/v2beta1"
@@ -184,7 +187,7 @@ def environment(monkeypatch, tmp_path):
     return monkeypatch
 
 
-def submit(*args: str) -> int:
+def mlcycle(*args: str) -> int:
     try:
         main(list(args))
     except SystemExit as exit:
@@ -199,7 +202,7 @@ def test_run_uploads_a_new_version_and_starts_a_run_with_typed_parameters(kfp, e
         "PARAMS", f"""use_case=@{tmp_path / "case.yaml"} schema=text seed=7 'overrides={{"training.max_trials": 2}}'"""
     )
 
-    assert submit("run") == 0
+    assert mlcycle("submit") == 0
 
     (create,) = kfp.calls("POST", f"{API}/pipelines")
     assert create.json()["display_name"] == "mlcycle-training"
@@ -223,7 +226,7 @@ def test_run_uploads_a_new_version_and_starts_a_run_with_typed_parameters(kfp, e
     out = capsys.readouterr().out
     assert "pipeline  mlcycle-training (created p-1)" in out and f"{kfp.url}/#/runs/details/r-1" in out
 
-    assert submit("run") == 0  # the second submission adds a version to the same pipeline
+    assert mlcycle("submit") == 0  # the second submission adds a version to the same pipeline
     assert len(kfp.calls("POST", f"{API}/pipelines")) == 1 and len(kfp.versions) == 2
     assert len(kfp.calls("POST", f"{API}/experiments")) == 1
     assert kfp.runs[-1]["pipeline_version_reference"]["pipeline_version_id"] == "v-2"
@@ -232,7 +235,7 @@ def test_run_uploads_a_new_version_and_starts_a_run_with_typed_parameters(kfp, e
 
 def test_without_params_the_demo_use_case_is_submitted(kfp, environment):
     environment.setenv("KFP_HOST", kfp.url)
-    assert submit("run") == 0
+    assert mlcycle("submit") == 0
     parameters = kfp.runs[0]["runtime_config"]["parameters"]
     assert parameters["use_case"] == (ROOT / "pipelines/usecases/flights.yaml").read_text()
     assert set(parameters) == {"use_case", "schema"}
@@ -242,7 +245,7 @@ def test_schedule_creates_a_recurring_run_and_replaces_the_previous_one(kfp, env
     environment.setenv("KFP_HOST", kfp.url)
     environment.setenv("CRON", "0 0 3 * * *")
 
-    assert submit("schedule") == 0
+    assert mlcycle("schedule") == 0
     (first,) = kfp.calls("POST", f"{API}/recurringruns")
     body = first.json()
     assert body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
@@ -253,7 +256,7 @@ def test_schedule_creates_a_recurring_run_and_replaces_the_previous_one(kfp, env
     assert "one run at a time, no catch-up" in capsys.readouterr().out
     (old,) = [r["recurring_run_id"] for r in kfp.recurring]
 
-    assert submit("schedule", "--cron", "0 30 4 * * mon-fri") == 0
+    assert mlcycle("schedule", "--cron", "0 30 4 * * mon-fri") == 0
     assert len(kfp.recurring) == 1, "the older schedule of the same name is removed"
     assert kfp.recurring[0]["trigger"]["cron_schedule"]["cron"] == "0 30 4 * * mon-fri"
     assert kfp.recurring[0]["pipeline_version_reference"]["pipeline_version_id"] == "v-2"
@@ -266,15 +269,15 @@ def test_a_token_reaches_the_api_and_a_refused_one_is_one_line(kfp, environment,
     kfp.token = "good-token"
     environment.setenv("KFP_HOST", kfp.url)
     environment.setenv("KFP_TOKEN", "good-token")
-    assert submit("run") == 0
+    assert mlcycle("submit") == 0
     assert {r.headers.get("authorization") for r in kfp.requests} == {"Bearer good-token"}
 
     environment.setenv("KFP_TOKEN", "stale")
-    assert submit("run") == 2
+    assert mlcycle("submit") == 2
     err = capsys.readouterr().err
     assert (
-        err.strip()
-        == f"error: the KFP API at {kfp.url} refused the request (HTTP 401) (hint: set KFP_TOKEN to a valid token (multi-user installations also need KFP_NAMESPACE))"
+        err.strip() == f"error: the KFP API at {kfp.url} refused the request (HTTP 401) "
+        "(hint: set KFP_TOKEN to a valid token (multi-user installations also need KFP_NAMESPACE))"
     )
 
 
@@ -314,7 +317,7 @@ def test_a_token_reaches_the_api_and_a_refused_one_is_one_line(kfp, environment,
 )
 def test_mistakes_end_in_one_line_and_a_non_zero_exit(kfp, environment, capsys, setup, expected):
     setup(kfp, environment)
-    assert submit("run") == 2
+    assert mlcycle("submit") == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and expected in err, err
 
@@ -324,40 +327,55 @@ def test_a_spec_whose_tasks_get_no_s3_secret_is_submitted_with_a_warning(kfp, en
     bare.write_text(DEFAULT_SPEC.read_text().split("\n---\n")[0])  # the pipeline spec without its platform spec
     environment.setenv("KFP_HOST", kfp.url)
     environment.setenv("PIPELINE_SPEC", str(bare))
-    assert submit("run") == 0
+    assert mlcycle("submit") == 0
     assert "warning: no task of bare.yaml gets S3 credentials from a Kubernetes Secret" in capsys.readouterr().err
     assert kfp.calls("POST", f"{API}/pipelines/upload_version")[0].upload() == bare.read_bytes()
     environment.setenv("PIPELINE_SPEC", str(DEFAULT_SPEC))
-    assert submit("run") == 0
+    assert mlcycle("submit") == 0
     assert "warning" not in capsys.readouterr().err
 
 
 def test_a_five_field_cron_is_refused_before_anything_is_sent(kfp, environment, capsys):
     environment.setenv("KFP_HOST", kfp.url)
-    assert submit("schedule", "--cron", "0 3 * * *") == 2
+    assert mlcycle("schedule", "--cron", "0 3 * * *") == 2
     assert "five fields, but KFP takes six" in capsys.readouterr().err
     assert kfp.requests == []
-    assert submit("schedule") == 2
+    assert mlcycle("schedule") == 2
     assert "CRON" in capsys.readouterr().err
 
 
-def test_make_submit_passes_params_through_to_the_api(kfp, tmp_path):
+def make(target: str, *variables: str, kfp: FakeKfp, home: Path) -> subprocess.CompletedProcess:
+    """Runs a make target as a person would, with KFP_HOST set to the double and no KFP, AWS or make settings."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "AWS_", "MAKEFLAGS", "MFLAGS"))}
-    environ.update(HOME=str(tmp_path), MLCYCLE_STATE_DIR=str(tmp_path / "state"), KFP_HOST=kfp.url)
-    result = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "submit",
-            "PARAMS=use_case=@pipelines/usecases/flights.yaml schema='a b' seed=3",
-        ],
+    environ.update(HOME=str(home), MLCYCLE_STATE_DIR=str(home / "state"), KFP_HOST=kfp.url)
+    return subprocess.run(
+        ["make", "--no-print-directory", target, *variables],
         cwd=ROOT,
         env=environ,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_make_submit_passes_params_through_to_the_api(kfp, tmp_path):
+    result = make(
+        "submit", "PARAMS=use_case=@pipelines/usecases/flights.yaml schema='a b' seed=3", kfp=kfp, home=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert kfp.runs[0]["runtime_config"]["parameters"]["schema"] == "a b"
     assert kfp.runs[0]["runtime_config"]["parameters"]["seed"] == 3
     assert "run       r-1" in result.stdout
+
+
+def test_make_continuous_training_schedules_the_monitoring_pipeline_on_the_use_cases_cron(kfp, tmp_path):
+    result = make("continuous-training", kfp=kfp, home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (upload,) = kfp.calls("POST", f"{API}/pipelines/upload_version")
+    assert upload.upload() == (ROOT / "pipelines" / "monitoring_pipeline.yaml").read_bytes()
+    (recurring,) = kfp.recurring
+    assert recurring["display_name"] == "mlcycle-continuous-training"
+    assert recurring["trigger"]["cron_schedule"]["cron"] == load_use_case(DEMO_CONFIG).monitoring.schedule
+    parameters = recurring["runtime_config"]["parameters"]
+    assert parameters["use_case"] == DEMO_CONFIG.read_text() and parameters["retrain"] is True
+    assert "schedule  mlcycle-continuous-training on " in result.stdout

@@ -1,0 +1,107 @@
+"""``mlcycle ingest``, ``mlcycle datasets`` and ``mlcycle check-config``: use cases and their dataset versions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from cli.common import config_option, parse_sources, print_dataset, store
+from components.common.config import load_use_case
+
+
+@click.command()
+@config_option
+@click.option(
+    "-s",
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="NAME=URI",
+    help="Read source NAME from URI instead (a path, s3:// or package:// URI). Repeatable.",
+)
+@click.option("--block-mb", type=click.IntRange(1, 1024), default=16, show_default=True, help="CSV chunk size.")
+def ingest(config_path: Path, sources: tuple[str, ...], block_mb: int) -> None:
+    """Ingest a use case's sources into a new dataset version (or reuse an identical one)."""
+    from components.ingest.logic import IngestOptions  # deferred: pandas and minio
+    from components.ingest.task import ingest_use_case  # reads a feedback window's rows too
+
+    config = load_use_case(config_path).with_source_uris(parse_sources(sources))
+    object_store = store()
+    object_store.ensure_buckets(("datasets",))
+    options = IngestOptions(block_bytes=block_mb * 1024 * 1024)
+    result = ingest_use_case(config, object_store, options, progress=_progress_bar)
+    print_dataset(result.manifest, created=result.created)
+
+
+def _progress_bar(total: int, _unused: Any = None) -> Callable[[int], None]:
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="reading", file=sys.stderr, disable=None, leave=False)
+    return bar.update
+
+
+@click.group()
+def datasets() -> None:
+    """Inspect dataset versions."""
+
+
+@datasets.command("list")
+@config_option
+def datasets_list(config_path: Path) -> None:
+    """List the complete dataset versions of a use case, oldest first."""
+    from components.common import datasets as refs  # deferred: pandas and minio
+
+    config = load_use_case(config_path)
+    object_store = store()
+    latest = refs.read_latest(object_store, config.name)
+    manifests = refs.list_versions(object_store, config.name)
+    if not manifests:
+        click.echo(f"no dataset versions of {config.name!r} yet (create one with `mlcycle ingest`)")
+        return
+    click.echo(f"{'version':<20} {'created (UTC)':<26} {'rows':>10} {'train':>9} {'eval':>9} {'test':>9}")
+    for manifest in manifests:
+        marker = "  <- latest" if manifest["version"] == latest else ""
+        splits = manifest["splits"]
+        click.echo(
+            f"{manifest['version']:<20} {manifest['created_at']:<26} {manifest['rows']:>10,} "
+            f"{splits['train']['rows']:>9,} {splits['eval']['rows']:>9,} {splits['test']['rows']:>9,}{marker}"
+        )
+
+
+@datasets.command("show")
+@config_option
+@click.argument("version", default="latest")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+def datasets_show(config_path: Path, version: str, as_json: bool) -> None:
+    """Show one dataset version (default: the latest)."""
+    from components.common import datasets as refs  # deferred: pandas and minio
+
+    config = load_use_case(config_path)
+    object_store = store()
+    manifest = refs.read_manifest(object_store, refs.resolve(object_store, config.name, version))
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True))
+    else:
+        print_dataset(manifest, created=None)
+
+
+@click.command("check-config")
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(config_path: Path) -> None:
+    """Check a use-case YAML file without touching any data."""
+    config = load_use_case(config_path)
+    features = config.features
+    click.echo(
+        f"{config_path}: OK: use case {config.name!r}, {len(config.sources)} sources (primary "
+        f"{config.primary_source!r}), target {config.target.name!r}, {len(features.all())} features "
+        f"({len(features.numeric)} numeric, {len(features.categorical)} categorical, "
+        f"{len(features.datetime)} datetime), "
+        f"{config.split.method} split"
+    )
+
+
+COMMANDS = (ingest, datasets, check_config)

@@ -1,0 +1,57 @@
+"""The root of the ``mlcycle`` command: logging, one-line errors, and the command groups.
+
+Every user mistake ends in one line on stderr, ``error: <what> (hint: <how>)``, and a non-zero exit
+(2 for bad input, 3 when the object store fails); tracebacks are kept for bugs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from cli import datasets, models, monitor, promote, s3, submit, train, validate
+from components.common.errors import UserError
+
+
+@click.group(name="mlcycle", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Log each step, retries included.")
+def mlcycle(verbose: bool) -> None:
+    """mlcycle: the whole model life cycle, on Kubernetes or on one machine.
+
+    Endpoint and credentials of S3 come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY; without them, the embedded server of `mlcycle s3 up` is used.
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+for group in (s3, datasets, validate, train, models, promote, monitor, submit):
+    for command in group.COMMANDS:
+        mlcycle.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``mlcycle`` script.
+
+    Args:
+        argv: The arguments after the command's name (default: the process's).
+    """
+    try:
+        mlcycle.main(args=argv, prog_name="mlcycle", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except UserError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was published", err=True)
+        sys.exit(130)

@@ -1,0 +1,199 @@
+"""``mlcycle train`` (in process) and ``mlcycle run`` (the training pipeline with kfp.local, then serving)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from cli.common import (
+    config_option,
+    embedded_s3_unless_configured,
+    ensure_buckets,
+    existing_schema,
+    parse_sources,
+    relative,
+    store,
+    to_stderr,
+)
+from components.common.config import UseCaseConfig, apply_overrides, load_use_case, schema_path
+from components.common.errors import UserError
+from components.common.s3_settings import s3_settings, state_dir
+from components.serve.local import demo_requests, start_server
+from components.serve.schema import build_serving_schema
+from pipelines.local import describe, run_training
+
+
+@click.command()
+@config_option
+@click.option("--version", default="latest", show_default=True, help="Dataset version to train on.")
+def train(config_path: Path, version: str) -> None:
+    """Tune, train, analyse against production, and register a model (blessed ones enter staging)."""
+    from components.workflow import train_and_register  # deferred: scikit-learn, pandas and minio
+
+    config = load_use_case(config_path)
+    schema_file = schema_path(config_path, config)
+    schema_text = schema_file.read_text() if schema_file.exists() else ""
+    outcome = train_and_register(config, schema_text, store(), version, say=to_stderr)
+    analysis = outcome.analysis
+    metrics = analysis.metrics
+    click.echo(
+        f"model version {outcome.model.ref.version} of {config.name!r} "
+        + ("registered" if outcome.model.created else "unchanged")
+    )
+    click.echo(
+        f"  trained on: dataset {outcome.dataset_version}; {outcome.best.trial.family} {outcome.best.trial.params}"
+    )
+    click.echo(
+        f"  test:       roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, "
+        f"accuracy {metrics['accuracy']:.4f}, log_loss {metrics['log_loss']:.4f}"
+    )
+    for name, values in analysis.baselines.items():
+        click.echo(
+            f"  baseline:   {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}"
+        )
+    if analysis.champion:
+        champion = analysis.champion["metrics"]
+        click.echo(
+            f"  champion:   {analysis.champion['version']}: "
+            f"roc_auc {champion['roc_auc']:.4f}, pr_auc {champion['pr_auc']:.4f}"
+        )
+    click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))
+    if outcome.staged:
+        click.echo("  stage:      staging")
+
+
+@click.command()
+@config_option
+@click.option("-s", "--source", "sources", multiple=True, metavar="NAME=URI", help="As for `ingest`.")
+@click.option("--seed", type=int, default=None, help="Seed of this run (default: the use case's).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Override a gate's threshold for this run, e.g. --set analysis.blessing.floors.roc_auc=0.7.",
+)
+@click.option(
+    "--serve/--no-serve",
+    "serve_result",
+    default=True,
+    show_default=True,
+    help="End by serving the production model locally and sending it requests.",
+)
+def run(
+    config_path: Path, sources: tuple[str, ...], seed: int | None, settings: tuple[str, ...], serve_result: bool
+) -> None:
+    """Run the training pipeline on this machine (kfp.local) against the embedded S3 server (or AWS_ENDPOINT_URL).
+
+    Blessed models are deployed locally: the registry's production stage moves to them, so the next
+    run compares its candidate with this one.
+    """
+    from components.register import logic as registry  # deferred: pandas and minio
+
+    config = load_use_case(config_path)
+    overrides = _parse_settings(settings)
+    # Checked here as well as in the pipeline's first step, so a typo fails before any process starts.
+    apply_overrides(
+        config_path.read_text(), {**overrides, **({} if seed is None else {"training.seed": seed})}, config_path.name
+    )
+    schema_file = existing_schema(config_path, config)
+    embedded = embedded_s3_unless_configured()
+    if embedded:
+        click.echo(f"S3        embedded server at {embedded.endpoint_url}")
+    ensure_buckets(s3_settings())
+    click.echo(
+        "running the training pipeline with kfp.local (each task is a process; TensorFlow loads in two of them)...",
+        err=True,
+    )
+    summary = _quietly_run(
+        run_training,
+        config_path.read_text(),
+        schema_file.read_text(),
+        parse_sources(sources),
+        state_dir() / "pipeline-runs",
+        seed,
+        overrides,
+    )
+    analysis = summary.run_dir and next(iter(sorted(summary.run_dir.rglob("evaluate-model/analysis"))), None)
+    card = json.loads(analysis.read_text())["card"] if analysis else None
+    for line in describe(summary, config, card):
+        click.echo(line)
+    if summary.registered:
+        change = registry.set_stage(
+            store(), config.name, "production", summary.registered, reason="make run: local deployment"
+        )
+        click.echo(f"deploy    production is {summary.registered}" + ("" if change else " (unchanged)"))
+    if serve_result:
+        _serve_production(config, summary.dataset["version"])
+    click.echo(f"\nEvery artifact of this run: {summary.run_dir}")
+
+
+def _parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
+    parsed = {}
+    for pair in pairs:
+        path, sep, value = pair.partition("=")
+        if not sep or not path or not value:
+            raise UserError(
+                f"--set {pair!r} is not PATH=VALUE", hint="for example --set analysis.blessing.floors.roc_auc=0.7"
+            )
+        parsed[path] = yaml.safe_load(value)
+    return parsed
+
+
+def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
+    """Runs a kfp.local pipeline with its task logs in a file, shown only if the run fails."""
+    log_path = state_dir() / "pipeline-runs" / "last-run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        root = logging.getLogger()
+        saved = (root.level, root.handlers[:])
+        # Only the file hears the run (kfp logs from worker threads too), cache hits included.
+        root.handlers = [logging.StreamHandler(log)]
+        root.setLevel(logging.INFO)
+        try:
+            return function(*args)
+        except Exception as error:
+            raise UserError(
+                f"the pipeline run failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                hint=f"see {log_path}",
+            ) from None
+        finally:
+            root.setLevel(saved[0])
+            root.handlers = saved[1]
+
+
+def _serve_production(config: UseCaseConfig, dataset_version: str) -> None:
+    """Serves the production model with the real Seldon server on loopback, sends it requests and feedback, stops it."""
+    from components.common import datasets  # deferred: pandas and minio
+    from components.register import logic as registry  # deferred: pandas and minio
+
+    object_store = store()
+    production = registry.current_version(object_store, config.name, "production")
+    if production is None:
+        click.echo("serve     skipped: no model in production yet")
+        return
+    click.echo("starting the Seldon model server (.venv-serving; created on first use)...", err=True)
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = datasets.read_manifest(object_store, datasets.resolve(object_store, config.name, dataset_version))
+        rows = datasets.load_split(object_store, manifest, "test", Path(folder)).sample(
+            n=3, random_state=config.training.seed
+        )
+    with start_server(config.name, "production") as server:
+        click.echo(
+            f"serve     {production} at {server.url} (metrics {server.metrics_url}; log {relative(server.log_path)})"
+        )
+        demo_requests(
+            server.url, rows, build_serving_schema(config).names, truth_column=config.target.name, say=click.echo
+        )
+    click.echo("          server stopped; request and feedback logs flushed to the feedback bucket")
+
+
+COMMANDS = (train, run)
