@@ -231,19 +231,31 @@ def validate(config_path: Path, version: str, report_path: Path | None) -> None:
 @config_option
 @click.option("--version", default="latest", show_default=True, help="Dataset version to train on.")
 def train(config_path: Path, version: str) -> None:
-    """Tune, train, analyse against production, and register a model (blessed ones enter staging)."""
-    from components.workflow import train_and_register
+    """Tune, train, analyse against production, check serving, and register a blessed and servable model (staging)."""
+    from pipelines.inprocess import run_training
 
     config = load_use_case(config_path)
     schema_text = schema_path(config_path, config).read_text() if schema_path(config_path, config).exists() else ""
-    outcome = train_and_register(config, schema_text, _store(), version, say=lambda line: click.echo(line, err=True))
-    analysis = outcome.analysis
-    metrics = analysis.metrics
-    click.echo(
-        f"model version {outcome.model.ref.version} of {config.name!r} {'registered' if outcome.model.created else 'unchanged'}"
+    run = run_training(
+        config_path.read_text(),
+        schema_text,
+        _store(),
+        dataset_version=version,
+        say=lambda line: click.echo(line, err=True),
     )
+    candidate = run.candidate
+    analysis = candidate.analysis
+    metrics = analysis.metrics
+    if candidate.registration:
+        click.echo(
+            f"model version {candidate.registration.ref.version} of {config.name!r} {'registered' if candidate.registration.created else 'unchanged'}"
+        )
+    else:
+        click.echo(
+            f"model of {config.name!r} not registered: {'not blessed' if not candidate.blessed else 'the serving check failed'}"
+        )
     click.echo(
-        f"  trained on: dataset {outcome.dataset_version}; {outcome.best.trial.family} {outcome.best.trial.params}"
+        f"  trained on: dataset {run.dataset_version}; {candidate.best.trial.family} {candidate.best.trial.params}"
     )
     click.echo(
         f"  test:       roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, accuracy {metrics['accuracy']:.4f}, log_loss {metrics['log_loss']:.4f}"
@@ -258,7 +270,9 @@ def train(config_path: Path, version: str) -> None:
             f"  champion:   {analysis.champion['version']}: roc_auc {champion['roc_auc']:.4f}, pr_auc {champion['pr_auc']:.4f}"
         )
     click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))
-    if outcome.staged:
+    failed = [line for line in candidate.serving.checks if line.startswith("FAIL")]
+    click.echo(f"  serving:    {'PASS' if candidate.servable else 'FAIL'}" + "".join(f"; {line}" for line in failed))
+    if candidate.staged:
         click.echo("  stage:      staging")
 
 
@@ -271,7 +285,7 @@ def models() -> None:
 @config_option
 def models_list(config_path: Path) -> None:
     """List the registered model versions of a use case, oldest first."""
-    from components.register import logic as registry
+    from components.common import models as registry
 
     config = load_use_case(config_path)
     versions = registry.list_versions(_store(), config.name)
@@ -292,7 +306,7 @@ def models_list(config_path: Path) -> None:
 @click.argument("reference", default="latest")
 def models_show(config_path: Path, reference: str) -> None:
     """Show one model version's card (REFERENCE: an id, latest, staging or production)."""
-    from components.register import logic as registry
+    from components.common import models as registry
 
     config = load_use_case(config_path)
     store = _store()
@@ -439,7 +453,7 @@ def run(
 def _serve_production(config: Any, dataset_version: str) -> None:
     """Serves the production model with the real Seldon server on loopback, sends it requests and feedback, stops it."""
     from components.common import datasets
-    from components.register import logic as registry
+    from components.common import models as registry
     from components.serve.local import demo_requests, start_server
     from components.serve.schema import build_serving_schema
 
@@ -765,10 +779,15 @@ def monitor_command(
     if not result.decision.retrain:
         click.echo("retrain:   not due")
         return
-    from components.monitor.retraining import retrain as retrain_from_feedback
+    from pipelines.retraining import retrain as retrain_from_feedback
 
     outcome = retrain_from_feedback(
-        config, schema_file.read_text(), store, window, str(config_path), say=lambda line: click.echo(line, err=True)
+        config_path.read_text(),
+        schema_file.read_text(),
+        store,
+        window,
+        str(config_path),
+        say=lambda line: click.echo(line, err=True),
     )
     feedback = outcome.dataset.manifest["feedback"]
     click.echo(
@@ -778,7 +797,7 @@ def monitor_command(
         click.echo(outcome.validation)
     else:
         click.echo(
-            f"           model {outcome.model_version} {'blessed' if outcome.blessed else 'NOT blessed'}: "
+            f"           model {outcome.model_version or '(not registered)'} {'blessed' if outcome.blessed else 'NOT blessed'}: "
             + "; ".join(outcome.blessing)
         )
     click.echo(f"propose:   {outcome.proposal.message}")
@@ -815,7 +834,7 @@ def loop_command(config_path: Path, sources: tuple[str, ...], rows: int, batch: 
     endpoint is configured. Ends with a before-and-after table.
     """
     from components.deploy.tools import kubectl_path
-    from components.monitor.loop import LoopPaths, LoopPlan
+    from pipelines.loop import LoopPaths, LoopPlan
 
     config = load_use_case(config_path)
     overrides = _parse_sources(sources)
@@ -835,7 +854,7 @@ def loop_command(config_path: Path, sources: tuple[str, ...], rows: int, batch: 
         for name, value in state.environment().items():
             os.environ[name] = value  # the model server inherits them
         click.echo(f"S3 embedded server at {state.endpoint_url}", err=True)
-    loop = importlib.import_module("components.monitor.loop")  # before TensorFlow (see the module)
+    loop = importlib.import_module("pipelines.loop")  # before TensorFlow (see the module)
     click.echo("loop      TensorFlow loads first (~15 s)...", err=True)
     _import_quietly("components.monitor.logic")
     plan = LoopPlan(replay_rows=rows, batch_rows=batch)

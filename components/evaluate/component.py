@@ -34,14 +34,14 @@ def evaluate_model(
         metrics: Test metrics of the candidate, the champion and the baselines.
         classification: Confusion matrix and ROC curve, drawn by the KFP UI.
         model_card: The model card in Markdown.
-        analysis: Lineage, model card and blessing as JSON, for registration.
+        analysis: Lineage, model card (data and Markdown) and blessing as JSON, for registration.
         summary: The decision and its reasons.
         Output: Whether the candidate passes the floors and is not worse than production (the gate).
     """
     import json
     from pathlib import Path
 
-    from components.evaluate.logic import evaluate_model_task
+    from components.evaluate.task import evaluate_model_task
 
     result, card, markdown = evaluate_model_task(
         use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path)

@@ -42,14 +42,14 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from components.common import datasets
+from components.common import models as registry
 from components.common.config import MonitoringSpec, UseCaseConfig, parse_use_case
 from components.common.errors import DataError, NotFoundError
+from components.common.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
 from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
 from components.evaluate.logic import slice_metrics
-from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
 from components.monitor.logs import FEEDBACK, REQUESTS, Window, features_of, read_logs, to_frame
-from components.register import logic as registry
 from components.validate.logic import (
     SERVING,
     Distance,

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from components.common.config import MonitoringSpec
-from components.evaluate.metrics import LOWER_IS_BETTER
+from components.common.metrics import LOWER_IS_BETTER
 from components.monitor.logic import HEALTHY, RETRAIN, SERVED, LiveQuality, MonitoringResult
 from components.validate.report import COLOURS, STYLE, _categorical_chart, _e, _feature, _name, _numeric_chart
 
