@@ -53,7 +53,7 @@ def evaluate_model(
     if result.champion:
         metrics.log_metric("champion_roc_auc", result.champion["metrics"]["roc_auc"])
     classification.log_confusion_matrix([str(c) for c in result.classes], result.confusion)
-    classification.log_roc_curve(*(list(values) for values in zip(*result.roc)))
+    classification.log_roc_curve(*(list(values) for values in zip(*result.roc, strict=True)))
     Path(model_card.path).write_text(markdown)
     Path(summary).write_text("; ".join(result.blessing.reasons))
     return result.blessing.blessed

@@ -14,7 +14,7 @@ def register_model(
     analysis: dsl.Input[dsl.Artifact],
     serving_schema: dsl.Input[dsl.Artifact],
 ) -> NamedTuple("Outputs", [("version", str), ("staged", bool)]):
-    """Registers the model as an immutable version with its card, lineage and serving schema; blessed versions enter staging.
+    """Registers the model as an immutable version with card, lineage and serving schema; blessed ones enter staging.
 
     Args:
         use_case: The use-case configuration, as YAML text.
