@@ -46,12 +46,8 @@ def evaluate_model(
     result, card, markdown = evaluate_model_task(
         use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path)
     )
-    for name, value in result.metrics.items():
+    for name, value in result.scalar_metrics().items():
         metrics.log_metric(name, value)
-    for baseline, values in result.baselines.items():
-        metrics.log_metric(f"baseline_{baseline}_roc_auc", values["roc_auc"])
-    if result.champion:
-        metrics.log_metric("champion_roc_auc", result.champion["metrics"]["roc_auc"])
     classification.log_confusion_matrix([str(c) for c in result.classes], result.confusion)
     classification.log_roc_curve(*(list(values) for values in zip(*result.roc, strict=True)))
     Path(model_card.path).write_text(markdown)

@@ -55,6 +55,14 @@ class Analysis:
         """Plain data for the model card and the registry."""
         return asdict(self)
 
+    def scalar_metrics(self) -> dict[str, float]:
+        """The figures a pipeline UI shows: the test metrics, each baseline's and the champion's ROC-AUC."""
+        figures = dict(self.metrics)
+        figures.update({f"baseline_{name}_roc_auc": values["roc_auc"] for name, values in self.baselines.items()})
+        if self.champion:
+            figures["champion_roc_auc"] = self.champion["metrics"]["roc_auc"]
+        return figures
+
 
 def bless(candidate: Mapping[str, float], champion: Mapping[str, float] | None, spec: BlessingSpec) -> Blessing:
     """Decides whether a candidate is good enough.

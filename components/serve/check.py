@@ -58,6 +58,11 @@ class ServingCheck:
     latency_ms: float | None
     prediction_path: str
 
+    def summary_lines(self) -> list[str]:
+        """Returns one line per check, then the single-row latency and the prediction path."""
+        latency = f"single-row latency through the model class: {self.latency_ms} ms ({self.prediction_path} path)"
+        return [*self.checks, latency]
+
     def to_dict(self) -> dict[str, Any]:
         """Returns the result as plain data."""
         return {

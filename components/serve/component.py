@@ -44,10 +44,7 @@ def check_serving(
         result = check_serving_task(
             use_case, schema, dataset_version, Path(model.path), Path(serving_schema.path), Path(folder)
         )
-    lines = [
-        *result.checks,
-        f"single-row latency through the model class: {result.latency_ms} ms ({result.prediction_path} path)",
-    ]
+    lines = result.summary_lines()
     Path(summary).write_text("\n".join(lines) + "\n")
     Path(report.path).write_text("# Infrastructure check\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
     report.metadata.update(result.to_dict())

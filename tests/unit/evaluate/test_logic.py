@@ -61,6 +61,9 @@ def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(con
     assert analysis.champion["metrics"]["roc_auc"] < analysis.metrics["roc_auc"]
     assert analysis.baselines["majority_class"]["roc_auc"] == 0.5
     assert analysis.rows == 900 and sum(map(sum, analysis.confusion)) == 900
+    figures = analysis.scalar_metrics()
+    assert figures["roc_auc"] == analysis.metrics["roc_auc"] and figures["baseline_majority_class_roc_auc"] == 0.5
+    assert figures["champion_roc_auc"] == analysis.champion["metrics"]["roc_auc"]
     assert {s["value"] for s in analysis.slices["channel"]} == {"web", "shop", "phone"}
     card = model_card(
         config, analysis, {"dataset_version": "ds-1", "training": {"family": "hist_gradient_boosting", "params": {}}}
