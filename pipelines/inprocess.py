@@ -170,6 +170,7 @@ def run_training(
 
 def ingest(use_case_yaml: str, store: ObjectStore, sources: Mapping[str, str], folder: Path) -> IngestResult:
     """The ingest-data step: the sources into a dataset version; its manifest is written into ``folder``."""
+    store.ensure_buckets(("datasets",))
     result = ingest_dataset(parse_use_case(use_case_yaml).with_source_uris(dict(sources)), store)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "dataset").write_text(json.dumps(result.manifest, indent=2, sort_keys=True))
