@@ -34,16 +34,16 @@ LINE = re.compile(
 )
 # The import each task's process pays before it can work (its component module's body imports these).
 STAGE_IMPORTS = {
-    "configure-run": "components.common.config",
+    "configure-run": "components.configure.task",
     "ingest-data": "components.ingest.logic",
     "validate-data": "components.validate.logic",
-    "plan-trials": "components.train.logic",
-    "tune-model": "components.train.logic",
-    "select-trial": "components.train.logic",
-    "train-model": "components.train.logic",
-    "evaluate-model": "components.evaluate.logic",
-    "check-serving": "components.serve.check",
-    "register-model": "components.register.logic",
+    "plan-trials": "components.train.task",
+    "tune-model": "components.train.task",
+    "select-trial": "components.train.task",
+    "train-model": "components.train.task",
+    "evaluate-model": "components.evaluate.task",
+    "check-serving": "components.serve.task",
+    "register-model": "components.register.task",
 }
 
 

@@ -20,7 +20,7 @@ def models() -> None:
 @config_option
 def models_list(config_path: Path) -> None:
     """List the registered model versions of a use case, oldest first."""
-    from components.register import logic as registry  # deferred: pandas and minio
+    from components.common import models as registry  # deferred: pandas and minio
 
     config = load_use_case(config_path)
     versions = registry.list_versions(store(), config.name)
@@ -42,7 +42,7 @@ def models_list(config_path: Path) -> None:
 @click.argument("reference", default="latest")
 def models_show(config_path: Path, reference: str) -> None:
     """Show one model version's card (REFERENCE: an id, latest, staging or production)."""
-    from components.register import logic as registry  # deferred: pandas and minio
+    from components.common import models as registry  # deferred: pandas and minio
 
     config = load_use_case(config_path)
     object_store = store()

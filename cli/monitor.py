@@ -88,10 +88,10 @@ def monitor(
     if not result.decision.retrain:
         click.echo("retrain:   not due")
         return
-    from components.monitor.retraining import retrain as retrain_from_feedback  # deferred: pandas and minio
+    from pipelines.retraining import retrain as retrain_from_feedback  # deferred: pandas and minio
 
     outcome = retrain_from_feedback(
-        config, schema_file.read_text(), object_store, window, str(config_path), say=to_stderr
+        config_path.read_text(), schema_file.read_text(), object_store, window, str(config_path), say=to_stderr
     )
     feedback = outcome.dataset.manifest["feedback"]
     click.echo(
@@ -102,7 +102,8 @@ def monitor(
         click.echo(outcome.validation)
     else:
         click.echo(
-            f"           model {outcome.model_version} {'blessed' if outcome.blessed else 'NOT blessed'}: "
+            f"           model {outcome.model_version or '(not registered)'} "
+            f"{'blessed' if outcome.blessed else 'NOT blessed'}: "
             + "; ".join(outcome.blessing)
         )
     click.echo(f"propose:   {outcome.proposal.message}")
@@ -148,7 +149,7 @@ def loop(config_path: Path, sources: tuple[str, ...], rows: int, batch: int) -> 
     if embedded:
         click.echo(f"S3 embedded server at {embedded.endpoint_url}", err=True)
     # Deferred (scikit-learn, pandas and minio), and imported before TensorFlow: see the module.
-    from components.monitor import loop as feedback_loop
+    from pipelines import loop as feedback_loop
 
     click.echo("loop      TensorFlow loads first (~15 s)...", err=True)
     import_quietly("components.monitor.logic")

@@ -35,21 +35,31 @@ from pipelines.local import describe, run_training
 @config_option
 @click.option("--version", default="latest", show_default=True, help="Dataset version to train on.")
 def train(config_path: Path, version: str) -> None:
-    """Tune, train, analyse against production, and register a model (blessed ones enter staging)."""
-    from components.workflow import train_and_register  # deferred: scikit-learn, pandas and minio
+    """Tune, train, analyse against production, check serving; register a blessed and servable model (staging).
+
+    The training pipeline's own tasks, run in this process in the pipeline's order (pipelines/inprocess.py).
+    """
+    from pipelines import inprocess  # deferred: scikit-learn, pandas and minio
 
     config = load_use_case(config_path)
     schema_file = schema_path(config_path, config)
     schema_text = schema_file.read_text() if schema_file.exists() else ""
-    outcome = train_and_register(config, schema_text, store(), version, say=to_stderr)
-    analysis = outcome.analysis
-    metrics = analysis.metrics
-    click.echo(
-        f"model version {outcome.model.ref.version} of {config.name!r} "
-        + ("registered" if outcome.model.created else "unchanged")
+    run = inprocess.run_training(
+        config_path.read_text(), schema_text, store(), dataset_version=version, say=to_stderr
     )
+    candidate = run.candidate
+    analysis = candidate.analysis
+    metrics = analysis.metrics
+    if candidate.registration:
+        click.echo(
+            f"model version {candidate.registration.ref.version} of {config.name!r} "
+            + ("registered" if candidate.registration.created else "unchanged")
+        )
+    else:
+        reason = "not blessed" if not candidate.blessed else "the serving check failed"
+        click.echo(f"model of {config.name!r} not registered: {reason}")
     click.echo(
-        f"  trained on: dataset {outcome.dataset_version}; {outcome.best.trial.family} {outcome.best.trial.params}"
+        f"  trained on: dataset {run.dataset_version}; {candidate.best.trial.family} {candidate.best.trial.params}"
     )
     click.echo(
         f"  test:       roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, "
@@ -66,7 +76,9 @@ def train(config_path: Path, version: str) -> None:
             f"roc_auc {champion['roc_auc']:.4f}, pr_auc {champion['pr_auc']:.4f}"
         )
     click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))
-    if outcome.staged:
+    failed = [line for line in candidate.serving.checks if line.startswith("FAIL")]
+    click.echo(f"  serving:    {'PASS' if candidate.servable else 'FAIL'}" + "".join(f"; {line}" for line in failed))
+    if candidate.staged:
         click.echo("  stage:      staging")
 
 
@@ -173,7 +185,7 @@ def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
 def _serve_production(config: UseCaseConfig, dataset_version: str) -> None:
     """Serves the production model with the real Seldon server on loopback, sends it requests and feedback, stops it."""
     from components.common import datasets  # deferred: pandas and minio
-    from components.register import logic as registry  # deferred: pandas and minio
+    from components.common import models as registry  # deferred: pandas and minio
 
     object_store = store()
     production = registry.current_version(object_store, config.name, "production")

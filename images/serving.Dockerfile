@@ -49,7 +49,6 @@ WORKDIR /opt/mlcycle
 COPY components/__init__.py components/
 COPY components/common/ components/common/
 COPY components/preprocess/ components/preprocess/
-COPY components/register/ components/register/
 COPY components/serve/ components/serve/
 ARG MLCYCLE_CODE_VERSION=unknown
 ENV MLCYCLE_CODE_VERSION=$MLCYCLE_CODE_VERSION

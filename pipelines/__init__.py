@@ -1,0 +1,1 @@
+"""The pipelines (their wiring, compilation, local and in-process runs) and the orchestration above the stages."""

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kfp import local
+
 from components.common.config import UseCaseConfig
+from pipelines.training_pipeline import training_pipeline
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,6 @@ def run_training(
         seed: The run's seed (the use case's when None).
         overrides: Threshold overrides by dotted path (see components.common.config.apply_overrides).
     """
-    from kfp import local
-
-    from pipelines.training_pipeline import training_pipeline
-
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), enable_caching=True)
     before = set(_runs(root))
@@ -135,16 +134,19 @@ def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | 
         metrics = card["metrics"]
         lines.append(f"model     {card['lineage']['training']['family']} {card['lineage']['training']['params']}")
         lines.append(
-            f"          test roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, accuracy {metrics['accuracy']:.4f}"
+            f"          test roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, "
+            f"accuracy {metrics['accuracy']:.4f}"
         )
         if card.get("champion"):
             champion = card["champion"]
             lines.append(
-                f"          champion {champion['version']}: roc_auc {champion['metrics']['roc_auc']:.4f}, pr_auc {champion['metrics']['pr_auc']:.4f}"
+                f"          champion {champion['version']}: roc_auc {champion['metrics']['roc_auc']:.4f}, "
+                f"pr_auc {champion['metrics']['pr_auc']:.4f}"
             )
         for name, values in card["baselines"].items():
             lines.append(
-                f"          baseline {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}"
+                f"          baseline {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, "
+                f"pr_auc {values['pr_auc']:.4f}"
             )
     lines.append(f"blessed   {'yes' if summary.blessed else 'NO'}: {summary.blessing}")
     lines.append(f"          model card: {summary.model_card}")

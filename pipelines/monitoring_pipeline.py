@@ -11,12 +11,16 @@ this is continuous training on a cluster; with ``retrain`` off it only monitors.
 from kfp import dsl
 
 from components.monitor.component import monitor_serving, propose_promotion
-from pipelines.training_pipeline import _uses_s3, training_pipeline
+from pipelines.cluster import uses_s3
+from pipelines.training_pipeline import training_pipeline
 
 
 @dsl.pipeline(
     name="mlcycle-monitoring",
-    description="Monitor the served model over a window of its logs (drift, live quality) and retrain it from feedback when due.",
+    description=(
+        "Monitor the served model over a window of its logs (drift, live quality) "
+        "and retrain it from feedback when due."
+    ),
 )
 def monitoring_pipeline(
     use_case: str,
@@ -39,7 +43,7 @@ def monitoring_pipeline(
         retrain: Retrain when monitoring finds it due (continuous training); off only monitors.
     """
     # Monitoring reads a window that grows until it closes, and the registry: never cached.
-    monitored = _uses_s3(
+    monitored = uses_s3(
         monitor_serving(
             use_case=use_case,
             schema=schema,
@@ -57,7 +61,7 @@ def monitoring_pipeline(
             retrained = training_pipeline(
                 use_case=monitored.outputs["retraining_use_case"], schema=monitored.outputs["retraining_schema"]
             )
-            proposed = _uses_s3(
+            proposed = uses_s3(
                 propose_promotion(use_case=monitored.outputs["retraining_use_case"]), "250m", "512Mi", "1Gi"
             )
             proposed.set_caching_options(False).after(retrained)

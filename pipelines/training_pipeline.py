@@ -1,17 +1,16 @@
-"""The training pipeline: configure, ingest, validate, then (valid data only) tune, train, analyse, check serving, and (blessed and servable only) register.
+"""The training pipeline: configure, ingest, validate, tune, train, analyse, check serving, register.
 
-Wiring only: every step is a component of components/<stage>/component.py. Gates are outputs the
+On valid data only it tunes, trains, analyses and checks serving; only a blessed and servable model is
+registered. Wiring only: every step is a component of components/<stage>/component.py. Gates are outputs the
 pipeline branches on (dsl.If), never failures. The same pipeline runs in the KFP UI on a cluster and
 on one machine with kfp.local.
 
-Cluster settings live here too, through kfp-kubernetes: S3 credentials come from the Kubernetes
-Secret ``mlcycle-s3`` and the endpoint from the ConfigMap ``mlcycle-s3`` (manifests/ creates both), so
-no credential ever appears in the spec or in a run's parameters. kfp.local ignores these settings and
-resource requests; pipelines/local.py supplies the embedded server's endpoint and credentials as
-environment variables that every local task inherits.
+Each task's cluster settings (S3 from a Secret and a ConfigMap, resources, retries, timeout) come
+from pipelines/cluster.py. pipelines/inprocess.py runs the same tasks in one process, in this order
+and with these gates, for the command line.
 """
 
-from kfp import dsl, kubernetes
+from kfp import dsl
 
 from components.configure.component import configure_run
 from components.evaluate.component import evaluate_model
@@ -20,26 +19,7 @@ from components.register.component import register_model
 from components.serve.component import check_serving
 from components.train.component import plan_trials, select_trial, train_model, tune_model
 from components.validate.component import validate_data
-
-S3_SECRET = "mlcycle-s3"
-S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-S3_CONFIG_MAP = "mlcycle-s3"
-S3_CONFIG_KEYS = ("AWS_ENDPOINT_URL", "AWS_REGION")
-
-
-def _uses_s3(
-    task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, timeout_minutes: int = 60
-) -> dsl.PipelineTask:
-    """Gives a task the S3 endpoint and credentials, its resources, bounded retries and a timeout."""
-    kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env={key: key for key in S3_SECRET_KEYS})
-    kubernetes.use_config_map_as_env(
-        task, config_map_name=S3_CONFIG_MAP, config_map_key_to_env={key: key for key in S3_CONFIG_KEYS}
-    )
-    kubernetes.set_timeout(task, timeout_minutes * 60)
-    # As many OpenMP threads as the task requests cores: unpinned, scikit-learn starts one thread per
-    # core of the node, and two trials at once on 2 cores ran about 3 times slower (measured).
-    task.set_env_variable("OMP_NUM_THREADS", cpu if cpu.isdigit() else "1")  # "500m" and the like: one
-    return task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory_limit).set_retry(2, "10s")
+from pipelines.cluster import uses_s3
 
 
 @dsl.pipeline(
@@ -72,9 +52,9 @@ def training_pipeline(
     configured = configure_run(use_case=use_case, seed=seed, overrides=overrides)
     configured.set_cpu_request("100m").set_memory_request("256Mi").set_memory_limit("512Mi")
     settings = configured.output
-    ingested = _uses_s3(ingest_data(use_case=settings, sources=sources), "1", "2Gi", "4Gi").set_caching_options(False)
+    ingested = uses_s3(ingest_data(use_case=settings, sources=sources), "1", "2Gi", "4Gi").set_caching_options(False)
     dataset_version = ingested.outputs["Output"]
-    validated = _uses_s3(
+    validated = uses_s3(
         validate_data(use_case=settings, schema=schema, dataset_version=dataset_version), "1", "3Gi", "6Gi"
     )
     validated.set_caching_options(False)
@@ -82,20 +62,20 @@ def training_pipeline(
         planned = plan_trials(use_case=settings)
         planned.set_cpu_request("100m").set_memory_request("256Mi").set_memory_limit("512Mi")
         with dsl.ParallelFor(planned.output, name="trials") as trial:
-            tuned = _uses_s3(
+            tuned = uses_s3(
                 tune_model(use_case=settings, trial=trial, dataset_version=dataset_version), "1", "3Gi", "6Gi", 120
             )
         selected = select_trial(results=dsl.Collected(tuned.output))
         selected.set_cpu_request("100m").set_memory_request("256Mi").set_memory_limit("512Mi")
         # The final fit runs alone (trials run side by side), so it may use two cores.
-        trained = _uses_s3(
+        trained = uses_s3(
             train_model(use_case=settings, tuning=selected.output, dataset_version=dataset_version),
             "2",
             "3Gi",
             "6Gi",
             120,
         )
-        evaluated = _uses_s3(
+        evaluated = uses_s3(
             evaluate_model(
                 use_case=settings,
                 schema=schema,
@@ -108,7 +88,7 @@ def training_pipeline(
             "6Gi",
         )
         evaluated.set_caching_options(False)
-        checked = _uses_s3(
+        checked = uses_s3(
             check_serving(
                 use_case=settings, schema=schema, dataset_version=dataset_version, model=trained.outputs["model"]
             ),
@@ -120,12 +100,12 @@ def training_pipeline(
         checked.set_caching_options(False)  # its verdict is read after every run, like validation's
         with dsl.If(evaluated.outputs["Output"] == True, name="model-is-blessed"):  # noqa: E712
             with dsl.If(checked.outputs["Output"] == True, name="model-is-servable"):  # noqa: E712
-                registered = _uses_s3(
+                registered = uses_s3(
                     register_model(
                         use_case=settings,
-                        schema=schema,
                         model=trained.outputs["model"],
                         analysis=evaluated.outputs["analysis"],
+                        serving_schema=checked.outputs["serving_schema"],
                     ),
                     "250m",
                     "1Gi",

@@ -1,4 +1,4 @@
-"""KFP interface of the run configuration step. The logic is components.common.config.apply_overrides."""
+"""KFP interface of the run configuration step. No logic here."""
 
 from kfp import dsl
 
@@ -21,9 +21,6 @@ def configure_run(use_case: str, seed: int = -1, overrides: dict = {}) -> str:  
     Returns:
         Output: The effective use-case configuration, as YAML text (unchanged when nothing is overridden).
     """
-    from components.common.config import apply_overrides
+    from components.configure.task import configure_run_task
 
-    settings = dict(overrides)
-    if seed >= 0:
-        settings["training.seed"] = seed
-    return apply_overrides(use_case, settings)
+    return configure_run_task(use_case, seed, overrides)

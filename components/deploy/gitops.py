@@ -23,6 +23,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from components.common import models
 from components.common.errors import IntegrityError, NotFoundError, UserError
 from components.common.storage import ObjectStore, sha256_file
 from components.deploy import logic
@@ -192,7 +193,7 @@ def release_history(repo: Path, revision: str, environment: str) -> list[tuple[s
 
 def verified_model(
     store: ObjectStore, use_case: str, reference: str, work_dir: Path
-) -> tuple[registry.ModelRef, dict[str, Any]]:
+) -> tuple[models.ModelRef, dict[str, Any]]:
     """Returns a blessed, untampered model version and its manifest, or refuses it.
 
     The model file is downloaded and hashed: its sha256 must be the manifest's, which the serving
@@ -203,12 +204,12 @@ def verified_model(
         IntegrityError: If its model file is not the registered one.
     """
     try:
-        ref = registry.resolve(store, use_case, reference)
+        ref = models.resolve(store, use_case, reference)
     except NotFoundError as error:
         raise PromotionError(
             f"cannot promote {reference!r}: {error.message}", hint="`mlcycle models list` shows the versions"
         ) from None
-    manifest = registry.read_manifest(store, ref)
+    manifest = models.read_manifest(store, ref)
     if not manifest.get("blessed"):
         reasons = manifest.get("lineage", {}).get("blessing", {}).get("reasons", [])
         raise PromotionError(
@@ -218,7 +219,7 @@ def verified_model(
         )
     expected = manifest["model"]["sha256"]
     uri = f"s3://{store.bucket('models')}/{ref.model_key}"
-    local = Path(work_dir) / registry.MODEL_FILE
+    local = Path(work_dir) / models.MODEL_FILE
     try:
         store.get_file(store.bucket("models"), ref.model_key, local, expected_sha256=expected)
         actual = sha256_file(local)
@@ -420,6 +421,6 @@ def _current_release(root: Path, environment: str) -> Release:
 
 def _manifest_or_empty(store: ObjectStore, use_case: str, version: str) -> dict[str, Any]:
     try:
-        return registry.read_manifest(store, registry.ModelRef(use_case, version))
+        return models.read_manifest(store, models.ModelRef(use_case, version))
     except UserError:
         return {}

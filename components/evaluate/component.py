@@ -34,26 +34,22 @@ def evaluate_model(
         metrics: Test metrics of the candidate, the champion and the baselines.
         classification: Confusion matrix and ROC curve, drawn by the KFP UI.
         model_card: The model card in Markdown.
-        analysis: Lineage, model card and blessing as JSON, for registration.
+        analysis: Lineage, model card (data and Markdown) and blessing as JSON, for registration.
         summary: The decision and its reasons.
         Output: Whether the candidate passes the floors and is not worse than production (the gate).
     """
     import json
     from pathlib import Path
 
-    from components.evaluate.logic import evaluate_model_task
+    from components.evaluate.task import evaluate_model_task
 
     result, card, markdown = evaluate_model_task(
         use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path)
     )
-    for name, value in result.metrics.items():
+    for name, value in result.scalar_metrics().items():
         metrics.log_metric(name, value)
-    for baseline, values in result.baselines.items():
-        metrics.log_metric(f"baseline_{baseline}_roc_auc", values["roc_auc"])
-    if result.champion:
-        metrics.log_metric("champion_roc_auc", result.champion["metrics"]["roc_auc"])
     classification.log_confusion_matrix([str(c) for c in result.classes], result.confusion)
-    classification.log_roc_curve(*(list(values) for values in zip(*result.roc)))
+    classification.log_roc_curve(*(list(values) for values in zip(*result.roc, strict=True)))
     Path(model_card.path).write_text(markdown)
     Path(summary).write_text("; ".join(result.blessing.reasons))
     return result.blessing.blessed

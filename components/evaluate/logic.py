@@ -5,16 +5,14 @@ largest gap between slices, two baselines computed in the same run (majority cla
 logistic regression on the same features), and the champion (the production model) scored on the
 same rows. The blessing follows the config: absolute floors, and "not worse than the champion by
 more than a margin"; with no champion the floors alone decide. It is a value, never an exception.
+The model card (model_card.py) is built from the analysis; the task around both is in task.py.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from components.common.config import BlessingSpec, UseCaseConfig
-from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
+from components.common.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
 from components.preprocess.logic import model_pipeline
 from components.train.logic import predict_proba, split_xy
 
@@ -56,6 +54,14 @@ class Analysis:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the model card and the registry."""
         return asdict(self)
+
+    def scalar_metrics(self) -> dict[str, float]:
+        """The figures a pipeline UI shows: the test metrics, each baseline's and the champion's ROC-AUC."""
+        figures = dict(self.metrics)
+        figures.update({f"baseline_{name}_roc_auc": values["roc_auc"] for name, values in self.baselines.items()})
+        if self.champion:
+            figures["champion_roc_auc"] = self.champion["metrics"]["roc_auc"]
+        return figures
 
 
 def bless(candidate: Mapping[str, float], champion: Mapping[str, float] | None, spec: BlessingSpec) -> Blessing:
@@ -198,49 +204,3 @@ def analyse_model(
         blessing=blessing,
         rows=int(len(test)),
     )
-
-
-def evaluate_model_task(
-    use_case_yaml: str,
-    schema_text: str,
-    dataset_version: str,
-    model_path: Path,
-    record: dict[str, Any],
-    analysis_path: Path,
-) -> tuple[Analysis, dict[str, Any], str]:
-    """Runs model analysis as a pipeline task against the production model in the registry.
-
-    Writes the analysis artifact: JSON with the lineage, the model card and the blessing, which the
-    registration task reads.
-
-    Returns:
-        The analysis, the model card and its Markdown.
-    """
-    import joblib
-
-    from components.common import datasets
-    from components.common.config import parse_use_case
-    from components.common.s3_settings import s3_settings
-    from components.common.storage import ObjectStore
-    from components.evaluate.model_card import lineage_of, model_card, render_markdown
-    from components.register import logic as registry
-
-    config = parse_use_case(use_case_yaml)
-    store = ObjectStore.connect(s3_settings())
-    with tempfile.TemporaryDirectory(prefix="mlcycle-evaluate-") as folder:
-        frames = datasets.load_splits(store, config.name, dataset_version, ("train", "test"), Path(folder))
-        champion_version = registry.current_version(store, config.name, "production")
-        champion = (
-            registry.load_model(store, config.name, champion_version, Path(folder) / "champion")
-            if champion_version
-            else None
-        )
-    model = joblib.load(model_path)
-    analysis = analyse_model(model, frames["train"], frames["test"], config, champion, champion_version)
-    lineage = lineage_of(dataset_version, schema_text, record, analysis, record.get("trials", []))
-    card = model_card(config, analysis, lineage)
-    analysis_path.parent.mkdir(parents=True, exist_ok=True)
-    analysis_path.write_text(
-        json.dumps({"lineage": lineage, "card": card, "blessed": analysis.blessing.blessed}, indent=2, default=str)
-    )
-    return analysis, card, render_markdown(card)

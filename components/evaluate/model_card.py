@@ -72,6 +72,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     blessing = card["blessing"]
     lineage = card["lineage"]
     training = lineage.get("training", {})
+    features = card["features"]
     lines = [
         f"# Model card: {card['use_case']}",
         "",
@@ -79,14 +80,16 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         "## Intended use",
         card["intended_use"],
-        f"Predicts `{card['target']}` (classes {', '.join(map(str, card['classes']))}). Not for decisions about individuals without review.",
+        f"Predicts `{card['target']}` (classes {', '.join(map(str, card['classes']))}). "
+        "Not for decisions about individuals without review.",
         "",
         "## Data and lineage",
         f"- dataset version: `{lineage.get('dataset_version')}`",
         f"- schema sha256: `{str(lineage.get('schema_sha256', ''))[:16]}…`",
         f"- code version: `{lineage.get('code_version')}`",
-        f"- model: {training.get('family')} {training.get('params')} (seed {training.get('seed')}, {training.get('rows', 0):,} rows, fitted in {training.get('fit_seconds')} s)",
-        f"- features: {', '.join(card['features']['numeric'] + card['features']['categorical'] + card['features']['datetime'])}",
+        f"- model: {training.get('family')} {training.get('params')} (seed {training.get('seed')}, "
+        f"{training.get('rows', 0):,} rows, fitted in {training.get('fit_seconds')} s)",
+        f"- features: {', '.join(features['numeric'] + features['categorical'] + features['datetime'])}",
         "",
         f"## Metrics on the test split ({card['test_rows']:,} rows)",
         _metrics_table(card),
@@ -104,7 +107,8 @@ def render_markdown(card: dict[str, Any]) -> str:
             for entry in entries:
                 m = entry["metrics"]
                 lines.append(
-                    f"| {entry['value']} | {entry['rows']:,} | {_f(m['roc_auc'])} | {_f(m['pr_auc'])} | {_f(m['accuracy'])} |"
+                    f"| {entry['value']} | {entry['rows']:,} | {_f(m['roc_auc'])} | {_f(m['pr_auc'])} "
+                    f"| {_f(m['accuracy'])} |"
                 )
             lines.append("")
     trials = lineage.get("trials", [])
@@ -117,7 +121,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         ]
         for trial in trials:
             lines.append(
-                f"| {trial['trial']['id']} | {trial['trial']['family']} | {trial['trial']['params']} | {_f(trial['score'])} |"
+                f"| {trial['trial']['id']} | {trial['trial']['family']} | {trial['trial']['params']} "
+                f"| {_f(trial['score'])} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -39,16 +39,19 @@ def ingest_use_case(
     return ingest_dataset(config, store, options or IngestOptions(), progress, extra_rows=extra_rows)
 
 
-def run_ingest_task(use_case_yaml: str, sources: Mapping[str, str], manifest_path: Path) -> IngestResult:
+def run_ingest_task(
+    use_case_yaml: str, sources: Mapping[str, str], manifest_path: Path, store: ObjectStore | None = None
+) -> IngestResult:
     """Runs ingestion as a pipeline task: config from YAML text, S3 from the environment.
 
     Args:
         use_case_yaml: The use-case configuration.
         sources: Source URI overrides by name.
         manifest_path: Where to write the manifest (the task's dataset artifact).
+        store: The object store (connected from the environment's S3 settings when None).
     """
     config = parse_use_case(use_case_yaml).with_source_uris(dict(sources))
-    store = ObjectStore.connect(s3_settings())
+    store = store or ObjectStore.connect(s3_settings())
     store.ensure_buckets(("datasets",))
     result = ingest_use_case(config, store)
     manifest_path.parent.mkdir(parents=True, exist_ok=True)

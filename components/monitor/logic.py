@@ -42,12 +42,13 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from components.common import datasets
+from components.common import models as registry
 from components.common.config import MonitoringSpec, UseCaseConfig
 from components.common.errors import DataError, NotFoundError
+from components.common.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
 from components.common.serving_logs import FEEDBACK, REQUESTS, Window, features_of, read_logs, to_frame
 from components.common.storage import ObjectStore
 from components.evaluate.logic import slice_metrics
-from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
 from components.monitor.results import (
     DRIFT_WITHOUT_FEEDBACK,
     HEALTHY,
@@ -58,7 +59,6 @@ from components.monitor.results import (
     LiveQuality,
     MonitoringResult,
 )
-from components.register import logic as registry
 from components.validate.logic import (
     SERVING,
     prepare_frame,

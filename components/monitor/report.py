@@ -20,7 +20,7 @@ from components.common.html import (
     find_feature,
     numeric_chart,
 )
-from components.evaluate.metrics import LOWER_IS_BETTER
+from components.common.metrics import LOWER_IS_BETTER
 from components.monitor.results import HEALTHY, RETRAIN, SERVED, LiveQuality, MonitoringResult
 
 SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")

@@ -7,26 +7,23 @@ feedback becomes training rows and where they are placed: :mod:`components.inges
 same validation and blessing gates as any run decide (against :func:`schema_for_feedback`), and a
 blessed model is proposed for promotion with the promotion command (:func:`propose_promotion`).
 
-Nothing here imports TensorFlow except :func:`retrain`, which validates.
+Nothing here imports TensorFlow. Retraining in process runs in pipelines/retraining.py.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import yaml
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components.common import datasets
-from components.common.config import FeedbackSpec, UseCaseConfig, parse_use_case
+from components.common import models as registry
+from components.common.config import UseCaseConfig, parse_use_case
 from components.common.serving_logs import Window
 from components.common.storage import ObjectStore
-from components.ingest.logic import IngestResult
-from components.register import logic as registry
 
 log = logging.getLogger(__name__)
 
@@ -124,68 +121,4 @@ def propose_promotion(store: ObjectStore, config: UseCaseConfig, config_path: st
     command = promotion_command(config.name, newest.version, config_path)
     return Proposal(
         newest.version, command, f"model {newest.version} is blessed ({shown}); propose it for production: {command}"
-    )
-
-
-@dataclass(frozen=True)
-class RetrainingOutcome:
-    """What an in-process retraining produced.
-
-    Attributes:
-        dataset: The dataset version with the feedback.
-        valid: Whether it passed validation.
-        validation: The validation summary.
-        model_version: The registered model (None when validation stopped the run).
-        blessed: Whether the model was blessed (None when none was trained).
-        blessing: The reasons of the blessing decision.
-        proposal: The promotion proposal.
-    """
-
-    dataset: IngestResult
-    valid: bool
-    validation: str
-    model_version: str | None
-    blessed: bool | None
-    blessing: tuple[str, ...]
-    proposal: Proposal
-
-
-def retrain(
-    config: UseCaseConfig,
-    schema_text: str,
-    store: ObjectStore,
-    window: Window,
-    config_path: str = "",
-    say: Callable[[str], None] = lambda _: None,
-) -> RetrainingOutcome:
-    """Retrains in this process: ingest base data plus the window's feedback, validate, train, propose.
-
-    The same stages and gates as the training pipeline: an invalid dataset stops before training,
-    and only a blessed model is proposed for promotion.
-    """
-    from components.ingest.task import ingest_use_case as ingest_dataset  # reads the window's feedback
-    from components.validate.logic import parse_schema, validate_dataset
-    from components.workflow import train_and_register
-
-    config = dataclasses.replace(config, feedback=FeedbackSpec(**window.to_json()))
-    dataset = ingest_dataset(config, store)
-    feedback = dataset.manifest["feedback"]
-    say(f"dataset {dataset.ref.version}: base data plus {feedback['rows']} feedback rows {feedback['rows_by_split']}")
-    validation = validate_dataset(
-        config, schema_for_feedback(parse_schema(schema_text), config), store, dataset.ref.version
-    )
-    say(validation.summary().splitlines()[0])
-    if not validation.is_valid:
-        proposal = Proposal(None, "", "the dataset with feedback is invalid: nothing was trained")
-        return RetrainingOutcome(dataset, False, validation.summary(), None, None, (), proposal)
-    outcome = train_and_register(config, schema_text, store, dataset.ref.version, say=say)
-    proposal = propose_promotion(store, config, config_path)
-    return RetrainingOutcome(
-        dataset,
-        True,
-        validation.summary(),
-        outcome.model.ref.version,
-        outcome.analysis.blessing.blessed,
-        outcome.analysis.blessing.reasons,
-        proposal,
     )

@@ -9,16 +9,19 @@ from components.images import PIPELINE_IMAGE
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def register_model(
-    use_case: str, model: dsl.Input[dsl.Model], analysis: dsl.Input[dsl.Artifact], schema: str = ""
+    use_case: str,
+    model: dsl.Input[dsl.Model],
+    analysis: dsl.Input[dsl.Artifact],
+    serving_schema: dsl.Input[dsl.Artifact],
 ) -> NamedTuple("Outputs", [("version", str), ("staged", bool)]):
-    """Registers the model as an immutable version with its card, lineage and serving schema; blessed versions enter staging.
+    """Registers the model as an immutable version with card, lineage and serving schema; blessed ones enter staging.
 
     Args:
         use_case: The use-case configuration, as YAML text.
         model: The fitted pipeline.
         analysis: Lineage, model card and blessing from evaluate_model.
-        schema: The curated TFDV schema, as text protobuf: the types and presence of the serving
-            schema registered beside the model (empty: derived from the use case alone).
+        serving_schema: What a prediction request must contain, from check_serving (the schema the
+            candidate was checked with), registered beside the model for the server.
 
     Returns:
         version: The registry version id (content-derived: the same model and lineage give the same id).
@@ -26,8 +29,8 @@ def register_model(
     """
     from pathlib import Path
 
-    from components.register.logic import register_model_task
+    from components.register.task import register_model_task
 
-    result, staged = register_model_task(use_case, Path(model.path), Path(analysis.path), schema)
+    result, staged = register_model_task(use_case, Path(model.path), Path(analysis.path), Path(serving_schema.path))
     outputs = NamedTuple("Outputs", [("version", str), ("staged", bool)])
     return outputs(result.ref.version, staged)

@@ -4,7 +4,11 @@
 initializer would (a folder with model.joblib, manifest.json with its sha256, serving_schema.json),
 loads it through the Seldon model class, sends sample rows in both payload shapes, and compares the
 answers with the pipeline's own ``predict_proba``. A pure function over files and a DataFrame: the
-pipeline wraps it as a task; it needs no server, no S3 and no seldon_core.
+task around it is in task.py; it needs no server, no S3 and no seldon_core.
+
+:func:`serving_schema_from_text` derives the serving schema a candidate is checked with, and then
+registered with (the check hands it on), from the use case and the curated schema text. It reads
+TFDV's schema protos, which the serving image lacks: the server imports this module never.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components.common.config import UseCaseConfig
 from components.common.errors import IntegrityError
+from components.common.models import MODEL_FILE, SERVING_SCHEMA_FILE
 from components.common.refs import MANIFEST
 from components.common.storage import sha256_file
-from components.register.logic import MODEL_FILE
 from components.serve.client import payload, probabilities
-from components.serve.schema import SERVING_SCHEMA_FILE, ServingSchema
+from components.serve.model import Model  # the Seldon class; it imports without seldon_core
+from components.serve.schema import ServingSchema, build_serving_schema
 
 CANDIDATE_VERSION = "candidate"
 TOLERANCE = 1e-9
@@ -50,6 +58,11 @@ class ServingCheck:
     latency_ms: float | None
     prediction_path: str
 
+    def summary_lines(self) -> list[str]:
+        """Returns one line per check, then the single-row latency and the prediction path."""
+        latency = f"single-row latency through the model class: {self.latency_ms} ms ({self.prediction_path} path)"
+        return [*self.checks, latency]
+
     def to_dict(self) -> dict[str, Any]:
         """Returns the result as plain data."""
         return {
@@ -58,6 +71,20 @@ class ServingCheck:
             "latency_ms": self.latency_ms,
             "prediction_path": self.prediction_path,
         }
+
+
+def serving_schema_from_text(config: UseCaseConfig, schema_text: str) -> ServingSchema:
+    """Derives the serving schema of a use case from its curated TFDV schema, given as text protobuf.
+
+    Args:
+        config: The use case: feature names and kinds.
+        schema_text: The curated schema (types and presence); empty: the use case alone decides.
+
+    Returns:
+        The serving schema (see components.serve.schema.build_serving_schema).
+    """
+    tfdv_schema = text_format.Parse(schema_text, schema_pb2.Schema()) if schema_text else None
+    return build_serving_schema(config, tfdv_schema)
 
 
 def assemble_candidate(model_file: Path, serving_schema: ServingSchema, folder: Path) -> Path:
@@ -111,8 +138,6 @@ def check_serving(
     Returns:
         The verdict with one line per check.
     """
-    from components.serve.model import Model  # the Seldon class; imports without seldon_core
-
     schema = serving_schema if isinstance(serving_schema, ServingSchema) else ServingSchema.from_dict(serving_schema)
     lines: list[str] = []
     work_dir = Path(work_dir)
@@ -185,43 +210,3 @@ def check_serving(
     model.close()
     passed = all(line.startswith("PASS") for line in lines)
     return ServingCheck(passed, tuple(lines), round(statistics.median(timings), 3) if timings else None, path)
-
-
-def check_serving_task(
-    use_case_yaml: str, schema_text: str, dataset_version: str, model_path: Path, work_dir: Path, rows: int = 50
-) -> ServingCheck:
-    """The infrastructure check as a pipeline task: sample rows from the test split of the dataset version.
-
-    Args:
-        use_case_yaml: The use case, as YAML text.
-        schema_text: The curated TFDV schema, as text protobuf (empty: the use case alone decides).
-        dataset_version: The dataset version the candidate was trained on.
-        model_path: The candidate (the fitted pipeline, saved with joblib).
-        work_dir: A scratch folder.
-        rows: Rows sent per request.
-
-    Returns:
-        The verdict with one line per check.
-    """
-    from components.common import datasets
-    from components.common.config import parse_use_case
-    from components.common.s3_settings import s3_settings
-    from components.common.storage import ObjectStore
-    from components.serve.schema import build_serving_schema
-
-    config = parse_use_case(use_case_yaml)
-    tfdv_schema = None
-    if schema_text:
-        from google.protobuf import text_format
-        from tensorflow_metadata.proto.v0 import schema_pb2
-
-        tfdv_schema = text_format.Parse(schema_text, schema_pb2.Schema())
-    store = ObjectStore.connect(s3_settings())
-    manifest = datasets.read_manifest(store, datasets.resolve(store, config.name, dataset_version))
-    test = datasets.load_split(store, manifest, "test", Path(work_dir))
-    labels = sorted(test[config.target.name].dropna().unique().tolist())
-    # Rows from across the split, in a seeded draw, so rare values and missing ones are sent too.
-    sample = test.sample(n=min(rows, len(test)), random_state=config.training.seed) if len(test) else test
-    return check_serving(
-        model_path, build_serving_schema(config, tfdv_schema), sample, labels, Path(work_dir), max_rows=rows
-    )

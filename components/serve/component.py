@@ -12,6 +12,7 @@ def check_serving(
     dataset_version: str,
     model: dsl.Input[dsl.Model],
     report: dsl.Output[dsl.Markdown],
+    serving_schema: dsl.Output[dsl.Artifact],
     summary: dsl.OutputPath(str),
 ) -> bool:
     """Loads the candidate exactly as the model server will and checks its answers to sample requests.
@@ -29,20 +30,21 @@ def check_serving(
 
     Returns:
         report: One line per check, PASS or FAIL, with the single-row latency (Markdown).
+        serving_schema: The serving schema the candidate was checked with (JSON): what registration
+            stores beside the model for the server to check requests against.
         summary: The same lines as plain text.
         Output: Whether every check passed; only then may the model be registered.
     """
     import tempfile
     from pathlib import Path
 
-    from components.serve.check import check_serving_task
+    from components.serve.task import check_serving_task
 
     with tempfile.TemporaryDirectory() as folder:
-        result = check_serving_task(use_case, schema, dataset_version, Path(model.path), Path(folder))
-    lines = [
-        *result.checks,
-        f"single-row latency through the model class: {result.latency_ms} ms ({result.prediction_path} path)",
-    ]
+        result = check_serving_task(
+            use_case, schema, dataset_version, Path(model.path), Path(serving_schema.path), Path(folder)
+        )
+    lines = result.summary_lines()
     Path(summary).write_text("\n".join(lines) + "\n")
     Path(report.path).write_text("# Infrastructure check\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
     report.metadata.update(result.to_dict())

@@ -18,11 +18,12 @@ from typing import Any
 
 import joblib
 
+from components.common import models
 from components.common.errors import IntegrityError, NotFoundError, UserError
+from components.common.models import SERVING_SCHEMA_FILE
 from components.common.refs import MANIFEST
 from components.common.storage import ObjectStore, sha256_file, split_uri
-from components.register import logic as registry
-from components.serve.schema import SERVING_SCHEMA_FILE, ServingSchema
+from components.serve.schema import ServingFeature, ServingSchema
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,10 @@ def load_folder(folder: Path, expected_sha256: str = "") -> LoadedModel:
     """
     folder = Path(folder)
     info = describe_folder(folder)
-    path = folder / registry.MODEL_FILE
+    path = folder / models.MODEL_FILE
     if not path.is_file():
         raise NotFoundError(
-            f"{folder} holds no {registry.MODEL_FILE}", hint="copy the whole version folder from the registry"
+            f"{folder} holds no {models.MODEL_FILE}", hint="copy the whole version folder from the registry"
         )
     actual = sha256_file(path)
     for what, wanted in (("recorded in its manifest", info.sha256), ("pinned by the deployment", expected_sha256)):
@@ -151,8 +152,8 @@ def fetch_version(store: ObjectStore, use_case: str, reference: str, folder: Pat
         NotFoundError: If there is no such complete version.
         IntegrityError: If a file differs from the manifest's digest.
     """
-    ref = registry.resolve(store, use_case, reference)
-    manifest = registry.read_manifest(store, ref)
+    ref = models.resolve(store, use_case, reference)
+    manifest = models.read_manifest(store, ref)
     bucket = store.bucket("models")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -166,8 +167,8 @@ def fetch_version(store: ObjectStore, use_case: str, reference: str, folder: Pat
 
 def describe_version(store: ObjectStore, use_case: str, reference: str) -> VersionInfo:
     """Reads a registry version's manifest and serving schema without downloading the model."""
-    ref = registry.resolve(store, use_case, reference)
-    manifest = registry.read_manifest(store, ref)
+    ref = models.resolve(store, use_case, reference)
+    manifest = models.read_manifest(store, ref)
     schema = None
     entry = manifest.get("serving_schema")
     if entry:
@@ -199,8 +200,6 @@ def schema_from_pipeline(pipeline: Any, use_case: str) -> ServingSchema:
     Raises:
         UserError: If the pipeline has no ColumnTransformer with named column groups.
     """
-    from components.serve.schema import ServingFeature
-
     transformer = getattr(pipeline, "named_steps", {}).get("preprocess")
     groups = getattr(transformer, "transformers", None)
     if not groups:

@@ -1,10 +1,11 @@
 """The serving schema: what a prediction request must contain, stored beside each model version.
 
-Derived at registration from the use-case config (which features, of which kind) and, when given,
-the curated TFDV schema (which value type, whether a value may be missing), then written as
-``serving_schema.json`` into the model version's folder. The server checks every request against
-it before the model sees the request. The TFDV schema is read duck-typed (``feature``, ``name``,
-``type``, ``presence.min_fraction``), so this module imports without TFDV.
+Derived by the serving check from the use-case config (which features, of which kind) and, when
+given, the curated TFDV schema (which value type, whether a value may be missing), then registered as
+``serving_schema.json`` (components.common.models.SERVING_SCHEMA_FILE) in the model version's folder.
+The server checks every request against it before the model sees the request. The TFDV schema is
+read duck-typed (``feature``, ``name``, ``type``, ``presence.min_fraction``), so this module imports
+without TFDV (the serving image has none); components.serve.check parses schema text.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any, Literal
 from components.common.config import UseCaseConfig
 from components.common.errors import IntegrityError
 
-SERVING_SCHEMA_FILE = "serving_schema.json"
 FORMAT_VERSION = 1
 DEFAULT_MAX_BATCH = 1000
 

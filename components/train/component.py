@@ -17,7 +17,7 @@ def plan_trials(use_case: str) -> List[str]:
     Returns:
         Output: One JSON document per trial: model family and parameters.
     """
-    from components.train.logic import plan_trials_task
+    from components.train.task import plan_trials_task
 
     return plan_trials_task(use_case)
 
@@ -35,7 +35,7 @@ def tune_model(use_case: str, trial: str, dataset_version: str) -> str:
     Returns:
         Output: The trial's result as JSON: its score, every eval metric and the fit time.
     """
-    from components.train.logic import run_trial_task
+    from components.train.task import run_trial_task
 
     return run_trial_task(use_case, trial, dataset_version)
 
@@ -50,7 +50,7 @@ def select_trial(results: List[str]) -> str:
     Returns:
         Output: The tuning record as JSON: the best trial and all results.
     """
-    from components.train.logic import select_trial_task
+    from components.train.task import select_trial_task
 
     return select_trial_task(results)
 
@@ -75,7 +75,7 @@ def train_model(
     import json
     from pathlib import Path
 
-    from components.train.logic import train_model_task
+    from components.train.task import train_model_task
 
     record = train_model_task(use_case, tuning, dataset_version, Path(model.path))
     model.metadata.update({"family": record["family"], "params": record["params"], "trial_id": record["trial_id"]})

@@ -4,7 +4,7 @@ Tuning expands the config's search space into trials (each a model family and it
 each on the train split and scores it on the eval split; on a cluster each trial is its own pod
 (``dsl.ParallelFor``), here they are plain function calls. The best trial is fitted again on the
 train split as the final model (tasks do not share memory). Everything is deterministic given the
-config's seed.
+config's seed. The tasks around these functions (data from S3, the model file) are in task.py.
 """
 
 from __future__ import annotations
@@ -13,26 +13,20 @@ import hashlib
 import itertools
 import json
 import random
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from components.common import datasets
-from components.common.config import UseCaseConfig, parse_use_case
+from components.common.config import UseCaseConfig
 from components.common.errors import ConfigError, DataError
-from components.common.s3_settings import s3_settings
-from components.common.storage import ObjectStore
-from components.evaluate.metrics import LOWER_IS_BETTER, classification_metrics
+from components.common.metrics import LOWER_IS_BETTER, classification_metrics
 from components.preprocess.logic import model_pipeline
 
 FAMILIES = {
@@ -83,6 +77,12 @@ class TrialResult:
             "trial": {"family": self.trial.family, "params": self.trial.params, "id": self.trial.id},
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        """Reads a result from :meth:`to_dict` output (as a task passes it to the next)."""
+        trial = Trial(data["trial"]["family"], data["trial"]["params"])
+        return cls(trial, data["metric"], float(data["score"]), data["eval_metrics"], float(data["fit_seconds"]))
+
 
 def expand_trials(config: UseCaseConfig) -> list[Trial]:
     """Every combination of the search space, cut to ``max_trials`` in a seeded random order.
@@ -102,7 +102,7 @@ def expand_trials(config: UseCaseConfig) -> list[Trial]:
             )
         names = sorted(space.params)
         for values in itertools.product(*(space.params[name] for name in names)):
-            trials.append(Trial(space.family, dict(zip(names, values))))
+            trials.append(Trial(space.family, dict(zip(names, values, strict=True))))
     if len(trials) > config.training.max_trials:
         chosen = sorted(random.Random(config.training.seed).sample(range(len(trials)), config.training.max_trials))
         trials = [trials[i] for i in chosen]
@@ -192,45 +192,3 @@ def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -
         "classes": [c.item() if hasattr(c, "item") else c for c in model.classes_],
     }
     return model, record
-
-
-# --- pipeline tasks: config from YAML text, data from S3 by dataset version ------------------------
-
-
-def plan_trials_task(use_case_yaml: str) -> list[str]:
-    """The trials of the search space as JSON strings, one per ParallelFor iteration."""
-    return [trial.to_json() for trial in expand_trials(parse_use_case(use_case_yaml))]
-
-
-def run_trial_task(use_case_yaml: str, trial_json: str, dataset_version: str) -> str:
-    """Fits one trial on train, scores it on eval; returns the result as JSON."""
-    config = parse_use_case(use_case_yaml)
-    store = ObjectStore.connect(s3_settings())
-    with tempfile.TemporaryDirectory(prefix="mlcycle-trial-") as folder:
-        frames = datasets.load_splits(store, config.name, dataset_version, ("train", "eval"), Path(folder))
-    return json.dumps(run_trial(frames["train"], frames["eval"], config, Trial.from_json(trial_json)).to_dict())
-
-
-def select_trial_task(results_json: Sequence[str]) -> str:
-    """Picks the best of the collected trial results; returns the tuning record as JSON."""
-    results = [_result_from_dict(json.loads(text)) for text in results_json]
-    best = select_best(results)
-    return json.dumps({"best": best.to_dict(), "trials": [r.to_dict() for r in results]})
-
-
-def train_model_task(use_case_yaml: str, tuning_json: str, dataset_version: str, model_path: Path) -> dict[str, Any]:
-    """Refits the best trial on train and eval and saves the pipeline with joblib; returns the record."""
-    config = parse_use_case(use_case_yaml)
-    tuning = json.loads(tuning_json)
-    store = ObjectStore.connect(s3_settings())
-    with tempfile.TemporaryDirectory(prefix="mlcycle-train-") as folder:
-        frames = datasets.load_splits(store, config.name, dataset_version, ("train",), Path(folder))
-    model, record = train_final(frames["train"], config, _result_from_dict(tuning["best"]))
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, model_path)
-    return {**record, "trials": tuning["trials"]}
-
-
-def _result_from_dict(data: dict[str, Any]) -> TrialResult:
-    trial = Trial(data["trial"]["family"], data["trial"]["params"])
-    return TrialResult(trial, data["metric"], float(data["score"]), data["eval_metrics"], float(data["fit_seconds"]))

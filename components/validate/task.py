@@ -56,6 +56,7 @@ def run_validate_task(
     statistics_path: Path,
     anomalies_dir: Path,
     report_path: Path,
+    store: ObjectStore | None = None,
 ) -> ValidationResult:
     """Runs validation as a pipeline task: config and schema from text, S3 from the environment.
 
@@ -66,9 +67,10 @@ def run_validate_task(
         statistics_path: Where the statistics artifact goes.
         anomalies_dir: Where the anomalies artifact goes.
         report_path: Where the HTML report goes.
+        store: The object store (connected from the environment's S3 settings when None).
     """
     config = parse_use_case(use_case_yaml)
-    store = ObjectStore.connect(s3_settings())
+    store = store or ObjectStore.connect(s3_settings())
     result = validate_dataset(config, parse_schema(schema_text), store, dataset_version)
     write_outputs(result, config.name, statistics_path, anomalies_dir, report_path)
     return result

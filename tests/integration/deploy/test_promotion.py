@@ -14,6 +14,7 @@ import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
 
+from components.common import models
 from components.common.errors import IntegrityError
 from components.deploy import gitops, logic
 from components.deploy.logic import PromotionError
@@ -73,7 +74,7 @@ def state(repo: Path, store) -> tuple:
         git(repo, "rev-parse", "HEAD"),
         git(repo, "for-each-ref"),
         git(repo, "status", "--porcelain"),
-        json.dumps(registry.read_stages(store, USE_CASE).to_json(), sort_keys=True),
+        json.dumps(models.read_stages(store, USE_CASE).to_json(), sort_keys=True),
     )
 
 
@@ -104,12 +105,12 @@ def test_promote_to_staging_commits_the_overlay_and_records_the_stage(store, git
         assert lineage in message
     changed = git(gitops_repo, "show", "--name-only", "--format=", "HEAD").split()
     assert changed == sorted(logic.release_paths("staging"))
-    manifest = registry.read_manifest(store, registry.ModelRef(USE_CASE, version))
+    manifest = models.read_manifest(store, models.ModelRef(USE_CASE, version))
     predictor = rendered_model(kubectl, gitops_repo, "staging")["spec"]["predictors"][0]
     assert predictor["graph"]["modelUri"] == f"s3://{store.bucket('models')}/{USE_CASE}/{version}/"
     assert predictor["graph"]["parameters"][0]["value"] == manifest["model"]["sha256"]
     assert predictor["labels"]["model_version"] == version and "replicas" not in predictor
-    assert registry.current_version(store, USE_CASE, "staging") == version
+    assert models.current_version(store, USE_CASE, "staging") == version
     assert outcome.stage_recorded
 
     again = gitops.promote(store, gitops_repo, USE_CASE, version, "staging", kubectl)
@@ -121,7 +122,7 @@ def test_canary_then_full_promotion_then_rollbacks_walk_back(store, gitops_repo,
     gitops.promote(store, gitops_repo, USE_CASE, first, "production", kubectl)
 
     canary = gitops.promote(store, gitops_repo, USE_CASE, second, "production", kubectl, canary_percent=10)
-    assert not canary.stage_recorded and registry.current_version(store, USE_CASE, "production") == first
+    assert not canary.stage_recorded and models.current_version(store, USE_CASE, "production") == first
     predictors = {p["name"]: p for p in rendered_model(kubectl, gitops_repo, "production")["spec"]["predictors"]}
     assert (predictors["main"]["traffic"], predictors["canary"]["traffic"]) == (90, 10)
     assert predictors["canary"]["labels"]["model_version"] == second
@@ -133,13 +134,13 @@ def test_canary_then_full_promotion_then_rollbacks_walk_back(store, gitops_repo,
     back = gitops.rollback(store, gitops_repo, "production", kubectl)
     assert back.release.versions() == (second, None)
     assert git(gitops_repo, "log", "-1", "--format=%s").strip() == f"Roll back production of loans to {second}"
-    assert registry.current_version(store, USE_CASE, "production") == second
+    assert models.current_version(store, USE_CASE, "production") == second
     # The next rollback returns to the canary state before, not to the version rolled back from.
     back = gitops.rollback(store, gitops_repo, "production", kubectl)
     assert back.release.versions() == (first, second)
     back = gitops.rollback(store, gitops_repo, "production", kubectl)
     assert back.release.versions() == (first, None)
-    assert registry.current_version(store, USE_CASE, "production") == first
+    assert models.current_version(store, USE_CASE, "production") == first
     with pytest.raises(PromotionError, match="no earlier model version"):
         gitops.rollback(store, gitops_repo, "production", kubectl)
 
@@ -151,7 +152,7 @@ def test_unknown_unblessed_and_tampered_versions_are_refused_and_nothing_is_writ
     gitops.promote(store, gitops_repo, USE_CASE, blessed, "production", kubectl)
     unblessed = register(store, tmp_path, 6, blessed=False)
     tampered = register(store, tmp_path, 7)
-    ref = registry.ModelRef(USE_CASE, tampered)
+    ref = models.ModelRef(USE_CASE, tampered)
     store.put_bytes(store.bucket("models"), ref.model_key, b"not the registered model")
     before = state(gitops_repo, store)
 
@@ -171,7 +172,7 @@ def test_branch_for_a_pull_request_leaves_the_checked_out_branch_alone(store, gi
     assert git(gitops_repo, "rev-parse", "HEAD") == head and git(gitops_repo, "status", "--porcelain") == ""
     assert git(gitops_repo, "rev-parse", "promote/loans").strip() == outcome.commit
     assert release_at(gitops_repo, "production", "promote/loans").versions() == (version, None)
-    assert registry.current_version(store, USE_CASE, "production") is None  # recorded once merged
+    assert models.current_version(store, USE_CASE, "production") is None  # recorded once merged
     with pytest.raises(PromotionError, match="branch 'promote/loans' exists already"):
         gitops.promote(store, gitops_repo, USE_CASE, version, "production", kubectl, branch="promote/loans")
 

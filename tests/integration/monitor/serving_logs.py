@@ -21,12 +21,13 @@ import pandas as pd
 import pytest
 from helpers import LOANS_CONFIG, loans_with_signal, make_customers, settings_for, write_loans_use_case
 
+from components.common import models
 from components.common.config import load_use_case
 from components.common.storage import ObjectStore, RetryPolicy
 from components.ingest.logic import ingest_dataset
 from components.register import logic as registry
 from components.validate.logic import infer_schema_for_version, validate_dataset, write_schema
-from components.workflow import train_and_register
+from pipelines.inprocess import run_training
 
 MONITORED = """
 preprocessing: {{datetime_parts: [dayofweek]}}
@@ -89,11 +90,11 @@ def served(s3, tmp_path_factory) -> Served:
     from components.validate.logic import load_schema
 
     assert validate_dataset(config, load_schema(schema_path), store).is_valid  # stores the training statistics
-    outcome = train_and_register(config, schema_path.read_text(), store)
-    assert outcome.analysis.blessing.blessed
-    registry.set_stage(store, "loans", "production", outcome.model.ref.version, reason="monitoring tests")
-    model = registry.load_model(store, "loans", "production", folder / "model")
-    return Served(store, config_path, schema_path, model, outcome.model.ref.version, dataset.ref.version)
+    run = run_training(config_path.read_text(), schema_path.read_text(), store, dataset_version=dataset.ref.version)
+    assert run.candidate.blessed and run.registered
+    registry.set_stage(store, "loans", "production", run.registered, reason="monitoring tests")
+    model = models.load_model(store, "loans", "production", folder / "model")
+    return Served(store, config_path, schema_path, model, run.registered, dataset.ref.version)
 
 
 @pytest.fixture

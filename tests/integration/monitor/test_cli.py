@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from integration.monitor.serving_logs import serve, traffic
 
-from components.register import logic as registry
+from components.common import models
 
 
 @pytest.fixture
@@ -68,9 +68,9 @@ def test_monitor_finds_drift_retrains_on_the_feedback_and_proposes_promotion(ser
     assert proposed.endswith(
         f"propose it for production: mlcycle promote -c {served.config_path} {version} --to production --branch retrain/loans-{version}"
     )
-    assert registry.current_version(served.store, "loans", "staging") == version  # blessed, so staged like any run
+    assert models.current_version(served.store, "loans", "staging") == version  # blessed, so staged like any run
     assert (
-        registry.current_version(served.store, "loans", "production") == served.version
+        models.current_version(served.store, "loans", "production") == served.version
     )  # promotion is a person's (or a PR's) call
 
 

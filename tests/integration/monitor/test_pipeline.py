@@ -10,8 +10,7 @@ import pytest
 from integration.monitor.serving_logs import serve, traffic
 from kfp import local
 
-from components.common import datasets
-from components.register import logic as registry
+from components.common import datasets, models
 from pipelines.monitoring_pipeline import monitoring_pipeline
 
 
@@ -69,7 +68,7 @@ def test_continuous_training_monitors_retrains_on_feedback_and_proposes_promotio
     assert output(kfp_root, "validate-data") is True
     registered = output(kfp_root, "register-model", "version")
     assert (
-        registry.read_manifest(served.store, registry.resolve(served.store, "loans", registered))["lineage"][
+        models.read_manifest(served.store, models.resolve(served.store, "loans", registered))["lineage"][
             "dataset_version"
         ]
         == version

@@ -14,8 +14,7 @@ from components.common.config import FeedbackSpec
 from components.common.errors import DataError
 from components.common.serving_logs import FEEDBACK, REQUESTS, Window, read_logs
 from components.ingest.task import ingest_use_case
-from components.monitor.retraining import retrain, schema_for_feedback
-from components.register import logic as registry
+from components.monitor.retraining import schema_for_feedback
 from components.validate.logic import load_schema, validate_dataset
 
 
@@ -107,24 +106,3 @@ def test_a_window_without_labelled_feedback_cannot_become_retraining_data(served
         ingest_use_case(config, served.store)
     assert "holds no labelled rows (0 feedback lines, 0 without truth)" in str(error.value)
     assert "retrain once ground truth has arrived" in str(error.value)
-
-
-def test_retraining_in_process_trains_on_the_feedback_and_proposes_a_blessed_model(served, window_day):
-    serve(served, traffic(400, seed=33, amount_shift=15_000), window_day + timedelta(hours=1))
-    window = Window(window_day, window_day + timedelta(days=1))
-    lines = []
-
-    outcome = retrain(
-        served.config, served.schema_path.read_text(), served.store, window, str(served.config_path), say=lines.append
-    )
-
-    assert outcome.valid and outcome.blessed, outcome.validation
-    manifest = registry.read_manifest(served.store, registry.resolve(served.store, "loans", outcome.model_version))
-    assert manifest["lineage"]["dataset_version"] == outcome.dataset.ref.version
-    assert outcome.dataset.manifest["feedback"]["window"] == window.to_json()
-    assert outcome.proposal.version == outcome.model_version
-    assert (
-        outcome.proposal.command == f"mlcycle promote -c {served.config_path} {outcome.model_version} --to production "
-        f"--branch retrain/loans-{outcome.model_version}"
-    )
-    assert lines[0].startswith(f"dataset {outcome.dataset.ref.version}: base data plus")

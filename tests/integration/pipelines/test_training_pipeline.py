@@ -7,11 +7,11 @@ import pytest
 from helpers import LOANS_CONFIG, loans_with_signal, write_loans_use_case
 from kfp import local
 
+from components.common import models
 from components.common.config import load_use_case
 from components.common.config import parse_use_case as load_use_case_text
 from components.common.datasets import list_versions as dataset_versions
 from components.ingest.logic import ingest_dataset
-from components.register import logic as registry
 from components.validate.logic import infer_schema_for_version, write_schema
 from pipelines.training_pipeline import training_pipeline
 
@@ -81,8 +81,8 @@ def test_valid_data_trains_and_registers_a_blessed_model(local_pipeline, store, 
     assert any("ndarray request" in line for line in checks) and all(line.startswith("PASS") for line in checks[:-1])
     registered = task_outputs(local_pipeline, "register-model")["parameterValues"]
     assert registered["staged"] is True
-    assert registry.current_version(store, "loans", "staging") == registered["version"]
-    manifest = registry.read_manifest(store, registry.resolve(store, "loans", registered["version"]))
+    assert models.current_version(store, "loans", "staging") == registered["version"]
+    manifest = models.read_manifest(store, models.resolve(store, "loans", registered["version"]))
     assert (
         manifest["lineage"]["parameters"]["family"] == "logistic_regression" and len(manifest["lineage"]["trials"]) == 2
     )
@@ -106,4 +106,4 @@ def test_invalid_data_stops_at_validation_and_registers_nothing(local_pipeline, 
     assert validated["Output"] is False
     assert "UNEXPECTED_DATA_TYPE" in (task_dir(local_pipeline, "validate-data") / "summary").read_text()
     assert task_outputs(local_pipeline, "train-model") == {} and task_outputs(local_pipeline, "check-serving") == {}
-    assert registry.list_versions(store, "loans") == []
+    assert models.list_versions(store, "loans") == []

@@ -15,10 +15,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from components.common import models
 from components.common.errors import IntegrityError, NotFoundError, StorageError, UserError
+from components.common.models import StageError
 from components.common.storage import ObjectStore, sha256_file
 from components.register import logic as registry
-from components.register.logic import StageError
 
 CARD_MARKDOWN = "# loans model\n\nPredicts whether a loan defaults.\n"
 
@@ -82,7 +83,7 @@ def test_register_writes_model_cards_and_manifest_under_the_version(store, model
     assert store.list_keys(bucket, "loans/") == sorted(
         f"loans/{ref.version}/{name}" for name in ("manifest.json", "model.joblib", "model_card.md", "model_card.json")
     )
-    assert store.get_json(bucket, ref.manifest_key) == manifest == registry.read_manifest(store, ref)
+    assert store.get_json(bucket, ref.manifest_key) == manifest == models.read_manifest(store, ref)
     assert manifest["format_version"] == 1 and manifest["kind"] == "model"
     assert (manifest["use_case"], manifest["version"]) == ("loans", ref.version)
     size = model_path.stat().st_size
@@ -92,13 +93,13 @@ def test_register_writes_model_cards_and_manifest_under_the_version(store, model
     assert manifest["location"] == f"s3://{bucket}/loans/{ref.version}/"
     # The stored model is the caller's file, byte for byte; the cards are what the caller gave.
     assert store.get_bytes(bucket, ref.model_key) == model_path.read_bytes()
-    cards = registry.read_cards(store, ref)
+    cards = models.read_cards(store, ref)
     assert cards.markdown == CARD_MARKDOWN and cards.data == {"name": "loans", "intended_use": "tests"}
     for form, key in (("markdown", ref.card_markdown_key), ("json", ref.card_json_key)):
         local = tmp_path / f"card-{form}"
         store.get_file(bucket, key, local)
         assert manifest["cards"][form]["sha256"] == sha256_file(local)
-    assert registry.resolve(store, "loans") == ref
+    assert models.resolve(store, "loans") == ref
 
 
 def test_registering_identical_content_again_returns_it_and_writes_nothing(store, model_path):
@@ -149,19 +150,19 @@ def test_a_crash_before_the_manifest_leaves_nothing_visible(store, model_path, t
     version = registry.model_version_id(sha256_file(model_path), lineage())
     # The model and cards are there, but without a manifest no reader reaches them.
     assert len(store.list_keys(store.bucket("models"), f"loans/{version}/")) == 3
-    assert registry.list_versions(store, "loans") == []
+    assert models.list_versions(store, "loans") == []
     with pytest.raises(NotFoundError, match=f"model version {version} of 'loans' does not exist \\(or never completed"):
-        registry.resolve(store, "loans", version)
+        models.resolve(store, "loans", version)
     with pytest.raises(NotFoundError, match="use case 'loans' has no model version yet"):
-        registry.resolve(store, "loans", "latest")
+        models.resolve(store, "loans", "latest")
     with pytest.raises(NotFoundError, match="never completed"):
-        registry.load_model(store, "loans", version, tmp_path / "work")
+        models.load_model(store, "loans", version, tmp_path / "work")
     with pytest.raises(NotFoundError, match="never completed"):
         registry.set_stage(store, "loans", "staging", version)
     # Registering again completes the version.
     retried = register(store, model_path)
     assert retried.created and retried.ref.version == version
-    assert [v.version for v in registry.list_versions(store, "loans")] == [version]
+    assert [v.version for v in models.list_versions(store, "loans")] == [version]
 
 
 def test_a_failed_registration_removes_what_it_wrote_when_it_can(store, model_path):
@@ -191,7 +192,7 @@ def test_load_model_returns_the_registered_pipeline(store, model_path, training_
     result = register(store, model_path)
     registry.set_stage(store, "loans", "production", result.ref.version, reason="first model")
     for reference in (result.ref.version, "latest", "production"):
-        loaded = registry.load_model(store, "loans", reference, tmp_path / "work")
+        loaded = models.load_model(store, "loans", reference, tmp_path / "work")
         np.testing.assert_array_equal(loaded.predict_proba(training_data[0]), original.predict_proba(training_data[0]))
 
 
@@ -231,7 +232,7 @@ def test_a_replaced_model_file_is_refused_before_it_is_unpickled(store, model_pa
     work = tmp_path / "work"
     altered = f"model version {result.ref.version} of 'loans'\\) was altered after registration and must not be loaded"
     with pytest.raises(IntegrityError, match=altered):
-        registry.load_model(store, "loans", result.ref.version, work)
+        models.load_model(store, "loans", result.ref.version, work)
     assert not marker.exists()
     assert not work.exists() or list(work.iterdir()) == []
 
@@ -256,7 +257,7 @@ def test_the_manifest_check_holds_even_if_the_storage_layer_verified_nothing(sto
     work = tmp_path / "work"
     trusting = Trusting(store._client, store.settings, store.retry)
     with pytest.raises(IntegrityError, match="altered after registration and must not be loaded: sha256 .* manifest"):
-        registry.load_model(trusting, "loans", result.ref.version, work)
+        models.load_model(trusting, "loans", result.ref.version, work)
     assert not marker.exists() and list(work.iterdir()) == []
 
 
@@ -266,15 +267,15 @@ def test_the_manifest_check_holds_even_if_the_storage_layer_verified_nothing(sto
 def test_stages_are_set_read_promoted_and_rolled_back(store, model_path):
     first = register(store, model_path).ref.version
     second = register(store, model_path, C=0.5, auc=0.84).ref.version
-    assert registry.current_version(store, "loans", "production") is None
+    assert models.current_version(store, "loans", "production") is None
 
     change = registry.set_stage(store, "loans", "staging", first, reason="candidate")
     assert (change.stage, change.version, change.previous, change.action) == ("staging", first, None, "set")
     registry.set_stage(store, "loans", "production", "staging", reason="promote what staging holds")
     registry.set_stage(store, "loans", "staging", second)
-    assert registry.current_version(store, "loans", "staging") == second
-    assert registry.current_version(store, "loans", "production") == first
-    assert registry.resolve(store, "loans", "production").version == first
+    assert models.current_version(store, "loans", "staging") == second
+    assert models.current_version(store, "loans", "production") == first
+    assert models.resolve(store, "loans", "production").version == first
 
     # Setting what a stage holds already writes nothing.
     before = object_versions(store)
@@ -284,7 +285,7 @@ def test_stages_are_set_read_promoted_and_rolled_back(store, model_path):
     registry.set_stage(store, "loans", "production", second, reason="better auc")
     back = registry.rollback_stage(store, "loans", "production", reason="latency regression")
     assert (back.version, back.previous, back.action) == (first, second, "rollback")
-    assert registry.current_version(store, "loans", "production") == first
+    assert models.current_version(store, "loans", "production") == first
     with pytest.raises(StageError, match=f"cannot roll back production of 'loans': it holds only {first} and no"):
         registry.rollback_stage(store, "loans", "production")
 
@@ -310,7 +311,7 @@ def test_unblessed_unknown_and_malformed_references_are_refused(store, model_pat
     assert not store.exists(store.bucket("models"), "loans/stages.json")
 
     forced = registry.set_stage(store, "loans", "staging", unblessed, reason="shadow test of a weak model", force=True)
-    assert forced.forced and registry.current_version(store, "loans", "staging") == unblessed
+    assert forced.forced and models.current_version(store, "loans", "staging") == unblessed
 
     with pytest.raises(NotFoundError, match="model version m-0000000000000000 of 'loans' does not exist"):
         registry.set_stage(store, "loans", "production", "m-0000000000000000")
@@ -319,9 +320,9 @@ def test_unblessed_unknown_and_malformed_references_are_refused(store, model_pat
     with pytest.raises(StageError, match="unknown stage 'prod'"):
         registry.set_stage(store, "loans", "prod", unblessed)
     with pytest.raises(NotFoundError, match="no model version of 'loans' is in production"):
-        registry.resolve(store, "loans", "production")
+        models.resolve(store, "loans", "production")
     with pytest.raises(NotFoundError, match="no model version of 'loans' is in production"):
-        registry.load_model(store, "loans", "production", Path("unused"))
+        models.load_model(store, "loans", "production", Path("unused"))
 
 
 def test_a_corrupted_stages_index_is_refused(store, model_path):
@@ -331,7 +332,7 @@ def test_a_corrupted_stages_index_is_refused(store, model_path):
     document["stages"]["production"] = "m-0000000000000000"
     store.put_json(store.bucket("models"), "loans/stages.json", document)
     with pytest.raises(IntegrityError, match="stages.json of 'loans' records .* but its history gives"):
-        registry.current_version(store, "loans", "production")
+        models.current_version(store, "loans", "production")
 
 
 # --- listing and comparing -------------------------------------------------------------------
@@ -346,14 +347,14 @@ def test_versions_are_listed_oldest_first_with_their_stages(store, model_path):
     registry.set_stage(store, "loans", "staging", versions[0])
     registry.set_stage(store, "loans", "staging", versions[2])
 
-    listed = registry.list_versions(store, "loans")
+    listed = models.list_versions(store, "loans")
     assert [v.version for v in listed] == versions
     assert [v.stages for v in listed] == [("production",), (), ("staging",)]
     assert [v.created_at for v in listed] == sorted(v.created_at for v in listed)
     assert all(v.blessed and v.manifest["version"] == v.version for v in listed)
-    assert registry.resolve(store, "loans", "latest").version == versions[2]
+    assert models.resolve(store, "loans", "latest").version == versions[2]
     # Use cases are apart.
-    assert registry.list_versions(store, "flights") == []
+    assert models.list_versions(store, "flights") == []
 
 
 def test_compare_versions_shows_metric_parameter_and_dataset_differences(store, model_path):

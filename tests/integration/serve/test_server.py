@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from integration.serve.faulty import MARKER
 
+from components.common import models
 from components.common.serving_logs import decode_lines
-from components.register import logic as registry
 from components.serve.client import FEEDBACK_PATH, PREDICT_PATH, feedback_message, get, payload, post, probabilities
 from components.serve.local import ServerError, start_server
 
@@ -198,7 +198,7 @@ def test_request_logs_are_flushed_to_s3_on_a_graceful_shutdown(registered, tmp_p
 
 def test_a_tampered_model_refuses_to_load(registered, tmp_path):
     store = registered.store
-    ref = registry.resolve(store, "shop", registered.version)
+    ref = models.resolve(store, "shop", registered.version)
     original = store.get_bytes(store.bucket("models"), ref.model_key)
     store.put_bytes(store.bucket("models"), ref.model_key, original + b"\0")  # its own metadata digest is consistent
     try:

@@ -1,4 +1,4 @@
-"""Metrics, slices, the blessing decision, analysis against a champion, and the model card."""
+"""Slices, the blessing decision, analysis against a champion, and the model card."""
 
 from __future__ import annotations
 
@@ -10,29 +10,8 @@ import pytest
 
 from components.common.config import BlessingSpec
 from components.evaluate.logic import analyse_model, bless, slice_metrics
-from components.evaluate.metrics import classification_metrics, confusion, roc_points
 from components.evaluate.model_card import model_card, render_markdown
 from components.train.logic import Trial, fit
-
-
-def test_binary_metrics_match_known_values():
-    labels = np.array([0, 0, 1, 1])
-    proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.35, 0.65], [0.2, 0.8]])
-    metrics = classification_metrics(labels, proba, [0, 1])
-    assert metrics["roc_auc"] == 0.75 and metrics["accuracy"] == 0.75
-    assert metrics["precision"] == pytest.approx(2 / 3) and metrics["recall"] == 1.0
-    assert metrics["brier"] == pytest.approx(np.mean([0.01, 0.49, 0.1225, 0.04]))
-    assert confusion(labels, proba, [0, 1]) == [[1, 1], [0, 2]]
-    points = roc_points(labels, proba, [0, 1])
-    assert points[0][:2] == (0.0, 0.0) and points[-1][:2] == (1.0, 1.0)
-
-
-def test_multiclass_metrics_with_text_labels():
-    labels = np.array(["a", "b", "c", "a"], dtype=object)
-    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]])
-    metrics = classification_metrics(labels, proba, ["a", "b", "c"])
-    assert metrics["accuracy"] == 0.75 and metrics["roc_auc"] == pytest.approx(1.0)
-    assert confusion(labels, proba, ["a", "b", "c"]) == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
 
 
 @pytest.mark.parametrize(
@@ -82,6 +61,9 @@ def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(con
     assert analysis.champion["metrics"]["roc_auc"] < analysis.metrics["roc_auc"]
     assert analysis.baselines["majority_class"]["roc_auc"] == 0.5
     assert analysis.rows == 900 and sum(map(sum, analysis.confusion)) == 900
+    figures = analysis.scalar_metrics()
+    assert figures["roc_auc"] == analysis.metrics["roc_auc"] and figures["baseline_majority_class_roc_auc"] == 0.5
+    assert figures["champion_roc_auc"] == analysis.champion["metrics"]["roc_auc"]
     assert {s["value"] for s in analysis.slices["channel"]} == {"web", "shop", "phone"}
     card = model_card(
         config, analysis, {"dataset_version": "ds-1", "training": {"family": "hist_gradient_boosting", "params": {}}}

@@ -8,7 +8,7 @@ import yaml
 
 from components.common.s3_settings import BUCKET_ROLES
 from components.images import SERVING_IMAGE
-from pipelines.training_pipeline import S3_CONFIG_KEYS, S3_CONFIG_MAP, S3_SECRET, S3_SECRET_KEYS
+from pipelines.cluster import S3_CONFIG_KEYS, S3_CONFIG_MAP, S3_SECRET, S3_SECRET_KEYS
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "manifests"

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from components.images import PIPELINE_IMAGE
+from pipelines.cluster import S3_CONFIG_MAP, S3_SECRET
 from pipelines.compile import PIPELINES, compile_all
-from pipelines.training_pipeline import S3_CONFIG_MAP, S3_SECRET
 
 
 def documents(path):

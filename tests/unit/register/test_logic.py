@@ -9,16 +9,8 @@ import numpy as np
 import pytest
 
 from components.common.errors import IntegrityError, UserError
-from components.register.logic import (
-    StageError,
-    Stages,
-    compare_manifests,
-    model_version_id,
-    normalize_lineage,
-    parse_stages,
-    rolled_back,
-    with_stage,
-)
+from components.common.models import StageError, Stages, parse_stages
+from components.register.logic import compare_manifests, model_version_id, normalize_lineage, rolled_back, with_stage
 
 DIGEST = "a" * 64
 LINEAGE = {

@@ -8,8 +8,8 @@ from helpers import ORDERS_CONFIG, SHOP_TRAINING, learnable_orders
 
 from components.common.config import parse_use_case
 from components.common.errors import ConfigError, DataError
+from components.common.metrics import classification_metrics
 from components.evaluate.logic import analyse_model
-from components.evaluate.metrics import classification_metrics
 from components.train.logic import (
     Trial,
     TrialResult,

@@ -30,19 +30,30 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import yaml
-
 # joblib before TensorFlow: TFDV's import loads dill 0.3.1, which adds its picklers to the standard
 # library's pickle dispatch table; joblib copies that table when first imported, and a model pickled
 # through a polluted copy names dill, which the serving image does not have (measured: a random
-# forest trained after `import tensorflow_data_validation` failed to load in .venv-serving).
-import components.workflow  # noqa: E402, F401  (imports joblib and scikit-learn)
-from components.common import datasets
+# forest trained after `import tensorflow_data_validation` failed to load in .venv-serving). So this
+# module imports joblib (NumpyPickler, the training steps) at the top, and TensorFlow only inside run_loop.
+import numpy as np
+import pandas as pd
+import yaml
+from joblib.numpy_pickle import NumpyPickler
+
+from components.common import datasets, models
 from components.common.config import UseCaseConfig, parse_use_case
 from components.common.errors import DataError, UserError
+from components.common.metrics import classification_metrics
+from components.common.serving_logs import Window
 from components.common.storage import ObjectStore
+from components.deploy import gitops
+from components.ingest.logic import locate_source, prepare_chunk, prepare_lookup, read_table
+from components.register import logic as registry
+from components.serve.client import FEEDBACK_PATH, PREDICT_PATH, feedback_message, payload, post
+from components.serve.local import start_server as seldon_server
+from components.serve.schema import build_serving_schema
+from pipelines.inprocess import run_training, task_function
+from pipelines.retraining import retrain
 
 Say = Callable[[str], None]
 
@@ -216,8 +227,6 @@ def replay_traffic(
     Raises:
         UserError: If the server refuses a request or a feedback message.
     """
-    from components.serve.client import FEEDBACK_PATH, PREDICT_PATH, feedback_message, payload, post
-
     done = Replay()
     parts = batches(rows, batch_rows)
     for number, part in enumerate(parts, 1):
@@ -309,14 +318,12 @@ def before_after_table(
 
 def prepare_use_case(
     use_case_yaml: str, schema_text: str, primary_uri: str | None, plan: LoopPlan, paths: LoopPaths, store: ObjectStore
-) -> tuple[UseCaseConfig, pd.DataFrame]:
-    """Writes the base months and the derived use case, and returns it with the replay months' rows.
+) -> tuple[str, pd.DataFrame]:
+    """Writes the base months and the derived use case, and returns its YAML text with the replay months' rows.
 
     The replay rows are the primary source's later months, joined, labelled and pruned exactly as
     ingestion prepares rows (its own functions), so what is served is what a dataset row would hold.
     """
-    from components.ingest.logic import locate_source, prepare_chunk, prepare_lookup, read_table
-
     plan.check()
     original = parse_use_case(use_case_yaml)
     if primary_uri:
@@ -354,30 +361,41 @@ def prepare_use_case(
     config = parse_use_case(text)
     prepared, _ = prepare_chunk(later, lookups, config)
     traffic = replay_sample(prepared.drop(columns=["__split__"]), column, plan.replay_rows, config.training.seed)
-    return config, traffic
+    return text, traffic
 
 
 def base_model(
-    config: UseCaseConfig, schema_text: str, store: ObjectStore, use_case_path: Path, say: Say
+    use_case_yaml: str, schema_text: str, store: ObjectStore, use_case_path: Path, say: Say
 ) -> tuple[str, str]:
     """Ingests and validates the base data; returns (dataset version, blessed model version), training only when needed.
 
     A blessed model already registered from the same dataset version is reused: re-runs start from
     the same model (dataset versions are content-addressed, so the same months give the same version).
+    Otherwise the training pipeline's steps run in process on that version.
 
     Raises:
-        DataError: If the base model is not blessed.
+        DataError: If the base data is invalid or the base model is not registered (not blessed or
+            not servable).
     """
-    from components.ingest.logic import ingest_dataset
-    from components.register import logic as registry
-    from components.validate.logic import parse_schema, validate_dataset
-    from components.workflow import train_and_register
-
     store.ensure_buckets()
-    dataset = ingest_dataset(config, store)
-    version = dataset.ref.version
-    say(f"base      dataset {version} ({dataset.manifest['rows']:,} rows{'' if dataset.created else ', unchanged'})")
-    validation = validate_dataset(config, parse_schema(schema_text), store, version)
+    config = parse_use_case(use_case_yaml)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-loop-") as folder:
+        run_ingest_task, run_validate_task = task_function("ingest-data"), task_function("validate-data")
+        dataset = run_ingest_task(use_case_yaml, {}, Path(folder) / "ingest-data" / "dataset", store=store)
+        version = dataset.ref.version
+        say(
+            f"base      dataset {version} ({dataset.manifest['rows']:,} rows{'' if dataset.created else ', unchanged'})"
+        )
+        outputs = Path(folder) / "validate-data"
+        validation = run_validate_task(
+            use_case_yaml,
+            schema_text,
+            version,
+            outputs / "statistics",
+            outputs / "anomalies",
+            outputs / "report.html",
+            store=store,
+        )
     say(f"validate  {validation.summary().splitlines()[0]}")
     if not validation.is_valid:
         raise DataError(
@@ -386,21 +404,25 @@ def base_model(
         )
     known = [
         v
-        for v in registry.list_versions(store, config.name)
+        for v in models.list_versions(store, config.name)
         if v.blessed and v.manifest["lineage"].get("dataset_version") == version
     ]
     if known:
         say(f"base      model {known[0].version} (trained before on this dataset version)")
         return version, known[0].version
-    outcome = train_and_register(config, schema_text, store, version, say=lambda line: say(f"train     {line}"))
-    if not outcome.analysis.blessing.blessed:
+    run = run_training(
+        use_case_yaml, schema_text, store, dataset_version=version, say=lambda line: say(f"train     {line}")
+    )
+    candidate = run.candidate
+    if run.registered is None:
+        reasons = candidate.analysis.blessing.reasons if not candidate.blessed else candidate.serving.checks
         raise DataError(
-            f"the base model {outcome.model.ref.version} is not blessed: "
-            + "; ".join(outcome.analysis.blessing.reasons),
+            f"the base model was not registered ({'not blessed' if not candidate.blessed else 'not servable'}): "
+            + "; ".join(reasons),
             hint="give the loop more base rows (a larger sample) or other months",
         )
-    say(f"base      model {outcome.model.ref.version} trained and blessed")
-    return version, outcome.model.ref.version
+    say(f"base      model {run.registered} trained and blessed")
+    return version, run.registered
 
 
 def scratch_gitops_repository(manifests: Path, repo: Path) -> Path:
@@ -409,45 +431,40 @@ def scratch_gitops_repository(manifests: Path, repo: Path) -> Path:
     An existing one is kept (its history is the loop's promotions). The identity is the repository's
     own, so commits never depend on the user's git configuration.
     """
-    from components.deploy.gitops import git
-
     if (repo / ".git").is_dir():
         return repo
     repo.mkdir(parents=True, exist_ok=True)
     shutil.copytree(manifests, repo / "manifests", dirs_exist_ok=True)
-    git(repo, "init", "--quiet", "--initial-branch", "main")
-    git(repo, "config", "user.name", "mlcycle loop")
-    git(repo, "config", "user.email", "loop@mlcycle.invalid")
-    git(repo, "config", "commit.gpgsign", "false")
-    git(repo, "add", "manifests")
-    git(repo, "commit", "--quiet", "-m", "Scratch GitOps repository of the local feedback loop (a copy of manifests/)")
+    gitops.git(repo, "init", "--quiet", "--initial-branch", "main")
+    gitops.git(repo, "config", "user.name", "mlcycle loop")
+    gitops.git(repo, "config", "user.email", "loop@mlcycle.invalid")
+    gitops.git(repo, "config", "commit.gpgsign", "false")
+    gitops.git(repo, "add", "manifests")
+    gitops.git(
+        repo, "commit", "--quiet", "-m", "Scratch GitOps repository of the local feedback loop (a copy of manifests/)"
+    )
     return repo
 
 
-def window_around(started: datetime, ended: datetime) -> Any:
+def window_around(started: datetime, ended: datetime) -> Window:
     """The monitoring window of a replay: whole seconds around it, so no logged line falls outside."""
-    from components.common.serving_logs import Window
-
     return Window(
         started.replace(microsecond=0) - timedelta(seconds=1), ended.replace(microsecond=0) + timedelta(seconds=2)
     )
 
 
 def held_out_metrics(
-    store: ObjectStore, config: UseCaseConfig, dataset_version: str, models: Sequence[str]
+    store: ObjectStore, config: UseCaseConfig, dataset_version: str, versions: Sequence[str]
 ) -> tuple[int, dict[str, dict[str, float]]]:
-    """Scores models on the feedback rows of a dataset version's test split (neither model was fitted on them)."""
-    from components.evaluate.metrics import classification_metrics
-    from components.register import logic as registry
-
+    """Scores model versions on the feedback rows of a dataset version's test split (neither was fitted on them)."""
     scores: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="mlcycle-loop-") as folder:
         manifest = datasets.read_manifest(store, datasets.resolve(store, config.name, dataset_version))
         rows = held_out_feedback(datasets.load_split(store, manifest, "test", Path(folder)), manifest)
         if rows.empty:
             return 0, {}
-        for version in models:
-            model = registry.load_model(store, config.name, version, Path(folder) / version)
+        for version in versions:
+            model = models.load_model(store, config.name, version, Path(folder) / version)
             classes = list(model.classes_)
             scores[version] = classification_metrics(
                 rows[config.target.name].to_numpy(), model.predict_proba(rows), classes
@@ -501,21 +518,19 @@ def run_loop(
         start_server: Starts the model server (default: the real Seldon server in ``.venv-serving``).
         say: Receives progress lines.
     """
-    from components.deploy import gitops
-    from components.monitor import logic, retraining
-    from components.register import logic as registry
-    from components.serve.local import start_server as seldon_server
-    from components.serve.schema import build_serving_schema
+    # TensorFlow loads with monitoring and TFDV, after joblib (see the imports above).
+    from components.monitor import logic
     from components.validate.logic import parse_schema
 
     _check_clean_pickling()
     start_server = start_server or seldon_server
-    config, traffic = prepare_use_case(use_case_yaml, schema_text, primary_uri, plan, paths, store)
+    use_case_text, traffic = prepare_use_case(use_case_yaml, schema_text, primary_uri, plan, paths, store)
+    config = parse_use_case(use_case_text)
     say(
         f"use case  {config.name}: base months before {plan.base_end} (train < {plan.train_end} <= eval "
         f"< {plan.eval_end} <= test); replay {plan.replay_start} to {plan.replay_end}"
     )
-    base_dataset, before = base_model(config, schema_text, store, paths.use_case, say)
+    base_dataset, before = base_model(use_case_text, schema_text, store, paths.use_case, say)
 
     repo = scratch_gitops_repository(manifests, paths.gitops)
     first = gitops.promote(store, repo, config.name, before, "production", kubectl)
@@ -536,7 +551,7 @@ def run_loop(
     schema = parse_schema(schema_text)
     result = logic.monitor(config, schema, store, window, before)
     say("monitor   " + result.summary().splitlines()[0])
-    offline_before = registry.read_manifest(store, registry.ModelRef(config.name, before))["lineage"].get("metrics", {})
+    offline_before = models.read_manifest(store, models.ModelRef(config.name, before))["lineage"].get("metrics", {})
     before_column = Column(
         before, base_dataset, offline_before, result.quality.metrics if result.quality else None, None
     )
@@ -546,17 +561,20 @@ def run_loop(
     if not result.decision.retrain:
         return outcome
 
-    retrained = retraining.retrain(
-        config, schema_text, store, window, str(paths.use_case), say=lambda line: say(f"retrain   {line}")
+    retrained = retrain(
+        use_case_text, schema_text, store, window, str(paths.use_case), say=lambda line: say(f"retrain   {line}")
     )
     outcome.decision = f"{result.decision.status}: " + "; ".join(result.decision.reasons)
     if retrained.model_version is None:
-        errors = [line.strip() for line in retrained.validation.splitlines() if line.strip().startswith("ERROR")]
+        if not retrained.valid:
+            details = [line.strip() for line in retrained.validation.splitlines() if line.strip().startswith("ERROR")]
+        else:
+            details = list(retrained.blessing if not retrained.blessed else retrained.run.candidate.serving.checks)
         outcome.decision += f"; retraining stopped: {retrained.proposal.message}" + "".join(
-            f"\n  {line}" for line in errors[:5]
+            f"\n  {line}" for line in details[:5]
         )
         return outcome
-    manifest = registry.read_manifest(store, registry.ModelRef(config.name, retrained.model_version))
+    manifest = models.read_manifest(store, models.ModelRef(config.name, retrained.model_version))
     feedback = retrained.dataset.manifest["feedback"]
     rows, held_out = held_out_metrics(store, config, retrained.dataset.ref.version, [before, retrained.model_version])
     outcome.held_out_rows = rows
@@ -584,15 +602,13 @@ def run_loop(
 
 def _check_clean_pickling() -> None:
     """Refuses to train when joblib's pickler carries dill's functions (joblib was imported after TensorFlow)."""
-    from joblib.numpy_pickle import NumpyPickler
-
     polluted = sorted(
         {getattr(f, "__module__", "") for f in NumpyPickler.dispatch.values()} & {"dill._dill", "dill.dill"}
     )
     if polluted:
         raise RuntimeError(
             "joblib was imported after dill (TensorFlow): models pickled now would not load in serving; "
-            "import components.monitor.loop first"
+            "import pipelines.loop first"
         )
 
 

@@ -1,4 +1,4 @@
-"""Training end to end against a real S3 server: tune, train, analyse, register, and the champion gate."""
+"""The training steps in process against a real S3 server: tune, train, analyse, check serving, register, gates."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from pathlib import Path
 import joblib
 from helpers import loans_with_signal, make_loans, write_loans_use_case
 
-from components.common import datasets
+from components.common import datasets, models
 from components.common.config import load_use_case
 from components.ingest.logic import ingest_dataset
 from components.register import logic as registry
 from components.train.logic import Trial, fit
-from components.workflow import train_and_register
+from components.validate.logic import infer_schema_for_version, write_schema
+from pipelines.inprocess import run_training
 
 TRAINING = """
 preprocessing: {{datetime_parts: [dayofweek]}}
@@ -42,21 +43,37 @@ def use_case(tmp_path: Path, loans=None):
     )
 
 
+def train(config_path: Path, store, schema_text: str = "", dataset_version: str | None = "latest"):
+    return run_training(config_path.read_text(), schema_text, store, dataset_version=dataset_version)
+
+
 def test_training_registers_a_blessed_version_with_lineage_and_card(store, tmp_path):
-    config = load_use_case(use_case(tmp_path))
-    dataset = ingest_dataset(config, store)
+    config_path = use_case(tmp_path)
+    dataset = ingest_dataset(load_use_case(config_path), store)
     schema_text = 'feature { name: "amount" type: FLOAT presence { min_fraction: 1.0 } }\n'
-    outcome = train_and_register(config, schema_text, store)
-    manifest = outcome.model.manifest
+    run = train(config_path, store, schema_text)
+    outcome = run.candidate
+    manifest = outcome.registration.manifest
     lineage = manifest["lineage"]
-    assert outcome.model.created and outcome.staged and manifest["blessed"]
+    assert outcome.registration.created and outcome.staged and manifest["blessed"] and outcome.servable
+    assert run.steps == (
+        "configure-run",
+        "plan-trials",
+        *["tune-model"] * 3,
+        "select-trial",
+        "train-model",
+        "evaluate-model",
+        "check-serving",
+        "register-model",
+    )
     assert lineage["dataset_version"] == dataset.ref.version
     assert lineage["parameters"]["family"] == outcome.best.trial.family
     assert len(lineage["trials"]) == 3 and lineage["metrics"]["roc_auc"] > 0.8
-    assert registry.current_version(store, "loans", "staging") == outcome.model.ref.version
-    card = registry.read_cards(store, outcome.model.ref)
+    assert models.current_version(store, "loans", "staging") == outcome.registration.ref.version
+    card = models.read_cards(store, outcome.registration.ref)
     assert "**BLESSED**" in card.markdown and card.data["lineage"]["dataset_version"] == dataset.ref.version
-    model = registry.load_model(store, "loans", outcome.model.ref.version, tmp_path / "load")
+    assert card.markdown == outcome.card_markdown  # the card evaluation built, stored as it is
+    model = models.load_model(store, "loans", outcome.registration.ref.version, tmp_path / "load")
     assert list(model.classes_) == [0, 1]
     # The server checks requests against the serving schema registered beside the model.
     serving = store.get_json(store.bucket("models"), manifest["serving_schema"]["key"])
@@ -64,11 +81,12 @@ def test_training_registers_a_blessed_version_with_lineage_and_card(store, tmp_p
     assert amount["nullable"] is False
 
 
-def test_a_candidate_worse_than_production_is_not_blessed_and_a_better_one_is(store, tmp_path):
-    config = load_use_case(use_case(tmp_path))
+def test_a_candidate_worse_than_production_is_not_blessed_nor_registered_and_a_better_one_is(store, tmp_path):
+    config_path = use_case(tmp_path)
+    config = load_use_case(config_path)
     good_data = ingest_dataset(config, store)
-    first = train_and_register(config, "", store)
-    registry.set_stage(store, "loans", "production", first.model.ref.version, reason="test")
+    first = train(config_path, store)
+    registry.set_stage(store, "loans", "production", first.registered, reason="test")
 
     # Labels are noise before October (train and eval) but real in the test months: the candidate
     # learns nothing, while the champion, scored on the same test rows, knows the rule.
@@ -76,12 +94,17 @@ def test_a_candidate_worse_than_production_is_not_blessed_and_a_better_one_is(st
     before = noisy["opened_at"] < "2024-10-01"
     noise = make_loans(1200, seed=9)["status"].fillna("paid")
     noisy.loc[before, "status"] = noise[before].where(noisy.loc[before, "status"].notna())
-    worse_config = load_use_case(use_case(tmp_path / "noisy", noisy))
-    ingest_dataset(worse_config, store)
-    worse = train_and_register(worse_config, "", store)
-    assert not worse.analysis.blessing.blessed and not worse.staged
-    assert worse.analysis.champion["version"] == first.model.ref.version
-    assert any("worse than the allowed loss" in reason for reason in worse.analysis.blessing.reasons)
+    worse_path = use_case(tmp_path / "noisy", noisy)
+    ingest_dataset(load_use_case(worse_path), store)
+    worse = train(worse_path, store)
+    assert not worse.candidate.blessed and not worse.candidate.staged
+    assert worse.candidate.analysis.champion["version"] == first.registered
+    assert any("worse than the allowed loss" in reason for reason in worse.candidate.analysis.blessing.reasons)
+    # As in the pipeline, an unblessed candidate is checked for serving but never registered.
+    assert worse.registered is None and worse.steps[-2:] == ("evaluate-model", "check-serving")
+    assert all(
+        v.manifest["lineage"]["dataset_version"] != worse.dataset_version for v in models.list_versions(store, "loans")
+    )
 
     # Now production holds a weak model: a candidate from good data beats it and is blessed.
     train_rows = datasets.load_split(store, good_data.manifest, "train", tmp_path)
@@ -93,9 +116,10 @@ def test_a_candidate_worse_than_production_is_not_blessed_and_a_better_one_is(st
     ).ref.version
     registry.set_stage(store, "loans", "production", weak_version, reason="test")
     ingest_dataset(config, store)
-    better = train_and_register(config, "", store)
+    better = train(config_path, store).candidate
     assert better.analysis.blessing.blessed and better.analysis.champion["version"] == weak_version
     assert better.analysis.metrics["roc_auc"] > better.analysis.champion["metrics"]["roc_auc"]
+    assert better.registration is not None
 
 
 def test_cli_train_and_models_commands(tmp_path, s3_env, store):
@@ -111,6 +135,7 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     assert trained.returncode == 0, trained.stderr
     version = trained.stdout.split()[2]
     assert "blessed:    yes" in trained.stdout and "baseline:   majority class: roc_auc 0.5000" in trained.stdout
+    assert "serving:    PASS" in trained.stdout
     assert "trial 1/3" in trained.stderr
     listing = mlcycle("models", "list", "-c", str(config_path))
     assert version in listing.stdout and "staging" in listing.stdout
@@ -125,3 +150,20 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
         and missing.stderr.startswith("error: ")
         and len(missing.stderr.strip().splitlines()) == 1
     )
+
+
+def test_ingesting_first_stops_at_validation_when_the_data_is_invalid(store, tmp_path):
+    good = use_case(tmp_path / "good")
+    config = load_use_case(good)
+    ingest_dataset(config, store)
+    schema_file = tmp_path / "schema.pbtxt"
+    write_schema(infer_schema_for_version(config, store), schema_file)
+    bad = use_case(tmp_path / "bad", loans_with_signal(seed=4).assign(amount="lots"))
+
+    run = train(bad, store, schema_file.read_text(), dataset_version=None)
+
+    assert run.steps == ("configure-run", "ingest-data", "validate-data")
+    assert not run.validation.is_valid and run.candidate is None and run.registered is None
+    assert run.dataset_version == run.ingested.ref.version
+    assert "UNEXPECTED_DATA_TYPE" in run.validation.summary()
+    assert models.list_versions(store, "loans") == []

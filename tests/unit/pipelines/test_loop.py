@@ -9,7 +9,7 @@ import pytest
 
 from components.common.config import parse_use_case
 from components.common.errors import UserError
-from components.monitor.loop import (
+from pipelines.loop import (
     Column,
     LoopPlan,
     batches,

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from helpers import assert_one_line_error, demo_sample, mlcycle
 
-from components.common import datasets
+from components.common import datasets, models
 from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
-from components.register import logic as registry
 from components.serve.client import PREDICT_PATH, payload, post
 from components.serve.local import start_server
 from components.serve.schema import build_serving_schema
@@ -57,9 +56,9 @@ def test_the_loop_retrains_on_feedback_and_promotes_the_new_model_by_a_commit(tm
             pass
 
         store = ObjectStore.connect(s3_settings(env))
-        assert registry.current_version(store, USE_CASE, "production") == after
-        assert next(v for v in registry.list_versions(store, USE_CASE) if v.version == after).blessed
-        assert registry.current_version(store, "flights", "production") is None  # the demo's registry untouched
+        assert models.current_version(store, USE_CASE, "production") == after
+        assert next(v for v in models.list_versions(store, USE_CASE) if v.version == after).blessed
+        assert models.current_version(store, "flights", "production") is None  # the demo's registry untouched
         manifest = datasets.read_manifest(store, datasets.resolve(store, USE_CASE, new_dataset))
         feedback = manifest["feedback"]
         assert manifest["parent"] == base_dataset
@@ -73,7 +72,7 @@ def test_the_loop_retrains_on_feedback_and_promotes_the_new_model_by_a_commit(tm
         message = git(repo, "log", "-1", "--format=%B")
         assert message.startswith(f"Promote {USE_CASE} {after} to production")
         assert f"(was {before})" in message and f"dataset:  {new_dataset}" in message
-        assert registry.read_manifest(store, registry.ModelRef(USE_CASE, after))["model"]["sha256"] in message
+        assert models.read_manifest(store, models.ModelRef(USE_CASE, after))["model"]["sha256"] in message
         release = (repo / "manifests/model/overlays/production/release/release.yaml").read_text()
         assert after in release and before not in release
         assert f"promotion commit {commit} in " in out
@@ -92,7 +91,7 @@ def test_the_loop_retrains_on_feedback_and_promotes_the_new_model_by_a_commit(tm
         assert f"base      dataset {base_dataset} (" in second.stderr and "unchanged" in second.stderr
         assert table_row(second.stdout, "model version")[0] == before
         newest = table_row(second.stdout, "model version")[1]
-        assert registry.current_version(store, USE_CASE, "production") == newest
+        assert models.current_version(store, USE_CASE, "production") == newest
         subjects = git(repo, "log", "--format=%s").splitlines()
         assert subjects[0] == f"Promote {USE_CASE} {newest} to production"
         assert subjects[1] == f"Promote {USE_CASE} {before} to production"  # back to the base model first

@@ -1,0 +1,28 @@
+"""Classification metrics of binary and multiclass models, shared by tuning, analysis and monitoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from components.common.metrics import classification_metrics, confusion, roc_points
+
+
+def test_binary_metrics_match_known_values():
+    labels = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.35, 0.65], [0.2, 0.8]])
+    metrics = classification_metrics(labels, proba, [0, 1])
+    assert metrics["roc_auc"] == 0.75 and metrics["accuracy"] == 0.75
+    assert metrics["precision"] == pytest.approx(2 / 3) and metrics["recall"] == 1.0
+    assert metrics["brier"] == pytest.approx(np.mean([0.01, 0.49, 0.1225, 0.04]))
+    assert confusion(labels, proba, [0, 1]) == [[1, 1], [0, 2]]
+    points = roc_points(labels, proba, [0, 1])
+    assert points[0][:2] == (0.0, 0.0) and points[-1][:2] == (1.0, 1.0)
+
+
+def test_multiclass_metrics_with_text_labels():
+    labels = np.array(["a", "b", "c", "a"], dtype=object)
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3]])
+    metrics = classification_metrics(labels, proba, ["a", "b", "c"])
+    assert metrics["accuracy"] == 0.75 and metrics["roc_auc"] == pytest.approx(1.0)
+    assert confusion(labels, proba, ["a", "b", "c"]) == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
