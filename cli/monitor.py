@@ -103,8 +103,7 @@ def monitor(
     else:
         click.echo(
             f"           model {outcome.model_version or '(not registered)'} "
-            f"{'blessed' if outcome.blessed else 'NOT blessed'}: "
-            + "; ".join(outcome.blessing)
+            f"{'blessed' if outcome.blessed else 'NOT blessed'}: " + "; ".join(outcome.blessing)
         )
     click.echo(f"propose:   {outcome.proposal.message}")
 

@@ -44,9 +44,7 @@ def train(config_path: Path, version: str) -> None:
     config = load_use_case(config_path)
     schema_file = schema_path(config_path, config)
     schema_text = schema_file.read_text() if schema_file.exists() else ""
-    run = inprocess.run_training(
-        config_path.read_text(), schema_text, store(), dataset_version=version, say=to_stderr
-    )
+    run = inprocess.run_training(config_path.read_text(), schema_text, store(), dataset_version=version, say=to_stderr)
     candidate = run.candidate
     analysis = candidate.analysis
     metrics = analysis.metrics

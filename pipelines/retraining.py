@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from components.common.serving_logs import Window
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components.common.config import parse_use_case
+from components.common.serving_logs import Window
 from components.common.storage import ObjectStore
 from components.ingest.logic import IngestResult
 from components.monitor.retraining import Proposal, propose_promotion, retraining_use_case, schema_for_feedback

@@ -66,7 +66,8 @@ def test_monitor_finds_drift_retrains_on_the_feedback_and_proposes_promotion(ser
     proposed = next(line for line in lines if line.startswith("propose:   model m-"))
     version = proposed.split()[2]
     assert proposed.endswith(
-        f"propose it for production: mlcycle promote -c {served.config_path} {version} --to production --branch retrain/loans-{version}"
+        f"propose it for production: mlcycle promote -c {served.config_path} {version} --to production "
+        f"--branch retrain/loans-{version}"
     )
     assert models.current_version(served.store, "loans", "staging") == version  # blessed, so staged like any run
     assert (
@@ -78,5 +79,6 @@ def test_a_bad_window_is_one_line_and_exit_2(served, env):
     done = mlcycle("monitor", "-c", str(served.config_path), "--start", "2026-03-02", "--end", "2026-03-01", env=env)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
-        "error: the window ends (2026-03-01T00:00:00+00:00) before it starts (2026-03-02T00:00:00+00:00) (hint: swap the bounds)"
+        "error: the window ends (2026-03-01T00:00:00+00:00) before it starts (2026-03-02T00:00:00+00:00) "
+        "(hint: swap the bounds)"
     ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from components.common.serving_logs import Window
 from integration.monitor.serving_logs import serve, traffic
 
 from components.common import models
+from components.common.serving_logs import Window
 from pipelines.retraining import retrain
 
 
@@ -31,8 +31,8 @@ def test_retraining_in_process_trains_on_the_feedback_and_proposes_a_blessed_mod
     assert outcome.dataset.manifest["feedback"]["window"] == window.to_json()
     assert outcome.proposal.version == outcome.model_version
     assert (
-        outcome.proposal.command
-        == f"mlcycle promote -c {served.config_path} {outcome.model_version} --to production --branch retrain/loans-{outcome.model_version}"
+        outcome.proposal.command == f"mlcycle promote -c {served.config_path} {outcome.model_version} --to production "
+        f"--branch retrain/loans-{outcome.model_version}"
     )
     assert lines[0].startswith(f"dataset {outcome.dataset.ref.version}: base data plus")
     # The training pipeline's steps from ingestion on, as the monitoring pipeline nests it.

@@ -61,7 +61,7 @@ def test_s3_credentials_reach_tasks_only_from_the_kubernetes_secret(path):
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     reading_s3 = {name: config for name, config in executors.items() if "secretAsEnv" in config}
     assert reading_s3, "no task reads the S3 Secret"
-    for name, config in reading_s3.items():
+    for config in reading_s3.values():
         (secret,) = config["secretAsEnv"]
         assert secret["secretName"] == S3_SECRET
         assert {entry["envVar"] for entry in secret["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}

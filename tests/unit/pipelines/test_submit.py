@@ -246,7 +246,8 @@ def test_the_demo_use_case_fills_in_only_when_no_use_case_is_given(tmp_path):
         tmp_path,
         "p.yaml",
         "pipelineInfo: {name: p}\n"
-        "root: {inputDefinitions: {parameters: {use_case: {parameterType: STRING}, window: {parameterType: NUMBER_INTEGER}}}}\n",
+        "root: {inputDefinitions: {parameters: {use_case: {parameterType: STRING}, "
+        "window: {parameterType: NUMBER_INTEGER}}}}\n",
     )
     with pytest.raises(UserError, match="pipeline p needs 'window'"):  # only the demo values it declares
         prepare(spec, None, None, "exp", host)
