@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from components.common.config import DEMO_CONFIG, load_use_case, schema_path
+from components.common.config import load_use_case, schema_path
 from components.serve.check import ServingCheck, serving_schema_from_text
 from components.serve.schema import ServingFeature, build_serving_schema
+from pipelines.usecases import DEMO_CONFIG
 
 
 def test_the_schema_text_decides_types_and_presence_and_without_it_the_use_case_alone_does():
