@@ -88,8 +88,11 @@ def test_ingesting_the_crafted_file_is_a_one_line_refusal_and_never_runs_the_pay
 )
 def test_every_project_reader_refuses_the_file_in_a_fresh_process(crafted, reader):
     parquet, marker = crafted
-    code = f"import sys\n{reader}\nfrom components.common.errors import SourceError\n"
+    code = f"import os, sys\n{reader}\nfrom components.common.errors import SourceError\n"
     code += "try:\n    read(sys.argv[1])\nexcept SourceError as error:\n    print(error)\nelse:\n    sys.exit('read')\n"
+    # pyarrow 10 now and then aborts at interpreter teardown after a refused read ("terminate called
+    # without an active exception"): skip the teardown, which says nothing about the refusal.
+    code += "sys.stdout.flush()\nos._exit(0)\n"
     result = run(sys.executable, "-c", code, str(parquet))
     assert result.returncode == 0, result.stderr
     assert "CVE-2023-47248" in result.stdout
