@@ -87,7 +87,7 @@ def s3_up(port: int) -> None:
     state = _start_embedded_s3({"s3": port} if port else None)
     settings = s3_settings()
     click.echo(f"S3 server ready at {state.endpoint_url} (pid {state.pid}, key {settings.masked_key()})")
-    click.echo(f"  credentials: {_server_paths().credentials} (mode 0600)")
+    click.echo(f"  credentials: {_server_paths().role_credentials('<role>')} (mode 0600, one per role)")
     click.echo(f"  buckets:     {', '.join(_buckets(settings))}")
 
 
@@ -404,7 +404,7 @@ def run(
         )
     if not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
         state = _start_embedded_s3(None)
-        for name, value in state.environment().items():
+        for name, value in state.environment("pipeline").items():
             os.environ[name] = value  # every pipeline task inherits them (the cluster uses a Secret)
         click.echo(f"S3        embedded server at {state.endpoint_url}")
     settings = s3_settings()
@@ -524,7 +524,9 @@ def _server_paths():
 def _start_embedded_s3(ports: dict[str, int] | None):
     from components.common import s3_server
 
-    return s3_server.start(_server_paths(), ports)
+    state = s3_server.start(_server_paths(), ports)
+    _buckets(s3_settings({**os.environ, **state.environment("admin")}))  # only the admin role creates buckets
+    return state
 
 
 def _store():
@@ -832,8 +834,8 @@ def loop_command(config_path: Path, sources: tuple[str, ...], rows: int, batch: 
         )
     if not any(os.environ.get(v) for v in ENDPOINT_VARIABLES):
         state = _start_embedded_s3(None)
-        for name, value in state.environment().items():
-            os.environ[name] = value  # the model server inherits them
+        for name, value in state.environment("pipeline").items():
+            os.environ[name] = value  # the model server swaps them for the serving identity
         click.echo(f"S3 embedded server at {state.endpoint_url}", err=True)
     loop = importlib.import_module("components.monitor.loop")  # before TensorFlow (see the module)
     click.echo("loop      TensorFlow loads first (~15 s)...", err=True)

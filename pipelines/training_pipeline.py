@@ -5,7 +5,8 @@ pipeline branches on (dsl.If), never failures. The same pipeline runs in the KFP
 on one machine with kfp.local.
 
 Cluster settings live here too, through kfp-kubernetes: S3 credentials come from the Kubernetes
-Secret ``mlcycle-s3`` and the endpoint from the ConfigMap ``mlcycle-s3`` (manifests/ creates both), so
+Secret ``mlcycle-s3-pipeline`` (the pipeline role; hack/deploy.sh creates it) and the endpoint from the
+ConfigMap ``mlcycle-s3`` (manifests/), so
 no credential ever appears in the spec or in a run's parameters. kfp.local ignores these settings and
 resource requests; pipelines/local.py supplies the embedded server's endpoint and credentials as
 environment variables that every local task inherits.
@@ -21,17 +22,24 @@ from components.serve.component import check_serving
 from components.train.component import plan_trials, select_trial, train_model, tune_model
 from components.validate.component import validate_data
 
-S3_SECRET = "mlcycle-s3"
+S3_SECRET = "mlcycle-s3-pipeline"
+# The monitoring role's keys (read only: logs, registry, datasets), for monitoring's own tasks.
+S3_MONITORING_SECRET = "mlcycle-s3-monitoring"
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 S3_CONFIG_MAP = "mlcycle-s3"
 S3_CONFIG_KEYS = ("AWS_ENDPOINT_URL", "AWS_REGION")
 
 
 def _uses_s3(
-    task: dsl.PipelineTask, cpu: str, memory: str, memory_limit: str, timeout_minutes: int = 60
+    task: dsl.PipelineTask,
+    cpu: str,
+    memory: str,
+    memory_limit: str,
+    timeout_minutes: int = 60,
+    secret: str = S3_SECRET,
 ) -> dsl.PipelineTask:
-    """Gives a task the S3 endpoint and credentials, its resources, bounded retries and a timeout."""
-    kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env={key: key for key in S3_SECRET_KEYS})
+    """Gives a task the S3 endpoint and the keys of the Secret named, its resources, bounded retries and a timeout."""
+    kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={key: key for key in S3_SECRET_KEYS})
     kubernetes.use_config_map_as_env(
         task, config_map_name=S3_CONFIG_MAP, config_map_key_to_env={key: key for key in S3_CONFIG_KEYS}
     )

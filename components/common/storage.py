@@ -45,7 +45,7 @@ T = TypeVar("T")
 SHA256_METADATA = "sha256"
 CHUNK_BYTES = 8 * 1024 * 1024
 TRANSIENT_S3_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "OperationAborted"}
-CREDENTIAL_S3_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken"}
+CREDENTIAL_S3_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken"}
 TRANSIENT_EXCEPTIONS = (
     urllib3.exceptions.HTTPError,  # connection refused, reset, timeouts, protocol errors
     ConnectionError,
@@ -53,6 +53,10 @@ TRANSIENT_EXCEPTIONS = (
     ServerError,  # 5xx without an S3 error document
     InvalidResponseError,
 )
+
+
+class AccessDeniedError(StorageError):
+    """The store knows the identity but its role does not allow the operation."""
 
 
 @dataclass(frozen=True)
@@ -159,12 +163,18 @@ class ObjectStore:
     def ensure_buckets(self, roles: tuple[str, ...] = BUCKET_ROLES) -> list[str]:
         """Creates the buckets of the given roles if missing, with versioning enabled.
 
+        A bucket that exists with versioning on is left alone, so any identity that may read it passes;
+        creating a bucket or switching versioning on takes the ``admin`` role (components/common/s3_roles.py).
+
         Returns:
             The bucket names.
         """
         names = [self.bucket(role) for role in roles]
         for name in names:
-            if not self._call(f"check bucket {name}", self._client.bucket_exists, name):
+            if self._call(f"check bucket {name}", self._client.bucket_exists, name):
+                if self.versioning_enabled(name):
+                    continue
+            else:
                 try:
                     self._call(f"create bucket {name}", self._client.make_bucket, name)
                 except StorageError as error:
@@ -351,6 +361,13 @@ class ObjectStore:
             except S3Error as error:
                 if error.code in ("NoSuchKey", "NoSuchBucket", "NoSuchVersion"):
                     raise NotFoundError(f"cannot {what}: {error.code}") from None
+                if error.code == "AccessDenied":
+                    raise AccessDeniedError(
+                        f"S3 at {self.settings.url} denied access key {self.settings.masked_key()} the right to "
+                        f"{what} (AccessDenied)",
+                        hint="each role may do only its part (the role matrix: components/common/s3_roles.py); "
+                        "buckets are created by the admin role (`make s3-up`, the bucket job on a cluster)",
+                    ) from None
                 if error.code in CREDENTIAL_S3_CODES:
                     raise StorageError(
                         f"S3 at {self.settings.url} refused the credentials ({error.code}) while trying to {what}",
