@@ -184,7 +184,7 @@ def credentials_from_env_file(values: Mapping[str, str]) -> tuple[tuple[str, str
 
 
 def matrix_markdown() -> str:
-    """The role matrix as a Markdown table (manifests/README.md carries it; a test keeps the two equal)."""
+    """The role matrix in Markdown with what its words allow (manifests/README.md carries it; a test compares)."""
     lines = [f"| role | {' | '.join(BUCKET_ROLES)} |", "|" + " --- |" * (len(BUCKET_ROLES) + 1)]
     for role in ROLES:
         cells = []
@@ -192,6 +192,15 @@ def matrix_markdown() -> str:
             grants = [grant for grant in ACCESS[role] if grant.bucket == bucket]
             cells.append("; ".join(_describe(grant) for grant in grants) or "-")
         lines.append(f"| `{role}` | {' | '.join(cells)} |")
+    lines.append("")
+    for word in (READ, WRITE, DELETE, CREATE, VERSIONING):
+        parts = [
+            f"{', '.join(table[word])} on {where}"
+            for table, where in ((OBJECT_ACTIONS, "its objects"), (BUCKET_ACTIONS, "the bucket"))
+            if word in table
+        ]
+        lines.append(f"- `{word}`: {'; '.join(parts)}")
+    lines.append(f"- `admin` and `pipeline` may also list the buckets ({LIST_ALL_BUCKETS}).")
     return "\n".join(lines) + "\n"
 
 
