@@ -150,7 +150,7 @@ def test_s3_settings_fall_back_to_the_embedded_server_state(tmp_path):
     folder = tmp_path / "s3"
     folder.mkdir()
     (folder / "server.json").write_text(json.dumps({"pid": 1, "ports": {"s3": 18333}}))
-    (folder / "credentials.env").write_text("AWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=shh\n")
+    (folder / "credentials-pipeline.env").write_text("AWS_ACCESS_KEY_ID=local\nAWS_SECRET_ACCESS_KEY=shh\n")
     settings = s3_settings({"MLCYCLE_STATE_DIR": str(tmp_path)})
     assert (settings.endpoint, settings.access_key, settings.secret_key) == ("127.0.0.1:18333", "local", "shh")
 
