@@ -3,12 +3,12 @@
 The role matrix (role x bucket x actions; ``write`` includes multipart uploads, no role may delete an
 object version for good or change a bucket's settings except ``admin``'s versioning)::
 
-    role                 datasets            models              feedback                          artifacts
-    admin                create, versioning  create, versioning  create, versioning                create, versioning
-    pipeline             read, write, delete read, write, delete read                              read, write, delete
-    serving              -                   read                write */requests/*, */feedback/*  -
-    monitoring           read                read                read                              -
-    storage-initializer  -                   read                -                                 -
+    role                 datasets             models               feedback                          artifacts
+    admin                create, versioning   create, versioning   create, versioning                create, versioning
+    pipeline             read, write, delete  read, write, delete  read                              read, write, delete
+    serving              -                    read                 write */requests/*, */feedback/*  -
+    monitoring           read                 read                 read                              -
+    storage-initializer  -                    read                 -                                 -
 
 - ``pipeline``: the training and retraining tasks (and the local CLI): datasets, models and artifacts,
   and the feedback that retraining ingests.

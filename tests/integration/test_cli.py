@@ -180,9 +180,9 @@ def test_run_trains_deploys_and_a_second_run_meets_the_first_model_as_champion(t
         for task in ("ingest-data", "validate-data", "evaluate-model", "check-serving", "register-model"):
             assert f"Task {task} cache hit" not in log, task  # changing sources, the registry, the report
 
-        credentials = tmp_path / "state" / "s3" / "credentials.env"
-        secret = credentials.read_text().split("AWS_SECRET_ACCESS_KEY=")[1].strip()
-        assert secret not in first.stdout + first.stderr + second.stdout + second.stderr
+        for credentials in (tmp_path / "state" / "s3").glob("credentials*.env"):  # the root's and each role's
+            secret = credentials.read_text().split("AWS_SECRET_ACCESS_KEY=")[1].strip()
+            assert secret not in first.stdout + first.stderr + second.stdout + second.stderr
     finally:
         mlcycle("s3", "down", env=env)
 

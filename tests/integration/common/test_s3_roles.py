@@ -226,3 +226,24 @@ def test_every_role_has_its_own_keys_and_anonymous_requests_are_refused(s3, stor
     anonymous = client(s3, None)
     assert refused(anonymous.get_object, store.bucket("models"), "shop/v1/model.joblib") == "AccessDenied"
     assert refused(lambda: anonymous.list_objects(store.bucket("models")).__next__()) == "AccessDenied"
+
+
+def test_a_refused_head_request_tells_wrong_keys_from_a_missing_right(s3, store):
+    # A HEAD answer has no body: the client only sees 403 AccessDenied, whatever the cause.
+    wrong = ObjectStore.connect(
+        S3Settings(
+            store.settings.endpoint,
+            False,
+            s3.keys("pipeline")[0],
+            "wrong-secret",
+            bucket_prefix=store.settings.bucket_prefix,
+        )
+    )
+    with pytest.raises(StorageError, match=r"refused the credentials \(SignatureDoesNotMatch\)") as bad_keys:
+        wrong.ensure_buckets(("datasets",))
+    assert not isinstance(bad_keys.value, AccessDeniedError)
+    serving = as_role(s3, store, "serving")
+    with pytest.raises(AccessDeniedError, match="check bucket .*datasets"):
+        serving.ensure_buckets(("datasets",))
+    with pytest.raises(AccessDeniedError, match="look up s3://"):
+        serving.exists(store.bucket("datasets"), "shop/x")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -155,3 +156,16 @@ def test_the_markdown_matrix_has_a_row_per_role_and_a_column_per_bucket():
     assert list(rows) == list(ROLES)
     assert rows["serving"] == ["-", "read", "write `*/requests/*`, `*/feedback/*`", "-"]
     assert rows["pipeline"][2] == "read"
+
+
+def test_the_module_docstring_shows_the_matrix_of_the_code():
+    lines = s3_roles.__doc__.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split() == ["role", *BUCKET_ROLES])
+    shown = {
+        line.split()[0]: re.split(r"\s{2,}", line.strip())[1:] for line in lines[header + 1 : header + 1 + len(ROLES)]
+    }
+    table = matrix_markdown().split("\n\n")[0].splitlines()[2:]
+    expected = {
+        row.split("|")[1].strip(" `"): [c.strip().replace("`", "") for c in row.split("|")[2:-1]] for row in table
+    }
+    assert shown == expected
