@@ -58,8 +58,13 @@ def server_paths() -> s3_server.ServerPaths:
 
 
 def start_embedded_s3(ports: dict[str, int] | None = None) -> s3_server.ServerState:
-    """Starts the embedded S3 server on 127.0.0.1 (or finds it running) and returns its state."""
-    return s3_server.start(server_paths(), ports)
+    """Starts the embedded S3 server on 127.0.0.1 (or finds it running), creates the buckets, returns its state.
+
+    Only the admin role creates buckets; every other process uses its own role's keys.
+    """
+    state = s3_server.start(server_paths(), ports)
+    ensure_buckets(s3_settings({**os.environ, **state.environment("admin")}))
+    return state
 
 
 def embedded_s3_unless_configured() -> s3_server.ServerState | None:
@@ -71,8 +76,10 @@ def embedded_s3_unless_configured() -> s3_server.ServerState | None:
     if any(os.environ.get(variable) for variable in ENDPOINT_VARIABLES):
         return None
     state = start_embedded_s3()
-    for name, value in state.environment().items():
-        os.environ[name] = value  # the processes this command starts inherit them (the cluster uses a Secret)
+    for name, value in state.environment("pipeline").items():
+        # The processes this command starts inherit the pipeline role's keys (the cluster uses a Secret);
+        # a model server started from here swaps them for the serving role's.
+        os.environ[name] = value
     return state
 
 

@@ -23,7 +23,7 @@ def s3_up(port: int) -> None:
     state = start_embedded_s3({"s3": port} if port else None)
     settings = s3_settings()
     click.echo(f"S3 server ready at {state.endpoint_url} (pid {state.pid}, key {settings.masked_key()})")
-    click.echo(f"  credentials: {server_paths().credentials} (mode 0600)")
+    click.echo(f"  credentials: {server_paths().role_credentials('<role>')} (mode 0600, one per role)")
     click.echo(f"  buckets:     {', '.join(ensure_buckets(settings))}")
 
 

@@ -4,7 +4,12 @@
 #   object store (+ buckets) -> Kubeflow Pipelines -> Seldon Core operator -> Argo CD -> models.
 # Third-party parts come from their pinned upstream releases (manifests/remote): network needed.
 # Secrets are generated here, from .local/cluster/credentials.env (git-ignored, mode 0600, random
-# values on the first run), and never written to the repository.
+# values on the first run), and never written to the repository: the object store's root user (the
+# server and the bucket job only) and one key pair per role of components/common/s3_roles.py, each
+# given only to the pods of that role:
+#   kubeflow: mlcycle-s3-pipeline (training tasks), mlcycle-s3-monitoring (monitoring tasks);
+#   mlcycle-staging, mlcycle-production: mlcycle-s3-serving (the model), mlcycle-model-storage (the
+#   storage initializer); mlcycle-storage: all of them (the bucket job creates the users).
 #
 # Settings (environment): OBJECT_STORE=minio|seaweedfs, MODEL_SYNC=argocd|direct (default: argocd
 # when manifests/argocd/apps/source.yaml names your fork, else direct), TIMEOUT (per part, 600s),
@@ -21,6 +26,8 @@ STATE="${MLCYCLE_STATE_DIR:-.local}/cluster"
 CREDENTIALS="$STATE/credentials.env"
 PLACEHOLDER_REPO=https://github.com/mlcycle/mlcycle.git
 S3_ENDPOINT=http://object-store.mlcycle-storage.svc.cluster.local:9000
+# The roles of components/common/s3_roles.py (ROLES); a unit test keeps the two lists equal.
+ROLES="admin pipeline serving monitoring storage-initializer"
 
 say() { printf '==> %s\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -47,7 +54,39 @@ secret_from_stdin() {
   rm -f "$file"
 }
 
+# Creates or updates a Secret with one key whose value is stdin (a file, e.g. JSON), never on a command line.
+secret_file_from_stdin() {
+  local namespace="$1" name="$2" key="$3" file
+  file="$(mktemp "$STATE/secret.XXXXXX")"
+  cat > "$file"
+  [ -s "$file" ] || { rm -f "$file"; fail "nothing to put into Secret $name"; }
+  k create secret generic "$name" -n "$namespace" --from-file="$key=$file" --dry-run=client -o yaml | k apply -f - >/dev/null
+  rm -f "$file"
+}
+
 random_string() { LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c "$1"; }
+
+# The variable stem of a role in the credentials file: storage-initializer -> STORAGE_INITIALIZER.
+role_var() { printf '%s' "$1" | tr 'a-z-' 'A-Z_'; }
+
+# Every role's key pair as KEY=value lines (for the object store's own Secret).
+role_keys() {
+  local role var key secret
+  for role in $ROLES; do
+    var="$(role_var "$role")"; key="${var}_ACCESS_KEY_ID"; secret="${var}_SECRET_ACCESS_KEY"
+    printf '%s=%s\n%s=%s\n' "$key" "${!key}" "$secret" "${!secret}"
+  done
+}
+
+# role_secret NAMESPACE NAME ROLE: the role's keys as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+role_secret() {
+  local var key secret
+  var="$(role_var "$3")"; key="${var}_ACCESS_KEY_ID"; secret="${var}_SECRET_ACCESS_KEY"
+  secret_from_stdin "$1" "$2" <<EOT
+AWS_ACCESS_KEY_ID=${!key}
+AWS_SECRET_ACCESS_KEY=${!secret}
+EOT
+}
 
 # --- preflight ---------------------------------------------------------------------------------
 context="$(k config current-context 2>/dev/null)" || fail "kubectl has no current context (hint: make kind-up, or kubectl config use-context NAME)"
@@ -71,6 +110,16 @@ fi
 if [ -z "${AWS_ACCESS_KEY_ID:-}" ] || [ -z "${AWS_SECRET_ACCESS_KEY:-}" ]; then
   fail "$CREDENTIALS lacks AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY (hint: delete it to generate new ones)"
 fi
+# A role without keys (a new role, or a file from before the roles) gets them now; existing keys stay.
+for role in $ROLES; do
+  var="$(role_var "$role")"; key="${var}_ACCESS_KEY_ID"; secret="${var}_SECRET_ACCESS_KEY"
+  if [ -z "${!key:-}" ] || [ -z "${!secret:-}" ]; then
+    say "generating the $role role's object store keys in $CREDENTIALS"
+    printf '%s=%s\n%s=%s\n' "$key" "mlc$(random_string 16)" "$secret" "$(random_string 40)" >> "$CREDENTIALS"
+  fi
+done
+# shellcheck disable=SC1090
+. "$CREDENTIALS"
 
 # --- object store ------------------------------------------------------------------------------
 say "object store ($OBJECT_STORE) in mlcycle-storage"
@@ -78,7 +127,14 @@ ensure_namespace mlcycle-storage
 secret_from_stdin mlcycle-storage object-store-credentials <<EOT
 AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
 AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+$(role_keys)
 EOT
+if [ "$OBJECT_STORE" = seaweedfs ]; then
+  # SeaweedFS reads its identities (root, and each role with its policy) from a file, read at start:
+  # after a change, kubectl -n mlcycle-storage rollout restart deployment/object-store.
+  .venv/bin/python -m components.common.s3_roles seaweedfs-config "$CREDENTIALS" \
+    | secret_file_from_stdin mlcycle-storage object-store-identities config.json
+fi
 # A Job's template cannot change and a finished one does nothing: run it anew on every deploy.
 k delete job create-buckets -n mlcycle-storage --ignore-not-found >/dev/null
 k apply -k "$store_dir" >/dev/null
@@ -89,10 +145,10 @@ k wait --for=condition=complete job/create-buckets -n mlcycle-storage --timeout=
 say "Kubeflow Pipelines 2.17.1 in kubeflow (upstream manifests, fetched now)"
 k apply -k manifests/remote/kubeflow-pipelines/cluster-scoped >/dev/null
 k wait --for=condition=established --timeout=120s crd/applications.app.k8s.io >/dev/null || fail "KFP's CRDs are not established (hint: kubectl get crd | grep app.k8s.io)"
-secret_from_stdin kubeflow mlcycle-s3 <<EOT
-AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
-AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
-EOT
+role_secret kubeflow mlcycle-s3-pipeline pipeline
+role_secret kubeflow mlcycle-s3-monitoring monitoring
+# The single all-powerful key pair of earlier releases must not linger.
+k delete secret mlcycle-s3 -n kubeflow --ignore-not-found >/dev/null
 k apply -k manifests/remote/kubeflow-pipelines >/dev/null
 k wait --for=condition=Available deployment --all -n kubeflow --timeout="$KFP_TIMEOUT" >/dev/null || not_ready kubeflow "Kubeflow Pipelines"
 
@@ -112,19 +168,19 @@ say "Seldon Core operator $version in seldon-system (Helm chart $chart)"
 for environment in staging production; do
   namespace="mlcycle-$environment"
   ensure_namespace "$namespace"
-  secret_from_stdin "$namespace" mlcycle-s3 <<EOT
-AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
-AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
-EOT
-  # The storage initializer's rclone configuration: remote S3, the scheme of modelUri.
+  role_secret "$namespace" mlcycle-s3-serving serving
+  # The storage initializer's rclone configuration: remote S3, the scheme of modelUri; read models only.
   secret_from_stdin "$namespace" mlcycle-model-storage <<EOT
 RCLONE_CONFIG_S3_TYPE=s3
 RCLONE_CONFIG_S3_PROVIDER=Minio
 RCLONE_CONFIG_S3_ENV_AUTH=false
-RCLONE_CONFIG_S3_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
-RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+RCLONE_CONFIG_S3_ACCESS_KEY_ID=$STORAGE_INITIALIZER_ACCESS_KEY_ID
+RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$STORAGE_INITIALIZER_SECRET_ACCESS_KEY
 RCLONE_CONFIG_S3_ENDPOINT=$S3_ENDPOINT
 EOT
+  # The single all-powerful key pair of earlier releases must not linger (pods of a model synced from
+  # an older revision of the manifests name it: sync this revision).
+  k delete secret mlcycle-s3 -n "$namespace" --ignore-not-found >/dev/null
 done
 
 # --- Argo CD and the models --------------------------------------------------------------------
@@ -162,7 +218,7 @@ if [ "$context" = "kind-mlcycle" ]; then
 mlcycle is deployed on kind:
   KFP UI:          http://127.0.0.1:8080
   model endpoint:  http://127.0.0.1:8081/api/v1.0/predictions   (production)
-  S3 console:      http://127.0.0.1:8082   (keys in $CREDENTIALS)
+  S3 console:      http://127.0.0.1:8082   (root user: AWS_* in $CREDENTIALS)
 EOT
 else
   cat <<EOT

@@ -11,7 +11,7 @@ this is continuous training on a cluster; with ``retrain`` off it only monitors.
 from kfp import dsl
 
 from components.monitor.component import monitor_serving, propose_promotion
-from pipelines.cluster import uses_s3
+from pipelines.cluster import S3_MONITORING_SECRET, uses_s3
 from pipelines.training_pipeline import training_pipeline
 
 
@@ -55,6 +55,7 @@ def monitoring_pipeline(
         "1",
         "3Gi",
         "6Gi",
+        secret=S3_MONITORING_SECRET,
     ).set_caching_options(False)
     with dsl.If(monitored.outputs["Output"] == True, name="retraining-is-due"):  # noqa: E712
         with dsl.If(retrain == True, name="retraining-is-on"):  # noqa: E712
@@ -62,6 +63,10 @@ def monitoring_pipeline(
                 use_case=monitored.outputs["retraining_use_case"], schema=monitored.outputs["retraining_schema"]
             )
             proposed = uses_s3(
-                propose_promotion(use_case=monitored.outputs["retraining_use_case"]), "250m", "512Mi", "1Gi"
+                propose_promotion(use_case=monitored.outputs["retraining_use_case"]),
+                "250m",
+                "512Mi",
+                "1Gi",
+                secret=S3_MONITORING_SECRET,
             )
             proposed.set_caching_options(False).after(retrained)

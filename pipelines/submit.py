@@ -299,13 +299,13 @@ def check_no_credentials(pipeline: CompiledPipeline, params: Mapping[str, Any], 
     if any(secret in pipeline.text for secret in secrets):
         raise UserError(
             f"{pipeline.path.name} contains an S3 key of this environment",
-            hint="credentials reach tasks from the Kubernetes Secret mlcycle-s3; recompile without them",
+            hint="credentials reach tasks from their role's Kubernetes Secret; recompile without them",
         )
     for name, value in params.items():
         if any(secret in json.dumps(value) for secret in secrets):
             raise UserError(
                 f"parameter {name!r} contains an S3 key of this environment",
-                hint="credentials reach tasks from the Kubernetes Secret mlcycle-s3, never through parameters",
+                hint="credentials reach tasks from their role's Kubernetes Secret, never through parameters",
             )
 
 

@@ -4,6 +4,14 @@ It binds 127.0.0.1 only, on ports that are all set explicitly (free ones are pic
 and kept), keeps its data under the state folder, and signs with credentials generated once and
 stored with mode 0600. Start is idempotent; stop uses the recorded PID. On a cluster the same code
 talks to MinIO or SeaweedFS instead: nothing but the endpoint and credentials differ.
+
+It has the identities of a cluster's store: one per role of components/common/s3_roles.py, each with
+its policy (``credentials-<role>.env``: local pipeline runs use ``pipeline``, the local model server
+``serving``), and a root identity (``credentials.env``) that no mlcycle process uses; tests set up
+their fixtures with it. The identities configuration (``s3-config.json``, 0600) is written anew on
+every start from the role matrix, and its grants hold under any bucket prefix, since tests share one
+server and keep apart by MLCYCLE_BUCKET_PREFIX. No AWS_* variable reaches the server process: SeaweedFS
+would make its keys an extra administrator.
 """
 
 from __future__ import annotations
@@ -18,14 +26,15 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import urllib3
 from minio import Minio
 
 from components.common.errors import StorageError, UserError
-from components.common.s3_settings import read_env_file
+from components.common.s3_roles import seaweedfs_config
+from components.common.s3_settings import ROLES, read_env_file, role_credentials_file
 
 # Every listener weed mini opens, each set explicitly so nothing lands on a default port
 # (Seldon's microservice wants 9000, 5000 and 6000; another weed may hold 8333).
@@ -57,8 +66,17 @@ class ServerPaths:
 
     @property
     def credentials(self) -> Path:
-        """The 0600 file with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
+        """The 0600 file with the root identity's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
         return self.folder / "credentials.env"
+
+    def role_credentials(self, role: str) -> Path:
+        """The 0600 file with a role's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
+        return role_credentials_file(self.folder, role)
+
+    @property
+    def config(self) -> Path:
+        """The 0600 identities configuration SeaweedFS reads (``-s3.config``): every key is in it."""
+        return self.folder / "s3-config.json"
 
     @property
     def server(self) -> Path:
@@ -73,24 +91,50 @@ class ServerPaths:
 
 @dataclass(frozen=True)
 class ServerState:
-    """A started server: its PID, ports and credentials."""
+    """A started server: its PID, ports and credentials.
+
+    Attributes:
+        pid: The server's process id.
+        ports: Its ports by name (see PORT_NAMES).
+        access_key: The root identity's access key.
+        secret_key: The root identity's secret key.
+        roles: (access key, secret key) of every role.
+    """
 
     pid: int
     ports: dict[str, int]
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
+    roles: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def endpoint_url(self) -> str:
         """The S3 endpoint URL."""
         return f"http://127.0.0.1:{self.ports['s3']}"
 
-    def environment(self) -> dict[str, str]:
-        """Environment variables that point S3 clients (ours, KFP's, aws-cli) at this server."""
+    def keys(self, role: str | None = None) -> tuple[str, str]:
+        """(access key, secret key) of a role, or of the root identity when ``role`` is None.
+
+        Raises:
+            UserError: If the server has no identity of that role.
+        """
+        if role is None:
+            return self.access_key, self.secret_key
+        if role not in self.roles:
+            raise UserError(f"the embedded S3 server has no {role!r} identity", hint=f"roles: {', '.join(ROLES)}")
+        return self.roles[role]
+
+    def environment(self, role: str | None = None) -> dict[str, str]:
+        """Environment variables that point S3 clients (ours, KFP's, aws-cli) at this server.
+
+        Args:
+            role: Whose keys: a role of ROLES, or None for the root identity (tests' fixtures).
+        """
+        access_key, secret_key = self.keys(role)
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
             "AWS_REGION": "us-east-1",
         }
 
@@ -109,21 +153,41 @@ def weed_binary() -> Path:
 
 
 def ensure_credentials(paths: ServerPaths) -> tuple[str, str]:
-    """Returns the server's credentials, generating them once into a 0600 file."""
-    values = read_env_file(paths.credentials)
+    """Returns the root identity's credentials, generating them once into a 0600 file."""
+    return _ensure_keys(paths.credentials, "mlcycle", "the root identity (no mlcycle process uses it)")
+
+
+def ensure_role_credentials(paths: ServerPaths) -> dict[str, tuple[str, str]]:
+    """Returns every role's credentials, generating missing ones once into 0600 files."""
+    return {
+        role: _ensure_keys(paths.role_credentials(role), "mlc" + role.replace("-", "")[:4], f"the {role} role")
+        for role in ROLES
+    }
+
+
+def _ensure_keys(path: Path, key_prefix: str, whose: str) -> tuple[str, str]:
+    values = read_env_file(path)
     if values.get("AWS_ACCESS_KEY_ID") and values.get("AWS_SECRET_ACCESS_KEY"):
-        if paths.credentials.stat().st_mode & 0o077:
-            paths.credentials.chmod(0o600)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
         return values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"]
-    paths.folder.mkdir(parents=True, exist_ok=True)
-    access_key = "mlcycle" + secrets.token_hex(6)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    access_key = key_prefix + secrets.token_hex(6)
     secret_key = secrets.token_urlsafe(30)
-    # Create with 0600 from the start: no window in which the file is readable by others.
-    descriptor = os.open(paths.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write("# Embedded S3 server credentials, generated locally. Never commit this file.\n")
-        handle.write(f"AWS_ACCESS_KEY_ID={access_key}\nAWS_SECRET_ACCESS_KEY={secret_key}\n")
+    _write_private(
+        path,
+        f"# Embedded S3 server credentials of {whose}, generated locally. Never commit this file.\n"
+        f"AWS_ACCESS_KEY_ID={access_key}\nAWS_SECRET_ACCESS_KEY={secret_key}\n",
+    )
     return access_key, secret_key
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Writes a file readable by its owner only, from the start: no window in which others can read it."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
 
 
 def read_state(paths: ServerPaths) -> ServerState | None:
@@ -135,11 +199,17 @@ def read_state(paths: ServerPaths) -> ServerState | None:
     credentials = read_env_file(paths.credentials)
     if not recorded.get("pid"):
         return None
+    roles = {role: read_env_file(paths.role_credentials(role)) for role in ROLES}
     state = ServerState(
         pid=int(recorded["pid"]),
         ports={k: int(v) for k, v in recorded["ports"].items()},
         access_key=credentials.get("AWS_ACCESS_KEY_ID", ""),
         secret_key=credentials.get("AWS_SECRET_ACCESS_KEY", ""),
+        roles={
+            role: (values["AWS_ACCESS_KEY_ID"], values.get("AWS_SECRET_ACCESS_KEY", ""))
+            for role, values in roles.items()
+            if values.get("AWS_ACCESS_KEY_ID")
+        },
     )
     return state if _is_our_weed(state.pid, paths) else None
 
@@ -161,12 +231,21 @@ def start(paths: ServerPaths, ports: dict[str, int] | None = None, timeout: floa
     """
     running = read_state(paths)
     if running is not None:
+        if not _has_role_identities(running.pid, paths):
+            raise UserError(
+                f"the embedded S3 server in {paths.folder} (pid {running.pid}) predates the per-role identities",
+                hint="restart it: `make s3-down s3-up`",
+            )
         _wait_ready(running, paths, timeout)
         return running
     access_key, secret_key = ensure_credentials(paths)
+    roles = ensure_role_credentials(paths)
+    # Rewritten on every start, so a changed role matrix reaches the server.
+    _write_private(paths.config, json.dumps(seaweedfs_config(roles, (access_key, secret_key), "*"), indent=2))
     chosen = _choose_ports(paths, ports or {})
     paths.data.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    # SeaweedFS turns AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY into one more administrator: none reach it.
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     command = [str(weed_binary()), "mini", *_flags(paths, chosen)]
     with open(paths.log, "ab") as log:
         process = subprocess.Popen(
@@ -178,7 +257,7 @@ def start(paths: ServerPaths, ports: dict[str, int] | None = None, timeout: floa
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl+C in the terminal that started it does not stop it
         )
-    state = ServerState(process.pid, chosen, access_key, secret_key)
+    state = ServerState(process.pid, chosen, access_key, secret_key, roles)
     paths.server.write_text(json.dumps({"pid": process.pid, "ports": chosen, "data": str(paths.data)}, indent=2))
     try:
         _wait_ready(state, paths, timeout, process)
@@ -229,6 +308,8 @@ def _flags(paths: ServerPaths, ports: dict[str, int]) -> list[str]:
         f"-admin.port.grpc={ports['admin_grpc']}",
         f"-filer.localSocket={paths.folder / 'filer.sock'}",
         f"-s3.localSocket={paths.folder / 's3.sock'}",
+        f"-s3.config={paths.config}",
+        "-s3.iam=false",  # identities come from the file only: no IAM API on the S3 port
         "-admin.ui=false",
         "-webdav=false",
         "-s3.port.iceberg=0",
@@ -354,6 +435,15 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def _has_role_identities(pid: int, paths: ServerPaths) -> bool:
+    """Whether the running server reads the identities configuration (servers started before it did not)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, PermissionError):
+        return False
+    return f"-s3.config={paths.config}".encode() in command
 
 
 def _is_our_weed(pid: int, paths: ServerPaths) -> bool:

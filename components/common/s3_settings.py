@@ -1,7 +1,9 @@
 """S3 settings: where the object store is and how to sign requests, read from the environment.
 
 They come from the AWS_* names every S3 tool understands. Where no endpoint is set, the embedded S3
-server that ``mlcycle s3 up`` started is used, read from its state folder.
+server that ``mlcycle s3 up`` started is used, read from its state folder, with the identity of a role
+(components/common/s3_roles.py: pipeline unless asked otherwise). Set variables always win, so on a
+cluster the Secret mounted into a pod decides the identity.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class S3Settings:
 
 
 BUCKET_ROLES = ("datasets", "models", "feedback", "artifacts")
+# The identities of the object store, one per role (what each may do: components/common/s3_roles.py).
+ROLES = ("admin", "pipeline", "serving", "monitoring", "storage-initializer")
+DEFAULT_ROLE = "pipeline"
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")
 
 
@@ -60,24 +65,31 @@ def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(environ.get("MLCYCLE_STATE_DIR", ".local")).resolve()
 
 
-def s3_settings(environ: Mapping[str, str] | None = None) -> S3Settings:
+def s3_settings(environ: Mapping[str, str] | None = None, role: str = DEFAULT_ROLE) -> S3Settings:
     """Reads the S3 settings from the environment, falling back to the embedded server's state.
 
     The endpoint comes from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or S3_ENDPOINT_URL; the keys from
     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the region from AWS_REGION or AWS_DEFAULT_REGION.
     MLCYCLE_BUCKET_PREFIX prefixes bucket names. With no endpoint set, the settings of the embedded
-    server that ``mlcycle s3 up`` started are used.
+    server that ``mlcycle s3 up`` started are used, with the identity of ``role``.
+
+    Args:
+        environ: The environment (this process's when None).
+        role: The embedded server's identity to use when no endpoint is set (see ROLES); ignored when
+            the environment sets the endpoint, since then its keys decide.
 
     Raises:
-        ConfigError: If no endpoint is configured and no embedded server has been set up, or the
-            endpoint or keys are incomplete.
+        ConfigError: If no endpoint is configured and no embedded server has been set up, the role is
+            unknown, or the endpoint or keys are incomplete.
     """
     environ = os.environ if environ is None else environ
-    url = next((environ[v] for v in ENDPOINT_VARIABLES if environ.get(v)), "")
+    if role not in ROLES:
+        raise ConfigError(f"unknown S3 role {role!r}", hint=f"roles: {', '.join(ROLES)}")
+    url = endpoint_url(environ)
     access_key = environ.get("AWS_ACCESS_KEY_ID", "")
     secret_key = environ.get("AWS_SECRET_ACCESS_KEY", "")
     if not url:
-        local = _embedded_server_settings(state_dir(environ))
+        local = _embedded_server_settings(state_dir(environ), role)
         if local is None:
             raise ConfigError(
                 "no S3 endpoint configured",
@@ -99,6 +111,41 @@ def s3_settings(environ: Mapping[str, str] | None = None) -> S3Settings:
     )
 
 
+def endpoint_url(environ: Mapping[str, str]) -> str:
+    """Returns the endpoint the environment sets, or an empty string."""
+    return next((environ[v] for v in ENDPOINT_VARIABLES if environ.get(v)), "")
+
+
+def embedded_server_environment(role: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """AWS_* variables that give a process the embedded server's identity of a role.
+
+    For a process this one starts against the embedded server (the local model server runs as
+    ``serving`` while the CLI that starts it holds the ``pipeline`` keys). Empty when the environment
+    points at another store, whose keys then stay, or when no embedded server was set up.
+
+    Args:
+        role: One of ROLES.
+        environ: The environment the process would get (this process's when None).
+
+    Raises:
+        ConfigError: If the role is unknown, or the embedded server has no identity of it yet.
+    """
+    environ = os.environ if environ is None else environ
+    if role not in ROLES:
+        raise ConfigError(f"unknown S3 role {role!r}", hint=f"roles: {', '.join(ROLES)}")
+    local = _embedded_server_settings(state_dir(environ), role)
+    url = endpoint_url(environ)
+    if local is None or (url and url.rstrip("/") != local[0]):
+        return {}
+    url, access_key, secret_key = local
+    return {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+
+
+def role_credentials_file(server_folder: Path, role: str) -> Path:
+    """The 0600 file of a role's keys in the embedded server's folder: ``credentials-<role>.env``."""
+    return server_folder / f"credentials-{role}.env"
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """Reads ``KEY=value`` lines (the credentials file format); missing file gives an empty dict."""
     try:
@@ -109,15 +156,22 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def _embedded_server_settings(folder: Path) -> tuple[str, str, str] | None:
-    """Returns (url, access key, secret key) of the embedded server, or None if never set up."""
-    credentials = read_env_file(folder / "s3" / "credentials.env")
+def _embedded_server_settings(folder: Path, role: str) -> tuple[str, str, str] | None:
+    """Returns (url, access key, secret key) of a role on the embedded server, or None if never set up.
+
+    Raises:
+        ConfigError: If the server was set up before it had this role's identity.
+    """
     try:
         server = json.loads((folder / "s3" / "server.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    credentials = read_env_file(role_credentials_file(folder / "s3", role))
     if not credentials.get("AWS_ACCESS_KEY_ID"):
-        return None
+        raise ConfigError(
+            f"the embedded S3 server in {folder / 's3'} has no {role} identity yet",
+            hint="restart it so it creates one: `make s3-down s3-up`",
+        )
     return (
         f"http://127.0.0.1:{server['ports']['s3']}",
         credentials["AWS_ACCESS_KEY_ID"],

@@ -45,7 +45,7 @@ T = TypeVar("T")
 SHA256_METADATA = "sha256"
 CHUNK_BYTES = 8 * 1024 * 1024
 TRANSIENT_S3_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "OperationAborted"}
-CREDENTIAL_S3_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken"}
+CREDENTIAL_S3_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken"}
 TRANSIENT_EXCEPTIONS = (
     urllib3.exceptions.HTTPError,  # connection refused, reset, timeouts, protocol errors
     ConnectionError,
@@ -53,6 +53,10 @@ TRANSIENT_EXCEPTIONS = (
     ServerError,  # 5xx without an S3 error document
     InvalidResponseError,
 )
+
+
+class AccessDeniedError(StorageError):
+    """The store knows the identity but its role does not allow the operation."""
 
 
 @dataclass(frozen=True)
@@ -159,12 +163,18 @@ class ObjectStore:
     def ensure_buckets(self, roles: tuple[str, ...] = BUCKET_ROLES) -> list[str]:
         """Creates the buckets of the given roles if missing, with versioning enabled.
 
+        A bucket that exists with versioning on is left alone, so any identity that may read it passes;
+        creating a bucket or switching versioning on takes the ``admin`` role (components/common/s3_roles.py).
+
         Returns:
             The bucket names.
         """
         names = [self.bucket(role) for role in roles]
         for name in names:
-            if not self._call(f"check bucket {name}", self._client.bucket_exists, name):
+            if self._call(f"check bucket {name}", self._client.bucket_exists, name):
+                if self.versioning_enabled(name):
+                    continue
+            else:
                 try:
                     self._call(f"create bucket {name}", self._client.make_bucket, name)
                 except StorageError as error:
@@ -342,6 +352,20 @@ class ObjectStore:
                     hint="do not use this object; write it again from its source",
                 )
 
+    def _credentials_error(self) -> str | None:
+        """The error code with which the store refuses these keys themselves, or None if it knows them.
+
+        Listing the buckets answers with an error document, so wrong keys say SignatureDoesNotMatch or
+        InvalidAccessKeyId there, where a refused HEAD only says AccessDenied.
+        """
+        try:
+            self._client.list_buckets()
+        except S3Error as error:
+            return error.code if error.code in CREDENTIAL_S3_CODES else None
+        except TRANSIENT_EXCEPTIONS:
+            return None
+        return None
+
     def _call(self, what: str, function: Callable[..., T], *args: Any) -> T:
         """Runs one S3 operation, retrying transient faults and translating errors for people."""
         delays = self.retry.delays()
@@ -351,9 +375,20 @@ class ObjectStore:
             except S3Error as error:
                 if error.code in ("NoSuchKey", "NoSuchBucket", "NoSuchVersion"):
                     raise NotFoundError(f"cannot {what}: {error.code}") from None
-                if error.code in CREDENTIAL_S3_CODES:
+                code = error.code
+                if code == "AccessDenied":
+                    # An answer without a body (HEAD) says AccessDenied for wrong keys too: ask once more.
+                    code = self._credentials_error() or code
+                if code == "AccessDenied":
+                    raise AccessDeniedError(
+                        f"S3 at {self.settings.url} denied access key {self.settings.masked_key()} the right to "
+                        f"{what} (AccessDenied)",
+                        hint="each role may do only its part (the role matrix: components/common/s3_roles.py); "
+                        "buckets are created by the admin role (`make s3-up`, the bucket job on a cluster)",
+                    ) from None
+                if code in CREDENTIAL_S3_CODES:
                     raise StorageError(
-                        f"S3 at {self.settings.url} refused the credentials ({error.code}) while trying to {what}",
+                        f"S3 at {self.settings.url} refused the credentials ({code}) while trying to {what}",
                         hint="check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (locally: `make s3-up` writes them)",
                     ) from None
                 if error.code not in TRANSIENT_S3_CODES:

@@ -13,6 +13,9 @@ Command line (in the serving environment; ``make serve`` runs it)::
 Python API (any environment): :func:`start_server` starts that command as a subprocess in
 ``.venv-serving``, waits until the model answers, and returns a handle whose ``stop()`` ends it by
 PID with SIGTERM (a graceful shutdown: the request and feedback logs are flushed).
+
+Against the embedded S3 server both run with its ``serving`` identity (read models, write logs and
+feedback), whatever keys the caller holds; an endpoint of another store keeps the keys it comes with.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from components.common.errors import NotFoundError, UserError
+from components.common.s3_settings import embedded_server_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_PYTHON = ROOT / ".venv-serving" / "bin" / "python"
@@ -236,6 +240,7 @@ def run_server(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     try:
+        os.environ.update(embedded_server_environment("serving"))
         parameters: dict[str, Any] = dict(parse_parameter(p) for p in args.param)
         if args.interface == DEFAULT_INTERFACE:
             if not args.use_case and not args.model_uri:
@@ -364,7 +369,8 @@ def start_server(
         metrics_port: The metrics port (0: a free one).
         workers: gunicorn workers.
         threads: Threads per worker.
-        env: The server's environment (default: this process's); S3 settings are read from it.
+        env: The server's environment (default: this process's); S3 settings are read from it, with the
+            embedded server's serving identity when they point at it.
         log_path: Where the server's output goes (default: a file under .local/serving/).
         timeout: Seconds to wait for the model to answer.
 
@@ -403,6 +409,7 @@ def start_server(
     environment = dict(os.environ if env is None else env)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH", "")]))
     environment.setdefault("OMP_NUM_THREADS", "1")
+    environment.update(embedded_server_environment("serving", environment))
     if log_path is None:
         log_path = ROOT / ".local" / "serving" / f"server-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

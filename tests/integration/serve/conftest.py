@@ -2,7 +2,8 @@
 
 The tests run in the pipeline environment; the server runs in the serving environment, created with
 `make serving-env` when missing (never skipped). The model is trained on the synthetic shop use case
-and registered in this module's own buckets of the session's S3 server.
+and registered in this module's own buckets of the session's S3 server; the server holds only the
+serving role's keys (read models, write its logs and feedback).
 """
 
 from __future__ import annotations
@@ -81,9 +82,10 @@ def registered(s3, serving_python, tmp_path_factory) -> Registered:
         )
         versions.append(result.ref.version)
     registry.set_stage(store, config.name, "production", versions[0], reason="serving tests")
+    # The server signs with the serving role's keys, as on a cluster: every test here runs under them.
     env = {
         **os.environ,
-        **s3.environment(),
+        **s3.environment("serving"),
         "MLCYCLE_BUCKET_PREFIX": store.settings.bucket_prefix,
         "MLCYCLE_STATE_DIR": str(folder / "state"),
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),

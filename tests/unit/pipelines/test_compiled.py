@@ -6,8 +6,11 @@ import pytest
 import yaml
 
 from components.images import PIPELINE_IMAGE
-from pipelines.cluster import S3_CONFIG_MAP, S3_SECRET
+from pipelines.cluster import S3_CONFIG_MAP, S3_MONITORING_SECRET, S3_SECRET
 from pipelines.compile import PIPELINES, compile_all
+
+# Tasks that only read (logs, registry, datasets) get the monitoring role's keys; every other task the pipeline's.
+MONITORING_TASKS = {"exec-monitor-serving", "exec-propose-promotion"}
 
 
 def documents(path):
@@ -61,12 +64,14 @@ def test_s3_credentials_reach_tasks_only_from_the_kubernetes_secret(path):
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     reading_s3 = {name: config for name, config in executors.items() if "secretAsEnv" in config}
     assert reading_s3, "no task reads the S3 Secret"
-    for config in reading_s3.values():
+    for name, config in reading_s3.items():
         (secret,) = config["secretAsEnv"]
-        assert secret["secretName"] == S3_SECRET
+        assert secret["secretName"] == (S3_MONITORING_SECRET if name in MONITORING_TASKS else S3_SECRET), name
         assert {entry["envVar"] for entry in secret["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
         (config_map,) = config["configMapAsEnv"]
         assert config_map["configMapName"] == S3_CONFIG_MAP
+    if path.stem == "monitoring_pipeline":
+        assert MONITORING_TASKS <= set(reading_s3)
     defaults = yaml.safe_dump(spec["root"]["inputDefinitions"])
     assert "AWS_" not in defaults and "AWS_" not in " ".join(
         str(arg) for e in spec["deploymentSpec"]["executors"].values() for arg in e["container"].get("args", [])

@@ -155,7 +155,7 @@ def test_s3_keys_never_travel_in_the_spec_or_the_parameters(tmp_path):
 
 def test_known_secrets_come_from_the_environment_and_the_embedded_server(tmp_path):
     (tmp_path / "s3").mkdir()
-    (tmp_path / "s3" / "credentials.env").write_text(
+    (tmp_path / "s3" / "credentials-pipeline.env").write_text(
         "AWS_ACCESS_KEY_ID=embedded-id\nAWS_SECRET_ACCESS_KEY=embedded-secret\n"
     )
     (tmp_path / "s3" / "server.json").write_text('{"ports": {"s3": 8333}}')
