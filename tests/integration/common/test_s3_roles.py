@@ -15,8 +15,9 @@ from components.common.errors import StorageError
 from components.common.s3_roles import ACCESS, BUCKET_ACTIONS, DELETE, READ, SERVING_LOG_KEYS, WRITE
 from components.common.s3_server import ServerState
 from components.common.s3_settings import BUCKET_ROLES, ROLES, S3Settings
+from components.common.serving_logs import FEEDBACK, REQUESTS, decode_lines, encode_lines, log_key
 from components.common.storage import AccessDeniedError, ObjectStore, RetryPolicy
-from components.serve.logs import FEEDBACK, REQUESTS, decode_lines, encode_lines, log_key, s3_batch_write
+from components.serve.logs import s3_batch_write
 
 _keys = itertools.count()
 
