@@ -12,6 +12,12 @@ received the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``,
 ``truth``. A window is read by listing the date prefixes it spans and keeping the lines whose
 ``time`` falls inside it.
 
+Redaction: the features of the model's serving schema's ``log_exclude`` (the use case's
+``serving.log_exclude``) are never written, neither under ``features`` nor anywhere else in a line;
+a line that left features out lists their names under ``redacted`` (absent: nothing was left out).
+Readers treat a redacted feature as not logged, never as missing values: :func:`redacted_features`
+gives the names the lines of a window list.
+
 The server (components.serve.logs) writes through :func:`log_key` and :func:`encode_lines`;
 monitoring reads requests and feedback, and retraining ingestion reads feedback, through
 :func:`read_logs` and :func:`to_frame`. Nothing here needs TensorFlow, and the serving image holds it.
@@ -42,6 +48,7 @@ REQUESTS, FEEDBACK = "requests", "feedback"
 LOG_KINDS = (REQUESTS, FEEDBACK)
 KEY_PATTERN = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/(\d{6})-([^/]+)-([0-9a-f]{8})\.jsonl\.gz$")
 REQUIRED_FIELDS = ("time", "features")
+REDACTED = "redacted"  # the field of a line naming the features whose values were left out
 # Columns of a frame of log lines besides the features (which are prefixed, so no feature name clashes).
 FEATURE_PREFIX = "feature."
 
@@ -245,6 +252,16 @@ def read_logs(store: ObjectStore, use_case: str, kind: str, window: Window) -> L
                 rows.lines.extend(kept)
                 rows.objects.append({"key": key, "sha256": hashlib.sha256(data).hexdigest(), "lines": len(kept)})
     return rows
+
+
+def redacted_features(lines: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The features any of the lines lists as redacted (left out by ``serving.log_exclude``), sorted."""
+    names: set[str] = set()
+    for line in lines:
+        listed = line.get(REDACTED)
+        if isinstance(listed, list):
+            names.update(name for name in listed if isinstance(name, str))
+    return tuple(sorted(names))
 
 
 def to_frame(lines: Iterable[dict[str, Any]], features: Iterable[str]) -> pd.DataFrame:
