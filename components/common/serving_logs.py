@@ -15,8 +15,8 @@ received the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``,
 Redaction: the features of the model's serving schema's ``log_exclude`` (the use case's
 ``serving.log_exclude``) are never written, neither under ``features`` nor anywhere else in a line;
 a line that left features out lists their names under ``redacted`` (absent: nothing was left out).
-Readers treat a redacted feature as not logged, never as missing values: :func:`redacted_features`
-gives the names the lines of a window list.
+Readers treat a redacted feature as not logged, never as missing values: :func:`unlogged_features`
+gives the features a window's lines lack, from the use case and the lines' ``redacted``.
 
 The server (components.serve.logs) writes through :func:`log_key` and :func:`encode_lines`;
 monitoring reads requests and feedback, and retraining ingestion reads feedback, through
@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from components.common.config import parse_instant
+from components.common.config import UseCaseConfig, parse_instant
 from components.common.errors import UserError
 from components.common.storage import ObjectStore
 
@@ -262,6 +262,16 @@ def redacted_features(lines: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
         if isinstance(listed, list):
             names.update(name for name in listed if isinstance(name, str))
     return tuple(sorted(names))
+
+
+def unlogged_features(config: UseCaseConfig, lines: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The use case's features whose values the logs do not hold, in feature order.
+
+    Those of ``serving.log_exclude``, and those any line lists as redacted (a model served while the
+    use case excluded them, before a change of the config).
+    """
+    excluded = set(config.serving.log_exclude) | set(redacted_features(lines))
+    return tuple(name for name in config.features.all() if name in excluded)
 
 
 def to_frame(lines: Iterable[dict[str, Any]], features: Iterable[str]) -> pd.DataFrame:

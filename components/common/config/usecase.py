@@ -191,6 +191,13 @@ def check_use_case(config: UseCaseConfig, where: str) -> None:
             raise ConfigError(f"slice column {column!r} is dropped at ingestion in {where}")
     check_serving(config.serving, features, where)
     check_monitoring(config.monitoring, features, where)
+    watched = [*config.monitoring.drift.features, *config.monitoring.retrain_on_drift.features]
+    for name in watched:
+        if name in config.serving.log_exclude:
+            raise ConfigError(
+                f"monitoring names {name!r} in {where}, which serving.log_exclude keeps out of the logs",
+                hint="its drift is never measured: remove it from monitoring or from serving.log_exclude",
+            )
     if config.feedback is not None:
         check_feedback(config.feedback, where)
 

@@ -48,3 +48,16 @@ def test_invalid_serving_settings_name_the_key_and_the_fix(loans, write, serving
         load_use_case(write(loans(serving=serving)))
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "monitoring", [{"retrain_on_drift": {"features": ["region"]}}, {"drift": {"features": {"region": 0.2}}}]
+)
+def test_monitoring_cannot_watch_the_drift_of_a_feature_kept_out_of_the_logs(loans, write, monitoring):
+    with pytest.raises(ConfigError) as error:
+        load_use_case(write(loans(serving={"log_exclude": ["region"]}, monitoring=monitoring)))
+    assert str(error.value) == (
+        "monitoring names 'region' in use_case.yaml, which serving.log_exclude keeps out of the logs "
+        "(hint: its drift is never measured: remove it from monitoring or from serving.log_exclude)"
+    )
+    assert load_use_case(write(loans(monitoring=monitoring))).monitoring  # the same settings without the exclusion
