@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.common.serving_logs import decode_lines
 from components.serve.client import FEEDBACK_PATH, PREDICT_PATH, feedback_message, payload, post
 from components.serve.local import start_server
-from components.serve.logs import decode_lines
 
 
 def process_environment(pid: int) -> dict[str, str]:
