@@ -12,6 +12,12 @@ received the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``,
 ``truth``. A window is read by listing the date prefixes it spans and keeping the lines whose
 ``time`` falls inside it.
 
+Redaction: the features of the model's serving schema's ``log_exclude`` (the use case's
+``serving.log_exclude``) are never written, neither under ``features`` nor anywhere else in a line;
+a line that left features out lists their names under ``redacted`` (absent: nothing was left out).
+Readers treat a redacted feature as not logged, never as missing values: :func:`unlogged_features`
+gives the features a window's lines lack, from the use case and the lines' ``redacted``.
+
 The server (components.serve.logs) writes through :func:`log_key` and :func:`encode_lines`;
 monitoring reads requests and feedback, and retraining ingestion reads feedback, through
 :func:`read_logs` and :func:`to_frame`. Nothing here needs TensorFlow, and the serving image holds it.
@@ -32,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from components.common.config import parse_instant
+from components.common.config import UseCaseConfig, parse_instant
 from components.common.errors import UserError
 from components.common.storage import ObjectStore
 
@@ -42,6 +48,7 @@ REQUESTS, FEEDBACK = "requests", "feedback"
 LOG_KINDS = (REQUESTS, FEEDBACK)
 KEY_PATTERN = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/(\d{6})-([^/]+)-([0-9a-f]{8})\.jsonl\.gz$")
 REQUIRED_FIELDS = ("time", "features")
+REDACTED = "redacted"  # the field of a line naming the features whose values were left out
 # Columns of a frame of log lines besides the features (which are prefixed, so no feature name clashes).
 FEATURE_PREFIX = "feature."
 
@@ -245,6 +252,26 @@ def read_logs(store: ObjectStore, use_case: str, kind: str, window: Window) -> L
                 rows.lines.extend(kept)
                 rows.objects.append({"key": key, "sha256": hashlib.sha256(data).hexdigest(), "lines": len(kept)})
     return rows
+
+
+def redacted_features(lines: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The features any of the lines lists as redacted (left out by ``serving.log_exclude``), sorted."""
+    names: set[str] = set()
+    for line in lines:
+        listed = line.get(REDACTED)
+        if isinstance(listed, list):
+            names.update(name for name in listed if isinstance(name, str))
+    return tuple(sorted(names))
+
+
+def unlogged_features(config: UseCaseConfig, lines: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The use case's features whose values the logs do not hold, in feature order.
+
+    Those of ``serving.log_exclude``, and those any line lists as redacted (a model served while the
+    use case excluded them, before a change of the config).
+    """
+    excluded = set(config.serving.log_exclude) | set(redacted_features(lines))
+    return tuple(name for name in config.features.all() if name in excluded)
 
 
 def to_frame(lines: Iterable[dict[str, Any]], features: Iterable[str]) -> pd.DataFrame:

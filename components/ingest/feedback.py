@@ -11,17 +11,23 @@ serving received it. Rows are therefore placed by that time, oldest first, by th
 ``monitoring.feedback_split``: the newest feedback lands in test, so the candidate and the champion
 are compared on production rows neither was fitted on, and no feedback row a model is fitted on is
 newer than one it is scored on.
+
+Features kept out of the logs (``serving.log_exclude``, or listed as ``redacted`` by the lines of
+the window) are absent from every feedback row. Such rows are refused, never imputed: the model
+would learn that the newest rows lack a feature serving always has, and the newest rows are the
+test split the candidate and the champion are compared on (:func:`check_logged`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
 from components.common.config import UseCaseConfig
-from components.common.errors import DataError
-from components.common.serving_logs import FEEDBACK, Window, features_of, read_logs, to_frame
+from components.common.errors import ConfigError, DataError
+from components.common.serving_logs import FEEDBACK, Window, features_of, read_logs, to_frame, unlogged_features
 from components.common.storage import ObjectStore
 from components.ingest.logic import ExtraRows
 
@@ -54,6 +60,34 @@ def training_rows(feedback: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.Dat
     return rows, {"without_truth": int(unlabelled.sum()), "superseded": int(repeated.sum())}
 
 
+def check_logged(config: UseCaseConfig, lines: Iterable[Mapping[str, Any]] = ()) -> None:
+    """Refuses feedback that lacks a feature of the model because it was kept out of the logs.
+
+    Args:
+        config: The use case (its features and ``serving.log_exclude``).
+        lines: The feedback lines of the window, whose ``redacted`` is checked too (none: only the config).
+
+    Raises:
+        ConfigError: If the use case excludes a feature from the logs.
+        DataError: If lines of the window were logged without a feature (an earlier exclusion).
+    """
+    excluded = unlogged_features(config, [])
+    if excluded:
+        raise ConfigError(
+            f"cannot retrain {config.name!r} on feedback: {', '.join(excluded)} is in serving.log_exclude, "
+            "so feedback rows lack a feature the model takes",
+            hint="drop it from the features, so the next model does without it, or from serving.log_exclude, "
+            "so feedback logged after the next deployment has it",
+        )
+    redacted = unlogged_features(config, lines)
+    if redacted:
+        raise DataError(
+            f"cannot retrain {config.name!r} on this feedback window: its lines were logged without "
+            f"{', '.join(redacted)} (serving.log_exclude when they were served)",
+            hint="choose a window of feedback logged since the exclusion was lifted",
+        )
+
+
 def place_by_time(rows: pd.DataFrame, shares: Mapping[str, float]) -> dict[str, pd.DataFrame]:
     """Splits time-ordered rows by shares: the first ``train`` share trains, then eval, the newest test.
 
@@ -83,14 +117,17 @@ def feedback_rows(store: ObjectStore, config: UseCaseConfig) -> ExtraRows:
         :func:`components.ingest.logic.ingest_dataset` as ``extra_rows``.
 
     Raises:
+        ConfigError: If the use case keeps a feature out of the logs (:func:`check_logged`).
         DataError: If the window holds no labelled feedback (retraining on the base data alone would
-            reproduce the model in production).
+            reproduce the model in production), or lines logged without a feature.
     """
     spec = config.feedback
     if spec is None:
         raise ValueError("the use case has no feedback window")  # a bug of the caller
+    check_logged(config)
     window = Window.resolve(spec.start, spec.end)
     logged = read_logs(store, config.name, FEEDBACK, window)
+    check_logged(config, logged.lines)
     features = list(config.features.all())
     rows, dropped = training_rows(to_frame(logged.lines, features), config)
     if rows.empty:

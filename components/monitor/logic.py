@@ -10,12 +10,15 @@ For a window of the serving logs (see :mod:`components.common.serving_logs`):
   measured distance of every feature that has a comparator, below its threshold too, so every
   feature's distance comes from TFDV itself; a feature without values in the window has none and
   is listed as not measured. Schema anomalies of the served data are reported as warnings.
+  Features the logs do not hold (``serving.log_exclude``, or ``redacted`` in the lines) are not
+  measured at all: no statistics, no distance, no anomaly; the result lists them as not logged.
 - **live quality**: the metrics of model analysis (the same functions), overall and by slice, on
   the served rows of the monitored model whose ground truth came back, against the model's offline
   test metrics.
 - **decision**: retrain when drift or the loss of live quality passes the thresholds of
   ``monitoring``, with enough rows to judge and labelled feedback to learn from. An empty window,
-  too few requests or no ground truth are outcomes with a message, never errors.
+  too few requests or no ground truth are outcomes with a message, never errors. Feedback without
+  a feature the model takes (not logged) is nothing to learn from: retraining is then blocked.
 
 :func:`monitor` runs them with the object store passed in: it reads the logs, the model and its
 training statistics from S3 and returns a :class:`components.monitor.results.MonitoringResult`. The
@@ -29,6 +32,7 @@ import dataclasses
 import logging
 import math
 import tempfile
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +50,24 @@ from components.common import models as registry
 from components.common.config import MonitoringSpec, UseCaseConfig
 from components.common.errors import DataError, NotFoundError
 from components.common.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
-from components.common.serving_logs import FEEDBACK, REQUESTS, Window, features_of, read_logs, to_frame
+from components.common.serving_logs import (
+    FEEDBACK,
+    REQUESTS,
+    Window,
+    features_of,
+    read_logs,
+    to_frame,
+    unlogged_features,
+)
 from components.common.storage import ObjectStore
 from components.evaluate.logic import slice_metrics
 from components.monitor.results import (
     DRIFT_WITHOUT_FEEDBACK,
     HEALTHY,
     INSUFFICIENT,
+    NOT_LOGGED,
     RETRAIN,
+    RETRAIN_BLOCKED,
     SERVED,
     Decision,
     LiveQuality,
@@ -74,18 +88,23 @@ log = logging.getLogger(__name__)
 # --- pure functions --------------------------------------------------------------------------
 
 
-def serving_frame(features: pd.DataFrame, config: UseCaseConfig, schema: schema_pb2.Schema) -> pd.DataFrame:
+def serving_frame(
+    features: pd.DataFrame, config: UseCaseConfig, schema: schema_pb2.Schema, unlogged: Collection[str] = ()
+) -> pd.DataFrame:
     """Gives logged feature values the types training data has, so both statistics compare like for like.
 
     JSON carries numbers, text and null; datetimes arrive as ISO text. Datetime features become UTC
     timestamps (then epoch seconds, as :func:`prepare_frame` does for training), integer features
     nullable integers, float features floats, text features text; values that do not fit become
-    missing (the schema check reports the shortfall in presence).
+    missing (the schema check reports the shortfall in presence). Features not logged (``unlogged``)
+    get no column: their absence is no value of theirs.
     """
     types = {feature.name: feature.type for feature in schema.feature}
     datetimes = set(config.features.datetime)
     columns = {}
     for name in config.features.all():
+        if name in unlogged:
+            continue
         values = features[name] if name in features.columns else pd.Series([None] * len(features), dtype=object)
         values = values.reset_index(drop=True)
         if name in datetimes:
@@ -114,22 +133,35 @@ def measure_drift(
     training: statistics_pb2.DatasetFeatureStatisticsList,
     schema: schema_pb2.Schema,
     config: UseCaseConfig,
+    unlogged: Collection[str] = (),
 ) -> tuple[list[Distance], list[str], list[Finding]]:
     """Drift of the served data against the training split, in the schema's SERVING environment.
 
+    Args:
+        serving: Statistics of the served rows.
+        training: Statistics of the training split.
+        schema: The curated schema.
+        config: The use case (drift thresholds).
+        unlogged: Features the logs do not hold: left out of the SERVING environment and given no
+            comparator, so TFDV neither measures them nor reports them missing.
+
     Returns:
-        The distance of every measured feature, the features without one (no values served), and
-        the findings: drift alerts and schema anomalies of the served data, all warnings (the
+        The distance of every measured feature, the logged features without one (no values served),
+        and the findings: drift alerts and schema anomalies of the served data, all warnings (the
         decision is :func:`decide`'s).
     """
     thresholds = dataclasses.replace(
         config, validation=dataclasses.replace(config.validation, drift=config.monitoring.drift)
     )
     compared = with_comparators(schema, thresholds, "drift")
+    for feature in compared.feature:
+        if feature.name in unlogged:
+            feature.ClearField("drift_comparator")
+            feature.not_in_environment.append(SERVING)
     anomalies = tfdv.validate_statistics(serving, compared, environment=SERVING, previous_statistics=training)
-    distances = distances_from_anomalies(anomalies, "drift")
+    distances = [d for d in distances_from_anomalies(anomalies, "drift") if d.feature not in unlogged]
     measured = {d.feature for d in distances}
-    unmeasured = [name for name in config.features.all() if name not in measured]
+    unmeasured = [name for name in config.features.all() if name not in measured and name not in unlogged]
 
     def warn(_kind: str) -> str:
         return "warning"
@@ -222,6 +254,7 @@ def decide(
     unmeasured: list[str],
     quality: LiveQuality | None,
     spec: MonitoringSpec,
+    unlogged: Sequence[str] = (),
 ) -> Decision:
     """Decides whether to retrain from the evidence of a window.
 
@@ -230,9 +263,11 @@ def decide(
         labelled: Feedback rows with a truth, every model version (what retraining learns from).
         model_labelled: Labelled feedback rows of the monitored model (scored or not).
         distances: Drift distances of the measured features.
-        unmeasured: Features without a distance.
+        unmeasured: Logged features without a distance (no values served).
         quality: Live quality, or None when it was not computed.
         spec: The monitoring thresholds.
+        unlogged: Features the logs do not hold (serving.log_exclude): never measured, and missing
+            from every feedback row, so retraining from feedback is blocked while any is.
     """
     reasons: list[str] = []
     notes: list[str] = []
@@ -258,6 +293,8 @@ def decide(
                 )
         if unmeasured:
             notes.append(f"no values served for {', '.join(unmeasured)}: their drift is not measured")
+    if unlogged:
+        notes.append(f"{', '.join(unlogged)} {NOT_LOGGED}: drift not measured")
     quality_judged = quality is not None and quality.rows >= spec.quality.min_rows
     if model_labelled == 0:
         notes.append("no ground truth arrived in the window for the monitored model: live quality not judged")
@@ -280,6 +317,12 @@ def decide(
             "retraining would be due, but no labelled feedback arrived in the window: nothing new to learn from"
         )
         return Decision(False, DRIFT_WITHOUT_FEEDBACK, tuple(reasons), tuple(notes))
+    if reasons and unlogged:
+        notes.append(
+            f"retraining would be due, but feedback rows lack {', '.join(unlogged)} (serving.log_exclude): "
+            "retraining from feedback is refused; drop it from the features or from serving.log_exclude"
+        )
+        return Decision(False, RETRAIN_BLOCKED, tuple(reasons), tuple(notes))
     if reasons:
         return Decision(True, RETRAIN, tuple(reasons), tuple(notes))
     return Decision(False, HEALTHY if drift_judged or quality_judged else INSUFFICIENT, (), tuple(notes))
@@ -332,8 +375,10 @@ def monitor(
     requests = read_logs(store, config.name, REQUESTS, window)
     feedback = read_logs(store, config.name, FEEDBACK, window)
     features = config.features.all()
-    served = to_frame(requests.lines, features)
-    answered = to_frame(feedback.lines, features)
+    unlogged = unlogged_features(config, [*requests.lines, *feedback.lines])
+    logged = [name for name in features if name not in unlogged]
+    served = to_frame(requests.lines, logged)
+    answered = to_frame(feedback.lines, logged)  # a slice column not logged has no live slices
     seed = config.training.seed
     sampled = sample_rows(served, config.monitoring.max_rows, seed)
 
@@ -343,13 +388,14 @@ def monitor(
         )
     train = split_statistics(training, "train")
     distances: list[Distance] = []
-    unmeasured: list[str] = list(features)
+    unmeasured: list[str] = logged
     findings: list[Finding] = []
     statistics = statistics_pb2.DatasetFeatureStatisticsList(datasets=list(train.datasets))
     if len(sampled):
-        serving = statistics_in_process({SERVED: serving_frame(features_of(sampled), config, schema)}, schema)
+        frame = serving_frame(features_of(sampled), config, schema, unlogged)
+        serving = statistics_in_process({SERVED: frame}, schema)
         statistics.datasets.append(serving.datasets[0])
-        distances, unmeasured, findings = measure_drift(serving, train, schema, config)
+        distances, unmeasured, findings = measure_drift(serving, train, schema, config, unlogged)
 
     own = answered[(answered["model_version"] == ref.version) & answered["truth"].notna()]
     quality = None
@@ -362,7 +408,7 @@ def monitor(
                 config,
             )
     labelled = int(answered["truth"].notna().sum())
-    decision = decide(len(served), labelled, len(own), distances, unmeasured, quality, config.monitoring)
+    decision = decide(len(served), labelled, len(own), distances, unmeasured, quality, config.monitoring, unlogged)
     return MonitoringResult(
         use_case=config.name,
         model_version=ref.version,
@@ -375,6 +421,7 @@ def monitor(
         sampled=len(sampled) if len(sampled) < len(served) else None,
         distances=distances,
         unmeasured=unmeasured,
+        unlogged=list(unlogged),
         findings=findings,
         quality=quality,
         decision=decision,

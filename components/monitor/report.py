@@ -21,7 +21,7 @@ from components.common.html import (
     numeric_chart,
 )
 from components.common.metrics import LOWER_IS_BETTER
-from components.monitor.results import HEALTHY, RETRAIN, SERVED, LiveQuality, MonitoringResult
+from components.monitor.results import HEALTHY, NOT_LOGGED, RETRAIN, SERVED, LiveQuality, MonitoringResult
 
 SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
 SERVED_COLOUR = "#000000"  # the validation charts draw any dataset they have no colour for in black
@@ -146,7 +146,7 @@ def _confusion(quality: LiveQuality) -> str:
 
 
 def _drift_table(result: MonitoringResult) -> str:
-    if not result.distances and not result.unmeasured:
+    if not result.distances and not result.unmeasured and not result.unlogged:
         return '<table id="drift"><tr><td>No features.</td></tr></table>'
     rows = [
         f'<tr data-feature="{escape(d.feature)}"><td>{escape(d.feature)}</td><td>{escape(d.measure)}</td>'
@@ -158,6 +158,11 @@ def _drift_table(result: MonitoringResult) -> str:
         f'<tr data-feature="{escape(n)}"><td>{escape(n)}</td><td>–</td><td>–</td><td>–</td>'
         "<td>not measured: no values served</td></tr>"
         for n in result.unmeasured
+    ]
+    rows += [
+        f'<tr data-feature="{escape(n)}" class="unlogged"><td>{escape(n)}</td><td>–</td><td>–</td><td>–</td>'
+        f"<td>not measured: {escape(NOT_LOGGED)}</td></tr>"
+        for n in result.unlogged
     ]
     head = "<tr><th>feature</th><th>measure</th><th>distance</th><th>threshold</th><th></th></tr>"
     return f'<table id="drift">{head}{"".join(rows)}</table>'
@@ -189,6 +194,12 @@ def _features_table(result: MonitoringResult) -> str:
     for name in names:
         per_dataset: dict[str, Any] = {split: find_feature(dataset, name) for split, dataset in datasets.items()}
         present = [f for f in per_dataset.values() if f is not None]
+        if name in result.unlogged:
+            rows.append(
+                f'<tr class="feature unlogged" data-feature="{escape(name)}"><td><strong>{escape(name)}</strong></td>'
+                f"<td>{escape(NOT_LOGGED)}: the served values are not known</td></tr>"
+            )
+            continue
         if SERVED not in per_dataset or per_dataset[SERVED] is None:
             continue  # a column of the training data that is never served (the label, identifiers)
         chart = (

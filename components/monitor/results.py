@@ -17,13 +17,15 @@ from components.common.serving_logs import Window
 from components.validate.results import Distance, Finding
 
 # Statuses of a decision.
-RETRAIN, HEALTHY, INSUFFICIENT, DRIFT_WITHOUT_FEEDBACK = (
+RETRAIN, HEALTHY, INSUFFICIENT, DRIFT_WITHOUT_FEEDBACK, RETRAIN_BLOCKED = (
     "retrain",
     "healthy",
     "insufficient_evidence",
     "drift_without_feedback",
+    "retrain_blocked",
 )
 SERVED = "serving"  # the name of the served rows' statistics, beside the training split's
+NOT_LOGGED = "not logged (serving.log_exclude)"  # why a feature kept out of the logs has no distance
 
 
 @dataclass
@@ -59,7 +61,8 @@ class Decision:
 
     Attributes:
         retrain: The gate: True when retraining is due and there is labelled feedback to learn from.
-        status: ``retrain``, ``healthy``, ``insufficient_evidence`` or ``drift_without_feedback``.
+        status: ``retrain``, ``healthy``, ``insufficient_evidence``, ``drift_without_feedback`` or
+            ``retrain_blocked`` (due, but the feedback lacks features kept out of the logs).
         reasons: What passed a threshold, each naming the measure, its value and the threshold.
         notes: What could not be judged and why (empty window, too few requests, no ground truth...).
     """
@@ -85,7 +88,9 @@ class MonitoringResult:
         by_model: Request and feedback rows per model version.
         sampled: Rows the statistics were computed on, when the window held more than max_rows.
         distances: The drift distance of every feature measured.
-        unmeasured: Features without a distance (no values in the window).
+        unmeasured: Logged features without a distance (no values in the window).
+        unlogged: Features the logs do not hold (serving.log_exclude): no statistics, no distance,
+            no alert; listed as :data:`NOT_LOGGED`.
         findings: Drift alerts and schema anomalies of the served data.
         quality: Live quality (None when not judged).
         decision: The decision.
@@ -111,6 +116,7 @@ class MonitoringResult:
     statistics: statistics_pb2.DatasetFeatureStatisticsList
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     malformed: dict[str, int] = field(default_factory=dict)
+    unlogged: list[str] = field(default_factory=list)
 
     @property
     def drifted(self) -> list[str]:
@@ -145,6 +151,7 @@ class MonitoringResult:
             "feedback": float(self.feedback),
             "labelled": float(self.labelled),
             "drifted_features": float(len(self.drifted)),
+            "unlogged_features": float(len(self.unlogged)),
         }
         values.update({f"drift_{d.feature}_{d.measure}": round(d.value, 6) for d in self.distances})
         if self.quality:
@@ -173,6 +180,7 @@ class MonitoringResult:
             "drifted": self.drifted,
             "distances": [dataclasses.asdict(d) for d in self.distances],
             "unmeasured": self.unmeasured,
+            "unlogged": {name: NOT_LOGGED for name in self.unlogged},
             "findings": [dataclasses.asdict(f) for f in self.findings],
             "quality": dataclasses.asdict(self.quality) if self.quality else None,
             "objects": self.objects,

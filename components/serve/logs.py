@@ -2,7 +2,8 @@
 
 The layout of the objects and lines is the contract in :mod:`components.common.serving_logs` (bucket
 role ``feedback``), which monitoring and retraining ingestion read through; this module builds the
-lines (:func:`prediction_lines`) and writes them.
+lines (:func:`prediction_lines`, which leaves out the values of the serving schema's ``log_exclude``)
+and writes them.
 
 :class:`BatchWriter` buffers lines and writes each batch as one object from a background thread.
 Feedback is a group commit: the caller waits until the object holding its lines is stored, so an
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from components.common.serving_logs import encode_lines, log_key, utc_timestamp
+from components.common.serving_logs import REDACTED, encode_lines, log_key, utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ def prediction_lines(
     received_at: datetime,
     request_id: str | None,
     truth: Sequence[Any] | None = None,
+    exclude: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One log line per row.
+    """One log line per row, without the values of excluded features.
 
     Args:
         records: The rows' features as JSON natives.
@@ -45,9 +47,12 @@ def prediction_lines(
         received_at: When the server received the request.
         request_id: The request's id (None when the client gave none, for feedback).
         truth: Per row, the true class label (feedback lines only).
+        exclude: Features whose values never enter a line (the serving schema's ``log_exclude``):
+            each line lists them under ``redacted`` instead.
     """
     when = utc_timestamp(received_at)
     labels = [str(c) for c in classes]
+    excluded = set(exclude)
     lines = []
     for row, (features, probs) in enumerate(zip(records, probabilities, strict=True)):
         probs = [float(p) for p in probs]
@@ -57,10 +62,12 @@ def prediction_lines(
             "request_id": request_id,
             "row": row,
             "model_version": model_version,
-            "features": dict(features),
+            "features": {name: value for name, value in features.items() if name not in excluded},
             "probabilities": dict(zip(labels, probs, strict=True)),
             "prediction": classes[best],
         }
+        if exclude:
+            line[REDACTED] = list(exclude)
         if truth is not None:
             line["truth"] = truth[row]
         lines.append(line)

@@ -287,7 +287,15 @@ class Model:
         if self._requests is not None and random.random() < self.options.request_log_rate:
             records = [batch.record(row) for row in range(batch.rows)]
             self._requests.add(
-                prediction_lines(records, probabilities, loaded.classes, loaded.info.version, received, request_id)
+                prediction_lines(
+                    records,
+                    probabilities,
+                    loaded.classes,
+                    loaded.info.version,
+                    received,
+                    request_id,
+                    exclude=schema.log_exclude,
+                )
             )
         return self._answer(batch, probabilities, request_id, time.perf_counter() - started)
 
@@ -364,7 +372,9 @@ class Model:
             version = str(tags.get("model_version") or version)
         request_id = batch.request_id or _puid(response)
         records = [batch.record(row) for row in range(batch.rows)]
-        lines = prediction_lines(records, served, loaded.classes, version, received, request_id, truth=truth)
+        lines = prediction_lines(
+            records, served, loaded.classes, version, received, request_id, truth=truth, exclude=schema.log_exclude
+        )
         try:
             self._feedback.add_and_wait(lines)
         except WriteFailed as error:

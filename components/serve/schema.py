@@ -6,6 +6,12 @@ given, the curated TFDV schema (which value type, whether a value may be missing
 The server checks every request against it before the model sees the request. The TFDV schema is
 read duck-typed (``feature``, ``name``, ``type``, ``presence.min_fraction``), so this module imports
 without TFDV (the serving image has none); components.serve.check parses schema text.
+
+The schema also carries the use case's ``serving.log_exclude``: the server knows only the model
+version's folder, so this is how it learns which features never to write into its logs. A schema
+with exclusions is written as format 2, which servers older than the field refuse to load (format 1
+readers check the version): an old server never serves such a model and logs the excluded values.
+Format 1 documents (no exclusions, or written before the field) still load, excluding nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from typing import Any, Literal
 from components.common.config import UseCaseConfig
 from components.common.errors import IntegrityError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # a schema without log exclusions: what every server reads
+REDACTING_FORMAT_VERSION = 2  # a schema with log exclusions: refused by servers that would log them
+FORMAT_VERSIONS = (FORMAT_VERSION, REDACTING_FORMAT_VERSION)
 DEFAULT_MAX_BATCH = 1000
 
 Kind = Literal["numeric", "categorical", "datetime"]
@@ -59,11 +67,14 @@ class ServingSchema:
         use_case: The use case.
         features: The features, in the order the model takes them.
         max_batch: The most rows one request may carry.
+        log_exclude: Features whose values the server never writes into its request or feedback
+            logs (the use case's ``serving.log_exclude``), in schema order.
     """
 
     use_case: str
     features: tuple[ServingFeature, ...]
     max_batch: int = DEFAULT_MAX_BATCH
+    log_exclude: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -79,13 +90,16 @@ class ServingSchema:
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the schema as the plain JSON document stored beside the model."""
-        return {
-            "format_version": FORMAT_VERSION,
+        document = {
+            "format_version": REDACTING_FORMAT_VERSION if self.log_exclude else FORMAT_VERSION,
             "kind": "serving-schema",
             "use_case": self.use_case,
             "max_batch": self.max_batch,
             "features": [feature.to_dict() for feature in self.features],
         }
+        if self.log_exclude:
+            document["log_exclude"] = list(self.log_exclude)
+        return document
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> ServingSchema:
@@ -96,19 +110,31 @@ class ServingSchema:
         """
         hint = "register the model again so that its serving_schema.json is rewritten"
         try:
-            if document.get("kind") != "serving-schema" or document.get("format_version") != FORMAT_VERSION:
+            version = document.get("format_version")
+            if document.get("kind") != "serving-schema" or version not in FORMAT_VERSIONS:
                 raise IntegrityError(
-                    f"not a serving schema of format {FORMAT_VERSION} (kind {document.get('kind')!r}, "
-                    f"format {document.get('format_version')!r})",
+                    f"not a serving schema of format {' or '.join(map(str, FORMAT_VERSIONS))} "
+                    f"(kind {document.get('kind')!r}, format {version!r})",
                     hint=hint,
                 )
             features = tuple(
                 ServingFeature(str(f["name"]), f["kind"], f["value_type"], bool(f["nullable"]))
                 for f in document["features"]
             )
-            schema = cls(str(document["use_case"]), features, int(document["max_batch"]))
+            excluded = document.get("log_exclude", [])
+            if not isinstance(excluded, list) or not all(isinstance(name, str) for name in excluded):
+                raise TypeError(f"log_exclude is {excluded!r}, not a list of feature names")
+            schema = cls(str(document["use_case"]), features, int(document["max_batch"]), tuple(excluded))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise IntegrityError(f"serving schema is malformed ({error!r})", hint=hint) from None
+        if bool(schema.log_exclude) != (version == REDACTING_FORMAT_VERSION):
+            raise IntegrityError(
+                f"serving schema of format {version} {'lists' if schema.log_exclude else 'lacks'} log exclusions",
+                hint=hint,
+            )
+        unknown = sorted(set(schema.log_exclude) - set(schema.names))
+        if unknown:
+            raise IntegrityError(f"serving schema excludes {unknown[0]!r} from logs, which is not a feature", hint=hint)
         for feature in schema.features:
             if feature.kind not in KINDS or feature.value_type not in VALUE_TYPES:
                 raise IntegrityError(
@@ -135,7 +161,8 @@ def build_serving_schema(
         max_batch: The most rows one request may carry.
 
     Returns:
-        The schema, features in the order of ``config.features.all()``.
+        The schema, features in the order of ``config.features.all()``, with the features of
+        ``serving.log_exclude`` to keep out of the logs.
     """
     described = _describe_tfdv(schema) if schema is not None else {}
     features = []
@@ -147,7 +174,9 @@ def build_serving_schema(
         for name in names:
             tfdv_type, nullable = described.get(name, (None, True))
             features.append(ServingFeature(name, kind, _value_type(kind, tfdv_type), nullable))
-    return ServingSchema(config.name, tuple(features), max_batch)
+    excluded = set(config.serving.log_exclude)
+    names = tuple(feature.name for feature in features)
+    return ServingSchema(config.name, tuple(features), max_batch, tuple(n for n in names if n in excluded))
 
 
 def _value_type(kind: str, tfdv_type: str | None) -> ValueType:

@@ -26,6 +26,7 @@ from components.serve.schema import ServingFeature, ServingSchema
 
 Shape = Literal["ndarray", "jsonData"]
 _SHOWN_NAMES = 12
+WITHHELD = "<withheld: serving.log_exclude>"  # stands for a value of a feature kept out of logs
 
 
 class RequestError(UserError):
@@ -91,8 +92,14 @@ def parse_request(payload: Any, schema: ServingSchema) -> Batch:
             f"{other} requests are not supported" if other else "the request has neither data nor jsonData",
             hint='send {"data": {"names": [...], "ndarray": [[...]]}} or {"jsonData": [{...}]}',
         )
-    values = {feature.name: _check_column(feature, columns[feature.name]) for feature in schema.features}
-    datetimes = {f.name: _parse_datetimes(f, values[f.name]) for f in schema.features if f.value_type == "datetime"}
+    # A value of a feature kept out of the logs is not quoted in errors either: Seldon logs every error.
+    quoted = {feature.name: feature.name not in schema.log_exclude for feature in schema.features}
+    values = {f.name: _check_column(f, columns[f.name], quoted[f.name]) for f in schema.features}
+    datetimes = {
+        f.name: _parse_datetimes(f, values[f.name], quoted[f.name])
+        for f in schema.features
+        if f.value_type == "datetime"
+    }
     return Batch(shape, rows, values, request_id, datetimes)
 
 
@@ -109,7 +116,9 @@ def model_columns(batch: Batch, schema: ServingSchema) -> dict[str, np.ndarray]:
             columns[feature.name] = np.array([np.nan if v is None else v for v in values], dtype="float64")
         elif feature.kind == "datetime":
             parsed = batch.datetimes.get(feature.name)
-            columns[feature.name] = parsed if parsed is not None else _parse_datetimes(feature, values)
+            if parsed is None:
+                parsed = _parse_datetimes(feature, values, feature.name not in schema.log_exclude)
+            columns[feature.name] = parsed
         else:
             columns[feature.name] = np.array(values, dtype=object)
     return columns
@@ -230,7 +239,7 @@ def _check_batch_size(rows: int, schema: ServingSchema, where: str) -> None:
 _PLAIN_TYPES = {"int": (int,), "string": (str,), "datetime": (str,), "label": (str, int)}
 
 
-def _check_column(feature: ServingFeature, values: list[Any]) -> list[Any]:
+def _check_column(feature: ServingFeature, values: list[Any], quote: bool = True) -> list[Any]:
     plain = _PLAIN_TYPES.get(feature.value_type)
     if plain is not None and all(
         type(value) in plain for value in values
@@ -238,17 +247,17 @@ def _check_column(feature: ServingFeature, values: list[Any]) -> list[Any]:
         return list(values)
     if feature.value_type == "float" and all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in values):
         return list(values)
-    return [_check_value(feature, value, row) for row, value in enumerate(values)]
+    return [_check_value(feature, value, row, quote) for row, value in enumerate(values)]
 
 
 _EARLIEST, _LATEST = pd.Timestamp.min.ceil("us").to_pydatetime(), pd.Timestamp.max.floor("us").to_pydatetime()
 
 
-def _parse_datetimes(feature: ServingFeature, values: list[Any]) -> np.ndarray:
+def _parse_datetimes(feature: ServingFeature, values: list[Any], quote: bool = True) -> np.ndarray:
     """ISO 8601 text to ``datetime64[ns]`` in UTC (text without a zone counts as UTC, as in training).
 
     Python's own ISO parser first (fast for a few rows); what it cannot read goes to pandas, which
-    reads more spellings; what neither reads is refused.
+    reads more spellings; what neither reads is refused (quoting the value unless ``quote`` is off).
     """
     parsed = np.empty(len(values), dtype="datetime64[ns]")
     for row, value in enumerate(values):
@@ -261,7 +270,7 @@ def _parse_datetimes(feature: ServingFeature, values: list[Any]) -> np.ndarray:
             moment = pd.to_datetime(value, utc=True, errors="coerce")
             if moment is pd.NaT:
                 raise RequestError(
-                    f"feature {feature.name!r} in row {row}: {value!r} is not a date and time",
+                    f"feature {feature.name!r} in row {row}: {_quoted(value, quote)} is not a date and time",
                     hint="send ISO 8601 text, for example 2013-06-01T14:00:00Z",
                 ) from None
             moment = moment.to_pydatetime()
@@ -269,14 +278,14 @@ def _parse_datetimes(feature: ServingFeature, values: list[Any]) -> np.ndarray:
             moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
         if not _EARLIEST <= moment <= _LATEST:  # datetime64[ns] would silently wrap around
             raise RequestError(
-                f"feature {feature.name!r} in row {row}: {value!r} is outside the years 1678 to 2261",
+                f"feature {feature.name!r} in row {row}: {_quoted(value, quote)} is outside the years 1678 to 2261",
                 hint="send a date and time within that range",
             )
         parsed[row] = np.datetime64(moment, "ns")
     return parsed
 
 
-def _check_value(feature: ServingFeature, value: Any, row: int) -> Any:
+def _check_value(feature: ServingFeature, value: Any, row: int, quote: bool = True) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         if not feature.nullable:
             raise RequestError(
@@ -292,10 +301,11 @@ def _check_value(feature: ServingFeature, value: Any, row: int) -> Any:
             return value
         if isinstance(value, int) or value.is_integer():
             return int(value)
-        raise _wrong(feature, value, row, f"expected {_expected(feature)}, got {value!r}")
+        raise _wrong(feature, value, row, f"expected {_expected(feature)}, got {_quoted(value, quote)}")
     if kind in ("string", "datetime", "label") and isinstance(value, str):
         return value
-    raise _wrong(feature, value, row, f"expected {_expected(feature)}, got {_json_kind(value)} {_clip(value)}")
+    shown = _clip(value) if quote else WITHHELD
+    raise _wrong(feature, value, row, f"expected {_expected(feature)}, got {_json_kind(value)} {shown}")
 
 
 def _wrong(feature: ServingFeature, value: Any, row: int, problem: str) -> RequestError:
@@ -334,6 +344,10 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, Sequence):
         return "a list"
     return type(value).__name__
+
+
+def _quoted(value: Any, quote: bool) -> str:
+    return repr(value) if quote else WITHHELD
 
 
 def _clip(value: Any) -> str:

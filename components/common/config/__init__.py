@@ -6,7 +6,7 @@ data set needs a new YAML file, never new code. Unknown keys are errors (with th
 suggested), so a typo never passes silently.
 
 Modules: :mod:`.loader` builds frozen dataclasses from YAML data; :mod:`.data`, :mod:`.validation`,
-:mod:`.training`, :mod:`.analysis` and :mod:`.monitoring` declare the sections with their checks;
+:mod:`.training`, :mod:`.analysis`, :mod:`.serving` and :mod:`.monitoring` declare the sections with their checks;
 :mod:`.usecase` reads and cross-checks a whole use case; :mod:`.overrides` applies one run's
 overrides. Import from this package; every public name is here.
 
@@ -37,6 +37,7 @@ from components.common.config.monitoring import (
     parse_instant,
 )
 from components.common.config.overrides import OVERRIDABLE, apply_overrides
+from components.common.config.serving import ServingSpec
 from components.common.config.training import DATETIME_PARTS, PreprocessSpec, SearchSpace, TrainingSpec
 from components.common.config.usecase import UseCaseConfig, load_use_case, parse_use_case, schema_path
 from components.common.config.validation import OWN_ANOMALY_KINDS, StatisticsSpec, Thresholds, ValidationSpec
@@ -62,6 +63,7 @@ __all__ = [
     "PreprocessSpec",
     "Scalar",
     "SearchSpace",
+    "ServingSpec",
     "SourceSpec",
     "SplitSpec",
     "StatisticsSpec",

@@ -24,6 +24,7 @@ from components.common.config.data import (
 )
 from components.common.config.loader import build, to_plain
 from components.common.config.monitoring import FeedbackSpec, MonitoringSpec, check_feedback, check_monitoring
+from components.common.config.serving import ServingSpec, check_serving
 from components.common.config.training import PreprocessSpec, TrainingSpec, check_preprocessing, check_training
 from components.common.config.validation import ValidationSpec, check_validation
 from components.common.errors import ConfigError
@@ -47,6 +48,7 @@ class UseCaseConfig:
         preprocessing: How features become model inputs.
         training: Tuning and training.
         analysis: Model analysis and blessing.
+        serving: What the model server keeps out of its request and feedback logs.
         monitoring: Monitoring of the served model and the retraining decision.
         feedback: Production feedback to ingest with the sources (set when retraining).
     """
@@ -63,6 +65,7 @@ class UseCaseConfig:
     preprocessing: PreprocessSpec = field(default_factory=PreprocessSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    serving: ServingSpec = field(default_factory=ServingSpec)
     monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
     feedback: FeedbackSpec | None = None
 
@@ -186,7 +189,15 @@ def check_use_case(config: UseCaseConfig, where: str) -> None:
     for column in config.analysis.slices:
         if column in config.drop:
             raise ConfigError(f"slice column {column!r} is dropped at ingestion in {where}")
+    check_serving(config.serving, features, where)
     check_monitoring(config.monitoring, features, where)
+    watched = [*config.monitoring.drift.features, *config.monitoring.retrain_on_drift.features]
+    for name in watched:
+        if name in config.serving.log_exclude:
+            raise ConfigError(
+                f"monitoring names {name!r} in {where}, which serving.log_exclude keeps out of the logs",
+                hint="its drift is never measured: remove it from monitoring or from serving.log_exclude",
+            )
     if config.feedback is not None:
         check_feedback(config.feedback, where)
 

@@ -159,19 +159,38 @@ def write_batches(store: ObjectStore, use_case: str, kind: str, lines: list[dict
 
 
 def serve(
-    served: Served, frame: pd.DataFrame, start: datetime, spacing=timedelta(seconds=30), feedback=True, truths=None
+    served: Served,
+    frame: pd.DataFrame,
+    start: datetime,
+    spacing=timedelta(seconds=30),
+    feedback=True,
+    truths=None,
+    redacted=(),
 ) -> None:
-    """Logs a frame as requests and (when asked) as feedback, possibly with other truths."""
-    lines = log_lines(frame, served.model, served.version, start, spacing, truth=False)
+    """Logs a frame as requests and (when asked) as feedback, possibly with other truths.
+
+    ``redacted`` features are left out of every line and listed under ``redacted``, as a server
+    whose serving schema excludes them from its logs writes them.
+    """
+    lines = redact(log_lines(frame, served.model, served.version, start, spacing, truth=False), redacted)
     write_batches(served.store, "loans", "requests", lines)
     if feedback:
         labelled = frame if truths is None else frame.assign(truth=truths)
-        write_batches(
-            served.store,
-            "loans",
-            "feedback",
-            log_lines(labelled, served.model, served.version, start, spacing, truth=True),
-        )
+        lines = log_lines(labelled, served.model, served.version, start, spacing, truth=True)
+        write_batches(served.store, "loans", "feedback", redact(lines, redacted))
+
+
+def redact(lines: list[dict], features) -> list[dict]:
+    if not features:
+        return lines
+    return [
+        {
+            **line,
+            "features": {k: v for k, v in line["features"].items() if k not in features},
+            "redacted": list(features),
+        }
+        for line in lines
+    ]
 
 
 def _native(value):

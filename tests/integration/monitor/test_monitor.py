@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
 from integration.monitor.serving_logs import FEATURES, log_lines, serve, traffic, write_batches
 
+from components.common.config import ServingSpec
 from components.common.serving_logs import Window
 from components.monitor.logic import monitor
-from components.monitor.results import DRIFT_WITHOUT_FEEDBACK, HEALTHY, INSUFFICIENT, RETRAIN
+from components.monitor.results import DRIFT_WITHOUT_FEEDBACK, HEALTHY, INSUFFICIENT, RETRAIN, RETRAIN_BLOCKED
 from components.monitor.task import write_outputs
 from components.validate.logic import load_schema
 
 
-def run(served, day, hours=24):
+def run(served, day, hours=24, config=None):
     window = Window(day, day + timedelta(hours=hours))
-    return monitor(served.config, load_schema(served.schema_path), served.store, window)
+    return monitor(config or served.config, load_schema(served.schema_path), served.store, window)
 
 
 def test_a_window_like_the_training_data_is_healthy_and_every_feature_has_a_distance(served, window_day, tmp_path):
@@ -127,3 +129,33 @@ def test_feedback_that_cannot_be_scored_is_a_note_not_a_failure(served, window_d
         in " ".join(result.decision.notes)
     )
     assert not any(note.startswith("no ground truth arrived") for note in result.decision.notes)
+
+
+def test_a_feature_kept_out_of_the_logs_is_unmeasured_and_blocks_retraining_from_feedback(served, window_day, tmp_path):
+    """region is excluded: clean traffic stays healthy, a worse model cannot retrain on feedback lacking region."""
+    excluding = dataclasses.replace(served.config, serving=ServingSpec(log_exclude=("region",)))
+    frame = traffic(600, seed=18)
+    serve(served, frame, window_day + timedelta(hours=1), redacted=("region",))
+    worse = traffic(400, seed=19)
+    serve(served, worse, window_day + timedelta(days=1, hours=1), truths=1 - worse["truth"], redacted=("region",))
+
+    clean = run(served, window_day, config=excluding)
+    # The lines say what they lack: the use case without the exclusion (a later config) is judged the same.
+    for result in (clean, run(served, window_day)):
+        assert result.decision.status == HEALTHY, result.summary()
+        assert result.unlogged == ["region"] and result.unmeasured == []
+        assert {d.feature for d in result.distances} == set(FEATURES) - {"region"}
+        assert not any(f.feature == "region" for f in result.findings)  # absent by design, not an anomaly
+        assert "region not logged (serving.log_exclude): drift not measured" in result.decision.notes
+        assert result.quality.rows == len(frame) and result.quality.slices == {}  # region slices need region
+    assert "region not logged (serving.log_exclude)" in clean.summary()
+    write_outputs(clean, excluding.monitoring, tmp_path / "report.html", tmp_path / "result.json")
+    assert json.loads((tmp_path / "result.json").read_text())["unlogged"] == {
+        "region": "not logged (serving.log_exclude)"
+    }
+    assert "not measured: not logged (serving.log_exclude)" in (tmp_path / "report.html").read_text()
+
+    blocked = run(served, window_day + timedelta(days=1), config=excluding)
+    assert blocked.decision.status == RETRAIN_BLOCKED and not blocked.decision.retrain, blocked.summary()
+    assert any(r.startswith("live roc_auc") for r in blocked.decision.reasons)
+    assert any("feedback rows lack region (serving.log_exclude)" in n for n in blocked.decision.notes)

@@ -10,8 +10,8 @@ import pytest
 from integration.monitor.serving_logs import FEATURES, serve, traffic, write_object
 
 from components.common import datasets
-from components.common.config import FeedbackSpec
-from components.common.errors import DataError
+from components.common.config import FeedbackSpec, ServingSpec
+from components.common.errors import ConfigError, DataError
 from components.common.serving_logs import FEEDBACK, REQUESTS, Window, read_logs
 from components.ingest.task import ingest_use_case
 from components.monitor.retraining import schema_for_feedback
@@ -106,3 +106,15 @@ def test_a_window_without_labelled_feedback_cannot_become_retraining_data(served
         ingest_use_case(config, served.store)
     assert "holds no labelled rows (0 feedback lines, 0 without truth)" in str(error.value)
     assert "retrain once ground truth has arrived" in str(error.value)
+
+
+def test_feedback_lacking_a_feature_kept_out_of_the_logs_cannot_become_retraining_data(served, window_day):
+    serve(served, traffic(200, seed=33), window_day + timedelta(hours=1), redacted=("age",))
+    config = with_feedback(served.config, Window(window_day, window_day + timedelta(days=1)))
+    with pytest.raises(ConfigError, match=r"^cannot retrain 'loans' on feedback: age is in serving.log_exclude"):
+        ingest_use_case(dataclasses.replace(config, serving=ServingSpec(log_exclude=("age",))), served.store)
+    with pytest.raises(DataError) as error:  # the exclusion lifted: these lines still lack age
+        ingest_use_case(config, served.store)
+    assert str(error.value).startswith(
+        "cannot retrain 'loans' on this feedback window: its lines were logged without age"
+    )

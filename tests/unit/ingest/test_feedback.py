@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
+import pytest
 from helpers import ORDERS_CONFIG
 
 from components.common.config import parse_use_case
+from components.common.errors import ConfigError, DataError
 from components.common.serving_logs import to_frame
-from components.ingest.feedback import place_by_time, training_rows
+from components.ingest.feedback import check_logged, place_by_time, training_rows
 
 START = datetime(2026, 11, 27, tzinfo=timezone.utc)
 SHOP = parse_use_case(ORDERS_CONFIG)
@@ -56,3 +58,21 @@ def test_rows_are_placed_by_time_the_newest_in_test():
     }
     everything = place_by_time(rows, {"train": 1.0, "eval": 0.0, "test": 0.0})
     assert len(everything["train"]) == 10 and everything["test"].empty
+
+
+def test_feedback_without_a_feature_kept_out_of_the_logs_is_refused_not_imputed():
+    excluding = parse_use_case(ORDERS_CONFIG + "serving: {log_exclude: [channel]}\n")
+    with pytest.raises(ConfigError) as refused:
+        check_logged(excluding)
+    assert str(refused.value) == (
+        "cannot retrain 'shop' on feedback: channel is in serving.log_exclude, so feedback rows lack a feature the "
+        "model takes (hint: drop it from the features, so the next model does without it, or from "
+        "serving.log_exclude, so feedback logged after the next deployment has it)"
+    )
+    # The exclusion lifted, lines logged under it are still without the feature.
+    redacted = lines((10, "a", 0, 1, 10.0))
+    del redacted[0]["features"]["channel"]
+    redacted[0]["redacted"] = ["channel"]
+    with pytest.raises(DataError, match=r"^cannot retrain 'shop' on this feedback window: its lines were logged "):
+        check_logged(SHOP, lines((5, "b", 0, 0, 9.0)) + redacted)
+    check_logged(SHOP, lines((5, "b", 0, 0, 9.0)))  # lines with every feature pass

@@ -13,7 +13,14 @@ from helpers import ORDERS_CONFIG, make_orders
 from components.common.config import DriftTrigger, LiveQualitySpec, MonitoringSpec, parse_use_case
 from components.common.serving_logs import FEATURE_PREFIX
 from components.monitor.logic import decide, live_quality, measure_drift, sample_rows, serving_frame
-from components.monitor.results import DRIFT_WITHOUT_FEEDBACK, HEALTHY, INSUFFICIENT, RETRAIN, LiveQuality
+from components.monitor.results import (
+    DRIFT_WITHOUT_FEEDBACK,
+    HEALTHY,
+    INSUFFICIENT,
+    RETRAIN,
+    RETRAIN_BLOCKED,
+    LiveQuality,
+)
 from components.validate.logic import infer_schema, prepare_frame, split_statistics, statistics_in_process
 from components.validate.results import Distance
 
@@ -96,6 +103,21 @@ def test_a_feature_never_served_has_no_distance_and_is_named(config, schema, tra
     distances, unmeasured, findings = measure_drift(statistics, training, schema, config)
     assert unmeasured == ["price"] and "price" not in {d.feature for d in distances}
     assert any(f.check == "schema" and f.feature == "price" for f in findings)  # presence falls below the schema's
+
+
+def test_a_feature_not_logged_gets_no_statistics_no_distance_and_no_anomaly(config, schema, training):
+    logged = as_logged(make_orders(800, seed=6, price_shift=25, mix=(0.1, 0.1, 0.8))).drop(columns=["channel"])
+    frame = serving_frame(logged, config, schema, unlogged=("channel",))
+    assert list(frame.columns) == ["quantity", "price", "ordered_at"]
+    statistics = statistics_in_process({"serving": frame}, schema)
+    distances, unmeasured, findings = measure_drift(statistics, training, schema, config, unlogged=("channel",))
+    # channel moved as much as price did: not logged, it is neither measured nor alerted on (not even as 0)
+    assert {d.feature for d in distances} == {"quantity", "price", "ordered_at"}
+    assert [d.feature for d in distances if d.alerts] == ["price"]
+    assert unmeasured == [] and "channel" not in {f.feature for f in findings}
+    # the same rows judged without the exclusion: the absent column is a missing feature, and no distance either
+    _, unmeasured, findings = measure_drift(statistics, training, schema, config)
+    assert unmeasured == ["channel"] and "channel" in {f.feature for f in findings}
 
 
 def feedback(truth, positive_proba, channel=None):
@@ -217,6 +239,18 @@ def test_what_cannot_be_judged_is_said_in_a_note():
     assert one_class.status == HEALTHY
     assert "no values served for price: their drift is not measured" in one_class.notes
     assert any(n.startswith("live roc_auc is undefined") for n in one_class.notes)
+
+
+def test_features_not_logged_are_a_note_and_block_retraining_from_feedback():
+    calm = decide(500, 100, 100, CALM, [], quality(), spec(), unlogged=["email"])
+    assert calm.status == HEALTHY and "email not logged (serving.log_exclude): drift not measured" in calm.notes
+    due = decide(500, 100, 100, CALM, [], quality(roc_auc=0.65), spec(), unlogged=["email"])
+    assert due.status == RETRAIN_BLOCKED and not due.retrain
+    assert due.reasons == ("live roc_auc 0.6500 is below the floor 0.7",)
+    assert any(
+        n.startswith("retraining would be due, but feedback rows lack email (serving.log_exclude)") for n in due.notes
+    )
+    assert decide(500, 100, 100, CALM, [], quality(roc_auc=0.65), spec()).status == RETRAIN
 
 
 def test_sampling_is_seeded_and_bounded():

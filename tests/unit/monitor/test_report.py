@@ -19,7 +19,7 @@ CONFIG = parse_use_case(ORDERS_CONFIG + "monitoring: {quality: {floors: {roc_auc
 WINDOW = Window(datetime(2026, 11, 27, tzinfo=timezone.utc), datetime(2026, 11, 28, tzinfo=timezone.utc))
 
 
-def result_with(decision: Decision, quality: LiveQuality | None, served=True) -> MonitoringResult:
+def result_with(decision: Decision, quality: LiveQuality | None, served=True, unlogged=()) -> MonitoringResult:
     schema = infer_schema(statistics_in_process({"all": make_orders(3000, seed=9)}), CONFIG)
     train = split_statistics(statistics_in_process({"train": make_orders(2000, seed=1)}, schema), "train")
     frames = make_orders(500, seed=4, price_shift=30).assign(
@@ -30,9 +30,9 @@ def result_with(decision: Decision, quality: LiveQuality | None, served=True) ->
         .astype(object)
         .assign(ordered_at=lambda f: f["ordered_at"].map(str), quantity=None)
     )
-    serving = statistics_in_process({"serving": serving_frame(logged, CONFIG, schema)}, schema)
+    serving = statistics_in_process({"serving": serving_frame(logged, CONFIG, schema, unlogged)}, schema)
     distances, unmeasured, findings = (
-        measure_drift(serving, train, schema, CONFIG) if served else ([], list(CONFIG.features.all()), [])
+        measure_drift(serving, train, schema, CONFIG, unlogged) if served else ([], list(CONFIG.features.all()), [])
     )
     statistics = train if not served else type(train)(datasets=[train.datasets[0], serving.datasets[0]])
     return MonitoringResult(
@@ -53,6 +53,7 @@ def result_with(decision: Decision, quality: LiveQuality | None, served=True) ->
         statistics,
         {"requests": [{"key": "k", "sha256": "s", "lines": 500}]},
         {"feedback": 2},
+        list(unlogged),
     )
 
 
@@ -110,3 +111,24 @@ def test_an_empty_window_still_gives_a_report():
     )
     healthy = render_report(result_with(Decision(False, HEALTHY, (), ()), None), None)
     assert '<p id="verdict" class="valid"><strong>HEALTHY</strong>: retrain no.</p>' in healthy
+
+
+def test_a_feature_not_logged_is_reported_as_unmeasured_without_a_distance():
+    note = "channel not logged (serving.log_exclude): drift not measured"
+    result = result_with(Decision(False, HEALTHY, (), (note,)), None, unlogged=("channel",))
+    assert "channel" not in {d.feature for d in result.distances} and result.unmeasured == ["quantity"]
+    page = render_report(result)
+    drift = page[page.index('<table id="drift">') : page.index("</table>", page.index('<table id="drift">'))]
+    assert (
+        '<tr data-feature="channel" class="unlogged"><td>channel</td><td>–</td><td>–</td><td>–</td>'
+        "<td>not measured: not logged (serving.log_exclude)</td></tr>"
+    ) in drift
+    features = page[page.index('<table id="features">') :]
+    assert "<strong>channel</strong></td><td>not logged (serving.log_exclude): the served values are not known" in (
+        features
+    )
+    assert page.count('<svg class="chart"') == 3  # one fewer than with channel logged: no chart of it
+    assert f"note:   {note}" in result.summary()
+    assert result.to_json()["unlogged"] == {"channel": "not logged (serving.log_exclude)"}
+    assert not any(name.startswith("drift_channel") for name in result.metrics())
+    assert result.metrics()["unlogged_features"] == 1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from datetime import datetime, timezone
@@ -30,6 +31,21 @@ def test_lines_carry_the_contract_fields_and_survive_encoding():
     }
     assert "truth" not in prediction_lines(records, [[0.7, 0.3], [0.2, 0.8]], (0, 1), "m-1", AT, "abc")[0]
     assert decode_lines(encode_lines(lines)) == lines
+
+
+def test_excluded_features_never_enter_a_line_and_each_line_names_them():
+    email = "alice.doe@example.com"
+    records = [{"email": email, "carrier": "UA", "temp": None}]
+    request = prediction_lines(records, [[0.7, 0.3]], (0, 1), "m-1", AT, "abc", exclude=("email",))
+    feedback = prediction_lines(records, [[0.7, 0.3]], (0, 1), "m-1", AT, "abc", truth=[1], exclude=("email",))
+    for lines in (request, feedback):
+        assert lines[0]["features"] == {"carrier": "UA", "temp": None}
+        assert lines[0]["redacted"] == ["email"]
+        text = gzip.decompress(encode_lines(lines))
+        assert b"alice" not in text and b"example.com" not in text
+    assert records[0]["email"] == email  # the caller's row is left as it was
+    kept = prediction_lines(records, [[0.7, 0.3]], (0, 1), "m-1", AT, "abc")
+    assert email.encode() in gzip.decompress(encode_lines(kept)) and "redacted" not in kept[0]
 
 
 class Sink:

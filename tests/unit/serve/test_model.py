@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import json
 import logging
 
@@ -19,8 +21,10 @@ from unit.serve.synthetic import demo_like_rows, features
 
 from components.common.config import load_use_case
 from components.common.errors import ConfigError, IntegrityError, NotFoundError
+from components.common.serving_logs import decode_lines
 from components.preprocess.logic import as_numbers, as_text, model_pipeline
 from components.serve import fastpath
+from components.serve import model as model_module
 from components.serve.check import assemble_candidate, check_serving
 from components.serve.client import payload, probabilities
 from components.serve.model import (
@@ -88,6 +92,48 @@ def test_bad_requests_are_request_errors_and_counted(model, shop_model):
     with pytest.raises(RequestError, match="missing feature 'quantity'"):
         model.predict_raw(payload(rows.head(1), schema.names[1:]))
     assert model.health_status()["bad_requests"] == 1
+
+
+class RecordingStore:
+    """Keeps every object the server writes, as the bytes it sent."""
+
+    def __init__(self):
+        self.objects: dict[str, bytes] = {}
+
+    def bucket(self, role):
+        return role
+
+    def put_bytes(self, bucket, key, data, content_type="application/octet-stream"):
+        self.objects[f"{bucket}/{key}"] = data
+
+
+@pytest.mark.parametrize("excluded", [(), ("channel",)])
+def test_an_excluded_feature_is_in_no_byte_of_the_request_and_feedback_logs(
+    shop_model, tmp_path, monkeypatch, excluded
+):
+    path, _, schema, rows = shop_model
+    folder = assemble_candidate(path, dataclasses.replace(schema, log_exclude=excluded), tmp_path / "version")
+    store = RecordingStore()
+    monkeypatch.setattr(model_module, "_store", lambda: store)
+    model = Model(model_uri=str(folder), request_log_rate=1.0, feedback=True, log_batch_rows=1)
+    model.load()
+    row = rows.head(1).assign(channel="alice.doe@example.com")  # an unseen category: the model still answers
+    request = payload(row, schema.names, "jsonData", puid="r-1")
+    answer = model.predict_raw(json.loads(json.dumps(request)))
+    assert model.store_feedback({"request": request, "response": answer, "truth": {"data": {"ndarray": [1]}}}) == 1
+    model.close()
+    written = {key.split("/")[2]: data for key, data in store.objects.items()}
+    assert sorted(written) == ["feedback", "requests"], sorted(store.objects)
+    for kind, data in written.items():
+        text = gzip.decompress(data)
+        (line,) = decode_lines(data)
+        assert line["request_id"] == "r-1" and ("truth" in line) == (kind == "feedback")
+        if excluded:
+            assert b"alice" not in text and b"example.com" not in text
+            assert line["redacted"] == ["channel"] and "channel" not in line["features"]
+            assert set(line["features"]) == set(schema.names) - {"channel"}
+        else:  # the same row without exclusion: the value is there, so the assertions above can fail
+            assert b"alice.doe@example.com" in text and "redacted" not in line
 
 
 def test_health_names_the_version_and_digest(model, folder):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from components.common.config import load_use_case, schema_path
+from components.common.config import ServingSpec, load_use_case, schema_path
 from components.common.errors import IntegrityError
 from components.serve.schema import ServingFeature, ServingSchema, build_serving_schema
 from pipelines.usecases import DEMO_CONFIG
@@ -60,6 +61,45 @@ def test_round_trip_through_json(flights):
 )
 def test_a_broken_document_is_refused(config, change, message):
     document = build_serving_schema(config).to_dict()
+    change(document)
+    with pytest.raises(IntegrityError, match=message):
+        ServingSchema.from_dict(document)
+
+
+def test_log_exclude_is_carried_in_schema_order_and_round_trips(config):
+    excluding = dataclasses.replace(config, serving=ServingSpec(log_exclude=("ordered_at", "channel")))
+    schema = build_serving_schema(excluding)
+    assert schema.log_exclude == ("channel", "ordered_at")
+    document = json.loads(json.dumps(schema.to_dict()))
+    assert document["format_version"] == 2 and document["log_exclude"] == ["channel", "ordered_at"]
+    assert ServingSchema.from_dict(document) == schema
+
+
+def test_a_schema_written_before_log_exclude_loads_and_excludes_nothing(config):
+    document = build_serving_schema(config).to_dict()
+    assert document["format_version"] == 1 and "log_exclude" not in document
+    assert ServingSchema.from_dict(document).log_exclude == ()
+
+
+def test_a_format_1_reader_refuses_a_schema_with_exclusions(config):
+    """An older server checks format_version == 1: it never serves (and logs) an excluding model."""
+    excluding = dataclasses.replace(config, serving=ServingSpec(log_exclude=("channel",)))
+    assert build_serving_schema(excluding).to_dict()["format_version"] != 1
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.update(log_exclude="channel"), "malformed"),
+        (lambda d: d.update(log_exclude=["email"]), "excludes 'email' from logs, which is not a feature"),
+        (lambda d: d.update(format_version=1), "format 1 lists log exclusions"),
+        (lambda d: d.update(log_exclude=[]), "format 2 lacks log exclusions"),
+    ],
+)
+def test_a_broken_log_exclude_is_refused(config, change, message):
+    document = build_serving_schema(
+        dataclasses.replace(config, serving=ServingSpec(log_exclude=("channel",)))
+    ).to_dict()
     change(document)
     with pytest.raises(IntegrityError, match=message):
         ServingSchema.from_dict(document)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -111,6 +112,31 @@ def test_each_bad_request_names_the_field_and_the_problem(payload, message):
         parse_request(payload, SCHEMA)
     assert message in str(caught.value)
     assert "(hint: " in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "column, value, problem",
+    [
+        (0, "alice.doe@example.com", "expected whole number, got a string"),
+        (0, 2.5, "expected whole number, got"),
+        (2, ["alice.doe@example.com"], "expected string, got a list"),
+        (4, "alice.doe@example.com", "is not a date and time"),
+        (4, "9999-01-01T00:00:00Z", "is outside the years 1678 to 2261"),
+    ],
+)
+def test_an_error_never_quotes_a_value_of_a_feature_kept_out_of_the_logs(column, value, problem):
+    """Seldon logs every error answer: a withheld feature's value stays out of the server log too."""
+    row = list(ROW)
+    row[column] = value
+    with pytest.raises(RequestError) as quoted:
+        parse_request(ndarray(row), SCHEMA)
+    assert repr(value) in str(quoted.value) or str(value) in str(quoted.value)
+    withheld = dataclasses.replace(SCHEMA, log_exclude=(NAMES[column],))
+    with pytest.raises(RequestError) as caught:
+        parse_request(ndarray(row), withheld)
+    message = str(caught.value)
+    assert problem in message and f"feature {NAMES[column]!r} in row 0" in message
+    assert "<withheld: serving.log_exclude>" in message and str(value).strip("[]'") not in message
 
 
 def test_timestamps_in_any_zone_become_utc_and_text_without_zone_counts_as_utc():
