@@ -35,8 +35,8 @@ LINE = re.compile(
 # The import each task's process pays before it can work (its component module's body imports these).
 STAGE_IMPORTS = {
     "configure-run": "components.configure.task",
-    "ingest-data": "components.ingest.logic",
-    "validate-data": "components.validate.logic",
+    "ingest-data": "components.ingest.task",
+    "validate-data": "components.validate.task",
     "plan-trials": "components.train.task",
     "tune-model": "components.train.task",
     "select-trial": "components.train.task",

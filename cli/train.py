@@ -28,7 +28,6 @@ from components.common.errors import UserError
 from components.common.s3_settings import s3_settings, state_dir
 from components.serve.local import demo_requests, start_server
 from components.serve.schema import build_serving_schema
-from pipelines.local import describe, run_training
 
 
 @click.command()
@@ -107,6 +106,7 @@ def run(
     run compares its candidate with this one.
     """
     from components.register import logic as registry  # deferred: pandas and minio
+    from pipelines.local import describe, run_training  # deferred: kfp.local and the pipeline's components
 
     config = load_use_case(config_path)
     overrides = _parse_settings(settings)

@@ -15,7 +15,7 @@ monitor: $(ENV_STAMP) ## Monitor the production model over its serving logs (las
 	$(monitor_s3)
 	$(MLCYCLE) monitor -c $(MONITOR_CONFIG) $(MONITOR_ARGS)
 
-retrain: $(ENV_STAMP) ## Like monitor; when retraining is due, ingest base data plus the window's feedback, validate, train, and print the promotion command for a blessed model.
+retrain: $(ENV_STAMP) ## Like monitor; when retraining is due, ingest base data plus the window's feedback, validate, train, and print the promotion command for a registered (blessed and servable) model.
 	$(monitor_s3)
 	$(MLCYCLE) monitor -c $(MONITOR_CONFIG) --retrain $(MONITOR_ARGS)
 

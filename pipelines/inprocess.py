@@ -2,9 +2,11 @@
 
 For the command line (`mlcycle train`), retraining from feedback and the loop demo, without KFP.
 Each step calls the task function its pipeline component calls (components/<stage>/task.py), under
-the component's task name, and the gates are the pipeline's: training only on valid data, and
-registration only of a candidate that is blessed and servable. :data:`TASKS` names the steps in the
-order they run; a test checks them against the compiled pipelines/training_pipeline.yaml.
+the component's task name, and the gates are the pipeline's: training only on data that passed
+validation in this run (when the run ingests; a run given a dataset version trains on it as it is, as
+`mlcycle train --version` always has), and registration only of a candidate that is blessed and
+servable. :data:`TASKS` names the steps in the order they run; a test checks them against the compiled
+pipelines/training_pipeline.yaml.
 Every task takes the object store as an argument here; in a pipeline it connects from the environment.
 """
 

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components.common.config import parse_use_case
 from components.common.serving_logs import Window
 from components.common.storage import ObjectStore
 from components.ingest.logic import IngestResult
 from components.monitor.retraining import Proposal, propose_promotion, retraining_use_case, schema_for_feedback
+from components.validate.logic import parse_schema
 from pipelines.inprocess import TrainingRun, run_training
 
 
@@ -72,7 +72,7 @@ def retrain(
     """
     retraining_yaml = retraining_use_case(use_case_yaml, window)
     config = parse_use_case(retraining_yaml)
-    relaxed = schema_for_feedback(text_format.Parse(schema_text, schema_pb2.Schema()), config)
+    relaxed = schema_for_feedback(parse_schema(schema_text), config)
     run = run_training(retraining_yaml, text_format.MessageToString(relaxed), store, say=say)
     validation = run.validation.summary()
     if run.candidate is None:

@@ -13,7 +13,7 @@ object version for good or change a bucket's settings except ``admin``'s version
 - ``pipeline``: the training and retraining tasks (and the local CLI): datasets, models and artifacts,
   and the feedback that retraining ingests.
 - ``serving``: the model container: loads its model, writes request logs and feedback under
-  ``<use_case>/requests/`` and ``<use_case>/feedback/`` (components/serve/logs.py), reads no log back.
+  ``<use_case>/requests/`` and ``<use_case>/feedback/`` (components/common/serving_logs.py), reads no log back.
 - ``monitoring``: the monitoring task and the promotion proposal: logs, the registry and the training
   statistics of the dataset version a model was trained on. It writes nothing.
 - ``storage-initializer``: Seldon's rclone init container, which copies the model folder.
@@ -79,7 +79,7 @@ class Grant:
     keys: tuple[str, ...] = ("*",)
 
 
-# Serving's own prefixes of the feedback bucket: the key layout of components/serve/logs.py.
+# Serving's own prefixes of the feedback bucket: the key layout of components/common/serving_logs.py.
 SERVING_LOG_KEYS = ("*/requests/*", "*/feedback/*")
 
 ACCESS: dict[str, tuple[Grant, ...]] = {

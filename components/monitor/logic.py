@@ -383,8 +383,9 @@ def monitor(
     sampled = sample_rows(served, config.monitoring.max_rows, seed)
 
     with tempfile.TemporaryDirectory(prefix="mlcycle-monitor-", dir=work_dir) as folder:
+        # Computed, never stored: monitoring's identity only reads (components/common/s3_roles.py).
         training = statistics_of(
-            store, datasets.resolve(store, config.name, dataset_version), config, Path(folder), schema
+            store, datasets.resolve(store, config.name, dataset_version), config, Path(folder), schema, keep=False
         )
     train = split_statistics(training, "train")
     distances: list[Distance] = []

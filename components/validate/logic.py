@@ -417,16 +417,32 @@ def read_statistics(store: ObjectStore, ref: DatasetRef) -> statistics_pb2.Datas
 
 
 def statistics_of(
-    store: ObjectStore, ref: DatasetRef, config: UseCaseConfig, work_dir: Path, schema: schema_pb2.Schema | None = None
+    store: ObjectStore,
+    ref: DatasetRef,
+    config: UseCaseConfig,
+    work_dir: Path,
+    schema: schema_pb2.Schema | None = None,
+    keep: bool = True,
 ) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """Returns a version's stored statistics, computing and storing them first if it has none."""
+    """Returns a version's stored statistics, computing them first if it has none.
+
+    Args:
+        store: The object store.
+        ref: The dataset version.
+        config: The use case.
+        work_dir: Where the splits are downloaded when statistics must be computed.
+        schema: The schema, for the statistics options.
+        keep: Whether to store computed statistics beside the version; readers whose identity may
+            not write datasets (monitoring) pass False.
+    """
     stored = read_statistics(store, ref)
     if stored is not None:
         return stored
     log.info("dataset version %s has no statistics yet: computing them", ref.version)
     work_dir.mkdir(parents=True, exist_ok=True)
     statistics, _ = compute_statistics(store, datasets.read_manifest(store, ref), config, work_dir, schema)
-    store.put_bytes(store.bucket("datasets"), ref.key(STATISTICS), statistics.SerializeToString())
+    if keep:
+        store.put_bytes(store.bucket("datasets"), ref.key(STATISTICS), statistics.SerializeToString())
     return statistics
 
 
