@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import log_loss
 
 from components.common.metrics import classification_metrics, confusion, roc_points
 
@@ -26,3 +27,22 @@ def test_multiclass_metrics_with_text_labels():
     metrics = classification_metrics(labels, proba, ["a", "b", "c"])
     assert metrics["accuracy"] == 0.75 and metrics["roc_auc"] == pytest.approx(1.0)
     assert confusion(labels, proba, ["a", "b", "c"]) == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_loss_equals_scikit_learn_on_confidently_wrong_rows(dtype):
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 2, 500)
+    positive = rng.uniform(0.05, 0.95, 500)
+    wrong = np.arange(5)
+    positive[wrong] = 1.0 - labels[wrong]  # probability exactly 0 of the true class
+    proba = np.column_stack([1 - positive, positive]).astype(dtype)
+    expected = log_loss(labels, proba)
+    assert classification_metrics(labels, proba, [0, 1])["log_loss"] == expected
+
+
+def test_multiclass_log_loss_equals_scikit_learn_with_probabilities_of_zero_and_one():
+    labels = np.array(["a", "b", "c", "a", "b"], dtype=object)
+    proba = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.2, 0.6], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    expected = log_loss(labels, proba, labels=["a", "b", "c"])
+    assert classification_metrics(labels, proba, ["a", "b", "c"])["log_loss"] == expected
