@@ -67,6 +67,9 @@ class Analysis:
 def bless(candidate: Mapping[str, float], champion: Mapping[str, float] | None, spec: BlessingSpec) -> Blessing:
     """Decides whether a candidate is good enough.
 
+    A metric that is missing (NaN) for the candidate, or for the champion it is compared with, refuses the
+    blessing, and its reason says the metric is missing.
+
     Args:
         candidate: The candidate's test metrics.
         champion: The production model's metrics on the same rows, or None when there is none.
@@ -76,18 +79,30 @@ def bless(candidate: Mapping[str, float], champion: Mapping[str, float] | None, 
     for metric, floor in sorted(spec.floors.items()):
         value = candidate.get(metric, float("nan"))
         lower = metric in LOWER_IS_BETTER
-        ok = not math.isnan(value) and (value <= floor if lower else value >= floor)
+        bound = f"the {'ceiling' if lower else 'floor'} {floor:g}"
+        if math.isnan(value):
+            blessed = False
+            reasons.append(f"{metric} is missing (NaN): it misses {bound}, not blessed")
+            continue
+        ok = value <= floor if lower else value >= floor
         blessed &= ok
-        reasons.append(
-            f"{metric} {value:.4f} {'meets' if ok else 'misses'} the {'ceiling' if lower else 'floor'} {floor:g}"
-        )
+        reasons.append(f"{metric} {value:.4f} {'meets' if ok else 'misses'} {bound}")
     if champion is None:
         reasons.append("no model in production: the floors alone decide")
     else:
         for metric, margin in sorted(spec.max_regression.items()):
             value, best = candidate.get(metric, float("nan")), champion.get(metric, float("nan"))
+            # A missing figure cannot be compared: the refusal must say so, not read "not worse".
+            missing = [who for who, figure in (("candidate", value), ("champion", best)) if math.isnan(figure)]
+            if missing:
+                blessed = False
+                reasons.append(
+                    f"{metric} is missing (NaN) for the {' and the '.join(missing)}: "
+                    "the comparison with the champion cannot be made, not blessed"
+                )
+                continue
             loss = (value - best) if metric in LOWER_IS_BETTER else (best - value)
-            ok = not math.isnan(loss) and loss <= margin
+            ok = loss <= margin
             blessed &= ok
             reasons.append(
                 f"{metric} {value:.4f} against the champion's {best:.4f}: "

@@ -36,6 +36,29 @@ def test_blessing_against_floors_and_the_champion(candidate, champion, blessed, 
     assert any(reason in line for line in decision.reasons), decision.reasons
 
 
+@pytest.mark.parametrize(
+    "candidate, champion, missing",
+    [
+        ({"roc_auc": math.nan}, {"roc_auc": 0.75}, "roc_auc is missing (NaN) for the candidate"),
+        ({"roc_auc": 0.70, "f1": math.nan}, {"roc_auc": 0.70, "f1": 0.5}, "f1 is missing (NaN) for the candidate"),
+        ({"roc_auc": 0.70, "f1": 0.5}, {"roc_auc": 0.70, "f1": math.nan}, "f1 is missing (NaN) for the champion"),
+    ],
+)
+def test_a_refusal_caused_by_a_missing_metric_says_the_metric_is_missing(candidate, champion, missing):
+    spec = BlessingSpec(floors={}, max_regression={"roc_auc": 0.01, "f1": 0.01})
+    decision = bless(candidate, champion, spec)
+    assert decision.blessed is False
+    refusals = [line for line in decision.reasons if missing in line]
+    assert refusals and all("not blessed" in line for line in refusals), decision.reasons
+    assert not any(("not worse" in line or "within" in line) and "NaN" in line for line in decision.reasons)
+
+
+def test_a_missing_metric_under_a_floor_is_named_as_missing():
+    decision = bless({"roc_auc": math.nan}, None, BlessingSpec(floors={"roc_auc": 0.6}))
+    assert not decision.blessed
+    assert decision.reasons[0] == "roc_auc is missing (NaN): it misses the floor 0.6, not blessed"
+
+
 def test_loss_ceilings_are_ceilings():
     assert bless({"log_loss": 0.4}, None, BlessingSpec(floors={"log_loss": 0.5})).blessed
     assert not bless({"log_loss": 0.6}, None, BlessingSpec(floors={"log_loss": 0.5})).blessed
