@@ -71,7 +71,8 @@ def parse_request(payload: Any, schema: ServingSchema) -> Batch:
 
     Raises:
         RequestError: On an unsupported payload, missing or unknown features, a row of the wrong
-            length, a value of the wrong type, a null where the schema forbids it, an empty batch,
+            length, a value of the wrong type, a number beyond float32 range (±3.4e38), a null where the
+            schema forbids it, an empty batch,
             or more rows than the schema allows.
     """
     if not isinstance(payload, Mapping):
@@ -235,17 +236,24 @@ def _check_batch_size(rows: int, schema: ServingSchema, where: str) -> None:
 # --- values --------------------------------------------------------------------------------------
 
 
+# The largest magnitude a number may have: float32's, as scikit-learn's trees cast their input to float32
+# (a larger value, or an integer beyond float64 such as 10**400, would fail inside the model with a 500).
+LARGEST_NUMBER = float(np.finfo(np.float32).max)
+
 # Python types that pass a value type unchanged: a column made only of them needs no check per value.
 _PLAIN_TYPES = {"int": (int,), "string": (str,), "datetime": (str,), "label": (str, int)}
 
 
 def _check_column(feature: ServingFeature, values: list[Any], quote: bool = True) -> list[Any]:
     plain = _PLAIN_TYPES.get(feature.value_type)
-    if plain is not None and all(
-        type(value) in plain for value in values
-    ):  # type(True) is bool: booleans go the long way
+    bounded = feature.value_type == "int"
+    if plain is not None and all(  # type(True) is bool: booleans go the long way
+        type(v) in plain and (not bounded or -LARGEST_NUMBER <= v <= LARGEST_NUMBER) for v in values
+    ):
         return list(values)
-    if feature.value_type == "float" and all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in values):
+    if feature.value_type == "float" and all(
+        type(v) in (int, float) and -LARGEST_NUMBER <= v <= LARGEST_NUMBER for v in values
+    ):
         return list(values)
     return [_check_value(feature, value, row, quote) for row, value in enumerate(values)]
 
@@ -297,6 +305,9 @@ def _check_value(feature: ServingFeature, value: Any, row: int, quote: bool = Tr
     if kind in ("int", "float", "label") and isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and math.isinf(value):
             raise _wrong(feature, value, row, "is not a finite number")
+        if kind != "label" and not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:
+            shown = _clip(value) if quote else WITHHELD
+            raise _wrong(feature, value, row, f"{shown} is too large: numbers must lie within ±{LARGEST_NUMBER:.4g}")
         if kind == "float":
             return value
         if isinstance(value, int) or value.is_integer():

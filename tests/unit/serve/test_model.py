@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder
 from threadpoolctl import threadpool_limits
-from unit.serve.synthetic import demo_like_rows, features
+from unit.serve.synthetic import config_for, demo_like_rows, features, synthetic_rows
 
 from components.common.config import load_use_case
 from components.common.errors import ConfigError, IntegrityError, NotFoundError
@@ -39,7 +39,7 @@ from components.serve.model import (
 )
 from components.serve.schema import build_serving_schema
 from components.serve.validation import RequestError
-from components.train.logic import expand_trials, fit, split_xy
+from components.train.logic import Trial, expand_trials, fit, split_xy
 from pipelines.usecases import DEMO_CONFIG
 
 
@@ -398,3 +398,15 @@ def test_a_fast_path_that_disagrees_on_the_schemas_probe_rows_is_not_used(folder
         line.getMessage() == "prediction path: scikit-learn (the fast path disagrees with scikit-learn on probe rows)"
     )
     assert_served_by(model, "scikit-learn", pipeline, rows.head(5)[list(schema.names)])
+
+
+def test_a_value_that_overflows_the_random_forests_float32_is_a_bad_request(tmp_path):
+    config = config_for("ordinal")  # unscaled: the value reaches the trees as sent
+    pipeline, _ = fit(synthetic_rows(300, seed=1), config, Trial("random_forest", {"n_estimators": 3}))
+    rows = features(synthetic_rows(2, seed=2), config)
+    model = serve(pipeline, config, tmp_path)
+    request = payload(rows, list(rows.columns))
+    request["data"]["ndarray"][1][list(rows.columns).index("amount")] = 1e39
+    with pytest.raises(RequestError, match="feature 'amount' in row 1: .* too large") as caught:
+        model.predict_raw(request)
+    assert caught.value.status_code == 400 and model.health_status()["bad_requests"] == 1

@@ -154,3 +154,21 @@ def test_timestamps_in_any_zone_become_utc_and_text_without_zone_counts_as_utc()
 def test_nan_counts_as_missing_and_integral_floats_become_integers():
     batch = parse_request(ndarray([5.0, float("nan"), "web", 4.0, None]), SCHEMA)
     assert batch.values["quantity"] == [5] and batch.values["price"] == [None] and batch.values["engines"] == [4]
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [("quantity", 10**400), ("price", 10**400), ("price", -(10**400)), ("quantity", 10**39), ("price", 1e39)],
+)
+def test_a_number_beyond_the_range_the_model_takes_is_refused_naming_the_field_and_row(column, value):
+    row = dict(zip(NAMES, ROW, strict=True)) | {column: value}
+    with pytest.raises(RequestError) as caught:
+        batch = parse_request(ndarray(ROW, list(row.values())), SCHEMA)
+        model_columns(batch, SCHEMA)  # where 10**400 overflowed float64 before
+    assert caught.value.message.startswith(f"feature {column!r} in row 1: ")
+    assert "too large" in caught.value.message and len(caught.value.message) < 200
+
+
+def test_the_largest_float32_number_is_still_taken():
+    batch = parse_request(ndarray([2, float(np.finfo(np.float32).max), "web", 4, None]), SCHEMA)
+    assert model_columns(batch, SCHEMA)["price"][0] == float(np.finfo(np.float32).max)
