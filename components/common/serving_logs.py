@@ -312,6 +312,26 @@ def to_frame(lines: Iterable[dict[str, Any]], features: Iterable[str]) -> pd.Dat
     return frame
 
 
+def superseded_feedback(feedback: pd.DataFrame) -> pd.Series:
+    """Marks the feedback lines a later line for the same request row replaces.
+
+    Feedback is keyed by (``request_id``, ``row``): a client that retries, or corrects a label, sends
+    the same key again and the later line wins. Lines without a request id are never superseded.
+    Retraining (its training rows) and monitoring (its live quality) both count each key once.
+
+    Args:
+        feedback: Feedback lines, a frame of :func:`to_frame`, in log order.
+
+    Returns:
+        A boolean Series on the frame's index, True for a line superseded by a later one.
+    """
+    if feedback.empty:
+        return pd.Series(False, index=feedback.index, dtype=bool)
+    identified = feedback["request_id"].notna()
+    keys = feedback["request_id"].astype(str) + "/" + feedback["row"].astype(str)
+    return identified & keys.duplicated(keep="last")
+
+
 def features_of(frame: pd.DataFrame) -> pd.DataFrame:
     """The feature columns of a frame from :func:`to_frame`, under their own names."""
     columns = [c for c in frame.columns if c.startswith(FEATURE_PREFIX)]

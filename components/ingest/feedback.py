@@ -27,7 +27,15 @@ import pandas as pd
 
 from components.common.config import UseCaseConfig
 from components.common.errors import ConfigError, DataError
-from components.common.serving_logs import FEEDBACK, Window, features_of, read_logs, to_frame, unlogged_features
+from components.common.serving_logs import (
+    FEEDBACK,
+    Window,
+    features_of,
+    read_logs,
+    superseded_feedback,
+    to_frame,
+    unlogged_features,
+)
 from components.common.storage import ObjectStore
 from components.ingest.logic import ExtraRows
 
@@ -52,9 +60,7 @@ def training_rows(feedback: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.Dat
     rows = features_of(feedback).assign(**{target: feedback["truth"].to_numpy(), TIME: feedback[TIME].to_numpy()})
     unlabelled = rows[target].isna()
     rows = rows[~unlabelled]
-    identified = feedback.loc[rows.index, "request_id"].notna()
-    keys = feedback.loc[rows.index, ["request_id", "row"]].astype(str).agg("/".join, axis=1)
-    repeated = identified & keys.duplicated(keep="last")
+    repeated = superseded_feedback(feedback.loc[rows.index])
     rows = rows[~repeated]
     rows = rows.sort_values(TIME, kind="stable").reset_index(drop=True)
     return rows, {"without_truth": int(unlabelled.sum()), "superseded": int(repeated.sum())}

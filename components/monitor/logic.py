@@ -56,6 +56,7 @@ from components.common.serving_logs import (
     Window,
     features_of,
     read_logs,
+    superseded_feedback,
     to_frame,
     unlogged_features,
 )
@@ -398,7 +399,10 @@ def monitor(
         statistics.datasets.append(serving.datasets[0])
         distances, unmeasured, findings = measure_drift(serving, train, schema, config, unlogged)
 
-    own = answered[(answered["model_version"] == ref.version) & answered["truth"].notna()]
+    labelled_lines = answered[answered["truth"].notna()]
+    # A retried or corrected feedback line counts once, the later one, as in retraining.
+    labelled_rows = labelled_lines[~superseded_feedback(labelled_lines)]
+    own = labelled_rows[labelled_rows["model_version"] == ref.version]
     quality = None
     if len(own) and classes:
         with contextlib.suppress(DataError):  # no scorable row: the decision's note says so
@@ -408,7 +412,7 @@ def monitor(
                 manifest["lineage"].get("metrics", {}),
                 config,
             )
-    labelled = int(answered["truth"].notna().sum())
+    labelled = len(labelled_rows)
     decision = decide(len(served), labelled, len(own), distances, unmeasured, quality, config.monitoring, unlogged)
     return MonitoringResult(
         use_case=config.name,

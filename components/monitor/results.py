@@ -84,7 +84,8 @@ class MonitoringResult:
         window: The window read.
         requests: Logged request rows in the window (every model version).
         feedback: Logged feedback rows in the window (every model version).
-        labelled: Feedback rows with a truth (every model version): what retraining can learn from.
+        labelled: Feedback rows with a truth (every model version), each request row once (the later line
+            of a retry or correction): what retraining can learn from.
         by_model: Request and feedback rows per model version.
         sampled: Rows the statistics were computed on, when the window held more than max_rows.
         distances: The drift distance of every feature measured.

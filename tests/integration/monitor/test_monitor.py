@@ -159,3 +159,16 @@ def test_a_feature_kept_out_of_the_logs_is_unmeasured_and_blocks_retraining_from
     assert blocked.decision.status == RETRAIN_BLOCKED and not blocked.decision.retrain, blocked.summary()
     assert any(r.startswith("live roc_auc") for r in blocked.decision.reasons)
     assert any("feedback rows lack region (serving.log_exclude)" in n for n in blocked.decision.notes)
+
+
+def test_the_same_feedback_sent_twice_counts_once_in_live_quality(served, window_day):
+    frame = traffic(200, seed=21)
+    start = window_day + timedelta(hours=2)
+    serve(served, frame, start)
+    retried = log_lines(frame, served.model, served.version, start + timedelta(minutes=5), timedelta(seconds=30), True)
+    write_batches(served.store, "loans", "feedback", retried)  # a client retry: the same request rows again
+
+    result = run(served, window_day)
+
+    assert result.feedback == 2 * len(frame)  # the lines read
+    assert result.labelled == result.quality.rows == len(frame), result.summary()

@@ -15,6 +15,7 @@ from components.common.serving_logs import (
     log_key,
     log_prefix,
     parse_lines,
+    superseded_feedback,
     to_frame,
     written_at,
 )
@@ -117,3 +118,13 @@ def test_lines_become_a_frame_with_every_named_feature():
     assert list(frame["truth"]) == [0, None] and frame["probabilities"][0] == {"0": 0.2, "1": 0.8}
     assert features_of(frame).to_dict("list") == {"x": [1, 2], "y": [None, "a"]}
     assert list(to_frame([], ["x"]).columns)[-1] == "feature.x"
+
+
+def test_a_later_feedback_line_for_the_same_request_row_supersedes_the_earlier():
+    lines = [
+        {"_time": "2026-11-27T08:00:00Z", "request_id": rid, "row": row, "features": {}, "truth": truth}
+        for rid, row, truth in [("a", 0, 1), ("a", 1, 0), (None, 0, 1), ("a", 0, 0), (None, 0, 1), ("b", 0, 1)]
+    ]
+    frame = to_frame(lines, [])
+    assert superseded_feedback(frame).tolist() == [True, False, False, False, False, False]
+    assert superseded_feedback(frame.iloc[:0]).tolist() == []
