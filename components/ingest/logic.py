@@ -127,6 +127,9 @@ def dataset_version_id(fingerprint: Mapping[str, Any], source_digests: Mapping[s
 def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.DataFrame, int]:
     """Selects, renames and de-duplicates a lookup table for one join.
 
+    Rows with a missing key value are left out: as in SQL, a missing key matches nothing (pandas
+    would match it with a missing key of the primary rows).
+
     Returns:
         The lookup frame and the number of rows dropped because their key repeated (the first wins,
         so a join never multiplies primary rows).
@@ -138,6 +141,7 @@ def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.D
     _require_columns(table.columns, wanted, f"lookup source {name!r}")
     frame = table[wanted] if join.columns else table
     frame = frame.rename(columns=dict(join.rename))
+    frame = frame.dropna(subset=list(join.keys), how="any")
     duplicated = frame.duplicated(subset=list(join.keys), keep="first")
     return frame[~duplicated], int(duplicated.sum())
 
@@ -145,12 +149,15 @@ def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.D
 def join_lookups(frame: pd.DataFrame, lookups: Mapping[str, pd.DataFrame], joins: tuple[JoinSpec, ...]) -> pd.DataFrame:
     """Joins prepared lookup frames onto the primary rows, in the configured order.
 
+    SQL semantics for missing keys: a primary row with a missing key value matches no lookup row (a
+    left join keeps it without the lookup's columns, an inner join drops it).
+
     Raises:
         DataError: If a key is absent from the primary rows or key types cannot be compared.
     """
     for join in joins:
         _require_columns(frame.columns, join.keys, f"the rows being joined with {join.source!r}")
-        lookup = lookups[join.source]
+        lookup = lookups[join.source].dropna(subset=list(join.keys), how="any")
         clashes = sorted((set(lookup.columns) - set(join.keys)) & set(frame.columns))
         if clashes:
             raise DataError(

@@ -69,6 +69,31 @@ def test_inner_join_drops_unmatched_rows():
     assert join_lookups(flights, {"planes": lookup}, (join,))["tailnum"].tolist() == ["A"]
 
 
+@pytest.mark.parametrize("how", ["left", "inner"])
+def test_a_missing_join_key_matches_nothing_not_a_missing_lookup_key(how):
+    planes = pd.DataFrame({"tailnum": ["A", None, "B"], "seats": [100, 7, 8]})
+    flights = pd.DataFrame({"tailnum": ["A", None, np.nan], "delay": [1, 2, 3]})
+    join = JoinSpec(source="planes", keys=("tailnum",), how=how, columns=("seats",))
+    lookup, duplicates = prepare_lookup(planes, join, "planes")
+    assert duplicates == 0 and lookup["tailnum"].tolist() == ["A", "B"]  # a row without a key matches nothing
+    joined = join_lookups(flights, {"planes": lookup}, (join,))
+    assert joined["seats"].tolist()[0] == 100
+    if how == "left":
+        assert len(joined) == 3 and joined["seats"].iloc[1:].isna().all()
+    else:
+        assert joined["tailnum"].tolist() == ["A"]
+    unprepared = join_lookups(flights, {"planes": planes[["tailnum", "seats"]]}, (join,))
+    assert unprepared["seats"].iloc[1:].isna().all() and len(unprepared) == (3 if how == "left" else 1)
+
+
+def test_a_row_with_one_of_two_join_keys_missing_matches_nothing():
+    lookup = pd.DataFrame({"origin": ["EWR", "EWR"], "hour": [5.0, np.nan], "temp": [10.0, 99.0]})
+    flights = pd.DataFrame({"origin": ["EWR", "EWR"], "hour": [5.0, np.nan]})
+    join = JoinSpec(source="weather", keys=("origin", "hour"))
+    joined = join_lookups(flights, {"weather": prepare_lookup(lookup, join, "weather")[0]}, (join,))
+    assert joined["temp"].iloc[0] == 10.0 and np.isnan(joined["temp"].iloc[1])
+
+
 def test_join_reports_column_clashes_and_key_type_mismatches():
     flights = pd.DataFrame({"tailnum": ["A"], "year": [2013]})
     join = JoinSpec(source="planes", keys=("tailnum",), columns=("year",))
