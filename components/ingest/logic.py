@@ -584,6 +584,7 @@ def _require_columns(available: Any, wanted: Any, where: str) -> None:
 
 
 def _compare(values: pd.Series, rule: DeriveSpec) -> pd.Series:
+    _check_rule_types(values, rule)
     if rule.op in ("in", "not in"):
         inside = values.isin(rule.value)
         return ~inside if rule.op == "not in" else inside
@@ -595,6 +596,64 @@ def _compare(values: pd.Series, rule: DeriveSpec) -> pd.Series:
             f"cannot compare column {rule.column!r} ({values.dtype}) with {rule.value!r}",
             hint="target.derive.value must have the column's type",
         ) from None
+
+
+def _check_rule_types(values: pd.Series, rule: DeriveSpec) -> None:
+    """Refuses a rule value whose type differs from the column's: pandas would compare it silently.
+
+    An integer column never equals ``"2"``: ``==`` would give constant labels and ``in [2, "3"]`` would
+    drop ``"3"`` without a word. Numbers go with numeric columns, text with text columns, true/false
+    with boolean ones; other columns (dates, mixed types) are compared as pandas does.
+
+    Raises:
+        DataError: Naming the column, the rule and the value to write instead.
+    """
+    kind = _column_kind(values)
+    if kind is None:
+        return
+    candidates = list(rule.value) if rule.op in ("in", "not in") else [rule.value]
+    for value in candidates:
+        if value is None or _fits(value, kind):
+            continue
+        raise DataError(
+            f"cannot compare column {rule.column!r} ({values.dtype}, {kind}) with {value!r} "
+            f"in the rule {rule.column} {rule.op} {rule.value!r}: a {type(value).__name__} is never equal to a {kind}",
+            hint=f"write target.derive.value as {_ARTICLED[kind]}, e.g. {_as_kind(value, kind)}",
+        )
+
+
+_ARTICLED = {"number": "a number", "text": "text", "true/false": "true or false"}
+
+
+def _column_kind(values: pd.Series) -> str | None:
+    if pd.api.types.is_bool_dtype(values):
+        return "true/false"
+    if pd.api.types.is_numeric_dtype(values):
+        return "number"
+    if pd.api.types.is_string_dtype(values) and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return "text"
+    return None
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind == "true/false":
+        return isinstance(value, (bool, np.bool_))
+    if kind == "number":
+        return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, str)
+
+
+def _as_kind(value: Any, kind: str) -> str:
+    """How the value would be written for a column of that kind (in YAML)."""
+    if kind == "text":
+        return repr(str(value))
+    if kind == "number":
+        try:
+            number = float(value) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        return "a number such as 2" if number is None else f"{number:g} (no quotes)"
+    return "true or false (no quotes)"
 
 
 def _orderable(values: pd.Series, bounds: tuple[Any, Any], column: str) -> tuple[pd.Series, tuple[Any, Any]]:

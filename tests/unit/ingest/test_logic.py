@@ -123,6 +123,36 @@ def test_derive_target_applies_the_rule(op, value, expected):
     assert labelled["late"].tolist() == expected and dropped == 0
 
 
+@pytest.mark.parametrize(
+    "column, op, value, shown",
+    [
+        (pd.array([1, 2, 3], dtype="Int64"), "==", "2", "'2'"),
+        (pd.array([1, 2, 3], dtype="Int64"), "!=", "2", "'2'"),
+        (pd.array([1, 2, 3], dtype="Int64"), "in", [2, "3"], "'3'"),
+        (pd.array([1, 2, 3], dtype="Int64"), "not in", ["2"], "'2'"),
+        (pd.Series([1.5, 2.0, 3.0]), "==", True, "True"),
+        (pd.Series(["a", "b", "c"]), "==", 2, "2"),
+        (pd.Series(["a", "b", "c"]), "in", ["a", 3], "3"),
+        (pd.array([1, 2, 3], dtype="Int64"), ">", "2", "'2'"),
+    ],
+)
+def test_a_label_rule_value_of_the_wrong_type_is_a_one_line_error(column, op, value, shown):
+    frame = pd.DataFrame({"grade": column})
+    with pytest.raises(DataError) as caught:
+        derive_target(frame, TargetSpec(name="good", derive=DeriveSpec("grade", op, value)))
+    message = str(caught.value)
+    assert "\n" not in message and "cannot compare column 'grade'" in message and shown in message
+    assert "target.derive.value" in message and op in message
+
+
+def test_a_label_rule_on_a_boolean_or_text_column_takes_values_of_its_type():
+    frame = pd.DataFrame({"flag": [True, False, True], "grade": ["a", "b", None]})
+    flagged, _ = derive_target(frame, TargetSpec(name="good", derive=DeriveSpec("flag", "==", True)))
+    assert flagged["good"].tolist() == [1, 0, 1]
+    graded, _ = derive_target(frame, TargetSpec(name="good", derive=DeriveSpec("grade", "in", ["a"]), missing="drop"))
+    assert graded["good"].tolist() == [1, 0]
+
+
 def test_derive_target_drops_or_refuses_rows_without_a_label():
     frame = pd.DataFrame({"arr_delay": pd.array([3, None, 40], dtype="Int64")})
     labelled, dropped = derive_target(frame, TargetSpec(name="late", derive=DeriveSpec("arr_delay", ">", 15)))
