@@ -657,10 +657,20 @@ def _as_kind(value: Any, kind: str) -> str:
 
 
 def _orderable(values: pd.Series, bounds: tuple[Any, Any], column: str) -> tuple[pd.Series, tuple[Any, Any]]:
-    """Returns values and bounds in one comparable type: numbers, or UTC timestamps."""
+    """Returns values and bounds in one comparable type: numbers, or UTC timestamps.
+
+    A numeric column with date bounds is refused: no unit of its numbers is assumed.
+    """
     numeric_bounds = all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
     if numeric_bounds and pd.api.types.is_numeric_dtype(values):
         return values.astype("float64"), bounds
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        # pandas would read the numbers as nanoseconds after 1970: every row before any date bound.
+        raise DataError(
+            f"split column {column!r} holds numbers, but the split's bounds {bounds[0]!r} and {bounds[1]!r} are dates",
+            hint=f"give split.train_end and split.eval_end in the unit of {column!r} (numbers, e.g. a year or "
+            "epoch seconds), or split on a column of dates",
+        )
     try:
         times = pd.to_datetime(values, utc=True)
         parsed = tuple(pd.Timestamp(str(b)) for b in bounds)

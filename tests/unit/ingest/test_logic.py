@@ -185,6 +185,23 @@ def test_time_split_rejects_unreadable_times():
         assign_splits(pd.DataFrame({"t": ["soon", "later"]}), split)
 
 
+@pytest.mark.parametrize(
+    "column, values",
+    [
+        ("year", [2012, 2013, 2014]),
+        ("epoch", [1.3e9, 1.38e9, 1.39e9]),
+        ("year", pd.array([2012, None, 2014], dtype="Int64")),
+    ],
+)
+def test_a_numeric_time_column_with_date_bounds_is_a_one_line_error(column, values):
+    split = SplitSpec(method="time", column=column, train_end="2013-09-01", eval_end="2013-11-01")
+    with pytest.raises(DataError) as caught:
+        assign_splits(pd.DataFrame({column: values}), split)
+    message = str(caught.value)
+    assert "\n" not in message and f"split column {column!r} holds numbers" in message
+    assert "split.train_end" in message
+
+
 def test_hash_split_is_stable_proportional_and_independent_of_row_order():
     frame = pd.DataFrame({"id": np.arange(20_000)})
     split = SplitSpec(method="hash", key=("id",), fractions={"train": 0.7, "eval": 0.2, "test": 0.1}, salt="s")
