@@ -9,8 +9,10 @@ Each object is a batch of gzip-compressed JSON lines, one per predicted row, wri
 UTC date and time in its name and never modified. A request line holds ``time`` (when the server
 received the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``, ``features``,
 ``probabilities`` (by class label as text) and ``prediction``; a feedback line holds the same and
-``truth``. A window is read by listing the date prefixes it spans and keeping the lines whose
-``time`` falls inside it.
+``truth``. A window is read by listing the date prefixes it spans, and the ``LATE_WRITE_DAYS`` dates
+after it, and keeping the lines whose own ``time`` falls inside it: a batch the server could only
+write later (an object-store outage, a slow flush) is still read if it was written at most
+``LATE_WRITE_DAYS`` days after the window's last day. A batch written later still is not read.
 
 Redaction: the features of the model's serving schema's ``log_exclude`` (the use case's
 ``serving.log_exclude``) are never written, neither under ``features`` nor anywhere else in a line;
@@ -47,6 +49,10 @@ log = logging.getLogger(__name__)
 REQUESTS, FEEDBACK = "requests", "feedback"
 LOG_KINDS = (REQUESTS, FEEDBACK)
 KEY_PATTERN = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/(\d{6})-([^/]+)-([0-9a-f]{8})\.jsonl\.gz$")
+# Days after a window whose log prefixes are read too: a batch written up to this many days after
+# its lines arrived is still monitored (and learned from). Each day costs one more listing, and the
+# objects of those days are downloaded to read their lines' times.
+LATE_WRITE_DAYS = 3
 REQUIRED_FIELDS = ("time", "features")
 REDACTED = "redacted"  # the field of a line naming the features whose values were left out
 # Columns of a frame of log lines besides the features (which are prefixed, so no feature name clashes).
@@ -129,10 +135,12 @@ class Window:
     def dates(self) -> list[str]:
         """The dates whose prefixes may hold the window's lines, as YYYY-MM-DD.
 
-        The day after the window is listed too: a batch received before midnight may be written
-        just after it, under the next date.
+        The ``LATE_WRITE_DAYS`` days after the window are listed too: a batch is filed under the
+        date it was written, which can be later than its lines arrived (after midnight, after an
+        object-store outage).
         """
-        day, last = self.start.date(), (self.end - timedelta(microseconds=1)).date() + timedelta(days=1)
+        last = (self.end - timedelta(microseconds=1)).date() + timedelta(days=LATE_WRITE_DAYS)
+        day = self.start.date()
         dates = []
         while day <= last:
             dates.append(day.isoformat())

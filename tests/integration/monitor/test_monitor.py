@@ -6,7 +6,7 @@ import dataclasses
 import json
 from datetime import timedelta
 
-from integration.monitor.serving_logs import FEATURES, log_lines, serve, traffic, write_batches
+from integration.monitor.serving_logs import FEATURES, log_lines, serve, traffic, write_batches, write_object
 
 from components.common.config import ServingSpec
 from components.common.serving_logs import Window
@@ -172,3 +172,15 @@ def test_the_same_feedback_sent_twice_counts_once_in_live_quality(served, window
 
     assert result.feedback == 2 * len(frame)  # the lines read
     assert result.labelled == result.quality.rows == len(frame), result.summary()
+
+
+def test_a_batch_written_days_after_its_lines_arrived_is_still_monitored(served, window_day):
+    frame = traffic(120, seed=22)
+    lines = log_lines(frame, served.model, served.version, window_day + timedelta(hours=5), timedelta(seconds=30), True)
+    late = window_day + timedelta(days=2, hours=3)  # e.g. after an object-store outage
+    write_object(served.store, "loans", "requests", lines, late)
+    write_object(served.store, "loans", "feedback", lines, late)
+
+    result = run(served, window_day)
+
+    assert result.requests == result.labelled == len(frame), result.summary()

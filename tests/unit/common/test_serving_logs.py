@@ -10,6 +10,7 @@ import pytest
 
 from components.common.errors import UserError
 from components.common.serving_logs import (
+    LATE_WRITE_DAYS,
     Window,
     features_of,
     log_key,
@@ -76,9 +77,10 @@ def test_a_bad_window_is_refused_with_the_fix(start, end, hours, message):
     assert str(error.value).startswith(message)
 
 
-def test_a_window_lists_the_dates_it_spans_and_the_day_after_for_late_batches():
+def test_a_window_lists_the_dates_it_spans_and_the_days_after_for_late_batches():
     window = Window.resolve("2026-11-26T22:00:00Z", "2026-11-28T00:00:00Z")
-    assert window.dates() == ["2026-11-26", "2026-11-27", "2026-11-28"]
+    assert LATE_WRITE_DAYS == 3
+    assert window.dates() == ["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-29", "2026-11-30"]
     assert window.contains(window.start) and not window.contains(window.end)
     assert window.to_json() == {"start": "2026-11-26T22:00:00Z", "end": "2026-11-28T00:00:00Z"}
 
