@@ -323,9 +323,12 @@ def to_frame(lines: Iterable[dict[str, Any]], features: Iterable[str]) -> pd.Dat
 def superseded_feedback(feedback: pd.DataFrame) -> pd.Series:
     """Marks the feedback lines a later line for the same request row replaces.
 
-    Feedback is keyed by (``request_id``, ``row``): a client that retries, or corrects a label, sends
-    the same key again and the later line wins. Lines without a request id are never superseded.
-    Retraining (its training rows) and monitoring (its live quality) both count each key once.
+    A request row is keyed by the request id and the row's logged feature values, not by ``row``:
+    feedback sent one message per row of a multi-row request has every row at 0 of its own message.
+    A client that retries, or corrects a label, sends the same row again and the later line wins.
+    Lines without a request id are never superseded. Two rows of one request with the same feature
+    values count as one row (they are one training example, whose latest truth wins). Retraining (its
+    training rows) and monitoring (its live quality) both count each key once.
 
     Args:
         feedback: Feedback lines, a frame of :func:`to_frame`, in log order.
@@ -335,9 +338,16 @@ def superseded_feedback(feedback: pd.DataFrame) -> pd.Series:
     """
     if feedback.empty:
         return pd.Series(False, index=feedback.index, dtype=bool)
-    identified = feedback["request_id"].notna()
-    keys = feedback["request_id"].astype(str) + "/" + feedback["row"].astype(str)
-    return identified & keys.duplicated(keep="last")
+    columns = [c for c in feedback.columns if c.startswith(FEATURE_PREFIX)]
+    values = feedback[columns].itertuples(index=False, name=None) if columns else [()] * len(feedback)
+    keys = pd.Series(
+        [
+            json.dumps([request, list(row)], default=str)
+            for request, row in zip(feedback["request_id"], values, strict=True)
+        ],
+        index=feedback.index,
+    )
+    return feedback["request_id"].notna() & keys.duplicated(keep="last")
 
 
 def features_of(frame: pd.DataFrame) -> pd.DataFrame:

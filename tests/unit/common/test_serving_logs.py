@@ -123,10 +123,12 @@ def test_lines_become_a_frame_with_every_named_feature():
 
 
 def test_a_later_feedback_line_for_the_same_request_row_supersedes_the_earlier():
+    # A request row is its request id and its feature values; "row" is its place in its own message.
     lines = [
-        {"_time": "2026-11-27T08:00:00Z", "request_id": rid, "row": row, "features": {}, "truth": truth}
-        for rid, row, truth in [("a", 0, 1), ("a", 1, 0), (None, 0, 1), ("a", 0, 0), (None, 0, 1), ("b", 0, 1)]
+        {"_time": "2026-11-27T08:00:00Z", "request_id": rid, "row": 0, "features": {"x": x}, "truth": truth}
+        for rid, x, truth in [("a", 0, 1), ("a", 1, 0), (None, 0, 1), ("a", 0, 0), (None, 0, 1), ("b", 0, 1)]
     ]
-    frame = to_frame(lines, [])
+    frame = to_frame(lines, ["x"])
     assert superseded_feedback(frame).tolist() == [True, False, False, False, False, False]
     assert superseded_feedback(frame.iloc[:0]).tolist() == []
+    assert superseded_feedback(to_frame(lines, [])).tolist() == [True, True, False, False, False, False]

@@ -37,14 +37,14 @@ def test_feedback_lines_become_rows_of_features_and_label_in_time_order():
             (30, "a", 0, 1, 10.0),
             (10, "b", 0, 0, 20.0),
             (20, None, 0, None, 30.0),
-            (40, "b", 0, 1, 21.0),
+            (40, "b", 0, 1, 20.0),
             (50, None, 0, 0, 40.0),
         ),
         SHOP.features.all(),
     )
     rows, dropped = training_rows(frame, SHOP)
     assert dropped == {"without_truth": 1, "superseded": 1}
-    assert list(rows["price"]) == [10.0, 21.0, 40.0]  # request b's corrected label replaced its first one
+    assert list(rows["price"]) == [10.0, 20.0, 40.0]  # request b's corrected label replaced its first one
     assert list(rows["returned"]) == [1, 1, 0] and list(rows.columns) == [*SHOP.features.all(), "returned", "time"]
 
 
@@ -76,3 +76,21 @@ def test_feedback_without_a_feature_kept_out_of_the_logs_is_refused_not_imputed(
     with pytest.raises(DataError, match=r"^cannot retrain 'shop' on this feedback window: its lines were logged "):
         check_logged(SHOP, lines((5, "b", 0, 0, 9.0)) + redacted)
     check_logged(SHOP, lines((5, "b", 0, 0, 9.0)))  # lines with every feature pass
+
+
+def test_per_row_feedback_of_a_multi_row_request_keeps_every_row_and_a_retry_once():
+    # One request of three rows (puid "p"), its feedback sent one message per row: each is row 0 of its
+    # message. The third message is sent twice (a client retry), the first is corrected later.
+    frame = to_frame(
+        lines(
+            (10, "p", 0, 1, 10.0),
+            (20, "p", 0, 0, 20.0),
+            (30, "p", 0, 1, 30.0),
+            (40, "p", 0, 1, 30.0),
+            (50, "p", 0, 0, 10.0),
+        ),
+        SHOP.features.all(),
+    )
+    rows, dropped = training_rows(frame, SHOP)
+    assert dropped == {"without_truth": 0, "superseded": 2}
+    assert sorted(zip(rows["price"], rows["returned"], strict=True)) == [(10.0, 0), (20.0, 0), (30.0, 1)]
