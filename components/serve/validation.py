@@ -71,9 +71,8 @@ def parse_request(payload: Any, schema: ServingSchema) -> Batch:
 
     Raises:
         RequestError: On an unsupported payload, missing or unknown features, a row of the wrong
-            length, a value of the wrong type, a number beyond float32 range (±3.4e38), a null where the
-            schema forbids it, an empty batch,
-            or more rows than the schema allows.
+            length, a value of the wrong type, a number beyond float32 range (±3.4e38), a null where
+            the schema forbids it, an empty batch, or more rows than the schema allows.
     """
     if not isinstance(payload, Mapping):
         raise RequestError(
