@@ -460,7 +460,11 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
     for join in config.joins:
         table = read_table(local[join.source], config.sources[join.source], join.source)
         lookups[join.source], duplicates = prepare_lookup(table, join, join.source)
-        lookup_stats[join.source] = {"rows": len(table), "duplicate_keys_dropped": duplicates}
+        lookup_stats[join.source] = {
+            "rows": len(table),
+            "duplicate_keys_dropped": duplicates,
+            "missing_keys_dropped": len(table) - len(lookups[join.source]) - duplicates,  # match nothing (SQL)
+        }
 
     primary = config.primary_source
     primary_size = local[primary].stat().st_size if local[primary].suffix != ".zip" else _unzipped_size(local[primary])

@@ -39,6 +39,8 @@ def test_ingest_writes_a_complete_version_with_manifest_and_latest_pointer(store
     assert sum(s["rows"] for s in manifest["splits"].values()) == manifest["rows"]
     assert {s["name"] for s in manifest["sources"]} == {"loans", "customers"}
     assert all(len(s["sha256"]) == 64 for s in manifest["sources"])
+    customers = next(s for s in manifest["sources"] if s["name"] == "customers")
+    assert customers["duplicate_keys_dropped"] == customers["missing_keys_dropped"] == 0
     assert manifest["code_version"] and manifest["created_at"] and manifest["parent"] is None
 
     train = datasets.load_split(store, manifest, "train", tmp_path)
