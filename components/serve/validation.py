@@ -243,15 +243,20 @@ LARGEST_NUMBER = float(np.finfo(np.float32).max)
 _PLAIN_TYPES = {"int": (int,), "string": (str,), "datetime": (str,), "label": (str, int)}
 
 
+def _bounded(feature: ServingFeature) -> bool:
+    """Whether the model reads the feature's values as numbers (categories of numbers stay objects)."""
+    return feature.kind == "numeric" and feature.value_type in ("int", "float")
+
+
 def _check_column(feature: ServingFeature, values: list[Any], quote: bool = True) -> list[Any]:
     plain = _PLAIN_TYPES.get(feature.value_type)
-    bounded = feature.value_type == "int"
+    bounded = _bounded(feature)
     if plain is not None and all(  # type(True) is bool: booleans go the long way
         type(v) in plain and (not bounded or -LARGEST_NUMBER <= v <= LARGEST_NUMBER) for v in values
     ):
         return list(values)
     if feature.value_type == "float" and all(
-        type(v) in (int, float) and -LARGEST_NUMBER <= v <= LARGEST_NUMBER for v in values
+        type(v) in (int, float) and (not bounded or -LARGEST_NUMBER <= v <= LARGEST_NUMBER) for v in values
     ):
         return list(values)
     return [_check_value(feature, value, row, quote) for row, value in enumerate(values)]
@@ -304,7 +309,7 @@ def _check_value(feature: ServingFeature, value: Any, row: int, quote: bool = Tr
     if kind in ("int", "float", "label") and isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and math.isinf(value):
             raise _wrong(feature, value, row, "is not a finite number")
-        if kind != "label" and not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:
+        if _bounded(feature) and not -LARGEST_NUMBER <= value <= LARGEST_NUMBER:
             shown = _clip(value) if quote else WITHHELD
             raise _wrong(feature, value, row, f"{shown} is too large: numbers must lie within ±{LARGEST_NUMBER:.4g}")
         if kind == "float":

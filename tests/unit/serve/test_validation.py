@@ -172,3 +172,8 @@ def test_a_number_beyond_the_range_the_model_takes_is_refused_naming_the_field_a
 def test_the_largest_float32_number_is_still_taken():
     batch = parse_request(ndarray([2, float(np.finfo(np.float32).max), "web", 4, None]), SCHEMA)
     assert model_columns(batch, SCHEMA)["price"][0] == float(np.finfo(np.float32).max)
+
+
+def test_a_huge_whole_number_is_a_category_like_any_other_for_a_categorical_feature():
+    batch = parse_request(ndarray([2, 9.5, "web", 10**400, None]), SCHEMA)
+    assert model_columns(batch, SCHEMA)["engines"][0] == 10**400
