@@ -133,7 +133,10 @@ def test_server_stopped_mid_publication_leaves_nothing_visible(tmp_path):
     try:
         with pytest.raises(StorageError, match="did not answer"):
             ingest_dataset(changed, failing)
-        s3_server.start(paths)
+        # After a stop in the middle of a write, the restarted server answers InternalError for up to
+        # about 5 s (measured) while its volume comes back: wait longer than the default retries would.
+        patient = RetryPolicy(attempts=10, base_delay=0.5, max_delay=4.0)
+        store = ObjectStore.connect(settings_for(s3_server.start(paths)), patient)
         assert datasets.read_latest(store, "loans") == first.ref.version
         assert [m["version"] for m in datasets.list_versions(store, "loans")] == [first.ref.version]
         # Data files written before the crash may remain, but without a manifest no reader reaches them.
