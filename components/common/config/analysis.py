@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from components.common.errors import ConfigError
+from components.common.config.loader import check_known
 
 # The metrics evaluation computes, which thresholds (blessing floors, live quality) may name.
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
@@ -53,13 +52,7 @@ def check_metrics(metrics: Iterable[str], section: str, where: str) -> None:
     Raises:
         ConfigError: Naming the first unknown metric and the closest known one.
     """
-    for metric in metrics:
-        if metric not in METRICS:
-            close = difflib.get_close_matches(metric, METRICS, n=1)
-            raise ConfigError(
-                f"unknown metric {metric!r} in {section} of {where}",
-                hint=f"did you mean {close[0]!r}?" if close else f"metrics: {', '.join(METRICS)}",
-            )
+    check_known(metrics, METRICS, lambda metric: f"unknown metric {metric!r} in {section} of {where}", "metrics")
 
 
 def check_analysis(analysis: AnalysisSpec, where: str) -> None:

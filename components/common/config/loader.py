@@ -12,7 +12,7 @@ import difflib
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Union
 
 from components.common.errors import ConfigError
@@ -55,6 +55,26 @@ def build(cls: type, data: Any, where: str) -> Any:
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing key {name!r} in {where}")
     return cls(**values)
+
+
+def check_known(names: Iterable[str], known: Sequence[str], unknown: Callable[[str], str], listing: str) -> None:
+    """Checks that every name is a known one; the first that is not is an error suggesting the closest.
+
+    Args:
+        names: The names a use case gives.
+        known: The names it may give.
+        unknown: The message for a name that is not known.
+        listing: What the known names are, for the hint when none is close (``features``).
+
+    Raises:
+        ConfigError: Naming the first unknown name, with the closest known one (or all of them) as hint.
+    """
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise ConfigError(
+                unknown(name), hint=f"did you mean {close[0]!r}?" if close else f"{listing}: {', '.join(known)}"
+            )
 
 
 def to_plain(value: Any) -> Any:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from components.common.config.analysis import check_metrics
 from components.common.config.data import SPLITS
+from components.common.config.loader import check_known
 from components.common.config.validation import Thresholds, check_thresholds
 from components.common.errors import ConfigError
 
@@ -124,13 +124,12 @@ def check_monitoring(monitoring: MonitoringSpec, features: tuple[str, ...], wher
         raise ConfigError(f"monitoring.max_rows and monitoring.retrain_on_drift.count in {where} must not be negative")
     drift = monitoring.drift
     check_thresholds(drift, "monitoring.drift", where)
-    for name in [*drift.features, *monitoring.retrain_on_drift.features]:
-        if name not in features:
-            close = difflib.get_close_matches(name, features, n=1)
-            raise ConfigError(
-                f"monitoring names {name!r} in {where}, which is not a feature",
-                hint=f"did you mean {close[0]!r}?" if close else f"features: {', '.join(features)}",
-            )
+    check_known(
+        [*drift.features, *monitoring.retrain_on_drift.features],
+        features,
+        lambda name: f"monitoring names {name!r} in {where}, which is not a feature",
+        "features",
+    )
     quality = monitoring.quality
     check_metrics([*quality.floors, *quality.max_drop], "monitoring.quality", where)
     if quality.min_rows < 1 or quality.min_slice_rows < 1:

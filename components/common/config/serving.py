@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from components.common.errors import ConfigError
+from components.common.config.loader import check_known
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,9 @@ def check_serving(serving: ServingSpec, features: tuple[str, ...], where: str) -
     Raises:
         ConfigError: Naming the first excluded name that is not a feature, and the closest feature.
     """
-    for name in serving.log_exclude:
-        if name not in features:
-            close = difflib.get_close_matches(name, features, n=1)
-            raise ConfigError(
-                f"serving.log_exclude names {name!r} in {where}, which is not a feature",
-                hint=f"did you mean {close[0]!r}?" if close else f"features: {', '.join(features)}",
-            )
+    check_known(
+        serving.log_exclude,
+        features,
+        lambda name: f"serving.log_exclude names {name!r} in {where}, which is not a feature",
+        "features",
+    )
