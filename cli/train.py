@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from cli.common import (
     store,
     to_stderr,
 )
+from components.common import errors
 from components.common.config import UseCaseConfig, apply_overrides, load_use_case, schema_path
 from components.common.errors import UserError
 from components.common.s3_settings import s3_settings, state_dir
@@ -104,9 +106,12 @@ def run(
 
     Blessed models are deployed locally: the registry's production stage moves to them, so the next
     run compares its candidate with this one.
+
+    Exit codes: 0 a model was registered; 1 a gate stopped the run (invalid data, not blessed, not servable);
+    2 bad input; 3 storage; 4 a task crashed (a bug: its traceback is in the run's log).
     """
     from components.register import logic as registry  # deferred: pandas and minio
-    from pipelines.local import describe, run_training  # deferred: kfp.local and the pipeline's components
+    from pipelines.local import describe, run_training, stopping_gate  # deferred: kfp.local, the components
 
     config = load_use_case(config_path)
     overrides = _parse_settings(settings)
@@ -144,6 +149,10 @@ def run(
     if serve_result:
         _serve_production(config, summary.dataset["version"])
     click.echo(f"\nEvery artifact of this run: {summary.run_dir}")
+    gate = stopping_gate(summary)
+    if gate:
+        click.echo(f"stopped   at {gate}: nothing was registered", err=True)
+        sys.exit(GATE_STOPPED_EXIT)
 
 
 def _parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -159,7 +168,7 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
-    """Runs a kfp.local pipeline with its task logs in a file, shown only if the run fails."""
+    """Runs a kfp.local pipeline with its task logs in a file; a failed task's own error line is raised."""
     log_path = state_dir() / "pipeline-runs" / "last-run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -171,13 +180,43 @@ def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
         try:
             return function(*args)
         except Exception as error:
-            raise UserError(
-                f"the pipeline run failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
-                hint=f"see {log_path}",
-            ) from None
+            log.flush()
+            raise _task_error(error, log_path) from None
         finally:
             root.setLevel(saved[0])
             root.handlers = saved[1]
+
+
+GATE_STOPPED_EXIT = 1
+TASK_CRASHED_EXIT = 4
+
+
+def _task_error(error: Exception, log_path: Path) -> UserError:
+    """The failed task's own error line, with the exit code of its kind (2 input, 3 storage, 4 a bug)."""
+    from pipelines.local import task_failure  # deferred: kfp.local
+
+    failure = task_failure(log_path.read_text(errors="replace"))
+    if failure is None or not failure.message:
+        where = f"task {failure.task}" if failure else "the pipeline run"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        crash = UserError(f"{where} failed: {reason}", hint=f"see {log_path}")
+        crash.exit_code = TASK_CRASHED_EXIT
+        return crash
+    kind = getattr(errors, failure.error, None)
+    message, _, hint = failure.message.partition(" (hint: ")
+    if isinstance(kind, type) and issubclass(kind, UserError):
+        stated = UserError(
+            f"task {failure.task} failed: {message}",
+            hint=f"{hint.removesuffix(')')}; log: {log_path}" if hint else f"log: {log_path}",
+        )
+        stated.exit_code = kind.exit_code
+        return stated
+    crash = UserError(
+        f"task {failure.task} crashed: {failure.error}: {failure.message}",
+        hint=f"a bug, not your input: the traceback is in {log_path}",
+    )
+    crash.exit_code = TASK_CRASHED_EXIT
+    return crash
 
 
 def _serve_production(config: UseCaseConfig, dataset_version: str) -> None:

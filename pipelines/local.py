@@ -9,6 +9,7 @@ pipeline image's dependency set. Caching is on, as on a cluster, for the tasks t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,65 @@ class RunSummary:
     servable: bool | None
     serving: str
     registered: str | None
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """The task that ended a failed run, and its own last words.
+
+    Attributes:
+        task: The task's name in the pipeline (e.g. ``tune-model``).
+        error: The exception's class name (e.g. ``DataError``); empty when the log shows none.
+        message: The exception's message, hint included; empty when the log shows none.
+    """
+
+    task: str
+    error: str
+    message: str
+
+
+_ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
+_TASK_FAILED = re.compile(r"Task '([\w.-]+)' finished with status FAILURE")
+# The last line of a Python traceback: an optionally dotted class name, a colon, the message.
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)): (.+)$")
+
+
+def task_failure(log_text: str) -> TaskFailure | None:
+    """Finds the task that failed a kfp.local run and the exception it ended with, in the run's log.
+
+    kfp.local only says "Inner task failed: 'tune-model'"; the task's own message (``DataError: the label has
+    a single class (hint: ...)``) is in the log it streamed, between "Executing task" and its FAILURE line.
+
+    Args:
+        log_text: Everything the run logged (colour codes allowed).
+
+    Returns:
+        The last failed task and its exception, or None when no task failed.
+    """
+    text = _ANSI_CODES.sub("", log_text)
+    failures = list(_TASK_FAILED.finditer(text))
+    if not failures:
+        return None
+    last = failures[-1]
+    task = last.group(1)
+    start = text.rfind(f"Executing task '{task}'", 0, last.start())
+    for line in reversed(text[max(start, 0) : last.start()].splitlines()):
+        if match := _EXCEPTION_LINE.match(line):
+            return TaskFailure(task, match.group(1), match.group(2).strip())
+    return TaskFailure(task, "", "")
+
+
+def stopping_gate(summary: RunSummary) -> str | None:
+    """Names the gate that kept a finished run from registering a model, or None when it registered one."""
+    if summary.registered:
+        return None
+    if not summary.valid:
+        return "data validation (the dataset is invalid)"
+    if summary.blessed is False:
+        return "model analysis (the candidate is not blessed)"
+    if summary.servable is False:
+        return "the serving check (the model is not servable)"
+    return "registration (no version was registered)"
 
 
 def run_training(

@@ -1,0 +1,96 @@
+"""The local run's outcome: which task failed and why, and which gate stopped a finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.local import RunSummary, TaskFailure, stopping_gate, task_failure
+
+ANSI_TASK = "\x1b[96m'{}'\x1b[0m"
+
+
+def _task_block(name: str, body: str, status: str) -> str:
+    colour = "\x1b[92mSUCCESS\x1b[0m" if status == "SUCCESS" else "\x1b[91mFAILURE\x1b[0m"
+    return (
+        f"02:54:09.741 - INFO - Executing task {ANSI_TASK.format(name)}\n"
+        "02:54:09.741 - INFO - Streamed logs:\n\n"
+        f"{body}\n"
+        f"02:54:12.918 - INFO - Task {ANSI_TASK.format(name)} finished with status {colour}\n" + "-" * 80 + "\n"
+    )
+
+
+TRACEBACK = """    Traceback (most recent call last):
+      File "/x/kfp/dsl/executor.py", line 453, in execute
+        result = self.func(**func_kwargs)
+    ValueError: an earlier, chained error
+    During handling of the above exception, another exception occurred:
+    Traceback (most recent call last):
+      File "/x/components/train/task.py", line 12, in tune_model
+    {}
+"""
+
+
+def test_the_failed_task_and_its_own_error_line_are_found() -> None:
+    log = _task_block(
+        "ingest-data", "    INFO: DataError: an earlier line that is no exception", "SUCCESS"
+    ) + _task_block(
+        "tune-model",
+        TRACEBACK.format(
+            "components.common.errors.DataError: the label has a single class (hint: check target.derive)"
+        ),
+        "FAILURE",
+    )
+
+    assert task_failure(log) == TaskFailure(
+        "tune-model", "DataError", "the label has a single class (hint: check target.derive)"
+    )
+
+
+def test_a_bug_is_reported_with_its_exception_class() -> None:
+    log = _task_block("evaluate-model", TRACEBACK.format("KeyError: 'seats'"), "FAILURE")
+
+    assert task_failure(log) == TaskFailure("evaluate-model", "KeyError", "'seats'")
+
+
+def test_a_task_that_died_without_a_traceback_is_still_named() -> None:
+    log = _task_block("train-model", "    Killed", "FAILURE")
+
+    assert task_failure(log) == TaskFailure("train-model", "", "")
+
+
+def test_a_run_without_a_failed_task_has_no_failure() -> None:
+    assert task_failure(_task_block("ingest-data", "    fine", "SUCCESS")) is None
+
+
+def _summary(**changes) -> RunSummary:
+    fields = dict(
+        run_dir=Path("."),
+        dataset={},
+        valid=True,
+        validation="",
+        report=Path("."),
+        blessed=True,
+        blessing="",
+        model_card=None,
+        servable=True,
+        serving="",
+        registered="m-1",
+    )
+    return RunSummary(**{**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "gate"),
+    [
+        ({}, None),
+        ({"valid": False, "blessed": None, "servable": None, "registered": None}, "data validation"),
+        ({"blessed": False, "servable": None, "registered": None}, "model analysis"),
+        ({"servable": False, "registered": None}, "the serving check"),
+    ],
+)
+def test_the_gate_that_stopped_a_run_is_named(changes, gate) -> None:
+    stopped = stopping_gate(_summary(**changes))
+
+    assert stopped is None if gate is None else stopped.startswith(gate)
