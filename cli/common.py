@@ -92,7 +92,9 @@ def existing_schema(config_path: Path, config: UseCaseConfig) -> Path:
     schema_file = schema_path(config_path, config)
     if not schema_file.exists():
         raise UserError(
-            f"schema {relative(schema_file)} does not exist", hint="create it with `make schema`, review it, commit it"
+            f"schema {relative(schema_file)} does not exist",
+            hint=f"create it with `mlcycle schema -c {relative(config_path)}` (after `mlcycle ingest -c "
+            f"{relative(config_path)}`), review it, commit it",
         )
     return schema_file
 
