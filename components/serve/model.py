@@ -17,6 +17,8 @@ Parameters (Seldon parameters win over the environment variables named in bracke
 - ``log_flush_seconds`` [MLCYCLE_LOG_FLUSH_SECONDS, default 10] and ``log_batch_rows``
   [MLCYCLE_LOG_BATCH_ROWS, default 1000]: when a request-log batch is written;
 - ``max_batch`` [MLCYCLE_MAX_BATCH]: most rows per request (default: the serving schema's);
+- ``max_request_mb`` [MLCYCLE_MAX_REQUEST_MB, default 10]: largest request body; a larger one is refused
+  with 413 before it is read;
 - ``fast_path`` [MLCYCLE_FAST_PATH, default true]: use the compiled prediction path when the
   pipeline compiles, else scikit-learn.
 
@@ -124,6 +126,7 @@ class ServingOptions:
     log_flush_seconds: float = 10.0
     log_batch_rows: int = 1000
     max_batch: int = 0
+    max_request_mb: float = 10.0
     fast_path: bool = True
 
 
@@ -156,6 +159,8 @@ def serving_options(params: Mapping[str, Any], environ: Mapping[str, str] | None
     options = replace(defaults, **values)
     if not 0.0 <= options.request_log_rate <= 1.0:
         raise ConfigError(f"request_log_rate is {options.request_log_rate}, not between 0 and 1")
+    if not options.max_request_mb > 0:
+        raise ConfigError(f"max_request_mb is {options.max_request_mb}, not a positive number of megabytes")
     if not options.model_uri and not options.use_case and Path(STORAGE_INITIALIZER_FOLDER).is_dir():
         options = replace(options, model_uri=STORAGE_INITIALIZER_FOLDER)
     if not options.model_uri and not options.use_case:
@@ -454,8 +459,8 @@ class Model:
 
     @property
     def model_error_handler(self) -> Any:
-        """A Flask blueprint Seldon registers: answers malformed JSON with a 400 that says where."""
-        return json_check_blueprint()
+        """A Flask blueprint Seldon registers: refuses oversized bodies (413) and malformed JSON (400, saying where)."""
+        return json_check_blueprint(int(self.options.max_request_mb * BYTES_PER_MB))
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -683,11 +688,19 @@ def http_error(error: UserError) -> Exception:
     return SeldonMicroserviceException(str(error), status_code=status, reason=reason)
 
 
-def json_check_blueprint() -> Any:
-    """A Flask blueprint that refuses malformed JSON bodies with a 400 saying where parsing failed.
+BYTES_PER_MB = 1024 * 1024
 
-    Seldon's own answer is "Can't find JSON in data"; this one names the line and column. A body that
-    parses is cached by Flask, so Seldon does not parse it again.
+
+def json_check_blueprint(max_body_bytes: int = 10 * BYTES_PER_MB) -> Any:
+    """A Flask blueprint that refuses oversized bodies with a 413 and malformed JSON with a 400 saying where.
+
+    A body over ``max_body_bytes`` is refused by its Content-Length before a byte of it is read (a chunked
+    body without one is read up to the limit and no further). Seldon's own answer to bad JSON is "Can't find
+    JSON in data"; this one names the line and column. A body that parses is cached by Flask, so Seldon
+    does not parse it again.
+
+    Args:
+        max_body_bytes: The largest request body accepted.
     """
     import json
 
@@ -695,6 +708,28 @@ def json_check_blueprint() -> Any:
     from seldon_core.flask_utils import SeldonMicroserviceException
 
     blueprint = Blueprint("mlcycle_json_check", __name__)
+
+    def too_large() -> Exception:
+        return SeldonMicroserviceException(
+            f"the request body is over the {max_body_bytes / BYTES_PER_MB:g} MB limit "
+            "(hint: send fewer rows per request; the server's max_request_mb parameter sets the limit)",
+            status_code=413,
+            reason="REQUEST_TOO_LARGE",
+        )
+
+    @blueprint.before_app_request
+    def check_size() -> None:
+        if request.method != "POST":
+            return
+        if request.content_length is not None:
+            if request.content_length > max_body_bytes:
+                raise too_large()
+            return
+        # No Content-Length (chunked): read one byte past the limit at most, and keep what was read for Flask.
+        body = request.stream.read(max_body_bytes + 1)
+        if len(body) > max_body_bytes:
+            raise too_large()
+        request._cached_data = body  # werkzeug's cache of get_data(); the stream is spent
 
     @blueprint.before_app_request
     def check_json() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import numpy as np
@@ -245,4 +246,63 @@ def test_a_stage_without_a_model_stops_the_start_with_one_line(registered, tmp_p
         start_server("shop", "staging", env=registered.env, workers=1, log_path=tmp_path / "server.log")
     assert "exited with code 2: error: no model version of 'shop' is in staging (hint: train and promote one" in str(
         caught.value
+    )
+
+
+def _raw_exchange(url: str, head: bytes, chunks: tuple[bytes, ...] = ()) -> tuple[int, dict]:
+    """Sends a hand-written request (headers, then optional body chunks) and reads the status and JSON answer."""
+    host, port = url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(head)
+        for chunk in chunks:
+            connection.sendall(chunk)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _content_length(answer):
+            block = connection.recv(65536)
+            if not block:
+                break
+            answer += block
+    status = int(answer.split(b" ", 2)[1])
+    return status, json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+def _content_length(answer: bytes) -> int:
+    for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
+
+
+def test_a_body_over_the_size_limit_gets_a_413_before_it_is_sent(server, registered):
+    # The headers announce 50 MB and no byte of the body follows: the answer can only come from the headers.
+    head = (
+        f"POST {PREDICT_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {50 * 1024 * 1024}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    status, body = _raw_exchange(server.url, head)
+
+    assert status == 413
+    assert body["status"]["reason"] == "REQUEST_TOO_LARGE"
+    assert body["status"]["info"].startswith("the request body is over the 10 MB limit (hint: send fewer rows")
+    assert predict(server, payload(registered.rows.head(1), registered.schema.names)).status == 200
+
+
+def test_a_chunked_body_under_the_limit_is_answered(server, registered):
+    names, rows = registered.schema.names, registered.rows.head(2)
+    data = json.dumps(payload(rows, names)).encode()
+    half = len(data) // 2
+    chunks = tuple(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (data[:half], data[half:])) + (
+        b"0\r\n\r\n",
+    )
+    head = (
+        f"POST {PREDICT_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    status, body = _raw_exchange(server.url, head, chunks)
+
+    assert status == 200, body
+    np.testing.assert_allclose(
+        probabilities(body)[1], registered.pipeline.predict_proba(rows[list(names)]), rtol=0, atol=1e-9
     )

@@ -212,6 +212,13 @@ def test_options_come_from_parameters_then_environment():
         serving_options({}, {})
 
 
+def test_the_request_size_limit_is_ten_megabytes_unless_set():
+    assert serving_options({"use_case": "a"}, {}).max_request_mb == 10.0
+    assert serving_options({"use_case": "a"}, {"MLCYCLE_MAX_REQUEST_MB": "0.5"}).max_request_mb == 0.5
+    with pytest.raises(ConfigError, match="max_request_mb is 0.0, not a positive number"):
+        serving_options({"use_case": "a", "max_request_mb": 0}, {})
+
+
 def test_truth_is_matched_to_the_model_classes():
     assert parse_truth({"data": {"ndarray": [1.0, [0], "1"]}}, 3, (0, 1)) == [1, 0, 1]
     assert parse_truth({"jsonData": {"truth": ["late"]}}, 1, ("late", "on_time")) == ["late"]
