@@ -17,6 +17,7 @@ EVERY_COMMAND = {
     "validate",
     "train",
     "run",
+    "runs",
     "models",
     "promote",
     "rollback",
