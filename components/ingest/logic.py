@@ -18,12 +18,16 @@ import hashlib
 import importlib.util
 import io
 import logging
+import math
+import re
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -51,6 +55,9 @@ log = logging.getLogger(__name__)
 
 # Bump when the output of ingestion changes for the same inputs, so ids stay content-addressed.
 FORMAT_VERSION = 1
+# The hash split's definition (see hash_split_positions), part of a hash-split version's id: version 2
+# hashes canonical key texts, version 1 hashed pandas' typed values (a key column read as text moved rows).
+SPLIT_HASH_VERSION = 2
 SPLIT_COLUMN = "__split__"
 
 Progress = Callable[[int], None]
@@ -116,11 +123,22 @@ class IngestResult:
 def dataset_version_id(fingerprint: Mapping[str, Any], source_digests: Mapping[str, str]) -> str:
     """Returns the content-derived id of a dataset version.
 
+    A hash split's id also names the definition of the split hash (``SPLIT_HASH_VERSION``), so a version
+    ingested under an earlier definition is never reused for rows placed differently.
+
     Args:
         fingerprint: The settings that decide the content (UseCaseConfig.ingest_fingerprint()).
         source_digests: sha256 of each source file by source name.
     """
-    payload = canonical_json({"format": FORMAT_VERSION, "config": fingerprint, "sources": source_digests})
+    hashed = fingerprint.get("split", {}).get("method") == "hash"
+    payload = canonical_json(
+        {
+            "format": FORMAT_VERSION,
+            **({"split_hash": SPLIT_HASH_VERSION} if hashed else {}),
+            "config": fingerprint,
+            "sources": source_digests,
+        }
+    )
     return "ds-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -201,8 +219,11 @@ def derive_target(frame: pd.DataFrame, target: TargetSpec) -> tuple[pd.DataFrame
 def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
     """Returns the split (train, eval, test, or missing when undecidable) of every row.
 
-    A time split compares ``split.column`` with the two bounds; a hash split places rows by a
-    salted, platform-independent hash of the key columns, so a row keeps its split across runs.
+    A time split compares ``split.column`` with the two bounds. A hash split places a row by a salted
+    BLAKE2b hash of the canonical text of its key values (:func:`canonical_key_texts`), so a row's split
+    depends on its key values only: not on the type inferred for a key column (ids read as integers,
+    then as text once "A301" is appended), row order, chunking or other rows. A row whose key values are
+    all missing has no identity to place it by and no split (counted as ``split_value_missing``).
 
     Raises:
         DataError: If the split columns are absent or a time column cannot be read as time.
@@ -213,14 +234,138 @@ def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
         labels = np.select([values < bounds[0], values < bounds[1]], ["train", "eval"], default="test")
         return pd.Series(labels, index=frame.index).where(values.notna().to_numpy())
     _require_columns(frame.columns, split.key, "the data (split.key)")
-    hashes = pd.util.hash_pandas_object(frame[list(split.key)], index=False).to_numpy(dtype=np.uint64)
-    # hash_key only reaches text columns, so the salt is mixed into every row's hash instead.
-    salt = np.uint64(int(hashlib.sha256(split.salt.encode()).hexdigest()[:16], 16))
-    position = pd.util.hash_array(hashes ^ salt) / float(2**64)
+    position = hash_split_positions(frame[list(split.key)], split.salt)
     first, second = split.fractions["train"], split.fractions["train"] + split.fractions["eval"]
-    return pd.Series(
-        np.select([position < first, position < second], ["train", "eval"], default="test"), index=frame.index
-    )
+    labels = np.select([position < first, position < second], ["train", "eval"], default="test")
+    return pd.Series(labels, index=frame.index).where(~np.isnan(position))
+
+
+def hash_split_positions(keys: pd.DataFrame, salt: str) -> np.ndarray:
+    """Returns each row's place in [0, 1) for a hash split, NaN for a row whose key values are all missing.
+
+    The place is the first 8 bytes (big-endian) of BLAKE2b, keyed with sha256 of the salt, over the
+    length-prefixed canonical texts of the row's key values (``-`` for a missing one), divided by 2**64:
+    a fixed, platform- and library-independent definition.
+    """
+    salt_key = hashlib.sha256(salt.encode()).digest()
+    columns = [canonical_key_texts(keys[column]) for column in keys.columns]
+    payloads = [
+        None if all(text is None for text in texts) else "".join("-" if t is None else f"{len(t)}:{t}" for t in texts)
+        for texts in zip(*columns, strict=True)
+    ]
+    return np.array([np.nan if p is None else _hash_place(p, salt_key) for p in payloads], dtype="float64")
+
+
+def _hash_place(payload: str, key: bytes) -> float:
+    digest = hashlib.blake2b(payload.encode("utf-8", "surrogatepass"), digest_size=8, key=key).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+def canonical_key_texts(values: pd.Series) -> list[str | None]:
+    """Returns the canonical text of each key value, None for a missing one.
+
+    The text is the same whichever type the column was read as, so 1, 1.0, "1", " 1 " and "1.0" are all
+    ``1``. How each kind of value is written:
+
+    - integers: decimal digits (``-5``, ``0``); beyond the int64 range (where CSV reading falls back to
+      float) as that float is written.
+    - floats: a whole number as an integer (``2.0`` -> ``2``, ``-0.0`` -> ``0``, ``1e20`` -> its digits);
+      otherwise Python's shortest round-trip repr (``1.5``, ``0.1``, ``1e-05``); ``inf``/``-inf``; NaN is
+      missing. float32 values are widened to float64 first (``0.1`` as float32 is ``0.10000000149011612``).
+    - booleans: ``true``/``false``.
+    - dates and times: ISO 8601 ``YYYY-MM-DDTHH:MM:SS`` with the fraction of a second when not zero (up to
+      nanoseconds); a date is its midnight; a time with a zone is converted to UTC and ends with ``Z``.
+    - text: stripped of surrounding blanks and written as the value it spells when it spells a number
+      (``"007"`` -> ``7``, ``"1e3"`` -> ``1000``), a boolean (``"TRUE"`` -> ``true``) or an ISO date/time
+      (``"2013-01-01"`` -> ``2013-01-01T00:00:00``), which is what CSV type inference would have read;
+      any other text is kept as it is, blanks included.
+    - missing: None, NaN, NaT and pd.NA.
+
+    Distinct values may share a text ("007" and 7): they then always share a split, which is harmless.
+    """
+    if pd.api.types.is_integer_dtype(values) and values.dtype != "uint64":
+        missing = values.isna().to_numpy()
+        digits = values.to_numpy(dtype="int64", na_value=0).astype(str).astype(object)
+        return [None if gap else text for gap, text in zip(missing, digits, strict=True)]
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":
+        missing = values.isna().to_numpy()
+        return [
+            None if gap else _canonical_text(text)
+            for gap, text in zip(missing, values.to_numpy(dtype=object), strict=True)
+        ]
+    return [canonical_key_text(value) for value in values.astype(object)]
+
+
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE)
+_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
+_READABLE_STARTS = frozenset("0123456789+-.iItTfF")
+_INT64_LIMIT = 2**63
+
+
+def canonical_key_text(value: Any) -> str | None:
+    """Returns the canonical text of one key value (see :func:`canonical_key_texts`), None when missing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return _canonical_integer(int(value))
+    if isinstance(value, (float, np.floating, Decimal)):
+        return _canonical_float(float(value))
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else _canonical_time(pd.Timestamp(value))
+    if isinstance(value, datetime):
+        return _canonical_time(value)
+    if isinstance(value, date):
+        return _canonical_time(datetime(value.year, value.month, value.day))
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "surrogateescape")
+    return _canonical_text(str(value))
+
+
+def _canonical_integer(number: int) -> str:
+    return str(number) if -_INT64_LIMIT <= number < _INT64_LIMIT else _canonical_float(float(number))
+
+
+def _canonical_float(number: float) -> str | None:
+    if math.isnan(number):
+        return None
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _canonical_time(moment: datetime) -> str:
+    zone = ""
+    if moment.tzinfo is not None:
+        moment, zone = moment.astimezone(timezone.utc), "Z"
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") if moment.year >= 1000 else moment.isoformat()[:19]
+    nanoseconds = moment.microsecond * 1000 + getattr(moment, "nanosecond", 0)
+    if nanoseconds:
+        text += f".{nanoseconds:09d}".rstrip("0")
+    return text + zone
+
+
+def _canonical_text(text: str) -> str:
+    stripped = text.strip()
+    if stripped[:1] not in _READABLE_STARTS:  # most identifiers ("N14228"): no number, boolean or date
+        return text
+    if _INTEGER_TEXT.fullmatch(stripped):
+        return _canonical_integer(int(stripped))
+    if _NUMBER_TEXT.fullmatch(stripped):
+        return _canonical_float(float(stripped))
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower()
+    if _TIME_TEXT.fullmatch(stripped):
+        try:
+            return _canonical_time(pd.Timestamp(stripped))
+        except (ValueError, OverflowError):
+            try:
+                return _canonical_time(datetime.fromisoformat(stripped.replace("Z", "+00:00")))
+            except ValueError:
+                return text
+    return text
 
 
 def prepare_chunk(
@@ -516,6 +661,7 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
 
     manifest = {
         "format_version": FORMAT_VERSION,
+        **({"split_hash_version": SPLIT_HASH_VERSION} if config.split.method == "hash" else {}),
         "kind": "dataset",
         "use_case": config.name,
         "version": ref.version,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import zipfile
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ from components.common.config import (
     SourceSpec,
     SplitSpec,
     TargetSpec,
+    canonical_json,
     load_use_case,
     parse_use_case,
 )
@@ -26,6 +29,8 @@ from components.common.errors import DataError, SourceError
 from components.ingest.logic import (
     SPLIT_COLUMN,
     assign_splits,
+    canonical_key_text,
+    canonical_key_texts,
     conform_rows,
     dataset_version_id,
     derive_target,
@@ -337,3 +342,88 @@ def test_a_use_case_with_a_feedback_window_needs_its_rows_handed_in():
     config = parse_use_case(ORDERS_CONFIG + "feedback: {start: '2026-11-27T00:00:00Z', end: '2026-11-28T00:00:00Z'}\n")
     with pytest.raises(ValueError, match="names a feedback window: hand its rows in"):
         ingest_dataset(config, store=None)  # refused before anything is read or written
+
+
+HASH_SPLIT = SplitSpec(method="hash", key=("id",), fractions={"train": 0.7, "eval": 0.2, "test": 0.1}, salt="s")
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pd.Series(range(1, 301), dtype="Int64"),
+        pd.Series(np.arange(1, 301, dtype="float64")),
+        pd.Series([str(i) for i in range(1, 301)] + ["A301"]),
+        pd.Series([f"{i}.0" for i in range(1, 301)], dtype="string"),
+        pd.Series(list(range(1, 301)) + ["A301"], dtype=object),
+    ],
+    ids=["Int64", "float64", "text", "text-float", "object"],
+)
+def test_a_rows_hash_split_depends_on_its_key_values_not_on_the_type_read_for_the_key_column(ids):
+    # Issue 18, bug 2: ids 1..300 read as integers, then again with "A301" appended (the column becomes
+    # text): 105 of the 300 rows changed split.
+    as_integers = assign_splits(pd.DataFrame({"id": np.arange(1, 301)}), HASH_SPLIT)
+    assert assign_splits(pd.DataFrame({"id": ids}), HASH_SPLIT).iloc[:300].tolist() == as_integers.tolist()
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([1, 1.0, "1", " 1 ", "1.0", "001", np.int32(1), Decimal("1.00")], "1"),
+        ([-0.0, 0, "-0", "0.0"], "0"),
+        ([1.5, "1.50", np.float64(1.5), " 1.5"], "1.5"),
+        ([0.1, "0.1", "1e-1"], "0.1"),
+        ([1e20, "1e20", 10**20, "100000000000000000000"], "100000000000000000000"),
+        ([1000.0, "1e3", "1E3"], "1000"),
+        ([float("inf"), "inf", "Infinity"], "inf"),
+        ([True, np.bool_(True), "true", "TRUE", "True"], "true"),
+        ([False, "false"], "false"),
+        ([pd.Timestamp("2013-01-01"), date(2013, 1, 1), "2013-01-01", "2013-01-01 00:00:00"], "2013-01-01T00:00:00"),
+        ([pd.Timestamp("2013-01-01 05:00:00.25"), "2013-01-01T05:00:00.250"], "2013-01-01T05:00:00.25"),
+        (
+            [pd.Timestamp("2013-01-01 06:00", tz="Europe/Paris"), "2013-01-01T05:00:00Z", "2013-01-01T06:00+01:00"],
+            "2013-01-01T05:00:00Z",
+        ),
+        (["N14228", "N14228"], "N14228"),
+        ([" a b "], " a b "),
+        ([None, np.nan, pd.NA, pd.NaT, float("nan")], None),
+    ],
+)
+def test_key_values_have_one_canonical_text_whatever_their_type(values, expected):
+    assert {canonical_key_text(value) for value in values} == {expected}
+
+
+def test_canonical_key_texts_of_typed_columns_match_those_of_their_values():
+    for column in (
+        pd.Series([1, None, 3], dtype="Int64"),
+        pd.Series([1.0, np.nan, 3.0]),
+        pd.Series(["1", None, "3.0"], dtype="string"),
+        pd.Series(["1", np.nan, 3], dtype=object),
+    ):
+        assert canonical_key_texts(column) == ["1", None, "3"], column.dtype
+
+
+def test_a_row_without_any_key_value_has_no_split_and_a_partly_missing_key_still_places_its_row():
+    split = SplitSpec(method="hash", key=("store", "day"), salt="s")
+    frame = pd.DataFrame({"store": ["a", None, "a", None], "day": [1.0, 2.0, np.nan, np.nan]})
+    splits = assign_splits(frame, split)
+    assert splits.iloc[:3].notna().all() and pd.isna(splits.iloc[3])
+    config = parse_use_case(ORDERS_CONFIG)
+    orders = pd.DataFrame(
+        {"order_id": [1, None], "quantity": [1, 2], "price": [1.0, 2.0], "channel": ["web", "web"]}
+        | {"ordered_at": ["2024-01-01", "2024-01-02"], "returned": [0, 1]}
+    )
+    rows, dropped = prepare_chunk(orders, {}, config)
+    assert len(rows) == 1 and dropped["split_value_missing"] == 1
+
+
+def test_a_hash_split_version_id_names_the_split_hash_definition():
+    hashed = {"split": {"method": "hash", "key": ["id"]}}
+    assert dataset_version_id(hashed, {"a": "00"}) != dataset_version_id_without_split_hash(hashed, {"a": "00"})
+    timed = {"split": {"method": "time"}}
+    assert dataset_version_id(timed, {"a": "00"}) == dataset_version_id_without_split_hash(timed, {"a": "00"})
+
+
+def dataset_version_id_without_split_hash(fingerprint, digests):
+    """The id as computed before the split hash's definition was part of it (unchanged for time splits)."""
+    payload = canonical_json({"format": 1, "config": fingerprint, "sources": digests})
+    return "ds-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
