@@ -157,6 +157,14 @@ def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.D
     """
     wanted = list(join.keys) + [c for c in join.columns if c not in join.keys]
     _require_columns(table.columns, wanted, f"lookup source {name!r}")
+    renamed_keys = [key for key in join.keys if key in join.rename]
+    if renamed_keys:
+        key = renamed_keys[0]
+        raise DataError(
+            f"the join of {name!r} renames its key column {key!r} to {join.rename[key]!r}: "
+            "a key must keep the name it has in the rows it is joined to",
+            hint=f"remove {key} from the join's rename (rename only the columns it brings in)",
+        )
     frame = table[wanted] if join.columns else table
     frame = frame.rename(columns=dict(join.rename))
     frame = frame.dropna(subset=list(join.keys), how="any")
@@ -164,32 +172,85 @@ def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.D
     return frame[~duplicated], int(duplicated.sum())
 
 
-def join_lookups(frame: pd.DataFrame, lookups: Mapping[str, pd.DataFrame], joins: tuple[JoinSpec, ...]) -> pd.DataFrame:
+def join_lookups(
+    frame: pd.DataFrame, lookups: Mapping[str, pd.DataFrame], joins: tuple[JoinSpec, ...]
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Joins prepared lookup frames onto the primary rows, in the configured order.
 
     SQL semantics for missing keys: a primary row with a missing key value matches no lookup row (a
-    left join keeps it without the lookup's columns, an inner join drops it).
+    left join keeps it without the lookup's columns, an inner join drops it). Key columns must be of
+    one kind in both tables (integers of any width, floats, text, booleans, or times with the same
+    zone): pandas would refuse the others with its own message, or compare 1 with 1.0 and "1" silently.
+
+    Returns:
+        The joined rows, and the number of rows each inner join removed, as ``no_match_in_<source>``.
 
     Raises:
-        DataError: If a key is absent from the primary rows or key types cannot be compared.
+        DataError: If a key is absent from either table or has different types in the two.
     """
+    unmatched: dict[str, int] = {}
     for join in joins:
         _require_columns(frame.columns, join.keys, f"the rows being joined with {join.source!r}")
-        lookup = lookups[join.source].dropna(subset=list(join.keys), how="any")
+        lookup = lookups[join.source]
+        _require_columns(lookup.columns, join.keys, f"lookup source {join.source!r}")
+        lookup = lookup.dropna(subset=list(join.keys), how="any")
         clashes = sorted((set(lookup.columns) - set(join.keys)) & set(frame.columns))
         if clashes:
             raise DataError(
                 f"joining {join.source!r} would duplicate column {clashes[0]!r}",
                 hint=f"rename it in the join, e.g. rename: {{{clashes[0]}: {join.source}_{clashes[0]}}}",
             )
+        frame, lookup = _comparable_keys(frame, lookup, join)
+        before = len(frame)
         try:
             frame = frame.merge(lookup, on=list(join.keys), how=join.how, validate="many_to_one")
         except (ValueError, TypeError) as error:
             raise DataError(
-                f"cannot join {join.source!r} on {', '.join(join.keys)}: {error}",
+                f"cannot join {join.source!r} on {', '.join(join.keys)}: {_first_line(error)}",
                 hint="the key columns must have the same type in both sources",
             ) from None
-    return frame
+        if join.how == "inner":
+            unmatched[f"no_match_in_{join.source}"] = before - len(frame)
+    return frame, unmatched
+
+
+def _comparable_keys(frame: pd.DataFrame, lookup: pd.DataFrame, join: JoinSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Checks that each key has one kind in both tables; integer keys become nullable Int64 on both sides.
+
+    Raises:
+        DataError: Naming the key, its two types and the fix.
+    """
+    for key in join.keys:
+        ours, theirs = frame[key], lookup[key]
+        kinds = _key_kind(ours), _key_kind(theirs)
+        if "empty" in kinds or kinds[0] == kinds[1]:
+            continue
+        raise DataError(
+            f"cannot join {join.source!r} on {key!r}: it is {ours.dtype} ({kinds[0]}) in the rows being joined "
+            f"and {theirs.dtype} ({kinds[1]}) in {join.source!r}, which never compare equal",
+            hint=f'write {key!r} the same way in both sources (e.g. whole numbers as 5, not 5.0 or "5"), '
+            "or join on another column",
+        )
+    integers = [key for key in join.keys if _key_kind(frame[key]) == "integer"]
+    if integers:
+        nullable = dict.fromkeys(integers, "Int64")
+        frame, lookup = frame.astype(nullable), lookup.astype(nullable)
+    return frame, lookup
+
+
+def _key_kind(values: pd.Series) -> str:
+    """What a join key holds: values of different kinds never match (``empty`` matches any)."""
+    if pd.api.types.is_bool_dtype(values):
+        return "true/false"
+    if pd.api.types.is_integer_dtype(values):
+        return "integer"
+    if pd.api.types.is_float_dtype(values):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        zone = getattr(values.dtype, "tz", None)
+        return f"time in {zone}" if zone is not None else "time without a zone"
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    return {"string": "text", "empty": "empty"}.get(inferred, inferred)
 
 
 def derive_target(frame: pd.DataFrame, target: TargetSpec) -> tuple[pd.DataFrame, int]:
@@ -374,16 +435,18 @@ def prepare_chunk(
     """Turns raw primary rows into dataset rows: joined, labelled, pruned and assigned a split.
 
     Returns:
-        The rows with a ``__split__`` column, and counts of rows dropped by reason.
+        The rows with a ``__split__`` column, and counts of rows dropped by reason: ``no_match_in_<source>``
+        for each inner join, ``label_missing`` and ``split_value_missing``.
     """
-    frame = join_lookups(frame, lookups, config.joins)
+    frame, unmatched = join_lookups(frame, lookups, config.joins)
     frame, label_missing = derive_target(frame, config.target)
     splits = assign_splits(frame, config.split)
     frame = frame.drop(columns=[c for c in config.drop if c in frame.columns])
     _require_columns(frame.columns, config.features.all(), "the data (features)")
     frame = frame.assign(**{SPLIT_COLUMN: splits})
     undecided = frame[SPLIT_COLUMN].isna()
-    return frame[~undecided], {"label_missing": label_missing, "split_value_missing": int(undecided.sum())}
+    counts = {**unmatched, "label_missing": label_missing, "split_value_missing": int(undecided.sum())}
+    return frame[~undecided], counts
 
 
 # --- reading sources -------------------------------------------------------------------------
@@ -615,7 +678,9 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
     primary_size = local[primary].stat().st_size if local[primary].suffix != ".zip" else _unzipped_size(local[primary])
     tick = progress(primary_size, None) if progress else None
     writers: dict[str, pq.ParquetWriter] = {}
-    rows_read, dropped, counts = 0, {"label_missing": 0, "split_value_missing": 0}, dict.fromkeys(SPLITS, 0)
+    inner = {f"no_match_in_{join.source}": 0 for join in config.joins if join.how == "inner"}
+    rows_read, counts = 0, dict.fromkeys(SPLITS, 0)
+    dropped = {**inner, "label_missing": 0, "split_value_missing": 0}
     schema = None
 
     def write(split: str, table: pa.Table) -> None:
@@ -651,7 +716,8 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
     if total == 0:
         raise DataError(
             f"no rows left after filtering: {rows_read} rows read from {primary!r}, "
-            f"{dropped['label_missing']} without a label, {dropped['split_value_missing']} without a split value",
+            + "".join(f"{dropped[reason]} without a match in {reason[len('no_match_in_') :]!r}, " for reason in inner)
+            + f"{dropped['label_missing']} without a label, {dropped['split_value_missing']} without a split value",
             hint="check the target and split settings against the data",
         )
     for split in SPLITS:

@@ -62,7 +62,7 @@ def test_left_join_keeps_every_primary_row_and_never_multiplies_them():
     flights = pd.DataFrame({"tailnum": ["A", "B", "Z", "B"], "delay": [1, 2, 3, 4]})
     join = JoinSpec(source="planes", keys=("tailnum",), columns=("seats",))
     lookup, _ = prepare_lookup(PLANES, join, "planes")
-    joined = join_lookups(flights, {"planes": lookup}, (join,))
+    joined, _ = join_lookups(flights, {"planes": lookup}, (join,))
     assert len(joined) == 4
     assert joined["seats"].tolist()[:2] == [100, 200] and np.isnan(joined["seats"].iloc[2])
 
@@ -71,7 +71,8 @@ def test_inner_join_drops_unmatched_rows():
     flights = pd.DataFrame({"tailnum": ["A", "Z"], "delay": [1, 3]})
     join = JoinSpec(source="planes", keys=("tailnum",), how="inner", columns=("seats",))
     lookup, _ = prepare_lookup(PLANES, join, "planes")
-    assert join_lookups(flights, {"planes": lookup}, (join,))["tailnum"].tolist() == ["A"]
+    joined, removed = join_lookups(flights, {"planes": lookup}, (join,))
+    assert joined["tailnum"].tolist() == ["A"] and removed == {"no_match_in_planes": 1}
 
 
 @pytest.mark.parametrize("how", ["left", "inner"])
@@ -81,13 +82,13 @@ def test_a_missing_join_key_matches_nothing_not_a_missing_lookup_key(how):
     join = JoinSpec(source="planes", keys=("tailnum",), how=how, columns=("seats",))
     lookup, duplicates = prepare_lookup(planes, join, "planes")
     assert duplicates == 0 and lookup["tailnum"].tolist() == ["A", "B"]  # a row without a key matches nothing
-    joined = join_lookups(flights, {"planes": lookup}, (join,))
+    joined, _ = join_lookups(flights, {"planes": lookup}, (join,))
     assert joined["seats"].tolist()[0] == 100
     if how == "left":
         assert len(joined) == 3 and joined["seats"].iloc[1:].isna().all()
     else:
         assert joined["tailnum"].tolist() == ["A"]
-    unprepared = join_lookups(flights, {"planes": planes[["tailnum", "seats"]]}, (join,))
+    unprepared, _ = join_lookups(flights, {"planes": planes[["tailnum", "seats"]]}, (join,))
     assert unprepared["seats"].iloc[1:].isna().all() and len(unprepared) == (3 if how == "left" else 1)
 
 
@@ -95,7 +96,7 @@ def test_a_row_with_one_of_two_join_keys_missing_matches_nothing():
     lookup = pd.DataFrame({"origin": ["EWR", "EWR"], "hour": [5.0, np.nan], "temp": [10.0, 99.0]})
     flights = pd.DataFrame({"origin": ["EWR", "EWR"], "hour": [5.0, np.nan]})
     join = JoinSpec(source="weather", keys=("origin", "hour"))
-    joined = join_lookups(flights, {"weather": prepare_lookup(lookup, join, "weather")[0]}, (join,))
+    joined, _ = join_lookups(flights, {"weather": prepare_lookup(lookup, join, "weather")[0]}, (join,))
     assert joined["temp"].iloc[0] == 10.0 and np.isnan(joined["temp"].iloc[1])
 
 
@@ -106,7 +107,7 @@ def test_join_reports_column_clashes_and_key_type_mismatches():
     with pytest.raises(DataError, match="would duplicate column 'year'.*rename"):
         join_lookups(flights, {"planes": lookup}, (join,))
     numbered = pd.DataFrame({"tailnum": [1], "x": [0]})
-    with pytest.raises(DataError, match="cannot join 'planes' on tailnum"):
+    with pytest.raises(DataError, match="cannot join 'planes' on 'tailnum': it is int64 \\(integer\\)"):
         join_lookups(
             numbered, {"planes": PLANES[["tailnum", "seats"]]}, (JoinSpec(source="planes", keys=("tailnum",)),)
         )
@@ -427,3 +428,60 @@ def dataset_version_id_without_split_hash(fingerprint, digests):
     """The id as computed before the split hash's definition was part of it (unchanged for time splits)."""
     payload = canonical_json({"format": 1, "config": fingerprint, "sources": digests})
     return "ds-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    "rows, lookup, shown",
+    [
+        (pd.array([1, 2], dtype="Int64"), [1.0, 2.0], ("Int64", "float64")),
+        (pd.array([1, 2], dtype="Int64"), ["1", "2"], ("Int64", "object")),
+        (
+            pd.to_datetime(["2013-01-01", "2013-01-02"]),
+            pd.to_datetime(["2013-01-01", "2013-01-02"], utc=True),
+            ("UTC",),
+        ),
+    ],
+    ids=["Int64-float64", "Int64-text", "naive-utc"],
+)
+def test_join_keys_of_different_types_are_a_one_line_error_naming_the_key_and_both_types(rows, lookup, shown):
+    join = JoinSpec(source="planes", keys=("tailnum",))
+    with pytest.raises(DataError) as caught:
+        join_lookups(
+            pd.DataFrame({"tailnum": rows}), {"planes": pd.DataFrame({"tailnum": lookup, "x": [1, 2]})}, (join,)
+        )
+    message = str(caught.value)
+    assert "\n" not in message and "cannot join 'planes' on 'tailnum'" in message
+    assert all(dtype in message for dtype in shown) and "hint:" in message
+
+
+def test_join_keys_of_one_kind_but_different_widths_still_join():
+    join = JoinSpec(source="planes", keys=("tailnum",))
+    lookup = pd.DataFrame({"tailnum": np.array([1, 2], dtype="int32"), "x": [5, 6]})
+    joined, _ = join_lookups(pd.DataFrame({"tailnum": pd.array([2, None], dtype="Int64")}), {"planes": lookup}, (join,))
+    assert joined["x"].iloc[0] == 6 and np.isnan(joined["x"].iloc[1])
+
+
+def test_a_key_column_renamed_or_missing_in_the_lookup_is_a_one_line_error_naming_it():
+    renamed = JoinSpec(source="planes", keys=("tailnum",), rename={"tailnum": "plane"})
+    with pytest.raises(DataError, match="renames its key column 'tailnum'") as caught:
+        prepare_lookup(PLANES, renamed, "planes")
+    assert "\n" not in str(caught.value)
+    join = JoinSpec(source="planes", keys=("tailnum",))
+    with pytest.raises(DataError, match="column 'tailnum' is absent from lookup source 'planes'"):
+        join_lookups(pd.DataFrame({"tailnum": ["A"]}), {"planes": PLANES.rename(columns={"tailnum": "tail"})}, (join,))
+
+
+def test_rows_an_inner_join_removes_are_counted_with_their_reason():
+    config = parse_use_case(
+        ORDERS_CONFIG.replace(
+            "sources: {orders: {uri: orders.csv}}", "sources: {orders: {uri: o.csv}, shops: {uri: s.csv}}"
+        )
+        + "joins: [{source: shops, keys: [channel], how: inner, columns: [region]}]\n"
+    )
+    orders = pd.DataFrame(
+        {"order_id": [1, 2, 3, 4], "quantity": [1, 2, 3, 4], "price": [1.0, 2.0, 3.0, 4.0]}
+        | {"channel": ["web", "shop", "phone", None], "ordered_at": ["2024-01-01"] * 4, "returned": [0, 1, 0, 1]}
+    )
+    shops = pd.DataFrame({"channel": ["web", "shop"], "region": ["n", "s"]})
+    rows, dropped = prepare_chunk(orders, {"shops": prepare_lookup(shops, config.joins[0], "shops")[0]}, config)
+    assert len(rows) == 2 and dropped["no_match_in_shops"] == 2
