@@ -227,7 +227,7 @@ def _comparable_keys(frame: pd.DataFrame, lookup: pd.DataFrame, join: JoinSpec) 
             continue
         raise DataError(
             f"cannot join {join.source!r} on {key!r}: it is {ours.dtype} ({kinds[0]}) in the rows being joined "
-            f"and {theirs.dtype} ({kinds[1]}) in {join.source!r}, which never compare equal",
+            f"but {theirs.dtype} ({kinds[1]}) in {join.source!r}",
             hint=f'write {key!r} the same way in both sources (e.g. whole numbers as 5, not 5.0 or "5"), '
             "or join on another column",
         )
