@@ -61,6 +61,9 @@ SPLIT_HASH_VERSION = 2
 SPLIT_COLUMN = "__split__"
 
 Progress = Callable[[int], None]
+# CSV column types are inferred from this many bytes at the start of a file, whatever the block size: the
+# block size (--block-mb) bounds memory and must never change what a source reads as.
+CSV_INFERENCE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ class IngestOptions:
     """Knobs of the ingestion shell that do not change its output.
 
     Attributes:
-        block_bytes: Bytes of CSV parsed per chunk; peak memory grows with it.
+        block_bytes: Bytes of CSV parsed per chunk (at most ``CSV_INFERENCE_BYTES``, 16 MiB); peak memory
+            grows with it. Column types never depend on it (see :func:`read_batches`).
         work_dir: Scratch folder (a temporary one when None); removed afterwards.
     """
 
@@ -515,12 +519,15 @@ def read_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Streams a source as Arrow record batches of bounded size.
 
-    CSV column types are inferred from the first block; a column empty there is read as text, so a
-    later block cannot contradict the inference.
+    CSV column types are inferred from the first ``CSV_INFERENCE_BYTES`` of the file (whole lines), not
+    from the first block, so the block size never changes the values read; a column empty there is read
+    as text, so no later value can contradict it.
 
     Raises:
-        SourceError: If the file is not valid CSV or Parquet, or a value contradicts its column's type.
+        SourceError: If the file is not valid CSV or Parquet, or a later value contradicts the type
+            inferred for its column (naming the column, the type and the value).
     """
+    schema = None
     try:
         if spec.resolved_format() == "parquet":
             parquet = open_parquet(path)
@@ -531,12 +538,14 @@ def read_batches(
         convert = pa_csv.ConvertOptions(strings_can_be_null=True)
         if spec.null_values:
             convert.null_values = list(spec.null_values)
-        schema = _infer_csv_schema(path, block_bytes, parse, convert)
+        schema = _infer_csv_schema(path, CSV_INFERENCE_BYTES, parse, convert)
         convert.column_types = {f.name: (pa.string() if pa.types.is_null(f.type) else f.type) for f in schema}
         with open_source(path, progress) as stream:
+            # A first block within the inferred prefix cannot fail: a failure inside open_csv would leave
+            # its read-ahead running on a file about to close (a crash at exit, seen 2 runs in 6).
             reader = pa_csv.open_csv(
                 stream,
-                read_options=pa_csv.ReadOptions(block_size=block_bytes),
+                read_options=pa_csv.ReadOptions(block_size=min(block_bytes, CSV_INFERENCE_BYTES)),
                 parse_options=parse,
                 convert_options=convert,
             )
@@ -545,9 +554,24 @@ def read_batches(
             finally:
                 reader.close()  # before the file closes: its read-ahead must not outlive the file
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as error:
+        contradiction = _CONVERSION_ERROR.search(_first_line(error)) if schema is not None else None
+        if contradiction:
+            column = schema.field(int(contradiction["column"])).name
+            raise SourceError(
+                f"source {name!r} ({path.name}): column {column!r} was read as {contradiction['type']} from the "
+                f"first {CSV_INFERENCE_BYTES // 1024:,} KiB of the file, but a later value is "
+                f"{contradiction['value']!r}",
+                hint=f"clean that value, or move a row showing {column!r}'s real type (e.g. text) to the top, "
+                "or convert the source to Parquet with explicit types",
+            ) from None
         raise SourceError(
             f"source {name!r} ({path.name}) is malformed: {_first_line(error)}", hint="fix or replace the file"
         ) from None
+
+
+_CONVERSION_ERROR = re.compile(
+    r"In CSV column #(?P<column>\d+): .*CSV conversion error to (?P<type>[^:]+): invalid value '(?P<value>.*)'"
+)
 
 
 def _infer_csv_schema(

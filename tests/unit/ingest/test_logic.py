@@ -26,6 +26,7 @@ from components.common.config import (
     parse_use_case,
 )
 from components.common.errors import DataError, SourceError
+from components.ingest import logic
 from components.ingest.logic import (
     SPLIT_COLUMN,
     assign_splits,
@@ -277,13 +278,40 @@ def test_column_empty_in_the_first_block_is_read_as_text(tmp_path):
     assert rows["b"].iloc[-1] == "late text" and len(rows) == 5001
 
 
-def test_malformed_csv_is_a_source_error(tmp_path):
+@pytest.mark.parametrize(
+    "later",
+    ["7", "late text", "2.5"],
+    ids=["empty-then-integer", "integer-then-text", "integer-then-float"],
+)
+def test_the_csv_block_size_never_changes_what_a_source_reads(tmp_path, monkeypatch, later):
+    # Column b is empty (first case) or integers (the others) in the first 4 KiB, then `later`: the type
+    # inferred from the first block made --block-mb decide between text and integers, or between an error
+    # and success, under the same version id.
+    monkeypatch.setattr(logic, "CSV_INFERENCE_BYTES", 4096, raising=False)
+    first = "" if later == "7" else "1"
+    (tmp_path / "t.csv").write_text("\n".join(["a,b"] + [f"{i},{first}" for i in range(5000)] + [f"5000,{later}"]))
+    outcomes = []
+    for block_bytes in (4096, 1 << 20):
+        try:
+            outcomes.append(rows_of(tmp_path / "t.csv", SourceSpec(uri="t.csv"), block_bytes=block_bytes))
+        except SourceError as error:
+            outcomes.append(str(error))
+    assert isinstance(outcomes[0], str) == isinstance(outcomes[1], str), outcomes
+    if isinstance(outcomes[0], str):
+        assert outcomes[0] == outcomes[1]
+        assert "column 'b' was read as int64 from the first 4 KiB" in outcomes[0] and repr(later) in outcomes[0]
+    else:
+        pd.testing.assert_frame_equal(outcomes[0], outcomes[1])
+
+
+def test_malformed_csv_is_a_source_error(tmp_path, monkeypatch):
     (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
     with pytest.raises(SourceError, match="source 'src' \\(ragged.csv\\) is malformed: .*Expected 2 columns"):
         rows_of(tmp_path / "ragged.csv", SourceSpec(uri="ragged.csv"))
     lines = ["a,b"] + [f"{i},{i}" for i in range(5000)] + ["oops,1"]
     (tmp_path / "typed.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(SourceError, match="is malformed: .*int64"):
+    monkeypatch.setattr(logic, "CSV_INFERENCE_BYTES", 4096)
+    with pytest.raises(SourceError, match="column 'a' was read as int64 from the first 4 KiB.*later value is 'oops'"):
         rows_of(tmp_path / "typed.csv", SourceSpec(uri="typed.csv"), block_bytes=4096)
     (tmp_path / "bad.csv.zip").write_bytes(b"not a zip")
     with pytest.raises(SourceError, match="is not a valid zip archive"):
