@@ -824,45 +824,65 @@ def _require_columns(available: Any, wanted: Any, where: str) -> None:
 
 
 def _compare(values: pd.Series, rule: DeriveSpec) -> pd.Series:
-    _check_rule_types(values, rule)
-    if rule.op in ("in", "not in"):
-        inside = values.isin(rule.value)
+    listed = rule.op in ("in", "not in")
+    if not listed and isinstance(rule.value, (list, tuple, dict)):
+        raise DataError(
+            f"the rule {rule.column} {rule.op} {rule.value!r} compares column {rule.column!r} with a list",
+            hint="give target.derive.value one value, or use op `in` / `not in` with a list",
+        )
+    candidates = _rule_values(values, rule)
+    if listed:
+        inside = values.isin(candidates)
         return ~inside if rule.op == "not in" else inside
     operations = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq", "!=": "ne"}
     try:
-        return getattr(values, operations[rule.op])(rule.value).astype(bool)
+        return getattr(values, operations[rule.op])(candidates[0]).astype(bool)
     except TypeError:
         raise DataError(
-            f"cannot compare column {rule.column!r} ({values.dtype}) with {rule.value!r}",
+            f"cannot compare column {rule.column!r} ({values.dtype}) with {rule.value!r} "
+            f"in the rule {rule.column} {rule.op} {rule.value!r}",
             hint="target.derive.value must have the column's type",
         ) from None
 
 
-def _check_rule_types(values: pd.Series, rule: DeriveSpec) -> None:
-    """Refuses a rule value whose type differs from the column's: pandas would compare it silently.
+def _rule_values(values: pd.Series, rule: DeriveSpec) -> list[Any]:
+    """Returns the rule's values, checked against the column's kind (times read as times).
 
-    An integer column never equals ``"2"``: ``==`` would give constant labels and ``in [2, "3"]`` would
-    drop ``"3"`` without a word. Numbers go with numeric columns, text with text columns, true/false
-    with boolean ones; other columns (dates, mixed types) are compared as pandas does.
+    pandas compares across types without a word: an integer column never equals ``"2"`` (``==`` gives
+    constant labels, ``in [2, "3"]`` drops ``"3"``), a time column never equals ``5``, ``isin`` never finds
+    the text ``"2013-01-01"`` among times, and nothing equals a missing value (rows without one are
+    dropped before the rule). So numbers go with numeric columns, text with text columns, true/false with
+    boolean ones (also when their gaps made them object columns), and ISO dates, dates or times with time
+    columns (a time without a zone is in UTC for a zoned column, as in the time split); a missing value is
+    refused. Columns of mixed types are compared as pandas does.
 
     Raises:
         DataError: Naming the column, the rule and the value to write instead.
     """
     kind = _column_kind(values)
-    if kind is None:
-        return
     candidates = list(rule.value) if rule.op in ("in", "not in") else [rule.value]
+    checked = []
     for value in candidates:
-        if value is None or _fits(value, kind):
-            continue
-        raise DataError(
-            f"cannot compare column {rule.column!r} ({values.dtype}, {kind}) with {value!r} "
-            f"in the rule {rule.column} {rule.op} {rule.value!r}: a {type(value).__name__} is never equal to a {kind}",
-            hint=f"write target.derive.value as {_ARTICLED[kind]}, e.g. {_as_kind(value, kind)}",
-        )
+        reason = None
+        if value is None:
+            reason = "a missing value equals nothing (rows without a value are dropped before the rule)"
+        elif kind == "time":
+            value, reason = _as_column_time(value, values)
+        elif kind is not None and not _fits(value, kind):
+            reason = f"a {type(value).__name__} is never equal to a {kind}"
+        if reason:
+            raise DataError(
+                f"cannot compare column {rule.column!r} ({values.dtype}, {kind or 'mixed'}) with {value!r} "
+                f"in the rule {rule.column} {rule.op} {rule.value!r}: {reason}",
+                hint=f"write target.derive.value as {_ARTICLED[kind]}, e.g. {_as_kind(value, kind)}"
+                if value is not None and kind
+                else "give a value; rows without one are kept out by target.missing",
+            )
+        checked.append(value)
+    return checked
 
 
-_ARTICLED = {"number": "a number", "text": "text", "true/false": "true or false"}
+_ARTICLED = {"number": "a number", "text": "text", "true/false": "true or false", "time": "a date or time"}
 
 
 def _column_kind(values: pd.Series) -> str | None:
@@ -870,9 +890,26 @@ def _column_kind(values: pd.Series) -> str | None:
         return "true/false"
     if pd.api.types.is_numeric_dtype(values):
         return "number"
-    if pd.api.types.is_string_dtype(values) and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        return "text"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "time"
+    if pd.api.types.is_string_dtype(values) or values.dtype == object:
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        return {"string": "text", "boolean": "true/false", "integer": "number", "floating": "number"}.get(inferred)
     return None
+
+
+def _as_column_time(value: Any, values: pd.Series) -> tuple[Any, str | None]:
+    """Reads a rule value as a time comparable with the column's; returns it, or why it cannot be."""
+    if isinstance(value, str) and _TIME_TEXT.fullmatch(value.strip()):
+        stamp = pd.Timestamp(value.strip())
+    elif isinstance(value, (datetime, date)):
+        stamp = pd.Timestamp(value)
+    else:
+        return value, f"a {type(value).__name__} is never equal to a time"
+    zoned = getattr(values.dtype, "tz", None) is not None
+    if stamp.tzinfo is not None and not zoned:
+        return value, "the value has a zone and the column's times have none"
+    return (stamp.tz_localize("UTC") if zoned and stamp.tzinfo is None else stamp), None
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -890,9 +927,11 @@ def _as_kind(value: Any, kind: str) -> str:
     if kind == "number":
         try:
             number = float(value) if not isinstance(value, bool) else None
-        except ValueError:
+        except (ValueError, TypeError):  # text, or a YAML date
             number = None
         return "a number such as 2" if number is None else f"{number:g} (no quotes)"
+    if kind == "time":
+        return "'2013-06-01' or '2013-06-01T12:00:00Z'"
     return "true or false (no quotes)"
 
 

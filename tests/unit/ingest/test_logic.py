@@ -513,3 +513,38 @@ def test_rows_an_inner_join_removes_are_counted_with_their_reason():
     shops = pd.DataFrame({"channel": ["web", "shop"], "region": ["n", "s"]})
     rows, dropped = prepare_chunk(orders, {"shops": prepare_lookup(shops, config.joins[0], "shops")[0]}, config)
     assert len(rows) == 2 and dropped["no_match_in_shops"] == 2
+
+
+@pytest.mark.parametrize(
+    "column, op, value, shown",
+    [
+        (pd.array([1, 2, 3], dtype="Int64"), ">", [1, 2], "[1, 2]"),  # pandas: "Lengths must be equal"
+        (pd.Series([True, None, False], dtype=object), "==", "yes", "'yes'"),  # CSV booleans with gaps
+        (pd.Series([True, None, False], dtype=object), "in", [1], "1"),
+        (pd.Series([1.5, 2.0, 3.0]), "!=", None, "None"),
+        (pd.Series(["a", "b"]), "in", ["a", None], "None"),
+        (pd.Series(pd.to_datetime(["2013-01-01", "2013-06-01"], utc=True)), "==", 5, "5"),
+        (pd.Series(pd.to_datetime(["2013-01-01", "2013-06-01"], utc=True)), "==", "soon", "'soon'"),
+        (pd.Series(pd.to_datetime(["2013-01-01", "2013-06-01"])), "==", "2013-01-01T00:00:00Z", "has a zone"),
+        (pd.array([1, 2, 3], dtype="Int64"), ">", date(2013, 6, 1), "datetime.date(2013, 6, 1)"),  # YAML date
+    ],
+    ids=["list-for-comparison", "boolean-gaps-text", "boolean-gaps-number", "null", "null-in-list", "time-number"]
+    + ["time-word", "naive-time-zoned-value", "number-date"],
+)
+def test_label_rules_pandas_would_answer_with_constant_labels_or_a_traceback_are_one_line_errors(
+    column, op, value, shown
+):
+    frame = pd.DataFrame({"source": column})
+    with pytest.raises(DataError) as caught:
+        derive_target(frame, TargetSpec(name="label", derive=DeriveSpec("source", op, value)))
+    message = str(caught.value)
+    assert "\n" not in message and "'source'" in message and shown in message
+
+
+def test_a_label_rule_on_a_time_column_compares_times_whatever_way_they_are_written():
+    frame = pd.DataFrame({"at": pd.to_datetime(["2013-01-01", "2013-06-01", None], utc=True)})
+    for value in ("2013-01-01", "2013-01-01T00:00:00Z", datetime(2013, 1, 1), date(2013, 1, 1)):
+        for op, expected in (("==", [1, 0]), ("in", [1, 0]), ("not in", [0, 1]), (">", [0, 1])):
+            rule = DeriveSpec("at", op, [value] if "in" in op else value)
+            labelled, dropped = derive_target(frame, TargetSpec(name="label", derive=rule))
+            assert labelled["label"].tolist() == expected and dropped == 1, (value, op)
