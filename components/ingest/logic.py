@@ -714,6 +714,7 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
         counts[split] += table.num_rows
 
     try:
+        known_types = {f.name: f.type for lookup in lookups.values() for f in pa.Schema.from_pandas(lookup, False)}
         for batch in read_batches(local[primary], config.sources[primary], primary, options.block_bytes, tick):
             rows_read += batch.num_rows
             frame, chunk_dropped = prepare_chunk(to_frame(batch), lookups, config)
@@ -722,7 +723,9 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
             for split, rows in frame.groupby(SPLIT_COLUMN, sort=False):
                 rows = rows.drop(columns=[SPLIT_COLUMN])
                 table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
-                schema = schema or _widen_nulls(table.schema)
+                schema = schema or fill_null_types(
+                    table.schema, {**known_types, **{f.name: f.type for f in batch.schema}}
+                )
                 write(split, table.cast(schema))
         for split, rows in extra.splits.items() if extra and schema is not None else ():
             if len(rows):
@@ -962,9 +965,20 @@ def _orderable(values: pd.Series, bounds: tuple[Any, Any], column: str) -> tuple
     return times, parsed
 
 
-def _widen_nulls(schema: pa.Schema) -> pa.Schema:
-    """Null-typed columns (empty in the first chunk) become text, which later chunks can fill."""
-    return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+def fill_null_types(schema: pa.Schema, known: Mapping[str, pa.DataType]) -> pa.Schema:
+    """Gives the columns without a value in the first rows written (null-typed) their sources' type.
+
+    A boolean or date column arrives in pandas as objects: without a value in the first rows written it
+    has no type of its own, and text would refuse the next rows' values. Its source's type (the primary
+    source's Arrow type, a lookup's column type) is used, or text when no source knows it.
+    """
+    fields = []
+    for field in schema:
+        if pa.types.is_null(field.type):
+            typed = known.get(field.name)
+            field = field.with_type(typed if typed is not None and not pa.types.is_null(typed) else pa.string())
+        fields.append(field)
+    return pa.schema(fields)
 
 
 def _unzipped_size(path: Path) -> int:

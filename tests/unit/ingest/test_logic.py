@@ -35,6 +35,7 @@ from components.ingest.logic import (
     conform_rows,
     dataset_version_id,
     derive_target,
+    fill_null_types,
     ingest_dataset,
     join_lookups,
     prepare_chunk,
@@ -548,3 +549,14 @@ def test_a_label_rule_on_a_time_column_compares_times_whatever_way_they_are_writ
             rule = DeriveSpec("at", op, [value] if "in" in op else value)
             labelled, dropped = derive_target(frame, TargetSpec(name="label", derive=rule))
             assert labelled["label"].tolist() == expected and dropped == 1, (value, op)
+
+
+def test_columns_without_a_value_in_the_first_rows_written_take_their_sources_type():
+    first = pa.Table.from_pandas(
+        pd.DataFrame({"vip": [None, None], "since": [None, None], "note": [None, None], "n": [1, 2]}),
+        preserve_index=False,
+    ).schema
+    schema = fill_null_types(first, {"vip": pa.bool_(), "since": pa.date32(), "n": pa.int64()})
+    assert schema.types == [pa.bool_(), pa.date32(), pa.string(), pa.int64()]
+    later = pd.DataFrame({"vip": [True, None], "since": [date(2013, 1, 1), None], "note": ["x", None], "n": [3, 4]})
+    assert pa.Table.from_pandas(later, schema=schema, preserve_index=False).column("vip").to_pylist() == [True, None]
