@@ -10,11 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from helpers import ORDERS_CONFIG
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.common.config import SourceSpec, SplitSpec
-from components.ingest.logic import assign_splits, canonical_key_text, read_batches, to_frame
+from components.common.config import SourceSpec, SplitSpec, parse_use_case
+from components.ingest.logic import (
+    SPLIT_COLUMN,
+    assign_splits,
+    canonical_key_text,
+    prepare_chunk,
+    prepare_lookup,
+    read_batches,
+    to_frame,
+)
 
 SALTS = st.text(max_size=8)
 FRACTIONS = st.sampled_from(
@@ -144,3 +153,47 @@ def test_a_composite_key_places_rows_by_all_their_values_and_never_places_a_row_
     by_key: dict = {}
     for row, split in zip(rows, splits.fillna("-"), strict=True):
         assert by_key.setdefault(row, split) == split  # equal keys, equal splits
+
+
+SHOP = parse_use_case(
+    ORDERS_CONFIG.replace(
+        "sources: {orders: {uri: orders.csv}}", "sources: {orders: {uri: o.csv}, shops: {uri: s.csv}}"
+    )
+    + "joins: [{source: shops, keys: [channel], how: inner, columns: [region]}]\n"
+)
+
+
+@given(
+    orders=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 50), st.sampled_from(["A7", "7", "7.0"])),
+            st.one_of(st.none(), st.sampled_from(["web", "shop", "phone"])),
+            st.one_of(st.none(), st.integers(0, 1)),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+)
+def test_preparing_rows_in_chunks_gives_the_rows_and_counts_of_preparing_them_at_once(orders, cuts):
+    frame = pd.DataFrame(
+        {
+            "order_id": pd.Series([o[0] for o in orders], dtype=object),
+            "quantity": 1,
+            "price": 1.0,
+            "channel": pd.Series([o[1] for o in orders], dtype=object),
+            "ordered_at": "2024-01-01",
+            "returned": pd.array([o[2] for o in orders], dtype="Int64"),
+        }
+    )
+    shops = pd.DataFrame({"channel": ["web", "shop"], "region": ["n", "s"]})
+    lookups = {"shops": prepare_lookup(shops, SHOP.joins[0], "shops")[0]}
+    whole, whole_dropped = prepare_chunk(frame, lookups, SHOP)
+    bounds = [0, *sorted(c for c in cuts if c < len(orders)), len(orders)]
+    parts = [prepare_chunk(frame.iloc[a:b], lookups, SHOP) for a, b in zip(bounds, bounds[1:], strict=False)]
+    chunked = pd.concat([rows for rows, _ in parts])
+    assert chunked[SPLIT_COLUMN].tolist() == whole[SPLIT_COLUMN].tolist()
+    assert chunked["order_id"].tolist() == whole["order_id"].tolist()
+    for reason, count in whole_dropped.items():
+        assert sum(dropped[reason] for _, dropped in parts) == count
+    assert len(whole) + sum(whole_dropped.values()) == len(orders)  # every row read is kept or counted
