@@ -25,7 +25,13 @@ from components.common.config import load_use_case
     metavar="NAME=URI",
     help="Read source NAME from URI instead (a path, s3:// or package:// URI). Repeatable.",
 )
-@click.option("--block-mb", type=click.IntRange(1, 1024), default=16, show_default=True, help="CSV chunk size.")
+@click.option(
+    "--block-mb",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="CSV chunk size in MiB (at most 16 are used); bounds memory, never changes the data read.",
+)
 def ingest(config_path: Path, sources: tuple[str, ...], block_mb: int) -> None:
     """Ingest a use case's sources into a new dataset version (or reuse an identical one)."""
     from components.ingest.logic import IngestOptions  # deferred: pandas and minio

@@ -18,12 +18,16 @@ import hashlib
 import importlib.util
 import io
 import logging
+import math
+import re
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -51,9 +55,15 @@ log = logging.getLogger(__name__)
 
 # Bump when the output of ingestion changes for the same inputs, so ids stay content-addressed.
 FORMAT_VERSION = 1
+# The hash split's definition (see hash_split_positions), part of a hash-split version's id: version 2
+# hashes canonical key texts, version 1 hashed pandas' typed values (a key column read as text moved rows).
+SPLIT_HASH_VERSION = 2
 SPLIT_COLUMN = "__split__"
 
 Progress = Callable[[int], None]
+# CSV column types are inferred from this many bytes at the start of a file, whatever the block size: the
+# block size (--block-mb) bounds memory and must never change what a source reads as.
+CSV_INFERENCE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,8 @@ class IngestOptions:
     """Knobs of the ingestion shell that do not change its output.
 
     Attributes:
-        block_bytes: Bytes of CSV parsed per chunk; peak memory grows with it.
+        block_bytes: Bytes of CSV parsed per chunk (at most ``CSV_INFERENCE_BYTES``, 16 MiB); peak memory
+            grows with it. Column types never depend on it (see :func:`read_batches`).
         work_dir: Scratch folder (a temporary one when None); removed afterwards.
     """
 
@@ -116,11 +127,22 @@ class IngestResult:
 def dataset_version_id(fingerprint: Mapping[str, Any], source_digests: Mapping[str, str]) -> str:
     """Returns the content-derived id of a dataset version.
 
+    A hash split's id also names the definition of the split hash (``SPLIT_HASH_VERSION``), so a version
+    ingested under an earlier definition is never reused for rows placed differently.
+
     Args:
         fingerprint: The settings that decide the content (UseCaseConfig.ingest_fingerprint()).
         source_digests: sha256 of each source file by source name.
     """
-    payload = canonical_json({"format": FORMAT_VERSION, "config": fingerprint, "sources": source_digests})
+    hashed = fingerprint.get("split", {}).get("method") == "hash"
+    payload = canonical_json(
+        {
+            "format": FORMAT_VERSION,
+            **({"split_hash": SPLIT_HASH_VERSION} if hashed else {}),
+            "config": fingerprint,
+            "sources": source_digests,
+        }
+    )
     return "ds-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -139,6 +161,14 @@ def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.D
     """
     wanted = list(join.keys) + [c for c in join.columns if c not in join.keys]
     _require_columns(table.columns, wanted, f"lookup source {name!r}")
+    renamed_keys = [key for key in join.keys if key in join.rename]
+    if renamed_keys:
+        key = renamed_keys[0]
+        raise DataError(
+            f"the join of {name!r} renames its key column {key!r} to {join.rename[key]!r}: "
+            "a key must keep the name it has in the rows it is joined to",
+            hint=f"remove {key} from the join's rename (rename only the columns it brings in)",
+        )
     frame = table[wanted] if join.columns else table
     frame = frame.rename(columns=dict(join.rename))
     frame = frame.dropna(subset=list(join.keys), how="any")
@@ -146,32 +176,85 @@ def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.D
     return frame[~duplicated], int(duplicated.sum())
 
 
-def join_lookups(frame: pd.DataFrame, lookups: Mapping[str, pd.DataFrame], joins: tuple[JoinSpec, ...]) -> pd.DataFrame:
+def join_lookups(
+    frame: pd.DataFrame, lookups: Mapping[str, pd.DataFrame], joins: tuple[JoinSpec, ...]
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Joins prepared lookup frames onto the primary rows, in the configured order.
 
     SQL semantics for missing keys: a primary row with a missing key value matches no lookup row (a
-    left join keeps it without the lookup's columns, an inner join drops it).
+    left join keeps it without the lookup's columns, an inner join drops it). Key columns must be of
+    one kind in both tables (integers of any width, floats, text, booleans, or times with the same
+    zone): pandas would refuse the others with its own message, or compare 1 with 1.0 and "1" silently.
+
+    Returns:
+        The joined rows, and the number of rows each inner join removed, as ``no_match_in_<source>``.
 
     Raises:
-        DataError: If a key is absent from the primary rows or key types cannot be compared.
+        DataError: If a key is absent from either table or has different types in the two.
     """
+    unmatched: dict[str, int] = {}
     for join in joins:
         _require_columns(frame.columns, join.keys, f"the rows being joined with {join.source!r}")
-        lookup = lookups[join.source].dropna(subset=list(join.keys), how="any")
+        lookup = lookups[join.source]
+        _require_columns(lookup.columns, join.keys, f"lookup source {join.source!r}")
+        lookup = lookup.dropna(subset=list(join.keys), how="any")
         clashes = sorted((set(lookup.columns) - set(join.keys)) & set(frame.columns))
         if clashes:
             raise DataError(
                 f"joining {join.source!r} would duplicate column {clashes[0]!r}",
                 hint=f"rename it in the join, e.g. rename: {{{clashes[0]}: {join.source}_{clashes[0]}}}",
             )
+        frame, lookup = _comparable_keys(frame, lookup, join)
+        before = len(frame)
         try:
             frame = frame.merge(lookup, on=list(join.keys), how=join.how, validate="many_to_one")
         except (ValueError, TypeError) as error:
             raise DataError(
-                f"cannot join {join.source!r} on {', '.join(join.keys)}: {error}",
+                f"cannot join {join.source!r} on {', '.join(join.keys)}: {_first_line(error)}",
                 hint="the key columns must have the same type in both sources",
             ) from None
-    return frame
+        if join.how == "inner":
+            unmatched[f"no_match_in_{join.source}"] = before - len(frame)
+    return frame, unmatched
+
+
+def _comparable_keys(frame: pd.DataFrame, lookup: pd.DataFrame, join: JoinSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Checks that each key has one kind in both tables; integer keys become nullable Int64 on both sides.
+
+    Raises:
+        DataError: Naming the key, its two types and the fix.
+    """
+    for key in join.keys:
+        ours, theirs = frame[key], lookup[key]
+        kinds = _key_kind(ours), _key_kind(theirs)
+        if "empty" in kinds or kinds[0] == kinds[1]:
+            continue
+        raise DataError(
+            f"cannot join {join.source!r} on {key!r}: it is {ours.dtype} ({kinds[0]}) in the rows being joined "
+            f"but {theirs.dtype} ({kinds[1]}) in {join.source!r}",
+            hint=f'write {key!r} the same way in both sources (e.g. whole numbers as 5, not 5.0 or "5"), '
+            "or join on another column",
+        )
+    integers = [key for key in join.keys if _key_kind(frame[key]) == "integer"]
+    if integers:
+        nullable = dict.fromkeys(integers, "Int64")
+        frame, lookup = frame.astype(nullable), lookup.astype(nullable)
+    return frame, lookup
+
+
+def _key_kind(values: pd.Series) -> str:
+    """What a join key holds: values of different kinds never match (``empty`` matches any)."""
+    if pd.api.types.is_bool_dtype(values):
+        return "true/false"
+    if pd.api.types.is_integer_dtype(values):
+        return "integer"
+    if pd.api.types.is_float_dtype(values):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        zone = getattr(values.dtype, "tz", None)
+        return f"time in {zone}" if zone is not None else "time without a zone"
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    return {"string": "text", "empty": "empty"}.get(inferred, inferred)
 
 
 def derive_target(frame: pd.DataFrame, target: TargetSpec) -> tuple[pd.DataFrame, int]:
@@ -201,8 +284,11 @@ def derive_target(frame: pd.DataFrame, target: TargetSpec) -> tuple[pd.DataFrame
 def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
     """Returns the split (train, eval, test, or missing when undecidable) of every row.
 
-    A time split compares ``split.column`` with the two bounds; a hash split places rows by a
-    salted, platform-independent hash of the key columns, so a row keeps its split across runs.
+    A time split compares ``split.column`` with the two bounds. A hash split places a row by a salted
+    BLAKE2b hash of the canonical text of its key values (:func:`canonical_key_texts`), so a row's split
+    depends on its key values only: not on the type inferred for a key column (ids read as integers,
+    then as text once "A301" is appended), row order, chunking or other rows. A row whose key values are
+    all missing has no identity to place it by and no split (counted as ``split_value_missing``).
 
     Raises:
         DataError: If the split columns are absent or a time column cannot be read as time.
@@ -213,14 +299,138 @@ def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
         labels = np.select([values < bounds[0], values < bounds[1]], ["train", "eval"], default="test")
         return pd.Series(labels, index=frame.index).where(values.notna().to_numpy())
     _require_columns(frame.columns, split.key, "the data (split.key)")
-    hashes = pd.util.hash_pandas_object(frame[list(split.key)], index=False).to_numpy(dtype=np.uint64)
-    # hash_key only reaches text columns, so the salt is mixed into every row's hash instead.
-    salt = np.uint64(int(hashlib.sha256(split.salt.encode()).hexdigest()[:16], 16))
-    position = pd.util.hash_array(hashes ^ salt) / float(2**64)
+    position = hash_split_positions(frame[list(split.key)], split.salt)
     first, second = split.fractions["train"], split.fractions["train"] + split.fractions["eval"]
-    return pd.Series(
-        np.select([position < first, position < second], ["train", "eval"], default="test"), index=frame.index
-    )
+    labels = np.select([position < first, position < second], ["train", "eval"], default="test")
+    return pd.Series(labels, index=frame.index).where(~np.isnan(position))
+
+
+def hash_split_positions(keys: pd.DataFrame, salt: str) -> np.ndarray:
+    """Returns each row's place in [0, 1) for a hash split, NaN for a row whose key values are all missing.
+
+    The place is the first 8 bytes (big-endian) of BLAKE2b, keyed with sha256 of the salt, over the
+    length-prefixed canonical texts of the row's key values (``-`` for a missing one), divided by 2**64:
+    a fixed, platform- and library-independent definition.
+    """
+    salt_key = hashlib.sha256(salt.encode()).digest()
+    columns = [canonical_key_texts(keys[column]) for column in keys.columns]
+    payloads = [
+        None if all(text is None for text in texts) else "".join("-" if t is None else f"{len(t)}:{t}" for t in texts)
+        for texts in zip(*columns, strict=True)
+    ]
+    return np.array([np.nan if p is None else _hash_place(p, salt_key) for p in payloads], dtype="float64")
+
+
+def _hash_place(payload: str, key: bytes) -> float:
+    digest = hashlib.blake2b(payload.encode("utf-8", "surrogatepass"), digest_size=8, key=key).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+def canonical_key_texts(values: pd.Series) -> list[str | None]:
+    """Returns the canonical text of each key value, None for a missing one.
+
+    The text is the same whichever type the column was read as, so 1, 1.0, "1", " 1 " and "1.0" are all
+    ``1``. How each kind of value is written:
+
+    - integers: decimal digits (``-5``, ``0``); beyond the int64 range (where CSV reading falls back to
+      float) as that float is written.
+    - floats: a whole number as an integer (``2.0`` -> ``2``, ``-0.0`` -> ``0``, ``1e20`` -> its digits);
+      otherwise Python's shortest round-trip repr (``1.5``, ``0.1``, ``1e-05``); ``inf``/``-inf``; NaN is
+      missing. float32 values are widened to float64 first (``0.1`` as float32 is ``0.10000000149011612``).
+    - booleans: ``true``/``false``.
+    - dates and times: ISO 8601 ``YYYY-MM-DDTHH:MM:SS`` with the fraction of a second when not zero (up to
+      nanoseconds); a date is its midnight; a time with a zone is converted to UTC and ends with ``Z``.
+    - text: stripped of surrounding blanks and written as the value it spells when it spells a number
+      (``"007"`` -> ``7``, ``"1e3"`` -> ``1000``), a boolean (``"TRUE"`` -> ``true``) or an ISO date/time
+      (``"2013-01-01"`` -> ``2013-01-01T00:00:00``), which is what CSV type inference would have read;
+      any other text is kept as it is, blanks included.
+    - missing: None, NaN, NaT and pd.NA.
+
+    Distinct values may share a text ("007" and 7): they then always share a split, which is harmless.
+    """
+    if pd.api.types.is_integer_dtype(values) and values.dtype != "uint64":
+        missing = values.isna().to_numpy()
+        digits = values.to_numpy(dtype="int64", na_value=0).astype(str).astype(object)
+        return [None if gap else text for gap, text in zip(missing, digits, strict=True)]
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":
+        missing = values.isna().to_numpy()
+        return [
+            None if gap else _canonical_text(text)
+            for gap, text in zip(missing, values.to_numpy(dtype=object), strict=True)
+        ]
+    return [canonical_key_text(value) for value in values.astype(object)]
+
+
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.IGNORECASE)
+_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
+_READABLE_STARTS = frozenset("0123456789+-.iItTfF")
+_INT64_LIMIT = 2**63
+
+
+def canonical_key_text(value: Any) -> str | None:
+    """Returns the canonical text of one key value (see :func:`canonical_key_texts`), None when missing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return _canonical_integer(int(value))
+    if isinstance(value, (float, np.floating, Decimal)):
+        return _canonical_float(float(value))
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else _canonical_time(pd.Timestamp(value))
+    if isinstance(value, datetime):
+        return _canonical_time(value)
+    if isinstance(value, date):
+        return _canonical_time(datetime(value.year, value.month, value.day))
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "surrogateescape")
+    return _canonical_text(str(value))
+
+
+def _canonical_integer(number: int) -> str:
+    return str(number) if -_INT64_LIMIT <= number < _INT64_LIMIT else _canonical_float(float(number))
+
+
+def _canonical_float(number: float) -> str | None:
+    if math.isnan(number):
+        return None
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _canonical_time(moment: datetime) -> str:
+    zone = ""
+    if moment.tzinfo is not None:
+        moment, zone = moment.astimezone(timezone.utc), "Z"
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") if moment.year >= 1000 else moment.isoformat()[:19]
+    nanoseconds = moment.microsecond * 1000 + getattr(moment, "nanosecond", 0)
+    if nanoseconds:
+        text += f".{nanoseconds:09d}".rstrip("0")
+    return text + zone
+
+
+def _canonical_text(text: str) -> str:
+    stripped = text.strip()
+    if stripped[:1] not in _READABLE_STARTS:  # most identifiers ("N14228"): no number, boolean or date
+        return text
+    if _INTEGER_TEXT.fullmatch(stripped):
+        return _canonical_integer(int(stripped))
+    if _NUMBER_TEXT.fullmatch(stripped):
+        return _canonical_float(float(stripped))
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower()
+    if _TIME_TEXT.fullmatch(stripped):
+        try:
+            return _canonical_time(pd.Timestamp(stripped))
+        except (ValueError, OverflowError):
+            try:
+                return _canonical_time(datetime.fromisoformat(stripped.replace("Z", "+00:00")))
+            except ValueError:
+                return text
+    return text
 
 
 def prepare_chunk(
@@ -229,16 +439,18 @@ def prepare_chunk(
     """Turns raw primary rows into dataset rows: joined, labelled, pruned and assigned a split.
 
     Returns:
-        The rows with a ``__split__`` column, and counts of rows dropped by reason.
+        The rows with a ``__split__`` column, and counts of rows dropped by reason: ``no_match_in_<source>``
+        for each inner join, ``label_missing`` and ``split_value_missing``.
     """
-    frame = join_lookups(frame, lookups, config.joins)
+    frame, unmatched = join_lookups(frame, lookups, config.joins)
     frame, label_missing = derive_target(frame, config.target)
     splits = assign_splits(frame, config.split)
     frame = frame.drop(columns=[c for c in config.drop if c in frame.columns])
     _require_columns(frame.columns, config.features.all(), "the data (features)")
     frame = frame.assign(**{SPLIT_COLUMN: splits})
     undecided = frame[SPLIT_COLUMN].isna()
-    return frame[~undecided], {"label_missing": label_missing, "split_value_missing": int(undecided.sum())}
+    counts = {**unmatched, "label_missing": label_missing, "split_value_missing": int(undecided.sum())}
+    return frame[~undecided], counts
 
 
 # --- reading sources -------------------------------------------------------------------------
@@ -307,12 +519,15 @@ def read_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Streams a source as Arrow record batches of bounded size.
 
-    CSV column types are inferred from the first block; a column empty there is read as text, so a
-    later block cannot contradict the inference.
+    CSV column types are inferred from the first ``CSV_INFERENCE_BYTES`` of the file (whole lines), not
+    from the first block, so the block size never changes the values read; a column empty there is read
+    as text, so no later value can contradict it.
 
     Raises:
-        SourceError: If the file is not valid CSV or Parquet, or a value contradicts its column's type.
+        SourceError: If the file is not valid CSV or Parquet, or a later value contradicts the type
+            inferred for its column (naming the column, the type and the value).
     """
+    schema = None
     try:
         if spec.resolved_format() == "parquet":
             parquet = open_parquet(path)
@@ -323,12 +538,14 @@ def read_batches(
         convert = pa_csv.ConvertOptions(strings_can_be_null=True)
         if spec.null_values:
             convert.null_values = list(spec.null_values)
-        schema = _infer_csv_schema(path, block_bytes, parse, convert)
+        schema = _infer_csv_schema(path, CSV_INFERENCE_BYTES, parse, convert)
         convert.column_types = {f.name: (pa.string() if pa.types.is_null(f.type) else f.type) for f in schema}
         with open_source(path, progress) as stream:
+            # A first block within the inferred prefix cannot fail: a failure inside open_csv would leave
+            # its read-ahead running on a file about to close (a crash at exit, seen 2 runs in 6).
             reader = pa_csv.open_csv(
                 stream,
-                read_options=pa_csv.ReadOptions(block_size=block_bytes),
+                read_options=pa_csv.ReadOptions(block_size=min(block_bytes, CSV_INFERENCE_BYTES)),
                 parse_options=parse,
                 convert_options=convert,
             )
@@ -337,9 +554,24 @@ def read_batches(
             finally:
                 reader.close()  # before the file closes: its read-ahead must not outlive the file
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as error:
+        contradiction = _CONVERSION_ERROR.search(_first_line(error)) if schema is not None else None
+        if contradiction:
+            column = schema.field(int(contradiction["column"])).name
+            raise SourceError(
+                f"source {name!r} ({path.name}): column {column!r} was read as {contradiction['type']} from the "
+                f"first {CSV_INFERENCE_BYTES // 1024:,} KiB of the file, but a later value is "
+                f"{contradiction['value']!r}",
+                hint=f"clean that value, or move a row showing {column!r}'s real type (e.g. text) to the top, "
+                "or convert the source to Parquet with explicit types",
+            ) from None
         raise SourceError(
             f"source {name!r} ({path.name}) is malformed: {_first_line(error)}", hint="fix or replace the file"
         ) from None
+
+
+_CONVERSION_ERROR = re.compile(
+    r"In CSV column #(?P<column>\d+): .*CSV conversion error to (?P<type>[^:]+): invalid value '(?P<value>.*)'"
+)
 
 
 def _infer_csv_schema(
@@ -470,7 +702,9 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
     primary_size = local[primary].stat().st_size if local[primary].suffix != ".zip" else _unzipped_size(local[primary])
     tick = progress(primary_size, None) if progress else None
     writers: dict[str, pq.ParquetWriter] = {}
-    rows_read, dropped, counts = 0, {"label_missing": 0, "split_value_missing": 0}, dict.fromkeys(SPLITS, 0)
+    inner = {f"no_match_in_{join.source}": 0 for join in config.joins if join.how == "inner"}
+    rows_read, counts = 0, dict.fromkeys(SPLITS, 0)
+    dropped = {**inner, "label_missing": 0, "split_value_missing": 0}
     schema = None
 
     def write(split: str, table: pa.Table) -> None:
@@ -480,6 +714,7 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
         counts[split] += table.num_rows
 
     try:
+        known_types = {f.name: f.type for lookup in lookups.values() for f in pa.Schema.from_pandas(lookup, False)}
         for batch in read_batches(local[primary], config.sources[primary], primary, options.block_bytes, tick):
             rows_read += batch.num_rows
             frame, chunk_dropped = prepare_chunk(to_frame(batch), lookups, config)
@@ -488,7 +723,9 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
             for split, rows in frame.groupby(SPLIT_COLUMN, sort=False):
                 rows = rows.drop(columns=[SPLIT_COLUMN])
                 table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
-                schema = schema or _widen_nulls(table.schema)
+                schema = schema or fill_null_types(
+                    table.schema, {**known_types, **{f.name: f.type for f in batch.schema}}
+                )
                 write(split, table.cast(schema))
         for split, rows in extra.splits.items() if extra and schema is not None else ():
             if len(rows):
@@ -506,7 +743,8 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
     if total == 0:
         raise DataError(
             f"no rows left after filtering: {rows_read} rows read from {primary!r}, "
-            f"{dropped['label_missing']} without a label, {dropped['split_value_missing']} without a split value",
+            + "".join(f"{dropped[reason]} without a match in {reason[len('no_match_in_') :]!r}, " for reason in inner)
+            + f"{dropped['label_missing']} without a label, {dropped['split_value_missing']} without a split value",
             hint="check the target and split settings against the data",
         )
     for split in SPLITS:
@@ -516,6 +754,7 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
 
     manifest = {
         "format_version": FORMAT_VERSION,
+        **({"split_hash_version": SPLIT_HASH_VERSION} if config.split.method == "hash" else {}),
         "kind": "dataset",
         "use_case": config.name,
         "version": ref.version,
@@ -588,45 +827,65 @@ def _require_columns(available: Any, wanted: Any, where: str) -> None:
 
 
 def _compare(values: pd.Series, rule: DeriveSpec) -> pd.Series:
-    _check_rule_types(values, rule)
-    if rule.op in ("in", "not in"):
-        inside = values.isin(rule.value)
+    listed = rule.op in ("in", "not in")
+    if not listed and isinstance(rule.value, (list, tuple, dict)):
+        raise DataError(
+            f"the rule {rule.column} {rule.op} {rule.value!r} compares column {rule.column!r} with a list",
+            hint="give target.derive.value one value, or use op `in` / `not in` with a list",
+        )
+    candidates = _rule_values(values, rule)
+    if listed:
+        inside = values.isin(candidates)
         return ~inside if rule.op == "not in" else inside
     operations = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq", "!=": "ne"}
     try:
-        return getattr(values, operations[rule.op])(rule.value).astype(bool)
+        return getattr(values, operations[rule.op])(candidates[0]).astype(bool)
     except TypeError:
         raise DataError(
-            f"cannot compare column {rule.column!r} ({values.dtype}) with {rule.value!r}",
+            f"cannot compare column {rule.column!r} ({values.dtype}) with {rule.value!r} "
+            f"in the rule {rule.column} {rule.op} {rule.value!r}",
             hint="target.derive.value must have the column's type",
         ) from None
 
 
-def _check_rule_types(values: pd.Series, rule: DeriveSpec) -> None:
-    """Refuses a rule value whose type differs from the column's: pandas would compare it silently.
+def _rule_values(values: pd.Series, rule: DeriveSpec) -> list[Any]:
+    """Returns the rule's values, checked against the column's kind (times read as times).
 
-    An integer column never equals ``"2"``: ``==`` would give constant labels and ``in [2, "3"]`` would
-    drop ``"3"`` without a word. Numbers go with numeric columns, text with text columns, true/false
-    with boolean ones; other columns (dates, mixed types) are compared as pandas does.
+    pandas compares across types without a word: an integer column never equals ``"2"`` (``==`` gives
+    constant labels, ``in [2, "3"]`` drops ``"3"``), a time column never equals ``5``, ``isin`` never finds
+    the text ``"2013-01-01"`` among times, and nothing equals a missing value (rows without one are
+    dropped before the rule). So numbers go with numeric columns, text with text columns, true/false with
+    boolean ones (also when their gaps made them object columns), and ISO dates, dates or times with time
+    columns (a time without a zone is in UTC for a zoned column, as in the time split); a missing value is
+    refused. Columns of mixed types are compared as pandas does.
 
     Raises:
         DataError: Naming the column, the rule and the value to write instead.
     """
     kind = _column_kind(values)
-    if kind is None:
-        return
     candidates = list(rule.value) if rule.op in ("in", "not in") else [rule.value]
+    checked = []
     for value in candidates:
-        if value is None or _fits(value, kind):
-            continue
-        raise DataError(
-            f"cannot compare column {rule.column!r} ({values.dtype}, {kind}) with {value!r} "
-            f"in the rule {rule.column} {rule.op} {rule.value!r}: a {type(value).__name__} is never equal to a {kind}",
-            hint=f"write target.derive.value as {_ARTICLED[kind]}, e.g. {_as_kind(value, kind)}",
-        )
+        reason = None
+        if value is None:
+            reason = "a missing value equals nothing (rows without a value are dropped before the rule)"
+        elif kind == "time":
+            value, reason = _as_column_time(value, values)
+        elif kind is not None and not _fits(value, kind):
+            reason = f"a {type(value).__name__} is never equal to a {kind}"
+        if reason:
+            raise DataError(
+                f"cannot compare column {rule.column!r} ({values.dtype}, {kind or 'mixed'}) with {value!r} "
+                f"in the rule {rule.column} {rule.op} {rule.value!r}: {reason}",
+                hint=f"write target.derive.value as {_ARTICLED[kind]}, e.g. {_as_kind(value, kind)}"
+                if value is not None and kind
+                else "give a value; rows without one are kept out by target.missing",
+            )
+        checked.append(value)
+    return checked
 
 
-_ARTICLED = {"number": "a number", "text": "text", "true/false": "true or false"}
+_ARTICLED = {"number": "a number", "text": "text", "true/false": "true or false", "time": "a date or time"}
 
 
 def _column_kind(values: pd.Series) -> str | None:
@@ -634,9 +893,26 @@ def _column_kind(values: pd.Series) -> str | None:
         return "true/false"
     if pd.api.types.is_numeric_dtype(values):
         return "number"
-    if pd.api.types.is_string_dtype(values) and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        return "text"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "time"
+    if pd.api.types.is_string_dtype(values) or values.dtype == object:
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        return {"string": "text", "boolean": "true/false", "integer": "number", "floating": "number"}.get(inferred)
     return None
+
+
+def _as_column_time(value: Any, values: pd.Series) -> tuple[Any, str | None]:
+    """Reads a rule value as a time comparable with the column's; returns it, or why it cannot be."""
+    if isinstance(value, str) and _TIME_TEXT.fullmatch(value.strip()):
+        stamp = pd.Timestamp(value.strip())
+    elif isinstance(value, (datetime, date)):
+        stamp = pd.Timestamp(value)
+    else:
+        return value, f"a {type(value).__name__} is never equal to a time"
+    zoned = getattr(values.dtype, "tz", None) is not None
+    if stamp.tzinfo is not None and not zoned:
+        return value, "the value has a zone and the column's times have none"
+    return (stamp.tz_localize("UTC") if zoned and stamp.tzinfo is None else stamp), None
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -654,9 +930,11 @@ def _as_kind(value: Any, kind: str) -> str:
     if kind == "number":
         try:
             number = float(value) if not isinstance(value, bool) else None
-        except ValueError:
+        except (ValueError, TypeError):  # text, or a YAML date
             number = None
         return "a number such as 2" if number is None else f"{number:g} (no quotes)"
+    if kind == "time":
+        return "'2013-06-01' or '2013-06-01T12:00:00Z'"
     return "true or false (no quotes)"
 
 
@@ -687,9 +965,20 @@ def _orderable(values: pd.Series, bounds: tuple[Any, Any], column: str) -> tuple
     return times, parsed
 
 
-def _widen_nulls(schema: pa.Schema) -> pa.Schema:
-    """Null-typed columns (empty in the first chunk) become text, which later chunks can fill."""
-    return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+def fill_null_types(schema: pa.Schema, known: Mapping[str, pa.DataType]) -> pa.Schema:
+    """Gives the columns without a value in the first rows written (null-typed) their sources' type.
+
+    A boolean or date column arrives in pandas as objects: without a value in the first rows written it
+    has no type of its own, and text would refuse the next rows' values. Its source's type (the primary
+    source's Arrow type, a lookup's column type) is used, or text when no source knows it.
+    """
+    fields = []
+    for field in schema:
+        if pa.types.is_null(field.type):
+            typed = known.get(field.name)
+            field = field.with_type(typed if typed is not None and not pa.types.is_null(typed) else pa.string())
+        fields.append(field)
+    return pa.schema(fields)
 
 
 def _unzipped_size(path: Path) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import make_loans, settings_for, write_loans_use_case
+from helpers import ORDERS_CONFIG, make_loans, settings_for, write_loans_use_case
 
 from components.common import datasets, s3_server
 from components.common.config import load_use_case
@@ -154,3 +154,29 @@ def test_server_stopped_mid_publication_leaves_nothing_visible(tmp_path):
         assert orphans <= {retried.ref.version}
     finally:
         s3_server.stop(paths)
+
+
+def test_a_boolean_column_missing_in_the_first_chunk_reads_the_same_with_any_block_size(store, tmp_path):
+    # Found with the chunking property: the Parquet schema came from the first rows written, where a boolean
+    # (or date) column without any value is null-typed and became text; the next chunk's booleans then failed
+    # as "rows ... change type between chunks", with small blocks only.
+    rows = 3000
+    flags = ["" if i < 2000 else ("true" if i % 3 else "false") for i in range(rows)]
+    lines = ["order_id,quantity,price,channel,ordered_at,returned,vip"] + [
+        f"{i},{i % 5 + 1},{10 + i % 7}.5,web,2024-01-01T00:00:00Z,{i % 2},{flag}" for i, flag in enumerate(flags)
+    ]
+    (tmp_path / "orders.csv").write_text("\n".join(lines) + "\n")
+    config = load_use_case(
+        write_text(tmp_path / "shop.yaml", ORDERS_CONFIG.replace("uri: orders.csv", f"uri: {tmp_path / 'orders.csv'}"))
+    )
+    small = ingest_dataset(config, store, SMALL_BLOCKS)
+    whole = ingest_dataset(config, store, IngestOptions(block_bytes=1 << 20))
+    assert whole.ref == small.ref and whole.created is False
+    vip = pd.concat([datasets.load_split(store, small.manifest, s, tmp_path) for s in ("train", "eval", "test")])["vip"]
+    assert {c["name"]: c["dtype"] for c in small.manifest["columns"]}["vip"] == "bool"
+    assert vip.isna().sum() == 2000 and vip.dropna().astype(bool).sum() == sum(f == "true" for f in flags)
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import zipfile
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -19,16 +21,21 @@ from components.common.config import (
     SourceSpec,
     SplitSpec,
     TargetSpec,
+    canonical_json,
     load_use_case,
     parse_use_case,
 )
 from components.common.errors import DataError, SourceError
+from components.ingest import logic
 from components.ingest.logic import (
     SPLIT_COLUMN,
     assign_splits,
+    canonical_key_text,
+    canonical_key_texts,
     conform_rows,
     dataset_version_id,
     derive_target,
+    fill_null_types,
     ingest_dataset,
     join_lookups,
     prepare_chunk,
@@ -57,7 +64,7 @@ def test_left_join_keeps_every_primary_row_and_never_multiplies_them():
     flights = pd.DataFrame({"tailnum": ["A", "B", "Z", "B"], "delay": [1, 2, 3, 4]})
     join = JoinSpec(source="planes", keys=("tailnum",), columns=("seats",))
     lookup, _ = prepare_lookup(PLANES, join, "planes")
-    joined = join_lookups(flights, {"planes": lookup}, (join,))
+    joined, _ = join_lookups(flights, {"planes": lookup}, (join,))
     assert len(joined) == 4
     assert joined["seats"].tolist()[:2] == [100, 200] and np.isnan(joined["seats"].iloc[2])
 
@@ -66,7 +73,8 @@ def test_inner_join_drops_unmatched_rows():
     flights = pd.DataFrame({"tailnum": ["A", "Z"], "delay": [1, 3]})
     join = JoinSpec(source="planes", keys=("tailnum",), how="inner", columns=("seats",))
     lookup, _ = prepare_lookup(PLANES, join, "planes")
-    assert join_lookups(flights, {"planes": lookup}, (join,))["tailnum"].tolist() == ["A"]
+    joined, removed = join_lookups(flights, {"planes": lookup}, (join,))
+    assert joined["tailnum"].tolist() == ["A"] and removed == {"no_match_in_planes": 1}
 
 
 @pytest.mark.parametrize("how", ["left", "inner"])
@@ -76,13 +84,13 @@ def test_a_missing_join_key_matches_nothing_not_a_missing_lookup_key(how):
     join = JoinSpec(source="planes", keys=("tailnum",), how=how, columns=("seats",))
     lookup, duplicates = prepare_lookup(planes, join, "planes")
     assert duplicates == 0 and lookup["tailnum"].tolist() == ["A", "B"]  # a row without a key matches nothing
-    joined = join_lookups(flights, {"planes": lookup}, (join,))
+    joined, _ = join_lookups(flights, {"planes": lookup}, (join,))
     assert joined["seats"].tolist()[0] == 100
     if how == "left":
         assert len(joined) == 3 and joined["seats"].iloc[1:].isna().all()
     else:
         assert joined["tailnum"].tolist() == ["A"]
-    unprepared = join_lookups(flights, {"planes": planes[["tailnum", "seats"]]}, (join,))
+    unprepared, _ = join_lookups(flights, {"planes": planes[["tailnum", "seats"]]}, (join,))
     assert unprepared["seats"].iloc[1:].isna().all() and len(unprepared) == (3 if how == "left" else 1)
 
 
@@ -90,7 +98,7 @@ def test_a_row_with_one_of_two_join_keys_missing_matches_nothing():
     lookup = pd.DataFrame({"origin": ["EWR", "EWR"], "hour": [5.0, np.nan], "temp": [10.0, 99.0]})
     flights = pd.DataFrame({"origin": ["EWR", "EWR"], "hour": [5.0, np.nan]})
     join = JoinSpec(source="weather", keys=("origin", "hour"))
-    joined = join_lookups(flights, {"weather": prepare_lookup(lookup, join, "weather")[0]}, (join,))
+    joined, _ = join_lookups(flights, {"weather": prepare_lookup(lookup, join, "weather")[0]}, (join,))
     assert joined["temp"].iloc[0] == 10.0 and np.isnan(joined["temp"].iloc[1])
 
 
@@ -101,7 +109,7 @@ def test_join_reports_column_clashes_and_key_type_mismatches():
     with pytest.raises(DataError, match="would duplicate column 'year'.*rename"):
         join_lookups(flights, {"planes": lookup}, (join,))
     numbered = pd.DataFrame({"tailnum": [1], "x": [0]})
-    with pytest.raises(DataError, match="cannot join 'planes' on tailnum"):
+    with pytest.raises(DataError, match="cannot join 'planes' on 'tailnum': it is int64 \\(integer\\)"):
         join_lookups(
             numbered, {"planes": PLANES[["tailnum", "seats"]]}, (JoinSpec(source="planes", keys=("tailnum",)),)
         )
@@ -271,13 +279,40 @@ def test_column_empty_in_the_first_block_is_read_as_text(tmp_path):
     assert rows["b"].iloc[-1] == "late text" and len(rows) == 5001
 
 
-def test_malformed_csv_is_a_source_error(tmp_path):
+@pytest.mark.parametrize(
+    "later",
+    ["7", "late text", "2.5"],
+    ids=["empty-then-integer", "integer-then-text", "integer-then-float"],
+)
+def test_the_csv_block_size_never_changes_what_a_source_reads(tmp_path, monkeypatch, later):
+    # Column b is empty (first case) or integers (the others) in the first 4 KiB, then `later`: the type
+    # inferred from the first block made --block-mb decide between text and integers, or between an error
+    # and success, under the same version id.
+    monkeypatch.setattr(logic, "CSV_INFERENCE_BYTES", 4096, raising=False)
+    first = "" if later == "7" else "1"
+    (tmp_path / "t.csv").write_text("\n".join(["a,b"] + [f"{i},{first}" for i in range(5000)] + [f"5000,{later}"]))
+    outcomes = []
+    for block_bytes in (4096, 1 << 20):
+        try:
+            outcomes.append(rows_of(tmp_path / "t.csv", SourceSpec(uri="t.csv"), block_bytes=block_bytes))
+        except SourceError as error:
+            outcomes.append(str(error))
+    assert isinstance(outcomes[0], str) == isinstance(outcomes[1], str), outcomes
+    if isinstance(outcomes[0], str):
+        assert outcomes[0] == outcomes[1]
+        assert "column 'b' was read as int64 from the first 4 KiB" in outcomes[0] and repr(later) in outcomes[0]
+    else:
+        pd.testing.assert_frame_equal(outcomes[0], outcomes[1])
+
+
+def test_malformed_csv_is_a_source_error(tmp_path, monkeypatch):
     (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
     with pytest.raises(SourceError, match="source 'src' \\(ragged.csv\\) is malformed: .*Expected 2 columns"):
         rows_of(tmp_path / "ragged.csv", SourceSpec(uri="ragged.csv"))
     lines = ["a,b"] + [f"{i},{i}" for i in range(5000)] + ["oops,1"]
     (tmp_path / "typed.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(SourceError, match="is malformed: .*int64"):
+    monkeypatch.setattr(logic, "CSV_INFERENCE_BYTES", 4096)
+    with pytest.raises(SourceError, match="column 'a' was read as int64 from the first 4 KiB.*later value is 'oops'"):
         rows_of(tmp_path / "typed.csv", SourceSpec(uri="typed.csv"), block_bytes=4096)
     (tmp_path / "bad.csv.zip").write_bytes(b"not a zip")
     with pytest.raises(SourceError, match="is not a valid zip archive"):
@@ -337,3 +372,191 @@ def test_a_use_case_with_a_feedback_window_needs_its_rows_handed_in():
     config = parse_use_case(ORDERS_CONFIG + "feedback: {start: '2026-11-27T00:00:00Z', end: '2026-11-28T00:00:00Z'}\n")
     with pytest.raises(ValueError, match="names a feedback window: hand its rows in"):
         ingest_dataset(config, store=None)  # refused before anything is read or written
+
+
+HASH_SPLIT = SplitSpec(method="hash", key=("id",), fractions={"train": 0.7, "eval": 0.2, "test": 0.1}, salt="s")
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pd.Series(range(1, 301), dtype="Int64"),
+        pd.Series(np.arange(1, 301, dtype="float64")),
+        pd.Series([str(i) for i in range(1, 301)] + ["A301"]),
+        pd.Series([f"{i}.0" for i in range(1, 301)], dtype="string"),
+        pd.Series(list(range(1, 301)) + ["A301"], dtype=object),
+    ],
+    ids=["Int64", "float64", "text", "text-float", "object"],
+)
+def test_a_rows_hash_split_depends_on_its_key_values_not_on_the_type_read_for_the_key_column(ids):
+    # Issue 18, bug 2: ids 1..300 read as integers, then again with "A301" appended (the column becomes
+    # text): 105 of the 300 rows changed split.
+    as_integers = assign_splits(pd.DataFrame({"id": np.arange(1, 301)}), HASH_SPLIT)
+    assert assign_splits(pd.DataFrame({"id": ids}), HASH_SPLIT).iloc[:300].tolist() == as_integers.tolist()
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([1, 1.0, "1", " 1 ", "1.0", "001", np.int32(1), Decimal("1.00")], "1"),
+        ([-0.0, 0, "-0", "0.0"], "0"),
+        ([1.5, "1.50", np.float64(1.5), " 1.5"], "1.5"),
+        ([0.1, "0.1", "1e-1"], "0.1"),
+        ([1e20, "1e20", 10**20, "100000000000000000000"], "100000000000000000000"),
+        ([1000.0, "1e3", "1E3"], "1000"),
+        ([float("inf"), "inf", "Infinity"], "inf"),
+        ([True, np.bool_(True), "true", "TRUE", "True"], "true"),
+        ([False, "false"], "false"),
+        ([pd.Timestamp("2013-01-01"), date(2013, 1, 1), "2013-01-01", "2013-01-01 00:00:00"], "2013-01-01T00:00:00"),
+        ([pd.Timestamp("2013-01-01 05:00:00.25"), "2013-01-01T05:00:00.250"], "2013-01-01T05:00:00.25"),
+        (
+            [pd.Timestamp("2013-01-01 06:00", tz="Europe/Paris"), "2013-01-01T05:00:00Z", "2013-01-01T06:00+01:00"],
+            "2013-01-01T05:00:00Z",
+        ),
+        (["N14228", "N14228"], "N14228"),
+        ([" a b "], " a b "),
+        ([None, np.nan, pd.NA, pd.NaT, float("nan")], None),
+    ],
+)
+def test_key_values_have_one_canonical_text_whatever_their_type(values, expected):
+    assert {canonical_key_text(value) for value in values} == {expected}
+
+
+def test_canonical_key_texts_of_typed_columns_match_those_of_their_values():
+    for column in (
+        pd.Series([1, None, 3], dtype="Int64"),
+        pd.Series([1.0, np.nan, 3.0]),
+        pd.Series(["1", None, "3.0"], dtype="string"),
+        pd.Series(["1", np.nan, 3], dtype=object),
+    ):
+        assert canonical_key_texts(column) == ["1", None, "3"], column.dtype
+
+
+def test_a_row_without_any_key_value_has_no_split_and_a_partly_missing_key_still_places_its_row():
+    split = SplitSpec(method="hash", key=("store", "day"), salt="s")
+    frame = pd.DataFrame({"store": ["a", None, "a", None], "day": [1.0, 2.0, np.nan, np.nan]})
+    splits = assign_splits(frame, split)
+    assert splits.iloc[:3].notna().all() and pd.isna(splits.iloc[3])
+    config = parse_use_case(ORDERS_CONFIG)
+    orders = pd.DataFrame(
+        {"order_id": [1, None], "quantity": [1, 2], "price": [1.0, 2.0], "channel": ["web", "web"]}
+        | {"ordered_at": ["2024-01-01", "2024-01-02"], "returned": [0, 1]}
+    )
+    rows, dropped = prepare_chunk(orders, {}, config)
+    assert len(rows) == 1 and dropped["split_value_missing"] == 1
+
+
+def test_a_hash_split_version_id_names_the_split_hash_definition():
+    hashed = {"split": {"method": "hash", "key": ["id"]}}
+    assert dataset_version_id(hashed, {"a": "00"}) != dataset_version_id_without_split_hash(hashed, {"a": "00"})
+    timed = {"split": {"method": "time"}}
+    assert dataset_version_id(timed, {"a": "00"}) == dataset_version_id_without_split_hash(timed, {"a": "00"})
+
+
+def dataset_version_id_without_split_hash(fingerprint, digests):
+    """The id as computed before the split hash's definition was part of it (unchanged for time splits)."""
+    payload = canonical_json({"format": 1, "config": fingerprint, "sources": digests})
+    return "ds-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    "rows, lookup, shown",
+    [
+        (pd.array([1, 2], dtype="Int64"), [1.0, 2.0], ("Int64", "float64")),
+        (pd.array([1, 2], dtype="Int64"), ["1", "2"], ("Int64", "object")),
+        (
+            pd.to_datetime(["2013-01-01", "2013-01-02"]),
+            pd.to_datetime(["2013-01-01", "2013-01-02"], utc=True),
+            ("UTC",),
+        ),
+    ],
+    ids=["Int64-float64", "Int64-text", "naive-utc"],
+)
+def test_join_keys_of_different_types_are_a_one_line_error_naming_the_key_and_both_types(rows, lookup, shown):
+    join = JoinSpec(source="planes", keys=("tailnum",))
+    with pytest.raises(DataError) as caught:
+        join_lookups(
+            pd.DataFrame({"tailnum": rows}), {"planes": pd.DataFrame({"tailnum": lookup, "x": [1, 2]})}, (join,)
+        )
+    message = str(caught.value)
+    assert "\n" not in message and "cannot join 'planes' on 'tailnum'" in message
+    assert all(dtype in message for dtype in shown) and "hint:" in message
+
+
+def test_join_keys_of_one_kind_but_different_widths_still_join():
+    join = JoinSpec(source="planes", keys=("tailnum",))
+    lookup = pd.DataFrame({"tailnum": np.array([1, 2], dtype="int32"), "x": [5, 6]})
+    joined, _ = join_lookups(pd.DataFrame({"tailnum": pd.array([2, None], dtype="Int64")}), {"planes": lookup}, (join,))
+    assert joined["x"].iloc[0] == 6 and np.isnan(joined["x"].iloc[1])
+
+
+def test_a_key_column_renamed_or_missing_in_the_lookup_is_a_one_line_error_naming_it():
+    renamed = JoinSpec(source="planes", keys=("tailnum",), rename={"tailnum": "plane"})
+    with pytest.raises(DataError, match="renames its key column 'tailnum'") as caught:
+        prepare_lookup(PLANES, renamed, "planes")
+    assert "\n" not in str(caught.value)
+    join = JoinSpec(source="planes", keys=("tailnum",))
+    with pytest.raises(DataError, match="column 'tailnum' is absent from lookup source 'planes'"):
+        join_lookups(pd.DataFrame({"tailnum": ["A"]}), {"planes": PLANES.rename(columns={"tailnum": "tail"})}, (join,))
+
+
+def test_rows_an_inner_join_removes_are_counted_with_their_reason():
+    config = parse_use_case(
+        ORDERS_CONFIG.replace(
+            "sources: {orders: {uri: orders.csv}}", "sources: {orders: {uri: o.csv}, shops: {uri: s.csv}}"
+        )
+        + "joins: [{source: shops, keys: [channel], how: inner, columns: [region]}]\n"
+    )
+    orders = pd.DataFrame(
+        {"order_id": [1, 2, 3, 4], "quantity": [1, 2, 3, 4], "price": [1.0, 2.0, 3.0, 4.0]}
+        | {"channel": ["web", "shop", "phone", None], "ordered_at": ["2024-01-01"] * 4, "returned": [0, 1, 0, 1]}
+    )
+    shops = pd.DataFrame({"channel": ["web", "shop"], "region": ["n", "s"]})
+    rows, dropped = prepare_chunk(orders, {"shops": prepare_lookup(shops, config.joins[0], "shops")[0]}, config)
+    assert len(rows) == 2 and dropped["no_match_in_shops"] == 2
+
+
+@pytest.mark.parametrize(
+    "column, op, value, shown",
+    [
+        (pd.array([1, 2, 3], dtype="Int64"), ">", [1, 2], "[1, 2]"),  # pandas: "Lengths must be equal"
+        (pd.Series([True, None, False], dtype=object), "==", "yes", "'yes'"),  # CSV booleans with gaps
+        (pd.Series([True, None, False], dtype=object), "in", [1], "1"),
+        (pd.Series([1.5, 2.0, 3.0]), "!=", None, "None"),
+        (pd.Series(["a", "b"]), "in", ["a", None], "None"),
+        (pd.Series(pd.to_datetime(["2013-01-01", "2013-06-01"], utc=True)), "==", 5, "5"),
+        (pd.Series(pd.to_datetime(["2013-01-01", "2013-06-01"], utc=True)), "==", "soon", "'soon'"),
+        (pd.Series(pd.to_datetime(["2013-01-01", "2013-06-01"])), "==", "2013-01-01T00:00:00Z", "has a zone"),
+        (pd.array([1, 2, 3], dtype="Int64"), ">", date(2013, 6, 1), "datetime.date(2013, 6, 1)"),  # YAML date
+    ],
+    ids=["list-for-comparison", "boolean-gaps-text", "boolean-gaps-number", "null", "null-in-list", "time-number"]
+    + ["time-word", "naive-time-zoned-value", "number-date"],
+)
+def test_label_rules_pandas_would_answer_with_constant_labels_or_a_traceback_are_one_line_errors(
+    column, op, value, shown
+):
+    frame = pd.DataFrame({"source": column})
+    with pytest.raises(DataError) as caught:
+        derive_target(frame, TargetSpec(name="label", derive=DeriveSpec("source", op, value)))
+    message = str(caught.value)
+    assert "\n" not in message and "'source'" in message and shown in message
+
+
+def test_a_label_rule_on_a_time_column_compares_times_whatever_way_they_are_written():
+    frame = pd.DataFrame({"at": pd.to_datetime(["2013-01-01", "2013-06-01", None], utc=True)})
+    for value in ("2013-01-01", "2013-01-01T00:00:00Z", datetime(2013, 1, 1), date(2013, 1, 1)):
+        for op, expected in (("==", [1, 0]), ("in", [1, 0]), ("not in", [0, 1]), (">", [0, 1])):
+            rule = DeriveSpec("at", op, [value] if "in" in op else value)
+            labelled, dropped = derive_target(frame, TargetSpec(name="label", derive=rule))
+            assert labelled["label"].tolist() == expected and dropped == 1, (value, op)
+
+
+def test_columns_without_a_value_in_the_first_rows_written_take_their_sources_type():
+    first = pa.Table.from_pandas(
+        pd.DataFrame({"vip": [None, None], "since": [None, None], "note": [None, None], "n": [1, 2]}),
+        preserve_index=False,
+    ).schema
+    schema = fill_null_types(first, {"vip": pa.bool_(), "since": pa.date32(), "n": pa.int64()})
+    assert schema.types == [pa.bool_(), pa.date32(), pa.string(), pa.int64()]
+    later = pd.DataFrame({"vip": [True, None], "since": [date(2013, 1, 1), None], "note": ["x", None], "n": [3, 4]})
+    assert pa.Table.from_pandas(later, schema=schema, preserve_index=False).column("vip").to_pylist() == [True, None]
