@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from components.common.errors import ConfigError
+from components.common.timezones import closest_timezones, known_timezones
 
 Scalar = Union[str, int, float, bool]
 
@@ -226,3 +227,13 @@ def check_split(split: SplitSpec, where: str) -> None:
         raise ConfigError(f"split.fractions in {where} must name exactly train, eval and test")
     if any(v < 0 for v in split.fractions.values()) or abs(sum(split.fractions.values()) - 1) > 1e-9:
         raise ConfigError(f"split.fractions in {where} must be non-negative and sum to 1")
+
+
+def check_timezone(timezone: str, where: str) -> None:
+    """Checks that the use case's time zone is one the zoneinfo database knows.
+
+    Raises:
+        ConfigError: If it is not; the hint names the closest known zones.
+    """
+    if timezone not in known_timezones():
+        raise ConfigError(f"unknown time zone {timezone!r} in {where} (timezone)", hint=closest_timezones(timezone))
