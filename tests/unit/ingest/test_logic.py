@@ -173,6 +173,23 @@ def test_time_split_uses_exclusive_bounds_and_leaves_undecidable_rows_out():
     assert pd.isna(assign_splits(frame, split).iloc[3])
 
 
+def test_time_split_bounds_are_dates_of_the_use_cases_time_zone():
+    # The evening of 31 August in New York is 1 September in UTC: it trains in New York's calendar.
+    aware = pd.to_datetime(["2013-09-01T02:30:00Z", "2013-09-01T04:00:00Z", "2013-11-01T03:59:00Z"], utc=True)
+    naive = ["2013-08-31 22:30:00", "2013-09-01 00:00:00", "2013-10-31 23:59:00"]
+    split = SplitSpec(method="time", column="t", train_end="2013-09-01", eval_end="2013-11-01")
+    for values in (aware, naive):
+        splits = assign_splits(pd.DataFrame({"t": values}), split, timezone="America/New_York")
+        assert splits.tolist() == ["train", "eval", "eval"]
+    assert assign_splits(pd.DataFrame({"t": aware}), split).tolist() == ["eval", "eval", "test"]
+
+
+def test_time_split_bounds_with_an_offset_are_converted_to_the_zone():
+    split = SplitSpec(method="time", column="t", train_end="2013-09-01T04:00:00Z", eval_end="2013-11-01")
+    values = pd.to_datetime(["2013-09-01T03:59:00Z", "2013-09-01T04:00:00Z"], utc=True)
+    assert assign_splits(pd.DataFrame({"t": values}), split, timezone="America/New_York").tolist() == ["train", "eval"]
+
+
 def test_time_split_on_a_numeric_column():
     frame = pd.DataFrame({"month": pd.array([1, 8, 9, 10, 11, 12], dtype="Int64")})
     split = SplitSpec(method="time", column="month", train_end=9, eval_end=11)
