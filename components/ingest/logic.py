@@ -46,6 +46,8 @@ from components.common.datasets import DatasetRef, to_frame
 from components.common.errors import DataError, NotFoundError, SourceError
 from components.common.provenance import code_version, utc_now
 from components.common.storage import ObjectStore, sha256_file, split_uri
+from components.common.timezones import DEFAULT_TIMEZONE
+from components.common.wallclock import local_times
 
 log = logging.getLogger(__name__)
 
@@ -198,18 +200,19 @@ def derive_target(frame: pd.DataFrame, target: TargetSpec) -> tuple[pd.DataFrame
     return frame, int(missing.sum())
 
 
-def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
+def assign_splits(frame: pd.DataFrame, split: SplitSpec, timezone: str = DEFAULT_TIMEZONE) -> pd.Series:
     """Returns the split (train, eval, test, or missing when undecidable) of every row.
 
-    A time split compares ``split.column`` with the two bounds; a hash split places rows by a
-    salted, platform-independent hash of the key columns, so a row keeps its split across runs.
+    A time split compares ``split.column`` with the two bounds, both read as wall-clock times of the
+    use case's ``timezone`` (a date bound is midnight there); a hash split places rows by a salted,
+    platform-independent hash of the key columns, so a row keeps its split across runs.
 
     Raises:
         DataError: If the split columns are absent or a time column cannot be read as time.
     """
     if split.method == "time":
         _require_columns(frame.columns, [split.column], "the data (split.column)")
-        values, bounds = _orderable(frame[split.column], (split.train_end, split.eval_end), split.column)
+        values, bounds = _orderable(frame[split.column], (split.train_end, split.eval_end), split.column, timezone)
         labels = np.select([values < bounds[0], values < bounds[1]], ["train", "eval"], default="test")
         return pd.Series(labels, index=frame.index).where(values.notna().to_numpy())
     _require_columns(frame.columns, split.key, "the data (split.key)")
@@ -233,7 +236,7 @@ def prepare_chunk(
     """
     frame = join_lookups(frame, lookups, config.joins)
     frame, label_missing = derive_target(frame, config.target)
-    splits = assign_splits(frame, config.split)
+    splits = assign_splits(frame, config.split, config.timezone)
     frame = frame.drop(columns=[c for c in config.drop if c in frame.columns])
     _require_columns(frame.columns, config.features.all(), "the data (features)")
     frame = frame.assign(**{SPLIT_COLUMN: splits})
@@ -660,8 +663,10 @@ def _as_kind(value: Any, kind: str) -> str:
     return "true or false (no quotes)"
 
 
-def _orderable(values: pd.Series, bounds: tuple[Any, Any], column: str) -> tuple[pd.Series, tuple[Any, Any]]:
-    """Returns values and bounds in one comparable type: numbers, or UTC timestamps.
+def _orderable(
+    values: pd.Series, bounds: tuple[Any, Any], column: str, timezone: str
+) -> tuple[pd.Series, tuple[Any, Any]]:
+    """Returns values and bounds in one comparable type: numbers, or wall-clock times of the time zone.
 
     A numeric column with date bounds is refused: no unit of its numbers is assumed.
     """
@@ -676,9 +681,9 @@ def _orderable(values: pd.Series, bounds: tuple[Any, Any], column: str) -> tuple
             "epoch seconds), or split on a column of dates",
         )
     try:
-        times = pd.to_datetime(values, utc=True)
-        parsed = tuple(pd.Timestamp(str(b)) for b in bounds)
-        parsed = tuple(b.tz_localize("UTC") if b.tzinfo is None else b.tz_convert("UTC") for b in parsed)
+        pd.to_datetime(values, utc=True)  # raises for a value that is no time (local_times would make it missing)
+        times = local_times(values, timezone)
+        parsed = tuple(local_times(pd.Series([pd.Timestamp(str(b))]), timezone).iloc[0] for b in bounds)
     except (ValueError, TypeError) as error:
         raise DataError(
             f"split column {column!r} or its bounds cannot be read as time: {error}",
