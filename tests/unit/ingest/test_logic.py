@@ -48,6 +48,31 @@ def test_prepare_lookup_selects_renames_and_keeps_the_first_of_duplicated_keys()
     assert lookup.set_index("tailnum")["plane_year"].to_dict() == {"A": 2000, "B": 2005, "C": 2010}
 
 
+def test_a_lagged_join_gives_each_row_the_lookup_row_of_the_previous_hour():
+    # Weather of hour H is observed up to H:51: a flight of 10:05 may only see the hour before.
+    weather = pd.DataFrame(
+        {
+            "origin": ["EWR", "EWR"],
+            "time_hour": pd.to_datetime(["2013-01-01T09:00Z", "2013-01-01T10:00Z"]),
+            "temp": [1, 2],
+        }
+    )
+    join = JoinSpec(source="weather", keys=("origin", "time_hour"), columns=("temp",), lag={"time_hour": "1h"})
+    lookup, _ = prepare_lookup(weather, join, "weather")
+    flights = pd.DataFrame(
+        {"origin": ["EWR", "EWR"], "time_hour": pd.to_datetime(["2013-01-01T10:00Z", "2013-01-01T09:00Z"])}
+    )
+    joined = join_lookups(flights, {"weather": lookup}, (join,))
+    assert joined["temp"].tolist()[0] == 1 and pd.isna(joined["temp"].iloc[1])
+    assert joined["time_hour"].tolist() == flights["time_hour"].tolist()  # the primary rows keep their times
+
+
+def test_a_lag_on_a_key_that_is_no_time_is_a_data_error():
+    join = JoinSpec(source="planes", keys=("tailnum",), lag={"tailnum": "1h"})
+    with pytest.raises(DataError, match="join of 'planes' lags key 'tailnum' by 1h, but it holds no times"):
+        prepare_lookup(PLANES, join, "planes")
+
+
 def test_prepare_lookup_names_an_absent_key():
     with pytest.raises(DataError, match="column 'tail' is absent from lookup source 'planes'"):
         prepare_lookup(PLANES, JoinSpec(source="planes", keys=("tail",)), "planes")

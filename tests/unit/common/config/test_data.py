@@ -98,3 +98,25 @@ def test_a_time_zone_changes_the_dataset_fingerprint_and_the_default_leaves_it_a
         **default,
         "timezone": "Europe/Paris",
     }
+
+
+@pytest.mark.parametrize(
+    "lag, message",
+    [
+        ({"tailnum": "1h"}, "join of 'customers' lags 'tailnum', which is not one of its keys"),
+        ({"customer_id": "an hour"}, "join of 'customers' lags 'customer_id' by 'an hour'"),
+    ],
+)
+def test_a_join_lag_names_a_key_and_a_duration(loans, write, lag, message):
+    data = loans()
+    data["joins"][0]["lag"] = lag
+    with pytest.raises(ConfigError, match=message):
+        load_use_case(write(data))
+
+
+def test_a_join_without_lag_leaves_the_dataset_fingerprint_as_it_was(loans, write):
+    data = loans()
+    plain = load_use_case(write(data)).ingest_fingerprint()
+    assert "lag" not in plain["joins"][0]
+    data["joins"][0]["lag"] = {"customer_id": "30min"}
+    assert load_use_case(write(data)).ingest_fingerprint()["joins"][0]["lag"] == {"customer_id": "30min"}
