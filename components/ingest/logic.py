@@ -127,7 +127,7 @@ def dataset_version_id(fingerprint: Mapping[str, Any], source_digests: Mapping[s
 
 
 def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.DataFrame, int]:
-    """Selects, renames and de-duplicates a lookup table for one join.
+    """Selects, renames, lags and de-duplicates a lookup table for one join.
 
     Rows with a missing key value are left out: as in SQL, a missing key matches nothing (pandas
     would match it with a missing key of the primary rows).
@@ -143,6 +143,13 @@ def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.D
     _require_columns(table.columns, wanted, f"lookup source {name!r}")
     frame = table[wanted] if join.columns else table
     frame = frame.rename(columns=dict(join.rename))
+    for key, duration in join.lag.items():
+        if not pd.api.types.is_datetime64_any_dtype(frame[key]):
+            raise DataError(
+                f"join of {name!r} lags key {key!r} by {duration}, but it holds no times ({frame[key].dtype})",
+                hint="lag only keys of dates and times",
+            )
+        frame = frame.assign(**{key: frame[key] + pd.Timedelta(duration)})  # row of t is joined at t + lag
     frame = frame.dropna(subset=list(join.keys), how="any")
     duplicated = frame.duplicated(subset=list(join.keys), keep="first")
     return frame[~duplicated], int(duplicated.sum())

@@ -110,7 +110,8 @@ class UseCaseConfig:
         return {
             "primary": self.primary_source,
             "sources": sources,
-            "joins": plain["joins"],
+            # a join without lag is written as before one could lag, so its datasets keep their versions
+            "joins": [{k: v for k, v in join.items() if k != "lag" or v} for join in plain["joins"]],
             "target": plain["target"],
             "drop": plain["drop"],
             "split": plain["split"],

@@ -103,8 +103,8 @@ def test_a_time_zone_changes_the_dataset_fingerprint_and_the_default_leaves_it_a
 @pytest.mark.parametrize(
     "lag, message",
     [
-        ({"tailnum": "1h"}, "join of 'customers' lags 'tailnum', which is not one of its keys"),
-        ({"customer_id": "an hour"}, "join of 'customers' lags 'customer_id' by 'an hour'"),
+        ({"tailnum": "1h"}, "join of 'customers' in use_case.yaml lags 'tailnum', which is not one of its keys"),
+        ({"customer_id": "an hour"}, "join of 'customers' in use_case.yaml lags 'customer_id' by 'an hour'"),
     ],
 )
 def test_a_join_lag_names_a_key_and_a_duration(loans, write, lag, message):
