@@ -50,6 +50,35 @@ def local_times(values: Any, timezone: str) -> pd.Series:
     return instants.dt.tz_localize(None).where(~aware, converted)
 
 
+def utc_instants(values: Any, timezone: str) -> pd.Series:
+    """Instants (tz-aware, UTC) of a column: aware values as they are, naive ones as local times of the zone.
+
+    Where a wall clock is not enough (a dataset column stored in UTC), a naive local time needs a
+    choice at daylight-saving edges: one the clock showed twice is the earlier instant (summer time),
+    one it never showed is moved forward to the first instant after the gap (02:30 becomes 03:00).
+
+    Args:
+        values: A column of timestamps, as :func:`local_times` reads them.
+        timezone: An IANA time zone name.
+
+    Returns:
+        ``datetime64[ns, UTC]`` values (NaT where missing or unreadable).
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or timezone == DEFAULT_TIMEZONE:
+        return pd.to_datetime(series, utc=True, errors="coerce")
+    local = local_times(series, timezone)
+    localized = local.dt.tz_localize(
+        timezone,
+        ambiguous=np.ones(len(local), dtype=bool),
+        nonexistent="shift_forward",  # by name: pandas 1.5 shifts a ZoneInfo wrong
+    ).dt.tz_convert("UTC")
+    if series.dtype == np.dtype("datetime64[ns]"):
+        return localized
+    aware = series.map(_aware_values(series)).fillna(False).astype(bool)
+    return localized.where(~aware, pd.to_datetime(series, utc=True, errors="coerce"))
+
+
 def _aware_values(series: pd.Series) -> dict[Any, bool]:
     """Whether each distinct value names an instant (an offset or zone, or epoch numbers) or a local time."""
     aware = {}

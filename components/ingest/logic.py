@@ -47,7 +47,7 @@ from components.common.errors import DataError, NotFoundError, SourceError
 from components.common.provenance import code_version, utc_now
 from components.common.storage import ObjectStore, sha256_file, split_uri
 from components.common.timezones import DEFAULT_TIMEZONE
-from components.common.wallclock import local_times
+from components.common.wallclock import local_times, utc_instants
 
 log = logging.getLogger(__name__)
 
@@ -417,10 +417,12 @@ def ingest_dataset(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+def conform_rows(frame: pd.DataFrame, schema: pa.Schema, timezone: str = DEFAULT_TIMEZONE) -> pa.Table:
     """Gives rows from outside the sources a version's columns.
 
-    Each value takes its column's type, absent columns stay empty, timestamps are read from ISO text.
+    Each value takes its column's type, absent columns stay empty, timestamps are read from ISO text:
+    text without a zone is a local time of the use case's ``timezone``, as serving read it
+    (:func:`components.common.wallclock.utc_instants` for a UTC column, the wall clock for a naive one).
 
     Raises:
         DataError: If a column is not one of the version's or its values cannot take its type.
@@ -439,8 +441,9 @@ def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         values = frame[column.name].reset_index(drop=True)
         try:
             if pa.types.is_timestamp(column.type):
-                times = pd.to_datetime(values, utc=True)
-                array = pa.Array.from_pandas(times if column.type.tz else times.dt.tz_localize(None))
+                pd.to_datetime(values, utc=True)  # raises for a value that is no time
+                times = utc_instants(values, timezone) if column.type.tz else local_times(values, timezone)
+                array = pa.Array.from_pandas(times)
             else:
                 array = pa.array(values.astype(object).where(values.notna(), None).tolist())
             arrays.append(array.cast(column.type))
@@ -502,7 +505,7 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
                 write(split, table.cast(schema))
         for split, rows in extra.splits.items() if extra and schema is not None else ():
             if len(rows):
-                write(split, conform_rows(rows, schema))
+                write(split, conform_rows(rows, schema, config.timezone))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise DataError(
             f"rows of {primary!r} change type between chunks: {_first_line(error)}",

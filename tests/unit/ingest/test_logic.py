@@ -227,6 +227,20 @@ def test_time_split_rejects_unreadable_times():
         assign_splits(pd.DataFrame({"t": ["soon", "later"]}), split)
 
 
+def test_feedback_times_without_a_zone_are_local_times_of_the_use_case():
+    frame = pd.DataFrame({"t": ["2013-08-30 22:30:00", "2013-08-31T02:30:00Z", "2013-03-10 02:30", None]}, dtype=object)
+    stored = conform_rows(frame, pa.schema([("t", pa.timestamp("us", tz="UTC"))]), "America/New_York")
+    utc = timezone.utc
+    assert stored.column(0).to_pylist() == [
+        datetime(2013, 8, 31, 2, 30, tzinfo=utc),
+        datetime(2013, 8, 31, 2, 30, tzinfo=utc),
+        datetime(2013, 3, 10, 7, 0, tzinfo=utc),  # 02:30 never showed in New York: moved to 03:00 EDT
+        None,
+    ]
+    wall = conform_rows(frame, pa.schema([("t", pa.timestamp("us"))]), "America/New_York").column(0).to_pylist()
+    assert wall[:2] == [datetime(2013, 8, 30, 22, 30)] * 2
+
+
 @pytest.mark.parametrize(
     "column, values",
     [
