@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from cli.common import config_option, parse_sources, print_dataset, store
 from components.common.config import load_use_case
+from components.common.timezones import DEFAULT_TIMEZONE
 
 
 @click.command()
@@ -108,6 +109,9 @@ def check_config(config_path: Path) -> None:
         f"{len(features.datetime)} datetime), "
         f"{config.split.method} split"
     )
+    zone = config.timezone
+    default = " (the default; name another with `timezone:`)" if zone == DEFAULT_TIMEZONE else ""
+    click.echo(f"time zone of calendar features and time-split bounds: {zone}{default}")
 
 
 COMMANDS = (ingest, datasets, check_config)

@@ -50,6 +50,8 @@ from components.common.datasets import DatasetRef, to_frame
 from components.common.errors import DataError, NotFoundError, SourceError
 from components.common.provenance import code_version, utc_now
 from components.common.storage import ObjectStore, sha256_file, split_uri
+from components.common.timezones import DEFAULT_TIMEZONE
+from components.common.wallclock import local_times, utc_instants
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +149,7 @@ def dataset_version_id(fingerprint: Mapping[str, Any], source_digests: Mapping[s
 
 
 def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.DataFrame, int]:
-    """Selects, renames and de-duplicates a lookup table for one join.
+    """Selects, renames, lags and de-duplicates a lookup table for one join.
 
     Rows with a missing key value are left out: as in SQL, a missing key matches nothing (pandas
     would match it with a missing key of the primary rows).
@@ -171,6 +173,13 @@ def prepare_lookup(table: pd.DataFrame, join: JoinSpec, name: str) -> tuple[pd.D
         )
     frame = table[wanted] if join.columns else table
     frame = frame.rename(columns=dict(join.rename))
+    for key, duration in join.lag.items():
+        if not pd.api.types.is_datetime64_any_dtype(frame[key]):
+            raise DataError(
+                f"join of {name!r} lags key {key!r} by {duration}, but it holds no times ({frame[key].dtype})",
+                hint="lag only keys of dates and times",
+            )
+        frame = frame.assign(**{key: frame[key] + pd.Timedelta(duration)})  # row of t is joined at t + lag
     frame = frame.dropna(subset=list(join.keys), how="any")
     duplicated = frame.duplicated(subset=list(join.keys), keep="first")
     return frame[~duplicated], int(duplicated.sum())
@@ -281,10 +290,11 @@ def derive_target(frame: pd.DataFrame, target: TargetSpec) -> tuple[pd.DataFrame
     return frame, int(missing.sum())
 
 
-def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
+def assign_splits(frame: pd.DataFrame, split: SplitSpec, timezone: str = DEFAULT_TIMEZONE) -> pd.Series:
     """Returns the split (train, eval, test, or missing when undecidable) of every row.
 
-    A time split compares ``split.column`` with the two bounds. A hash split places a row by a salted
+    A time split compares ``split.column`` with the two bounds, both read as wall-clock times of the
+    use case's ``timezone`` (a date bound is midnight there). A hash split places a row by a salted
     BLAKE2b hash of the canonical text of its key values (:func:`canonical_key_texts`), so a row's split
     depends on its key values only: not on the type inferred for a key column (ids read as integers,
     then as text once "A301" is appended), row order, chunking or other rows. A row whose key values are
@@ -295,7 +305,7 @@ def assign_splits(frame: pd.DataFrame, split: SplitSpec) -> pd.Series:
     """
     if split.method == "time":
         _require_columns(frame.columns, [split.column], "the data (split.column)")
-        values, bounds = _orderable(frame[split.column], (split.train_end, split.eval_end), split.column)
+        values, bounds = _orderable(frame[split.column], (split.train_end, split.eval_end), split.column, timezone)
         labels = np.select([values < bounds[0], values < bounds[1]], ["train", "eval"], default="test")
         return pd.Series(labels, index=frame.index).where(values.notna().to_numpy())
     _require_columns(frame.columns, split.key, "the data (split.key)")
@@ -444,7 +454,7 @@ def prepare_chunk(
     """
     frame, unmatched = join_lookups(frame, lookups, config.joins)
     frame, label_missing = derive_target(frame, config.target)
-    splits = assign_splits(frame, config.split)
+    splits = assign_splits(frame, config.split, config.timezone)
     frame = frame.drop(columns=[c for c in config.drop if c in frame.columns])
     _require_columns(frame.columns, config.features.all(), "the data (features)")
     frame = frame.assign(**{SPLIT_COLUMN: splits})
@@ -639,10 +649,12 @@ def ingest_dataset(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+def conform_rows(frame: pd.DataFrame, schema: pa.Schema, timezone: str = DEFAULT_TIMEZONE) -> pa.Table:
     """Gives rows from outside the sources a version's columns.
 
-    Each value takes its column's type, absent columns stay empty, timestamps are read from ISO text.
+    Each value takes its column's type, absent columns stay empty, timestamps are read from ISO text:
+    text without a zone is a local time of the use case's ``timezone``, as serving read it
+    (:func:`components.common.wallclock.utc_instants` for a UTC column, the wall clock for a naive one).
 
     Raises:
         DataError: If a column is not one of the version's or its values cannot take its type.
@@ -661,8 +673,9 @@ def conform_rows(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         values = frame[column.name].reset_index(drop=True)
         try:
             if pa.types.is_timestamp(column.type):
-                times = pd.to_datetime(values, utc=True)
-                array = pa.Array.from_pandas(times if column.type.tz else times.dt.tz_localize(None))
+                pd.to_datetime(values, utc=True)  # raises for a value that is no time
+                times = utc_instants(values, timezone) if column.type.tz else local_times(values, timezone)
+                array = pa.Array.from_pandas(times)
             else:
                 array = pa.array(values.astype(object).where(values.notna(), None).tolist())
             arrays.append(array.cast(column.type))
@@ -729,7 +742,7 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
                 write(split, table.cast(schema))
         for split, rows in extra.splits.items() if extra and schema is not None else ():
             if len(rows):
-                write(split, conform_rows(rows, schema))
+                write(split, conform_rows(rows, schema, config.timezone))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise DataError(
             f"rows of {primary!r} change type between chunks: {_first_line(error)}",
@@ -938,8 +951,10 @@ def _as_kind(value: Any, kind: str) -> str:
     return "true or false (no quotes)"
 
 
-def _orderable(values: pd.Series, bounds: tuple[Any, Any], column: str) -> tuple[pd.Series, tuple[Any, Any]]:
-    """Returns values and bounds in one comparable type: numbers, or UTC timestamps.
+def _orderable(
+    values: pd.Series, bounds: tuple[Any, Any], column: str, timezone: str
+) -> tuple[pd.Series, tuple[Any, Any]]:
+    """Returns values and bounds in one comparable type: numbers, or wall-clock times of the time zone.
 
     A numeric column with date bounds is refused: no unit of its numbers is assumed.
     """
@@ -954,9 +969,9 @@ def _orderable(values: pd.Series, bounds: tuple[Any, Any], column: str) -> tuple
             "epoch seconds), or split on a column of dates",
         )
     try:
-        times = pd.to_datetime(values, utc=True)
-        parsed = tuple(pd.Timestamp(str(b)) for b in bounds)
-        parsed = tuple(b.tz_localize("UTC") if b.tzinfo is None else b.tz_convert("UTC") for b in parsed)
+        pd.to_datetime(values, utc=True)  # raises for a value that is no time (local_times would make it missing)
+        times = local_times(values, timezone)
+        parsed = tuple(local_times(pd.Series([pd.Timestamp(str(b))]), timezone).iloc[0] for b in bounds)
     except (ValueError, TypeError) as error:
         raise DataError(
             f"split column {column!r} or its bounds cannot be read as time: {error}",

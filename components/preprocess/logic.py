@@ -4,7 +4,7 @@ The transformer is built from the use-case config (which column is which kind) c
 curated schema (which type each column has), fitted on the training split only, and shipped inside
 the final scikit-learn Pipeline, so serving applies exactly the transforms training used. Every step
 tolerates what production sends and training never saw: missing values, unseen categories, and
-timestamps as ISO text or as datetime values.
+timestamps as ISO text or as datetime values (read in the use case's time zone).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 
 from components.common.config import UseCaseConfig
 from components.common.errors import ConfigError
+from components.common.timezones import DEFAULT_TIMEZONE
+from components.common.wallclock import local_times
 
 MISSING = "__missing__"
 
@@ -35,14 +37,20 @@ def as_numbers(frame: pd.DataFrame) -> np.ndarray:
     return pd.DataFrame(frame).apply(pd.to_numeric, errors="coerce").astype("float64").to_numpy()
 
 
-def calendar_parts(frame: pd.DataFrame, parts: Sequence[str] = ("hour", "dayofweek", "month")) -> np.ndarray:
-    """Calendar features of timestamp columns (datetime values or ISO text, in UTC).
+def calendar_parts(
+    frame: pd.DataFrame, parts: Sequence[str] = ("hour", "dayofweek", "month"), timezone: str = DEFAULT_TIMEZONE
+) -> np.ndarray:
+    """Calendar features of timestamp columns (datetime values or ISO text) in a time zone.
+
+    Aware timestamps are converted to the zone, naive ones are read as its local times
+    (:func:`components.common.timezones.local_times`). The fitted pipeline holds the zone, so
+    serving computes the parts training computed without reading the use case.
 
     Unparseable or missing timestamps give NaN, imputed afterwards.
     """
     columns = []
     for name in pd.DataFrame(frame).columns:
-        times = pd.to_datetime(pd.DataFrame(frame)[name], utc=True, errors="coerce")
+        times = local_times(pd.DataFrame(frame)[name], timezone)
         for part in parts:
             if part == "weekend":
                 values = (times.dt.dayofweek >= 5).astype("float64").where(times.notna())
@@ -97,7 +105,9 @@ def build_preprocessor(config: UseCaseConfig, column_types: dict[str, str] | Non
             )
         )
     if features.datetime and spec.datetime_parts:
-        calendar = FunctionTransformer(calendar_parts, kw_args={"parts": tuple(spec.datetime_parts)})
+        calendar = FunctionTransformer(
+            calendar_parts, kw_args={"parts": tuple(spec.datetime_parts), "timezone": config.timezone}
+        )
         calendar_steps = [calendar, SimpleImputer(strategy="most_frequent", keep_empty_features=True)]
         if spec.scale_numeric:  # unscaled day-of-year next to scaled numbers slows linear models tenfold
             calendar_steps.append(StandardScaler())

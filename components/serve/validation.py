@@ -45,7 +45,9 @@ class Batch:
         values: Per feature (schema order), the row values as JSON natives after validation
             (integers for integer features, None for missing, datetimes as the ISO text sent).
         request_id: The client's ``meta.puid``, if it sent one.
-        datetimes: Per datetime feature, the values parsed to ``datetime64[ns]`` in UTC (NaT for missing).
+        datetimes: Per datetime feature, the values parsed to ``datetime64[ns]`` in UTC (NaT for missing;
+            text without a zone read as UTC): proof that each is a time within range. The model gets the
+            text itself and reads it in the time zone its preprocessing holds.
     """
 
     shape: Shape
@@ -106,8 +108,9 @@ def parse_request(payload: Any, schema: ServingSchema) -> Batch:
 def model_columns(batch: Batch, schema: ServingSchema) -> dict[str, np.ndarray]:
     """Typed columns for the model.
 
-    float64 numbers (NaN for missing), object categories (None for missing), timestamps parsed to
-    ``datetime64[ns]`` in UTC (NaT for missing).
+    float64 numbers (NaN for missing), object categories (None for missing), timestamps as the text
+    sent (None for missing), checked to be times within range: the model's preprocessing reads text
+    without a zone as a local time of the time zone it was trained in, which serving does not know.
     """
     columns: dict[str, np.ndarray] = {}
     for feature in schema.features:
@@ -115,10 +118,9 @@ def model_columns(batch: Batch, schema: ServingSchema) -> dict[str, np.ndarray]:
         if feature.kind == "numeric":
             columns[feature.name] = np.array([np.nan if v is None else v for v in values], dtype="float64")
         elif feature.kind == "datetime":
-            parsed = batch.datetimes.get(feature.name)
-            if parsed is None:
-                parsed = _parse_datetimes(feature, values, feature.name not in schema.log_exclude)
-            columns[feature.name] = parsed
+            if feature.name not in batch.datetimes:
+                _parse_datetimes(feature, values, feature.name not in schema.log_exclude)  # refuses what is no time
+            columns[feature.name] = np.array(values, dtype=object)
         else:
             columns[feature.name] = np.array(values, dtype=object)
     return columns
@@ -127,11 +129,7 @@ def model_columns(batch: Batch, schema: ServingSchema) -> dict[str, np.ndarray]:
 def model_frame(batch: Batch, schema: ServingSchema) -> pd.DataFrame:
     """The typed columns as a DataFrame, in schema order (what a scikit-learn pipeline takes)."""
     columns = model_columns(batch, schema)
-    frame = pd.DataFrame(columns, columns=list(schema.names))
-    for feature in schema.features:
-        if feature.kind == "datetime":  # keep the zone: to_numpy() gave naive UTC values
-            frame[feature.name] = frame[feature.name].dt.tz_localize("UTC")
-    return frame
+    return pd.DataFrame(columns, columns=list(schema.names))
 
 
 # --- payload shapes ------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from components.common.errors import ConfigError
+from components.common.timezones import closest_timezones, known_timezones
 
 Scalar = Union[str, int, float, bool]
 
@@ -14,6 +16,7 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 COMPARISONS = (">", ">=", "<", "<=", "==", "!=", "in", "not in")
 SPLITS = ("train", "eval", "test")
+DURATION = re.compile(r"[1-9][0-9]*(?:s|min|h|d)")  # what pandas.Timedelta reads the same way
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,10 @@ class JoinSpec:
         how: ``left`` keeps every primary row; ``inner`` keeps rows with a match only.
         columns: Lookup columns to bring in (all but the keys when empty).
         rename: New names for lookup columns, applied before joining (to avoid clashes).
+        lag: Per time key, a duration (``30min``, ``1h``, ``2d``) by which the lookup trails the
+            primary rows: a row keyed at time t gets the lookup row keyed at t - lag. For lookups
+            whose row of a period is only known after the period began (weather observed until H:51
+            is labelled hour H): lagging by one period keeps the future out of the features.
     """
 
     source: str
@@ -65,6 +72,7 @@ class JoinSpec:
     how: Literal["left", "inner"] = "left"
     columns: tuple[str, ...] = ()
     rename: Mapping[str, str] = field(default_factory=dict)
+    lag: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,8 +175,17 @@ def check_sources(sources: Mapping[str, SourceSpec], joins: tuple[JoinSpec, ...]
             raise ConfigError(
                 f"join in {where} names unknown source {name!r}", hint=f"sources are: {', '.join(sources)}"
             )
-        if not next(j for j in joins if j.source == name).keys:
+        join = next(j for j in joins if j.source == name)
+        if not join.keys:
             raise ConfigError(f"join of {name!r} in {where} has no key columns in `keys`")
+        for key, duration in join.lag.items():
+            if key not in join.keys:
+                raise ConfigError(f"join of {name!r} in {where} lags {key!r}, which is not one of its keys")
+            if not DURATION.fullmatch(duration):
+                raise ConfigError(
+                    f"join of {name!r} in {where} lags {key!r} by {duration!r}",
+                    hint="give a duration as a whole number and a unit: 30min, 1h or 2d",
+                )
     if len(set(joined)) != len(joined):
         raise ConfigError(f"{where} joins the same source twice", hint="merge the two joins into one")
     primaries = [name for name in sources if name not in set(joined)]
@@ -226,3 +243,13 @@ def check_split(split: SplitSpec, where: str) -> None:
         raise ConfigError(f"split.fractions in {where} must name exactly train, eval and test")
     if any(v < 0 for v in split.fractions.values()) or abs(sum(split.fractions.values()) - 1) > 1e-9:
         raise ConfigError(f"split.fractions in {where} must be non-negative and sum to 1")
+
+
+def check_timezone(timezone: str, where: str) -> None:
+    """Checks that the use case's time zone is one the zoneinfo database knows.
+
+    Raises:
+        ConfigError: If it is not; the hint names the closest known zones.
+    """
+    if timezone not in known_timezones():
+        raise ConfigError(f"unknown time zone {timezone!r} in {where} (timezone)", hint=closest_timezones(timezone))

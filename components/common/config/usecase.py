@@ -21,6 +21,7 @@ from components.common.config.data import (
     check_sources,
     check_split,
     check_target,
+    check_timezone,
 )
 from components.common.config.loader import build, to_plain
 from components.common.config.monitoring import FeedbackSpec, MonitoringSpec, check_feedback, check_monitoring
@@ -28,6 +29,7 @@ from components.common.config.serving import ServingSpec, check_serving
 from components.common.config.training import PreprocessSpec, TrainingSpec, check_preprocessing, check_training
 from components.common.config.validation import ValidationSpec, check_validation
 from components.common.errors import ConfigError
+from components.common.timezones import DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class UseCaseConfig:
         features: Feature columns by kind.
         drop: Columns removed after the label is derived: after-the-fact columns that would leak.
         split: How rows are assigned to train, eval and test.
+        timezone: The IANA time zone of the use case's timestamps (UTC when not given): calendar
+            features and time-split bounds are its local times; naive timestamps are read as such.
         validation: Data validation settings.
         preprocessing: How features become model inputs.
         training: Tuning and training.
@@ -61,6 +65,7 @@ class UseCaseConfig:
     description: str = ""
     joins: tuple[JoinSpec, ...] = ()
     drop: tuple[str, ...] = ()
+    timezone: str = DEFAULT_TIMEZONE
     validation: ValidationSpec = field(default_factory=ValidationSpec)
     preprocessing: PreprocessSpec = field(default_factory=PreprocessSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
@@ -97,16 +102,20 @@ class UseCaseConfig:
         """Returns the settings that decide a dataset version's content, as plain data.
 
         Feature kinds are left out on purpose: they change how data is used, not what is stored.
+        The time zone is in it when it is not the default (it moves time-split bounds); leaving the
+        default out keeps the versions of use cases that never named one.
         """
         plain = to_plain(self)
         sources = {name: {k: v for k, v in spec.items() if k != "uri"} for name, spec in plain["sources"].items()}
         return {
             "primary": self.primary_source,
             "sources": sources,
-            "joins": plain["joins"],
+            # a join without lag is written as before one could lag, so its datasets keep their versions
+            "joins": [{k: v for k, v in join.items() if k != "lag" or v} for join in plain["joins"]],
             "target": plain["target"],
             "drop": plain["drop"],
             "split": plain["split"],
+            **({"timezone": self.timezone} if self.timezone != DEFAULT_TIMEZONE else {}),
         }
 
 
@@ -182,6 +191,7 @@ def check_use_case(config: UseCaseConfig, where: str) -> None:
         raise ConfigError(f"the target {config.target.name!r} is also a feature in {where}")
     check_target(config.target, where)
     check_split(config.split, where)
+    check_timezone(config.timezone, where)
     check_validation(config.validation, where)
     check_preprocessing(config.preprocessing, where)
     check_training(config.training, where)

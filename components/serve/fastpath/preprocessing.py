@@ -31,6 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from components.common.errors import DataError
+from components.common.timezones import DEFAULT_TIMEZONE, known_timezones
 from components.preprocess import logic as preprocess
 from components.serve.fastpath.readers import (
     NAT,
@@ -49,7 +50,7 @@ CALENDAR_PARTS = ("hour", "dayofweek", "month", "dayofyear", "weekend")
 
 
 def calendar(instants: np.ndarray, parts: Sequence[str]) -> np.ndarray:
-    """Calendar parts of UTC instants, NaN where the instant is missing (``calendar_parts``)."""
+    """Calendar parts of wall-clock nanoseconds (:func:`read_instants`), NaN where missing (``calendar_parts``)."""
     missing = instants == NAT
     safe = np.where(missing, 0, instants)
     days = safe // NS_PER_DAY
@@ -161,12 +162,13 @@ def _run_steps(steps: Sequence[Impute | Scale], values: np.ndarray, columns: Seq
 
 @dataclass(frozen=True)
 class CalendarBlock:
-    """``calendar_parts`` on timestamp columns, then float steps."""
+    """``calendar_parts`` on timestamp columns in the model's time zone, then float steps."""
 
     columns: tuple[str, ...]
     function: Callable[..., np.ndarray]
     parts: tuple[str, ...]
     steps: tuple[Impute | Scale, ...]
+    timezone: str = DEFAULT_TIMEZONE
 
     def apply(self, data: Columns) -> np.ndarray:
         """The block's slice of the preprocessed matrix."""
@@ -174,9 +176,9 @@ class CalendarBlock:
         for name in self.columns:
             column = data[name]
             try:
-                blocks.append(calendar(read_instants(column), self.parts))
+                blocks.append(calendar(read_instants(column, self.timezone), self.parts))
             except Fallback:
-                blocks.append(self.function(as_frame(name, column), parts=self.parts))
+                blocks.append(self.function(as_frame(name, column), parts=self.parts, timezone=self.timezone))
         return _run_steps(self.steps, np.hstack(blocks).astype("float64"), self.columns)
 
 
@@ -294,13 +296,16 @@ def _compile_block(name: str, fitted: Any, columns: tuple[str, ...]) -> Block:
     kw_args = dict(first.kw_args or {})
     if first.func is preprocess.calendar_parts:
         parts = tuple(kw_args.pop("parts", ("hour", "dayofweek", "month")))
+        timezone = kw_args.pop("timezone", DEFAULT_TIMEZONE)  # models trained before time zones: UTC
         unknown = [p for p in parts if p not in CALENDAR_PARTS]
         if kw_args or unknown:
             raise UnsupportedModel(
                 f"transformer {name!r} asks for calendar parts {unknown or list(kw_args)} "
                 "the fast path does not compute"
             )
-        return CalendarBlock(columns, first.func, parts, _compile_float_steps(name, rest))
+        if not isinstance(timezone, str) or timezone not in known_timezones():
+            raise UnsupportedModel(f"transformer {name!r} reads times in {timezone!r}, a time zone not known here")
+        return CalendarBlock(columns, first.func, parts, _compile_float_steps(name, rest), timezone)
     if kw_args:
         raise UnsupportedModel(f"transformer {name!r} passes arguments to {first.func.__name__}")
     if first.func is preprocess.as_numbers:

@@ -9,10 +9,10 @@ refuses: an absent column, columns of unequal length, no rows. Per feature kind,
 - categorical (:func:`read_texts`): object arrays or lists of str (None, NaN or pd.NA for missing;
   values become text as ``str(value)``, so 2 is "2" and 2.0 is "2.0", exactly as the training
   pipeline did); numpy integer, bool or float arrays; nullable pandas Int64.
-- datetime (:func:`read_instants`): ``datetime64[ns]`` arrays (naive values are UTC) or tz-aware
-  pandas columns; object arrays or lists of ISO 8601 text (``2013-01-01``, ``2013-01-01T05:00:00Z``,
-  ``2013-01-01 05:00:00+01:00``) with None/NaN/NaT for missing; unparseable text is missing, as in
-  training.
+- datetime (:func:`read_instants`): ``datetime64[ns]`` arrays (naive values are local times of the
+  model's time zone) or tz-aware pandas columns; object arrays or lists of ISO 8601 text
+  (``2013-01-01``, ``2013-01-01T05:00:00Z``, ``2013-01-01 05:00:00+01:00``) with None/NaN/NaT for
+  missing; unparseable text is missing, as in training.
 
 Lists are read the way pandas reads them into a DataFrame; values are read by position (the index
 of a Series in a mapping is ignored, where pandas would align differing indexes). A column the
@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, tzinfo
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from components.common.errors import DataError
+from components.common.timezones import DEFAULT_TIMEZONE, zone_info
 
 NS_PER_HOUR = 3_600_000_000_000
 NS_PER_DAY = 24 * NS_PER_HOUR
@@ -192,32 +193,38 @@ def read_texts(values: Any, missing: str) -> list[str]:
     return texts
 
 
-def read_instants(values: Any) -> np.ndarray:
-    """Timestamps of one column as int64 nanoseconds since the epoch in UTC (:data:`NAT` for missing).
+def read_instants(values: Any, timezone: str = DEFAULT_TIMEZONE) -> np.ndarray:
+    """Timestamps of one column as int64 nanoseconds of a time zone's wall clock (:data:`NAT` for missing).
+
+    As :func:`components.common.wallclock.local_times`: aware values are converted to the zone, naive
+    ones are its local times already; with UTC these are nanoseconds since the epoch.
 
     Raises:
         Fallback: If pandas must parse them (text that is not ISO 8601, Python datetimes, other units).
     """
     dtype = getattr(values, "dtype", None)
     if isinstance(values, pd.Series) and isinstance(dtype, pd.DatetimeTZDtype):
-        return np.asarray(values.array.asi8, dtype="int64")  # UTC nanoseconds, NaT as int64 min
+        if timezone != DEFAULT_TIMEZONE:
+            values = values.dt.tz_convert(zone_info(timezone)).dt.tz_localize(None)
+        return np.asarray(values.array.asi8, dtype="int64")  # nanoseconds, NaT as int64 min
     array = _plain(values)
     if array.dtype == np.dtype("datetime64[ns]"):
         return array.view("int64")
     if array.dtype.kind != "O":
         raise Fallback
+    zone = zone_info(timezone)
     instants = np.empty(len(array), dtype="int64")
     for i, value in enumerate(array):
         if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value):
             instants[i] = NAT
         elif isinstance(value, str) and _ISO_TEXT.fullmatch(value):
-            instants[i] = _iso_instant(value)
+            instants[i] = _iso_instant(value, zone)
         else:
             raise Fallback
     return instants
 
 
-def _iso_instant(text: str) -> int:
+def _iso_instant(text: str, zone: tzinfo) -> int:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -225,7 +232,7 @@ def _iso_instant(text: str) -> int:
     if not 1678 <= moment.year <= 2261:  # pandas' nanosecond range: outside it pandas decides
         raise Fallback
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(zone).replace(tzinfo=None)
     days = moment.toordinal() - 719_163  # 1970-01-01
     seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
     return days * NS_PER_DAY + seconds * 1_000_000_000 + moment.microsecond * 1000

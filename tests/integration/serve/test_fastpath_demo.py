@@ -27,7 +27,7 @@ TOLERANCE = 1e-9
 
 
 def serving_columns(frame: pd.DataFrame, config) -> dict[str, np.ndarray]:
-    """The rows as request validation types them: float64 with NaN, objects with None, naive UTC times."""
+    """The rows as request validation types them: float64 with NaN, objects with None, times as ISO text sent."""
     columns = {}
     for name in config.features.numeric:
         columns[name] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
@@ -35,7 +35,8 @@ def serving_columns(frame: pd.DataFrame, config) -> dict[str, np.ndarray]:
         values = frame[name].astype(object)
         columns[name] = values.where(values.notna(), None).to_numpy()
     for name in config.features.datetime:
-        columns[name] = frame[name].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        texts = frame[name].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object)
+        columns[name] = texts.where(frame[name].notna(), None).to_numpy()
     return columns
 
 

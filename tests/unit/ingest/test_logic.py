@@ -55,6 +55,31 @@ def test_prepare_lookup_selects_renames_and_keeps_the_first_of_duplicated_keys()
     assert lookup.set_index("tailnum")["plane_year"].to_dict() == {"A": 2000, "B": 2005, "C": 2010}
 
 
+def test_a_lagged_join_gives_each_row_the_lookup_row_of_the_previous_hour():
+    # Weather of hour H is observed up to H:51: a flight of 10:05 may only see the hour before.
+    weather = pd.DataFrame(
+        {
+            "origin": ["EWR", "EWR"],
+            "time_hour": pd.to_datetime(["2013-01-01T09:00Z", "2013-01-01T10:00Z"]),
+            "temp": [1, 2],
+        }
+    )
+    join = JoinSpec(source="weather", keys=("origin", "time_hour"), columns=("temp",), lag={"time_hour": "1h"})
+    lookup, _ = prepare_lookup(weather, join, "weather")
+    flights = pd.DataFrame(
+        {"origin": ["EWR", "EWR"], "time_hour": pd.to_datetime(["2013-01-01T10:00Z", "2013-01-01T09:00Z"])}
+    )
+    joined = join_lookups(flights, {"weather": lookup}, (join,))
+    assert joined["temp"].tolist()[0] == 1 and pd.isna(joined["temp"].iloc[1])
+    assert joined["time_hour"].tolist() == flights["time_hour"].tolist()  # the primary rows keep their times
+
+
+def test_a_lag_on_a_key_that_is_no_time_is_a_data_error():
+    join = JoinSpec(source="planes", keys=("tailnum",), lag={"tailnum": "1h"})
+    with pytest.raises(DataError, match="join of 'planes' lags key 'tailnum' by 1h, but it holds no times"):
+        prepare_lookup(PLANES, join, "planes")
+
+
 def test_prepare_lookup_names_an_absent_key():
     with pytest.raises(DataError, match="column 'tail' is absent from lookup source 'planes'"):
         prepare_lookup(PLANES, JoinSpec(source="planes", keys=("tail",)), "planes")
@@ -181,6 +206,23 @@ def test_time_split_uses_exclusive_bounds_and_leaves_undecidable_rows_out():
     assert pd.isna(assign_splits(frame, split).iloc[3])
 
 
+def test_time_split_bounds_are_dates_of_the_use_cases_time_zone():
+    # The evening of 31 August in New York is 1 September in UTC: it trains in New York's calendar.
+    aware = pd.to_datetime(["2013-09-01T02:30:00Z", "2013-09-01T04:00:00Z", "2013-11-01T03:59:00Z"], utc=True)
+    naive = ["2013-08-31 22:30:00", "2013-09-01 00:00:00", "2013-10-31 23:59:00"]
+    split = SplitSpec(method="time", column="t", train_end="2013-09-01", eval_end="2013-11-01")
+    for values in (aware, naive):
+        splits = assign_splits(pd.DataFrame({"t": values}), split, timezone="America/New_York")
+        assert splits.tolist() == ["train", "eval", "eval"]
+    assert assign_splits(pd.DataFrame({"t": aware}), split).tolist() == ["eval", "eval", "test"]
+
+
+def test_time_split_bounds_with_an_offset_are_converted_to_the_zone():
+    split = SplitSpec(method="time", column="t", train_end="2013-09-01T04:00:00Z", eval_end="2013-11-01")
+    values = pd.to_datetime(["2013-09-01T03:59:00Z", "2013-09-01T04:00:00Z"], utc=True)
+    assert assign_splits(pd.DataFrame({"t": values}), split, timezone="America/New_York").tolist() == ["train", "eval"]
+
+
 def test_time_split_on_a_numeric_column():
     frame = pd.DataFrame({"month": pd.array([1, 8, 9, 10, 11, 12], dtype="Int64")})
     split = SplitSpec(method="time", column="month", train_end=9, eval_end=11)
@@ -191,6 +233,20 @@ def test_time_split_rejects_unreadable_times():
     split = SplitSpec(method="time", column="t", train_end="2013-09-01", eval_end="2013-11-01")
     with pytest.raises(DataError, match="split column 't' or its bounds cannot be read as time"):
         assign_splits(pd.DataFrame({"t": ["soon", "later"]}), split)
+
+
+def test_feedback_times_without_a_zone_are_local_times_of_the_use_case():
+    frame = pd.DataFrame({"t": ["2013-08-30 22:30:00", "2013-08-31T02:30:00Z", "2013-03-10 02:30", None]}, dtype=object)
+    stored = conform_rows(frame, pa.schema([("t", pa.timestamp("us", tz="UTC"))]), "America/New_York")
+    utc = timezone.utc
+    assert stored.column(0).to_pylist() == [
+        datetime(2013, 8, 31, 2, 30, tzinfo=utc),
+        datetime(2013, 8, 31, 2, 30, tzinfo=utc),
+        datetime(2013, 3, 10, 7, 0, tzinfo=utc),  # 02:30 never showed in New York: moved to 03:00 EDT
+        None,
+    ]
+    wall = conform_rows(frame, pa.schema([("t", pa.timestamp("us"))]), "America/New_York").column(0).to_pylist()
+    assert wall[:2] == [datetime(2013, 8, 30, 22, 30)] * 2
 
 
 @pytest.mark.parametrize(

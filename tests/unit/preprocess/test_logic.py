@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ORDERS_CONFIG, SHOP_TRAINING
 
+from components.common.config import parse_use_case
 from components.common.errors import ConfigError
 from components.preprocess.logic import build_preprocessor, calendar_parts
 
@@ -31,3 +33,35 @@ def test_calendar_parts_from_text_and_datetimes():
     frame = pd.DataFrame({"t": ["2024-03-02T10:00:00Z", None]})
     parts = calendar_parts(frame, ("hour", "dayofweek", "weekend"))
     assert parts[0].tolist() == [10.0, 5.0, 1.0] and np.isnan(parts[1]).all()
+
+
+def test_calendar_parts_are_those_of_the_use_cases_time_zone():
+    # 02:30 UTC on Saturday 31 August 2013 is 22:30 on Friday 30 August in New York.
+    frame = pd.DataFrame({"t": pd.to_datetime(["2013-08-31T02:30:00Z", "2013-08-31T16:00:00Z"], utc=True)})
+    parts = calendar_parts(frame, ("hour", "dayofweek", "weekend", "month"), timezone="America/New_York")
+    assert parts.tolist() == [[22.0, 4.0, 0.0, 8.0], [12.0, 5.0, 1.0, 8.0]]
+
+
+def test_naive_timestamps_are_local_times_of_the_zone_and_aware_ones_are_converted():
+    frame = pd.DataFrame({"t": ["2013-08-30 22:30:00", "2013-08-31T02:30:00Z", "2013-08-31T04:30:00+02:00"]})
+    parts = calendar_parts(frame, ("hour", "dayofweek"), timezone="America/New_York")
+    assert parts.tolist() == [[22.0, 4.0], [22.0, 4.0], [22.0, 4.0]]
+
+
+def test_naive_times_at_daylight_saving_edges_keep_the_calendar_parts_they_name():
+    # 02:30 on 10 March 2013 never showed on a New York clock (spring forward), 01:30 on 3 November twice.
+    frame = pd.DataFrame(
+        {"t": ["2013-03-10 02:30:00", "2013-11-03 01:30:00", "2013-11-03T05:30:00Z", "2013-11-03T06:30:00Z"]}
+    )
+    parts = calendar_parts(frame, ("hour", "dayofweek", "month"), timezone="America/New_York")
+    assert parts.tolist() == [[2.0, 6.0, 3.0], [1.0, 6.0, 11.0], [1.0, 6.0, 11.0], [1.0, 6.0, 11.0]]
+
+
+def test_the_fitted_preprocessor_holds_the_use_cases_time_zone(frames):
+    config = parse_use_case(ORDERS_CONFIG + SHOP_TRAINING + "timezone: Asia/Tokyo\n")
+    fitted = build_preprocessor(config).fit(frames["train"])
+    calendar = fitted.named_transformers_["datetime"].steps[0][1]
+    assert calendar.kw_args["timezone"] == "Asia/Tokyo"
+    # 20:00 UTC on Saturday 2 March 2024 is 05:00 on Sunday 3 March in Tokyo.
+    saturday_evening_utc = pd.DataFrame({"ordered_at": pd.to_datetime(["2024-03-02T20:00:00Z"], utc=True)})
+    assert calendar.transform(saturday_evening_utc)[0].tolist() == [5.0, 6.0, 3.0]

@@ -417,3 +417,22 @@ def test_a_value_that_overflows_the_random_forests_float32_is_a_bad_request(tmp_
     with pytest.raises(RequestError, match="feature 'amount' in row 1: .* too large") as caught:
         model.predict_raw(request)
     assert caught.value.status_code == 400 and model.health_status()["bad_requests"] == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("path", ["fast", "scikit-learn"])
+def test_a_served_model_reads_request_times_in_the_zone_it_was_trained_in(tmp_path, monkeypatch, path):
+    config = dataclasses.replace(config_for("onehot"), timezone="America/New_York")
+    pipeline, _ = fit(synthetic_rows(1200, seed=1), config, Trial("logistic_regression", {"C": 0.5}))
+    if path == "scikit-learn":
+        monkeypatch.setattr(fastpath, "compile_model", lambda _: (_ for _ in ()).throw(fastpath.UnsupportedModel("x")))
+    model = serve(pipeline, config, tmp_path)
+    assert model.health_status()["prediction_path"] == path
+    row = features(synthetic_rows(1, seed=2), config)
+    # Friday 22:30 in New York, spelt as its local time, in UTC (Saturday) and with New York's offset.
+    spellings = ["2013-08-30 22:30:00", "2013-08-31T02:30:00Z", "2013-08-30T22:30:00-04:00"]
+    rows = row.loc[row.index.repeat(3)].assign(seen_at=spellings)
+    answer = probabilities(model.predict_raw(payload(rows, list(rows.columns))))[1]
+    np.testing.assert_allclose(answer, [answer[0]] * 3, rtol=0, atol=1e-12)
+    saturday_utc = rows.head(1).assign(seen_at="2013-08-31 02:30:00")  # naive: 02:30 on Saturday in New York
+    assert not np.allclose(probabilities(model.predict_raw(payload(saturday_utc, list(rows.columns))))[1], answer[:1])

@@ -69,3 +69,54 @@ def test_a_hash_split_with_keys_and_fractions_summing_to_one_loads(loans, write)
     split = {"method": "hash", "key": ["loan_id"], "fractions": {"train": 0.6, "eval": 0.2, "test": 0.2}, "salt": "s"}
     config = load_use_case(write(loans(split=split)))
     assert (config.split.key, config.split.fractions["train"], config.split.salt) == (("loan_id",), 0.6, "s")
+
+
+def test_the_time_zone_defaults_to_utc_and_takes_an_iana_name(loans, write):
+    assert load_use_case(write(loans())).timezone == "UTC"
+    assert load_use_case(write(loans(timezone="America/New_York"))).timezone == "America/New_York"
+
+
+@pytest.mark.parametrize(
+    "zone, hint",
+    [
+        ("America/NewYork", "did you mean 'America/New_York'"),
+        ("new york", "did you mean 'America/New_York'"),
+        ("Mars/Olympus", "give an IANA time zone name such as America/New_York"),
+    ],
+)
+def test_an_unknown_time_zone_is_one_line_naming_the_closest_known_ones(loans, write, zone, hint):
+    with pytest.raises(ConfigError) as error:
+        load_use_case(write(loans(timezone=zone)))
+    assert f"unknown time zone {zone!r} in use_case.yaml" in str(error.value) and hint in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_time_zone_changes_the_dataset_fingerprint_and_the_default_leaves_it_as_it_was(loans, write):
+    default = load_use_case(write(loans())).ingest_fingerprint()
+    assert "timezone" not in default
+    assert load_use_case(write(loans(timezone="Europe/Paris"))).ingest_fingerprint() == {
+        **default,
+        "timezone": "Europe/Paris",
+    }
+
+
+@pytest.mark.parametrize(
+    "lag, message",
+    [
+        ({"tailnum": "1h"}, "join of 'customers' in use_case.yaml lags 'tailnum', which is not one of its keys"),
+        ({"customer_id": "an hour"}, "join of 'customers' in use_case.yaml lags 'customer_id' by 'an hour'"),
+    ],
+)
+def test_a_join_lag_names_a_key_and_a_duration(loans, write, lag, message):
+    data = loans()
+    data["joins"][0]["lag"] = lag
+    with pytest.raises(ConfigError, match=message):
+        load_use_case(write(data))
+
+
+def test_a_join_without_lag_leaves_the_dataset_fingerprint_as_it_was(loans, write):
+    data = loans()
+    plain = load_use_case(write(data)).ingest_fingerprint()
+    assert "lag" not in plain["joins"][0]
+    data["joins"][0]["lag"] = {"customer_id": "30min"}
+    assert load_use_case(write(data)).ingest_fingerprint()["joins"][0]["lag"] == {"customer_id": "30min"}

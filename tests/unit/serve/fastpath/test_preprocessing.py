@@ -7,6 +7,8 @@ categories, passthrough and dropped columns, infinite numbers and unknown catego
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +18,15 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
-from unit.serve.synthetic import SERVING_FORM, assert_same, config_for, features, hard_rows, synthetic_rows
+from unit.serve.synthetic import (
+    FAMILIES,
+    SERVING_FORM,
+    assert_same,
+    config_for,
+    features,
+    hard_rows,
+    synthetic_rows,
+)
 
 from components.common.errors import DataError, UserError
 from components.preprocess.logic import as_numbers, as_text
@@ -173,3 +183,78 @@ def test_preprocessing_it_cannot_reproduce_is_refused_with_a_reason(case):
     with pytest.raises(UnsupportedModel) as raised:
         compile_model(refused_preprocessing()[case]())
     assert isinstance(raised.value, UserError) and raised.value.reason and "scikit-learn" in raised.value.hint
+
+
+# --- calendar parts in the model's time zone ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def new_york():
+    """A model of the synthetic use case whose calendar parts are New York's, and its fast path."""
+    config = dataclasses.replace(config_for("onehot"), timezone="America/New_York")
+    pipeline, _ = fit(
+        synthetic_rows(1200, seed=1), config, Trial("logistic_regression", FAMILIES["logistic_regression"])
+    )
+    return pipeline, compile_model(pipeline)
+
+
+def zoned_texts(count: int, seed: int) -> list[str]:
+    """ISO timestamps of every style (UTC, offsets, naive, dates), around both daylight-saving nights too."""
+    rng = np.random.default_rng(seed)
+    seconds = rng.integers(-30 * 365 * 86_400, 150 * 365 * 86_400, size=count)
+    moments = list(pd.Timestamp("1970-01-01") + pd.to_timedelta(seconds, unit="s"))
+    moments += [
+        pd.Timestamp(f"2013-{day} {hour}") for day in ("03-10", "11-03") for hour in ("01:30", "02:30", "06:30")
+    ]
+    texts = []
+    for i, moment in enumerate(moments):
+        style = i % 5
+        offset = int(rng.integers(-12 * 4, 14 * 4)) * 15
+        if style == 0:
+            texts.append(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        elif style == 1:
+            texts.append(moment.strftime("%Y-%m-%d %H:%M:%S"))
+        elif style == 2:
+            texts.append(moment.strftime("%Y-%m-%d"))
+        elif style == 3:
+            texts.append(moment.strftime("%Y-%m-%dT%H:%M"))
+        else:
+            sign, minutes = ("+" if offset >= 0 else "-"), abs(offset)
+            texts.append(moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + f"{sign}{minutes // 60:02d}:{minutes % 60:02d}")
+    return texts
+
+
+def test_calendar_parts_in_a_time_zone_are_bit_for_bit_the_pipelines_on_text_and_datetime_columns(new_york):
+    pipeline, fast = new_york
+    texts = zoned_texts(406, seed=11)
+    rows = {k: np.resize(v, len(texts)) for k, v in SERVING_FORM.items()}
+    naive = pd.to_datetime(pd.Series(texts), utc=True).dt.tz_localize(None).to_numpy()
+    aware = pd.Series(pd.to_datetime(pd.Series(texts), utc=True))
+    for seen_at in (np.array(texts, dtype=object), naive, aware):
+        frame = pd.DataFrame({**rows, "seen_at": seen_at})
+        np.testing.assert_array_equal(fast.transform(frame), pipeline[:-1].transform(frame))
+        assert_same(fast, pipeline, frame)
+
+
+def test_the_fast_path_reads_aware_times_in_the_models_zone_and_naive_ones_as_its_local_times(new_york):
+    pipeline, fast = new_york
+    calendar = pipeline.named_steps["preprocess"].named_transformers_["datetime"].steps[0][1]
+    utc_evening = {
+        **{k: v[:2] for k, v in SERVING_FORM.items()},
+        "seen_at": ["2013-08-31T02:30:00Z", "2013-08-30 22:30"],
+    }
+    parts = calendar.transform(pd.DataFrame({"seen_at": utc_evening["seen_at"]}))
+    assert parts[:, :2].tolist() == [[22.0, 4.0], [22.0, 4.0]]  # Friday 22:30 in New York, both
+    np.testing.assert_array_equal(fast.transform(utc_evening), pipeline[:-1].transform(pd.DataFrame(utc_evening)))
+
+
+def test_a_model_trained_before_time_zones_reads_its_times_in_utc(boosted):
+    pipeline, fast = boosted
+    calendar = pipeline.named_steps["preprocess"].named_transformers_["datetime"].steps[0][1]
+    calendar.kw_args.pop("timezone")  # as pickled before models held a time zone
+    rows = {**{k: v[:1] for k, v in SERVING_FORM.items()}, "seen_at": np.array(["2013-08-31T02:30:00Z"], dtype=object)}
+    try:
+        assert compile_model(pipeline).transform(rows).tolist() == fast.transform(rows).tolist()
+        assert calendar.transform(pd.DataFrame({"seen_at": rows["seen_at"]}))[0, :2].tolist() == [2.0, 5.0]
+    finally:
+        calendar.kw_args["timezone"] = "UTC"
