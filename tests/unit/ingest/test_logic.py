@@ -69,7 +69,7 @@ def test_a_lagged_join_gives_each_row_the_lookup_row_of_the_previous_hour():
     flights = pd.DataFrame(
         {"origin": ["EWR", "EWR"], "time_hour": pd.to_datetime(["2013-01-01T10:00Z", "2013-01-01T09:00Z"])}
     )
-    joined = join_lookups(flights, {"weather": lookup}, (join,))
+    joined, _ = join_lookups(flights, {"weather": lookup}, (join,))
     assert joined["temp"].tolist()[0] == 1 and pd.isna(joined["temp"].iloc[1])
     assert joined["time_hour"].tolist() == flights["time_hour"].tolist()  # the primary rows keep their times
 
