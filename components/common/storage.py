@@ -41,7 +41,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.versioningconfig import VersioningConfig
 
 from components.common.arrow import pa, pq, read_parquet_table
-from components.common.errors import IntegrityError, NotFoundError, StorageError
+from components.common.errors import IntegrityError, LostRaceError, NotFoundError, StorageError
 from components.common.s3_settings import BUCKET_ROLES, S3Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class AccessDeniedError(StorageError):
     """The store knows the identity but its role does not allow the operation."""
 
 
-class ConflictError(StorageError):
+class ConflictError(LostRaceError, StorageError):
     """A conditional write lost: the object was changed, created or removed since the caller read it."""
 
 
