@@ -48,6 +48,9 @@ GIT_TIMEOUT = 60
 RENDER_TIMEOUT = 120
 LOCK_FILE = "mlcycle-promote.lock"
 LOCK_TIMEOUT = 300
+# A stage write after a commit must not give up easily: losing it leaves the registry behind git. Other
+# stage writers only ever delay it (each conflict is another writer's success); 30 tries wait ~12 s at most.
+STAGE_ATTEMPTS = 30
 
 
 @dataclass(frozen=True)
@@ -475,7 +478,7 @@ def _record_stage(
 ) -> tuple[str, models.StageChange | None]:
     """Sets the registry's stage to the release's main version (compare-and-swap); returns it and the change."""
     version = release.main.version
-    change = registry.set_stage(store, release.use_case, environment, version, reason=reason)
+    change = registry.set_stage(store, release.use_case, environment, version, reason=reason, attempts=STAGE_ATTEMPTS)
     return version, change
 
 

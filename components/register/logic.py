@@ -350,7 +350,13 @@ def compare_versions(store: ObjectStore, use_case: str, left: str, right: str) -
 
 
 def set_stage(
-    store: ObjectStore, use_case: str, stage: str, reference: str, reason: str = "", force: bool = False
+    store: ObjectStore,
+    use_case: str,
+    stage: str,
+    reference: str,
+    reason: str = "",
+    force: bool = False,
+    attempts: int = 8,
 ) -> StageChange | None:
     """Puts a complete version in a stage and records the change in the stage history.
 
@@ -365,6 +371,7 @@ def set_stage(
         reference: The version: an id, ``latest``, or the other stage (to promote what it holds).
         reason: Why, recorded in the history.
         force: Put an unblessed version in the stage anyway; needs a reason.
+        attempts: Tries of the compare-and-swap before giving up to other writers.
 
     Returns:
         The change, or None when the stage already held that version (then nothing is written).
@@ -398,7 +405,7 @@ def set_stage(
         return updated.to_json()
 
     try:
-        written, _ = store.update_json(store.bucket("models"), stages_key(use_case), change)
+        written, _ = store.update_json(store.bucket("models"), stages_key(use_case), change, attempts)
     except _Unchanged:
         return None
     return parse_stages(written, use_case).history[-1]
@@ -418,10 +425,13 @@ def rollback_stage(store: ObjectStore, use_case: str, stage: str, reason: str = 
         ConflictError: If other writers changed stages.json under every try.
     """
     check_stage(stage)
+    complete: set[str] = set()  # versions seen complete in an earlier try: they stay so
 
     def change(document: Mapping[str, Any] | None) -> dict[str, Any]:
         updated = rolled_back(_parsed(document, use_case), stage, utc_now(), reason)
-        resolve(store, use_case, updated.history[-1].version)
+        version = updated.history[-1].version
+        if version not in complete:
+            complete.add(resolve(store, use_case, version).version)
         return updated.to_json()
 
     written, _ = store.update_json(store.bucket("models"), stages_key(use_case), change)
