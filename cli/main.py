@@ -1,7 +1,8 @@
 """The root of the ``mlcycle`` command: logging, one-line errors, and the command groups.
 
 Every user mistake ends in one line on stderr, ``error: <what> (hint: <how>)``, and a non-zero exit
-(2 for bad input, 3 when the object store fails); tracebacks are kept for bugs.
+(2 for bad input, 3 when the object store fails, 4 when another process changed the same stage index,
+pointer or branch first and nothing was written); tracebacks are kept for bugs.
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ def promote(
     """Promote a model version by a git commit that Argo CD syncs (VERSION: an id, latest or staging).
 
     The version must exist, be blessed and have its registered sha256; the overlay is rendered
-    before the commit, whose message carries the lineage. Then the registry's stage is set.
+    before the commit, whose message carries the lineage. Then the registry's stage is set to what git
+    runs (also when there is nothing to commit, if the two disagree). Exit code 4: another promotion
+    committed first and nothing was written; run again.
     """
     from components.deploy import gitops  # deferred: pandas and minio
 
@@ -86,16 +88,20 @@ def _print_release_outcome(outcome: Any) -> None:
     )
     if outcome.commit is None:
         click.echo(f"{outcome.environment} runs {running} already: nothing to commit")
-        return
-    click.echo(f"{outcome.environment}: {running}")
-    click.echo(f"  commit:   {outcome.commit[:12]} on {outcome.branch}: {outcome.message.splitlines()[0]}")
-    if not outcome.on_current_branch:
-        click.echo(f"  next:     push {outcome.branch} and open a pull request; Argo CD deploys it once merged")
-    elif outcome.stage_recorded:
-        click.echo(f"  registry: {outcome.environment} stage is {main}")
     else:
-        click.echo("  registry: stage unchanged while the canary runs (promote it without --canary to finish)")
-    if outcome.on_current_branch:
+        click.echo(f"{outcome.environment}: {running}")
+        click.echo(f"  commit:   {outcome.commit[:12]} on {outcome.branch}: {outcome.message.splitlines()[0]}")
+        if not outcome.on_current_branch:
+            click.echo(f"  next:     push {outcome.branch} and open a pull request; Argo CD deploys it once merged")
+    if outcome.stage is not None:
+        # The stage as this command's compare-and-swap wrote (or found) it, never what it meant to write.
+        note = ""
+        if canary:
+            note = " (the main version; promote the canary without --canary to stage it)"
+        elif outcome.commit is None and outcome.stage_change:
+            note = f" (set from git; the registry said {outcome.stage_change.previous})"
+        click.echo(f"  registry: {outcome.environment} stage is {outcome.stage}{note}")
+    if outcome.commit is not None and outcome.on_current_branch:
         click.echo(f"  next:     git push; Argo CD syncs manifests/model/overlays/{outcome.environment}")
 
 

@@ -108,7 +108,7 @@ def run(
     run compares its candidate with this one.
 
     Exit codes: 0 a model was registered; 1 a gate stopped the run (invalid data, not blessed, not servable);
-    2 bad input; 3 storage; 4 a task crashed (a bug: its traceback is in the run's log).
+    2 bad input; 3 storage; 4 another process changed the registry first; 5 a task crashed (a bug: its traceback is in the run's log).
     """
     from components.register import logic as registry  # deferred: pandas and minio
     from pipelines.local import describe, run_training, stopping_gate  # deferred: kfp.local, the components
@@ -188,11 +188,11 @@ def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
 
 
 GATE_STOPPED_EXIT = 1
-TASK_CRASHED_EXIT = 4
+TASK_CRASHED_EXIT = 5
 
 
 def _task_error(error: Exception, log_path: Path) -> UserError:
-    """The failed task's own error line, with the exit code of its kind (2 input, 3 storage, 4 a bug)."""
+    """The failed task's own error line, with the exit code of its kind (2 input, 3 storage, 5 a bug)."""
     from pipelines.local import task_failure  # deferred: kfp.local
 
     failure = task_failure(log_path.read_text(errors="replace"))

@@ -8,12 +8,20 @@ Layout, per use case::
 
 A version without a manifest is invisible to every reader here, so a crash mid-ingestion never
 exposes half a dataset.
+
+``latest`` names the version chosen most recently: a new version when it is published, an existing one
+when identical inputs are ingested again (that moves latest back to it). latest.json records when that
+choice was made (``chosen_at``) and is changed by compare-and-swap (``ObjectStore.update_json``): a
+pointer write that reaches S3 after a newer choice (two ingestions at once, a write retried through an
+outage) leaves the newer one in place, and latest only ever names a version whose manifest exists.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,7 @@ import pandas as pd
 
 from components.common.arrow import pa, read_parquet_table
 from components.common.errors import NotFoundError, UserError
+from components.common.provenance import utc_now
 from components.common.refs import MANIFEST, VersionRef
 from components.common.storage import ObjectStore
 
@@ -50,11 +59,61 @@ def read_latest(store: ObjectStore, use_case: str) -> str | None:
         return None
 
 
-def write_latest(store: ObjectStore, ref: DatasetRef) -> None:
-    """Points latest at a version. Call only after the version's manifest is written."""
-    store.put_json(
-        store.bucket("datasets"), latest_key(ref.use_case), {"use_case": ref.use_case, "version": ref.version}
-    )
+def write_latest(store: ObjectStore, ref: DatasetRef, chosen_at: str | None = None) -> str:
+    """Points latest at a complete version, unless a newer choice is recorded already.
+
+    Args:
+        store: The object store.
+        ref: The version; its manifest must exist.
+        chosen_at: When the version was chosen (UTC, ISO 8601); default now.
+
+    Returns:
+        The version latest names afterwards: ``ref``'s, or the newer choice that was kept.
+
+    Raises:
+        NotFoundError: If the version has no manifest (latest never names an incomplete version).
+        ConflictError: If other writers changed latest.json under every try.
+    """
+    if not store.exists(store.bucket("datasets"), ref.manifest_key):
+        raise NotFoundError(
+            f"cannot point latest at dataset version {ref.version} of {ref.use_case!r}: it has no manifest",
+            hint="a version becomes latest only once it is complete; run `mlcycle ingest` again",
+        )
+    stamp = chosen_at or utc_now()
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any]:
+        updated = latest_after(current, ref, stamp)
+        if updated is None:
+            raise _NewerChoice(current["version"])
+        return updated
+
+    try:
+        written, _ = store.update_json(store.bucket("datasets"), latest_key(ref.use_case), change)
+    except _NewerChoice as kept:
+        return kept.version
+    return written["version"]
+
+
+class _NewerChoice(Exception):
+    """Raised inside the compare-and-swap when latest names a newer choice: nothing to write."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(version)
+        self.version = version
+
+
+def latest_after(current: Mapping[str, Any] | None, ref: DatasetRef, chosen_at: str) -> dict[str, Any] | None:
+    """Returns the latest.json that choosing a version at a moment gives, or None to keep the current one.
+
+    The newer choice wins whatever order the writes arrive in; equal moments are broken by version id so
+    that every writer agrees. A pointer without ``chosen_at`` (written before it was recorded) gives way.
+    """
+    proposed = {"use_case": ref.use_case, "version": ref.version, "chosen_at": chosen_at}
+    if current is None or "chosen_at" not in current:
+        return proposed
+    ours = (datetime.fromisoformat(chosen_at), ref.version)
+    theirs = (datetime.fromisoformat(current["chosen_at"]), current["version"])
+    return proposed if ours > theirs else None
 
 
 def resolve(store: ObjectStore, use_case: str, version: str = "latest") -> DatasetRef:

@@ -2,7 +2,8 @@
 
 Every mistake a user can make (a bad config, a missing source, wrong credentials) raises a
 :class:`UserError`. The CLI prints it as one line with its hint and exits non-zero; anything else is a
-bug and keeps its traceback.
+bug and keeps its traceback. Exit codes: 2 for the user's input, 3 when the object store fails, 4 when
+another writer changed the same thing first (:class:`LostRaceError`: nothing was written, run again).
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ class StorageError(UserError):
 
 class IntegrityError(StorageError):
     """An object's content does not match the sha256 recorded for it."""
+
+
+class LostRaceError(UserError):
+    """Another process changed the same pointer, index or branch first; nothing of this change was written.
+
+    Running the command again works from what the other process wrote.
+    """
+
+    exit_code = 4
 
 
 class NotFoundError(UserError):

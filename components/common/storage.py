@@ -41,7 +41,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.versioningconfig import VersioningConfig
 
 from components.common.arrow import pa, pq, read_parquet_table
-from components.common.errors import IntegrityError, NotFoundError, StorageError
+from components.common.errors import IntegrityError, LostRaceError, NotFoundError, StorageError
 from components.common.s3_settings import BUCKET_ROLES, S3Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class AccessDeniedError(StorageError):
     """The store knows the identity but its role does not allow the operation."""
 
 
-class ConflictError(StorageError):
+class ConflictError(LostRaceError, StorageError):
     """A conditional write lost: the object was changed, created or removed since the caller read it."""
 
 
@@ -265,7 +265,13 @@ class ObjectStore:
                 return self._client._put_object(bucket, key, data, headers)
 
         try:
-            result = self._call(f"upload s3://{bucket}/{key}", upload)
+            try:
+                result = self._call(f"upload s3://{bucket}/{key}", upload)
+            except NotFoundError:
+                if if_match is None:
+                    raise
+                # AWS answers If-Match on a key that is gone with 404 (SeaweedFS and MinIO with 412).
+                raise ConflictError(f"cannot upload s3://{bucket}/{key}: it was removed since it was read") from None
         except ConflictError:
             current = self._head(bucket, key)
             if current is None or _metadata_digest(current.metadata) != digest:
@@ -491,7 +497,8 @@ class ObjectStore:
             except S3Error as error:
                 if error.code in ("NoSuchKey", "NoSuchBucket", "NoSuchVersion"):
                     raise NotFoundError(f"cannot {what}: {error.code}") from None
-                if error.code == "PreconditionFailed":
+                # AWS answers a lost race of two conditional writes with 409 ConditionalRequestConflict.
+                if error.code in ("PreconditionFailed", "ConditionalRequestConflict"):
                     raise ConflictError(
                         f"cannot {what}: another writer changed it first (PreconditionFailed)"
                     ) from None

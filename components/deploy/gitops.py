@@ -7,17 +7,31 @@ the registry, so the registry never claims a deployment that git does not hold. 
 promotion writes nothing.
 
 Commits are made with git's plumbing on a temporary index: the person's own index and other files
-are never touched, and the branch moves by compare-and-swap, so a concurrent commit is not lost.
-The rendered tree is the committed tree (exported with ``git archive``), not the working folder.
+are never touched. The rendered tree is the committed tree (exported with ``git archive``), not the
+working folder.
+
+Promotions and rollbacks into one clone take turns (an flock in the git directory, which the kernel
+releases if the process dies), from reading HEAD to recording the stage, so the checked-out files and
+the registry follow the commits in their order: two at once make two commits. The branch moves by
+compare-and-swap from the commit the release was read at, so a commit made meanwhile by anything else
+(by hand, another tool) is never lost: the promotion is refused with "another promotion committed
+first (<sha>); nothing was written; run again" and exit code 4.
+
+Git is the deployed truth: after a commit the registry's stage is set, by compare-and-swap, to the
+version the overlay runs, and a promotion that finds nothing to commit still sets a stage that
+disagrees with git (reconciliation after a failed stage write, a stage set by hand, a merged branch).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -27,11 +41,16 @@ from components.common import models
 from components.common.errors import IntegrityError, NotFoundError, UserError
 from components.common.storage import ObjectStore, sha256_file
 from components.deploy import logic
-from components.deploy.logic import Predictor, PromotionError, Release
+from components.deploy.logic import Predictor, PromotionError, PromotionRaceError, Release
 from components.register import logic as registry
 
 GIT_TIMEOUT = 60
 RENDER_TIMEOUT = 120
+LOCK_FILE = "mlcycle-promote.lock"
+LOCK_TIMEOUT = 300
+# A stage write after a commit must not give up easily: losing it leaves the registry behind git. Other
+# stage writers only ever delay it (each conflict is another writer's success); 30 tries wait ~12 s at most.
+STAGE_ATTEMPTS = 30
 
 
 @dataclass(frozen=True)
@@ -46,7 +65,9 @@ class Outcome:
         branch: The branch that received the commit.
         on_current_branch: Whether that branch is the one checked out (its files were updated too).
         message: The commit message.
-        stage_recorded: Whether the registry's stage now names the main version.
+        stage: The version the registry's stage holds as this command wrote (or found) it: git's main
+            version. None when the stage was left alone (a commit on a new branch).
+        stage_change: The change this command made to the registry's stage, or None if it held it already.
     """
 
     environment: str
@@ -56,7 +77,14 @@ class Outcome:
     branch: str
     on_current_branch: bool
     message: str = ""
-    stage_recorded: bool = False
+    stage: str | None = None
+    stage_change: models.StageChange | None = None
+
+    @property
+    def stage_recorded(self) -> bool:
+        """Whether the registry's stage names the release's only version (no canary running)."""
+        main = self.release.main
+        return main is not None and self.release.canary is None and self.stage == main.version
 
 
 # --- git -------------------------------------------------------------------------------------
@@ -270,10 +298,30 @@ def promote(
         IntegrityError: If the model file is not the registered one.
     """
     logic.check_environment(environment)
-    root, head_branch = _checked_repository(repo, environment, branch)
+    root = repository_root(repo)
     with tempfile.TemporaryDirectory(prefix="mlcycle-promote-") as folder:
         ref, manifest = verified_model(store, use_case, reference, Path(folder))
-    current = _current_release(root, environment)
+    with promotion_lock(root):
+        head_branch, parent = _checked_repository(root, environment, branch)
+        return _promote_from(
+            store, root, head_branch, parent, use_case, ref, manifest, environment, kubectl, canary_percent, branch
+        )
+
+
+def _promote_from(
+    store: ObjectStore,
+    root: Path,
+    head_branch: str,
+    parent: str,
+    use_case: str,
+    ref: models.ModelRef,
+    manifest: dict[str, Any],
+    environment: str,
+    kubectl: Path,
+    canary_percent: int | None,
+    branch: str | None,
+) -> Outcome:
+    current = _release_at(root, parent, environment)
     model = Predictor(
         version=ref.version,
         model_uri=logic.model_uri(store.bucket("models"), use_case, ref.version),
@@ -285,23 +333,7 @@ def promote(
     if target.main is not None and target.main.version not in manifests:
         manifests[target.main.version] = _manifest_or_empty(store, use_case, target.main.version)
     return _commit_release(
-        store,
-        root,
-        head_branch,
-        environment,
-        "promote",
-        target,
-        current,
-        manifests,
-        kubectl,
-        branch,
-        record=lambda: (
-            None
-            if target.canary
-            else registry.set_stage(
-                store, use_case, environment, ref.version, reason=f"promoted by git commit to {environment}"
-            )
-        ),
+        store, root, head_branch, parent, environment, "promote", target, current, manifests, kubectl, branch
     )
 
 
@@ -318,36 +350,57 @@ def rollback(store: ObjectStore, repo: Path, environment: str, kubectl: Path, br
         PromotionError: If there is no earlier release, or the overlay does not render.
     """
     logic.check_environment(environment)
-    root, head_branch = _checked_repository(repo, environment, branch)
-    states = release_history(root, "HEAD", environment)
-    current = _current_release(root, environment)
-    stack = logic.release_stack(states)
-    if not stack or stack[-1] != current:
-        stack.append(current)
-    target = logic.rollback_target(stack)
-    manifests = {v: _manifest_or_empty(store, target.use_case, v) for v in target.versions() if v}
-    main_version = target.main.version
-    return _commit_release(
-        store,
-        root,
-        head_branch,
-        environment,
-        "rollback",
-        target,
-        current,
-        manifests,
-        kubectl,
-        branch,
-        record=lambda: registry.set_stage(
-            store, target.use_case, environment, main_version, reason=f"git rollback of {environment}"
-        ),
-    )
+    root = repository_root(repo)
+    with promotion_lock(root):
+        head_branch, parent = _checked_repository(root, environment, branch)
+        states = release_history(root, parent, environment)
+        current = _release_at(root, parent, environment)
+        stack = logic.release_stack(states)
+        if not stack or stack[-1] != current:
+            stack.append(current)
+        target = logic.rollback_target(stack)
+        manifests = {v: _manifest_or_empty(store, target.use_case, v) for v in target.versions() if v}
+        return _commit_release(
+            store, root, head_branch, parent, environment, "rollback", target, current, manifests, kubectl, branch
+        )
+
+
+@contextmanager
+def promotion_lock(root: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Holds the repository's promotion lock: one promotion or rollback at a time in a clone and its worktrees.
+
+    Two at once would fight over git's index lock while updating the checked-out files, take each other's
+    half-updated files for uncommitted changes, and record stages in another order than they committed.
+
+    Raises:
+        PromotionRaceError: If another promotion holds the lock for longer than ``timeout`` seconds.
+    """
+    common = Path(git(root, "rev-parse", "--git-common-dir").strip())
+    with open((root / common) / LOCK_FILE, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise PromotionRaceError(
+                        f"another promotion or rollback in {root} has been running for {timeout:.0f} s; "
+                        "nothing was written",
+                        hint="wait for it to finish, then run again",
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _commit_release(
     store: ObjectStore,
     root: Path,
     head_branch: str,
+    parent: str,
     environment: str,
     action: str,
     target: Release,
@@ -355,44 +408,82 @@ def _commit_release(
     manifests: Mapping[str, Mapping[str, Any]],
     kubectl: Path,
     branch: str | None,
-    record: Callable[[], Any],
 ) -> Outcome:
     on_current = branch is None
     name = head_branch if on_current else branch
     if target == current:
-        return Outcome(environment, target, current, None, name, on_current)
+        outcome = Outcome(environment, target, current, None, name, on_current)
+        if not on_current or target.main is None:
+            return outcome
+        # Nothing to commit, but the registry may disagree with git (a stage write that failed after an
+        # earlier commit, a stage set by hand, a pull request merged): git is what runs.
+        stage, change = _record_stage(
+            store, target, environment, f"reconciled from git: {environment} runs it at {parent[:12]}"
+        )
+        return Outcome(environment, target, current, None, name, on_current, stage=stage, stage_change=change)
     folder = logic.release_dir(environment)
     files = {f"{folder}/{file}": text for file, text in logic.release_files(target).items()}
     message = logic.commit_message(action, target, current, manifests)
-    parent = git(root, "rev-parse", "HEAD").strip()
     commit = commit_files(root, parent, files, message)
     with tempfile.TemporaryDirectory(prefix="mlcycle-render-") as scratch:
         exported = export_tree(root, commit, "manifests", Path(scratch))
         render(kubectl, exported / "model" / "overlays" / environment)
-    if on_current:
-        git(root, "update-ref", "-m", f"mlcycle {action}", f"refs/heads/{name}", commit, parent)
-        # Bring the checked-out files and the index up to the commit, for these paths only.
-        git(root, "checkout", commit, "--", *files)
-    else:
-        git(root, "update-ref", "-m", f"mlcycle {action}", f"refs/heads/{name}", commit, "0" * 40)
+    move_branch(root, name, commit, parent if on_current else None, f"mlcycle {action}")
     outcome = Outcome(environment, target, current, commit, name, on_current, message)
     if not on_current:
         return outcome  # deployed only when the pull request merges; the stage follows then
+    # Bring the checked-out files and the index up to the commit, for these paths only.
+    git(root, "checkout", commit, "--", *files)
     try:
-        record()
+        stage, change = _record_stage(store, target, environment, f"{action} by git commit {commit[:12]}")
     except UserError as error:
         raise PromotionError(
             f"committed {commit[:12]} on {name}, but the registry's {environment} stage was not updated: "
             f"{error.message}",
-            hint=f"run `mlcycle models stage {target.main.version} --stage {environment}` once S3 is reachable",
+            hint=f"run `mlcycle models stage {target.main.version} --stage {environment}` once S3 is reachable "
+            "(git holds the commit, and git is what runs)",
         ) from None
-    return Outcome(
-        environment, target, current, commit, name, on_current, message, stage_recorded=target.canary is None
+    return Outcome(environment, target, current, commit, name, on_current, message, stage, change)
+
+
+def move_branch(root: Path, name: str, commit: str, expected: str | None, reason: str) -> None:
+    """Points a branch at a commit if it still points at ``expected`` (None: if it does not exist yet).
+
+    Raises:
+        PromotionRaceError: If the branch moved (or was created) since: another promotion committed first.
+        PromotionError: If git refuses for another reason.
+    """
+    ref = f"refs/heads/{name}"
+    done = _run(["git", "update-ref", "-m", reason, ref, commit, expected or "0" * 40], cwd=root, capture_output=True)
+    if done.returncode == 0:
+        return
+    now = git(root, "rev-parse", "--verify", "--quiet", ref, check=False).strip() or None
+    if now != expected:
+        raise PromotionRaceError(
+            f"another promotion committed first ({(now or 'the branch was deleted')[:12]}); nothing was written; "
+            "run again",
+            hint=f"{name} moved while this one was being prepared; the next run starts from that commit"
+            if expected
+            else f"branch {name!r} was created meanwhile; pick another branch name",
+        )
+    detail = done.stderr.decode(errors="replace").strip().splitlines()
+    raise PromotionError(
+        f"git update-ref failed in {root}: {detail[-1] if detail else done.returncode}; nothing was written",
+        hint="see git's message",
     )
 
 
-def _checked_repository(repo: Path, environment: str, branch: str | None) -> tuple[Path, str]:
-    root = repository_root(repo)
+def _record_stage(
+    store: ObjectStore, release: Release, environment: str, reason: str
+) -> tuple[str, models.StageChange | None]:
+    """Sets the registry's stage to the release's main version (compare-and-swap); returns it and the change."""
+    version = release.main.version
+    change = registry.set_stage(store, release.use_case, environment, version, reason=reason, attempts=STAGE_ATTEMPTS)
+    return version, change
+
+
+def _checked_repository(root: Path, environment: str, branch: str | None) -> tuple[str, str]:
+    """Returns the checked-out branch and its commit, or refuses a request the repository cannot take."""
     head = current_branch(root)
     release_path, component_path = logic.release_paths(environment)
     if read_at(root, "HEAD", release_path) is None:
@@ -411,12 +502,12 @@ def _checked_repository(repo: Path, environment: str, branch: str | None) -> tup
             f"{logic.release_dir(environment)} has uncommitted changes",
             hint="commit or discard them first; promote owns that folder",
         )
-    return root, head
+    return head, git(root, "rev-parse", "HEAD").strip()
 
 
-def _current_release(root: Path, environment: str) -> Release:
+def _release_at(root: Path, revision: str, environment: str) -> Release:
     release_path, _ = logic.release_paths(environment)
-    return logic.parse_release(read_at(root, "HEAD", release_path) or "", environment, release_path)
+    return logic.parse_release(read_at(root, revision, release_path) or "", environment, release_path)
 
 
 def _manifest_or_empty(store: ObjectStore, use_case: str, version: str) -> dict[str, Any]:

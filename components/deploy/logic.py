@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from components.common.errors import UserError
+from components.common.errors import LostRaceError, UserError
 
 ENVIRONMENTS = ("staging", "production")
 OVERLAYS = "manifests/model/overlays"
@@ -47,6 +47,10 @@ HEADER = (
 
 class PromotionError(UserError):
     """A promotion or rollback that is refused: nothing was written."""
+
+
+class PromotionRaceError(PromotionError, LostRaceError):
+    """Another promotion (or commit) moved the branch first: nothing was written; running again starts from it."""
 
 
 @dataclass(frozen=True)

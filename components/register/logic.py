@@ -6,8 +6,11 @@ bytes and its lineage, so registering the same thing twice gives the same versio
 nothing; the manifest is written last, so a crash mid-registration never exposes half a model.
 
 stages.json is rewritten whole, in one PUT (atomic in S3), so a reader sees the old index or the new
-one. Changes are read-modify-write, so two simultaneous stage changes of one use case can lose one of
-them: stage changes are expected from one promotion step at a time.
+one. Every change is a compare-and-swap on the object's ETag (``ObjectStore.update_json``): the change is
+worked out again from a fresh read whenever another writer got in between, so two processes changing
+stages at once both land, in some order, with the history complete; a rollback undoes the most recent
+change of the index it read, not of an older one. A writer that loses every try is told so
+(ConflictError) and nothing of its change is written.
 
 The pure functions (version ids, lineage normalisation, stage history, comparison) work on plain
 values and are unit-tested alone; the others are the shell around them.
@@ -25,19 +28,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from components.common.config import canonical_json
-from components.common.errors import UserError
+from components.common.errors import NotFoundError, UserError
 from components.common.models import (
     FORMAT_VERSION,
     SERVING_SCHEMA_FILE,
+    STAGES,
     ModelRef,
     StageChange,
     StageError,
     Stages,
     check_stage,
     check_use_case,
+    parse_stages,
     read_manifest,
     read_manifest_or_none,
-    read_stages,
     resolve,
     stages_key,
 )
@@ -346,9 +350,19 @@ def compare_versions(store: ObjectStore, use_case: str, left: str, right: str) -
 
 
 def set_stage(
-    store: ObjectStore, use_case: str, stage: str, reference: str, reason: str = "", force: bool = False
+    store: ObjectStore,
+    use_case: str,
+    stage: str,
+    reference: str,
+    reason: str = "",
+    force: bool = False,
+    attempts: int = 8,
 ) -> StageChange | None:
     """Puts a complete version in a stage and records the change in the stage history.
+
+    The change is a compare-and-swap of stages.json: if another process changed the index since it was
+    read, the change is worked out again from the new index (a stage named as ``reference`` is resolved
+    again too), so no other change is lost and the returned change is the one recorded.
 
     Args:
         store: The object store.
@@ -357,6 +371,7 @@ def set_stage(
         reference: The version: an id, ``latest``, or the other stage (to promote what it holds).
         reason: Why, recorded in the history.
         force: Put an unblessed version in the stage anyway; needs a reason.
+        attempts: Tries of the compare-and-swap before giving up to other writers.
 
     Returns:
         The change, or None when the stage already held that version (then nothing is written).
@@ -364,26 +379,36 @@ def set_stage(
     Raises:
         StageError: If the stage is unknown, or the version is not blessed and not forced with a reason.
         NotFoundError: If the version does not exist or never completed.
+        ConflictError: If other writers changed stages.json under every try.
     """
     check_stage(stage)
-    ref = resolve(store, use_case, reference)
-    blessed = read_manifest(store, ref)["blessed"]
-    if not blessed and not force:
-        raise StageError(
-            f"model version {ref.version} of {use_case!r} is not blessed, so it cannot go to {stage}",
-            hint="register a model that passed evaluation, or pass force=True with a reason",
-        )
-    if not blessed and not reason.strip():
-        raise StageError(
-            f"forcing unblessed model version {ref.version} into {stage} needs a reason",
-            hint="pass reason='...'; it is recorded in the stage history",
-        )
-    stages = read_stages(store, use_case)
-    updated = with_stage(stages, stage, ref.version, utc_now(), reason, forced=not blessed)
-    if updated is stages:
+    # Versions are immutable: whether one is complete and blessed does not change between tries.
+    blessing: dict[str, bool] = {}
+
+    def blessed(version: str) -> bool:
+        if version not in blessing:
+            blessing[version] = read_manifest(store, resolve(store, use_case, version))["blessed"]
+        return blessing[version]
+
+    fixed = None if reference in STAGES else resolve(store, use_case, reference).version
+    if fixed is not None:
+        _check_blessing(use_case, stage, fixed, blessed(fixed), reason, force)
+
+    def change(document: Mapping[str, Any] | None) -> dict[str, Any]:
+        stages = _parsed(document, use_case)
+        version = fixed or _held(stages, reference, use_case)
+        if fixed is None:
+            _check_blessing(use_case, stage, version, blessed(version), reason, force)
+        updated = with_stage(stages, stage, version, utc_now(), reason, forced=not blessed(version))
+        if updated is stages:
+            raise _Unchanged
+        return updated.to_json()
+
+    try:
+        written, _ = store.update_json(store.bucket("models"), stages_key(use_case), change, attempts)
+    except _Unchanged:
         return None
-    _write_stages(store, updated)
-    return updated.history[-1]
+    return parse_stages(written, use_case).history[-1]
 
 
 def rollback_stage(store: ObjectStore, use_case: str, stage: str, reason: str = "") -> StageChange:
@@ -391,24 +416,60 @@ def rollback_stage(store: ObjectStore, use_case: str, stage: str, reason: str = 
 
     Repeated rollbacks walk further back; a version that was rolled back from is not returned to.
     The earlier version was vetted when it entered the stage, so its blessing is not checked again.
+    The rollback is a compare-and-swap of stages.json: it undoes the most recent change of the index
+    as it is when written, so two rollbacks at once walk back two steps, both recorded.
 
     Raises:
         StageError: If the stage is unknown or holds no earlier version.
         NotFoundError: If the earlier version no longer exists.
+        ConflictError: If other writers changed stages.json under every try.
     """
-    updated = rolled_back(read_stages(store, use_case), stage, utc_now(), reason)
-    change = updated.history[-1]
-    resolve(store, use_case, change.version)
-    _write_stages(store, updated)
-    return change
+    check_stage(stage)
+    complete: set[str] = set()  # versions seen complete in an earlier try: they stay so
+
+    def change(document: Mapping[str, Any] | None) -> dict[str, Any]:
+        updated = rolled_back(_parsed(document, use_case), stage, utc_now(), reason)
+        version = updated.history[-1].version
+        if version not in complete:
+            complete.add(resolve(store, use_case, version).version)
+        return updated.to_json()
+
+    written, _ = store.update_json(store.bucket("models"), stages_key(use_case), change)
+    return parse_stages(written, use_case).history[-1]
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _write_stages(store: ObjectStore, stages: Stages) -> None:
-    # One PUT of the whole document: a reader sees the old index or the new one, never a mix.
-    store.put_json(store.bucket("models"), stages_key(stages.use_case), stages.to_json())
+class _Unchanged(Exception):
+    """Raised inside a compare-and-swap when the stage holds the version already: nothing to write."""
+
+
+def _parsed(document: Mapping[str, Any] | None, use_case: str) -> Stages:
+    return Stages(use_case) if document is None else parse_stages(document, use_case)
+
+
+def _held(stages: Stages, stage: str, use_case: str) -> str:
+    version = stages.current(stage)
+    if version is None:
+        raise NotFoundError(
+            f"no model version of {use_case!r} is in {stage}",
+            hint=f"put one there with set_stage(..., {stage!r}, ...)",
+        )
+    return version
+
+
+def _check_blessing(use_case: str, stage: str, version: str, blessed: bool, reason: str, force: bool) -> None:
+    if not blessed and not force:
+        raise StageError(
+            f"model version {version} of {use_case!r} is not blessed, so it cannot go to {stage}",
+            hint="register a model that passed evaluation, or pass force=True with a reason",
+        )
+    if not blessed and not reason.strip():
+        raise StageError(
+            f"forcing unblessed model version {version} into {stage} needs a reason",
+            hint="pass reason='...'; it is recorded in the stage history",
+        )
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -4,8 +4,8 @@ registry, real git and the pinned kubectl's kustomize. Refusals write nothing: n
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import joblib
@@ -17,8 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from components.common import models
 from components.common.errors import IntegrityError
 from components.deploy import gitops, logic
-from components.deploy.logic import PromotionError
-from components.deploy.tools import kubectl_path
+from components.deploy.logic import PromotionError, PromotionRaceError
 from components.register import logic as registry
 
 REPO = Path(__file__).resolve().parents[3]
@@ -27,24 +26,6 @@ USE_CASE = "loans"
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
-
-
-@pytest.fixture
-def gitops_repo(tmp_path: Path) -> Path:
-    """A fresh repository with this project's manifests, one commit on main."""
-    repo = tmp_path / "gitops"
-    shutil.copytree(REPO / "manifests", repo / "manifests")
-    git(repo.parent, "init", "-q", "-b", "main", str(repo))
-    git(repo, "config", "user.email", "tests@example.invalid")
-    git(repo, "config", "user.name", "tests")
-    git(repo, "add", "manifests")
-    git(repo, "commit", "-q", "-m", "initial manifests")
-    return repo
-
-
-@pytest.fixture(scope="module")
-def kubectl() -> Path:
-    return kubectl_path()
 
 
 def register(store, tmp_path: Path, seed: int, blessed: bool = True) -> str:
@@ -217,3 +198,65 @@ def test_cli_promote_and_rollback(store, gitops_repo, s3_env, loans_config_path,
     )
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("error: cannot promote 'm-0000000000000000'")
+
+
+def test_a_commit_landing_while_a_promotion_renders_makes_it_refuse_and_write_nothing(
+    store, gitops_repo, kubectl, tmp_path, monkeypatch
+):
+    first, second = register(store, tmp_path, 13), register(store, tmp_path, 14)
+    gitops.promote(store, gitops_repo, USE_CASE, first, "production", kubectl)
+    rendering = gitops.render
+
+    def render_while_someone_commits(kubectl_path, folder):
+        (gitops_repo / "NOTES.md").write_text("a commit made by hand meanwhile\n")
+        git(gitops_repo, "add", "NOTES.md")
+        git(gitops_repo, "commit", "-q", "-m", "meanwhile")
+        return rendering(kubectl_path, folder)
+
+    monkeypatch.setattr(gitops, "render", render_while_someone_commits)
+    with pytest.raises(PromotionRaceError) as refused:
+        gitops.promote(store, gitops_repo, USE_CASE, second, "production", kubectl)
+    other = git(gitops_repo, "rev-parse", "HEAD").strip()
+    assert refused.value.exit_code == 4
+    assert str(refused.value).startswith(f"another promotion committed first ({other[:12]}); nothing was written; run")
+    assert git(gitops_repo, "log", "-1", "--format=%s").strip() == "meanwhile"
+    assert release_at(gitops_repo, "production").versions() == (first, None)
+    assert models.current_version(store, USE_CASE, "production") == first
+    monkeypatch.undo()
+    again = gitops.promote(store, gitops_repo, USE_CASE, second, "production", kubectl)
+    assert git(gitops_repo, "rev-parse", "HEAD~1").strip() == other and again.stage == second
+
+
+def test_nothing_to_commit_still_sets_a_registry_stage_that_disagrees_with_git(store, gitops_repo, kubectl, tmp_path):
+    first, second = register(store, tmp_path, 15), register(store, tmp_path, 16)
+    gitops.promote(store, gitops_repo, USE_CASE, first, "production", kubectl)
+    registry.set_stage(store, USE_CASE, "production", second, reason="set by hand, not deployed")
+    head = git(gitops_repo, "rev-parse", "HEAD")
+
+    outcome = gitops.promote(store, gitops_repo, USE_CASE, first, "production", kubectl)
+    assert outcome.commit is None and git(gitops_repo, "rev-parse", "HEAD") == head
+    assert outcome.stage == first and outcome.stage_change.previous == second
+    assert outcome.stage_change.reason.startswith("reconciled from git: production runs it at")
+    assert models.current_version(store, USE_CASE, "production") == first
+    # In agreement, nothing is written.
+    assert gitops.promote(store, gitops_repo, USE_CASE, first, "production", kubectl).stage_change is None
+
+
+def test_two_rollbacks_at_once_in_one_clone_take_turns(store, gitops_repo, kubectl, tmp_path):
+    versions = [register(store, tmp_path, seed) for seed in (17, 18, 19)]
+    for version in versions:
+        gitops.promote(store, gitops_repo, USE_CASE, version, "production", kubectl)
+    outcomes: list = [None, None]
+
+    def roll_back(index: int) -> None:
+        outcomes[index] = gitops.rollback(store, gitops_repo, "production", kubectl)
+
+    threads = [threading.Thread(target=roll_back, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcome.release.versions()[0] for outcome in outcomes) == sorted(versions[:2])
+    assert release_at(gitops_repo, "production").versions() == (versions[0], None)
+    assert models.current_version(store, USE_CASE, "production") == versions[0]
+    assert git(gitops_repo, "status", "--porcelain") == ""

@@ -1,0 +1,34 @@
+"""``mlcycle models``: a stage writer that loses every compare-and-swap is told so in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli import models as models_cli
+from cli.main import main
+from components.common.storage import ConflictError
+from components.register import logic as registry
+
+
+def test_a_stage_change_that_loses_every_try_says_so_in_one_line_with_exit_code_4(
+    loans_config_path, monkeypatch, capsys
+):
+    def always_lose(*args, **kwargs):
+        raise ConflictError(
+            "s3://models/loans/stages.json changed under every one of 8 tries to update it",
+            hint="other writers are busy with it; run again",
+        )
+
+    monkeypatch.setattr(models_cli, "store", lambda: None)
+    monkeypatch.setattr(registry, "set_stage", always_lose)
+    monkeypatch.setattr(registry, "rollback_stage", always_lose)
+    for command in (["stage", "m-0123456789abcdef", "--stage", "production"], ["rollback"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["models", *command, "-c", str(loans_config_path)])
+        assert exited.value.code == 4
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == (
+            "error: s3://models/loans/stages.json changed under every one of 8 tries to update it "
+            "(hint: other writers are busy with it; run again)\n"
+        )
