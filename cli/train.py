@@ -108,7 +108,8 @@ def run(
     run compares its candidate with this one.
 
     Exit codes: 0 a model was registered; 1 a gate stopped the run (invalid data, not blessed, not servable);
-    2 bad input; 3 storage; 4 another process changed the registry first; 5 a task crashed (a bug: its traceback is in the run's log).
+    2 bad input; 3 storage; 4 another process changed the registry first; 5 a task crashed (a bug: its
+    traceback is in the run's log).
     """
     from components.register import logic as registry  # deferred: pandas and minio
     from pipelines.local import describe, run_training, stopping_gate  # deferred: kfp.local, the components
