@@ -410,3 +410,18 @@ def test_a_value_that_overflows_the_random_forests_float32_is_a_bad_request(tmp_
     with pytest.raises(RequestError, match="feature 'amount' in row 1: .* too large") as caught:
         model.predict_raw(request)
     assert caught.value.status_code == 400 and model.health_status()["bad_requests"] == 1
+
+
+def test_a_value_the_scaler_lifts_beyond_the_random_forests_float32_is_a_bad_request(tmp_path):
+    # Within the server's bound (float32's range), but (x - mean) / scale is not: ratio's scale is ~0.29.
+    # Found by tests/property/test_fastpath.py; it answered 500 (bug 11's bound is on the value as sent).
+    config = config_for("onehot")  # scaled numbers
+    pipeline, _ = fit(synthetic_rows(300, seed=1), config, Trial("random_forest", {"n_estimators": 3}))
+    rows = features(synthetic_rows(2, seed=2), config)
+    model = serve(pipeline, config, tmp_path)
+    assert model.prediction_path.name == "fast"
+    request = payload(rows, list(rows.columns))
+    request["data"]["ndarray"][1][list(rows.columns).index("ratio")] = 3e38
+    with pytest.raises(RequestError, match="row 1: .*too large for the model") as caught:
+        model.predict_raw(request)
+    assert caught.value.status_code == 400 and model.health_status()["bad_requests"] == 1
