@@ -244,10 +244,12 @@ def rows_in(test: pd.DataFrame, trained: pd.DataFrame, columns: list[str]) -> np
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     def text(values: pd.Series) -> pd.Series:
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            numbers = pd.to_numeric(values, errors="coerce").astype("Float64")
-            integral = numbers.notna() & (numbers == numbers.round())
+            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+            # Whole numbers exact in float64 are shown as integers: 7, 7.0 and "7" are one key.
+            integral = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2**53)
             shown = values.astype(object).astype(str)
-            return shown.where(~integral, numbers.round().astype("Int64").astype(str)).where(values.notna(), "")
+            shown[integral] = numbers[integral].astype("int64").astype(str)
+            return shown.where(values.notna(), "")
         return values.astype(object).astype(str).where(values.notna(), "")
 
     return pd.DataFrame({column: text(frame[column]).to_numpy() for column in frame.columns})

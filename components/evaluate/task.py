@@ -93,7 +93,9 @@ def champion_training_rows(
     if not trained_on:
         return ChampionTraining(None, unknown=f"the manifest of {champion_version} names no dataset version")
     if trained_on == dataset_version:
-        return ChampionTraining(trained_on, own_train)
+        # Ingestion puts each row in one split (a key, or a time, decides it): none of this version's train
+        # rows is a test row, so nothing needs matching.
+        return ChampionTraining(trained_on, own_train.iloc[:0])
     try:
         rows = datasets.load_splits(store, use_case, trained_on, ("train",), work_dir)["train"]
     except (NotFoundError, IntegrityError) as error:

@@ -201,6 +201,10 @@ def test_a_time_split_matches_rows_by_every_shared_column_but_the_label():
     trained = pd.DataFrame({"order_id": [1.0, 2.0, 3.0], "price": [1.5, 2.5, 3.0], "returned": [1, 1, 1]})
     assert overlap_columns(config, test, trained) == ["order_id", "price"]
     assert rows_in(test, trained, ["order_id", "price"]).tolist() == [True, False, True]
+    # Keys typed differently by two versions still match; huge, infinite and missing values do not break it.
+    keys = pd.DataFrame({"k": pd.array([1, 2, None, 4], dtype="Int64"), "f": [1.5, 1e20, np.inf, 2.0]})
+    other = pd.DataFrame({"k": ["1", "2", "x", "4"], "f": [1.5, 1e20, np.inf, 2]})
+    assert rows_in(keys, other, ["k", "f"]).tolist() == [True, True, False, True]
 
 
 def test_the_candidate_is_held_against_the_champion_on_the_rows_both_were_scored_on():
