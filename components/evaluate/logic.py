@@ -232,27 +232,36 @@ def overlap_columns(config: UseCaseConfig, test: pd.DataFrame, trained: pd.DataF
 def rows_in(test: pd.DataFrame, trained: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """Which test rows have values in ``columns`` that some trained row has.
 
-    Values are compared as text, integral numbers without a decimal part, so a key read as integers in
-    one dataset version and as text or floats in another still matches.
+    Rows are compared by a 64-bit hash of their values, each value in a form that does not depend on how
+    a dataset version typed its column: numbers (and text that reads as a number) as float64, other text
+    as text, instants as UTC nanoseconds. So a key read as integers in one version and as text or floats
+    in another still matches.
     """
     if not columns:
         return np.zeros(len(test), dtype=bool)
-    known = pd.MultiIndex.from_frame(_as_text(trained[columns]))
-    return pd.MultiIndex.from_frame(_as_text(test[columns])).isin(known)
+    return np.isin(row_hashes(test, columns), row_hashes(trained, columns))
 
 
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    def text(values: pd.Series) -> pd.Series:
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-            # Whole numbers exact in float64 are shown as integers: 7, 7.0 and "7" are one key.
-            integral = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2**53)
-            shown = values.astype(object).astype(str)
-            shown[integral] = numbers[integral].astype("int64").astype(str)
-            return shown.where(values.notna(), "")
-        return values.astype(object).astype(str).where(values.notna(), "")
+def row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A 64-bit hash per row of the values in ``columns`` (see :func:`rows_in`)."""
+    combined = np.zeros(len(frame), dtype=np.uint64)
+    with np.errstate(over="ignore"):  # the combination wraps around on purpose
+        for column in columns:
+            combined = combined * np.uint64(1_000_003) + _value_hashes(frame[column])
+    return combined
 
-    return pd.DataFrame({column: text(frame[column]).to_numpy() for column in frame.columns})
+
+def _value_hashes(values: pd.Series) -> np.ndarray:
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
+        instants = pd.to_datetime(values, utc=True)
+        return pd.util.hash_array(instants.to_numpy(dtype="datetime64[ns]").view("int64"))
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return pd.util.hash_array(values.to_numpy(dtype="float64", na_value=np.nan))
+    objects = values.astype(object)
+    numbers = pd.to_numeric(objects, errors="coerce").to_numpy(dtype="float64")
+    texts = pd.util.hash_array(objects.astype(str).to_numpy(dtype=object))
+    hashes = np.where(np.isnan(numbers), texts, pd.util.hash_array(numbers))
+    return np.where(values.isna().to_numpy(), pd.util.hash_array(np.array([np.nan]))[0], hashes)
 
 
 def compare_with_champion(
