@@ -68,12 +68,14 @@ def train(config_path: Path, version: str) -> None:
         click.echo(
             f"  baseline:   {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}"
         )
-    if analysis.champion:
+    if analysis.champion and analysis.champion.get("metrics"):
         champion = analysis.champion["metrics"]
         click.echo(
             f"  champion:   {analysis.champion['version']}: "
             f"roc_auc {champion['roc_auc']:.4f}, pr_auc {champion['pr_auc']:.4f}"
         )
+    elif analysis.champion:
+        click.echo(f"  champion:   {analysis.champion['not_compared']}")
     click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))
     failed = [line for line in candidate.serving.checks if line.startswith("FAIL")]
     click.echo(f"  serving:    {'PASS' if candidate.servable else 'FAIL'}" + "".join(f"; {line}" for line in failed))

@@ -197,12 +197,14 @@ def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | 
             f"          test roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, "
             f"accuracy {metrics['accuracy']:.4f}"
         )
-        if card.get("champion"):
-            champion = card["champion"]
+        champion = card.get("champion")
+        if champion and champion.get("metrics"):
             lines.append(
                 f"          champion {champion['version']}: roc_auc {champion['metrics']['roc_auc']:.4f}, "
                 f"pr_auc {champion['metrics']['pr_auc']:.4f}"
             )
+        elif champion:
+            lines.append(f"          champion {champion['version']}: {champion['not_compared']}")
         for name, values in card["baselines"].items():
             lines.append(
                 f"          baseline {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, "

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from components.common.config import UseCaseConfig, parse_instant
@@ -325,13 +326,15 @@ def superseded_feedback(feedback: pd.DataFrame) -> pd.Series:
 
     A request row is keyed by the request id and the row's logged feature values, not by ``row``:
     feedback sent one message per row of a multi-row request has every row at 0 of its own message.
-    A client that retries, or corrects a label, sends the same row again and the later line wins.
-    Lines without a request id are never superseded. Two rows of one request with the same feature
+    A client that retries, or corrects a label, sends the same row again and the later line wins: the
+    one with the later ``time`` (when the server received it), lines of the same time in log order. Log
+    order alone is not enough: batches written in the same second are read in the order of their keys'
+    random tokens. Lines without a request id are never superseded. Two rows of one request with the same feature
     values count as one row (they are one training example, whose latest truth wins). Retraining (its
     training rows) and monitoring (its live quality) both count each key once.
 
     Args:
-        feedback: Feedback lines, a frame of :func:`to_frame`, in log order.
+        feedback: Feedback lines, a frame of :func:`to_frame` (with a unique index), in log order.
 
     Returns:
         A boolean Series on the frame's index, True for a line superseded by a later one.
@@ -347,7 +350,8 @@ def superseded_feedback(feedback: pd.DataFrame) -> pd.Series:
         ],
         index=feedback.index,
     )
-    return feedback["request_id"].notna() & keys.duplicated(keep="last")
+    by_time = keys.iloc[np.argsort(feedback["time"].to_numpy(), kind="stable")]
+    return feedback["request_id"].notna() & by_time.duplicated(keep="last").reindex(feedback.index)
 
 
 def features_of(frame: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,12 @@ largest gap between slices, two baselines computed in the same run (majority cla
 logistic regression on the same features), and the champion (the production model) scored on the
 same rows. The blessing follows the config: absolute floors, and "not worse than the champion by
 more than a margin"; with no champion the floors alone decide. It is a value, never an exception.
+
+The champion is scored with its own features (it may use one the candidate's config dropped), on the
+test rows it was not trained on: a test row that was in the champion's training split (it came from
+another dataset version, or the split changed) would flatter it, so the comparison leaves such rows
+out and says how many. When the dataset lacks a feature the champion needs, the comparison is not
+made, and the blessing says so and falls back on the floors.
 The model card (model_card.py) is built from the analysis; the task around both is in task.py.
 """
 
@@ -35,6 +41,21 @@ class Blessing:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ChampionTraining:
+    """What is known of the rows the champion was trained on.
+
+    Attributes:
+        dataset_version: The dataset version its registry manifest names (None when it names none).
+        rows: That version's train split, None when it is unknown.
+        unknown: Why the rows are unknown (empty when they are known).
+    """
+
+    dataset_version: str | None
+    rows: pd.DataFrame | None = None
+    unknown: str = ""
+
+
 @dataclass
 class Analysis:
     """What model analysis found on the test split."""
@@ -59,21 +80,31 @@ class Analysis:
         """The figures a pipeline UI shows: the test metrics, each baseline's and the champion's ROC-AUC."""
         figures = dict(self.metrics)
         figures.update({f"baseline_{name}_roc_auc": values["roc_auc"] for name, values in self.baselines.items()})
-        if self.champion:
+        if self.champion and self.champion.get("metrics"):
             figures["champion_roc_auc"] = self.champion["metrics"]["roc_auc"]
         return figures
 
 
-def bless(candidate: Mapping[str, float], champion: Mapping[str, float] | None, spec: BlessingSpec) -> Blessing:
+def bless(
+    candidate: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    spec: BlessingSpec,
+    compared_candidate: Mapping[str, float] | None = None,
+    not_compared: str = "",
+) -> Blessing:
     """Decides whether a candidate is good enough.
 
     A metric that is missing (NaN) for the candidate, or for the champion it is compared with, refuses the
     blessing, and its reason says the metric is missing.
 
     Args:
-        candidate: The candidate's test metrics.
-        champion: The production model's metrics on the same rows, or None when there is none.
+        candidate: The candidate's test metrics (held against the floors).
+        champion: The production model's metrics on the compared rows, or None when there is none or it
+            could not be compared.
         spec: Floors and allowed regressions per metric.
+        compared_candidate: The candidate's metrics on the rows the champion was scored on, when these are
+            fewer than the test split; ``candidate`` otherwise.
+        not_compared: Why a model in production could not be compared (empty when there is none, or it was).
     """
     reasons, blessed = [], True
     for metric, floor in sorted(spec.floors.items()):
@@ -88,10 +119,15 @@ def bless(candidate: Mapping[str, float], champion: Mapping[str, float] | None, 
         blessed &= ok
         reasons.append(f"{metric} {value:.4f} {'meets' if ok else 'misses'} {bound}")
     if champion is None:
-        reasons.append("no model in production: the floors alone decide")
+        reasons.append(
+            f"{not_compared}: the floors alone decide"
+            if not_compared
+            else "no model in production: the floors alone decide"
+        )
     else:
+        compared = candidate if compared_candidate is None else compared_candidate
         for metric, margin in sorted(spec.max_regression.items()):
-            value, best = candidate.get(metric, float("nan")), champion.get(metric, float("nan"))
+            value, best = compared.get(metric, float("nan")), champion.get(metric, float("nan"))
             # A missing figure cannot be compared: the refusal must say so, not read "not worse".
             missing = [who for who, figure in (("candidate", value), ("champion", best)) if math.isnan(figure)]
             if missing:
@@ -176,6 +212,159 @@ def baselines(train: pd.DataFrame, test: pd.DataFrame, config: UseCaseConfig) ->
     return results
 
 
+def champion_features(champion: Pipeline, config: UseCaseConfig) -> list[str]:
+    """The columns the champion was fitted on (its own config's features), else the use case's features."""
+    names = getattr(champion, "feature_names_in_", None)
+    return [str(name) for name in names] if names is not None else list(config.features.all())
+
+
+def overlap_columns(config: UseCaseConfig, test: pd.DataFrame, trained: pd.DataFrame) -> list[str]:
+    """The columns that identify a row across dataset versions: the split key, else every shared column.
+
+    A hash split has a key. A time split has none, so a row is matched by all the columns both frames
+    hold except the label (a changed label rule must not hide a row the champion saw).
+    """
+    if config.split.method == "hash" and config.split.key:
+        return list(config.split.key)
+    return [c for c in test.columns if c in trained.columns and c != config.target.name]
+
+
+def rows_in(test: pd.DataFrame, trained: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Which test rows have values in ``columns`` that some trained row has.
+
+    Rows are compared by a 64-bit hash of their values, each value in a form that does not depend on how
+    a dataset version typed its column: numbers (and text that reads as a number) as float64, other text
+    as text, instants as UTC nanoseconds. So a key read as integers in one version and as text or floats
+    in another still matches.
+    """
+    if not columns:
+        return np.zeros(len(test), dtype=bool)
+    return np.isin(row_hashes(test, columns), row_hashes(trained, columns))
+
+
+def row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A 64-bit hash per row of the values in ``columns`` (see :func:`rows_in`)."""
+    combined = np.zeros(len(frame), dtype=np.uint64)
+    with np.errstate(over="ignore"):  # the combination wraps around on purpose
+        for column in columns:
+            combined = combined * np.uint64(1_000_003) + _value_hashes(frame[column])
+    return combined
+
+
+def _value_hashes(values: pd.Series) -> np.ndarray:
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
+        instants = pd.to_datetime(values, utc=True)
+        return pd.util.hash_array(instants.to_numpy(dtype="datetime64[ns]").view("int64"))
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return pd.util.hash_array(values.to_numpy(dtype="float64", na_value=np.nan))
+    objects = values.astype(object)
+    numbers = pd.to_numeric(objects, errors="coerce").to_numpy(dtype="float64")
+    texts = pd.util.hash_array(objects.astype(str).to_numpy(dtype=object))
+    hashes = np.where(np.isnan(numbers), texts, pd.util.hash_array(numbers))
+    return np.where(values.isna().to_numpy(), pd.util.hash_array(np.array([np.nan]))[0], hashes)
+
+
+def compare_with_champion(
+    champion: Pipeline,
+    version: str | None,
+    test: pd.DataFrame,
+    labels: np.ndarray,
+    proba: np.ndarray,
+    classes: list[Any],
+    config: UseCaseConfig,
+    training: ChampionTraining | None = None,
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Scores the champion with its own features on the test rows it was not trained on.
+
+    Args:
+        champion: The production model.
+        version: Its registry version.
+        test: The candidate's test split.
+        labels: Its labels.
+        proba: The candidate's probabilities on it.
+        classes: The candidate's classes.
+        config: The use case.
+        training: What is known of the champion's training rows (None: nothing).
+
+    Returns:
+        The champion record (``compared``, ``not_compared``, its features, ``rows`` compared, its
+        ``metrics`` and the candidate's on the same rows, ``training_overlap``) and notes for the blessing.
+    """
+    features = champion_features(champion, config)
+    record: dict[str, Any] = {
+        "version": version,
+        "compared": False,
+        "not_compared": "",
+        "features": features,
+        "rows": 0,
+        "metrics": None,
+        "candidate_metrics": None,
+    }
+    record["training_overlap"], in_training, notes = _training_overlap(test, config, training)
+    missing = [name for name in features if name not in test.columns]
+    if missing:
+        record["not_compared"] = (
+            f"not compared with the champion {version}: the test split lacks "
+            f"{', '.join(map(repr, missing))}, which it needs (the dataset version no longer holds "
+            f"{'these columns' if len(missing) > 1 else 'this column'})"
+        )
+        return record, notes
+    keep = ~in_training
+    if not keep.any():
+        record["not_compared"] = f"not compared with the champion {version}: every test row was in its training split"
+        return record, notes
+    champion_proba = champion.predict_proba(test.loc[keep, features])
+    record.update(
+        compared=True,
+        rows=int(keep.sum()),
+        metrics=classification_metrics(labels[keep], champion_proba, list(champion.classes_)),
+        candidate_metrics=classification_metrics(labels[keep], proba[keep], classes),
+    )
+    return record, notes
+
+
+def _training_overlap(
+    test: pd.DataFrame, config: UseCaseConfig, training: ChampionTraining | None
+) -> tuple[dict[str, Any], np.ndarray, tuple[str, ...]]:
+    """How many test rows were in the champion's train split: the record, the rows' mask, notes for the blessing."""
+    nothing = np.zeros(len(test), dtype=bool)
+    if training is None:
+        return {"dataset_version": None, "rows": None, "matched_by": []}, nothing, ()
+    record: dict[str, Any] = {"dataset_version": training.dataset_version, "rows": None, "matched_by": []}
+    if training.rows is None:
+        reason = training.unknown or "its training rows were not given"
+    else:
+        columns = overlap_columns(config, test, training.rows)
+        absent = [c for c in columns if c not in test.columns or c not in training.rows.columns]
+        record["matched_by"] = columns
+        reason = (
+            f"the key column(s) {', '.join(absent)} are not in both splits"
+            if absent
+            else ("the splits share no column" if not columns else "")
+        )
+    if reason:
+        record["unknown"] = reason
+        return (
+            record,
+            nothing,
+            (f"whether the champion was trained on test rows is unknown ({reason}): the comparison may favour it",),
+        )
+    mask = rows_in(test, training.rows, record["matched_by"])
+    record["rows"] = int(mask.sum())
+    if not mask.any():
+        return record, mask, ()
+    columns = record["matched_by"]
+    shown = ", ".join(columns) if len(columns) <= 3 else f"{len(columns)} columns"
+    return (
+        record,
+        mask,
+        (
+            f"{int(mask.sum())} of {len(test)} test rows were in the champion's training split (dataset version "
+            f"{training.dataset_version}, matched by {shown}): the comparison leaves them out",
+        ),
+    )
+
+
 def analyse_model(
     model: Pipeline,
     train: pd.DataFrame,
@@ -183,6 +372,7 @@ def analyse_model(
     config: UseCaseConfig,
     champion: Pipeline | None = None,
     champion_version: str | None = None,
+    champion_training: ChampionTraining | None = None,
 ) -> Analysis:
     """Analyses a candidate on the test split and decides its blessing.
 
@@ -193,6 +383,7 @@ def analyse_model(
         config: The use case (slices, thresholds).
         champion: The production model, scored on the same rows; None when there is none.
         champion_version: Its registry version, for the record.
+        champion_training: What is known of the champion's training rows, to leave them out of the comparison.
     """
     _, labels = split_xy(test, config)
     labels = labels.to_numpy()
@@ -200,13 +391,19 @@ def analyse_model(
     proba = predict_proba(model, test, config)
     metrics = classification_metrics(labels, proba, classes)
     slices, gaps = slice_metrics(test, labels, proba, classes, config.analysis.slices, config.analysis.min_slice_rows)
-    champion_record = None
+    champion_record, notes = None, ()
     if champion is not None:
-        champion_metrics = classification_metrics(
-            labels, predict_proba(champion, test, config), list(champion.classes_)
+        champion_record, notes = compare_with_champion(
+            champion, champion_version, test, labels, proba, classes, config, champion_training
         )
-        champion_record = {"version": champion_version, "metrics": champion_metrics}
-    blessing = bless(metrics, champion_record["metrics"] if champion_record else None, config.analysis.blessing)
+    decision = bless(
+        metrics,
+        champion_record["metrics"] if champion_record else None,
+        config.analysis.blessing,
+        compared_candidate=champion_record["candidate_metrics"] if champion_record else None,
+        not_compared=champion_record["not_compared"] if champion_record else "",
+    )
+    blessing = Blessing(decision.blessed, decision.reasons + tuple(notes))
     return Analysis(
         metrics=metrics,
         classes=[c.item() if hasattr(c, "item") else c for c in classes],

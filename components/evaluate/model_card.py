@@ -94,6 +94,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"## Metrics on the test split ({card['test_rows']:,} rows)",
         _metrics_table(card),
         "",
+        *_champion_lines(card),
     ]
     if card["slices"]:
         lines += ["## By slice", ""]
@@ -128,10 +129,35 @@ def render_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _champion_lines(card: dict[str, Any]) -> list[str]:
+    """How the champion was compared: on which rows, or why not at all (cards from before say nothing)."""
+    champion = card.get("champion") or {}
+    if "compared" not in champion:
+        return []
+    if not champion["compared"]:
+        return [
+            f"**{champion['not_compared'][0].upper()}{champion['not_compared'][1:]}**: the floors alone decide.",
+            "",
+        ]
+    lines = [f"The champion {champion['version']} was scored with its own features on {champion['rows']:,} test rows."]
+    overlap = champion.get("training_overlap") or {}
+    if overlap.get("unknown"):
+        lines.append(f"Whether it was trained on test rows is unknown ({overlap['unknown']}).")
+    elif overlap.get("rows"):
+        lines.append(
+            f"{overlap['rows']:,} test rows were in its training split (dataset version {overlap['dataset_version']}) "
+            "and are left out of the comparison."
+        )
+    return [" ".join(lines), ""]
+
+
 def _metrics_table(card: dict[str, Any]) -> str:
     columns = [("candidate", card["metrics"])]
-    if card["champion"]:
-        columns.append((f"champion {card['champion']['version']}", card["champion"]["metrics"]))
+    champion = card["champion"]
+    if champion and champion.get("metrics"):
+        if champion.get("rows", card["test_rows"]) != card["test_rows"]:
+            columns.append((f"candidate on the champion's {champion['rows']:,} rows", champion["candidate_metrics"]))
+        columns.append((f"champion {champion['version']}", champion["metrics"]))
     columns += [(f"baseline: {name.replace('_', ' ')}", values) for name, values in card["baselines"].items()]
     head = "| metric | " + " | ".join(name for name, _ in columns) + " |"
     rule = "|---|" + "---:|" * len(columns)

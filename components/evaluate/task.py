@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import pandas as pd
 
 from components.common import datasets, models
 from components.common.config import parse_use_case
+from components.common.errors import IntegrityError, NotFoundError
 from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
-from components.evaluate.logic import Analysis, analyse_model
+from components.evaluate.logic import Analysis, ChampionTraining, analyse_model
 from components.evaluate.model_card import lineage_of, model_card, render_markdown
 
 
@@ -53,13 +55,16 @@ def evaluate_model_task(
     with tempfile.TemporaryDirectory(prefix="mlcycle-evaluate-") as folder:
         frames = datasets.load_splits(store, config.name, dataset_version, ("train", "test"), Path(folder))
         champion_version = models.current_version(store, config.name, models.PRODUCTION)
-        champion = (
-            models.load_model(store, config.name, champion_version, Path(folder) / "champion")
-            if champion_version
-            else None
-        )
+        champion, champion_training = None, None
+        if champion_version:
+            champion = models.load_model(store, config.name, champion_version, Path(folder) / "champion")
+            champion_training = champion_training_rows(
+                store, config.name, champion_version, dataset_version, frames["train"], Path(folder)
+            )
     model = joblib.load(model_path)
-    analysis = analyse_model(model, frames["train"], frames["test"], config, champion, champion_version)
+    analysis = analyse_model(
+        model, frames["train"], frames["test"], config, champion, champion_version, champion_training
+    )
     lineage = lineage_of(dataset_version, schema_text, record, analysis, record.get("trials", []))
     card = model_card(config, analysis, lineage)
     markdown = render_markdown(card)
@@ -67,3 +72,32 @@ def evaluate_model_task(
     document = {"lineage": lineage, "card": card, "card_markdown": markdown, "blessed": analysis.blessing.blessed}
     analysis_path.write_text(json.dumps(document, indent=2, default=str))
     return analysis, card, markdown
+
+
+def champion_training_rows(
+    store: ObjectStore,
+    use_case: str,
+    champion_version: str,
+    dataset_version: str,
+    own_train: pd.DataFrame,
+    work_dir: Path,
+) -> ChampionTraining:
+    """The train split the champion was fitted on, as its registry manifest names it.
+
+    The candidate's own train split is reused when both come from one dataset version; another version is
+    downloaded. A version that is gone or damaged leaves the rows unknown, said why, rather than failing
+    the evaluation.
+    """
+    manifest = models.read_manifest(store, models.ModelRef(use_case, champion_version))
+    trained_on = manifest.get("lineage", {}).get("dataset_version")
+    if not trained_on:
+        return ChampionTraining(None, unknown=f"the manifest of {champion_version} names no dataset version")
+    if trained_on == dataset_version:
+        # Ingestion puts each row in one split (a key, or a time, decides it): none of this version's train
+        # rows is a test row, so nothing needs matching.
+        return ChampionTraining(trained_on, own_train.iloc[:0])
+    try:
+        rows = datasets.load_splits(store, use_case, trained_on, ("train",), work_dir)["train"]
+    except (NotFoundError, IntegrityError) as error:
+        return ChampionTraining(trained_on, unknown=f"its dataset version cannot be read: {error.message}")
+    return ChampionTraining(trained_on, rows)

@@ -172,6 +172,19 @@ def measure_drift(
     return distances, unmeasured, findings
 
 
+def labelled_feedback(answered: pd.DataFrame) -> pd.DataFrame:
+    """The feedback lines with a truth, each request row once.
+
+    A retried or corrected row counts as its latest line, as in retraining
+    (:func:`components.common.serving_logs.superseded_feedback`).
+
+    Args:
+        answered: Feedback lines, a frame of :func:`components.common.serving_logs.to_frame`, in log order.
+    """
+    labelled = answered[answered["truth"].notna()]
+    return labelled[~superseded_feedback(labelled)]
+
+
 def live_quality(
     feedback: pd.DataFrame,
     classes: list[Any],
@@ -399,9 +412,7 @@ def monitor(
         statistics.datasets.append(serving.datasets[0])
         distances, unmeasured, findings = measure_drift(serving, train, schema, config, unlogged)
 
-    labelled_lines = answered[answered["truth"].notna()]
-    # A retried or corrected feedback line counts once, the later one, as in retraining.
-    labelled_rows = labelled_lines[~superseded_feedback(labelled_lines)]
+    labelled_rows = labelled_feedback(answered)
     own = labelled_rows[labelled_rows["model_version"] == ref.version]
     quality = None
     if len(own) and classes:

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from components.common.errors import ConfigError, UserError
+from components.common.errors import ConfigError, DataError, UserError
 from components.common.serving_logs import FEEDBACK, REQUESTS
 from components.serve.loader import (
     LoadedModel,
@@ -467,7 +467,12 @@ class Model:
     def _predict(self, batch: Batch) -> np.ndarray:
         loaded, schema, fast = self.loaded, self.schema, self.prediction_path.model
         if fast is not None:
-            return np.asarray(fast.predict_proba(model_columns(batch, schema)))
+            try:
+                return np.asarray(fast.predict_proba(model_columns(batch, schema)))
+            except DataError as error:
+                # After validation, only the request's values make the fast path refuse (scikit-learn refuses
+                # them too): a number the scaler lifts beyond a random forest's float32 input, for one.
+                raise RequestError(error.message, hint=error.hint) from None
         return loaded.pipeline.predict_proba(model_frame(batch, schema))
 
     def _answer(self, batch: Batch, probabilities: np.ndarray, request_id: str, seconds: float) -> dict[str, Any]:

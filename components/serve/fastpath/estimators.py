@@ -153,12 +153,10 @@ class Forest:
         Raises:
             DataError: For a missing value where the trees do not support them, or an infinite one.
         """
-        narrow = features.astype(np.float32)  # scikit-learn's trees compare float32 inputs
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused just below
+            narrow = features.astype(np.float32)  # scikit-learn's trees compare float32 inputs
         if not np.isfinite(narrow).all() and (np.isinf(narrow).any() or not self.allow_missing):
-            raise DataError(
-                "the model input holds a missing or infinite value, which the random forest refuses",
-                hint="send finite values",
-            )
+            raise refused_input(narrow, "the random forest", "float32")
         out = np.empty((features.shape[0], self.fractions.shape[1]))
         for part in _chunks(features.shape[0], len(self.trees.roots)):
             leaves = self.trees.leaves(narrow[part])
@@ -182,10 +180,7 @@ class Linear:
             DataError: For a missing or infinite value, which logistic regression refuses.
         """
         if not np.isfinite(features).all():
-            raise DataError(
-                "the model input holds a missing or infinite value, which logistic regression refuses",
-                hint="send finite values",
-            )
+            raise refused_input(features, "logistic regression", "float64")
         scores = features @ self.coef.T + self.intercept
         if scores.ndim > 1 and scores.shape[1] == 1:
             scores = scores.reshape(-1)
@@ -315,3 +310,19 @@ def _compile_linear(estimator: LogisticRegression) -> Linear:
         and (estimator.classes_.size <= 2 or estimator.solver == "liblinear")
     )
     return Linear(estimator.coef_, estimator.intercept_, one_vs_rest)
+
+
+def refused_input(features: np.ndarray, estimator: str, dtype: str) -> DataError:
+    """The error for model input an estimator refuses, naming the first row and why.
+
+    An infinite model input comes from a number the preprocessing lifted beyond the estimator's float type
+    (``(x - mean) / scale`` of a large value with a small scale), since requests hold finite numbers.
+    """
+    bad = ~np.isfinite(features)
+    row = int(np.flatnonzero(bad.any(axis=1))[0])
+    if np.isinf(features[row]).any():
+        return DataError(
+            f"row {row}: a number is too large for the model: once preprocessed it exceeds {estimator}'s {dtype} input",
+            hint="send values within the range the feature takes",
+        )
+    return DataError(f"row {row}: a missing value, which {estimator} refuses", hint="send a value for every feature")

@@ -99,6 +99,9 @@ def test_a_candidate_worse_than_production_is_not_blessed_nor_registered_and_a_b
     worse = train(worse_path, store)
     assert not worse.candidate.blessed and not worse.candidate.staged
     assert worse.candidate.analysis.champion["version"] == first.registered
+    # The champion was trained on another dataset version: its train split was read and shares no test row.
+    overlap = worse.candidate.analysis.champion["training_overlap"]
+    assert overlap["dataset_version"] == good_data.ref.version and overlap["rows"] == 0
     assert any("worse than the allowed loss" in reason for reason in worse.candidate.analysis.blessing.reasons)
     # As in the pipeline, an unblessed candidate is checked for serving but never registered.
     assert worse.registered is None and worse.steps[-2:] == ("evaluate-model", "check-serving")
@@ -119,6 +122,7 @@ def test_a_candidate_worse_than_production_is_not_blessed_nor_registered_and_a_b
     better = train(config_path, store).candidate
     assert better.analysis.blessing.blessed and better.analysis.champion["version"] == weak_version
     assert better.analysis.metrics["roc_auc"] > better.analysis.champion["metrics"]["roc_auc"]
+    assert "names no dataset version" in better.analysis.champion["training_overlap"]["unknown"]
     assert better.registration is not None
 
 

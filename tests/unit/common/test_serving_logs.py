@@ -132,3 +132,15 @@ def test_a_later_feedback_line_for_the_same_request_row_supersedes_the_earlier()
     assert superseded_feedback(frame).tolist() == [True, False, False, False, False, False]
     assert superseded_feedback(frame.iloc[:0]).tolist() == []
     assert superseded_feedback(to_frame(lines, [])).tolist() == [True, True, False, False, False, False]
+
+
+def test_the_latest_feedback_line_wins_whatever_order_its_batches_are_read_in():
+    # Batches written in one second are read in the order of their keys' random tokens, not of their lines'
+    # times: a correction can be read before the line it corrects (found by tests/property/test_feedback_matching).
+    lines = [
+        {"_time": time, "request_id": "a", "row": 0, "features": {"x": 0}, "truth": truth}
+        for time, truth in [("2026-11-27T08:00:00.700Z", 1), ("2026-11-27T08:00:00.300Z", 0)]
+    ]
+    frame = to_frame(lines, ["x"])
+    assert superseded_feedback(frame).tolist() == [False, True]
+    assert superseded_feedback(frame.iloc[::-1]).tolist() == [True, False]  # on the frame's own index

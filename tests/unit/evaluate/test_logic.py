@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ORDERS_CONFIG, SHOP_TRAINING
 
-from components.common.config import BlessingSpec
-from components.evaluate.logic import analyse_model, bless, slice_metrics
+from components.common.config import BlessingSpec, parse_use_case
+from components.common.metrics import classification_metrics
+from components.evaluate.logic import ChampionTraining, analyse_model, bless, overlap_columns, rows_in, slice_metrics
 from components.evaluate.model_card import model_card, render_markdown
-from components.train.logic import Trial, fit
+from components.train.logic import Trial, fit, predict_proba
 
 
 @pytest.mark.parametrize(
@@ -94,3 +96,119 @@ def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(con
     text = render_markdown(card)
     assert "**BLESSED**" in text and "champion m-weak" in text and "baseline: majority class" in text
     assert "| channel | rows | roc_auc" in text and "dataset version: `ds-1`" in text
+
+
+def test_a_champion_using_a_feature_the_candidate_dropped_is_scored_with_its_own_features(config, frames):
+    # Issue 18, bug 8: the champion was scored with the candidate's feature list ("columns are missing").
+    wider = parse_use_case(
+        ORDERS_CONFIG.replace("numeric: [quantity, price]", "numeric: [quantity, price, discount]") + SHOP_TRAINING
+    )
+    train, test = (frame.assign(discount=frame["price"] / 10) for frame in (frames["train"], frames["test"]))
+    champion, _ = fit(train, wider, Trial("logistic_regression"))
+    candidate, _ = fit(train, config, Trial("logistic_regression"))
+    analysis = analyse_model(candidate, train, test, config, champion=champion, champion_version="m-wide")
+    assert analysis.champion["compared"] is True and "discount" in analysis.champion["features"]
+    expected = champion.predict_proba(test[list(wider.features.all())])
+    assert analysis.champion["metrics"]["log_loss"] == pytest.approx(
+        classification_metrics(test["returned"].to_numpy(), expected, champion.classes_)["log_loss"]
+    )
+
+
+def test_a_champion_whose_feature_the_dataset_no_longer_holds_is_not_compared_and_says_so(config, frames):
+    wider = parse_use_case(
+        ORDERS_CONFIG.replace("numeric: [quantity, price]", "numeric: [quantity, price, discount]") + SHOP_TRAINING
+    )
+    champion, _ = fit(frames["train"].assign(discount=1.0), wider, Trial("logistic_regression"))
+    candidate, _ = fit(frames["train"], config, Trial("logistic_regression"))
+    analysis = analyse_model(
+        candidate, frames["train"], frames["test"], config, champion=champion, champion_version="m-wide"
+    )
+    assert analysis.champion["compared"] is False and analysis.champion["metrics"] is None
+    assert "discount" in analysis.champion["not_compared"]
+    assert analysis.blessing.blessed  # the floors alone decide, and the reasons say why
+    assert any("not compared with the champion m-wide" in r and "floors alone" in r for r in analysis.blessing.reasons)
+    assert "champion_roc_auc" not in analysis.scalar_metrics()
+    text = render_markdown(model_card(config, analysis, {"dataset_version": "ds-1", "training": {}}))
+    assert "not compared with the champion m-wide" in text and "| champion" not in text
+
+
+def test_test_rows_the_champion_was_trained_on_are_counted_and_left_out_of_the_comparison(config, frames):
+    # Another dataset version put 100 of today's test rows into the champion's train split (its key read as text).
+    seen = pd.concat([frames["train"], frames["test"].iloc[:100]], ignore_index=True)
+    champion, _ = fit(seen, config, Trial("random_forest", {"n_estimators": 20}))
+    candidate, _ = fit(frames["train"], config, Trial("logistic_regression"))
+    trained = ChampionTraining("ds-old", seen.assign(order_id=seen["order_id"].astype(str)))
+    analysis = analyse_model(
+        candidate, frames["train"], frames["test"], config, champion, "m-old", champion_training=trained
+    )
+    record = analysis.champion
+    assert record["training_overlap"] == {"dataset_version": "ds-old", "rows": 100, "matched_by": ["order_id"]}
+    assert record["compared"] and record["rows"] == 800
+    unseen = frames["test"].iloc[100:]
+    assert record["metrics"]["roc_auc"] == pytest.approx(
+        classification_metrics(
+            unseen["returned"].to_numpy(), champion.predict_proba(unseen[list(config.features.all())]), [0, 1]
+        )["roc_auc"]
+    )
+    assert record["candidate_metrics"]["roc_auc"] == pytest.approx(
+        classification_metrics(unseen["returned"].to_numpy(), predict_proba(candidate, unseen, config), [0, 1])[
+            "roc_auc"
+        ]
+    )
+    assert any("100 of 900 test rows were in the champion's training split" in r for r in analysis.blessing.reasons)
+    text = render_markdown(model_card(config, analysis, {"dataset_version": "ds-1", "training": {}}))
+    assert "candidate on the champion's 800 rows" in text and "100 test rows were in its training split" in text
+
+
+def test_a_champion_trained_on_every_test_row_is_not_compared(config, frames):
+    seen = pd.concat([frames["train"], frames["test"]], ignore_index=True)
+    champion, _ = fit(seen, config, Trial("logistic_regression"))
+    analysis = analyse_model(
+        champion, frames["train"], frames["test"], config, champion, "m-all", ChampionTraining("ds-all", seen)
+    )
+    assert not analysis.champion["compared"] and analysis.champion["training_overlap"]["rows"] == 900
+    assert any(
+        "every test row was in its training split" in r and "floors alone" in r for r in analysis.blessing.reasons
+    )
+
+
+@pytest.mark.parametrize(
+    "training, unknown",
+    [
+        (ChampionTraining(None, unknown="the manifest of m-x names no dataset version"), "names no dataset version"),
+        (ChampionTraining("ds-x", pd.DataFrame({"other": [1]})), "order_id are not in both"),
+    ],
+)
+def test_unknown_champion_training_rows_flag_the_comparison(config, frames, training, unknown):
+    model, _ = fit(frames["train"], config, Trial("logistic_regression"))
+    analysis = analyse_model(model, frames["train"], frames["test"], config, model, "m-x", training)
+    assert analysis.champion["compared"] and analysis.champion["rows"] == 900
+    assert unknown in analysis.champion["training_overlap"]["unknown"]
+    assert any(
+        "whether the champion was trained on test rows is unknown" in r and "may favour it" in r
+        for r in analysis.blessing.reasons
+    )
+
+
+def test_a_time_split_matches_rows_by_every_shared_column_but_the_label():
+    config = parse_use_case(
+        ORDERS_CONFIG.replace(
+            "{method: hash, key: [order_id]}",
+            "{method: time, column: ordered_at, train_end: '2024-03-01', eval_end: '2024-04-01'}",
+        )
+    )
+    test = pd.DataFrame({"order_id": [1, 2, 3], "price": [1.5, 2.0, 3.0], "returned": [0, 1, 1]})
+    trained = pd.DataFrame({"order_id": [1.0, 2.0, 3.0], "price": [1.5, 2.5, 3.0], "returned": [1, 1, 1]})
+    assert overlap_columns(config, test, trained) == ["order_id", "price"]
+    assert rows_in(test, trained, ["order_id", "price"]).tolist() == [True, False, True]
+    # Keys typed differently by two versions still match; huge, infinite and missing values do not break it.
+    keys = pd.DataFrame({"k": pd.array([1, 2, None, 4], dtype="Int64"), "f": [1.5, 1e20, np.inf, 2.0]})
+    other = pd.DataFrame({"k": ["1", "2", "x", "4"], "f": [1.5, 1e20, np.inf, 2]})
+    assert rows_in(keys, other, ["k", "f"]).tolist() == [True, True, False, True]
+
+
+def test_the_candidate_is_held_against_the_champion_on_the_rows_both_were_scored_on():
+    spec = BlessingSpec(floors={"roc_auc": 0.6}, max_regression={"roc_auc": 0.01})
+    decision = bless({"roc_auc": 0.80}, {"roc_auc": 0.75}, spec, compared_candidate={"roc_auc": 0.70})
+    assert not decision.blessed
+    assert "roc_auc 0.7000 against the champion's 0.7500: worse than the allowed loss 0.01" in decision.reasons

@@ -436,3 +436,18 @@ def test_a_served_model_reads_request_times_in_the_zone_it_was_trained_in(tmp_pa
     np.testing.assert_allclose(answer, [answer[0]] * 3, rtol=0, atol=1e-12)
     saturday_utc = rows.head(1).assign(seen_at="2013-08-31 02:30:00")  # naive: 02:30 on Saturday in New York
     assert not np.allclose(probabilities(model.predict_raw(payload(saturday_utc, list(rows.columns))))[1], answer[:1])
+
+
+def test_a_value_the_scaler_lifts_beyond_the_random_forests_float32_is_a_bad_request(tmp_path):
+    # Within the server's bound (float32's range), but (x - mean) / scale is not: ratio's scale is ~0.29.
+    # Found by tests/property/test_fastpath.py; it answered 500 (bug 11's bound is on the value as sent).
+    config = config_for("onehot")  # scaled numbers
+    pipeline, _ = fit(synthetic_rows(300, seed=1), config, Trial("random_forest", {"n_estimators": 3}))
+    rows = features(synthetic_rows(2, seed=2), config)
+    model = serve(pipeline, config, tmp_path)
+    assert model.prediction_path.name == "fast"
+    request = payload(rows, list(rows.columns))
+    request["data"]["ndarray"][1][list(rows.columns).index("ratio")] = 3e38
+    with pytest.raises(RequestError, match="row 1: .*too large for the model") as caught:
+        model.predict_raw(request)
+    assert caught.value.status_code == 400 and model.health_status()["bad_requests"] == 1
