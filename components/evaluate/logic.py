@@ -91,8 +91,13 @@ def bless(
     spec: BlessingSpec,
     compared_candidate: Mapping[str, float] | None = None,
     not_compared: str = "",
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Blessing:
     """Decides whether a candidate is good enough.
+
+    With no floors configured, the baselines of the same run stand in for them: the candidate must beat
+    the majority-class baseline and lose at most ``spec.max_loss_to_baseline`` to the logistic-regression
+    baseline on ``spec.baseline_metric``, so a model worse than a plain linear one is never blessed by default.
 
     A metric that is missing (NaN) for the candidate, or for the champion it is compared with, refuses the
     blessing, and its reason says the metric is missing.
@@ -105,8 +110,13 @@ def bless(
         compared_candidate: The candidate's metrics on the rows the champion was scored on, when these are
             fewer than the test split; ``candidate`` otherwise.
         not_compared: Why a model in production could not be compared (empty when there is none, or it was).
+        baselines: The baselines' test metrics by name (``majority_class``, ``logistic_regression``).
     """
     reasons, blessed = [], True
+    if not spec.floors and baselines:
+        baseline_blessed, baseline_reasons = _against_baselines(candidate, baselines, spec)
+        blessed &= baseline_blessed
+        reasons.extend(baseline_reasons)
     for metric, floor in sorted(spec.floors.items()):
         value = candidate.get(metric, float("nan"))
         lower = metric in LOWER_IS_BETTER
@@ -119,11 +129,8 @@ def bless(
         blessed &= ok
         reasons.append(f"{metric} {value:.4f} {'meets' if ok else 'misses'} {bound}")
     if champion is None:
-        reasons.append(
-            f"{not_compared}: the floors alone decide"
-            if not_compared
-            else "no model in production: the floors alone decide"
-        )
+        deciders = "the floors alone decide" if spec.floors or not baselines else "the baselines alone decide"
+        reasons.append(f"{not_compared}: {deciders}" if not_compared else f"no model in production: {deciders}")
     else:
         compared = candidate if compared_candidate is None else compared_candidate
         for metric, margin in sorted(spec.max_regression.items()):
@@ -145,6 +152,29 @@ def bless(
                 + (f"{'within' if ok else 'worse than'} the allowed loss {margin:g}" if loss > 0 else "not worse")
             )
     return Blessing(bool(blessed), tuple(reasons))
+
+
+def _against_baselines(
+    candidate: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]], spec: BlessingSpec
+) -> tuple[bool, list[str]]:
+    """The default gate when no floors are configured: beat the majority class, stay near the linear model."""
+    metric, margin = spec.baseline_metric, spec.max_loss_to_baseline
+    lower = metric in LOWER_IS_BETTER
+    value = candidate.get(metric, float("nan"))
+    majority = baselines.get("majority_class", {}).get(metric, float("nan"))
+    linear = baselines.get("logistic_regression", {}).get(metric, float("nan"))
+    prefix = "no floors configured, so the baselines of this run decide"
+    if math.isnan(value) or math.isnan(majority) or math.isnan(linear):
+        return False, [f"{prefix}: {metric} is missing (NaN) for the candidate or a baseline, not blessed"]
+    beats = value < majority if lower else value > majority
+    loss = (value - linear) if lower else (linear - value)
+    close = loss <= margin
+    return beats and close, [
+        f"{prefix}: {metric} {value:.4f} {'beats' if beats else 'does not beat'} the majority-class baseline's "
+        f"{majority:.4f}",
+        f"{metric} {value:.4f} against the logistic-regression baseline's {linear:.4f}: "
+        + (f"{'within' if close else 'worse than'} the allowed loss {margin:g}" if loss > 0 else "not worse"),
+    ]
 
 
 def slice_metrics(
@@ -396,12 +426,14 @@ def analyse_model(
         champion_record, notes = compare_with_champion(
             champion, champion_version, test, labels, proba, classes, config, champion_training
         )
+    baseline_metrics = baselines(train, test, config)
     decision = bless(
         metrics,
         champion_record["metrics"] if champion_record else None,
         config.analysis.blessing,
         compared_candidate=champion_record["candidate_metrics"] if champion_record else None,
         not_compared=champion_record["not_compared"] if champion_record else "",
+        baselines=baseline_metrics,
     )
     blessing = Blessing(decision.blessed, decision.reasons + tuple(notes))
     return Analysis(
@@ -411,7 +443,7 @@ def analyse_model(
         roc=roc_points(labels, proba, classes),
         slices=slices,
         slice_gaps=gaps,
-        baselines=baselines(train, test, config),
+        baselines=baseline_metrics,
         champion=champion_record,
         blessing=blessing,
         rows=int(len(test)),

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from components.common.config.loader import check_known
+from components.common.errors import ConfigError
 
 # The metrics evaluation computes, which thresholds (blessing floors, live quality) may name.
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
@@ -20,10 +21,16 @@ class BlessingSpec:
             highest acceptable).
         max_regression: Largest allowed loss against the production model per metric, on the same
             test rows (absolute units of the metric).
+        baseline_metric: With no floors configured, the metric on which a candidate must beat the
+            majority-class baseline and stay close to the logistic-regression baseline of the same run.
+        max_loss_to_baseline: How far below the logistic-regression baseline (absolute units of
+            ``baseline_metric``) a candidate may be and still be blessed when no floors are configured.
     """
 
     floors: Mapping[str, float] = field(default_factory=dict)
     max_regression: Mapping[str, float] = field(default_factory=dict)
+    baseline_metric: str = "roc_auc"
+    max_loss_to_baseline: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -62,4 +69,9 @@ def check_analysis(analysis: AnalysisSpec, where: str) -> None:
         ConfigError: Naming the first unknown metric of the floors or the allowed regressions.
     """
     blessing = analysis.blessing
-    check_metrics([*blessing.floors, *blessing.max_regression], "analysis.blessing", where)
+    check_metrics([*blessing.floors, *blessing.max_regression, blessing.baseline_metric], "analysis.blessing", where)
+    if not blessing.max_loss_to_baseline >= 0:
+        raise ConfigError(
+            f"analysis.blessing.max_loss_to_baseline of {where} is {blessing.max_loss_to_baseline}, not >= 0",
+            hint="0 asks a candidate to match the logistic-regression baseline at least",
+        )

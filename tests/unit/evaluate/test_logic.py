@@ -212,3 +212,40 @@ def test_the_candidate_is_held_against_the_champion_on_the_rows_both_were_scored
     decision = bless({"roc_auc": 0.80}, {"roc_auc": 0.75}, spec, compared_candidate={"roc_auc": 0.70})
     assert not decision.blessed
     assert "roc_auc 0.7000 against the champion's 0.7500: worse than the allowed loss 0.01" in decision.reasons
+
+
+BASELINES = {"majority_class": {"roc_auc": 0.5}, "logistic_regression": {"roc_auc": 0.70}}
+
+
+@pytest.mark.parametrize(
+    ("roc_auc", "blessed", "reason"),
+    [
+        (0.72, True, "roc_auc 0.7200 against the logistic-regression baseline's 0.7000: not worse"),
+        (0.69, True, "within the allowed loss 0.02"),
+        (0.67, False, "worse than the allowed loss 0.02"),
+        (0.50, False, "does not beat the majority-class baseline's 0.5000"),
+    ],
+)
+def test_without_floors_the_baselines_of_the_run_decide(roc_auc, blessed, reason):
+    decision = bless({"roc_auc": roc_auc}, None, BlessingSpec(), baselines=BASELINES)
+
+    assert decision.blessed is blessed
+    assert decision.reasons[0].startswith("no floors configured, so the baselines of this run decide: roc_auc")
+    assert any(reason in line for line in decision.reasons), decision.reasons
+    assert decision.reasons[-1] == "no model in production: the baselines alone decide"
+
+
+def test_configured_floors_replace_the_baseline_rule():
+    decision = bless({"roc_auc": 0.61}, None, BlessingSpec(floors={"roc_auc": 0.6}), baselines=BASELINES)
+
+    assert decision.blessed
+    assert not any("baseline" in line for line in decision.reasons)
+
+
+def test_the_baseline_rule_follows_a_loss_metric_and_its_margin():
+    spec = BlessingSpec(baseline_metric="log_loss", max_loss_to_baseline=0.05)
+    baselines = {"majority_class": {"log_loss": 0.69}, "logistic_regression": {"log_loss": 0.50}}
+
+    assert bless({"log_loss": 0.54}, None, spec, baselines=baselines).blessed
+    assert not bless({"log_loss": 0.56}, None, spec, baselines=baselines).blessed
+    assert not bless({"log_loss": 0.70}, None, spec, baselines=baselines).blessed
