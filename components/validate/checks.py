@@ -28,7 +28,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.tree import DecisionTreeClassifier
 
 from components.common.config import CorrelationSpec, LabelSpec, NoiseSpec
-from components.validate.noise import categorical_noise, floor
+from components.validate.noise import categorical_noise, floor, generator
 from components.validate.results import Finding, LabelShares, Relation
 
 Grade = Callable[[str], str]
@@ -57,7 +57,6 @@ def check_label(
     findings: list[Finding] = []
     measured: list[LabelShares] = []
     train = class_counts(labels["train"]) if "train" in labels else {}
-    rng = np.random.default_rng(noise.seed)
     for split, column in labels.items():
         counts = class_counts(column)
         if not counts:
@@ -108,6 +107,7 @@ def check_label(
                 )
             )
         shift = _share_shift(train, counts)
+        rng = generator(noise.seed, str(column.name))
         drawn = categorical_noise(train, sum(train.values()), sum(counts.values()), noise.draws, rng)
         noise_floor = floor(drawn, noise.quantile)
         threshold = max(spec.max_share_shift, noise_floor)

@@ -54,6 +54,7 @@ from components.validate.noise import (
     Histogram,
     categorical_noise,
     floor,
+    generator,
     numeric_noise,
     standard_histogram,
     value_counts,
@@ -321,7 +322,6 @@ def noise_floors(
         noise: Draws, quantile and seed.
         values: Rows of the reference, for numeric features.
     """
-    rng = np.random.default_rng(noise.seed)
     by_name = {".".join(f.path.step) or f.name: f for f in reference.features}
     rows = int(reference.num_examples)
     floors = {}
@@ -330,17 +330,23 @@ def noise_floors(
         if stats is None or noise.draws <= 0:
             continue
         if stats.HasField("string_stats"):
-            drawn = categorical_noise(value_counts(stats), rows, compared_rows, noise.draws, rng)
+            drawn = categorical_noise(
+                value_counts(stats), rows, compared_rows, noise.draws, generator(noise.seed, name)
+            )
         elif values is not None and name in values:
             column = pd.to_numeric(values[name], errors="coerce") if values[name].dtype == object else values[name]
             drawn = numeric_noise(
-                prepare_frame(column.to_frame())[name].to_numpy(float), rows, compared_rows, noise.draws, rng
+                prepare_frame(column.to_frame())[name].to_numpy(float),
+                rows,
+                compared_rows,
+                noise.draws,
+                generator(noise.seed, name),
             )
         else:
             histogram = standard_histogram(stats)
             if histogram is None:
                 continue
-            drawn = numeric_noise(_spread(histogram), rows, compared_rows, noise.draws, rng)
+            drawn = numeric_noise(_spread(histogram), rows, compared_rows, noise.draws, generator(noise.seed, name))
         floors[name] = floor(drawn, noise.quantile)
     return floors
 

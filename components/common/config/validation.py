@@ -59,8 +59,8 @@ class NoiseSpec:
         seed: Seed of the draws (the same data gives the same floors).
     """
 
-    draws: int = 100
-    quantile: float = 0.99
+    draws: int = 1000
+    quantile: float = 0.995
     seed: int = 0
 
 
