@@ -31,7 +31,7 @@ import numpy as np
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 BUCKETS = 10  # TFDV's default num_histogram_buckets
-SIZE_CAP = 10_000  # larger samples are drawn at this size: an upper bound of their floor, ~0.001, far below thresholds
+SIZE_CAP = 10_000  # larger numeric samples are drawn at this size: an upper bound of their floor (~0.02)
 VALUES_PER_DRAW_SET = 1_000_000  # numeric values drawn per feature at most (memory and time)...
 MIN_DRAWS = 50  # ...but never fewer draws than this
 
@@ -147,8 +147,8 @@ def categorical_noise(
     if draws <= 0 or shares.sum() <= 0 or min(size_a, size_b) <= 0:
         return np.zeros(0)
     shares = shares / shares.sum()
-    a = rng.multinomial(min(size_a, SIZE_CAP), shares, size=draws).astype(float)
-    b = rng.multinomial(min(size_b, SIZE_CAP), shares, size=draws).astype(float)
+    a = rng.multinomial(size_a, shares, size=draws).astype(float)  # counts only: any size costs the same
+    b = rng.multinomial(size_b, shares, size=draws).astype(float)
     return np.max(np.abs(a / a.sum(axis=1, keepdims=True) - b / b.sum(axis=1, keepdims=True)), axis=1)
 
 
