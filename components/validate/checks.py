@@ -34,6 +34,13 @@ from components.validate.results import Finding, LabelShares, Relation
 Grade = Callable[[str], str]
 
 
+def as_floats(values: pd.Series) -> np.ndarray:
+    """A column as float64 with NaN for missing values (nullable integers, booleans and text numbers too)."""
+    if values.dtype == object:
+        values = pd.to_numeric(values, errors="coerce")
+    return values.to_numpy(dtype="float64", na_value=np.nan)
+
+
 def class_counts(labels: pd.Series) -> dict[str, int]:
     """Rows per class (as text, so 1 and "1" are one class), missing labels left out."""
     counts = labels.dropna().astype(str).value_counts()
@@ -141,7 +148,7 @@ def check_correlation(
     relations: list[Relation] = []
     numbers = [name for name in numeric if name in train]
     if len(numbers) > 1:
-        matrix = train[numbers].astype(float).corr().to_numpy()
+        matrix = pd.DataFrame({name: as_floats(train[name]) for name in numbers}).corr().to_numpy()
         for i, first in enumerate(numbers):
             for j in range(i + 1, len(numbers)):
                 if np.isfinite(matrix[i, j]):
@@ -149,7 +156,7 @@ def check_correlation(
                         Relation(first, numbers[j], "pearson", abs(float(matrix[i, j])), spec.max_correlation)
                     )
     categories = [name for name in categorical if name in train]
-    codes = {name: pd.factorize(train[name].astype(object), use_na_sentinel=True)[0] for name in categories}
+    codes = {name: np.asarray(pd.Categorical(train[name]).codes) for name in categories}  # missing: -1
     for i, first in enumerate(categories):
         for second in categories[i + 1 :]:
             relations.append(
@@ -227,7 +234,9 @@ def check_leakage(
         if name in numeric:
             score = _tree_score(train[name], y_train, evaluation[name], y_eval, len(classes))
             correlation = (
-                abs(float(train[name].astype(float).corr(train[label].astype(float)))) if numeric_label else 0.0
+                abs(float(pd.Series(as_floats(train[name])).corr(pd.Series(as_floats(train[label])))))
+                if numeric_label
+                else 0.0
             )
         else:
             score = _purity_score(train[name], y_train, evaluation[name], y_eval)
@@ -260,8 +269,7 @@ def _tree_score(
     train: pd.Series, y_train: np.ndarray, evaluation: pd.Series, y_eval: np.ndarray, classes: int
 ) -> float:
     """The lower balanced accuracy, on train and eval, of a shallow tree on one numeric feature."""
-    x_train = train.astype(float).to_numpy()[:, None]
-    x_eval = evaluation.astype(float).to_numpy()[:, None]
+    x_train, x_eval = as_floats(train)[:, None], as_floats(evaluation)[:, None]
     tree = DecisionTreeClassifier(max_leaf_nodes=max(2, 2 * classes), random_state=0).fit(x_train, y_train)
     return min(
         float(balanced_accuracy_score(y_train, tree.predict(x_train))),

@@ -49,7 +49,7 @@ from components.common.config import DEFAULT_SEVERITY, SPLITS, NoiseSpec, Thresh
 from components.common.datasets import DatasetRef
 from components.common.errors import DataError, NotFoundError
 from components.common.storage import ObjectStore
-from components.validate.checks import check_correlation, check_label, check_leakage
+from components.validate.checks import as_floats, check_correlation, check_label, check_leakage
 from components.validate.noise import (
     Histogram,
     categorical_noise,
@@ -334,14 +334,8 @@ def noise_floors(
                 value_counts(stats), rows, compared_rows, noise.draws, generator(noise.seed, name)
             )
         elif values is not None and name in values:
-            column = pd.to_numeric(values[name], errors="coerce") if values[name].dtype == object else values[name]
-            drawn = numeric_noise(
-                prepare_frame(column.to_frame())[name].to_numpy(float),
-                rows,
-                compared_rows,
-                noise.draws,
-                generator(noise.seed, name),
-            )
+            column = as_floats(prepare_frame(values[[name]])[name])
+            drawn = numeric_noise(column, rows, compared_rows, noise.draws, generator(noise.seed, name))
         else:
             histogram = standard_histogram(stats)
             if histogram is None:
