@@ -31,7 +31,7 @@ import numpy as np
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 BUCKETS = 10  # TFDV's default num_histogram_buckets
-SIZE_CAP = 10_000  # larger numeric samples are drawn at this size: an upper bound of their floor (~0.02)
+SIZE_CAP = 10_000  # larger numeric samples are drawn at this size, their divergences scaled to the real sizes
 VALUES_PER_DRAW_SET = 1_000_000  # numeric values drawn per feature at most (memory and time)...
 MIN_DRAWS = 50  # ...but never fewer draws than this
 
@@ -170,10 +170,13 @@ def numeric_noise(values: np.ndarray, size_a: int, size_b: int, draws: int, rng:
     values = values[np.isfinite(values)]
     if draws <= 0 or len(values) == 0 or min(size_a, size_b) <= 0:
         return np.zeros(0)
-    size_a, size_b = min(size_a, SIZE_CAP), min(size_b, SIZE_CAP)
-    draws = max(min(draws, MIN_DRAWS), min(draws, VALUES_PER_DRAW_SET // (size_a + size_b)))
-    first = rng.choice(values, size=(draws, size_a))
-    second = rng.choice(values, size=(draws, size_b))
+    drawn_a, drawn_b = min(size_a, SIZE_CAP), min(size_b, SIZE_CAP)
+    # Without a change the divergence of two samples shrinks as 1/size_a + 1/size_b (it is a chi-square
+    # statistic over the effective size): capped draws are scaled down to the real sizes by that ratio.
+    scale = (1 / size_a + 1 / size_b) / (1 / drawn_a + 1 / drawn_b)
+    draws = max(min(draws, MIN_DRAWS), min(draws, VALUES_PER_DRAW_SET // (drawn_a + drawn_b)))
+    first = rng.choice(values, size=(draws, drawn_a))
+    second = rng.choice(values, size=(draws, drawn_b))
     edges_a, counts_a = _equal_width(first)
     edges_b, counts_b = _equal_width(second)
     edges = np.sort(np.concatenate([edges_a, edges_b], axis=1), axis=1)  # repeated edges make empty buckets
@@ -183,7 +186,7 @@ def numeric_noise(values: np.ndarray, size_a: int, size_b: int, draws: int, rng:
     for row in np.flatnonzero(single):  # a sample of one value is a point bucket: TFDV aligns those apart
         a, b = equal_width_histograms(first[row : row + 1])[0], equal_width_histograms(second[row : row + 1])[0]
         result[row] = jensen_shannon(a, b)
-    return result
+    return result * scale
 
 
 def _equal_width(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
