@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.tree import DecisionTreeClassifier
 
 from components.common.config import CorrelationSpec, LabelSpec, NoiseSpec
@@ -32,6 +31,7 @@ from components.validate.noise import categorical_noise, floor, generator
 from components.validate.results import Finding, LabelShares, Relation
 
 Grade = Callable[[str], str]
+LEAKAGE_ROWS = 20_000  # rows of train and of eval a one-feature model reads: plenty to see a perfect predictor
 
 
 def as_floats(values: pd.Series) -> np.ndarray:
@@ -220,10 +220,11 @@ def check_leakage(
     """
     if label not in train or label not in evaluation:
         return [], []
-    train = train[train[label].notna()]
-    evaluation = evaluation[evaluation[label].notna()]
-    y_train, y_eval = train[label].astype(str).to_numpy(), evaluation[label].astype(str).to_numpy()
-    classes = np.unique(y_train)
+    train = train[train[label].notna()].iloc[:LEAKAGE_ROWS]
+    evaluation = evaluation[evaluation[label].notna()].iloc[:LEAKAGE_ROWS]
+    classes, y_train = np.unique(train[label].astype(str).to_numpy(), return_inverse=True)
+    lookup = {name: code for code, name in enumerate(classes)}
+    y_eval = evaluation[label].astype(str).map(lookup).fillna(-1).to_numpy(dtype=int)  # -1: a class train lacks
     if len(classes) < 2 or len(evaluation) == 0:
         return [], []
     findings, relations = [], []
@@ -265,31 +266,32 @@ def check_leakage(
     return findings, relations
 
 
+def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """The mean recall over the true classes of integer-coded labels (scikit-learn's, without its checks)."""
+    classes = np.unique(truth)
+    recalls = [np.mean(predicted[truth == c] == c) for c in classes]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
 def _tree_score(
     train: pd.Series, y_train: np.ndarray, evaluation: pd.Series, y_eval: np.ndarray, classes: int
 ) -> float:
     """The lower balanced accuracy, on train and eval, of a shallow tree on one numeric feature."""
     x_train, x_eval = as_floats(train)[:, None], as_floats(evaluation)[:, None]
     tree = DecisionTreeClassifier(max_leaf_nodes=max(2, 2 * classes), random_state=0).fit(x_train, y_train)
-    return min(
-        float(balanced_accuracy_score(y_train, tree.predict(x_train))),
-        float(balanced_accuracy_score(y_eval, tree.predict(x_eval))),
-    )
+    return min(balanced_accuracy(y_train, tree.predict(x_train)), balanced_accuracy(y_eval, tree.predict(x_eval)))
 
 
 def _purity_score(train: pd.Series, y_train: np.ndarray, evaluation: pd.Series, y_eval: np.ndarray) -> float:
     """The lower balanced accuracy, on train and eval, of predicting each value's majority class in train."""
-    values = train.astype(object).where(train.notna(), "<missing>").astype(str).to_numpy()
-    frame = pd.DataFrame({"value": values, "label": y_train})
-    majority = frame.groupby("value")["label"].agg(lambda s: s.value_counts().index[0])
-    fallback = pd.Series(y_train).value_counts().index[0]
-    eval_values = evaluation.astype(object).where(evaluation.notna(), "<missing>").astype(str)
-    predicted_train = majority.reindex(values).to_numpy()
-    predicted_eval = majority.reindex(eval_values.to_numpy()).fillna(fallback).to_numpy()
-    return min(
-        float(balanced_accuracy_score(y_train, predicted_train)),
-        float(balanced_accuracy_score(y_eval, predicted_eval)),
-    )
+    codes, uniques = pd.factorize(train.astype(str).where(train.notna(), "<missing>"))
+    table = np.zeros((len(uniques), int(y_train.max()) + 1))
+    np.add.at(table, (codes, y_train), 1)
+    majority = table.argmax(axis=1)
+    fallback = int(np.bincount(y_train).argmax())
+    eval_codes = pd.Index(uniques).get_indexer(evaluation.astype(str).where(evaluation.notna(), "<missing>"))
+    predicted_eval = np.where(eval_codes >= 0, majority[np.maximum(eval_codes, 0)], fallback)
+    return min(balanced_accuracy(y_train, majority[codes]), balanced_accuracy(y_eval, predicted_eval))
 
 
 def _share_shift(first: Mapping[str, int], second: Mapping[str, int]) -> float:

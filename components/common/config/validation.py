@@ -91,7 +91,8 @@ class CorrelationSpec:
             the feature is reported as possible target leakage (TARGET_LEAKAGE).
         leakage_correlation: Absolute correlation of a numeric feature with a numeric label from
             which it is reported as possible target leakage.
-        sample_rows: Rows of train (and eval) these checks read at most (the first ones).
+        sample_rows: Rows of train (and eval) these checks read at most (the first ones); the
+            one-feature models of the leakage check read at most 20,000 of them.
     """
 
     max_correlation: float = 0.95
