@@ -24,6 +24,8 @@ from components.common.html import (
 )
 from components.validate.results import Distance, Finding, LabelShares, Relation, ValidationResult
 
+RELATIONS_SHOWN = 40  # the strongest relations, relative to their thresholds; a wide table has hundreds of pairs
+
 
 def render_report(result: ValidationResult, use_case: str) -> str:
     """Returns the whole report as one HTML document.
@@ -146,11 +148,16 @@ def _relations_table(relations: Sequence[Relation]) -> str:
     if not relations:
         return '<table id="relations"><tr><td>Not checked.</td></tr></table>'
     ordered = sorted(relations, key=lambda r: -r.value / max(r.threshold, 1e-9))
+    shown, hidden = ordered[:RELATIONS_SHOWN], len(ordered) - RELATIONS_SHOWN
     rows = "".join(
         f"<tr><td>{escape(r.first)}</td><td>{escape(r.second)}</td><td>{escape(r.measure)}</td>"
         f'<td class="num{" alert" if r.alerts else ""}">{r.value:.4f}</td><td class="num">{r.threshold:g}</td></tr>'
-        for r in ordered
+        for r in shown
     )
+    if hidden > 0:
+        rows += (
+            f'<tr><td colspan="5">{hidden:,} weaker relations not shown (all are in anomalies/findings.json).</td></tr>'
+        )
     head = "<tr><th>column</th><th>with</th><th>measure</th><th>value</th><th>threshold</th></tr>"
     return f'<table id="relations">{head}{rows}</table>'
 
