@@ -3,3 +3,7 @@
 
 bench-pipeline: $(ENV_STAMP) ## Benchmark the whole local pipeline on all demo flights, cold: per-task wall time, start-up and imports vs work, peak RSS.
 	$(VENV)/bin/python -m benchmarks.bench_pipeline
+
+.PHONY: bench-gates
+bench-gates: $(ENV_STAMP) ## Benchmark the validation gates on small public data sets: false alarms on clean random splits, detection of corrupted twins.
+	$(VENV)/bin/python -m benchmarks.bench_gates --seeds 5

@@ -16,7 +16,7 @@ def validate_data(
     report: dsl.Output[dsl.HTML],
     summary: dsl.OutputPath(str),
 ) -> bool:
-    """Validates a dataset version with TFDV: schema, skew between train and eval, drift since the last version.
+    """Validates a dataset version with TFDV: schema, sample-aware skew and drift, label, correlation and leakage.
 
     Invalid data is an output (is_valid false), not a failure: the pipeline branches on it.
 
@@ -29,8 +29,10 @@ def validate_data(
     Returns:
         statistics: TFDV statistics of every split (binary DatasetFeatureStatisticsList).
         anomalies: Every finding as JSON, and TFDV's anomalies of each check as text protobuf.
-        metrics: The skew and drift distance of every feature, and the numbers of errors and warnings.
-        report: A self-contained HTML report: verdict, anomalies, distances and every feature drawn.
+        metrics: The skew and drift distance of every feature with its noise floor and threshold, the
+            label's share shifts, and the numbers of errors and warnings.
+        report: A self-contained HTML report: verdict, anomalies, distances, label, correlation and
+            leakage, and every feature drawn.
         summary: The verdict and one line per anomaly.
         Output: True when no anomaly blocks training (the gate; a single return value, since
             kfp.local resolves only a task's Output in dsl.If conditions).

@@ -9,7 +9,11 @@ What TFX's StatisticsGen, SchemaGen and ExampleValidator do, plus what they leav
 - every split validated against the schema; drift against the previous dataset version and skew
   between train and eval measured for every feature, also below the threshold (TFDV only records a
   distance for features with a comparator and a threshold, so every feature gets both);
-- checks TFDV lacks: empty or tiny splits and duplicated rows;
+- skew and drift judged against the noise their sample sizes alone produce: a feature alerts above
+  ``max(configured threshold, noise floor)`` (:mod:`components.validate.noise`), so a small clean data
+  set is not blocked by chance while a large one is judged by the configured thresholds;
+- checks TFDV lacks: empty or tiny splits, duplicated rows, the label's classes, correlated features
+  and target leakage (:mod:`components.validate.checks`);
 - one severity per anomaly kind from the config: errors block training, warnings are reported.
 
 The functions take statistics, schemas and frames and return values (the result objects of
@@ -22,9 +26,10 @@ the result. The task around it (settings, YAML, the artifacts and the report) is
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +45,20 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_p
 
 from components.common import datasets
 from components.common.arrow import open_parquet, pa
-from components.common.config import SPLITS, Thresholds, UseCaseConfig
+from components.common.config import DEFAULT_SEVERITY, SPLITS, NoiseSpec, Thresholds, UseCaseConfig
 from components.common.datasets import DatasetRef
 from components.common.errors import DataError, NotFoundError
 from components.common.storage import ObjectStore
+from components.validate.checks import as_floats, check_correlation, check_label, check_leakage
+from components.validate.noise import (
+    Histogram,
+    categorical_noise,
+    floor,
+    generator,
+    numeric_noise,
+    standard_histogram,
+    value_counts,
+)
 from components.validate.results import (
     Distance,
     Finding,
@@ -57,6 +72,7 @@ log = logging.getLogger(__name__)
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS = "statistics.pb"
 MEASURE_ONLY = 1.0  # both distances are at most 1, so this threshold records without alerting
+SAMPLE_ROWS = 200_000  # rows per split read for the row checks when the Beam engine computes statistics
 
 
 # --- statistics --------------------------------------------------------------------------------
@@ -234,37 +250,115 @@ def load_schema(path: Path) -> schema_pb2.Schema:
     return parse_schema(path.read_text())
 
 
-def with_comparators(schema: schema_pb2.Schema, config: UseCaseConfig, check: str) -> schema_pb2.Schema:
-    """Returns a copy of the schema with a drift or skew comparator on every feature and the label.
+def configured_thresholds(schema: schema_pb2.Schema, config: UseCaseConfig, check: str) -> dict[str, float]:
+    """The configured drift or skew threshold of every compared feature and the label, by name.
 
-    Numeric columns get Jensen-Shannon divergence (L-infinity does nothing on them), text columns
-    L-infinity distance; each with the threshold the config gives its kind.
+    A feature's own threshold first, then datetime features measure only (:data:`MEASURE_ONLY`),
+    then the threshold of its kind (categorical for text and categorical integers, else numeric).
     """
     thresholds: Thresholds = getattr(config.validation, check)
     categorical = set(config.features.categorical)
     datetimes = set(config.features.datetime)
     compared = set(config.features.all()) | {config.target.name}
-    result = copy.deepcopy(schema)
-    for feature in result.feature:
+    result = {}
+    for feature in schema.feature:
         if feature.name not in compared:
             continue
-        comparator = feature.drift_comparator if check == "drift" else feature.skew_comparator
-        text = feature.type == schema_pb2.BYTES or (
-            feature.HasField("int_domain") and feature.int_domain.is_categorical
-        )
         if feature.name in thresholds.features:
-            threshold = thresholds.features[feature.name]
+            result[feature.name] = thresholds.features[feature.name]
         elif feature.name in datetimes:
-            threshold = MEASURE_ONLY
-        elif feature.name in categorical or text:
-            threshold = thresholds.categorical
+            result[feature.name] = MEASURE_ONLY
+        elif feature.name in categorical or _is_text(feature):
+            result[feature.name] = thresholds.categorical
         else:
-            threshold = thresholds.numeric
-        if text:
+            result[feature.name] = thresholds.numeric
+    return result
+
+
+def with_comparators(
+    schema: schema_pb2.Schema, config: UseCaseConfig, check: str, floors: Mapping[str, float] | None = None
+) -> schema_pb2.Schema:
+    """Returns a copy of the schema with a drift or skew comparator on every feature and the label.
+
+    Numeric columns get Jensen-Shannon divergence (L-infinity does nothing on them), text columns
+    L-infinity distance; each with the threshold the config gives its kind, raised to the feature's
+    noise floor when ``floors`` has one (datetime features keep measuring only).
+    """
+    configured = configured_thresholds(schema, config, check)
+    result = copy.deepcopy(schema)
+    for feature in result.feature:
+        if feature.name not in configured:
+            continue
+        comparator = feature.drift_comparator if check == "drift" else feature.skew_comparator
+        threshold = configured[feature.name]
+        if threshold < MEASURE_ONLY:
+            threshold = max(threshold, (floors or {}).get(feature.name, 0.0))
+        if _is_text(feature):
             comparator.infinity_norm.threshold = threshold
         else:
             comparator.jensen_shannon_divergence.threshold = threshold
     return result
+
+
+def noise_floors(
+    reference: statistics_pb2.DatasetFeatureStatistics,
+    compared_rows: int,
+    names: Iterable[str],
+    noise: NoiseSpec,
+    values: pd.DataFrame | None = None,
+) -> dict[str, float]:
+    """The noise floor of every named feature: how far two samples of the reference lie apart by chance.
+
+    Both samples are drawn at their real sizes: the reference's own and ``compared_rows``.
+
+    Categorical features (value counts) are drawn from the reference's shares; numeric ones from the
+    reference's rows in ``values`` when given, else from its standard histogram (values spread evenly
+    through each bucket, as TFDV assumes). See :mod:`components.validate.noise`.
+
+    Args:
+        reference: Statistics of the reference split (train).
+        compared_rows: Rows of the compared split (eval, or the previous version's train).
+        names: The compared features.
+        noise: Draws, quantile and seed.
+        values: Rows of the reference, for numeric features.
+    """
+    by_name = {".".join(f.path.step) or f.name: f for f in reference.features}
+    rows = int(reference.num_examples)
+    floors = {}
+    for name in sorted(names):
+        stats = by_name.get(name)
+        if stats is None or noise.draws <= 0:
+            continue
+        if stats.HasField("string_stats"):
+            drawn = categorical_noise(
+                value_counts(stats), rows, compared_rows, noise.draws, generator(noise.seed, name)
+            )
+        elif values is not None and name in values:
+            column = as_floats(prepare_frame(values[[name]])[name])
+            drawn = numeric_noise(column, rows, compared_rows, noise.draws, generator(noise.seed, name))
+        else:
+            histogram = standard_histogram(stats)
+            if histogram is None:
+                continue
+            drawn = numeric_noise(_spread(histogram), rows, compared_rows, noise.draws, generator(noise.seed, name))
+        floors[name] = floor(drawn, noise.quantile)
+    return floors
+
+
+def _spread(histogram: Histogram, points: int = 2000) -> np.ndarray:
+    """Values spread evenly through a histogram's buckets, in proportion to their counts."""
+    kept = np.isfinite(histogram.lows) & np.isfinite(histogram.highs) & (histogram.counts > 0)
+    lows, highs, counts = histogram.lows[kept], histogram.highs[kept], histogram.counts[kept]
+    if not counts.sum():
+        return np.zeros(0)
+    per_bucket = np.maximum(1, np.round(counts / counts.sum() * points)).astype(int)
+    return np.concatenate(
+        [low + (high - low) * (np.arange(k) + 0.5) / k for low, high, k in zip(lows, highs, per_bucket, strict=True)]
+    )
+
+
+def _is_text(feature: schema_pb2.Feature) -> bool:
+    return feature.type == schema_pb2.BYTES or (feature.HasField("int_domain") and feature.int_domain.is_categorical)
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -278,6 +372,7 @@ def validate_statistics(
     previous: statistics_pb2.DatasetFeatureStatisticsList | None = None,
     previous_version: str | None = None,
     duplicates: Mapping[str, tuple[int, int]] | None = None,
+    samples: Mapping[str, pd.DataFrame] | None = None,
 ) -> ValidationResult:
     """Validates every split against the schema, measures skew and drift, and grades each finding.
 
@@ -289,13 +384,16 @@ def validate_statistics(
         previous: Statistics of the previous dataset version, for drift; None skips drift.
         previous_version: Its id.
         duplicates: Duplicated and total rows per split, from :func:`duplicate_fraction`.
+        samples: Rows of each split (all, or the first :data:`SAMPLE_ROWS`): the numeric noise floors
+            draw from train's, and the label, correlation and leakage checks read them; None skips
+            those checks (the noise floors then draw from the statistics' histograms).
     """
     spec = config.validation
     findings: list[Finding] = []
     anomalies: dict[str, anomalies_pb2.Anomalies] = {}
 
     def grade(kind: str) -> str:
-        return spec.severity.get(kind, "error")
+        return spec.severity.get(kind, DEFAULT_SEVERITY.get(kind, "error"))
 
     for split in SPLITS:
         stats = split_statistics(statistics, split)
@@ -335,27 +433,83 @@ def validate_statistics(
 
     distances: list[Distance] = []
     train, evaluation = split_statistics(statistics, "train"), split_statistics(statistics, "eval")
-    if train.datasets[0].num_examples and evaluation.datasets[0].num_examples:
-        skew = tfdv.validate_statistics(
-            train, with_comparators(schema, config, "skew"), serving_statistics=evaluation, environment=TRAINING
+    train_rows = train.datasets[0].num_examples
+    train_sample = (samples or {}).get("train")
+    if train_rows and evaluation.datasets[0].num_examples:
+        measured, found, skew = _compare(
+            train, evaluation, schema, config, "skew", "train vs eval", grade, train_sample
         )
         anomalies["skew"] = skew
-        findings.extend(findings_from_anomalies(skew, "skew", "train vs eval", grade, comparators_only=True))
-        distances.extend(distances_from_anomalies(skew, "skew"))
-    if previous is not None and train.datasets[0].num_examples:
+        findings.extend(found)
+        distances.extend(measured)
+    if previous is not None and train_rows:
         old_train = split_statistics(previous, "train")
-        drift = tfdv.validate_statistics(
-            train, with_comparators(schema, config, "drift"), previous_statistics=old_train, environment=TRAINING
-        )
+        where = f"train vs {previous_version or 'previous'}"
+        measured, found, drift = _compare(train, old_train, schema, config, "drift", where, grade, train_sample)
         anomalies["drift"] = drift
-        findings.extend(
-            findings_from_anomalies(
-                drift, "drift", f"train vs {previous_version or 'previous'}", grade, comparators_only=True
+        findings.extend(found)
+        distances.extend(measured)
+    label_shares, relations = [], []
+    if samples and "train" in samples:
+        label = config.target.name
+        labels = {split: frame[label] for split, frame in samples.items() if label in frame and len(frame)}
+        found, label_shares = check_label(labels, spec.label, spec.noise, grade)
+        findings.extend(found)
+        numeric, categorical = config.features.numeric, config.features.categorical
+        head = spec.correlation.sample_rows
+        train_rows_sample = samples["train"].iloc[:head]
+        found, relations = check_correlation(train_rows_sample, numeric, categorical, spec.correlation, grade)
+        findings.extend(found)
+        if "eval" in samples and len(samples["eval"]):
+            found, leaks = check_leakage(
+                train_rows_sample, samples["eval"].iloc[:head], label, numeric, categorical, spec.correlation, grade
             )
-        )
-        distances.extend(distances_from_anomalies(drift, "drift"))
+            findings.extend(found)
+            relations.extend(leaks)
     findings.sort(key=lambda f: (f.severity != "error", f.check, f.split, f.feature))
-    return ValidationResult(version, findings, distances, statistics, anomalies, previous_version)
+    return ValidationResult(
+        version, findings, distances, statistics, anomalies, previous_version, label_shares, relations
+    )
+
+
+def _compare(
+    reference: statistics_pb2.DatasetFeatureStatisticsList,
+    compared: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    config: UseCaseConfig,
+    check: str,
+    where: str,
+    grade: Callable[[str], str],
+    values: pd.DataFrame | None,
+) -> tuple[list[Distance], list[Finding], anomalies_pb2.Anomalies]:
+    """Skew (``compared`` as serving) or drift (``compared`` as previous) with sample-aware thresholds."""
+    configured = configured_thresholds(schema, config, check)
+    compared_rows = int(compared.datasets[0].num_examples)
+    floors = noise_floors(reference.datasets[0], compared_rows, configured, config.validation.noise, values)
+    compared_schema = with_comparators(schema, config, check, floors)
+    if check == "drift":
+        anomalies = tfdv.validate_statistics(
+            reference, compared_schema, previous_statistics=compared, environment=TRAINING
+        )
+    else:
+        anomalies = tfdv.validate_statistics(
+            reference, compared_schema, serving_statistics=compared, environment=TRAINING
+        )
+    sizes = f"{reference.datasets[0].num_examples} vs {compared_rows} rows"
+    distances = [
+        dataclasses.replace(
+            d, configured=configured.get(d.feature, d.threshold), noise_floor=floors.get(d.feature, 0.0)
+        )
+        for d in distances_from_anomalies(anomalies, check)
+    ]
+    by_feature = {d.feature: d for d in distances}
+    findings = []
+    for finding in findings_from_anomalies(anomalies, check, where, grade, comparators_only=True):
+        distance = by_feature.get(finding.feature)
+        if distance is not None:
+            finding = dataclasses.replace(finding, description=f"{finding.description} {distance.explain(sizes)}")
+        findings.append(finding)
+    return distances, findings, anomalies
 
 
 def _present_fraction(stats: statistics_pb2.FeatureNameStatistics, rows: int) -> float:
@@ -440,7 +594,7 @@ def statistics_of(
         return stored
     log.info("dataset version %s has no statistics yet: computing them", ref.version)
     work_dir.mkdir(parents=True, exist_ok=True)
-    statistics, _ = compute_statistics(store, datasets.read_manifest(store, ref), config, work_dir, schema)
+    statistics, _, _ = compute_statistics(store, datasets.read_manifest(store, ref), config, work_dir, schema)
     if keep:
         store.put_bytes(store.bucket("datasets"), ref.key(STATISTICS), statistics.SerializeToString())
     return statistics
@@ -452,17 +606,22 @@ def compute_statistics(
     config: UseCaseConfig,
     work_dir: Path,
     schema: schema_pb2.Schema | None = None,
-) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, tuple[int, int]]]:
-    """Downloads a version's splits (verified) and computes their statistics and duplicate counts."""
+) -> tuple[statistics_pb2.DatasetFeatureStatisticsList, dict[str, tuple[int, int]], dict[str, pd.DataFrame]]:
+    """Downloads a version's splits (verified) and computes their statistics and duplicate counts.
+
+    Returns:
+        The statistics, the duplicated and total rows of each split, and each split's rows for the
+        row checks: all of them in process, the first :data:`SAMPLE_ROWS` with the Beam engine.
+    """
     files = {split: datasets.download_split(store, manifest, split, work_dir / f"{split}.parquet") for split in SPLITS}
     duplicates = {split: duplicate_fraction(_parquet_chunks(path)) for split, path in files.items()}
     if config.validation.statistics.engine == "beam":
         statistics = statistics_with_beam(files, work_dir, config.validation.statistics.beam_options, schema)
+        samples = {split: _parquet_head(path, SAMPLE_ROWS) for split, path in files.items()}
     else:
-        statistics = statistics_in_process(
-            {split: datasets.read_parquet(path) for split, path in files.items()}, schema
-        )
-    return statistics, duplicates
+        samples = {split: datasets.read_parquet(path) for split, path in files.items()}
+        statistics = statistics_in_process(samples, schema)
+    return statistics, duplicates, samples
 
 
 def validate_dataset(
@@ -482,7 +641,7 @@ def validate_dataset(
     ref = datasets.resolve(store, config.name, version)
     manifest = datasets.read_manifest(store, ref)
     with tempfile.TemporaryDirectory(prefix="mlcycle-validate-") as folder:
-        statistics, duplicates = compute_statistics(store, manifest, config, Path(folder), schema)
+        statistics, duplicates, samples = compute_statistics(store, manifest, config, Path(folder), schema)
         parent = manifest.get("parent")
         previous = (
             statistics_of(store, DatasetRef(config.name, parent), config, Path(folder) / "previous", schema)
@@ -490,7 +649,18 @@ def validate_dataset(
             else None
         )
     store.put_bytes(store.bucket("datasets"), ref.key(STATISTICS), statistics.SerializeToString())
-    return validate_statistics(statistics, schema, config, ref.version, previous, parent, duplicates)
+    return validate_statistics(statistics, schema, config, ref.version, previous, parent, duplicates, samples)
+
+
+def _parquet_head(path: Path, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of a Parquet file."""
+    chunks, read = [], 0
+    for chunk in _parquet_chunks(path):
+        chunks.append(chunk.iloc[: rows - read])
+        read += len(chunks[-1])
+        if read >= rows:
+            break
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
 
 
 def _parquet_chunks(path: Path) -> Iterable[pd.DataFrame]:

@@ -22,7 +22,9 @@ from components.common.html import (
     find_feature,
     numeric_chart,
 )
-from components.validate.results import Distance, Finding, ValidationResult
+from components.validate.results import Distance, Finding, LabelShares, Relation, ValidationResult
+
+RELATIONS_SHOWN = 40  # the strongest relations, relative to their thresholds; a wide table has hundreds of pairs
 
 
 def render_report(result: ValidationResult, use_case: str) -> str:
@@ -54,8 +56,17 @@ def render_report(result: ValidationResult, use_case: str) -> str:
         _findings_table(result.findings),
         "<h2>Drift and skew distances</h2>",
         "<p>Every compared feature, also below its threshold. "
-        "Jensen-Shannon divergence for numbers, L-infinity distance for categories.</p>",
+        "Jensen-Shannon divergence for numbers, L-infinity distance for categories. The threshold is the "
+        "configured one, raised to the noise floor where that is higher: the distance two samples of these "
+        "sizes drawn from the same rows reach by chance (a high quantile of bootstrap draws).</p>",
         _distances_table(result.distances),
+        "<h2>Label</h2>",
+        _label_table(result.label_shares),
+        "<h2>Correlation and leakage</h2>",
+        "<p>Pairs of features that carry the same information (absolute Pearson correlation of numbers, "
+        "bias-corrected Cram&eacute;r's V of categories) and every feature's balanced accuracy as a lone "
+        "predictor of the label (the lower of train and eval): near 1 is possible target leakage.</p>",
+        _relations_table(result.relations),
         "<h2>Features</h2>",
         _features_table(splits),
         "</body></html>",
@@ -91,9 +102,12 @@ def _distances_table(distances: Sequence[Distance]) -> str:
 
     def cell(distance: Distance | None) -> str:
         if distance is None:
-            return "<td>–</td><td>–</td>"
+            return "<td>–</td><td>–</td><td>–</td>"
         mark = ' class="num alert"' if distance.alerts else ' class="num"'
-        return f'<td{mark}>{distance.value:.4f}</td><td class="num">{distance.threshold:g}</td>'
+        return (
+            f'<td{mark}>{distance.value:.4f}</td><td class="num">{distance.noise_floor:.4f}</td>'
+            f'<td class="num">{distance.threshold:.4g}</td>'
+        )
 
     rows = "".join(
         f"<tr><td>{escape(name)}</td>"
@@ -102,10 +116,50 @@ def _distances_table(distances: Sequence[Distance]) -> str:
         for name in features
     )
     head = (
-        "<tr><th>feature</th><th>measure</th><th>skew train vs eval</th><th>threshold</th>"
-        "<th>drift vs previous</th><th>threshold</th></tr>"
+        "<tr><th>feature</th><th>measure</th><th>skew train vs eval</th><th>noise floor</th><th>threshold</th>"
+        "<th>drift vs previous</th><th>noise floor</th><th>threshold</th></tr>"
     )
     return f'<table id="distances">{head}{rows}</table>'
+
+
+def _label_table(shares: Sequence[LabelShares]) -> str:
+    if not shares:
+        return '<table id="label"><tr><td>Not checked.</td></tr></table>'
+    rows = "".join(
+        f"<tr><td>{escape(s.split)}</td>"
+        f"<td>{escape(', '.join(f'{name} {count:,}' for name, count in s.counts.items()))}</td>"
+        + (
+            "<td>–</td><td>–</td><td>–</td>"
+            if s.split == "train"
+            else f'<td class="num{" alert" if s.shift > s.threshold else ""}">{s.shift:.4f}</td>'
+            f'<td class="num">{s.noise_floor:.4f}</td><td class="num">{s.threshold:.4g}</td>'
+        )
+        + "</tr>"
+        for s in shares
+    )
+    head = (
+        "<tr><th>split</th><th>rows per class</th><th>share shift from train</th><th>noise floor</th>"
+        "<th>threshold</th></tr>"
+    )
+    return f'<table id="label">{head}{rows}</table>'
+
+
+def _relations_table(relations: Sequence[Relation]) -> str:
+    if not relations:
+        return '<table id="relations"><tr><td>Not checked.</td></tr></table>'
+    ordered = sorted(relations, key=lambda r: -r.value / max(r.threshold, 1e-9))
+    shown, hidden = ordered[:RELATIONS_SHOWN], len(ordered) - RELATIONS_SHOWN
+    rows = "".join(
+        f"<tr><td>{escape(r.first)}</td><td>{escape(r.second)}</td><td>{escape(r.measure)}</td>"
+        f'<td class="num{" alert" if r.alerts else ""}">{r.value:.4f}</td><td class="num">{r.threshold:g}</td></tr>'
+        for r in shown
+    )
+    if hidden > 0:
+        rows += (
+            f'<tr><td colspan="5">{hidden:,} weaker relations not shown (all are in anomalies/findings.json).</td></tr>'
+        )
+    head = "<tr><th>column</th><th>with</th><th>measure</th><th>value</th><th>threshold</th></tr>"
+    return f'<table id="relations">{head}{rows}</table>'
 
 
 def _features_table(splits: dict[str, statistics_pb2.DatasetFeatureStatistics]) -> str:

@@ -22,7 +22,7 @@ class Finding:
     """One anomaly, in words a person can act on.
 
     Attributes:
-        check: ``schema``, ``rows``, ``skew`` or ``drift``.
+        check: ``schema``, ``rows``, ``skew``, ``drift``, ``label``, ``correlation`` or ``leakage``.
         split: The split (or pair of splits) concerned.
         feature: The feature, or ``(dataset)`` for split-wide problems.
         kind: The anomaly kind (TFDV's AnomalyInfo.Type name, or one of our own).
@@ -52,11 +52,57 @@ class Distance:
     measure: str
     value: float
     threshold: float
+    configured: float | None = None  # the configured threshold, before the noise floor raised it
+    noise_floor: float = 0.0  # the distance sample sizes alone produce (a high quantile of draws)
 
     @property
     def alerts(self) -> bool:
         """Whether the distance exceeds its threshold."""
         return self.value > self.threshold
+
+    def explain(self, sizes: str) -> str:
+        """Why the threshold is what it is, for a finding: configured, or raised to the noise floor.
+
+        Args:
+            sizes: The two samples' sizes in words (``300 vs 60 rows``).
+        """
+        configured = self.threshold if self.configured is None else self.configured
+        if self.noise_floor > configured:
+            return (
+                f"(threshold {self.threshold:.3f} = the noise floor of {sizes}, which is above the configured "
+                f"{configured:g}: the distance is beyond what sampling alone produces)"
+            )
+        return (
+            f"(configured threshold {configured:g}; the noise floor of {sizes} is only {self.noise_floor:.3f}, "
+            "so this is not sampling noise)"
+        )
+
+
+@dataclass(frozen=True)
+class LabelShares:
+    """The label's class counts of one split compared with train's."""
+
+    split: str
+    counts: dict[str, int]
+    shift: float  # L-infinity distance of the class shares to train's (0 for train)
+    noise_floor: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A measured relation between two columns (``label`` as second column for leakage)."""
+
+    first: str
+    second: str
+    measure: str  # pearson, cramers_v, one_feature_balanced_accuracy
+    value: float
+    threshold: float
+
+    @property
+    def alerts(self) -> bool:
+        """Whether the relation reaches its threshold."""
+        return self.value >= self.threshold
 
 
 @dataclass
@@ -70,6 +116,8 @@ class ValidationResult:
         statistics: Statistics of the splits, one dataset per split, named after it.
         anomalies: TFDV's anomalies protos by check (``schema:train``, ``skew``, ``drift``...).
         previous_version: The version drift was measured against, if any.
+        label_shares: The label's class counts per split and their shift from train's.
+        relations: Correlations of feature pairs and each feature's score as a lone predictor of the label.
     """
 
     version: str
@@ -78,6 +126,8 @@ class ValidationResult:
     statistics: statistics_pb2.DatasetFeatureStatisticsList
     anomalies: dict[str, anomalies_pb2.Anomalies] = field(default_factory=dict)
     previous_version: str | None = None
+    label_shares: list[LabelShares] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -102,7 +152,15 @@ class ValidationResult:
 
     def metrics(self) -> dict[str, float]:
         """Flat metrics for KFP: every distance, and the counts of findings."""
-        values = {f"{d.check}_{d.feature}_{d.measure}": round(d.value, 6) for d in self.distances}
+        values = {}
+        for d in self.distances:
+            values[f"{d.check}_{d.feature}_{d.measure}"] = round(d.value, 6)
+            values[f"{d.check}_{d.feature}_noise_floor"] = round(d.noise_floor, 6)
+            values[f"{d.check}_{d.feature}_threshold"] = round(d.threshold, 6)
+        for shares in self.label_shares:
+            if shares.split != "train":
+                values[f"label_share_shift_{shares.split}"] = round(shares.shift, 6)
+                values[f"label_share_shift_{shares.split}_threshold"] = round(shares.threshold, 6)
         values.update(errors=float(len(self.errors)), warnings=float(len(self.warnings)))
         return values
 

@@ -41,6 +41,8 @@ def write_outputs(
         "previous_version": result.previous_version,
         "findings": [dataclasses.asdict(f) for f in result.findings],
         "distances": [dataclasses.asdict(d) for d in result.distances],
+        "label_shares": [dataclasses.asdict(s) for s in result.label_shares],
+        "relations": [dataclasses.asdict(r) for r in result.relations],
     }
     (anomalies_dir / "findings.json").write_text(json.dumps(findings, indent=2))
     for check, proto in result.anomalies.items():

@@ -40,12 +40,22 @@ from components.common.config.overrides import OVERRIDABLE, apply_overrides
 from components.common.config.serving import ServingSpec
 from components.common.config.training import DATETIME_PARTS, PreprocessSpec, SearchSpace, TrainingSpec
 from components.common.config.usecase import UseCaseConfig, load_use_case, parse_use_case, schema_path
-from components.common.config.validation import OWN_ANOMALY_KINDS, StatisticsSpec, Thresholds, ValidationSpec
+from components.common.config.validation import (
+    DEFAULT_SEVERITY,
+    OWN_ANOMALY_KINDS,
+    CorrelationSpec,
+    LabelSpec,
+    NoiseSpec,
+    StatisticsSpec,
+    Thresholds,
+    ValidationSpec,
+)
 
 __all__ = [
     "COMPARISONS",
     "CSV_SUFFIXES",
     "DATETIME_PARTS",
+    "DEFAULT_SEVERITY",
     "METRICS",
     "OVERRIDABLE",
     "OWN_ANOMALY_KINDS",
@@ -53,13 +63,16 @@ __all__ = [
     "SPLITS",
     "AnalysisSpec",
     "BlessingSpec",
+    "CorrelationSpec",
     "DeriveSpec",
     "DriftTrigger",
     "FeatureSpec",
     "FeedbackSpec",
     "JoinSpec",
+    "LabelSpec",
     "LiveQualitySpec",
     "MonitoringSpec",
+    "NoiseSpec",
     "PreprocessSpec",
     "Scalar",
     "SearchSpace",

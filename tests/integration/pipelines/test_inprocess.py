@@ -171,3 +171,19 @@ def test_ingesting_first_stops_at_validation_when_the_data_is_invalid(store, tmp
     assert run.dataset_version == run.ingested.ref.version
     assert "UNEXPECTED_DATA_TYPE" in run.validation.summary()
     assert models.list_versions(store, "loans") == []
+
+
+def test_a_label_with_a_single_class_stops_at_validation_before_tuning(store, tmp_path):
+    good = use_case(tmp_path / "good")
+    config = load_use_case(good)
+    ingest_dataset(config, store)
+    schema_file = tmp_path / "schema.pbtxt"
+    write_schema(infer_schema_for_version(config, store), schema_file)
+    one_class = use_case(tmp_path / "one-class", loans_with_signal(seed=5).assign(status="paid"))
+
+    run = train(one_class, store, schema_file.read_text(), dataset_version=None)
+
+    assert run.steps == ("configure-run", "ingest-data", "validate-data") and run.candidate is None
+    single = [f for f in run.validation.errors if f.kind == "LABEL_SINGLE_CLASS"]
+    assert {f.split for f in single} == {"train", "eval", "test"}
+    assert "a model needs two classes" in single[0].description

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from helpers import ORDERS_CONFIG as CONFIG
 from helpers import make_orders
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 
 from components.common.config import parse_use_case
 from components.validate.logic import (
@@ -204,3 +205,70 @@ def test_beam_engine_computes_the_same_statistics_as_in_process(tmp_path):
 
     assert numbers(beam) == numbers(local)
     assert set(numbers(beam)) == {"order_id", "quantity", "price", "ordered_at", "returned"}
+
+
+def small_public_use_case(loader) -> tuple[pd.DataFrame, object, object]:
+    """A bundled scikit-learn data set (no download) as a use case with default thresholds, its schema."""
+    bunch = loader(as_frame=True)
+    frame = bunch.data.rename(columns=lambda c: "".join(ch if ch.isalnum() else "_" for ch in c))
+    frame = frame.assign(label=np.asarray(bunch.target_names)[bunch.target.to_numpy()])
+    features = ", ".join(c for c in frame.columns if c != "label")
+    config = parse_use_case(
+        f"name: public\nsources: {{d: {{uri: d.csv}}}}\ntarget: {{name: label}}\nfeatures: {{numeric: [{features}]}}\n"
+        f"split: {{method: hash, key: [{frame.columns[0]}]}}\n"
+    )
+    return frame, config, infer_schema(statistics_in_process({"all": frame}), config)
+
+
+def random_split(frame: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
+    draw = np.random.default_rng(seed).random(len(frame))
+    masks = {"train": draw < 0.8, "eval": (draw >= 0.8) & (draw < 0.9), "test": draw >= 0.9}
+    return {name: frame[mask].reset_index(drop=True) for name, mask in masks.items()}
+
+
+def validate_rows(parts, schema, config) -> ValidationResult:
+    duplicates = {name: duplicate_fraction([part]) for name, part in parts.items()}
+    return validate_statistics(
+        statistics_in_process(parts), schema, config, "ds-test", duplicates=duplicates, samples=parts
+    )
+
+
+@pytest.mark.parametrize("loader", [load_iris, load_wine, load_breast_cancer], ids=["iris", "wine", "breast_cancer"])
+def test_random_splits_of_small_clean_data_are_valid_by_default_and_a_real_shift_is_caught(loader):
+    frame, config, schema = small_public_use_case(loader)
+    for seed in range(3):
+        result = validate_rows(random_split(frame, seed), schema, config)
+        assert result.is_valid, result.summary()
+        # The noise floor rose above the configured 0.1 for small splits, and is recorded per feature.
+        assert all(d.threshold == max(d.configured, d.noise_floor) for d in result.distances)
+        assert any(d.noise_floor > 0.1 for d in result.distances)
+    parts = random_split(frame, 0)
+    # A strong shift of one feature in eval, two standard deviations: beyond the noise of any size here.
+    column = frame.columns[0]
+    shifted = {**parts, "eval": parts["eval"].assign(**{column: parts["eval"][column] + 2 * frame[column].std()})}
+    result = validate_rows(shifted, schema, config)
+    assert (column, "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH") in kinds(result)
+    assert "noise floor" in next(f for f in result.findings if f.feature == column).description
+
+
+def test_large_data_keeps_the_configured_thresholds(schema, config):
+    result = validate(splits(eval_=make_orders(seed=2, price_shift=20)), schema, config)
+    price = next(d for d in result.distances if d.feature == "price")
+    assert price.noise_floor < 0.05 and price.threshold == price.configured == 0.1 and price.alerts
+    assert "configured threshold 0.1" in next(f for f in result.findings if f.feature == "price").description
+    metrics = result.metrics()
+    assert metrics["skew_price_threshold"] == 0.1 and 0 < metrics["skew_price_noise_floor"] < 0.05
+
+
+def test_label_with_a_single_class_and_a_leaking_feature_block_validation(config):
+    frame, public, schema = small_public_use_case(load_breast_cancer)
+    parts = random_split(frame, 1)
+    one_class = {name: part.assign(label="benign") for name, part in parts.items()}
+    result = validate_rows(one_class, schema, public)
+    assert not result.is_valid and {("label", "LABEL_SINGLE_CLASS")} <= kinds(result)
+    leaky = {name: part.assign(mean_radius=(part["label"] == "malignant") * 10.0) for name, part in parts.items()}
+    result = validate_rows(leaky, schema, public)
+    assert ("mean_radius", "TARGET_LEAKAGE") in kinds(result) and not result.is_valid
+    # Correlated pairs (radius, perimeter, area) only warn.
+    clean = validate_rows(parts, schema, public)
+    assert clean.is_valid and {f.kind for f in clean.warnings} == {"CORRELATED_FEATURES"}

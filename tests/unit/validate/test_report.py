@@ -31,6 +31,7 @@ def result():
         previous,
         "ds-fedcba9876543210",
         duplicates,
+        frames,
     )
 
 
@@ -42,7 +43,12 @@ def test_report_has_verdict_anomalies_distances_and_every_feature(result):
     for feature in ("quantity", "price", "channel", "ordered_at", "returned", "coupon"):
         assert f'data-feature="{feature}"' in page
     assert page.count('<svg class="chart"') == 7  # every column of the data has a chart
-    assert re.search(r'<td class="num alert">0\.\d+</td><td class="num">0\.1</td></tr>', page)  # price drift alerts
+    # price drift alerts: distance, noise floor, threshold
+    assert re.search(
+        r'<td class="num alert">0\.\d+</td><td class="num">0\.\d+</td><td class="num">0\.1</td></tr>', page
+    )
+    assert '<table id="label">' in page and "<td>eval</td>" in page
+    assert '<table id="relations">' in page and "one_feature_balanced_accuracy" in page and "pearson" in page
 
 
 def test_report_escapes_data_and_references_nothing_outside(result):
