@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted: nothing was published", err=True)
+    except KeyboardInterrupt as interruption:
+        # A version is published by its manifest alone: what had none when interrupted stays invisible.
+        done = f" ({interruption})" if str(interruption) else ""
+        click.echo(f"interrupted{done}: nothing incomplete was published", err=True)
         sys.exit(130)

@@ -135,7 +135,7 @@ def publish(
         if manifest is not None and stored_manifest is not None and _same(stored_manifest, manifest):
             # The manifest write went through though its answer (or the process) was interrupted.
             if isinstance(error, KeyboardInterrupt):
-                raise PublishedThenInterrupted(f"{manifest_key} was written before the interruption") from error
+                raise PublishedThenInterrupted(f"{manifest_key} was written first: that version is complete") from error
             if isinstance(error, StorageError):
                 return Publication("created", manifest)
         raise
