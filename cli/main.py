@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from cli import datasets, models, monitor, promote, s3, submit, train, validate
+from cli import datasets, gc, models, monitor, promote, s3, submit, train, validate
 from components.common.errors import UserError
 
 
@@ -30,7 +30,7 @@ def mlcycle(verbose: bool) -> None:
     )
 
 
-for group in (s3, datasets, validate, train, models, promote, monitor, submit):
+for group in (s3, datasets, validate, train, models, gc, promote, monitor, submit):
     for command in group.COMMANDS:
         mlcycle.add_command(command)
 

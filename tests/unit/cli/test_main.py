@@ -18,6 +18,7 @@ EVERY_COMMAND = {
     "train",
     "run",
     "models",
+    "gc",
     "promote",
     "rollback",
     "monitor",
