@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import click
 
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     """
     try:
         mlcycle.main(args=argv, prog_name="mlcycle", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        interruption = abort.__cause__ or abort.__context__
+        if isinstance(interruption, KeyboardInterrupt):
+            _interrupted(interruption)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as error:
@@ -53,7 +57,11 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt as interruption:
-        # A version is published by its manifest alone: what had none when interrupted stays invisible.
-        done = f" ({interruption})" if str(interruption) else ""
-        click.echo(f"interrupted{done}: nothing incomplete was published", err=True)
-        sys.exit(130)
+        _interrupted(interruption)
+
+
+def _interrupted(interruption: KeyboardInterrupt) -> NoReturn:
+    # A version is published by its manifest alone: what had none when interrupted stays invisible.
+    done = f" ({interruption})" if str(interruption) else ""
+    click.echo(f"interrupted{done}: nothing incomplete was published", err=True)
+    sys.exit(130)
