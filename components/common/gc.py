@@ -4,7 +4,9 @@ The decision is :func:`components.common.leftovers.find_leftovers`'s; this modul
 manifests, and deletes. Each folder's manifest is read again just before anything in it is deleted, so a
 publication that completed in between keeps its files. A leftover is removed by its version id; where the role may
 not remove object versions (components/common/s3_roles.py), it is hidden behind a delete marker instead, and only
-while it is still the object's current version.
+while it is still the object's current version (checked just before: a write landing between that check and the
+delete would be hidden too, and its version then shows as damaged until the same publication runs again). Where the
+role may not list versions, the current objects are considered.
 """
 
 from __future__ import annotations
@@ -58,7 +60,11 @@ def collect_garbage(
     report = CollectionReport()
     for role, files_of in MANIFEST_FILES.items():
         bucket = store.bucket(role)
-        objects = store.list_object_versions(bucket)
+        try:
+            objects = store.list_object_versions(bucket)
+        except AccessDeniedError:
+            # Roles may list only the current objects (components/common/s3_roles.py): older versions stay unseen.
+            objects = store.list_current_objects(bucket)
         folders = {folder for folder in (version_folder(o.key) for o in objects) if folder is not None}
         named = {folder: _named_keys(store, bucket, folder, files_of) for folder in sorted(folders)}
         report.leftovers[role] = find_leftovers(objects, named, cutoff)
@@ -92,12 +98,19 @@ def _remove(
         report.kept += len(listed) - len(still)
         for leftover in still:
             version = leftover.object
+            version_id = version.version_id
+            if version_id is None:  # listed without versions: the one current now, if it is still as old
+                current = store.stat(bucket, version.key)
+                if current is None or current.last_modified is None or current.last_modified >= cutoff:
+                    report.kept += 1
+                    continue
+                version_id = current.version_id
             try:
-                store.delete(bucket, version.key, version.version_id)
+                store.delete(bucket, version.key, version_id)
                 report.removed += 1
             except AccessDeniedError:
                 current = store.stat(bucket, version.key)
-                if current is None or current.version_id != version.version_id:
+                if current is None or current.version_id != version_id:
                     report.kept += 1
                     continue
                 store.delete(bucket, version.key)

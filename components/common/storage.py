@@ -93,7 +93,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class StoredObject:
-    """What was written: where, its digest, size and (in a versioned bucket) its version id."""
+    """What was written (or found): where, its digest, size, (in a versioned bucket) its version id, when."""
 
     bucket: str
     key: str
@@ -101,6 +101,7 @@ class StoredObject:
     size: int
     version_id: str | None = None
     etag: str | None = None
+    last_modified: datetime | None = None
 
     @property
     def uri(self) -> str:
@@ -458,6 +459,7 @@ class ObjectStore:
             current.size or 0,
             current.version_id,
             (current.etag or "").strip('"') or None,
+            current.last_modified,
         )
 
     def create_json(self, bucket: str, key: str, payload: Any) -> StoredObject:
@@ -470,7 +472,10 @@ class ObjectStore:
         return self.put_bytes(bucket, key, data, content_type="application/json", if_absent=True)
 
     def list_object_versions(self, bucket: str, prefix: str = "") -> list[ObjectVersion]:
-        """Returns every version of every object under a prefix (delete markers left out), sorted by key."""
+        """Returns every version of every object under a prefix (delete markers left out), sorted by key.
+
+        Needs s3:ListBucketVersions, which only the store's superuser holds (components/common/s3_roles.py).
+        """
 
         def listing() -> list[ObjectVersion]:
             found = self._client.list_objects(bucket, prefix=prefix, recursive=True, include_version=True)
@@ -480,10 +485,21 @@ class ObjectStore:
                     for o in found
                     if not o.is_delete_marker
                 ),
-                key=lambda version: (version.key, version.last_modified),
+                key=lambda version: version.key,
             )
 
         return self._call(f"list versions under s3://{bucket}/{prefix}", listing)
+
+    def list_current_objects(self, bucket: str, prefix: str = "") -> list[ObjectVersion]:
+        """Returns the current object under each key below a prefix (no version ids), sorted by key."""
+
+        def listing() -> list[ObjectVersion]:
+            found = self._client.list_objects(bucket, prefix=prefix, recursive=True)
+            return sorted(
+                (ObjectVersion(o.object_name, None, o.last_modified, True) for o in found), key=lambda o: o.key
+            )
+
+        return self._call(f"list s3://{bucket}/{prefix}", listing)
 
     def delete(self, bucket: str, key: str, version_id: str | None = None) -> None:
         """Deletes an object, or one version of it.

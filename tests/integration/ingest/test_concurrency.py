@@ -8,9 +8,6 @@ store of one process (tests/integration/gated_mlcycle.py), not by anything in th
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,57 +18,6 @@ from components.common.config import SPLITS, load_use_case
 from components.common.errors import StorageError
 from components.common.storage import ObjectStore
 from components.ingest.logic import ingest_dataset
-
-ROOT = Path(__file__).resolve().parents[3]
-GATED = Path(__file__).resolve().parents[1] / "gated_mlcycle.py"
-
-
-class Gated:
-    """A second process whose store stops at a gate until the test says what to do."""
-
-    def __init__(self, folder: Path, point: str, args: list[str], env: dict[str, str]) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True)
-        self.process = subprocess.Popen(
-            [sys.executable, str(GATED), str(folder), point, *args],
-            env={**env, "PYTHONPATH": str(ROOT)},
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def wait_at_gate(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not (self.folder / "reached").exists():
-            if self.process.poll() is not None:
-                raise AssertionError(f"ended before its gate: {self.process.communicate()}")
-            assert time.monotonic() < deadline, "never reached its gate"
-            time.sleep(0.02)
-
-    def release(self, action: str) -> None:
-        (self.folder / "go").write_text(action)
-
-    def finish(self, timeout: float = 60) -> tuple[int, str, str]:
-        out, err = self.process.communicate(timeout=timeout)
-        return self.process.returncode, out, err
-
-
-@pytest.fixture
-def gated(tmp_path, s3_env):
-    started: list[Gated] = []
-
-    def start(name: str, point: str, *args: str) -> Gated:
-        process = Gated(tmp_path / "gates" / name, point, list(args), s3_env)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.process.poll() is None:
-            process.process.kill()
-            process.process.communicate()
 
 
 def assert_nothing_published_is_lost(store: ObjectStore, tmp_path: Path) -> list[dict]:
