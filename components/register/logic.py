@@ -270,8 +270,10 @@ def register_model(
     """Registers a fitted model as an immutable version of a use case.
 
     The model file, then both cards, then the manifest are written; until the manifest exists no
-    reader sees the version, and a failure removes what it wrote. Identical model bytes and lineage
-    give the identical version, and then nothing is written.
+    reader sees the version, and a failure removes only the object versions it wrote that no manifest
+    names (components.common.publication). Identical model bytes and lineage (timings left out) give the
+    identical version: nothing is written when it is complete, its missing or altered files are written
+    again when it is damaged, and a folder a killed registration left without manifest is completed.
 
     Args:
         store: The object store; its models bucket receives the version.
