@@ -79,7 +79,9 @@ class Gated:
             time.sleep(0.02)
 
     def release(self, action: str) -> None:
-        (self.folder / "go").write_text(action)
+        # Written whole, then renamed: the process must never read a half-written order.
+        (self.folder / "go.partial").write_text(action)
+        os.replace(self.folder / "go.partial", self.folder / "go")
 
     def finish(self, timeout: float = 60) -> tuple[int, str, str]:
         out, err = self.process.communicate(timeout=timeout)

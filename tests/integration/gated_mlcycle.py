@@ -58,6 +58,8 @@ def gated_store() -> GatedStore:
 
 
 if __name__ == "__main__":
+    # As in a terminal, whatever the parent ignored (a background job ignores SIGINT): Ctrl-C interrupts.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     command = sys.argv[3:]
     if command[0] == "register":
         from components.register.logic import register_model
