@@ -146,16 +146,22 @@ def parse_sources(pairs: tuple[str, ...]) -> dict[str, str]:
     return parsed
 
 
-def print_dataset(manifest: dict[str, Any], created: bool | None) -> None:
+PUBLICATION_OUTCOMES = {
+    "created": "created",
+    "unchanged": "unchanged (identical inputs were ingested before; nothing written)",
+    "repaired": "repaired (it existed, but files were missing or altered: those were written again)",
+    "raced": "unchanged: another run created version {version} at the same moment",
+}
+
+
+def print_dataset(manifest: dict[str, Any], outcome: str | None) -> None:
     """Prints a dataset version's summary: rows per split, what was dropped, sources, location.
 
     Args:
         manifest: The dataset version's manifest.
-        created: Whether this command created it (True), found an identical one (False), or only reads it (None).
+        outcome: What this command did (a key of PUBLICATION_OUTCOMES), or None when it only reads the version.
     """
-    status = {True: "created", False: "unchanged (identical inputs were ingested before; nothing written)", None: ""}[
-        created
-    ]
+    status = PUBLICATION_OUTCOMES[outcome].format(version=manifest["version"]) if outcome else ""
     per_split = ", ".join(f"{split} {manifest['splits'][split]['rows']:,}" for split in SPLITS)
     click.echo(f"dataset version {manifest['version']} of {manifest['use_case']!r} {status}".rstrip())
     click.echo(f"  rows:     {manifest['rows']:,} ({per_split})")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from cli.common import config_option, parse_sources, print_dataset, store
+from cli.common import config_option, parse_sources, print_dataset, store, to_stderr
 from components.common.config import load_use_case
 from components.common.timezones import DEFAULT_TIMEZONE
 
@@ -43,7 +43,12 @@ def ingest(config_path: Path, sources: tuple[str, ...], block_mb: int) -> None:
     object_store.ensure_buckets(("datasets",))
     options = IngestOptions(block_bytes=block_mb * 1024 * 1024)
     result = ingest_use_case(config, object_store, options, progress=_progress_bar)
-    print_dataset(result.manifest, created=result.created)
+    print_dataset(result.manifest, outcome=result.outcome)
+    if result.latest_error:
+        to_stderr(
+            f"warning: dataset version {result.ref.version} is complete, but the latest pointer was not moved to it "
+            f"({result.latest_error}); run the same `mlcycle ingest` again to move it"
+        )
 
 
 def _progress_bar(total: int, _unused: Any = None) -> Callable[[int], None]:
@@ -59,7 +64,7 @@ def datasets() -> None:
 @datasets.command("list")
 @config_option
 def datasets_list(config_path: Path) -> None:
-    """List the complete dataset versions of a use case, oldest first."""
+    """List the complete dataset versions of a use case, oldest first; damaged ones are marked."""
     from components.common import datasets as refs  # deferred: pandas and minio
 
     config = load_use_case(config_path)
@@ -72,6 +77,9 @@ def datasets_list(config_path: Path) -> None:
     click.echo(f"{'version':<20} {'created (UTC)':<26} {'rows':>10} {'train':>9} {'eval':>9} {'test':>9}")
     for manifest in manifests:
         marker = "  <- latest" if manifest["version"] == latest else ""
+        damaged = refs.damaged_files(object_store, manifest)
+        if damaged:
+            marker += f"  DAMAGED: {len(damaged)} file(s) missing or altered (re-ingest the same inputs to repair)"
         splits = manifest["splits"]
         click.echo(
             f"{manifest['version']:<20} {manifest['created_at']:<26} {manifest['rows']:>10,} "
@@ -93,7 +101,7 @@ def datasets_show(config_path: Path, version: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(manifest, indent=2, sort_keys=True))
     else:
-        print_dataset(manifest, created=None)
+        print_dataset(manifest, outcome=None)
 
 
 @click.command("check-config")

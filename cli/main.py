@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import click
 
-from cli import datasets, models, monitor, promote, runs, s3, submit, train, validate
+from cli import datasets, gc, models, monitor, promote, runs, s3, submit, train, validate
 from components.common.errors import UserError
 
 
@@ -31,7 +32,7 @@ def mlcycle(verbose: bool) -> None:
     )
 
 
-for group in (s3, datasets, validate, train, runs, models, promote, monitor, submit):
+for group in (s3, datasets, validate, train, runs, models, gc, promote, monitor, submit):
     for command in group.COMMANDS:
         mlcycle.add_command(command)
 
@@ -44,7 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     """
     try:
         mlcycle.main(args=argv, prog_name="mlcycle", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        interruption = abort.__cause__ or abort.__context__
+        if isinstance(interruption, KeyboardInterrupt):
+            _interrupted(interruption)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as error:
@@ -53,6 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted: nothing was published", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as interruption:
+        _interrupted(interruption)
+
+
+def _interrupted(interruption: KeyboardInterrupt) -> NoReturn:
+    # A version is published by its manifest alone: what had none when interrupted stays invisible.
+    done = f" ({interruption})" if str(interruption) else ""
+    click.echo(f"interrupted{done}: nothing incomplete was published", err=True)
+    sys.exit(130)

@@ -19,11 +19,12 @@ def models() -> None:
 @models.command("list")
 @config_option
 def models_list(config_path: Path) -> None:
-    """List the registered model versions of a use case, oldest first."""
+    """List the registered model versions of a use case, oldest first; damaged ones are marked."""
     from components.common import models as registry  # deferred: pandas and minio
 
     config = load_use_case(config_path)
-    versions = registry.list_versions(store(), config.name)
+    object_store = store()
+    versions = registry.list_versions(object_store, config.name)
     if not versions:
         click.echo(f"no model versions of {config.name!r} yet (create one with `mlcycle train`)")
         return
@@ -33,7 +34,7 @@ def models_list(config_path: Path) -> None:
         roc = lineage.get("metrics", {}).get("roc_auc", float("nan"))
         click.echo(
             f"{entry.version:<20} {entry.created_at:<34} {'yes' if entry.blessed else 'no':<8} {roc:>8.4f} "
-            f"{lineage.get('dataset_version', ''):<20} {','.join(entry.stages)}"
+            f"{lineage.get('dataset_version', ''):<20} {','.join(entry.stages)}" + _damage(object_store, entry.manifest)
         )
 
 
@@ -93,6 +94,15 @@ def models_rollback(config_path: Path, stage: str) -> None:
     config = load_use_case(config_path)
     change = registry.rollback_stage(store(), config.name, stage, reason="rollback by hand")
     click.echo(f"{stage}: {change.version} (was {change.previous})")
+
+
+def _damage(object_store: Any, manifest: dict[str, Any]) -> str:
+    from components.common import models as registry  # deferred: pandas and minio
+
+    damaged = registry.damaged_files(object_store, manifest)
+    if not damaged:
+        return ""
+    return f"  DAMAGED: {len(damaged)} file(s) missing or altered (register the same model again to repair)"
 
 
 def _number(value: Any) -> str:

@@ -31,6 +31,13 @@ from components.common.s3_settings import s3_settings, state_dir
 from components.serve.local import demo_requests, start_server
 from components.serve.schema import build_serving_schema
 
+REGISTRATION_OUTCOMES = {
+    "created": "registered",
+    "unchanged": "unchanged",
+    "repaired": "repaired (it was registered before, but files were missing or altered: those were written again)",
+    "raced": "unchanged: another run registered it at the same moment",
+}
+
 
 @click.command()
 @config_option
@@ -52,7 +59,7 @@ def train(config_path: Path, version: str) -> None:
     if candidate.registration:
         click.echo(
             f"model version {candidate.registration.ref.version} of {config.name!r} "
-            + ("registered" if candidate.registration.created else "unchanged")
+            + REGISTRATION_OUTCOMES[candidate.registration.outcome]
         )
     else:
         reason = "not blessed" if not candidate.blessed else "the serving check failed"

@@ -248,7 +248,7 @@ def _describe_dataset(ingested: IngestResult, say: Say) -> None:
     else:
         say(
             f"dataset {ingested.ref.version} ({ingested.manifest['rows']:,} rows"
-            + ("" if ingested.created else ", unchanged")
+            + ("" if ingested.created else f", {'repaired' if ingested.outcome == 'repaired' else 'unchanged'}")
             + ")"
         )
 

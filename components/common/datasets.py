@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from components.common import publication
 from components.common.arrow import pa, read_parquet_table
 from components.common.errors import NotFoundError, UserError
 from components.common.provenance import utc_now
@@ -148,6 +149,24 @@ def read_manifest(store: ObjectStore, ref: DatasetRef) -> dict[str, Any]:
         return store.get_json(store.bucket("datasets"), ref.manifest_key)
     except NotFoundError:
         raise NotFoundError(f"dataset version {ref.version} of {ref.use_case!r} does not exist") from None
+
+
+def read_manifest_or_none(store: ObjectStore, ref: DatasetRef) -> dict[str, Any] | None:
+    """Returns a version's manifest, or None when the version is absent or never completed."""
+    try:
+        return store.get_json(store.bucket("datasets"), ref.manifest_key)
+    except NotFoundError:
+        return None
+
+
+def manifest_files(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """The files a dataset manifest names: sha256 by key."""
+    return {entry["key"]: entry["sha256"] for entry in manifest["splits"].values()}
+
+
+def damaged_files(store: ObjectStore, manifest: Mapping[str, Any]) -> list[str]:
+    """The keys of a complete version's files that are missing or differ from its manifest (one HEAD each)."""
+    return publication.damaged_files(store, store.bucket("datasets"), manifest_files(manifest))
 
 
 def list_versions(store: ObjectStore, use_case: str) -> list[dict[str, Any]]:

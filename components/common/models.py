@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import joblib
 
+from components.common import publication
 from components.common.errors import IntegrityError, NotFoundError, UserError
 from components.common.refs import VersionRef
 from components.common.storage import ObjectStore, sha256_file
@@ -324,6 +325,19 @@ def list_versions(store: ObjectStore, use_case: str) -> list[ModelVersion]:
     return [
         ModelVersion(m["version"], m["created_at"], m["blessed"], stages.holding(m["version"]), m) for m in manifests
     ]
+
+
+def manifest_files(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """The files a model manifest names (model, both cards, serving schema): sha256 by key."""
+    entries = [manifest["model"], *manifest["cards"].values()]
+    if "serving_schema" in manifest:
+        entries.append(manifest["serving_schema"])
+    return {entry["key"]: entry["sha256"] for entry in entries}
+
+
+def damaged_files(store: ObjectStore, manifest: Mapping[str, Any]) -> list[str]:
+    """The keys of a complete version's files that are missing or differ from its manifest (one HEAD each)."""
+    return publication.damaged_files(store, store.bucket("models"), manifest_files(manifest))
 
 
 def read_cards(store: ObjectStore, ref: ModelRef) -> ModelCard:

@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,7 +93,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class StoredObject:
-    """What was written: where, its digest, size and (in a versioned bucket) its version id."""
+    """What was written (or found): where, its digest, size, (in a versioned bucket) its version id, when."""
 
     bucket: str
     key: str
@@ -100,11 +101,22 @@ class StoredObject:
     size: int
     version_id: str | None = None
     etag: str | None = None
+    last_modified: datetime | None = None
 
     @property
     def uri(self) -> str:
         """Returns the object's s3:// URI."""
         return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version of an object, as a listing of a versioned bucket shows it."""
+
+    key: str
+    version_id: str | None
+    last_modified: datetime | None
+    is_latest: bool
 
 
 def sha256_file(path: Path) -> str:
@@ -438,20 +450,91 @@ class ObjectStore:
 
         return self._call(f"list s3://{bucket}/{prefix}", listing)
 
-    def delete(self, bucket: str, key: str) -> None:
-        """Deletes an object (in a versioned bucket: hides it behind a delete marker)."""
-        self._call(f"delete s3://{bucket}/{key}", self._client.remove_object, bucket, key)
+    def stat(self, bucket: str, key: str) -> StoredObject | None:
+        """Returns what an object's metadata says of it (sha256, size, version), or None if it does not exist.
 
-    def delete_quietly(self, bucket: str, keys: list[str]) -> None:
-        """Best-effort clean-up of a publication that failed before its manifest.
-
-        Failures are only logged: without a manifest the objects are invisible to every reader anyway.
+        One HEAD request: cheap enough to check every file of a version without downloading any.
         """
-        for key in keys:
+        current = self._head(bucket, key)
+        if current is None:
+            return None
+        return StoredObject(
+            bucket,
+            key,
+            _metadata_digest(current.metadata) or "",
+            current.size or 0,
+            current.version_id,
+            (current.etag or "").strip('"') or None,
+            current.last_modified,
+        )
+
+    def create_json(self, bucket: str, key: str, payload: Any) -> StoredObject:
+        """Writes a JSON document only if nothing exists under its key (a commit point such as a manifest).
+
+        Raises:
+            ConflictError: If another writer created the key first (our own earlier try does not count).
+        """
+        data = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
+        return self.put_bytes(bucket, key, data, content_type="application/json", if_absent=True)
+
+    def list_object_versions(self, bucket: str, prefix: str = "") -> list[ObjectVersion]:
+        """Returns every version of every object under a prefix (delete markers left out), sorted by key.
+
+        Needs s3:ListBucketVersions, which only the store's superuser holds (components/common/s3_roles.py).
+        """
+
+        def listing() -> list[ObjectVersion]:
+            found = self._client.list_objects(bucket, prefix=prefix, recursive=True, include_version=True)
+            return sorted(
+                (
+                    ObjectVersion(o.object_name, o.version_id, o.last_modified, bool(o.is_latest == "true"))
+                    for o in found
+                    if not o.is_delete_marker
+                ),
+                key=lambda version: version.key,
+            )
+
+        return self._call(f"list versions under s3://{bucket}/{prefix}", listing)
+
+    def list_current_objects(self, bucket: str, prefix: str = "") -> list[ObjectVersion]:
+        """Returns the current object under each key below a prefix (no version ids), sorted by key."""
+
+        def listing() -> list[ObjectVersion]:
+            found = self._client.list_objects(bucket, prefix=prefix, recursive=True)
+            return sorted(
+                (ObjectVersion(o.object_name, None, o.last_modified, True) for o in found), key=lambda o: o.key
+            )
+
+        return self._call(f"list s3://{bucket}/{prefix}", listing)
+
+    def delete(self, bucket: str, key: str, version_id: str | None = None) -> None:
+        """Deletes an object, or one version of it.
+
+        Without ``version_id``, a versioned bucket hides the object behind a delete marker. With it, exactly that
+        version is removed and any other (an identical object another process wrote, say) stays.
+        """
+        self._call(f"delete s3://{bucket}/{key}", self._client.remove_object, bucket, key, version_id)
+
+    def delete_quietly(self, bucket: str, objects: list[StoredObject]) -> None:
+        """Best-effort removal of object versions this process wrote for a publication that did not complete.
+
+        Only the very versions written are removed (by version id), so what another process wrote under the same
+        keys stays; an object written without a version id (an unversioned store) is left alone. Failures are only
+        logged: without a manifest naming them the objects are invisible to every reader anyway.
+        """
+        for stored in objects:
+            if not stored.version_id or stored.version_id == "null":
+                log.info("leaving s3://%s/%s (no version id to remove it by)", bucket, stored.key)
+                continue
             try:
-                self.delete(bucket, key)
+                self.delete(bucket, stored.key, stored.version_id)
+            except AccessDeniedError:
+                # Roles may not remove an object version for good (components/common/s3_roles.py): `mlcycle gc`.
+                log.info("leaving s3://%s/%s: this role may not remove an object version", bucket, stored.key)
             except StorageError:
-                log.warning("could not remove incomplete object s3://%s/%s (harmless: it has no manifest)", bucket, key)
+                log.warning(
+                    "could not remove incomplete object s3://%s/%s (harmless: no manifest names it)", bucket, stored.key
+                )
 
     # --- internals ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from components.common import datasets
+from components.common import datasets, publication
 from components.common.arrow import open_parquet, pa, pa_csv, pq
 from components.common.config import (
     SPLITS,
@@ -47,9 +47,10 @@ from components.common.config import (
     canonical_json,
 )
 from components.common.datasets import DatasetRef, to_frame
-from components.common.errors import DataError, NotFoundError, SourceError
+from components.common.errors import DataError, NotFoundError, SourceError, StorageError
 from components.common.provenance import code_version, utc_now
-from components.common.storage import ObjectStore, sha256_file, split_uri
+from components.common.publication import Outcome
+from components.common.storage import ObjectStore, StoredObject, sha256_file, split_uri
 from components.common.timezones import DEFAULT_TIMEZONE
 from components.common.wallclock import local_times, utc_instants
 
@@ -103,13 +104,20 @@ class IngestResult:
 
     Attributes:
         ref: The dataset version.
-        created: False when identical inputs had been ingested before and nothing was written.
+        created: True only when this run created the version's manifest.
         manifest: The version's manifest.
+        outcome: ``created``; ``unchanged`` (identical inputs were ingested before and every file verifies:
+            nothing written); ``repaired`` (it existed but files were missing or altered: those were written
+            again); ``raced`` (another run created the very same version at the same moment: its manifest stands).
+        latest_error: Why the latest pointer could not be moved to this (complete) version, or None when it names
+            it. Running the same ingestion again moves it.
     """
 
     ref: DatasetRef
     created: bool
     manifest: dict[str, Any]
+    outcome: Outcome = "created"
+    latest_error: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The facts a pipeline UI shows about the version (artifact metadata)."""
@@ -118,6 +126,7 @@ class IngestResult:
             "use_case": self.ref.use_case,
             "location": self.manifest["location"],
             "created": self.created,
+            "outcome": self.outcome,
             "rows": self.manifest["rows"],
             **{f"rows_{split}": entry["rows"] for split, entry in self.manifest["splits"].items()},
         }
@@ -619,8 +628,9 @@ def ingest_dataset(
     """Ingests a use case's sources, and the labelled rows handed in, into a dataset version in S3.
 
     Identical inputs give the identical version id, and then nothing is written (except moving the
-    latest pointer back to that version if it had moved on). Nothing is published until every file
-    is complete: a failure leaves no visible version behind. Extra rows (production feedback, for
+    latest pointer back to that version if it had moved on, and writing again files of that version that
+    are missing or altered). Nothing is published until every file is complete: a failure leaves no
+    visible version behind, and never removes a file that a manifest names. Extra rows (production feedback, for
     retraining) join their splits, and the manifest's ``feedback`` entry records their lineage (the
     window and the log objects read), which is part of the version id.
 
@@ -695,11 +705,12 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
     ref = DatasetRef(config.name, dataset_version_id(fingerprint, digests))
     bucket = store.bucket("datasets")
     previous = datasets.read_latest(store, config.name)
-    if store.exists(bucket, ref.manifest_key):
-        log.info("dataset version %s exists already: nothing to write", ref.version)
-        if previous != ref.version:
-            datasets.write_latest(store, ref)
-        return IngestResult(ref, False, datasets.read_manifest(store, ref))
+    existing = datasets.read_manifest_or_none(store, ref)
+    if existing is not None:
+        if not datasets.damaged_files(store, existing):
+            log.info("dataset version %s exists already: nothing to write", ref.version)
+            return _point_latest(store, IngestResult(ref, False, existing, "unchanged"), previous)
+        log.warning("dataset version %s exists but files are missing or altered: repairing them", ref.version)
 
     lookups, lookup_stats = {}, {}
     for join in config.joins:
@@ -796,33 +807,42 @@ def _ingest(config, store, options, scratch, progress, extra: ExtraRows | None) 
         "location": f"s3://{store.bucket('datasets')}/{ref.prefix}",
         "splits": {},
     }
-    return _publish(store, ref, scratch, counts, manifest)
+    uploads = [_split_upload(store, bucket, ref, split, scratch / f"{split}.parquet") for split in SPLITS]
+    if existing is not None:
+        repaired = publication.repair(store, bucket, existing, uploads, datasets.manifest_files(existing))
+        return _point_latest(store, IngestResult(ref, False, existing, repaired.outcome), previous)
 
-
-def _publish(
-    store: ObjectStore, ref: DatasetRef, scratch: Path, counts: dict[str, int], manifest: dict[str, Any]
-) -> IngestResult:
-    """Uploads data files, then the manifest, then the pointer; cleans up after a failure."""
-    bucket = store.bucket("datasets")
-    written: list[str] = []
-    try:
+    def complete(stored: Mapping[str, StoredObject]) -> dict[str, Any]:
+        splits = {}
         for split in SPLITS:
-            stored = store.put_file(
-                bucket, ref.split_key(split), scratch / f"{split}.parquet", "application/vnd.apache.parquet"
-            )
-            written.append(stored.key)
-            manifest["splits"][split] = {
-                "key": stored.key,
-                "rows": counts[split],
-                "sha256": stored.sha256,
-                "bytes": stored.size,
-            }
-        store.put_json(bucket, ref.manifest_key, manifest)
-    except BaseException:
-        store.delete_quietly(bucket, written)
-        raise
-    datasets.write_latest(store, ref)
-    return IngestResult(ref, True, manifest)
+            entry = stored[ref.split_key(split)]
+            splits[split] = {"key": entry.key, "rows": counts[split], "sha256": entry.sha256, "bytes": entry.size}
+        return {**manifest, "splits": splits}
+
+    published = publication.publish(store, bucket, ref.manifest_key, uploads, complete, datasets.manifest_files)
+    result = IngestResult(ref, published.outcome == "created", published.manifest, published.outcome)
+    return _point_latest(store, result, previous)
+
+
+def _split_upload(store: ObjectStore, bucket: str, ref: DatasetRef, split: str, path: Path) -> publication.Upload:
+    def write() -> StoredObject:
+        return store.put_file(bucket, ref.split_key(split), path, "application/vnd.apache.parquet")
+
+    return publication.Upload(ref.split_key(split), sha256_file(path), write)
+
+
+def _point_latest(store: ObjectStore, result: IngestResult, previous: str | None) -> IngestResult:
+    """Moves the latest pointer to a complete version; a failure here leaves the version complete and says so."""
+    if previous == result.ref.version:
+        return result
+    try:
+        datasets.write_latest(store, result.ref)
+    except StorageError as error:
+        log.warning(
+            "dataset version %s is complete, but the latest pointer was not moved: %s", result.ref.version, error
+        )
+        return replace(result, latest_error=str(error))
+    return result
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Versions are immutable and content-addressed, laid out as components.common.models describes (the
 reading side, which every stage above training uses). The version id is derived from the model's
-bytes and its lineage, so registering the same thing twice gives the same version and writes
-nothing; the manifest is written last, so a crash mid-registration never exposes half a model.
+bytes and its lineage (timings left out), so registering the same thing twice gives the same version and
+writes nothing; the manifest is written last and is the commit point (components.common.publication), so
+a crash mid-registration never exposes half a model, and registering again completes the folder it left.
 
 stages.json is rewritten whole, in one PUT (atomic in S3), so a reader sees the old index or the new
 one. Every change is a compare-and-swap on the object's ETag (``ObjectStore.update_json``): the change is
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from components.common import publication
 from components.common.config import canonical_json
 from components.common.errors import NotFoundError, UserError
 from components.common.models import (
@@ -39,6 +41,7 @@ from components.common.models import (
     Stages,
     check_stage,
     check_use_case,
+    manifest_files,
     parse_stages,
     read_manifest,
     read_manifest_or_none,
@@ -46,13 +49,16 @@ from components.common.models import (
     stages_key,
 )
 from components.common.provenance import code_version, utc_now
-from components.common.storage import ObjectStore, sha256_file
+from components.common.publication import Outcome
+from components.common.storage import ObjectStore, StoredObject, sha256_file
 
 log = logging.getLogger(__name__)
 
 # Where compare_manifests looks in a lineage; everything else in it is compared as "lineage".
 METRICS_KEY = "metrics"
 PARAMETERS_KEY = "parameters"
+# Lineage entries whose names end so are measurements of time, kept out of version ids.
+TIMING_SUFFIX = "_seconds"
 
 
 @dataclass(frozen=True)
@@ -61,13 +67,17 @@ class RegisterResult:
 
     Attributes:
         ref: The model version.
-        created: False when identical content had been registered before and nothing was written.
+        created: True only when this run created the version's manifest.
         manifest: The version's manifest.
+        outcome: ``created``, ``unchanged`` (identical content was registered before and every file verifies:
+            nothing written), ``repaired`` (missing or altered files were written again) or ``raced`` (another
+            run registered the very same version at the same moment: its manifest stands).
     """
 
     ref: ModelRef
     created: bool
     manifest: dict[str, Any]
+    outcome: Outcome = "created"
 
 
 @dataclass(frozen=True)
@@ -158,14 +168,29 @@ def normalize_lineage(lineage: Mapping[str, Any]) -> dict[str, Any]:
         ) from None
 
 
+def lineage_identity(lineage: Any) -> Any:
+    """Returns the lineage without its timings (every ``*_seconds`` entry, at any depth).
+
+    How long a fit took differs between two runs that produce the very same model; the id must not, so that
+    registering identical bytes and lineage again finds (and completes) the same version.
+    """
+    if isinstance(lineage, Mapping):
+        return {k: lineage_identity(v) for k, v in lineage.items() if not str(k).endswith(TIMING_SUFFIX)}
+    if isinstance(lineage, list):
+        return [lineage_identity(value) for value in lineage]
+    return lineage
+
+
 def model_version_id(model_sha256: str, lineage: Mapping[str, Any]) -> str:
-    """Returns the content-derived id of a model version.
+    """Returns the content-derived id of a model version: the model's bytes and its lineage, timings left out.
 
     Args:
         model_sha256: The sha256 of the model file.
-        lineage: Where the model came from (normalised with :func:`normalize_lineage` first).
+        lineage: Where the model came from (dataset version, schema digest, parameters, metrics...),
+            normalised with :func:`normalize_lineage` first; see :func:`lineage_identity`.
     """
-    payload = canonical_json({"model_sha256": model_sha256, "lineage": normalize_lineage(lineage)})
+    identity = lineage_identity(normalize_lineage(lineage))
+    payload = canonical_json({"model_sha256": model_sha256, "lineage": identity})
     return "m-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -249,8 +274,10 @@ def register_model(
     """Registers a fitted model as an immutable version of a use case.
 
     The model file, then both cards, then the manifest are written; until the manifest exists no
-    reader sees the version, and a failure removes what it wrote. Identical model bytes and lineage
-    give the identical version, and then nothing is written.
+    reader sees the version, and a failure removes only the object versions it wrote that no manifest
+    names (components.common.publication). Identical model bytes and lineage (timings left out) give the
+    identical version: nothing is written when it is complete, its missing or altered files are written
+    again when it is damaged, and a folder a killed registration left without manifest is completed.
 
     Args:
         store: The object store; its models bucket receives the version.
@@ -283,33 +310,29 @@ def register_model(
     ref = ModelRef(use_case, model_version_id(digest, plain))
     bucket = store.bucket("models")
     existing = read_manifest_or_none(store, ref)
-    if existing is not None:
-        if existing["blessed"] != bool(blessed):
-            raise UserError(
-                f"model version {ref.version} of {use_case!r} exists with blessed={existing['blessed']}; "
-                f"the same model and lineage cannot be registered with blessed={bool(blessed)}",
-                hint="record the blessing decision in the lineage, so that another decision gives another version",
-            )
-        log.info("model version %s exists already: nothing to write", ref.version)
-        return RegisterResult(ref, False, existing)
-
-    written: list[str] = []
-    try:
-        model = store.put_file(bucket, ref.model_key, model_path)
-        written.append(model.key)
-        if model.sha256 != digest:
-            # The id names the bytes hashed first; bytes that changed since would be misnamed.
-            raise UserError(f"model file {model_path} changed while it was being registered", hint="register it again")
-        markdown = store.put_bytes(
-            bucket, ref.card_markdown_key, card_markdown.encode(), content_type="text/markdown; charset=utf-8"
+    if existing is not None and existing["blessed"] != bool(blessed):
+        raise UserError(
+            f"model version {ref.version} of {use_case!r} exists with blessed={existing['blessed']}; "
+            f"the same model and lineage cannot be registered with blessed={bool(blessed)}",
+            hint="record the blessing decision in the lineage, so that another decision gives another version",
         )
-        written.append(markdown.key)
-        card_object = store.put_json(bucket, ref.card_json_key, dict(card))
-        written.append(card_object.key)
-        schema_object = None
-        if serving_schema is not None:
-            schema_object = store.put_json(bucket, ref.key(SERVING_SCHEMA_FILE), dict(serving_schema))
-            written.append(schema_object.key)
+    uploads = [
+        _file_upload(store, bucket, ref.model_key, model_path),
+        _bytes_upload(store, bucket, ref.card_markdown_key, card_markdown.encode(), "text/markdown; charset=utf-8"),
+        _bytes_upload(store, bucket, ref.card_json_key, _json_bytes(card), "application/json"),
+    ]
+    if serving_schema is not None:
+        uploads.append(_bytes_upload(store, bucket, ref.key(SERVING_SCHEMA_FILE), _json_bytes(serving_schema)))
+    if existing is not None:
+        repaired = publication.repair(store, bucket, existing, uploads, manifest_files(existing))
+        if repaired.outcome == "unchanged":
+            log.info("model version %s exists already: nothing to write", ref.version)
+        return RegisterResult(ref, False, existing, repaired.outcome)
+
+    def complete(stored: Mapping[str, StoredObject]) -> dict[str, Any]:
+        def entry(key: str) -> dict[str, Any]:
+            return {"key": key, "sha256": stored[key].sha256, "bytes": stored[key].size}
+
         manifest = {
             "format_version": FORMAT_VERSION,
             "kind": "model",
@@ -318,25 +341,17 @@ def register_model(
             "created_at": utc_now(),
             "code_version": code_version(),
             "location": f"s3://{bucket}/{ref.prefix}",
-            "model": {"key": model.key, "sha256": model.sha256, "bytes": model.size},
-            "cards": {
-                "markdown": {"key": markdown.key, "sha256": markdown.sha256, "bytes": markdown.size},
-                "json": {"key": card_object.key, "sha256": card_object.sha256, "bytes": card_object.size},
-            },
+            "model": entry(ref.model_key),
+            "cards": {"markdown": entry(ref.card_markdown_key), "json": entry(ref.card_json_key)},
             "lineage": plain,
             "blessed": bool(blessed),
         }
-        if schema_object is not None:
-            manifest["serving_schema"] = {
-                "key": schema_object.key,
-                "sha256": schema_object.sha256,
-                "bytes": schema_object.size,
-            }
-        store.put_json(bucket, ref.manifest_key, manifest)
-    except BaseException:
-        store.delete_quietly(bucket, written)
-        raise
-    return RegisterResult(ref, True, manifest)
+        if serving_schema is not None:
+            manifest["serving_schema"] = entry(ref.key(SERVING_SCHEMA_FILE))
+        return manifest
+
+    published = publication.publish(store, bucket, ref.manifest_key, uploads, complete, manifest_files)
+    return RegisterResult(ref, published.outcome == "created", published.manifest, published.outcome)
 
 
 def compare_versions(store: ObjectStore, use_case: str, left: str, right: str) -> ModelComparison:
@@ -439,6 +454,24 @@ def rollback_stage(store: ObjectStore, use_case: str, stage: str, reason: str = 
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _file_upload(store: ObjectStore, bucket: str, key: str, path: Path) -> publication.Upload:
+    # The id names the bytes hashed before; bytes that change since fail the upload's digest check.
+    return publication.Upload(key, sha256_file(path), lambda: store.put_file(bucket, key, path))
+
+
+def _bytes_upload(
+    store: ObjectStore, bucket: str, key: str, data: bytes, content_type: str = "application/json"
+) -> publication.Upload:
+    return publication.Upload(
+        key, hashlib.sha256(data).hexdigest(), lambda: store.put_bytes(bucket, key, data, content_type=content_type)
+    )
+
+
+def _json_bytes(document: Mapping[str, Any]) -> bytes:
+    # As ObjectStore.put_json writes it.
+    return (json.dumps(dict(document), indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
 class _Unchanged(Exception):

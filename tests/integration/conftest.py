@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,3 +48,58 @@ def s3_env(s3: ServerState, store: ObjectStore, tmp_path: Path) -> dict[str, str
         "MLCYCLE_BUCKET_PREFIX": store.settings.bucket_prefix,
         "MLCYCLE_STATE_DIR": str(tmp_path / "state"),
     }
+
+
+ROOT = Path(__file__).resolve().parents[2]
+GATED = Path(__file__).resolve().parent / "gated_mlcycle.py"
+
+
+class Gated:
+    """A second process whose store stops at a gate until the test says what to do."""
+
+    def __init__(self, folder: Path, point: str, args: list[str], env: dict[str, str]) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(GATED), str(folder), point, *args],
+            env={**env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_at_gate(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not (self.folder / "reached").exists():
+            if self.process.poll() is not None:
+                raise AssertionError(f"ended before its gate: {self.process.communicate()}")
+            assert time.monotonic() < deadline, "never reached its gate"
+            time.sleep(0.02)
+
+    def release(self, action: str) -> None:
+        # Written whole, then renamed: the process must never read a half-written order.
+        (self.folder / "go.partial").write_text(action)
+        os.replace(self.folder / "go.partial", self.folder / "go")
+
+    def finish(self, timeout: float = 60) -> tuple[int, str, str]:
+        out, err = self.process.communicate(timeout=timeout)
+        return self.process.returncode, out, err
+
+
+@pytest.fixture
+def gated(tmp_path: Path, s3_env: dict[str, str]) -> Iterator[Callable[..., Gated]]:
+    """Starts processes of tests/integration/gated_mlcycle.py on the test's buckets; kills leftovers at the end."""
+    started: list[Gated] = []
+
+    def start(name: str, point: str, *args: str) -> Gated:
+        process = Gated(tmp_path / "gates" / name, point, list(args), s3_env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.communicate()

@@ -99,6 +99,21 @@ def test_ingest_then_list_and_show(loans_config_path, s3_env, store):
     assert_one_line_error(missing, "dataset version ds-0000000000000000 of 'loans' does not exist")
 
 
+def test_a_damaged_version_is_listed_as_such_and_a_re_ingest_repairs_it(loans_config_path, s3_env, store):
+    created = mlcycle("ingest", "-c", str(loans_config_path), env=s3_env)
+    version = created.stdout.split()[2]
+    store.delete(store.bucket("datasets"), f"loans/{version}/data/eval.parquet")  # lost, say by a bad clean-up
+    listing = mlcycle("datasets", "list", "-c", str(loans_config_path), env=s3_env)
+    assert "DAMAGED: 1 file(s) missing or altered" in listing.stdout, listing.stdout
+    repaired = mlcycle("ingest", "-c", str(loans_config_path), env=s3_env)
+    assert repaired.returncode == 0, repaired.stderr
+    assert repaired.stdout.startswith(f"dataset version {version} of 'loans' repaired (")
+    listing = mlcycle("datasets", "list", "-c", str(loans_config_path), env=s3_env)
+    assert version in listing.stdout and "DAMAGED" not in listing.stdout
+    again = mlcycle("ingest", "-c", str(loans_config_path), env=s3_env)
+    assert f"dataset version {version} of 'loans' unchanged" in again.stdout
+
+
 def test_ingest_of_the_full_demo_data(s3_env):
     result = mlcycle("ingest", env=s3_env)
     assert result.returncode == 0, result.stderr

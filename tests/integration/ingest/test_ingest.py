@@ -124,10 +124,10 @@ def test_server_stopped_mid_publication_leaves_nothing_visible(tmp_path):
     class FailingStore(ObjectStore):
         """Stops the real server just before the manifest is written: the worst moment."""
 
-        def put_json(self, bucket, key, payload):
+        def create_json(self, bucket, key, payload):
             if key.endswith("manifest.json"):
                 s3_server.stop(paths)
-            return super().put_json(bucket, key, payload)
+            return super().create_json(bucket, key, payload)
 
     failing = FailingStore(store._client, store.settings, store.retry)
     try:

@@ -124,9 +124,9 @@ def test_manifest_is_written_last(store, model_path):
             written.append(key)
             return super().put_file(bucket, key, path, content_type)
 
-        def put_bytes(self, bucket, key, data, content_type="application/octet-stream"):
+        def put_bytes(self, bucket, key, data, content_type="application/octet-stream", **conditions):
             written.append(key)
-            return super().put_bytes(bucket, key, data, content_type)
+            return super().put_bytes(bucket, key, data, content_type, **conditions)
 
     result = register(Recording(store._client, store.settings, store.retry), model_path)
     assert written[-1] == result.ref.manifest_key
@@ -137,12 +137,12 @@ def test_a_crash_before_the_manifest_leaves_nothing_visible(store, model_path, t
     class Crashing(ObjectStore):
         """Dies just before the manifest, and cannot clean up: the worst moment."""
 
-        def put_json(self, bucket, key, payload):
+        def create_json(self, bucket, key, payload):
             if key.endswith("manifest.json"):
                 raise StorageError("S3 went away")
-            return super().put_json(bucket, key, payload)
+            return super().create_json(bucket, key, payload)
 
-        def delete(self, bucket, key):
+        def delete(self, bucket, key, version_id=None):
             raise StorageError("S3 went away")
 
     with pytest.raises(StorageError, match="S3 went away"):
@@ -167,10 +167,10 @@ def test_a_crash_before_the_manifest_leaves_nothing_visible(store, model_path, t
 
 def test_a_failed_registration_removes_what_it_wrote_when_it_can(store, model_path):
     class Failing(ObjectStore):
-        def put_json(self, bucket, key, payload):
+        def create_json(self, bucket, key, payload):
             if key.endswith("manifest.json"):
                 raise StorageError("S3 went away")
-            return super().put_json(bucket, key, payload)
+            return super().create_json(bucket, key, payload)
 
     with pytest.raises(StorageError):
         register(Failing(store._client, store.settings, store.retry), model_path)

@@ -19,6 +19,7 @@ EVERY_COMMAND = {
     "run",
     "runs",
     "models",
+    "gc",
     "promote",
     "rollback",
     "monitor",

@@ -10,7 +10,14 @@ import pytest
 
 from components.common.errors import IntegrityError, UserError
 from components.common.models import StageError, Stages, parse_stages
-from components.register.logic import compare_manifests, model_version_id, normalize_lineage, rolled_back, with_stage
+from components.register.logic import (
+    compare_manifests,
+    lineage_identity,
+    model_version_id,
+    normalize_lineage,
+    rolled_back,
+    with_stage,
+)
 
 DIGEST = "a" * 64
 LINEAGE = {
@@ -216,3 +223,16 @@ def test_identical_manifests_compare_without_differences():
     assert comparison.parameters == comparison.lineage == comparison.manifest == ()
     assert all(m.difference == 0 for m in comparison.metrics) and len(comparison.metrics) == 3
     assert comparison.to_json()["metrics"][0] == {"name": "eval.accuracy", "left": 0.9, "right": 0.9, "difference": 0.0}
+
+
+def test_version_id_leaves_timings_out_so_the_same_model_gets_the_same_id():
+    timed = {**LINEAGE, "training": {"fit_seconds": 1.5, "rows": 10}, "trials": [{"id": 1, "fit_seconds": 0.2}]}
+    retimed = {**LINEAGE, "training": {"fit_seconds": 9.0, "rows": 10}, "trials": [{"id": 1, "fit_seconds": 3.0}]}
+    assert model_version_id(DIGEST, timed) == model_version_id(DIGEST, retimed)
+    other_rows = {**LINEAGE, "training": {"fit_seconds": 1.5, "rows": 11}, "trials": [{"id": 1, "fit_seconds": 0.2}]}
+    assert model_version_id(DIGEST, other_rows) != model_version_id(DIGEST, timed)
+
+
+def test_lineage_identity_drops_every_seconds_entry_at_any_depth():
+    lineage = {"a_seconds": 1, "b": {"c_seconds": 2, "d": [{"e_seconds": 3, "f": 4}]}}
+    assert lineage_identity(lineage) == {"b": {"d": [{"f": 4}]}}
