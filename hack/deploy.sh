@@ -142,7 +142,7 @@ k rollout status deployment/object-store -n mlcycle-storage --timeout="$TIMEOUT"
 k wait --for=condition=complete job/create-buckets -n mlcycle-storage --timeout="$TIMEOUT" >/dev/null || not_ready mlcycle-storage "the bucket job"
 
 # --- Kubeflow Pipelines ------------------------------------------------------------------------
-say "Kubeflow Pipelines 2.17.1 in kubeflow (upstream manifests, fetched now)"
+say "Kubeflow Pipelines 2.17.0 in kubeflow (upstream manifests, fetched now)"
 k apply -k manifests/remote/kubeflow-pipelines/cluster-scoped >/dev/null
 k wait --for=condition=established --timeout=120s crd/applications.app.k8s.io >/dev/null || fail "KFP's CRDs are not established (hint: kubectl get crd | grep app.k8s.io)"
 role_secret kubeflow mlcycle-s3-pipeline pipeline

@@ -8,7 +8,8 @@ CLUSTER=mlcycle
 REGISTRY_NAME=kind-registry
 REGISTRY_PORT=5001
 REGISTRY_IMAGE=registry:2.8.3
-MIN_KIND=0.24.0
+# The kind release whose release notes publish the node image of kind-config.yaml (manifests/compatibility.yaml).
+KIND_VERSION=0.32.0
 KUBECTL="${KUBECTL:-hack/kubectl.sh}"
 
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -16,11 +17,10 @@ say() { printf '==> %s\n' "$*"; }
 
 command -v docker >/dev/null || fail "docker is not installed (hint: install Docker Desktop or Docker Engine; kind runs nodes as containers)"
 docker info >/dev/null 2>&1 || fail "the Docker engine is not running (hint: start Docker, then run make kind-up again)"
-command -v kind >/dev/null || fail "kind is not installed (hint: https://kind.sigs.k8s.io/docs/user/quick-start/#installation, v$MIN_KIND or newer)"
-version="$(kind version | sed -E 's/^kind v([0-9.]+).*/\1/')"
-if [ "$(printf '%s\n%s\n' "$MIN_KIND" "$version" | sort -V | head -n1)" != "$MIN_KIND" ]; then
-  fail "kind $version is older than $MIN_KIND, which the pinned node image needs (hint: upgrade kind)"
-fi
+command -v kind >/dev/null || fail "kind is not installed (hint: kind v$KIND_VERSION from https://github.com/kubernetes-sigs/kind/releases/tag/v$KIND_VERSION)"
+version="$(kind version | sed -E 's/^kind v([0-9]+\.[0-9]+)\.[0-9]+.*/\1/')"
+# kind supports a node image only with the release that built it: the digest pins v0.32's build.
+[ "$version" = "${KIND_VERSION%.*}" ] || fail "kind $(kind version | awk '{print $2}') is not v${KIND_VERSION%.*}.x, the release the pinned node image was built for (hint: install kind v$KIND_VERSION from https://github.com/kubernetes-sigs/kind/releases/tag/v$KIND_VERSION)"
 
 if [ "$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)" != "true" ]; then
   say "starting the local registry $REGISTRY_NAME on 127.0.0.1:$REGISTRY_PORT"
