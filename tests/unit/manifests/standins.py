@@ -82,6 +82,14 @@ KIND = {
 }
 
 
+def _as_spec(table: dict[str, dict[str, bool]]) -> dict[str, dict]:
+    return {command: {f: {"value": v, "choices": None} for f, v in flags.items()} for command, flags in table.items()}
+
+
+DOCKER_SPEC = _as_spec(DOCKER)
+KIND_SPEC = _as_spec(KIND)
+
+
 def _help(binary: str, words: list[str]) -> str:
     done = subprocess.run([binary, *words, "--help"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, f"{binary} {' '.join(words)} --help failed: {done.stderr}"
@@ -176,50 +184,51 @@ class Refused(Exception):
     """The real tool would reject these arguments."""
 
 
+# docker run IMAGE CMD... and docker exec CONTAINER CMD...: flags after the first argument are the command's.
+NOT_INTERSPERSED = {"run", "exec"}
+
+
 def parse(argv: list[str], commands: dict[str, dict], global_flags: dict | None = None) -> tuple[str, list, dict]:
     """Splits argv into (command, positionals, {flag: value}) and refuses what the tool would.
 
-    A flag may come before the command (kubectl's global flags do); the command is the longest known
-    one made of the leading positionals.
+    The command is the longest known one made of the leading words (the scripts put it first); its
+    flags, and the tool's global ones, decide which flags take a value.
     """
     global_flags = global_flags or {}
+    command = next(
+        (c for c in sorted(commands, key=lambda c: -len(c.split())) if argv[: len(c.split())] == c.split()),
+        None,
+    )
+    if command is None:
+        raise Refused(f'unknown command "{" ".join(argv[:2])}"')
+    allowed = commands[command] | global_flags
     positionals, given = [], {}
-    known = {flag: entry for spec in commands.values() for flag, entry in spec.items()} | global_flags
+    rest = argv[len(command.split()) :]
     i = 0
-    while i < len(argv):
-        word = argv[i]
-        if word == "--":
-            positionals.extend(argv[i + 1 :])
+    while i < len(rest):
+        word = rest[i]
+        if word == "--" or (positionals and command in NOT_INTERSPERSED and commands is DOCKER_SPEC):
+            positionals.extend(rest[i + 1 :] if word == "--" else rest[i:])
             break
         if word.startswith("-") and word != "-":
             name, eq, value = word.partition("=")
-            entry = known.get(name)
+            entry = allowed.get(name)
             if entry is None:
-                raise Refused(f"unknown flag: {name}")
+                raise Refused(f"unknown flag: {name} (for {command})")
             if entry.get("value") and not eq:
-                if i + 1 >= len(argv):
+                if i + 1 >= len(rest):
                     raise Refused(f"flag needs an argument: {name}")
-                value, i = argv[i + 1], i + 1
+                value, i = rest[i + 1], i + 1
             given.setdefault(name, []).append(value if (eq or entry.get("value")) else "true")
         else:
             positionals.append(word)
         i += 1
-    command = next(
-        (c for c in sorted(commands, key=lambda c: -len(c.split())) if positionals[: len(c.split())] == c.split()),
-        None,
-    )
-    if command is None:
-        raise Refused(f'unknown command "{" ".join(positionals[:2])}"')
-    allowed = commands[command] | global_flags
     for name, values in given.items():
-        if name not in allowed:
-            raise Refused(f"unknown flag: {name} (for {command})")
         choices = allowed[name].get("choices")
         for value in values:
             if choices and value not in choices:
                 raise Refused(f'invalid argument "{value}" for "{name}": must be one of {", ".join(choices)}')
-    flags = {name: values[-1] for name, values in given.items()}
-    return command, positionals[len(command.split()) :], flags
+    return command, positionals, {name: values[-1] for name, values in given.items()}
 
 
 DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
@@ -328,6 +337,16 @@ def kubectl(argv: list[str], spec: dict, cluster: Cluster) -> int:
         condition = flags.get("--for", "")
         if not re.match(r"^(delete|create|condition=\S+|jsonpath=.+)$", condition):
             raise Refused(f"unrecognized condition: {condition!r}")
+        target = args[0] if args else ""
+        status = cluster.state.get("application_status", {}).get(target.split("/")[-1], {})
+        expected = re.match(r"^jsonpath=\{\.status\.(sync|health)\.status\}=(\w+)$", condition)
+        if (
+            target.startswith("application/")
+            and expected
+            and status.get(expected.group(1), expected.group(2)) != expected.group(2)
+        ):
+            print(f"error: timed out waiting for the condition on applications/{target.split('/')[1]}", file=sys.stderr)
+            return 1
         if condition == "delete":
             kind = _kind(args[0].split("/")[0])
             name = args[0].split("/")[1] if "/" in args[0] else (args[1] if len(args) > 1 else None)
@@ -337,6 +356,9 @@ def kubectl(argv: list[str], spec: dict, cluster: Cluster) -> int:
                     f"error: timed out waiting for the condition on {kind.lower()}s/{left[0]['name']}", file=sys.stderr
                 )
                 return 1
+        return 0
+    if command == "get" and "--raw" in flags:
+        print("ok")
         return 0
     if command == "get":
         kind = _kind(args[0].split("/")[0])
@@ -399,8 +421,47 @@ def helm(argv: list[str], spec: dict, cluster: Cluster) -> int:
     return 0
 
 
-def simple(argv: list[str], commands: dict[str, dict]) -> int:
-    parse(argv, commands)
+def docker(argv: list[str], state: dict) -> int:
+    """The Docker engine as the scripts see it: a registry container, the kind network, builds, pushes."""
+    command, args, flags = parse(argv, DOCKER_SPEC)
+    containers = state.setdefault("containers", {})
+    if command == "info" and "--format" in flags:
+        print(state.get("docker_info", "8 12884901888"))
+    elif command == "run":
+        containers[flags["--name"]] = {"running": True, "networks": ["bridge"]}
+    elif command == "rm":
+        containers.pop(args[0], None)
+    elif command == "inspect":
+        if args[0] not in containers:
+            print(f"Error: No such object: {args[0]}", file=sys.stderr)
+            return 1
+        form = flags.get("-f") or flags.get("--format") or ""
+        if "State.Running" in form:
+            print("true" if containers[args[0]]["running"] else "false")
+        elif "Networks.kind" in form:
+            print("{}" if "kind" in containers[args[0]]["networks"] else "null")
+    elif command == "network connect":
+        containers[args[1]]["networks"].append(args[0])
+    elif command == "push":
+        state.setdefault("pushed", []).append(args[0])
+    return 0
+
+
+def kind(argv: list[str], state: dict) -> int:
+    command, args, flags = parse(argv, KIND_SPEC)
+    clusters = state.setdefault("clusters", [])
+    if command == "version":
+        print(f"kind {state.get('kind_version', 'v0.32.0')} go1.25 linux/amd64")
+    elif command == "get clusters":
+        print("\n".join(clusters))
+    elif command == "get nodes":
+        print(f"{flags['--name']}-control-plane\n{flags['--name']}-worker")
+    elif command == "create cluster":
+        if "--wait" in flags and not DURATION.match(flags["--wait"]):
+            raise Refused(f'invalid argument "{flags["--wait"]}" for "--wait" flag')
+        clusters.append("mlcycle")
+    elif command == "delete cluster":
+        clusters.remove(flags["--name"]) if flags["--name"] in clusters else None
     return 0
 
 
@@ -413,9 +474,10 @@ def main(argv: list[str]) -> int:
             cluster = Cluster(Path(environ["STANDIN_STATE"]))
             code = (kubectl if tool == "kubectl" else helm)(args, spec, cluster)
         else:
-            code = simple(args, DOCKER if tool == "docker" else KIND)
-            if tool == "kind" and args[:1] == ["version"]:
-                print("kind v0.32.0 go1.25 linux/amd64")
+            path = Path(environ["STANDIN_STATE"])
+            state = json.loads(path.read_text())
+            code = (docker if tool == "docker" else kind)(args, state)
+            path.write_text(json.dumps(state))
     except Refused as refusal:
         with open(environ["STANDIN_LOG"], "a") as log:
             log.write(json.dumps(["REFUSED", tool, *args]) + "\n")
