@@ -122,8 +122,10 @@ fi
 # --- Seldon Core operator, Kubeflow Pipelines --------------------------------------------------
 if exists namespace seldon-system; then
   say "removing the Seldon Core operator"
-  step "helm uninstall seldon-core" \
-    "$HELM" uninstall seldon-core --namespace seldon-system --ignore-not-found --wait --timeout "$TIMEOUT"
+  # `helm status` first rather than --ignore-not-found, which older Helm 3 releases lack.
+  if "$HELM" status seldon-core --namespace seldon-system >/dev/null 2>&1; then
+    step "helm uninstall seldon-core" "$HELM" uninstall seldon-core --namespace seldon-system --wait --timeout "$TIMEOUT"
+  fi
   step "deleting the namespace seldon-system" k delete namespace seldon-system --ignore-not-found --timeout="$TIMEOUT"
 fi
 if exists namespace kubeflow; then
