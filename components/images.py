@@ -16,8 +16,6 @@ import sys
 import urllib.error
 import urllib.request
 
-from components.common.errors import UserError
-
 REGISTRY = "localhost:5001"
 TAG = "0.1.0"
 PIPELINE_IMAGE = f"{REGISTRY}/mlcycle-pipeline:{TAG}"
@@ -39,7 +37,29 @@ MANIFEST_TYPES = ", ".join(
 )
 
 
-class ImageMissingError(UserError):
+class RegistryError(Exception):
+    """The registry cannot say whether an image is there (unreachable, or it wants credentials).
+
+    Its own small error (not components.common's UserError): this module is a sibling of common in the
+    import layers and imports nothing of the project. Printed as one line with its hint.
+
+    Args:
+        message: What is wrong, naming the image and the address asked.
+        hint: How to fix it.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+
+class ImageMissingError(RegistryError):
     """An image the cluster needs is not in the registry it pulls from."""
 
 
@@ -71,7 +91,7 @@ def image_present(image: str, environ: dict[str, str] | None = None, timeout: fl
         True when the registry has it, False when it answers that it has not.
 
     Raises:
-        UserError: If the registry does not answer, or refuses to say without credentials.
+        RegistryError: If the registry does not answer, or refuses to say without credentials.
     """
     url = manifest_url(image, environ)
     request = urllib.request.Request(url, method="HEAD", headers={"Accept": MANIFEST_TYPES})
@@ -81,12 +101,12 @@ def image_present(image: str, environ: dict[str, str] | None = None, timeout: fl
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return False
-        raise UserError(
+        raise RegistryError(
             f"the registry of {image} answered HTTP {error.code} at {url}",
             hint=f"log in or set {REGISTRY_ENDPOINT_VARIABLE}; the check runs anonymously",
         ) from None
     except (urllib.error.URLError, OSError) as error:
-        raise UserError(
+        raise RegistryError(
             f"the registry of {image} does not answer at {url}: {getattr(error, 'reason', error)}",
             hint="create the cluster and its registry with `make kind-up` (or `make up`)",
         ) from None
@@ -97,7 +117,7 @@ def check_images(images: list[str], environ: dict[str, str] | None = None) -> No
 
     Raises:
         ImageMissingError: If an image is absent.
-        UserError: If the registry cannot be asked.
+        RegistryError: If the registry cannot be asked.
     """
     missing = [image for image in images if not image_present(image, environ)]
     if missing:
@@ -120,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     names = {"pipeline": PIPELINE_IMAGE, "serving": SERVING_IMAGE}
     try:
         check_images([names[name] for name in (args[1:] or list(names))])
-    except UserError as error:
+    except RegistryError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     return 0

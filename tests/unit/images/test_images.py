@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from components import images
-from components.common.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -81,9 +80,9 @@ def test_a_pushed_image_is_found_and_a_missing_one_named_with_the_make_targets(r
 
 def test_a_registry_that_refuses_or_does_not_answer_is_one_clear_error(registry):
     Registry.status = 401
-    with pytest.raises(UserError, match="answered HTTP 401"):
+    with pytest.raises(images.RegistryError, match="answered HTTP 401"):
         images.image_present(images.PIPELINE_IMAGE, registry)
-    with pytest.raises(UserError, match="does not answer") as raised:
+    with pytest.raises(images.RegistryError, match="does not answer") as raised:
         images.image_present(images.PIPELINE_IMAGE, {images.REGISTRY_ENDPOINT_VARIABLE: "http://127.0.0.1:9"})
     assert "make kind-up" in raised.value.hint
 
