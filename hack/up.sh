@@ -8,15 +8,18 @@
 #   5. the addresses and the next commands printed.
 # Every step is idempotent: run it again after fixing what stopped it. `make down` removes it all.
 # Settings (environment): DOCKER, KIND, KUBECTL, HELM, KFP_HOST (http://127.0.0.1:8080), and those of
-# hack/deploy.sh. Needs Docker with about 8 CPUs and 12 GiB for its VM (manifests/README.md, Budget).
+# hack/deploy.sh. Needs Docker with 8 CPUs and 16 GiB for its VM (manifests/README.md, Budget).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DOCKER="${DOCKER:-docker}"
 KIND="${KIND:-kind}"
 KFP_HOST="${KFP_HOST:-http://127.0.0.1:8080}"
-MIN_CPUS=8
-MIN_MEMORY_GIB=12
+# The budget the platform and one run were checked against (manifests/budget.yaml, test_budget.py).
+read -r MIN_CPUS MIN_MEMORY_GIB < <(.venv/bin/python -c '
+import yaml
+budget = yaml.safe_load(open("manifests/budget.yaml"))["budget"]
+print(budget["cpu"], budget["memory"].removesuffix("Gi"))')
 
 say() { printf '\n==> %s\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -26,7 +29,7 @@ command -v "$DOCKER" >/dev/null || fail "$DOCKER is not installed (hint: install
 read -r cpus memory < <("$DOCKER" info --format '{{.NCPU}} {{.MemTotal}}')
 memory_gib=$((memory / 1024 / 1024 / 1024))
 if [ "$cpus" -lt "$MIN_CPUS" ] || [ "$memory_gib" -lt "$((MIN_MEMORY_GIB - 1))" ]; then
-  printf 'warning: Docker has %s CPUs and %s GiB; the platform and one run request up to %s CPUs and %s GiB (manifests/README.md, Budget): pods may stay Pending\n' \
+  printf 'warning: Docker has %s CPUs and %s GiB; the platform and one run request up to %s CPUs and %s GiB (manifests/README.md, Budget): expect evicted or OOM-killed pods\n' \
     "$cpus" "$memory_gib" "$MIN_CPUS" "$MIN_MEMORY_GIB" >&2
 fi
 
