@@ -124,7 +124,7 @@ def check_images(images: list[str], environ: dict[str, str] | None = None) -> No
         verb = "is" if len(missing) == 1 else "are"
         raise ImageMissingError(
             f"{' and '.join(missing)} {verb} not in the registry the cluster pulls from",
-            hint="build and push them with `make images push-images`",
+            hint="build and push them with `make images push-images` (after `make kind-load`: SKIP_IMAGE_CHECK=1)",
         )
 
 

@@ -60,4 +60,4 @@ data:
     help: "https://kind.sigs.k8s.io/docs/user/local-registry/"
 YAML
 "$KUBECTL" wait --for=condition=Ready nodes --all --timeout=180s >/dev/null || fail "the nodes of $CLUSTER are not Ready after 180 s (hint: kubectl describe nodes)"
-say "cluster $CLUSTER is up (context kind-$CLUSTER); registry localhost:$REGISTRY_PORT. Next: make images && make deploy"
+say "cluster $CLUSTER is up (context kind-$CLUSTER); registry localhost:$REGISTRY_PORT. Next: make images push-images && make deploy (or make up for all of it)"
