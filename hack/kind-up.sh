@@ -24,9 +24,11 @@ version="$("$KIND" version | sed -E 's/^kind v([0-9]+\.[0-9]+)\.[0-9]+.*/\1/')"
 # kind supports a node image only with the release that built it: the digest pins v0.32's build.
 [ "$version" = "${KIND_VERSION%.*}" ] || fail "kind $("$KIND" version | awk '{print $2}') is not v${KIND_VERSION%.*}.x, the release the pinned node image was built for (hint: install kind v$KIND_VERSION from https://github.com/kubernetes-sigs/kind/releases/tag/v$KIND_VERSION)"
 
-if [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)" != "true" ]; then
+# "absent" when no such container exists; a stopped one is replaced.
+registry_state="$("$DOCKER" inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null)" || registry_state=absent
+if [ "$registry_state" != "true" ]; then
   say "starting the local registry $REGISTRY_NAME on 127.0.0.1:$REGISTRY_PORT"
-  "$DOCKER" rm -f "$REGISTRY_NAME" >/dev/null 2>&1 || true
+  [ "$registry_state" = absent ] || "$DOCKER" rm -f "$REGISTRY_NAME" >/dev/null
   "$DOCKER" run -d --restart=always -p "127.0.0.1:${REGISTRY_PORT}:5000" --network bridge --name "$REGISTRY_NAME" "$REGISTRY_IMAGE" >/dev/null
 fi
 

@@ -198,3 +198,15 @@ def test_an_application_that_does_not_sync_stops_deploy_with_its_state(machine):
     assert done.returncode == 1
     assert "Argo CD Application mlcycle-model-production is not Synced and Healthy" in done.stderr
     assert "describe application mlcycle-model-production" in done.stderr
+
+
+def test_kind_up_replaces_a_stopped_registry_and_keeps_a_running_one(machine):
+    state = json.loads(machine["state"].read_text())
+    state["containers"] = {"kind-registry": {"running": False, "networks": ["bridge"]}}
+    machine["state"].write_text(json.dumps(state))
+    assert run("hack/kind-up.sh", machine).returncode == 0
+    assert run("hack/kind-up.sh", machine).returncode == 0
+    log = standins.calls(machine["folder"])
+    assert [c for c in log if c[:2] == ["docker", "rm"]] == [["docker", "rm", "-f", "kind-registry"]]
+    assert len([c for c in log if c[:3] == ["docker", "run", "-d"]]) == 1
+    assert ["docker", "network", "connect", "kind", "kind-registry"] in log
