@@ -21,17 +21,14 @@ k() { "$KUBECTL" "$@"; }
 say() { printf '==> %s\n' "$*"; }
 
 failures=()
-step_failed=0
 # step DESCRIPTION COMMAND...: runs the command; on failure records the description and the first line
-# of the tool's error in failures and sets step_failed, and goes on (what is left is listed at the end).
+# of the tool's error in failures, and goes on (what is left is listed at the end).
 step() {
   local description="$1" errors status=0
   shift
   errors="$(mktemp)"
   "$@" >/dev/null 2>"$errors" || status=$?
-  step_failed=0
   if [ "$status" != 0 ]; then
-    step_failed=1
     failures+=("$description: $(grep -m1 . "$errors" || echo "exit status $status")")
   fi
   rm -f "$errors"
@@ -92,7 +89,7 @@ if exists crd applications.argoproj.io; then
     fi
     [ -z "$remaining" ] && break
     if [ "$SECONDS" -ge "$deadline" ]; then
-      failures+=("the Applications were not deleted within $TIMEOUT: $(echo $remaining)")
+      failures+=("the Applications were not deleted within $TIMEOUT: ${remaining//$'\n'/ }")
       applications_left=1
       break
     fi
