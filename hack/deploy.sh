@@ -13,7 +13,8 @@
 #
 # Settings (environment): OBJECT_STORE=minio|seaweedfs, MODEL_SYNC=argocd|direct (default: argocd
 # when manifests/argocd/apps/source.yaml names your fork, else direct), TIMEOUT (per part, 600s),
-# KFP_TIMEOUT (900s), KUBECTL, HELM.
+# KFP_TIMEOUT (900s), KUBECTL, HELM, SKIP_IMAGE_CHECK=1 (do not ask the registry for the images first),
+# MLCYCLE_REGISTRY_ENDPOINT (components/images.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -97,6 +98,11 @@ case "$OBJECT_STORE" in
   seaweedfs) store_dir=manifests/object-store/overlays/seaweedfs ;;
   *) fail "OBJECT_STORE=$OBJECT_STORE is neither minio nor seaweedfs" ;;
 esac
+# The model pods pull the serving image, the pipeline's tasks the pipeline image: both must be in the
+# registry, or the first pod waits in ImagePullBackOff.
+if [ "${SKIP_IMAGE_CHECK:-0}" != 1 ]; then
+  .venv/bin/python -m components.images check pipeline serving || exit 2
+fi
 say "deploying mlcycle to context $context"
 
 mkdir -p "$STATE" && chmod 700 "$STATE"
@@ -142,7 +148,7 @@ k rollout status deployment/object-store -n mlcycle-storage --timeout="$TIMEOUT"
 k wait --for=condition=complete job/create-buckets -n mlcycle-storage --timeout="$TIMEOUT" >/dev/null || not_ready mlcycle-storage "the bucket job"
 
 # --- Kubeflow Pipelines ------------------------------------------------------------------------
-say "Kubeflow Pipelines 2.17.1 in kubeflow (upstream manifests, fetched now)"
+say "Kubeflow Pipelines 2.17.0 in kubeflow (upstream manifests, fetched now)"
 k apply -k manifests/remote/kubeflow-pipelines/cluster-scoped >/dev/null
 k wait --for=condition=established --timeout=120s crd/applications.app.k8s.io >/dev/null || fail "KFP's CRDs are not established (hint: kubectl get crd | grep app.k8s.io)"
 role_secret kubeflow mlcycle-s3-pipeline pipeline
@@ -192,15 +198,37 @@ k rollout status statefulset/argocd-application-controller -n argocd --timeout="
 
 repo_url="$(.venv/bin/python -c 'import yaml; print(yaml.safe_load(open("manifests/argocd/apps/source.yaml"))["data"]["repoURL"])')"
 MODEL_SYNC="${MODEL_SYNC:-$([ "$repo_url" = "$PLACEHOLDER_REPO" ] && echo direct || echo argocd)}"
+# Prints an Application's sync and health state and its messages, then fails.
+not_synced() {
+  local app="$1"
+  printf '\nerror: Argo CD Application %s is not Synced and Healthy after the timeout:\n' "$app" >&2
+  k get application "$app" -n argocd \
+    -o jsonpath='  sync: {.status.sync.status}, health: {.status.health.status}{"\n"}  {.status.conditions[*].message}{"\n"}  {.status.operationState.message}{"\n"}' >&2 \
+    || printf '  (the Application does not exist)\n' >&2
+  printf 'hint: kubectl -n argocd describe application %s; Argo CD must reach %s (apps/source.yaml)\n' "$app" "$repo_url" >&2
+  exit 1
+}
+
 if [ "$MODEL_SYNC" = argocd ]; then
   say "Argo CD applications: $repo_url syncs manifests/model/overlays/{staging,production}"
   k apply -k manifests/argocd >/dev/null
+  # The root creates the children; each is waited for until Argo CD reports it Synced and Healthy.
+  for app in mlcycle mlcycle-model-staging mlcycle-model-production; do
+    k wait --for=create "application/$app" -n argocd --timeout="$TIMEOUT" >/dev/null || not_synced "$app"
+    k wait --for=jsonpath='{.status.sync.status}'=Synced "application/$app" -n argocd --timeout="$TIMEOUT" >/dev/null \
+      || not_synced "$app"
+    k wait --for=jsonpath='{.status.health.status}'=Healthy "application/$app" -n argocd --timeout="$TIMEOUT" >/dev/null \
+      || not_synced "$app"
+  done
+  say "Argo CD reports mlcycle, mlcycle-model-staging and mlcycle-model-production Synced and Healthy"
 else
   say "models applied directly (Argo CD syncs them once manifests/argocd/apps/source.yaml names your fork)"
   for environment in staging production; do
     k apply --server-side --force-conflicts -k "manifests/model/overlays/$environment" >/dev/null
   done
 fi
+# Argo CD has no health check for SeldonDeployments (none among its resource_customizations at
+# v3.5.1): the model's own state is waited for as well.
 for environment in staging production; do
   replicas="$(k get seldondeployment mlcycle-model -n "mlcycle-$environment" -o jsonpath='{.spec.predictors[0].replicas}' 2>/dev/null || true)"
   if [ "$replicas" = "0" ]; then

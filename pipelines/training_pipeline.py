@@ -12,6 +12,7 @@ and with these gates, for the command line.
 
 from kfp import dsl
 
+from components.common.config.training import TrainingSpec
 from components.configure.component import configure_run
 from components.evaluate.component import evaluate_model
 from components.ingest.component import ingest_data
@@ -61,7 +62,8 @@ def training_pipeline(
     with dsl.If(validated.outputs["Output"] == True, name="data-is-valid"):  # noqa: E712
         planned = plan_trials(use_case=settings)
         planned.set_cpu_request("100m").set_memory_request("256Mi").set_memory_limit("512Mi")
-        with dsl.ParallelFor(planned.output, name="trials") as trial:
+        # Trials queue beyond the use case's parallel_trials (default 2), fixed at compile time by KFP.
+        with dsl.ParallelFor(planned.output, name="trials", parallelism=TrainingSpec().parallel_trials) as trial:
             tuned = uses_s3(
                 tune_model(use_case=settings, trial=trial, dataset_version=dataset_version), "1", "3Gi", "6Gi", 120
             )

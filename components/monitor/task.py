@@ -109,10 +109,19 @@ def propose_promotion_task(use_case_yaml: str, proposal_path: Path) -> Proposal:
         proposal_path: Where the proposal goes, in Markdown: what was found and the command to run.
     """
     config = parse_use_case(use_case_yaml)
-    found = propose_promotion(ObjectStore.connect(s3_settings()), config)
+    # A pipeline gets the use case as text, not its file: the command names the file to fill in, so a
+    # copied command fails loudly instead of promoting with the demo's configuration.
+    found = propose_promotion(ObjectStore.connect(s3_settings()), config, use_case_file_placeholder(config.name))
     text = f"{found.message}\n\n```\n{found.command}\n```\n" if found.command else f"{found.message}\n"
+    if found.command:
+        text += f"\nReplace {use_case_file_placeholder(config.name)} with the path of the use case's file.\n"
     _write(proposal_path, text)
     return found
+
+
+def use_case_file_placeholder(use_case: str) -> str:
+    """What a pipeline's promotion command puts after ``-c``: the use case's file, to be filled in."""
+    return f"<{use_case}.yaml>"
 
 
 def _write(path: Path, text: str) -> None:

@@ -52,12 +52,16 @@ class TrainingSpec:
             accuracy or f1 (log_loss is minimised, the others maximised).
         search: The search space, one entry per family.
         max_trials: Upper bound on trials (the grid is cut in a seeded random order beyond it).
+        parallel_trials: Trials a cluster run tunes at once; the others queue, so a run's peak
+            requests stay within a laptop's budget (manifests/budget.yaml). KFP fixes it when the
+            pipeline is compiled: pipelines/training_pipeline.yaml is compiled with this default.
     """
 
     seed: int = 42
     metric: Literal["roc_auc", "pr_auc", "log_loss", "accuracy", "f1"] = "roc_auc"
     search: tuple[SearchSpace, ...] = (SearchSpace(family="hist_gradient_boosting"),)
     max_trials: int = 12
+    parallel_trials: int = 2
 
 
 def check_preprocessing(preprocessing: PreprocessSpec, where: str) -> None:
@@ -83,6 +87,8 @@ def check_training(training: TrainingSpec, where: str) -> None:
         raise ConfigError(f"training.search in {where} is empty", hint="list at least one model family")
     if training.max_trials < 1:
         raise ConfigError(f"training.max_trials in {where} must be at least 1")
+    if training.parallel_trials < 1:
+        raise ConfigError(f"training.parallel_trials in {where} must be at least 1")
     for space in training.search:
         for name, values in space.params.items():
             if not values:

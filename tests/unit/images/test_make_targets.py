@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.images import PIPELINE_IMAGE, SERVING_IMAGE
+from components.images import PIPELINE_IMAGE, SERVING_IMAGE, build_platform
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,6 +40,7 @@ def test_images_checks_the_dockerfiles_then_builds_both_with_the_names_of_compon
     result = make("images", f"DOCKER={docker}")
     assert result.returncode == 0, result.stderr
     assert "passed" in result.stdout  # the offline checks ran first
+    assert "for linux/amd64 (TFDV ships x86-64 wheels only" in result.stdout  # said clearly
     builds = (tmp_path / "docker.log").read_text().splitlines()
     assert len(builds) == 2
     for line, dockerfile, image in zip(
@@ -51,6 +52,7 @@ def test_images_checks_the_dockerfiles_then_builds_both_with_the_names_of_compon
         words = line.split()
         assert words[0] == "build" and words[-1] == "."
         assert words[words.index("-f") + 1] == dockerfile and words[words.index("-t") + 1] == image
+        assert words[words.index("--platform") + 1] == build_platform(image)
         assert words[words.index("--build-arg") + 1].startswith("MLCYCLE_CODE_VERSION=git:")
 
 

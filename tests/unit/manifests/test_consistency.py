@@ -259,7 +259,7 @@ def test_kind_nodes_pin_one_image_by_digest():
     images = {n["image"] for n in config["nodes"]}
     assert len(images) == 1 and len(config["nodes"]) == 2
     (image,) = images
-    assert image.startswith("kindest/node:v1.29.") and "@sha256:" in image
+    assert image.startswith("kindest/node:v1.33.") and "@sha256:" in image
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker"]
     assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
 

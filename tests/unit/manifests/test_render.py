@@ -54,7 +54,7 @@ def test_remote_bases_are_pinned_to_exact_releases():
     assert len(references) == 3
     for file, url in references:
         if "kubeflow/pipelines" in url:
-            assert url.endswith("?ref=2.17.1"), f"{file}: {url} is not at the pinned KFP tag"
+            assert url.endswith("?ref=2.17.0"), f"{file}: {url} is not at the pinned KFP tag"
         elif "argoproj/argo-cd" in url:
             assert "/v3.5.1/" in url, f"{file}: {url} is not at the pinned Argo CD tag"
         else:

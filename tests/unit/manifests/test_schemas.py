@@ -76,7 +76,7 @@ def crd_validator(group: str, kind: str, version: str) -> jsonschema.Draft7Valid
 
 
 def test_kind_node_version_has_schemas():
-    assert kubernetes_version() == "1.29.0"
+    assert kubernetes_version() == "1.33.0"
 
 
 def test_every_standard_resource_validates_against_the_kubernetes_schemas(all_documents):

@@ -47,3 +47,10 @@ def test_the_proposal_is_a_promotion_on_a_branch_for_review():
         == "mlcycle promote m-0123456789abcdef --to production --branch retrain/flights-m-0123456789abcdef"
     )
     assert promotion_command("loans", "m-1", "uc/loans.yaml").startswith("mlcycle promote -c uc/loans.yaml m-1 ")
+
+
+def test_a_pipelines_promotion_command_names_the_use_case_file_to_fill_in():
+    from components.monitor.task import use_case_file_placeholder
+
+    command = promotion_command("loans", "m-1", use_case_file_placeholder("loans"))
+    assert command.startswith("mlcycle promote -c <loans.yaml> m-1 ")
