@@ -55,7 +55,7 @@ def runs_show(config_path: Path, run_id: str, as_json: bool) -> None:
     start = record.parts.get("run", {})
     click.echo(
         f"          dataset {start.get('dataset_version', '?')}, code {start.get('code_version', '?')}, "
-        f"seed {start.get('seed', '?')}, by {start.get('orchestrator', '?')}"
+        f"seed {start.get('seed', '?')}"
     )
     if "validation" in record.parts:
         validation = record.parts["validation"]

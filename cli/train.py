@@ -88,6 +88,7 @@ def train(config_path: Path, version: str) -> None:
     click.echo(f"  serving:    {'PASS' if candidate.servable else 'FAIL'}" + "".join(f"; {line}" for line in failed))
     if candidate.staged:
         click.echo("  stage:      staging")
+    click.echo(f"  run record: `mlcycle runs show {run.run_id} -c {relative(config_path)}`")
 
 
 @click.command()

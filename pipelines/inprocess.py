@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from components.common import datasets
+from components.common import datasets, runs
 from components.common.config import parse_use_case
+from components.common.provenance import code_version, utc_now
 from components.common.storage import ObjectStore
 from components.evaluate.logic import Analysis
 from components.ingest.logic import IngestResult
@@ -84,6 +85,7 @@ class TrainingRun:
         ingested: The ingestion result (None when the run started from a dataset version).
         validation: The validation result (None when the run started from a dataset version).
         candidate: What the model steps made (None when validation stopped the run).
+        run_id: The id of the run's record (`mlcycle runs show RUN_ID`).
     """
 
     use_case_yaml: str
@@ -92,6 +94,7 @@ class TrainingRun:
     ingested: IngestResult | None = None
     validation: ValidationResult | None = None
     candidate: Candidate | None = None
+    run_id: str = ""
 
     @property
     def registered(self) -> str | None:
@@ -140,9 +143,10 @@ def run_training(
         say: Receives one line per step, for progress.
 
     Returns:
-        What ran and what it produced.
+        What ran and what it produced; every run leaves a record (components/common/runs.py).
     """
     steps = _Steps()
+    run_id, started_at = runs.new_run_id(), utc_now()
     with _folder(work_dir) as folder:
         effective = steps.run("configure-run", use_case_yaml, -1 if seed is None else seed, overrides)
         config = parse_use_case(effective)
@@ -161,20 +165,32 @@ def run_training(
                 outputs / "anomalies",
                 outputs / "report.html",
                 store=store,
+                run_id=run_id,
             )
             say(validation.summary().splitlines()[0])
             if not validation.is_valid:
-                return TrainingRun(effective, ingested.ref.version, tuple(steps.names), ingested, validation)
+                return TrainingRun(
+                    effective, ingested.ref.version, tuple(steps.names), ingested, validation, None, run_id
+                )
             version = ingested.ref.version
         else:
             ingested, validation = None, None
             version = datasets.resolve(store, config.name, dataset_version).version
-        candidate = _train_candidate(steps, effective, schema_text, version, store, folder, say)
-    return TrainingRun(effective, version, tuple(steps.names), ingested, validation, candidate)
+            start = runs.start_part(version, config.training.seed, effective, code_version(), started_at)
+            runs.write_part(store, config.name, run_id, "run", start)
+        candidate = _train_candidate(steps, effective, schema_text, version, store, folder, say, run_id)
+    return TrainingRun(effective, version, tuple(steps.names), ingested, validation, candidate, run_id)
 
 
 def _train_candidate(
-    steps: _Steps, use_case_yaml: str, schema_text: str, version: str, store: ObjectStore, folder: Path, say: Say
+    steps: _Steps,
+    use_case_yaml: str,
+    schema_text: str,
+    version: str,
+    store: ObjectStore,
+    folder: Path,
+    say: Say,
+    run_id: str,
 ) -> Candidate:
     """The model steps on a valid dataset version: tune, select, train, evaluate, check serving, register."""
     trials = steps.run("plan-trials", use_case_yaml)
@@ -201,6 +217,7 @@ def _train_candidate(
         record,
         analysis_path,
         store=store,
+        run_id=run_id,
     )
     champion = analysis.champion["version"] if analysis.champion else None
     say(
@@ -219,6 +236,7 @@ def _train_candidate(
         serving_schema_path,
         scratch,
         store=store,
+        run_id=run_id,
     )
     failed = [line for line in serving.checks if line.startswith("FAIL")]
     say(f"serving check: {'PASS' if serving.passed else 'FAIL'}" + "".join(f"; {line}" for line in failed))
@@ -231,6 +249,7 @@ def _train_candidate(
             analysis_path,
             serving_schema_path,
             store=store,
+            run_id=run_id,
         )
         say(f"registered {registration.ref.version}" + (" (staging)" if staged else ""))
     else:

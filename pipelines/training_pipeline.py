@@ -22,6 +22,10 @@ from components.train.component import plan_trials, select_trial, train_model, t
 from components.validate.component import validate_data
 from pipelines.cluster import uses_s3
 
+# Every task that writes a part of the run record (components/common/runs.py) gets the run's job id; only
+# uncached tasks take it, since a new value every run would defeat the cache.
+RUN_ID = dsl.PIPELINE_JOB_ID_PLACEHOLDER
+
 
 @dsl.pipeline(
     name="mlcycle-training",
@@ -56,7 +60,10 @@ def training_pipeline(
     ingested = uses_s3(ingest_data(use_case=settings, sources=sources), "1", "2Gi", "4Gi").set_caching_options(False)
     dataset_version = ingested.outputs["Output"]
     validated = uses_s3(
-        validate_data(use_case=settings, schema=schema, dataset_version=dataset_version), "1", "3Gi", "6Gi"
+        validate_data(use_case=settings, schema=schema, dataset_version=dataset_version, run_id=RUN_ID),
+        "1",
+        "3Gi",
+        "6Gi",
     )
     validated.set_caching_options(False)
     with dsl.If(validated.outputs["Output"] == True, name="data-is-valid"):  # noqa: E712
@@ -84,6 +91,7 @@ def training_pipeline(
                 record=trained.outputs["record"],
                 dataset_version=dataset_version,
                 model=trained.outputs["model"],
+                run_id=RUN_ID,
             ),
             "1",
             "3Gi",
@@ -92,7 +100,11 @@ def training_pipeline(
         evaluated.set_caching_options(False)
         checked = uses_s3(
             check_serving(
-                use_case=settings, schema=schema, dataset_version=dataset_version, model=trained.outputs["model"]
+                use_case=settings,
+                schema=schema,
+                dataset_version=dataset_version,
+                model=trained.outputs["model"],
+                run_id=RUN_ID,
             ),
             "500m",
             "2Gi",
@@ -108,6 +120,7 @@ def training_pipeline(
                         model=trained.outputs["model"],
                         analysis=evaluated.outputs["analysis"],
                         serving_schema=checked.outputs["serving_schema"],
+                        run_id=RUN_ID,
                     ),
                     "250m",
                     "1Gi",

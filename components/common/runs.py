@@ -17,6 +17,7 @@ in-process runs): the same id for every task of one run.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,8 +52,47 @@ def part_key(use_case: str, run_id: str, part: str) -> str:
 
 
 def write_part(store: ObjectStore, use_case: str, run_id: str, part: str, payload: Mapping[str, Any]) -> None:
-    """Writes one task's part of a run record (a retried task writes it again, with the same content)."""
-    store.put_json(store.bucket("artifacts"), part_key(use_case, run_id, part), dict(payload))
+    """Writes one task's part of a run record (a retried task writes it again, with the same content).
+
+    Nothing is written without a run id: a task called on its own (a test, a notebook) records no run.
+    """
+    if run_id:
+        store.put_json(store.bucket("artifacts"), part_key(use_case, run_id, part), dict(payload))
+
+
+def start_part(dataset_version: str, seed: int, use_case_yaml: str, code: str, started_at: str) -> dict[str, Any]:
+    """The ``run`` part: where a run started from."""
+    return {
+        "started_at": started_at,
+        "dataset_version": dataset_version,
+        "seed": seed,
+        "code_version": code,
+        "use_case_sha256": hashlib.sha256(use_case_yaml.encode()).hexdigest(),
+    }
+
+
+def training_part(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``training`` part from a training record: every trial's parameters and eval metrics, the chosen one."""
+    trials = [
+        {
+            "name": trial["trial"]["id"],
+            "family": trial["trial"]["family"],
+            "params": trial["trial"]["params"],
+            "metrics": trial.get("eval_metrics", {}),
+            "selection_metric": trial.get("metric"),
+            "fit_seconds": trial.get("fit_seconds"),
+        }
+        for trial in record.get("trials", [])
+    ]
+    return {
+        "trials": trials,
+        "chosen": record.get("trial_id"),
+        "family": record.get("family"),
+        "params": record.get("params"),
+        "seed": record.get("seed"),
+        "rows": record.get("rows"),
+        "fit_seconds": record.get("fit_seconds"),
+    }
 
 
 @dataclass(frozen=True)

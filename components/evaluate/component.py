@@ -17,6 +17,7 @@ def evaluate_model(
     model_card: dsl.Output[dsl.Markdown],
     analysis: dsl.Output[dsl.Artifact],
     summary: dsl.OutputPath(str),
+    run_id: str = "",
 ) -> bool:
     """Analyses the candidate on the test split against the production model and decides its blessing.
 
@@ -29,6 +30,7 @@ def evaluate_model(
         dataset_version: The dataset version id from ingest_data. A content hash, so the tasks after
             ingestion are cached by content (an artifact's location changes with every run).
         model: The candidate.
+        run_id: The run's id (the pipeline passes its job id): this task writes its part of the run record.
 
     Returns:
         metrics: Test metrics of the candidate, the champion and the baselines.
@@ -44,7 +46,7 @@ def evaluate_model(
     from components.evaluate.task import evaluate_model_task
 
     result, card, markdown = evaluate_model_task(
-        use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path)
+        use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path), run_id=run_id
     )
     for name, value in result.scalar_metrics().items():
         metrics.log_metric(name, value)

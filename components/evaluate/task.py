@@ -15,7 +15,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from components.common import datasets, models
+from components.common import datasets, models, runs
 from components.common.config import parse_use_case
 from components.common.errors import IntegrityError, NotFoundError
 from components.common.s3_settings import s3_settings
@@ -32,6 +32,7 @@ def evaluate_model_task(
     record: dict[str, Any],
     analysis_path: Path,
     store: ObjectStore | None = None,
+    run_id: str = "",
 ) -> tuple[Analysis, dict[str, Any], str]:
     """Analyses a candidate against the model in production and writes the analysis artifact.
 
@@ -46,6 +47,8 @@ def evaluate_model_task(
         record: The training record from train_model_task.
         analysis_path: Where to write the analysis artifact.
         store: The object store (default: connected from the environment).
+        run_id: The run this task belongs to: its record gets the ``training`` part (every trial) and the
+            ``analysis`` part (metrics, baselines, champion, blessing); empty writes none.
 
     Returns:
         The analysis, the model card and its Markdown.
@@ -71,6 +74,16 @@ def evaluate_model_task(
     analysis_path.parent.mkdir(parents=True, exist_ok=True)
     document = {"lineage": lineage, "card": card, "card_markdown": markdown, "blessed": analysis.blessing.blessed}
     analysis_path.write_text(json.dumps(document, indent=2, default=str))
+    runs.write_part(store, config.name, run_id, "training", runs.training_part(record))
+    champion = analysis.champion or {}
+    summary = {
+        "metrics": analysis.metrics,
+        "baselines": analysis.baselines,
+        "champion": {"version": champion.get("version"), "metrics": champion.get("metrics")} if champion else None,
+        "blessed": analysis.blessing.blessed,
+        "reasons": list(analysis.blessing.reasons),
+    }
+    runs.write_part(store, config.name, run_id, "analysis", summary)
     return analysis, card, markdown
 
 

@@ -13,6 +13,7 @@ def register_model(
     model: dsl.Input[dsl.Model],
     analysis: dsl.Input[dsl.Artifact],
     serving_schema: dsl.Input[dsl.Artifact],
+    run_id: str = "",
 ) -> NamedTuple("Outputs", [("version", str), ("staged", bool)]):
     """Registers the model as an immutable version with card, lineage and serving schema; blessed ones enter staging.
 
@@ -22,6 +23,7 @@ def register_model(
         analysis: Lineage, model card and blessing from evaluate_model.
         serving_schema: What a prediction request must contain, from check_serving (the schema the
             candidate was checked with), registered beside the model for the server.
+        run_id: The run's id (the pipeline passes its job id): this task writes its part of the run record.
 
     Returns:
         version: The registry version id (content-derived: the same model and lineage give the same id).
@@ -31,6 +33,8 @@ def register_model(
 
     from components.register.task import register_model_task
 
-    result, staged = register_model_task(use_case, Path(model.path), Path(analysis.path), Path(serving_schema.path))
+    result, staged = register_model_task(
+        use_case, Path(model.path), Path(analysis.path), Path(serving_schema.path), run_id=run_id
+    )
     outputs = NamedTuple("Outputs", [("version", str), ("staged", bool)])
     return outputs(result.ref.version, staged)

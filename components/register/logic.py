@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 METRICS_KEY = "metrics"
 PARAMETERS_KEY = "parameters"
 # Lineage entries whose names end so are measurements of time, kept out of version ids.
+RUN_ID_KEY = "run_id"  # which run registered a version: lineage, not identity
 TIMING_SUFFIX = "_seconds"
 
 
@@ -169,13 +170,16 @@ def normalize_lineage(lineage: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def lineage_identity(lineage: Any) -> Any:
-    """Returns the lineage without its timings (every ``*_seconds`` entry, at any depth).
+    """Returns the lineage without its timings (every ``*_seconds`` entry, at any depth) and its run id.
 
-    How long a fit took differs between two runs that produce the very same model; the id must not, so that
-    registering identical bytes and lineage again finds (and completes) the same version.
+    How long a fit took, and which run produced it, differ between two runs that produce the very same model;
+    the id must not, so that registering identical bytes and lineage again finds (and completes) the same
+    version. The version keeps the id of the run that first registered it.
     """
     if isinstance(lineage, Mapping):
-        return {k: lineage_identity(v) for k, v in lineage.items() if not str(k).endswith(TIMING_SUFFIX)}
+        return {
+            k: lineage_identity(v) for k, v in lineage.items() if not str(k).endswith(TIMING_SUFFIX) and k != RUN_ID_KEY
+        }
     if isinstance(lineage, list):
         return [lineage_identity(value) for value in lineage]
     return lineage

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components.common import models
+from components.common import models, runs
 from components.common.config import parse_use_case
 from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
@@ -24,6 +24,7 @@ def register_model_task(
     analysis_path: Path,
     serving_schema_path: Path,
     store: ObjectStore | None = None,
+    run_id: str = "",
 ) -> tuple[RegisterResult, bool]:
     """Registers a model from the evaluation's analysis artifact; a blessed version enters staging.
 
@@ -33,6 +34,8 @@ def register_model_task(
         analysis_path: The analysis artifact of evaluate_model_task: lineage, model card, blessing.
         serving_schema_path: The serving schema (JSON) the serving check wrote.
         store: The object store (default: connected from the environment).
+        run_id: The run this task belongs to: its record gets the ``registration`` part, and the version's
+            lineage names the run; empty writes none.
 
     Returns:
         The registration and whether staging now holds the version.
@@ -44,7 +47,7 @@ def register_model_task(
         store,
         config.name,
         model_path,
-        lineage=analysis["lineage"],
+        lineage={**analysis["lineage"], **({"run_id": run_id} if run_id else {})},
         blessed=analysis["blessed"],
         card_markdown=analysis["card_markdown"],
         card=analysis["card"],
@@ -61,4 +64,6 @@ def register_model_task(
         is not None
         or models.current_version(store, config.name, models.STAGING) == result.ref.version
     )
+    registration = {"version": result.ref.version, "outcome": result.outcome, "staged": staged}
+    runs.write_part(store, config.name, run_id, "registration", registration)
     return result, staged

@@ -14,6 +14,7 @@ def check_serving(
     report: dsl.Output[dsl.Markdown],
     serving_schema: dsl.Output[dsl.Artifact],
     summary: dsl.OutputPath(str),
+    run_id: str = "",
 ) -> bool:
     """Loads the candidate exactly as the model server will and checks its answers to sample requests.
 
@@ -27,6 +28,7 @@ def check_serving(
         schema: The curated TFDV schema, as text protobuf (the serving schema's types and presence).
         dataset_version: The dataset version the candidate was trained on (sample rows come from its test split).
         model: The candidate: the fitted pipeline from train_model.
+        run_id: The run's id (the pipeline passes its job id): this task writes its part of the run record.
 
     Returns:
         report: One line per check, PASS or FAIL, with the single-row latency (Markdown).
@@ -41,9 +43,8 @@ def check_serving(
     from components.serve.task import check_serving_task
 
     with tempfile.TemporaryDirectory() as folder:
-        result = check_serving_task(
-            use_case, schema, dataset_version, Path(model.path), Path(serving_schema.path), Path(folder)
-        )
+        paths = Path(model.path), Path(serving_schema.path), Path(folder)
+        result = check_serving_task(use_case, schema, dataset_version, *paths, run_id=run_id)
     lines = result.summary_lines()
     Path(summary).write_text("\n".join(lines) + "\n")
     Path(report.path).write_text("# Infrastructure check\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")

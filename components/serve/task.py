@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components.common import datasets
+from components.common import datasets, runs
 from components.common.config import parse_use_case
 from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
@@ -26,6 +26,7 @@ def check_serving_task(
     work_dir: Path,
     rows: int = 50,
     store: ObjectStore | None = None,
+    run_id: str = "",
 ) -> ServingCheck:
     """Checks that the serving layer loads the candidate and answers sample rows of the test split as it predicts.
 
@@ -38,6 +39,7 @@ def check_serving_task(
         work_dir: A scratch folder.
         rows: Rows sent per request.
         store: The object store (default: connected from the environment).
+        run_id: The run this task belongs to: its record gets the ``serving`` part; empty writes none.
 
     Returns:
         The verdict with one line per check.
@@ -52,4 +54,6 @@ def check_serving_task(
     labels = sorted(test[config.target.name].dropna().unique().tolist())
     # Rows from across the split, in a seeded draw, so rare values and missing ones are sent too.
     sample = test.sample(n=min(rows, len(test)), random_state=config.training.seed) if len(test) else test
-    return check_serving(model_path, serving_schema, sample, labels, Path(work_dir), max_rows=rows)
+    result = check_serving(model_path, serving_schema, sample, labels, Path(work_dir), max_rows=rows)
+    runs.write_part(store, config.name, run_id, "serving", {"servable": result.passed, "checks": list(result.checks)})
+    return result

@@ -15,6 +15,7 @@ def validate_data(
     metrics: dsl.Output[dsl.Metrics],
     report: dsl.Output[dsl.HTML],
     summary: dsl.OutputPath(str),
+    run_id: str = "",
 ) -> bool:
     """Validates a dataset version with TFDV: schema, sample-aware skew and drift, label, correlation and leakage.
 
@@ -25,6 +26,7 @@ def validate_data(
         schema: The curated TFDV schema, as text protobuf.
         dataset_version: The dataset version id from ingest_data. A content hash, so the tasks after
             ingestion are cached by content (an artifact's location changes with every run).
+        run_id: The run's id (the pipeline passes its job id): this task writes its part of the run record.
 
     Returns:
         statistics: TFDV statistics of every split (binary DatasetFeatureStatisticsList).
@@ -42,9 +44,8 @@ def validate_data(
 
     from components.validate.task import run_validate_task
 
-    result = run_validate_task(
-        use_case, schema, dataset_version, Path(statistics.path), Path(anomalies.path), Path(report.path)
-    )
+    outputs = Path(statistics.path), Path(anomalies.path), Path(report.path)
+    result = run_validate_task(use_case, schema, dataset_version, *outputs, run_id=run_id)
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)
     # The same figures as a file: kfp.local's cache treats a Metrics artifact without one as missing.

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
+from components.common import runs
 from components.common.config import parse_use_case
+from components.common.provenance import code_version, utc_now
 from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
 from components.validate.logic import parse_schema, validate_dataset
@@ -59,8 +61,12 @@ def run_validate_task(
     anomalies_dir: Path,
     report_path: Path,
     store: ObjectStore | None = None,
+    run_id: str = "",
 ) -> ValidationResult:
     """Runs validation as a pipeline task: config and schema from text, S3 from the environment.
+
+    With a ``run_id`` it writes the run record's ``run`` part (where the run started from) and its
+    ``validation`` part (the verdict and every finding): components/common/runs.py.
 
     Args:
         use_case_yaml: The use-case configuration.
@@ -70,9 +76,20 @@ def run_validate_task(
         anomalies_dir: Where the anomalies artifact goes.
         report_path: Where the HTML report goes.
         store: The object store (connected from the environment's S3 settings when None).
+        run_id: The run this task belongs to (empty: no run record is written).
     """
     config = parse_use_case(use_case_yaml)
     store = store or ObjectStore.connect(s3_settings())
+    started_at = utc_now()
     result = validate_dataset(config, parse_schema(schema_text), store, dataset_version)
     write_outputs(result, config.name, statistics_path, anomalies_dir, report_path)
+    start = runs.start_part(result.version, config.training.seed, use_case_yaml, code_version(), started_at)
+    runs.write_part(store, config.name, run_id, "run", start)
+    verdict = {
+        "valid": result.is_valid,
+        "summary": result.summary().splitlines()[0],
+        "findings": [finding.line() for finding in result.findings],
+        "drift_baseline": result.previous_version,
+    }
+    runs.write_part(store, config.name, run_id, "validation", verdict)
     return result

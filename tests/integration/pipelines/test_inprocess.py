@@ -9,7 +9,7 @@ from pathlib import Path
 import joblib
 from helpers import loans_with_signal, make_loans, write_loans_use_case
 
-from components.common import datasets, models
+from components.common import datasets, models, runs
 from components.common.config import load_use_case
 from components.ingest.logic import ingest_dataset
 from components.register import logic as registry
@@ -143,6 +143,19 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     assert "trial 1/3" in trained.stderr
     listing = mlcycle("models", "list", "-c", str(config_path))
     assert version in listing.stdout and "staging" in listing.stdout
+    run_id = trained.stdout.split("mlcycle runs show ")[1].split()[0]
+    recorded = mlcycle("runs", "list", "-c", str(config_path))
+    assert run_id in recorded.stdout and f"registered {version}" in recorded.stdout
+    shown = mlcycle("runs", "show", run_id, "-c", str(config_path))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("trial ") == 3 and "*" in shown.stdout and "blessed   yes" in shown.stdout
+    assert "baseline majority_class: " in shown.stdout and f"outcome   registered {version}" in shown.stdout
+    again = mlcycle("train", "-c", str(config_path))
+    second = again.stdout.split("mlcycle runs show ")[1].split()[0]
+    compared = mlcycle("runs", "compare", run_id, second, "-c", str(config_path))
+    assert compared.returncode == 0 and "run.started_at" in compared.stdout
+    # Same data, seed and search: the same choice and test metrics (only timings and ids differ).
+    assert "training.chosen" not in compared.stdout and "analysis.metrics.roc_auc" not in compared.stdout
     assert "# Model card: loans" in mlcycle("models", "show", "-c", str(config_path), "staging").stdout
     promoted = mlcycle("models", "stage", "-c", str(config_path), version, "--stage", "production")
     assert promoted.returncode == 0 and f"production: {version} (was None)" in promoted.stdout
@@ -187,3 +200,30 @@ def test_a_label_with_a_single_class_stops_at_validation_before_tuning(store, tm
     single = [f for f in run.validation.errors if f.kind == "LABEL_SINGLE_CLASS"]
     assert {f.split for f in single} == {"train", "eval", "test"}
     assert "a model needs two classes" in single[0].description
+
+
+def test_every_run_leaves_a_record_also_when_a_gate_stops_it(store, tmp_path):
+    good = use_case(tmp_path / "good")
+    config = load_use_case(good)
+    good_version = ingest_dataset(config, store).ref.version
+    schema_file = tmp_path / "schema.pbtxt"
+    write_schema(infer_schema_for_version(config, store), schema_file)
+    bad = use_case(tmp_path / "bad", loans_with_signal(seed=4).assign(amount="lots"))
+
+    stopped = train(bad, store, schema_file.read_text(), dataset_version=None)
+    trained = train(good, store, schema_file.read_text(), dataset_version=good_version)
+
+    first = runs.read_run(store, "loans", stopped.run_id)
+    assert set(first.parts) == {"run", "validation"} and first.outcome == "stopped: invalid data"
+    assert first.get("run", "dataset_version") == stopped.dataset_version
+    assert any("UNEXPECTED_DATA_TYPE" in line for line in first.get("validation", "findings"))
+    second = runs.read_run(store, "loans", trained.run_id)
+    assert set(second.parts) == {"run", "training", "analysis", "serving", "registration"}
+    assert len(second.get("training", "trials")) == 3
+    assert second.get("training", "chosen") == trained.candidate.best.trial.id
+    assert second.get("analysis", "blessed") is True and second.get("analysis", "reasons")
+    assert second.outcome == f"registered {trained.registered}"
+    assert models.read_manifest(store, models.resolve(store, "loans", trained.registered))["lineage"]["run_id"] == (
+        trained.run_id
+    )
+    assert [record.run_id for record in runs.list_runs(store, "loans")] == [stopped.run_id, trained.run_id]
