@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import http.server
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import pytest
 
 from cli.main import main
 from components.common.config import load_use_case
+from components.images import PIPELINE_IMAGE, REGISTRY_ENDPOINT_VARIABLE
 from pipelines.submit import DEFAULT_SPEC
 from pipelines.usecases import DEMO_CONFIG
 
@@ -344,10 +346,39 @@ def test_a_five_field_cron_is_refused_before_anything_is_sent(kfp, environment, 
     assert "CRON" in capsys.readouterr().err
 
 
-def make(target: str, *variables: str, kfp: FakeKfp, home: Path) -> subprocess.CompletedProcess:
+class ImageRegistry(http.server.BaseHTTPRequestHandler):
+    """A stand-in for the cluster's registry: answers manifest requests for the images in `held`."""
+
+    held: set[str] = set()
+
+    def do_HEAD(self):  # noqa: N802
+        self.send_response(200 if self.path in ImageRegistry.held else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def registry():
+    """The registry double's endpoint, holding the pipeline image unless a test empties `held`."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ImageRegistry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    name, _, tag = PIPELINE_IMAGE.partition("/")[2].rpartition(":")
+    ImageRegistry.held = {f"/v2/{name}/manifests/{tag}"}
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def make(
+    target: str, *variables: str, kfp: FakeKfp, home: Path, registry: str = "http://127.0.0.1:9"
+) -> subprocess.CompletedProcess:
     """Runs a make target as a person would, with KFP_HOST set to the double and no KFP, AWS or make settings."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "AWS_", "MAKEFLAGS", "MFLAGS"))}
     environ.update(HOME=str(home), MLCYCLE_STATE_DIR=str(home / "state"), KFP_HOST=kfp.url)
+    environ[REGISTRY_ENDPOINT_VARIABLE] = registry
     return subprocess.run(
         ["make", "--no-print-directory", target, *variables],
         cwd=ROOT,
@@ -358,9 +389,13 @@ def make(target: str, *variables: str, kfp: FakeKfp, home: Path) -> subprocess.C
     )
 
 
-def test_make_submit_passes_params_through_to_the_api(kfp, tmp_path):
+def test_make_submit_passes_params_through_to_the_api(kfp, tmp_path, registry):
     result = make(
-        "submit", "PARAMS=use_case=@pipelines/usecases/flights.yaml schema='a b' seed=3", kfp=kfp, home=tmp_path
+        "submit",
+        "PARAMS=use_case=@pipelines/usecases/flights.yaml schema='a b' seed=3",
+        kfp=kfp,
+        home=tmp_path,
+        registry=registry,
     )
     assert result.returncode == 0, result.stderr
     assert kfp.runs[0]["runtime_config"]["parameters"]["schema"] == "a b"
@@ -379,3 +414,13 @@ def test_make_continuous_training_schedules_the_monitoring_pipeline_on_the_use_c
     parameters = recurring["runtime_config"]["parameters"]
     assert parameters["use_case"] == DEMO_CONFIG.read_text() and parameters["retrain"] is True
     assert "schedule  mlcycle-continuous-training on " in result.stdout
+
+
+def test_make_submit_stops_before_kfp_when_the_pipeline_image_is_not_in_the_registry(kfp, tmp_path, registry):
+    ImageRegistry.held = set()
+
+    result = make("submit", kfp=kfp, home=tmp_path, registry=registry)
+
+    assert result.returncode != 0
+    assert "not in the registry the cluster pulls from" in result.stderr and "make images push-images" in result.stderr
+    assert kfp.requests == []
