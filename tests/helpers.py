@@ -6,10 +6,13 @@ kinds than the demo, so tests on it also show that nothing in the code depends o
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import importlib.util
 import subprocess
 import sys
 import textwrap
+import threading
 import zipfile
 from pathlib import Path
 
@@ -204,3 +207,35 @@ def demo_sample(folder: Path, every: int = 3) -> Path:
     path = folder / "flights_sample.csv"
     flights.iloc[::every].to_csv(path, index=False)
     return path
+
+
+# --- a stand-in for the cluster's image registry ------------------------------------------------
+
+
+class _ManifestHandler(http.server.BaseHTTPRequestHandler):
+    """Answers HEAD of /v2/<name>/manifests/<tag> with 200 for the images the server holds, 404 for others."""
+
+    def do_HEAD(self):  # noqa: N802
+        self.send_response(200 if self.path in self.server.held else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def image_registry(*images: str):
+    """A registry double on loopback holding ``images`` (mutable: ``.held``); yields the server, ``.url`` set."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ManifestHandler)
+    server.held = set()
+    for image in images:
+        name, _, tag = image.partition("/")[2].rpartition(":")
+        server.held.add(f"/v2/{name}/manifests/{tag}")
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import http.server
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from helpers import image_registry
 
 from cli.main import main
 from components.common.config import load_use_case
@@ -346,39 +346,18 @@ def test_a_five_field_cron_is_refused_before_anything_is_sent(kfp, environment, 
     assert "CRON" in capsys.readouterr().err
 
 
-class ImageRegistry(http.server.BaseHTTPRequestHandler):
-    """A stand-in for the cluster's registry: answers manifest requests for the images in `held`."""
-
-    held: set[str] = set()
-
-    def do_HEAD(self):  # noqa: N802
-        self.send_response(200 if self.path in ImageRegistry.held else 404)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def registry():
-    """The registry double's endpoint, holding the pipeline image unless a test empties `held`."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ImageRegistry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    name, _, tag = PIPELINE_IMAGE.partition("/")[2].rpartition(":")
-    ImageRegistry.held = {f"/v2/{name}/manifests/{tag}"}
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """The registry double, holding the pipeline image."""
+    with image_registry(PIPELINE_IMAGE) as server:
+        yield server
 
 
-def make(
-    target: str, *variables: str, kfp: FakeKfp, home: Path, registry: str = "http://127.0.0.1:9"
-) -> subprocess.CompletedProcess:
+def make(target: str, *variables: str, kfp: FakeKfp, home: Path, registry=None) -> subprocess.CompletedProcess:
     """Runs a make target as a person would, with KFP_HOST set to the double and no KFP, AWS or make settings."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("KFP_", "AWS_", "MAKEFLAGS", "MFLAGS"))}
     environ.update(HOME=str(home), MLCYCLE_STATE_DIR=str(home / "state"), KFP_HOST=kfp.url)
-    environ[REGISTRY_ENDPOINT_VARIABLE] = registry
+    environ[REGISTRY_ENDPOINT_VARIABLE] = registry.url if registry else "http://127.0.0.1:9"
     return subprocess.run(
         ["make", "--no-print-directory", target, *variables],
         cwd=ROOT,
@@ -417,7 +396,7 @@ def test_make_continuous_training_schedules_the_monitoring_pipeline_on_the_use_c
 
 
 def test_make_submit_stops_before_kfp_when_the_pipeline_image_is_not_in_the_registry(kfp, tmp_path, registry):
-    ImageRegistry.held = set()
+    registry.held.clear()
 
     result = make("submit", kfp=kfp, home=tmp_path, registry=registry)
 

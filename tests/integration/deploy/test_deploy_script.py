@@ -10,9 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import image_registry
 
 from components.common.s3_roles import policy_document, policy_name
 from components.common.s3_settings import ROLES
+from components.images import PIPELINE_IMAGE, REGISTRY_ENDPOINT_VARIABLE, SERVING_IMAGE
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -50,7 +52,14 @@ exit 0
 
 
 @pytest.fixture
-def fakes(tmp_path: Path) -> dict[str, str]:
+def registry():
+    """The cluster's registry, stood in for: it holds both images."""
+    with image_registry(PIPELINE_IMAGE, SERVING_IMAGE) as server:
+        yield server
+
+
+@pytest.fixture
+def fakes(tmp_path: Path, registry) -> dict[str, str]:
     for name, text in (("kubectl", FAKE_KUBECTL), ("helm", FAKE_HELM)):
         path = tmp_path / "bin" / name
         path.parent.mkdir(exist_ok=True)
@@ -63,6 +72,7 @@ def fakes(tmp_path: Path) -> dict[str, str]:
         "FAKE_LOG": str(tmp_path / "calls.log"),
         "FAKE_SECRETS": str(tmp_path / "secrets.log"),
         "MLCYCLE_STATE_DIR": str(tmp_path / "state"),
+        REGISTRY_ENDPOINT_VARIABLE: registry.url,
     }
 
 
