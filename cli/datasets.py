@@ -74,8 +74,12 @@ def datasets_list(config_path: Path) -> None:
     if not manifests:
         click.echo(f"no dataset versions of {config.name!r} yet (create one with `mlcycle ingest`)")
         return
-    click.echo(f"{'version':<20} {'created (UTC)':<26} {'rows':>10} {'train':>9} {'eval':>9} {'test':>9}")
+    click.echo(
+        f"{'version':<20} {'created (UTC)':<26} {'rows':>10} {'train':>9} {'eval':>9} {'test':>9} {'validation':<12}"
+    )
     for manifest in manifests:
+        verdict = refs.read_verdict(object_store, refs.DatasetRef(config.name, manifest["version"]))
+        validation = "-" if verdict is None else "VALID" if verdict["valid"] else "INVALID"
         marker = "  <- latest" if manifest["version"] == latest else ""
         damaged = refs.damaged_files(object_store, manifest)
         if damaged:
@@ -83,7 +87,8 @@ def datasets_list(config_path: Path) -> None:
         splits = manifest["splits"]
         click.echo(
             f"{manifest['version']:<20} {manifest['created_at']:<26} {manifest['rows']:>10,} "
-            f"{splits['train']['rows']:>9,} {splits['eval']['rows']:>9,} {splits['test']['rows']:>9,}{marker}"
+            f"{splits['train']['rows']:>9,} {splits['eval']['rows']:>9,} {splits['test']['rows']:>9,} "
+            f"{validation:<12}{marker}"
         )
 
 

@@ -4,6 +4,7 @@ Layout, per use case::
 
     <use_case>/<version>/data/<split>.parquet   the rows of each split
     <use_case>/<version>/manifest.json          written after every data file: its presence completes a version
+    <use_case>/<version>/validation.json        the verdict of the version's last validation (and its baseline)
     <use_case>/latest.json                      pointer to the newest complete version, written last
 
 A version without a manifest is invisible to every reader here, so a crash mid-ingestion never
@@ -35,6 +36,7 @@ from components.common.refs import MANIFEST, VersionRef
 from components.common.storage import ObjectStore
 
 LATEST = "latest.json"
+VERDICT = "validation.json"
 VERSION_PATTERN = re.compile(r"^ds-[0-9a-f]{16}$")
 
 
@@ -179,6 +181,33 @@ def list_versions(store: ObjectStore, use_case: str) -> list[dict[str, Any]]:
         if VERSION_PATTERN.match(version) and store.exists(bucket, f"{folder}{MANIFEST}"):
             manifests.append(read_manifest(store, DatasetRef(use_case, version)))
     return sorted(manifests, key=lambda m: m["created_at"])
+
+
+def write_verdict(store: ObjectStore, ref: DatasetRef, valid: bool, drift_baseline: str | None) -> None:
+    """Records a validation's verdict with the version (the last validation's verdict is the version's)."""
+    document = {"version": ref.version, "valid": valid, "validated_at": utc_now(), "drift_baseline": drift_baseline}
+    store.put_json(store.bucket("datasets"), ref.key(VERDICT), document)
+
+
+def read_verdict(store: ObjectStore, ref: DatasetRef) -> dict[str, Any] | None:
+    """The verdict of a version's last validation, or None when it was never validated."""
+    try:
+        return store.get_json(store.bucket("datasets"), ref.key(VERDICT))
+    except NotFoundError:
+        return None
+
+
+def last_valid_version(store: ObjectStore, use_case: str, before: Mapping[str, Any]) -> str | None:
+    """The newest version created before the given manifest's whose last validation passed, or None.
+
+    Drift is measured against it: a version that validation rejected is never the baseline of the next one.
+    """
+    earlier = [m for m in list_versions(store, use_case) if m["created_at"] < before["created_at"]]
+    for manifest in reversed(earlier):
+        verdict = read_verdict(store, DatasetRef(use_case, manifest["version"]))
+        if verdict and verdict.get("valid"):
+            return manifest["version"]
+    return None
 
 
 def download_split(store: ObjectStore, manifest: dict[str, Any], split: str, destination: Path) -> Path:

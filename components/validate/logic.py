@@ -43,7 +43,7 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
-from components.common import datasets
+from components.common import datasets, models
 from components.common.arrow import open_parquet, pa
 from components.common.config import DEFAULT_SEVERITY, SPLITS, NoiseSpec, Thresholds, UseCaseConfig
 from components.common.datasets import DatasetRef
@@ -640,16 +640,42 @@ def validate_dataset(
     """
     ref = datasets.resolve(store, config.name, version)
     manifest = datasets.read_manifest(store, ref)
+    baseline, reason = drift_baseline(store, config.name, manifest)
     with tempfile.TemporaryDirectory(prefix="mlcycle-validate-") as folder:
         statistics, duplicates, samples = compute_statistics(store, manifest, config, Path(folder), schema)
-        parent = manifest.get("parent")
         previous = (
-            statistics_of(store, DatasetRef(config.name, parent), config, Path(folder) / "previous", schema)
-            if parent
+            statistics_of(store, DatasetRef(config.name, baseline), config, Path(folder) / "previous", schema)
+            if baseline
             else None
         )
     store.put_bytes(store.bucket("datasets"), ref.key(STATISTICS), statistics.SerializeToString())
-    return validate_statistics(statistics, schema, config, ref.version, previous, parent, duplicates, samples)
+    result = validate_statistics(statistics, schema, config, ref.version, previous, baseline, duplicates, samples)
+    result.baseline_reason = reason
+    datasets.write_verdict(store, ref, result.is_valid, baseline)
+    return result
+
+
+def drift_baseline(store: ObjectStore, use_case: str, manifest: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The dataset version drift is measured against, and why that one.
+
+    The version the production model was trained on, when there is one (drift then says how far the new data
+    is from what serves); otherwise the newest earlier version that passed validation. Never a version
+    validation rejected, and never whatever ``latest`` happened to name when ingestion started.
+
+    Returns:
+        The version (None: drift is not measured) and a phrase saying how it was chosen.
+    """
+    production = models.current_version(store, use_case, models.PRODUCTION)
+    if production:
+        trained_on = models.read_manifest(store, models.resolve(store, use_case, production))["lineage"].get(
+            "dataset_version"
+        )
+        if trained_on and trained_on != manifest["version"]:
+            return trained_on, f"the version production model {production} was trained on"
+    valid = datasets.last_valid_version(store, use_case, manifest)
+    if valid:
+        return valid, "the newest earlier version that passed validation"
+    return None, "no earlier version passed validation"
 
 
 def _parquet_head(path: Path, rows: int) -> pd.DataFrame:

@@ -46,9 +46,10 @@ def render_report(result: ValidationResult, use_case: str) -> str:
         f'<p id="verdict" class="{verdict}"><strong>{verdict.upper()}</strong>: {len(result.errors)} errors '
         f"(block training), {len(result.warnings)} warnings. Rows: {rows}."
         + (
-            f" Drift measured against {escape(result.previous_version)}."
+            f" Drift measured against {escape(result.previous_version)}"
+            + (f", {escape(result.baseline_reason)}." if result.baseline_reason else ".")
             if result.previous_version
-            else " No previous version: drift not measured."
+            else f" Drift not measured: {escape(result.baseline_reason or 'no previous version')}."
         )
         + "</p>",
         _legend(),

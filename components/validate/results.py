@@ -116,6 +116,8 @@ class ValidationResult:
         statistics: Statistics of the splits, one dataset per split, named after it.
         anomalies: TFDV's anomalies protos by check (``schema:train``, ``skew``, ``drift``...).
         previous_version: The version drift was measured against, if any.
+        baseline_reason: How that version was chosen (the production model's training data, or the newest
+            earlier version that passed validation).
         label_shares: The label's class counts per split and their shift from train's.
         relations: Correlations of feature pairs and each feature's score as a lone predictor of the label.
     """
@@ -128,6 +130,7 @@ class ValidationResult:
     previous_version: str | None = None
     label_shares: list[LabelShares] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
+    baseline_reason: str = ""
 
     @property
     def errors(self) -> list[Finding]:

@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 from helpers import make_loans, write_loans_use_case
 from kfp import dsl, local
 
+from components.common import datasets
 from components.common.config import load_use_case, schema_path
 from components.ingest.component import ingest_data
 from components.ingest.logic import ingest_dataset
+from components.register import logic as registry
 from components.validate.component import validate_data
 from components.validate.logic import (
     STATISTICS,
@@ -43,17 +46,62 @@ def test_demo_splits_validate_clean_against_the_committed_schema(store):
     assert stored.datasets[0].num_examples == ingested.manifest["splits"]["train"]["rows"]
 
 
-def test_drift_is_measured_against_the_parent_version(store, tmp_path):
-    first = ingest_dataset(load_use_case(write_loans_use_case(tmp_path / "a")), store)
+def test_drift_is_measured_against_the_last_valid_version_never_a_rejected_one(store, tmp_path):
+    first_config = load_use_case(write_loans_use_case(tmp_path / "a"))
+    first = ingest_dataset(first_config, store)
+    schema = infer_schema_for_version(first_config, store, first.ref.version)
+    opening = validate_dataset(first_config, schema, store, first.ref.version)
+    assert opening.previous_version is None and opening.baseline_reason == "no earlier version passed validation"
+    broken = make_loans(seed=5).assign(amount=lambda f: f["amount"].astype(str) + " EUR")
+    bad_config = load_use_case(write_loans_use_case(tmp_path / "bad", broken))
+    bad = ingest_dataset(bad_config, store)
+    rejected = validate_dataset(bad_config, schema, store, bad.ref.version)
+    assert not rejected.is_valid and rejected.previous_version == first.ref.version
+
     config = load_use_case(write_loans_use_case(tmp_path / "b", make_loans(seed=7)))
     second = ingest_dataset(config, store)
-    schema = infer_schema_for_version(config, store, first.ref.version)
     result = validate_dataset(config, schema, store, second.ref.version)
-    assert result.previous_version == first.ref.version
+
+    assert result.previous_version == first.ref.version  # not the rejected version ingested in between
+    assert result.baseline_reason == "the newest earlier version that passed validation"
     drift = {d.feature for d in result.distances if d.check == "drift"}
     assert drift == set(config.features.all()) | {"defaulted"}
-    # The parent had never been validated: its statistics were computed and stored on the way.
-    assert read_statistics(store, first.ref) is not None
+    verdicts = [datasets.read_verdict(store, ref) for ref in (first.ref, bad.ref, second.ref)]
+    assert [v["valid"] for v in verdicts] == [True, False, True]
+    assert verdicts[2]["drift_baseline"] == first.ref.version
+    # Ingesting content that exists already makes it latest again; nothing is rewritten.
+    again = ingest_dataset(first_config, store)
+    assert not again.created and datasets.read_latest(store, "loans") == first.ref.version
+
+
+def test_with_a_model_in_production_drift_is_measured_against_its_training_data(store, tmp_path):
+    first_config = load_use_case(write_loans_use_case(tmp_path / "a"))
+    first = ingest_dataset(first_config, store)
+    schema = infer_schema_for_version(first_config, store, first.ref.version)
+    validate_dataset(first_config, schema, store, first.ref.version)
+    second_config = load_use_case(write_loans_use_case(tmp_path / "b", make_loans(seed=7)))
+    second = ingest_dataset(second_config, store)
+    validate_dataset(second_config, schema, store, second.ref.version)
+    model_file = tmp_path / "model.joblib"
+    joblib.dump({"a": "stand-in model"}, model_file)
+    registered = registry.register_model(
+        store,
+        "loans",
+        model_file,
+        lineage={"dataset_version": first.ref.version, "metrics": {}, "parameters": {}},
+        blessed=True,
+        card_markdown="# loans\n",
+        card={},
+        serving_schema={},
+    )
+    registry.set_stage(store, "loans", "production", registered.ref.version, reason="drift baseline test")
+    third_config = load_use_case(write_loans_use_case(tmp_path / "c", make_loans(seed=9)))
+    third = ingest_dataset(third_config, store)
+
+    result = validate_dataset(third_config, schema, store, third.ref.version)
+
+    assert result.previous_version == first.ref.version  # what serves was trained on it, not on the newer second
+    assert result.baseline_reason == f"the version production model {registered.ref.version} was trained on"
 
 
 def mlcycle(*args, env, cwd=None):
