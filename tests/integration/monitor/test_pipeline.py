@@ -74,4 +74,6 @@ def test_continuous_training_monitors_retrains_on_feedback_and_proposes_promotio
         == version
     )
     command = output(kfp_root, "propose-promotion")
-    assert command == f"mlcycle promote {registered} --to production --branch retrain/loans-{registered}"
+    assert (
+        command == f"mlcycle promote -c <loans.yaml> {registered} --to production --branch retrain/loans-{registered}"
+    )
