@@ -558,6 +558,7 @@ def read_batches(
         if spec.null_values:
             convert.null_values = list(spec.null_values)
         schema = _infer_csv_schema(path, CSV_INFERENCE_BYTES, parse, convert)
+        check_csv_columns(schema, spec.delimiter, f"source {name!r} ({path.name})")
         convert.column_types = {f.name: (pa.string() if pa.types.is_null(f.type) else f.type) for f in schema}
         with open_source(path, progress) as stream:
             # A first block within the inferred prefix cannot fail: a failure inside open_csv would leave
@@ -573,6 +574,11 @@ def read_batches(
             finally:
                 reader.close()  # before the file closes: its read-ahead must not outlive the file
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as error:
+        if "invalid UTF8" in _first_line(error):
+            raise SourceError(
+                f"source {name!r} ({path.name}) is not UTF-8 text: {_first_line(error)}",
+                hint=NOT_UTF8_HINT,
+            ) from None
         contradiction = _CONVERSION_ERROR.search(_first_line(error)) if schema is not None else None
         if contradiction:
             column = schema.field(int(contradiction["column"])).name
@@ -586,6 +592,49 @@ def read_batches(
         raise SourceError(
             f"source {name!r} ({path.name}) is malformed: {_first_line(error)}", hint="fix or replace the file"
         ) from None
+
+
+NOT_UTF8_HINT = "save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv` for a Latin-1 file"
+# Delimiters people use instead of commas, for the hint when a header holds one of them and no comma.
+OTHER_DELIMITERS = {";": "';'", "\t": "'\\t' (tab)", "|": "'|'"}
+
+
+def check_csv_columns(schema: pa.Schema, delimiter: str, what: str) -> None:
+    """Refuses a CSV header that cannot make a dataset: duplicated or empty names, another delimiter, non-UTF-8.
+
+    A UTF-8 byte-order mark needs no check: the CSV reader drops it.
+
+    Args:
+        schema: The schema inferred from the file's first block.
+        delimiter: The delimiter the source is read with.
+        what: How to name the source in messages.
+
+    Raises:
+        SourceError: Naming the problem and the fix, in one line.
+    """
+    names = schema.names
+    if len(names) == 1 and delimiter not in names[0]:
+        found = [label for char, label in OTHER_DELIMITERS.items() if char in names[0] and char != delimiter]
+        if found:
+            raise SourceError(
+                f"{what} has a single column {names[0][:60]!r}: its header holds {found[0]}, not {delimiter!r}",
+                hint=f"set `delimiter:` of the source to {found[0].split()[0]}",
+            )
+    seen: dict[str, int] = {}
+    for position, column in enumerate(names, 1):
+        if not column.strip():
+            raise SourceError(
+                f"{what}: column {position} of the header has no name", hint="name every column in the header line"
+            )
+        if column in seen:
+            raise SourceError(
+                f"{what}: the header names column {column!r} twice (columns {seen[column]} and {position})",
+                hint="rename one of them so that every column name is unique",
+            )
+        seen[column] = position
+    binary = [field.name for field in schema if pa.types.is_binary(field.type)]
+    if binary:
+        raise SourceError(f"{what} is not UTF-8 text (column {binary[0]!r} holds other bytes)", hint=NOT_UTF8_HINT)
 
 
 _CONVERSION_ERROR = re.compile(

@@ -616,3 +616,36 @@ def test_columns_without_a_value_in_the_first_rows_written_take_their_sources_ty
     assert schema.types == [pa.bool_(), pa.date32(), pa.string(), pa.int64()]
     later = pd.DataFrame({"vip": [True, None], "since": [date(2013, 1, 1), None], "note": ["x", None], "n": [3, 4]})
     assert pa.Table.from_pandas(later, schema=schema, preserve_index=False).column("vip").to_pylist() == [True, None]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"id,amount,id\n1,2,3\n", "the header names column 'id' twice (columns 1 and 3)"),
+        (b"id,,amount\n1,2,3\n", "column 2 of the header has no name"),
+        (b"id;amount;region\n1;2;north\n", "has a single column 'id;amount;region': its header holds ';', not ','"),
+        (b"id\tamount\n1\t2\n", "its header holds '\\t' (tab), not ','"),
+        (b"id,city\n1,G\xf6teborg\n", "is not UTF-8 text (column 'city' holds other bytes)"),
+    ],
+)
+def test_a_header_or_encoding_that_cannot_make_a_dataset_is_one_clear_error(tmp_path, content, message):
+    (tmp_path / "t.csv").write_bytes(content)
+    with pytest.raises(SourceError) as raised:
+        rows_of(tmp_path / "t.csv", SourceSpec(uri="t.csv"))
+    assert message in str(raised.value) and "source 'src' (t.csv)" in str(raised.value)
+    assert "\n" not in str(raised.value) and raised.value.hint
+
+
+def test_a_later_non_utf8_value_is_named_too(tmp_path):
+    (tmp_path / "t.csv").write_bytes(b"id,city\n" + b"1,Oslo\n" * 20_000 + b"2,G\xf6teborg\n")
+    with pytest.raises(SourceError, match="is not UTF-8 text") as raised:
+        rows_of(tmp_path / "t.csv", SourceSpec(uri="t.csv"), block_bytes=4096)
+    assert "iconv" in raised.value.hint
+
+
+def test_a_byte_order_mark_is_dropped_and_a_declared_delimiter_is_used(tmp_path):
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfid,amount\n1,2\n")
+    (tmp_path / "semi.csv").write_bytes(b"id;amount\n1;2\n")
+    assert list(rows_of(tmp_path / "bom.csv", SourceSpec(uri="bom.csv")).columns) == ["id", "amount"]
+    semicolons = rows_of(tmp_path / "semi.csv", SourceSpec(uri="semi.csv", delimiter=";"))
+    assert semicolons.to_dict("records") == [{"id": 1, "amount": 2}]
