@@ -550,7 +550,8 @@ def read_batches(
     try:
         if spec.resolved_format() == "parquet":
             parquet = open_parquet(path)
-            yield from parquet.iter_batches(batch_size=max(1, block_bytes // 256))
+            for batch in parquet.iter_batches(batch_size=max(1, block_bytes // 256)):
+                yield dates_as_timestamps(batch)
             return
         parse = pa_csv.ParseOptions(delimiter=spec.delimiter)
         # Without strings_can_be_null, "NA" or an empty field in a text column would be a category.
@@ -559,7 +560,7 @@ def read_batches(
             convert.null_values = list(spec.null_values)
         schema = _infer_csv_schema(path, CSV_INFERENCE_BYTES, parse, convert)
         check_csv_columns(schema, spec.delimiter, f"source {name!r} ({path.name})")
-        convert.column_types = {f.name: (pa.string() if pa.types.is_null(f.type) else f.type) for f in schema}
+        convert.column_types = {f.name: _stored_type(f.type) for f in schema}
         with open_source(path, progress) as stream:
             # A first block within the inferred prefix cannot fail: a failure inside open_csv would leave
             # its read-ahead running on a file about to close (a crash at exit, seen 2 runs in 6).
@@ -592,6 +593,23 @@ def read_batches(
         raise SourceError(
             f"source {name!r} ({path.name}) is malformed: {_first_line(error)}", hint="fix or replace the file"
         ) from None
+
+
+def _stored_type(inferred: pa.DataType) -> pa.DataType:
+    """The type a CSV column is read as: text when empty in the inferred block, a timestamp for a date."""
+    if pa.types.is_null(inferred):
+        return pa.string()
+    # A date is the midnight that starts it (naive: in the use case's time zone); TFDV and the calendar
+    # features read timestamps, not dates.
+    return pa.timestamp("s") if pa.types.is_date(inferred) else inferred
+
+
+def dates_as_timestamps(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch whose date columns are timestamps of their midnights, as CSV dates are read."""
+    if not any(pa.types.is_date(field.type) for field in batch.schema):
+        return batch
+    columns = [column.cast(pa.timestamp("s")) if pa.types.is_date(column.type) else column for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 NOT_UTF8_HINT = "save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv` for a Latin-1 file"

@@ -55,7 +55,8 @@ class NoiseSpec:
 
     Attributes:
         draws: Bootstrap draws per feature; 0 turns the floor off (the thresholds as configured).
-        quantile: The quantile of the chance distances taken as the floor.
+        quantile: The quantile of the chance distances taken as the floor, for the whole comparison: each of
+            its n features uses ``1 - (1 - quantile) / n`` (Bonferroni), so more features do not mean more alarms.
         seed: Seed of the draws (the same data gives the same floors).
     """
 

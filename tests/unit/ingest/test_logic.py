@@ -649,3 +649,14 @@ def test_a_byte_order_mark_is_dropped_and_a_declared_delimiter_is_used(tmp_path)
     assert list(rows_of(tmp_path / "bom.csv", SourceSpec(uri="bom.csv")).columns) == ["id", "amount"]
     semicolons = rows_of(tmp_path / "semi.csv", SourceSpec(uri="semi.csv", delimiter=";"))
     assert semicolons.to_dict("records") == [{"id": 1, "amount": 2}]
+
+
+def test_dates_are_read_as_the_timestamps_of_their_midnights_from_csv_and_parquet(tmp_path):
+    (tmp_path / "t.csv").write_text("id,measured_at\n1,2020-01-31\n2,2021-02-01\n")
+    pd.DataFrame({"id": [1, 2], "measured_at": [date(2020, 1, 31), date(2021, 2, 1)]}).to_parquet(
+        tmp_path / "t.parquet"
+    )
+    for name in ("t.csv", "t.parquet"):
+        rows = rows_of(tmp_path / name, SourceSpec(uri=name))
+        assert pd.api.types.is_datetime64_any_dtype(rows["measured_at"]), name
+        assert rows["measured_at"].tolist() == [pd.Timestamp("2020-01-31"), pd.Timestamp("2021-02-01")]
