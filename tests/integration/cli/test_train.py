@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, demo_sample, mlcycle
+from helpers import assert_one_line_error, demo_sample, make_loans, mlcycle, write_loans_use_case
 
 
 def test_run_trains_deploys_and_a_second_run_meets_the_first_model_as_champion(tmp_path):
@@ -65,3 +65,22 @@ def test_run_refuses_a_bad_override_before_starting_anything(tmp_path, arguments
     result = mlcycle("run", *arguments, env=env)
     assert_one_line_error(result, message)
     assert not (tmp_path / "state" / "s3").exists()  # no server was started, nothing was written
+
+
+def test_run_stopped_by_a_gate_exits_1_and_names_the_gate(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MLCYCLE_STATE_DIR"] = str(tmp_path / "state")
+    config_path = write_loans_use_case(tmp_path / "loans")
+    try:
+        assert mlcycle("s3", "up", env=env).returncode == 0
+        assert mlcycle("ingest", "-c", str(config_path), env=env).returncode == 0
+        assert mlcycle("schema", "-c", str(config_path), env=env).returncode == 0
+        write_loans_use_case(tmp_path / "loans", make_loans(seed=3).assign(status="paid"))  # a single class
+
+        result = mlcycle("run", "-c", str(config_path), "--no-serve", env=env, timeout=900)
+
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "LABEL_SINGLE_CLASS" in result.stdout and "train     skipped: the data is invalid" in result.stdout
+        assert "stopped   at data validation (the dataset is invalid): nothing was registered" in result.stderr
+    finally:
+        mlcycle("s3", "down", env=env)
