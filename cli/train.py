@@ -157,7 +157,11 @@ def run(
         click.echo(line)
     if summary.registered:
         change = registry.set_stage(
-            store(), config.name, "production", summary.registered, reason="make run: local deployment, no GitOps commit"
+            store(),
+            config.name,
+            "production",
+            summary.registered,
+            reason="make run: local deployment, no GitOps commit",
         )
         click.echo(
             f"deploy    production is {summary.registered}"
