@@ -83,6 +83,19 @@ def embedded_s3_unless_configured() -> s3_server.ServerState | None:
     return state
 
 
+def on_embedded_store() -> bool:
+    """Whether the commands talk to the embedded S3 server of this folder, not to a shared store.
+
+    No endpoint in the environment means the embedded server (``store()`` falls back to its state); an
+    endpoint counts as embedded only when it is the one the running embedded server recorded.
+    """
+    endpoint = next((os.environ[variable] for variable in ENDPOINT_VARIABLES if os.environ.get(variable)), "")
+    if not endpoint:
+        return True
+    state = s3_server.read_state(server_paths())
+    return state is not None and endpoint.rstrip("/") == state.endpoint_url.rstrip("/")
+
+
 def existing_schema(config_path: Path, config: UseCaseConfig) -> Path:
     """The use case's curated schema file.
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli.common import config_option, store
+from cli.common import config_option, on_embedded_store, store
 from components.common.config import load_use_case
 
 
@@ -74,9 +74,10 @@ def models_compare(config_path: Path, left: str, right: str) -> None:
 @click.option("--stage", type=click.Choice(["staging", "production"]), required=True)
 @click.option("--reason", default="", help="Why (recorded in the stage history).")
 def models_stage(config_path: Path, reference: str, stage: str, reason: str) -> None:
-    """Put a blessed model version in a stage of the registry."""
+    """Put a blessed model version in a stage of the embedded store's registry (elsewhere: `mlcycle promote`)."""
     from components.register import logic as registry  # deferred: pandas and minio
 
+    _refuse_on_shared_store("models stage", "mlcycle promote")
     config = load_use_case(config_path)
     change = registry.set_stage(store(), config.name, stage, reference, reason=reason or "set by hand")
     click.echo(
@@ -88,12 +89,27 @@ def models_stage(config_path: Path, reference: str, stage: str, reason: str) -> 
 @config_option
 @click.option("--stage", type=click.Choice(["staging", "production"]), default="production", show_default=True)
 def models_rollback(config_path: Path, stage: str) -> None:
-    """Return a stage to the version it held before its last change."""
+    """Return a stage to the version it held before its last change (embedded store; elsewhere: `mlcycle rollback`)."""
     from components.register import logic as registry  # deferred: pandas and minio
 
+    _refuse_on_shared_store("models rollback", "mlcycle rollback")
     config = load_use_case(config_path)
     change = registry.rollback_stage(store(), config.name, stage, reason="rollback by hand")
     click.echo(f"{stage}: {change.version} (was {change.previous})")
+
+
+SHARED_STORE_EXIT = 2
+
+
+def _refuse_on_shared_store(command: str, gitops_command: str) -> None:
+    """Stops a stage change without a commit where the registry is shared: there git says what is deployed."""
+    if not on_embedded_store():
+        click.echo(
+            f"error: `mlcycle {command}` moves stages only on the embedded store; on a shared store git is the "
+            f"deployed truth: use `{gitops_command}`",
+            err=True,
+        )
+        raise SystemExit(SHARED_STORE_EXIT)
 
 
 def _damage(object_store: Any, manifest: dict[str, Any]) -> str:

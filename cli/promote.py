@@ -18,6 +18,11 @@ repo_option = click.option(
     show_default=True,
     help="The GitOps repository (a clone of this project).",
 )
+push_option = click.option(
+    "--push",
+    is_flag=True,
+    help="Push the branch that received the commit to its remote (default origin); exit 5 if it refuses.",
+)
 
 
 @click.command()
@@ -45,21 +50,30 @@ repo_option = click.option(
     help="Commit on this new branch, for a pull request (the registry stage follows once merged).",
 )
 @repo_option
+@push_option
 def promote(
-    config_path: Path, version: str, environment: str, canary_percent: int | None, branch: str | None, repo: Path
+    config_path: Path,
+    version: str,
+    environment: str,
+    canary_percent: int | None,
+    branch: str | None,
+    repo: Path,
+    push: bool,
 ) -> None:
     """Promote a model version by a git commit that Argo CD syncs (VERSION: an id, latest or staging).
 
     The version must exist, be blessed and have its registered sha256; the overlay is rendered
     before the commit, whose message carries the lineage. Then the registry's stage is set to what git
     runs (also when there is nothing to commit, if the two disagree). Exit code 4: another promotion
-    committed first and nothing was written; run again.
+    committed first and nothing was written; run again. Exit code 5: --push was refused by the remote;
+    the local commit stays.
     """
     from components.deploy import gitops  # deferred: pandas and minio
 
     config = load_use_case(config_path)
     outcome = gitops.promote(store(), repo, config.name, version, environment, kubectl_path(), canary_percent, branch)
-    _print_release_outcome(outcome)
+    _print_release_outcome(outcome, push)
+    _push(repo, outcome, push)
 
 
 @click.command()
@@ -73,15 +87,25 @@ def promote(
 )
 @click.option("--branch", default=None, metavar="NAME", help="Commit on this new branch, for a pull request.")
 @repo_option
-def rollback(environment: str, branch: str | None, repo: Path) -> None:
+@push_option
+def rollback(environment: str, branch: str | None, repo: Path, push: bool) -> None:
     """Return an environment to the model release before its current one, by a git commit."""
     from components.deploy import gitops  # deferred: pandas and minio
 
     outcome = gitops.rollback(store(), repo, environment, kubectl_path(), branch)
-    _print_release_outcome(outcome)
+    _print_release_outcome(outcome, push)
+    _push(repo, outcome, push)
 
 
-def _print_release_outcome(outcome: Any) -> None:
+def _push(repo: Path, outcome: Any, push: bool) -> None:
+    from components.deploy import gitops  # deferred: pandas and minio
+
+    if push and outcome.commit is not None:
+        remote = gitops.push_branch(repo, outcome.branch, outcome.commit)
+        click.echo(f"  pushed:   {outcome.branch} to {remote}")
+
+
+def _print_release_outcome(outcome: Any, push: bool = False) -> None:
     main, canary = outcome.release.versions()
     running = f"{main}" + (
         f" ({outcome.release.main.traffic}%), canary {canary} ({outcome.release.canary.traffic}%)" if canary else ""
@@ -92,7 +116,8 @@ def _print_release_outcome(outcome: Any) -> None:
         click.echo(f"{outcome.environment}: {running}")
         click.echo(f"  commit:   {outcome.commit[:12]} on {outcome.branch}: {outcome.message.splitlines()[0]}")
         if not outcome.on_current_branch:
-            click.echo(f"  next:     push {outcome.branch} and open a pull request; Argo CD deploys it once merged")
+            step = "open a pull request" if push else f"push {outcome.branch} and open a pull request"
+            click.echo(f"  next:     {step}; Argo CD deploys it once merged")
     if outcome.stage is not None:
         # The stage as this command's compare-and-swap wrote (or found) it, never what it meant to write.
         note = ""
@@ -101,7 +126,7 @@ def _print_release_outcome(outcome: Any) -> None:
         elif outcome.commit is None and outcome.stage_change:
             note = f" (set from git; the registry said {outcome.stage_change.previous})"
         click.echo(f"  registry: {outcome.environment} stage is {outcome.stage}{note}")
-    if outcome.commit is not None and outcome.on_current_branch:
+    if outcome.commit is not None and outcome.on_current_branch and not push:
         click.echo(f"  next:     git push; Argo CD syncs manifests/model/overlays/{outcome.environment}")
 
 

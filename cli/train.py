@@ -43,7 +43,7 @@ REGISTRATION_OUTCOMES = {
 @config_option
 @click.option("--version", default="latest", show_default=True, help="Dataset version to train on.")
 def train(config_path: Path, version: str) -> None:
-    """Tune, train, analyse against production, check serving; register a blessed and servable model (staging).
+    """Tune, train, analyse against production, check serving; register a blessed and servable model as a candidate.
 
     The training pipeline's own tasks, run in this process in the pipeline's order (pipelines/inprocess.py).
     """
@@ -86,8 +86,11 @@ def train(config_path: Path, version: str) -> None:
     click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))
     failed = [line for line in candidate.serving.checks if line.startswith("FAIL")]
     click.echo(f"  serving:    {'PASS' if candidate.servable else 'FAIL'}" + "".join(f"; {line}" for line in failed))
-    if candidate.staged:
-        click.echo("  stage:      staging")
+    if candidate.registration:
+        click.echo(
+            f"  stage:      none (a candidate; stage it with "
+            f"`mlcycle promote {candidate.registration.ref.version} --to staging -c {relative(config_path)}`)"
+        )
     click.echo(f"  run record: `mlcycle runs show {run.run_id} -c {relative(config_path)}`")
 
 
@@ -154,9 +157,17 @@ def run(
         click.echo(line)
     if summary.registered:
         change = registry.set_stage(
-            store(), config.name, "production", summary.registered, reason="make run: local deployment"
+            store(),
+            config.name,
+            "production",
+            summary.registered,
+            reason="make run: local deployment, no GitOps commit",
         )
-        click.echo(f"deploy    production is {summary.registered}" + ("" if change else " (unchanged)"))
+        click.echo(
+            f"deploy    production is {summary.registered}"
+            + ("" if change else " (unchanged)")
+            + " (a local deployment, not a GitOps one)"
+        )
     if serve_result:
         _serve_production(config, summary.dataset["version"])
     click.echo(f"\nEvery artifact of this run: {summary.run_dir}")

@@ -50,7 +50,6 @@ class Candidate:
         card_markdown: The model card in Markdown.
         serving: The serving check's verdict.
         registration: The registered version (None when not blessed or not servable).
-        staged: Whether staging now holds the registered version.
     """
 
     trials: tuple[TrialResult, ...]
@@ -61,7 +60,6 @@ class Candidate:
     card_markdown: str
     serving: ServingCheck
     registration: RegisterResult | None
-    staged: bool
 
     @property
     def blessed(self) -> bool:
@@ -240,9 +238,9 @@ def _train_candidate(
     )
     failed = [line for line in serving.checks if line.startswith("FAIL")]
     say(f"serving check: {'PASS' if serving.passed else 'FAIL'}" + "".join(f"; {line}" for line in failed))
-    registration, staged = None, False
+    registration = None
     if analysis.blessing.blessed and serving.passed:
-        registration, staged = steps.run(
+        registration = steps.run(
             "register-model",
             use_case_yaml,
             model_path,
@@ -251,10 +249,10 @@ def _train_candidate(
             store=store,
             run_id=run_id,
         )
-        say(f"registered {registration.ref.version}" + (" (staging)" if staged else ""))
+        say(f"registered {registration.ref.version} (a candidate: `mlcycle promote` stages it)")
     else:
         say("not registered: " + ("not blessed" if not analysis.blessing.blessed else "the serving check failed"))
-    return Candidate(tuple(results), best, record, analysis, card, markdown, serving, registration, staged)
+    return Candidate(tuple(results), best, record, analysis, card, markdown, serving, registration)
 
 
 def _describe_dataset(ingested: IngestResult, say: Say) -> None:

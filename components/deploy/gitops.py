@@ -41,7 +41,7 @@ from components.common import models
 from components.common.errors import IntegrityError, NotFoundError, UserError
 from components.common.storage import ObjectStore, sha256_file
 from components.deploy import logic
-from components.deploy.logic import Predictor, PromotionError, PromotionRaceError, Release
+from components.deploy.logic import Predictor, PromotionError, PromotionRaceError, PushRefusedError, Release
 from components.register import logic as registry
 
 GIT_TIMEOUT = 60
@@ -440,10 +440,43 @@ def _commit_release(
         raise PromotionError(
             f"committed {commit[:12]} on {name}, but the registry's {environment} stage was not updated: "
             f"{error.message}",
-            hint=f"run `mlcycle models stage {target.main.version} --stage {environment}` once S3 is reachable "
-            "(git holds the commit, and git is what runs)",
+            hint="run the same `mlcycle promote` (or `rollback`) again once S3 is reachable: with nothing left to "
+            "commit it sets the stage from git (git holds the commit, and git is what runs)",
         ) from None
     return Outcome(environment, target, current, commit, name, on_current, message, stage, change)
+
+
+def push_branch(repo: Path, branch: str, commit: str) -> str:
+    """Pushes a promotion branch to its remote (its configured one, else ``origin``), never forced.
+
+    Args:
+        repo: A folder inside the GitOps repository.
+        branch: The branch that received the promotion commit.
+        commit: That commit, named in the message if the push fails.
+
+    Returns:
+        The remote's name.
+
+    Raises:
+        PushRefusedError: If the remote refuses or cannot be reached; the local commit stays where it is.
+    """
+    root = repository_root(repo)
+    remote = git(root, "config", "--get", f"branch.{branch}.remote", check=False).strip() or "origin"
+    command = ["git", "push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}"]
+    keep = f"commit {commit[:12]} stays on {branch} here"
+    try:
+        # No prompt for credentials: a push that needs them fails now instead of hanging.
+        done = _run(command, cwd=root, capture_output=True, text=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    except PromotionError as error:
+        raise PushRefusedError(f"{error.message}: {keep}", hint=f"git push {remote} {branch}") from None
+    if done.returncode != 0:
+        detail = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        reason = next((line for line in detail if "rejected" in line or "denied" in line), detail[-1] if detail else "")
+        raise PushRefusedError(
+            f"{remote} refused the push of {branch} ({reason or f'git push exit {done.returncode}'}); {keep}",
+            hint=f"fix what the remote says, then `git push {remote} {branch}`",
+        )
+    return remote
 
 
 def move_branch(root: Path, name: str, commit: str, expected: str | None, reason: str) -> None:

@@ -53,6 +53,12 @@ class PromotionRaceError(PromotionError, LostRaceError):
     """Another promotion (or commit) moved the branch first: nothing was written; running again starts from it."""
 
 
+class PushRefusedError(UserError):
+    """The remote refused (or could not take) the promotion branch: the local commit stays in place."""
+
+    exit_code = 5
+
+
 @dataclass(frozen=True)
 class Predictor:
     """One predictor's model.

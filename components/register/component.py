@@ -14,8 +14,8 @@ def register_model(
     analysis: dsl.Input[dsl.Artifact],
     serving_schema: dsl.Input[dsl.Artifact],
     run_id: str = "",
-) -> NamedTuple("Outputs", [("version", str), ("staged", bool)]):
-    """Registers the model as an immutable version with card, lineage and serving schema; blessed ones enter staging.
+) -> NamedTuple("Outputs", [("version", str)]):
+    """Registers the model as an immutable version with card, lineage and serving schema; a candidate: no stage moves.
 
     Args:
         use_case: The use-case configuration, as YAML text.
@@ -27,14 +27,14 @@ def register_model(
 
     Returns:
         version: The registry version id (content-derived: the same model and lineage give the same id).
-        staged: Whether the staging stage now holds this version.
+            Staging and production are what the GitOps overlays name (`mlcycle promote`), not training.
     """
     from pathlib import Path
 
     from components.register.task import register_model_task
 
-    result, staged = register_model_task(
+    result = register_model_task(
         use_case, Path(model.path), Path(analysis.path), Path(serving_schema.path), run_id=run_id
     )
-    outputs = NamedTuple("Outputs", [("version", str), ("staged", bool)])
-    return outputs(result.ref.version, staged)
+    outputs = NamedTuple("Outputs", [("version", str)])
+    return outputs(result.ref.version)

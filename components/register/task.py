@@ -1,9 +1,11 @@
-"""Stage 6's task: register the candidate with what the earlier tasks built, and stage a blessed one.
+"""Stage 6's task: register the candidate with what the earlier tasks built.
 
 One pipeline task (components/register/component.py) and one step of the in-process run
 (pipelines/inprocess.py). Nothing is rebuilt here: the lineage and the model card come from the
 evaluation's analysis artifact, the serving schema from the serving check (the very schema it
-tested the candidate with).
+tested the candidate with). Registration records a candidate and nothing more: which version is in
+staging or production is what the GitOps overlays name (``mlcycle promote`` writes the stage after its
+commit), so training never moves a stage.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components.common import models, runs
+from components.common import runs
 from components.common.config import parse_use_case
 from components.common.s3_settings import s3_settings
 from components.common.storage import ObjectStore
-from components.register.logic import RegisterResult, register_model, set_stage
+from components.register.logic import RegisterResult, register_model
 
 
 def register_model_task(
@@ -25,8 +27,8 @@ def register_model_task(
     serving_schema_path: Path,
     store: ObjectStore | None = None,
     run_id: str = "",
-) -> tuple[RegisterResult, bool]:
-    """Registers a model from the evaluation's analysis artifact; a blessed version enters staging.
+) -> RegisterResult:
+    """Registers a model from the evaluation's analysis artifact as a candidate; no stage moves.
 
     Args:
         use_case_yaml: The use case.
@@ -38,7 +40,7 @@ def register_model_task(
             lineage names the run; empty writes none.
 
     Returns:
-        The registration and whether staging now holds the version.
+        The registration.
     """
     config = parse_use_case(use_case_yaml)
     analysis = json.loads(analysis_path.read_text())
@@ -53,17 +55,6 @@ def register_model_task(
         card=analysis["card"],
         serving_schema=json.loads(serving_schema_path.read_text()),
     )
-    staged = bool(analysis["blessed"]) and (
-        set_stage(
-            store,
-            config.name,
-            models.STAGING,
-            result.ref.version,
-            reason=f"blessed by training on {analysis['lineage']['dataset_version']}",
-        )
-        is not None
-        or models.current_version(store, config.name, models.STAGING) == result.ref.version
-    )
-    registration = {"version": result.ref.version, "outcome": result.outcome, "staged": staged}
+    registration = {"version": result.ref.version, "outcome": result.outcome, "blessed": bool(analysis["blessed"])}
     runs.write_part(store, config.name, run_id, "registration", registration)
-    return result, staged
+    return result

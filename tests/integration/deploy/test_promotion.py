@@ -260,3 +260,41 @@ def test_two_rollbacks_at_once_in_one_clone_take_turns(store, gitops_repo, kubec
     assert release_at(gitops_repo, "production").versions() == (versions[0], None)
     assert models.current_version(store, USE_CASE, "production") == versions[0]
     assert git(gitops_repo, "status", "--porcelain") == ""
+
+
+def test_cli_promote_push_sends_the_branch_and_a_refusal_keeps_the_local_commit_with_exit_code_5(
+    store, gitops_repo, s3_env, loans_config_path, tmp_path
+):
+    first, second = register(store, tmp_path, 15), register(store, tmp_path, 16)
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    git(gitops_repo, "remote", "add", "origin", str(remote))
+    branch = git(gitops_repo, "symbolic-ref", "--short", "HEAD").strip()
+    mlcycle = str(REPO / ".venv/bin/mlcycle")
+
+    def promote(version: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [mlcycle, "promote", version, "--to", "production", "--push"]
+            + ["--repo", str(gitops_repo), "-c", str(loans_config_path)],
+            capture_output=True,
+            text=True,
+            env=s3_env,
+            timeout=120,
+        )
+
+    pushed = promote(first)
+    assert pushed.returncode == 0, pushed.stderr
+    head = git(gitops_repo, "rev-parse", "HEAD").strip()
+    assert git(remote, "rev-parse", f"refs/heads/{branch}").strip() == head
+    assert f"  pushed:   {branch} to origin" in pushed.stdout and "next:     git push" not in pushed.stdout
+
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected branch: open a pull request' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    refused = promote(second)
+    assert refused.returncode == 5
+    assert len(refused.stderr.splitlines()) == 1 and refused.stderr.startswith("error: origin refused the push of ")
+    committed = git(gitops_repo, "rev-parse", "HEAD").strip()
+    assert committed != head and f"commit {committed[:12]} stays on {branch} here" in refused.stderr
+    assert release_at(gitops_repo, "production").main.version == second  # the local commit is in place
+    assert git(remote, "rev-parse", f"refs/heads/{branch}").strip() == head  # the remote has not moved

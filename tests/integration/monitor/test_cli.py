@@ -69,7 +69,7 @@ def test_monitor_finds_drift_retrains_on_the_feedback_and_proposes_promotion(ser
         f"propose it for production: mlcycle promote -c {served.config_path} {version} --to production "
         f"--branch retrain/loans-{version}"
     )
-    assert models.current_version(served.store, "loans", "staging") == version  # blessed, so staged like any run
+    assert models.current_version(served.store, "loans", "staging") is None  # a candidate, like any run's
     assert (
         models.current_version(served.store, "loans", "production") == served.version
     )  # promotion is a person's (or a PR's) call

@@ -55,7 +55,7 @@ def test_training_registers_a_blessed_version_with_lineage_and_card(store, tmp_p
     outcome = run.candidate
     manifest = outcome.registration.manifest
     lineage = manifest["lineage"]
-    assert outcome.registration.created and outcome.staged and manifest["blessed"] and outcome.servable
+    assert outcome.registration.created and manifest["blessed"] and outcome.servable
     assert run.steps == (
         "configure-run",
         "plan-trials",
@@ -69,7 +69,8 @@ def test_training_registers_a_blessed_version_with_lineage_and_card(store, tmp_p
     assert lineage["dataset_version"] == dataset.ref.version
     assert lineage["parameters"]["family"] == outcome.best.trial.family
     assert len(lineage["trials"]) == 3 and lineage["metrics"]["roc_auc"] > 0.8
-    assert models.current_version(store, "loans", "staging") == outcome.registration.ref.version
+    # A candidate: staging and production are what the GitOps overlays name, so training moves no stage.
+    assert models.read_stages(store, "loans").history == ()
     card = models.read_cards(store, outcome.registration.ref)
     assert "**BLESSED**" in card.markdown and card.data["lineage"]["dataset_version"] == dataset.ref.version
     assert card.markdown == outcome.card_markdown  # the card evaluation built, stored as it is
@@ -97,7 +98,7 @@ def test_a_candidate_worse_than_production_is_not_blessed_nor_registered_and_a_b
     worse_path = use_case(tmp_path / "noisy", noisy)
     ingest_dataset(load_use_case(worse_path), store)
     worse = train(worse_path, store)
-    assert not worse.candidate.blessed and not worse.candidate.staged
+    assert not worse.candidate.blessed and worse.candidate.registration is None
     assert worse.candidate.analysis.champion["version"] == first.registered
     # The champion was trained on another dataset version: its train split was read and shares no test row.
     overlap = worse.candidate.analysis.champion["training_overlap"]
@@ -142,7 +143,8 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     assert "serving:    PASS" in trained.stdout
     assert "trial 1/3" in trained.stderr
     listing = mlcycle("models", "list", "-c", str(config_path))
-    assert version in listing.stdout and "staging" in listing.stdout
+    assert version in listing.stdout and "staging" not in listing.stdout  # a candidate, in no stage
+    assert f"stage:      none (a candidate; stage it with `mlcycle promote {version} --to staging -c " in trained.stdout
     run_id = trained.stdout.split("mlcycle runs show ")[1].split()[0]
     recorded = mlcycle("runs", "list", "-c", str(config_path))
     assert run_id in recorded.stdout and f"registered {version}" in recorded.stdout
@@ -156,9 +158,17 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     assert compared.returncode == 0 and "run.started_at" in compared.stdout
     # Same data, seed and search: the same choice and test metrics (only timings and ids differ).
     assert "training.chosen" not in compared.stdout and "analysis.metrics.roc_auc" not in compared.stdout
-    assert "# Model card: loans" in mlcycle("models", "show", "-c", str(config_path), "staging").stdout
-    promoted = mlcycle("models", "stage", "-c", str(config_path), version, "--stage", "production")
-    assert promoted.returncode == 0 and f"production: {version} (was None)" in promoted.stdout
+    assert "# Model card: loans" in mlcycle("models", "show", "-c", str(config_path), version).stdout
+    # The test's store is not this folder's embedded server: a shared store, where git is the deployed truth.
+    for command, gitops_command in (
+        (("stage", version, "--stage", "production"), "mlcycle promote"),
+        (("rollback",), "mlcycle rollback"),
+    ):
+        refused = mlcycle("models", *command, "-c", str(config_path))
+        assert refused.returncode == 2 and refused.stdout == "" and len(refused.stderr.splitlines()) == 1
+        assert f"use `{gitops_command}`" in refused.stderr
+    assert models.current_version(store, "loans", "production") is None
+    registry.set_stage(store, "loans", "production", version, reason="test")
     compared = mlcycle("models", "compare", "-c", str(config_path), version, "production")
     assert compared.returncode == 0 and "roc_auc" in compared.stdout
     missing = mlcycle("models", "show", "-c", str(config_path), "m-0000000000000000")
