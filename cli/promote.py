@@ -21,7 +21,7 @@ repo_option = click.option(
 push_option = click.option(
     "--push",
     is_flag=True,
-    help="Push the branch that received the commit to its remote (default origin); exit 5 if it refuses.",
+    help="Push the branch that received the commit to its remote (default origin); exit 6 if it refuses.",
 )
 
 

@@ -56,7 +56,7 @@ class PromotionRaceError(PromotionError, LostRaceError):
 class PushRefusedError(UserError):
     """The remote refused (or could not take) the promotion branch: the local commit stays in place."""
 
-    exit_code = 5
+    exit_code = 6  # 5 is a crashed task of `mlcycle run`: every exit code means one thing
 
 
 @dataclass(frozen=True)

@@ -292,7 +292,7 @@ def test_cli_promote_push_sends_the_branch_and_a_refusal_keeps_the_local_commit_
     hook.write_text("#!/bin/sh\necho 'protected branch: open a pull request' >&2\nexit 1\n")
     hook.chmod(0o755)
     refused = promote(second)
-    assert refused.returncode == 5
+    assert refused.returncode == 6
     assert len(refused.stderr.splitlines()) == 1 and refused.stderr.startswith("error: origin refused the push of ")
     committed = git(gitops_repo, "rev-parse", "HEAD").strip()
     assert committed != head and f"commit {committed[:12]} stays on {branch} here" in refused.stderr
