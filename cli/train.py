@@ -221,24 +221,24 @@ def _task_error(error: Exception, log_path: Path) -> UserError:
     if failure is None or not failure.message:
         where = f"task {failure.task}" if failure else "the pipeline run"
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        crash = UserError(f"{where} failed: {reason}", hint=f"see {log_path}")
-        crash.exit_code = TASK_CRASHED_EXIT
-        return crash
+        return _exiting(TASK_CRASHED_EXIT, f"{where} failed: {reason}", f"see {log_path}")
     kind = getattr(errors, failure.error, None)
-    message, _, hint = failure.message.partition(" (hint: ")
     if isinstance(kind, type) and issubclass(kind, UserError):
-        stated = UserError(
-            f"task {failure.task} failed: {message}",
-            hint=f"{hint.removesuffix(')')}; log: {log_path}" if hint else f"log: {log_path}",
-        )
-        stated.exit_code = kind.exit_code
-        return stated
-    crash = UserError(
+        message, _, hint = failure.message.partition(" (hint: ")
+        hint = f"{hint.removesuffix(')')}; log: {log_path}" if hint else f"log: {log_path}"
+        return _exiting(kind.exit_code, f"task {failure.task} failed: {message}", hint)
+    return _exiting(
+        TASK_CRASHED_EXIT,
         f"task {failure.task} crashed: {failure.error}: {failure.message}",
-        hint=f"a bug, not your input: the traceback is in {log_path}",
+        f"a bug, not your input: the traceback is in {log_path}",
     )
-    crash.exit_code = TASK_CRASHED_EXIT
-    return crash
+
+
+def _exiting(exit_code: int, message: str, hint: str) -> UserError:
+    """A one-line error that ends the command with the given exit code."""
+    error = UserError(message, hint=hint)
+    error.exit_code = exit_code
+    return error
 
 
 def _serve_production(config: UseCaseConfig, dataset_version: str) -> None:

@@ -152,6 +152,10 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.count("trial ") == 3 and "*" in shown.stdout and "blessed   yes" in shown.stdout
     assert "baseline majority_class: " in shown.stdout and f"outcome   registered {version}" in shown.stdout
+    unknown = mlcycle("runs", "show", "run-nope", "-c", str(config_path))
+    assert unknown.returncode == 2 and unknown.stderr.strip().splitlines() == [
+        "error: run 'run-nope' of 'loans' left no record (hint: `mlcycle runs list` shows the runs of 'loans')"
+    ]
     again = mlcycle("train", "-c", str(config_path))
     second = again.stdout.split("mlcycle runs show ")[1].split()[0]
     compared = mlcycle("runs", "compare", run_id, second, "-c", str(config_path))
