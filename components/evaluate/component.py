@@ -48,8 +48,7 @@ def evaluate_model(
     result, card, markdown = evaluate_model_task(
         use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path), run_id=run_id
     )
-    for name, value in result.scalar_metrics().items():
-        metrics.log_metric(name, value)
+    metrics.metadata.update(result.scalar_metrics())  # log_metric of each figure, in one call
     if result.task == "classification":
         classification.log_confusion_matrix([str(c) for c in result.classes], result.confusion)
         classification.log_roc_curve(*(list(values) for values in zip(*result.roc, strict=True)))

@@ -103,7 +103,7 @@ class Predictions:
         return Predictions(self.task, self.values[mask], self.classes)
 
 
-def model_task(model: Any) -> Task:
+def task_of_model(model: Any) -> Task:
     """``regression`` for a regressor (a pipeline ending in one), else ``classification``."""
     return "regression" if is_regressor(model) else "classification"
 
@@ -507,7 +507,7 @@ def compare_with_champion(
         "candidate_metrics": None,
     }
     record["training_overlap"], in_training, notes = _training_overlap(test, config, training)
-    champion_task = model_task(champion)
+    champion_task = task_of_model(champion)
     if champion_task != candidate.task:
         record["not_compared"] = (
             f"not compared with the champion {version}: it is a {champion_task} model and the candidate "
@@ -608,9 +608,9 @@ def analyse_model(
     choice = resolve_task(config.target, train_labels)
     task = choice.task
     check_blessing_task(config.analysis.blessing, task, f"use case {config.name!r}")
-    if model_task(model) != task:
+    if task_of_model(model) != task:
         raise DataError(
-            f"the candidate is a {model_task(model)} model, but {config.name!r} is a {task} ({choice.reason})",
+            f"the candidate is a {task_of_model(model)} model, but {config.name!r} is a {task} ({choice.reason})",
             hint="train the candidate from this config and dataset version, or set target.task",
         )
     _, labels = split_xy(test, config)

@@ -199,7 +199,7 @@ def model_version_id(model_sha256: str, lineage: Mapping[str, Any]) -> str:
     return "m-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def registered_task(lineage: Mapping[str, Any], card: Mapping[str, Any]) -> str:
+def task_to_record(lineage: Mapping[str, Any], card: Mapping[str, Any]) -> str:
     """The task a version's manifest records: the training record's, else the model card's, else classification.
 
     Train writes the task into its record (``lineage.training``); evaluation resolves the same task from the
@@ -360,7 +360,7 @@ def register_model(
             "cards": {"markdown": entry(ref.card_markdown_key), "json": entry(ref.card_json_key)},
             "lineage": plain,
             "blessed": bool(blessed),
-            "task": registered_task(plain, card),
+            "task": task_to_record(plain, card),
         }
         if serving_schema is not None:
             manifest["serving_schema"] = entry(ref.key(SERVING_SCHEMA_FILE))

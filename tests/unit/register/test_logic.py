@@ -15,8 +15,8 @@ from components.register.logic import (
     lineage_identity,
     model_version_id,
     normalize_lineage,
-    registered_task,
     rolled_back,
+    task_to_record,
     with_stage,
 )
 
@@ -251,7 +251,7 @@ def test_lineage_identity_drops_every_seconds_entry_at_any_depth():
     ],
 )
 def test_the_recorded_task_is_the_training_records_then_the_cards(lineage, card, task):
-    assert registered_task(lineage, card) == task
+    assert task_to_record(lineage, card) == task
 
 
 def test_compare_shows_a_change_of_task_and_reads_a_manifest_without_one_as_a_classifiers():
