@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from components.common.config import BlessingSpec, load_use_case
-from components.common.config.analysis import check_blessing_task
+from components.common.config.analysis import METRICS_BY_TASK, check_blessing_task
 from components.common.errors import ConfigError
+from components.common.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 
 @pytest.mark.parametrize(
@@ -90,3 +91,9 @@ def test_a_blessing_naming_a_metric_the_task_lacks_is_refused_with_the_task_metr
 def test_a_blessing_of_the_task_metrics_passes():
     check_blessing_task(BlessingSpec(floors={"rmse": 10.0}, max_regression={"r2": 0.01}), "regression", "shop")
     check_blessing_task(BlessingSpec(floors={"roc_auc": 0.7}), "classification", "shop")
+
+
+def test_the_metrics_a_config_may_name_per_task_are_the_ones_computed():
+    # Reading a config does not import scikit-learn, so the names are written twice: they must agree.
+    assert set(METRICS_BY_TASK["classification"]) == set(CLASSIFICATION_METRICS)
+    assert set(METRICS_BY_TASK["regression"]) == set(REGRESSION_METRICS)
