@@ -1,4 +1,4 @@
-"""A regressor through the evaluation and registration tasks against a real S3 server.
+"""A regressor through the evaluation component and task, and registration, against a real S3 server.
 
 A dataset version of orders whose spend is a number (the task is inferred from the train split), a
 regressor fitted on it, evaluated against the run's baselines, registered with its task, then put in
@@ -15,11 +15,13 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from kfp import dsl
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
 from components.common import datasets, models, runs
 from components.common.config import load_use_case
+from components.evaluate.component import evaluate_model
 from components.evaluate.task import evaluate_model_task
 from components.ingest.logic import ingest_dataset
 from components.preprocess.logic import model_pipeline
@@ -111,3 +113,38 @@ def test_a_regressor_is_evaluated_registered_with_its_task_and_compared_as_champ
     assert second.scalar_metrics()["champion_rmse"] == champion["metrics"]["rmse"]
     # The baselines decide (no floors), and the ridge is the linear baseline itself: blessed, and "not worse".
     assert second.blessing.blessed and f"champion {registered.ref.version}" in second_markdown
+
+
+def test_the_evaluate_component_logs_regression_figures_and_no_classification_metrics(store, s3, tmp_path, monkeypatch):
+    for name, value in s3.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MLCYCLE_BUCKET_PREFIX", store.settings.bucket_prefix)
+    config_path = write_use_case(tmp_path)
+    config = load_use_case(config_path)
+    version = ingest_dataset(config, store).ref.version
+    model_path, record = fitted(store, config, version, Ridge(), tmp_path / "ridge.joblib")
+    figures, classification = dsl.Metrics(uri=str(tmp_path / "metrics")), dsl.ClassificationMetrics(uri="c")
+    card, summary = dsl.Markdown(uri=str(tmp_path / "card.md")), tmp_path / "summary"
+
+    blessed = evaluate_model.python_func(
+        use_case=config_path.read_text(),
+        schema="",
+        record=json.dumps(record),
+        dataset_version=version,
+        model=dsl.Model(uri=str(model_path)),
+        metrics=figures,
+        classification=classification,
+        model_card=card,
+        analysis=dsl.Artifact(uri=str(tmp_path / "analysis.json")),
+        summary=str(summary),
+    )
+
+    assert blessed is True
+    assert set(figures.metadata) == {
+        "rmse", "mae", "r2",
+        *(f"baseline_{name}_{metric}" for name in ("mean", "linear_regression") for metric in ("rmse", "mae", "r2")),
+    }  # fmt: skip
+    assert figures.metadata["rmse"] == figures.metadata["baseline_linear_regression_rmse"]  # the ridge is the baseline
+    assert classification.metadata == {}  # no confusion matrix or ROC curve for a regressor
+    assert "## Predicted against actual" in Path(card.path).read_text()
+    assert "beats the mean baseline's" in summary.read_text()
