@@ -199,10 +199,10 @@ def _champion_lines(card: dict[str, Any]) -> list[str]:
     if "compared" not in champion:
         return []
     if not champion["compared"]:
-        return [
-            f"**{champion['not_compared'][0].upper()}{champion['not_compared'][1:]}**: the floors alone decide.",
-            "",
-        ]
+        # The blessing's reason says who decided instead: the floors, or with none the baselines.
+        said = next((r for r in card["blessing"]["reasons"] if r.startswith(f"{champion['not_compared']}: ")), "")
+        deciders = said.rpartition(": ")[2] or "the floors alone decide"
+        return [f"**{champion['not_compared'][0].upper()}{champion['not_compared'][1:]}**: {deciders}.", ""]
     lines = [f"The champion {champion['version']} was scored with its own features on {champion['rows']:,} test rows."]
     overlap = champion.get("training_overlap") or {}
     if overlap.get("unknown"):

@@ -90,3 +90,12 @@ def test_a_card_from_before_regression_renders_as_a_classifiers(config, frames):
     card = model_card(config, analyse_model(model, frames["train"], frames["test"], config), LINEAGE)
     old = {key: value for key, value in card.items() if key not in ("task", "task_reason")}
     assert render_markdown(old) == render_markdown(card)
+
+
+def test_a_card_says_the_baselines_decide_when_the_champion_is_not_compared_and_no_floor_is_set(
+    config, frames, spend_config, spend_frames, boosted
+):
+    classifier, _ = fit(frames["train"], config, Trial("logistic_regression"))
+    analysis = analyse_model(boosted, spend_frames["train"], spend_frames["test"], spend_config, classifier, "m-c")
+    text = render_markdown(model_card(spend_config, analysis, LINEAGE))
+    assert "a regression one, so no metric is shared**: the baselines alone decide." in text
