@@ -318,6 +318,24 @@ def read_manifest_or_none(store: ObjectStore, ref: ModelRef) -> dict[str, Any] |
     return manifest
 
 
+def model_task(manifest: Mapping[str, Any]) -> Literal["classification", "regression"]:
+    """The task of a registered version: ``classification`` or ``regression``.
+
+    The manifest's ``task``, else its training record's (``lineage.training.task``); a version that records
+    neither was registered before regression existed, and is a classifier.
+
+    Raises:
+        IntegrityError: If the manifest records a task that is neither.
+    """
+    task = manifest.get("task") or manifest.get("lineage", {}).get("training", {}).get("task") or "classification"
+    if task not in ("classification", "regression"):
+        raise IntegrityError(
+            f"the manifest of model version {manifest.get('version')} records the unknown task {task!r}",
+            hint="a manifest records classification or regression; restore its earlier object version",
+        )
+    return task
+
+
 def list_versions(store: ObjectStore, use_case: str) -> list[ModelVersion]:
     """Returns a use case's complete versions, oldest first, with the stages each holds."""
     manifests = _complete_manifests(store, use_case)

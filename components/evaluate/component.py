@@ -33,9 +33,9 @@ def evaluate_model(
         run_id: The run's id (the pipeline passes its job id): this task writes its part of the run record.
 
     Returns:
-        metrics: Test metrics of the candidate, the champion and the baselines.
-        classification: Confusion matrix and ROC curve, drawn by the KFP UI.
-        model_card: The model card in Markdown.
+        metrics: Test metrics of the candidate, the champion and the baselines (RMSE, MAE, R2 if a regression).
+        classification: Confusion matrix and ROC curve, drawn by the KFP UI (empty for a regression).
+        model_card: The model card in Markdown (a regression's draws predicted vs actual and residuals by slice).
         analysis: Lineage, model card (data and Markdown) and blessing as JSON, for registration.
         summary: The decision and its reasons.
         Output: Whether the candidate passes the floors and is not worse than production (the gate).
@@ -48,10 +48,10 @@ def evaluate_model(
     result, card, markdown = evaluate_model_task(
         use_case, schema, dataset_version, Path(model.path), json.loads(record), Path(analysis.path), run_id=run_id
     )
-    for name, value in result.scalar_metrics().items():
-        metrics.log_metric(name, value)
-    classification.log_confusion_matrix([str(c) for c in result.classes], result.confusion)
-    classification.log_roc_curve(*(list(values) for values in zip(*result.roc, strict=True)))
+    metrics.metadata.update(result.scalar_metrics())  # log_metric of each figure, in one call
+    if result.task == "classification":
+        classification.log_confusion_matrix([str(c) for c in result.classes], result.confusion)
+        classification.log_roc_curve(*(list(values) for values in zip(*result.roc, strict=True)))
     Path(model_card.path).write_text(markdown)
     Path(summary).write_text("; ".join(result.blessing.reasons))
     return result.blessing.blessed

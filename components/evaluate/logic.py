@@ -1,10 +1,14 @@
 """Stage 5: analyse a candidate model against the model in production, and bless it or not.
 
-On the test split: overall metrics, the confusion matrix and ROC curve, metrics per slice with the
-largest gap between slices, two baselines computed in the same run (majority class and a plain
-logistic regression on the same features), and the champion (the production model) scored on the
-same rows. The blessing follows the config: absolute floors, and "not worse than the champion by
-more than a margin"; with no champion the floors alone decide. It is a value, never an exception.
+On the test split: overall metrics, metrics per slice with the largest gap between slices, two baselines
+computed in the same run, and the champion (the production model) scored on the same rows. What is
+measured follows the task (components.common.targets, resolved on the train split as every stage does):
+a classifier gets the confusion matrix and ROC curve, and the baselines majority class and a plain
+logistic regression; a regressor gets RMSE, MAE and R², the predicted values against the actual ones,
+residuals by slice, and the baselines train mean and a plain ridge regression, on the same features.
+The blessing follows the config: absolute floors (ceilings where lower is better), and "not worse than the
+champion by more than a margin"; with no floors the baselines decide, and with no champion the floors (or
+baselines) alone. It is a value, never an exception.
 
 The champion is scored with its own features (it may use one the candidate's config dropped), on the
 test rows it was not trained on: a test row that was in the champion's training split (it came from
@@ -17,20 +21,38 @@ The model card (model_card.py) is built from the analysis; the task around both 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import is_regressor
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from components.common.config import BlessingSpec, UseCaseConfig
-from components.common.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
+from components.common.config.analysis import check_blessing_task
+from components.common.errors import DataError
+from components.common.metrics import (
+    REGRESSION_METRICS,
+    classification_metrics,
+    confusion,
+    lower_is_better,
+    regression_metrics,
+    roc_points,
+    shortfall,
+)
+from components.common.targets import Task, resolve_task
 from components.preprocess.logic import model_pipeline
-from components.train.logic import predict_proba, split_xy
+from components.train.logic import split_xy
+
+# The two baselines of each task, trivial first: the candidate must beat it and stay close to the linear one.
+BASELINES = {"classification": ("majority_class", "logistic_regression"), "regression": ("mean", "linear_regression")}
+# The predicted-vs-actual picture draws at most this many test rows (a seeded sample), and bins all of them.
+PICTURE_POINTS = 400
+PICTURE_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,43 @@ class ChampionTraining:
     unknown: str = ""
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """A model's answers on some rows.
+
+    Attributes:
+        task: ``classification`` or ``regression``.
+        values: Class probabilities (one column per class, in ``classes`` order), or predicted values.
+        classes: The classifier's classes (empty for a regressor).
+    """
+
+    task: Task
+    values: np.ndarray
+    classes: tuple[Any, ...] = ()
+
+    def metrics(self, labels: np.ndarray) -> dict[str, float]:
+        """The task's metrics of these answers against the true labels."""
+        if self.task == "regression":
+            return regression_metrics(labels, self.values)
+        return classification_metrics(labels, self.values, list(self.classes))
+
+    def rows(self, mask: np.ndarray) -> Predictions:
+        """The answers of the rows ``mask`` selects."""
+        return Predictions(self.task, self.values[mask], self.classes)
+
+
+def task_of_model(model: Any) -> Task:
+    """``regression`` for a regressor (a pipeline ending in one), else ``classification``."""
+    return "regression" if is_regressor(model) else "classification"
+
+
+def predictions_of(model: Any, rows: pd.DataFrame, task: Task) -> Predictions:
+    """A model's answers on feature rows: probabilities of a classifier, predicted values of a regressor."""
+    if task == "regression":
+        return Predictions(task, np.asarray(model.predict(rows), dtype="float64"))
+    return Predictions(task, model.predict_proba(rows), tuple(model.classes_))
+
+
 @dataclass
 class Analysis:
     """What model analysis found on the test split."""
@@ -71,17 +130,25 @@ class Analysis:
     blessing: Blessing
     rows: int
     extra: dict[str, Any] = field(default_factory=dict)
+    task: Task = "classification"
+    task_reason: str = ""
+    predicted_vs_actual: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the model card and the registry."""
         return asdict(self)
 
     def scalar_metrics(self) -> dict[str, float]:
-        """The figures a pipeline UI shows: the test metrics, each baseline's and the champion's ROC-AUC."""
+        """The figures a pipeline UI shows: the test metrics, and each baseline's and the champion's.
+
+        A classifier's baselines and champion show their ROC-AUC; a regressor's their RMSE, MAE and R².
+        """
+        shown = REGRESSION_METRICS if self.task == "regression" else ("roc_auc",)
         figures = dict(self.metrics)
-        figures.update({f"baseline_{name}_roc_auc": values["roc_auc"] for name, values in self.baselines.items()})
+        for name, values in self.baselines.items():
+            figures.update({f"baseline_{name}_{metric}": values[metric] for metric in shown})
         if self.champion and self.champion.get("metrics"):
-            figures["champion_roc_auc"] = self.champion["metrics"]["roc_auc"]
+            figures.update({f"champion_{metric}": self.champion["metrics"][metric] for metric in shown})
         return figures
 
 
@@ -92,12 +159,19 @@ def bless(
     compared_candidate: Mapping[str, float] | None = None,
     not_compared: str = "",
     baselines: Mapping[str, Mapping[str, float]] | None = None,
+    task: Task = "classification",
 ) -> Blessing:
     """Decides whether a candidate is good enough.
 
-    With no floors configured, the baselines of the same run stand in for them: the candidate must beat
-    the majority-class baseline and lose at most ``spec.max_loss_to_baseline`` to the logistic-regression
-    baseline on ``spec.baseline_metric``, so a model worse than a plain linear one is never blessed by default.
+    Every comparison follows the metric's direction: for a metric where lower is better (log loss, Brier
+    score, RMSE, MAE) a floor is a ceiling and a loss to the champion or a baseline is an increase.
+
+    With no floors configured, the baselines of the same run stand in for them: the candidate must beat the
+    trivial baseline (majority class; train mean for a regression) and lose at most the allowed loss
+    (``spec.max_loss_to_baseline``, see :meth:`BlessingSpec.allowed_loss_to_baseline`) to the linear one
+    (logistic regression; ridge regression for a regression) on the baseline metric (``spec.baseline_metric``,
+    by default roc_auc, or rmse for a regression), so a model worse than a plain linear one is never blessed
+    by default.
 
     A metric that is missing (NaN) for the candidate, or for the champion it is compared with, refuses the
     blessing, and its reason says the metric is missing.
@@ -110,22 +184,23 @@ def bless(
         compared_candidate: The candidate's metrics on the rows the champion was scored on, when these are
             fewer than the test split; ``candidate`` otherwise.
         not_compared: Why a model in production could not be compared (empty when there is none, or it was).
-        baselines: The baselines' test metrics by name (``majority_class``, ``logistic_regression``).
+        baselines: The baselines' test metrics by name (:data:`BASELINES` of the task).
+        task: ``classification`` or ``regression``: which baselines and which default metric apply.
     """
     reasons, blessed = [], True
     if not spec.floors and baselines:
-        baseline_blessed, baseline_reasons = _against_baselines(candidate, baselines, spec)
+        baseline_blessed, baseline_reasons = _against_baselines(candidate, baselines, spec, task)
         blessed &= baseline_blessed
         reasons.extend(baseline_reasons)
     for metric, floor in sorted(spec.floors.items()):
         value = candidate.get(metric, float("nan"))
-        lower = metric in LOWER_IS_BETTER
+        lower = lower_is_better(metric)
         bound = f"the {'ceiling' if lower else 'floor'} {floor:g}"
         if math.isnan(value):
             blessed = False
             reasons.append(f"{metric} is missing (NaN): it misses {bound}, not blessed")
             continue
-        ok = value <= floor if lower else value >= floor
+        ok = shortfall(metric, value, floor) <= 0
         blessed &= ok
         reasons.append(f"{metric} {value:.4f} {'meets' if ok else 'misses'} {bound}")
     if champion is None:
@@ -144,7 +219,7 @@ def bless(
                     "the comparison with the champion cannot be made, not blessed"
                 )
                 continue
-            loss = (value - best) if metric in LOWER_IS_BETTER else (best - value)
+            loss = shortfall(metric, value, best)
             ok = loss <= margin
             blessed &= ok
             reasons.append(
@@ -155,25 +230,26 @@ def bless(
 
 
 def _against_baselines(
-    candidate: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]], spec: BlessingSpec
+    candidate: Mapping[str, float], baselines: Mapping[str, Mapping[str, float]], spec: BlessingSpec, task: Task
 ) -> tuple[bool, list[str]]:
-    """The default gate when no floors are configured: beat the majority class, stay near the linear model."""
-    metric, margin = spec.baseline_metric, spec.max_loss_to_baseline
-    lower = metric in LOWER_IS_BETTER
+    """The default gate when no floors are configured: beat the trivial baseline, stay near the linear one."""
+    trivial_name, linear_name = BASELINES[task]
+    metric = spec.baseline_metric_for(task)
     value = candidate.get(metric, float("nan"))
-    majority = baselines.get("majority_class", {}).get(metric, float("nan"))
-    linear = baselines.get("logistic_regression", {}).get(metric, float("nan"))
+    trivial = baselines.get(trivial_name, {}).get(metric, float("nan"))
+    linear = baselines.get(linear_name, {}).get(metric, float("nan"))
     prefix = "no floors configured, so the baselines of this run decide"
-    if math.isnan(value) or math.isnan(majority) or math.isnan(linear):
+    if math.isnan(value) or math.isnan(trivial) or math.isnan(linear):
         return False, [f"{prefix}: {metric} is missing (NaN) for the candidate or a baseline, not blessed"]
-    beats = value < majority if lower else value > majority
-    loss = (value - linear) if lower else (linear - value)
+    margin, how = spec.allowed_loss_to_baseline(metric, linear)
+    beats = shortfall(metric, value, trivial) < 0
+    loss = shortfall(metric, value, linear)
     close = loss <= margin
     return beats and close, [
-        f"{prefix}: {metric} {value:.4f} {'beats' if beats else 'does not beat'} the majority-class baseline's "
-        f"{majority:.4f}",
-        f"{metric} {value:.4f} against the logistic-regression baseline's {linear:.4f}: "
-        + (f"{'within' if close else 'worse than'} the allowed loss {margin:g}" if loss > 0 else "not worse"),
+        f"{prefix}: {metric} {value:.4f} {'beats' if beats else 'does not beat'} the "
+        f"{trivial_name.replace('_', '-')} baseline's {trivial:.4f}",
+        f"{metric} {value:.4f} against the {linear_name.replace('_', '-')} baseline's {linear:.4f}: "
+        + (f"{'within' if close else 'worse than'} the allowed loss {margin:.4g}{how}" if loss > 0 else "not worse"),
     ]
 
 
@@ -185,10 +261,68 @@ def slice_metrics(
     columns: tuple[str, ...],
     min_rows: int,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
-    """Metrics for every value of each slice column with at least ``min_rows`` rows, and the largest gap.
+    """A classifier's metrics for every value of each slice column with at least ``min_rows`` rows, and the largest gap.
 
     Returns:
         (slices by column: rows and metrics per value, largest ROC-AUC and accuracy gap per column).
+    """
+    return _by_slice(
+        frame,
+        columns,
+        min_rows,
+        lambda mask: {"metrics": classification_metrics(labels[mask], proba[mask], classes)},
+        ("roc_auc", "accuracy"),
+    )
+
+
+def regression_slice_metrics(
+    frame: pd.DataFrame, labels: np.ndarray, predicted: np.ndarray, columns: tuple[str, ...], min_rows: int
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """A regressor's metrics and residuals for every value of each slice column with at least ``min_rows`` rows.
+
+    Returns:
+        (slices by column: rows, metrics and :func:`residual_summary` per value, largest RMSE and MAE gap per
+        column: the worst slice's error less the best one's).
+    """
+    labels = np.asarray(labels, dtype="float64")
+    return _by_slice(
+        frame,
+        columns,
+        min_rows,
+        lambda mask: {
+            "metrics": regression_metrics(labels[mask], predicted[mask]),
+            "residuals": residual_summary(labels[mask] - predicted[mask]),
+        },
+        ("rmse", "mae"),
+    )
+
+
+def residual_summary(residuals: np.ndarray) -> dict[str, float]:
+    """Mean and quantiles (10, 25, 50, 75, 90%) of residuals, actual minus predicted (positive: predicted too low)."""
+    values = np.asarray(residuals, dtype="float64")
+    if not len(values):
+        return {name: float("nan") for name in ("mean", "p10", "p25", "median", "p75", "p90")}
+    p10, p25, median, p75, p90 = np.quantile(values, [0.1, 0.25, 0.5, 0.75, 0.9])
+    return {
+        "mean": float(values.mean()),
+        "p10": float(p10),
+        "p25": float(p25),
+        "median": float(median),
+        "p75": float(p75),
+        "p90": float(p90),
+    }
+
+
+def _by_slice(
+    frame: pd.DataFrame,
+    columns: tuple[str, ...],
+    min_rows: int,
+    measure: Callable[[np.ndarray], dict[str, Any]],
+    gap_metrics: tuple[str, ...],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Entries (``measure`` of each large enough slice's rows) per column, and the largest gap per metric.
+
+    A gap is how much worse the worst slice is than the best (a positive number, whichever way is better).
     """
     slices, gaps = {}, {}
     for column in columns:
@@ -198,24 +332,19 @@ def slice_metrics(
             mask = values == value
             if mask.sum() < min_rows:
                 continue
-            metrics = classification_metrics(labels[mask], proba[mask], classes)
             entries.append(
-                {
-                    "value": value.item() if hasattr(value, "item") else value,
-                    "rows": int(mask.sum()),
-                    "metrics": metrics,
-                }
+                {"value": value.item() if hasattr(value, "item") else value, "rows": int(mask.sum()), **measure(mask)}
             )
         entries.sort(key=lambda e: -e["rows"])
         slices[column] = entries
         gap = {}
-        for metric in ("roc_auc", "accuracy"):
+        for metric in gap_metrics:
             scored = [e for e in entries if not math.isnan(e["metrics"][metric])]
             if len(scored) >= 2:
-                worst = min(scored, key=lambda e: e["metrics"][metric])
-                best = max(scored, key=lambda e: e["metrics"][metric])
+                ordered = sorted(scored, key=lambda e: shortfall(metric, e["metrics"][metric], 0.0))
+                best, worst = ordered[0], ordered[-1]
                 gap[metric] = {
-                    "gap": best["metrics"][metric] - worst["metrics"][metric],
+                    "gap": shortfall(metric, worst["metrics"][metric], best["metrics"][metric]),
                     "best": best["value"],
                     "worst": worst["value"],
                 }
@@ -223,22 +352,68 @@ def slice_metrics(
     return slices, gaps
 
 
-def baselines(train: pd.DataFrame, test: pd.DataFrame, config: UseCaseConfig) -> dict[str, dict[str, float]]:
-    """Scores of two baselines on the test split: the majority class and a plain logistic regression."""
+def predicted_vs_actual(
+    labels: np.ndarray, predicted: np.ndarray, points: int = PICTURE_POINTS, bins: int = PICTURE_BINS
+) -> dict[str, Any]:
+    """What the predicted-vs-actual picture of a regressor draws, as plain data.
+
+    Args:
+        labels: The true values of the test rows.
+        predicted: The predicted values.
+        points: Most rows drawn as points (a sample seeded by 0, so the card is reproducible).
+        bins: Groups of rows by predicted value (equal counts): each group's mean prediction against its mean
+            true value shows where the model is biased, whatever the sample.
+
+    Returns:
+        ``rows`` (all test rows), ``points`` ([actual, predicted] pairs of the sample) and ``bins``
+        (``predicted`` and ``actual`` means and ``rows`` per group, lowest predictions first).
+    """
+    truth = np.asarray(labels, dtype="float64")
+    guess = np.asarray(predicted, dtype="float64")
+    chosen = np.sort(np.random.default_rng(0).choice(len(truth), size=min(points, len(truth)), replace=False))
+    groups = pd.qcut(pd.Series(guess).rank(method="first"), q=min(bins, len(guess)), labels=False)
+    table = pd.DataFrame({"predicted": guess, "actual": truth, "group": groups}).groupby("group")
+    summary = table.agg(predicted=("predicted", "mean"), actual=("actual", "mean"), rows=("actual", "size"))
+    return {
+        "rows": int(len(truth)),
+        "points": [[_short(truth[i]), _short(guess[i])] for i in chosen],
+        "bins": [
+            {"predicted": float(row.predicted), "actual": float(row.actual), "rows": int(row.rows)}
+            for row in summary.itertuples()
+        ],
+    }
+
+
+def _short(value: float) -> float:
+    """A value with 6 significant digits: plenty for a picture, a third of the JSON."""
+    return float(f"{value:.6g}")
+
+
+def baselines(
+    train: pd.DataFrame, test: pd.DataFrame, config: UseCaseConfig, task: Task = "classification"
+) -> dict[str, dict[str, float]]:
+    """Scores of two baselines on the test split, fitted on the train split.
+
+    A classification's are the majority class (class priors) and a plain logistic regression; a regression's
+    the train mean and a plain ridge regression (alpha 1). The linear ones use the candidate's preprocessing.
+    """
     features, labels = split_xy(train, config)
     test_features, test_labels = split_xy(test, config)
+    trivial_name, linear_name = BASELINES[task]
+    if task == "regression":
+        models = {
+            trivial_name: Pipeline([("model", DummyRegressor(strategy="mean"))]),
+            linear_name: model_pipeline(config, Ridge(alpha=1.0)),
+        }
+    else:
+        models = {
+            trivial_name: Pipeline([("model", DummyClassifier(strategy="prior"))]),
+            linear_name: model_pipeline(config, LogisticRegression(max_iter=2000)),
+        }
     results = {}
-    models = {
-        "majority_class": DummyClassifier(strategy="prior"),
-        "logistic_regression": model_pipeline(config, LogisticRegression(max_iter=2000)),
-    }
     for name, model in models.items():
-        if isinstance(model, DummyClassifier):
-            model = Pipeline([("model", model)])
         model.fit(features, labels)
-        results[name] = classification_metrics(
-            test_labels.to_numpy(), model.predict_proba(test_features), model.classes_
-        )
+        results[name] = predictions_of(model, test_features, task).metrics(test_labels.to_numpy())
     return results
 
 
@@ -299,20 +474,21 @@ def compare_with_champion(
     version: str | None,
     test: pd.DataFrame,
     labels: np.ndarray,
-    proba: np.ndarray,
-    classes: list[Any],
+    candidate: Predictions,
     config: UseCaseConfig,
     training: ChampionTraining | None = None,
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Scores the champion with its own features on the test rows it was not trained on.
+
+    A champion of the other task (a classifier when the candidate is a regressor, or the reverse) has no
+    metric in common with the candidate: it is not compared, and the record says why.
 
     Args:
         champion: The production model.
         version: Its registry version.
         test: The candidate's test split.
         labels: Its labels.
-        proba: The candidate's probabilities on it.
-        classes: The candidate's classes.
+        candidate: The candidate's answers on it.
         config: The use case.
         training: What is known of the champion's training rows (None: nothing).
 
@@ -331,6 +507,13 @@ def compare_with_champion(
         "candidate_metrics": None,
     }
     record["training_overlap"], in_training, notes = _training_overlap(test, config, training)
+    champion_task = task_of_model(champion)
+    if champion_task != candidate.task:
+        record["not_compared"] = (
+            f"not compared with the champion {version}: it is a {champion_task} model and the candidate "
+            f"a {candidate.task} one, so no metric is shared"
+        )
+        return record, notes
     missing = [name for name in features if name not in test.columns]
     if missing:
         record["not_compared"] = (
@@ -343,12 +526,12 @@ def compare_with_champion(
     if not keep.any():
         record["not_compared"] = f"not compared with the champion {version}: every test row was in its training split"
         return record, notes
-    champion_proba = champion.predict_proba(test.loc[keep, features])
+    answers = predictions_of(champion, test.loc[keep, features], candidate.task)
     record.update(
         compared=True,
         rows=int(keep.sum()),
-        metrics=classification_metrics(labels[keep], champion_proba, list(champion.classes_)),
-        candidate_metrics=classification_metrics(labels[keep], proba[keep], classes),
+        metrics=answers.metrics(labels[keep]),
+        candidate_metrics=candidate.rows(keep).metrics(labels[keep]),
     )
     return record, notes
 
@@ -406,45 +589,70 @@ def analyse_model(
 ) -> Analysis:
     """Analyses a candidate on the test split and decides its blessing.
 
+    The task is resolved from the config and the train labels, as training resolved it.
+
     Args:
         model: The candidate (full pipeline).
-        train: The rows it was trained on (for the baselines).
+        train: The rows it was trained on (for the task and the baselines).
         test: The test split.
         config: The use case (slices, thresholds).
         champion: The production model, scored on the same rows; None when there is none.
         champion_version: Its registry version, for the record.
         champion_training: What is known of the champion's training rows, to leave them out of the comparison.
+
+    Raises:
+        ConfigError: If the blessing names a metric the task does not have.
+        DataError: If the candidate is not a model of the task (a classifier for a regression, or the reverse).
     """
+    _, train_labels = split_xy(train, config)
+    choice = resolve_task(config.target, train_labels)
+    task = choice.task
+    check_blessing_task(config.analysis.blessing, task, f"use case {config.name!r}")
+    if task_of_model(model) != task:
+        raise DataError(
+            f"the candidate is a {task_of_model(model)} model, but {config.name!r} is a {task} ({choice.reason})",
+            hint="train the candidate from this config and dataset version, or set target.task",
+        )
     _, labels = split_xy(test, config)
     labels = labels.to_numpy()
-    classes = list(model.classes_)
-    proba = predict_proba(model, test, config)
-    metrics = classification_metrics(labels, proba, classes)
-    slices, gaps = slice_metrics(test, labels, proba, classes, config.analysis.slices, config.analysis.min_slice_rows)
+    candidate = predictions_of(model, test[list(config.features.all())], task)
+    metrics = candidate.metrics(labels)
+    spec = config.analysis
+    if task == "regression":
+        slices, gaps = regression_slice_metrics(test, labels, candidate.values, spec.slices, spec.min_slice_rows)
+    else:
+        slices, gaps = slice_metrics(
+            test, labels, candidate.values, list(candidate.classes), spec.slices, spec.min_slice_rows
+        )
     champion_record, notes = None, ()
     if champion is not None:
         champion_record, notes = compare_with_champion(
-            champion, champion_version, test, labels, proba, classes, config, champion_training
+            champion, champion_version, test, labels, candidate, config, champion_training
         )
-    baseline_metrics = baselines(train, test, config)
+    baseline_metrics = baselines(train, test, config, task)
     decision = bless(
         metrics,
         champion_record["metrics"] if champion_record else None,
-        config.analysis.blessing,
+        spec.blessing,
         compared_candidate=champion_record["candidate_metrics"] if champion_record else None,
         not_compared=champion_record["not_compared"] if champion_record else "",
         baselines=baseline_metrics,
+        task=task,
     )
-    blessing = Blessing(decision.blessed, decision.reasons + tuple(notes))
+    classes = list(candidate.classes)
+    classifier = task == "classification"
     return Analysis(
         metrics=metrics,
         classes=[c.item() if hasattr(c, "item") else c for c in classes],
-        confusion=confusion(labels, proba, classes),
-        roc=roc_points(labels, proba, classes),
+        confusion=confusion(labels, candidate.values, classes) if classifier else [],
+        roc=roc_points(labels, candidate.values, classes) if classifier else [],
         slices=slices,
         slice_gaps=gaps,
         baselines=baseline_metrics,
         champion=champion_record,
-        blessing=blessing,
+        blessing=Blessing(decision.blessed, decision.reasons + tuple(notes)),
         rows=int(len(test)),
+        task=task,
+        task_reason=choice.reason,
+        predicted_vs_actual={} if classifier else predicted_vs_actual(labels, candidate.values),
     )

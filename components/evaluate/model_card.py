@@ -1,7 +1,9 @@
 """The model card: what a model is for, what it was made from, how good it is and why it was blessed.
 
 One JSON document (for machines and the registry) and its Markdown rendering (shown in the KFP UI
-and read by the reviewer of a promotion commit).
+and read by the reviewer of a promotion commit). A regressor's card also draws its predictions against
+the actual values and its residuals by slice (charts.py), since the KFP UI's ClassificationMetrics does
+not apply to it; a card without a ``task`` is a classifier's (cards from before regression).
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import math
 from typing import Any
 
 from components.common.config import UseCaseConfig
+from components.common.metrics import REGRESSION_METRICS
 from components.common.provenance import code_version
+from components.evaluate.charts import markdown_image, predicted_vs_actual_svg, residuals_by_slice_svg
 from components.evaluate.logic import Analysis
 
 SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
+SHOWN_BY_TASK = {"classification": SHOWN_METRICS, "regression": REGRESSION_METRICS}
 
 
 def lineage_of(
@@ -45,11 +50,12 @@ def model_card(config: UseCaseConfig, analysis: Analysis, lineage: dict[str, Any
         analysis: The model analysis on the test split.
         lineage: Dataset version, schema digest, code version, training record and tuning results.
     """
-    return {
+    card = {
         "use_case": config.name,
         "intended_use": config.description or f"Predict {config.target.name!r} from the features below.",
         "target": config.target.name,
-        "classes": analysis.classes,
+        "task": analysis.task,
+        "task_reason": analysis.task_reason,
         "features": {
             "numeric": list(config.features.numeric),
             "categorical": list(config.features.categorical),
@@ -63,8 +69,12 @@ def model_card(config: UseCaseConfig, analysis: Analysis, lineage: dict[str, Any
         "slice_gaps": analysis.slice_gaps,
         "champion": analysis.champion,
         "blessing": {"blessed": analysis.blessing.blessed, "reasons": list(analysis.blessing.reasons)},
-        "confusion_matrix": analysis.confusion,
     }
+    if analysis.task == "regression":
+        card["predicted_vs_actual"] = analysis.predicted_vs_actual
+    else:
+        card.update(classes=analysis.classes, confusion_matrix=analysis.confusion)
+    return card
 
 
 def render_markdown(card: dict[str, Any]) -> str:
@@ -73,6 +83,12 @@ def render_markdown(card: dict[str, Any]) -> str:
     lineage = card["lineage"]
     training = lineage.get("training", {})
     features = card["features"]
+    regression = card.get("task") == "regression"
+    predicts = (
+        f"Predicts `{card['target']}`, a number (a regression: {card.get('task_reason', '')}). "
+        if regression
+        else f"Predicts `{card['target']}` (classes {', '.join(map(str, card['classes']))}). "
+    )
     lines = [
         f"# Model card: {card['use_case']}",
         "",
@@ -80,8 +96,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         "## Intended use",
         card["intended_use"],
-        f"Predicts `{card['target']}` (classes {', '.join(map(str, card['classes']))}). "
-        "Not for decisions about individuals without review.",
+        predicts + "Not for decisions about individuals without review.",
         "",
         "## Data and lineage",
         f"- dataset version: `{lineage.get('dataset_version')}`",
@@ -96,7 +111,9 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         *_champion_lines(card),
     ]
-    if card["slices"]:
+    if regression:
+        lines += _regression_lines(card)
+    elif card["slices"]:
         lines += ["## By slice", ""]
         for column, entries in card["slices"].items():
             gap = card["slice_gaps"].get(column, {}).get("roc_auc")
@@ -129,16 +146,63 @@ def render_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _regression_lines(card: dict[str, Any]) -> list[str]:
+    """A regressor's pictures and their figures: predicted against actual, then metrics and residuals by slice."""
+    lines = []
+    data = card.get("predicted_vs_actual") or {}
+    if data.get("bins"):
+        shown = len(data.get("points", []))
+        lines += [
+            "## Predicted against actual",
+            "",
+            markdown_image(predicted_vs_actual_svg(data, card["target"]), f"predicted against actual {card['target']}"),
+            "",
+            f"{shown:,} of {data['rows']:,} test rows as points; the dashed diagonal is a perfect prediction, and "
+            f"the line joins the means of {len(data['bins'])} groups of rows of equal size by predicted value:",
+            "",
+            "| group | rows | mean predicted | mean actual |",
+            "|---:|---:|---:|---:|",
+            *(
+                f"| {number} | {group['rows']:,} | {_f(group['predicted'])} | {_f(group['actual'])} |"
+                for number, group in enumerate(data["bins"], 1)
+            ),
+            "",
+        ]
+    if card["slices"]:
+        lines += ["## By slice", "", "Residuals are actual minus predicted: positive means predicted too low.", ""]
+        for column, entries in card["slices"].items():
+            gap = card["slice_gaps"].get(column, {}).get("rmse")
+            if gap:
+                lines += [
+                    f"Largest RMSE gap by `{column}`: {gap['gap']:.4g} (best {gap['best']}, worst {gap['worst']}).",
+                    "",
+                ]
+            lines += [
+                f"| {column} | rows | rmse | mae | r2 | mean residual | median residual |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+            ]
+            for entry in entries:
+                m, r = entry["metrics"], entry["residuals"]
+                lines.append(
+                    f"| {entry['value']} | {entry['rows']:,} | {_f(m['rmse'])} | {_f(m['mae'])} | {_f(m['r2'])} "
+                    f"| {_f(r['mean'])} | {_f(r['median'])} |"
+                )
+            lines.append("")
+        if any(card["slices"].values()):
+            lines += [markdown_image(residuals_by_slice_svg(card["slices"]), "residuals by slice"), ""]
+    return lines
+
+
 def _champion_lines(card: dict[str, Any]) -> list[str]:
     """How the champion was compared: on which rows, or why not at all (cards from before say nothing)."""
     champion = card.get("champion") or {}
     if "compared" not in champion:
         return []
     if not champion["compared"]:
-        return [
-            f"**{champion['not_compared'][0].upper()}{champion['not_compared'][1:]}**: the floors alone decide.",
-            "",
-        ]
+        # The blessing's reason says who decided instead: the floors, or with none the baselines.
+        said = next((r for r in card["blessing"]["reasons"] if r.startswith(f"{champion['not_compared']}: ")), "")
+        deciders = said.rpartition(": ")[2] or "the floors alone decide"
+        return [f"**{champion['not_compared'][0].upper()}{champion['not_compared'][1:]}**: {deciders}.", ""]
     lines = [f"The champion {champion['version']} was scored with its own features on {champion['rows']:,} test rows."]
     overlap = champion.get("training_overlap") or {}
     if overlap.get("unknown"):
@@ -163,7 +227,7 @@ def _metrics_table(card: dict[str, Any]) -> str:
     rule = "|---|" + "---:|" * len(columns)
     rows = [
         f"| {metric} | " + " | ".join(_f(values.get(metric, float("nan"))) for _, values in columns) + " |"
-        for metric in SHOWN_METRICS
+        for metric in SHOWN_BY_TASK[card.get("task", "classification")]
     ]
     return "\n".join([head, rule, *rows])
 

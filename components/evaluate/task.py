@@ -77,6 +77,7 @@ def evaluate_model_task(
     runs.write_part(store, config.name, run_id, "training", runs.training_part(record))
     champion = analysis.champion or {}
     summary = {
+        "task": analysis.task,
         "metrics": analysis.metrics,
         "baselines": analysis.baselines,
         "champion": {"version": champion.get("version"), "metrics": champion.get("metrics")} if champion else None,

@@ -42,6 +42,7 @@ from components.common.models import (
     check_stage,
     check_use_case,
     manifest_files,
+    model_task,
     parse_stages,
     read_manifest,
     read_manifest_or_none,
@@ -198,6 +199,15 @@ def model_version_id(model_sha256: str, lineage: Mapping[str, Any]) -> str:
     return "m-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def task_to_record(lineage: Mapping[str, Any], card: Mapping[str, Any]) -> str:
+    """The task a version's manifest records: the training record's, else the model card's, else classification.
+
+    Train writes the task into its record (``lineage.training``); evaluation resolves the same task from the
+    same rows into the card. Neither says it for a model trained before regression existed: a classifier.
+    """
+    return lineage.get("training", {}).get("task") or card.get("task") or "classification"
+
+
 def with_stage(stages: Stages, stage: str, version: str, at: str, reason: str = "", forced: bool = False) -> Stages:
     """Returns the index with a stage set to a version (the same index if it holds it already).
 
@@ -291,7 +301,8 @@ def register_model(
             blessing decision and reasons, model family...), stored verbatim as plain JSON.
         blessed: Whether evaluation blessed the model; only blessed versions can enter a stage.
         card_markdown: The model card for people.
-        card: The model card for programs.
+        card: The model card for programs (its ``task`` is recorded when the lineage's training record has
+            none; see :func:`registered_task`).
         serving_schema: What a prediction request must contain (components.serve.schema), written
             as serving_schema.json beside the model, for the server to check requests against.
 
@@ -349,6 +360,7 @@ def register_model(
             "cards": {"markdown": entry(ref.card_markdown_key), "json": entry(ref.card_json_key)},
             "lineage": plain,
             "blessed": bool(blessed),
+            "task": task_to_record(plain, card),
         }
         if serving_schema is not None:
             manifest["serving_schema"] = entry(ref.key(SERVING_SCHEMA_FILE))
@@ -526,6 +538,7 @@ def _facts(manifest: Mapping[str, Any]) -> dict[str, Any]:
     model = {k: v for k, v in manifest.get("model", {}).items() if k != "key"}
     return {
         "use_case": manifest.get("use_case"),
+        "task": model_task(manifest),  # a version from before regression is a classifier
         "blessed": manifest.get("blessed"),
         "code_version": manifest.get("code_version"),
         "model": model,

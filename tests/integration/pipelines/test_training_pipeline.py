@@ -76,6 +76,8 @@ def test_valid_data_trains_and_registers_a_blessed_model(local_pipeline, store, 
     assert evaluated["parameterValues"]["Output"] is True
     confusion = evaluated["artifacts"]["classification"]["artifacts"][0]["metadata"]["confusionMatrix"]
     assert confusion["annotationSpecs"] == [{"displayName": "0"}, {"displayName": "1"}]
+    figures = evaluated["artifacts"]["metrics"]["artifacts"][0]["metadata"]
+    assert figures["baseline_majority_class_roc_auc"] == 0.5 and 0 < figures["roc_auc"] <= 1
     assert task_outputs(local_pipeline, "check-serving")["parameterValues"]["Output"] is True
     checks = (task_dir(local_pipeline, "check-serving") / "summary").read_text().splitlines()
     assert any("ndarray request" in line for line in checks) and all(line.startswith("PASS") for line in checks[:-1])

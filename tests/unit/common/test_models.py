@@ -12,6 +12,7 @@ from components.common.models import (
     Stages,
     check_stage,
     check_use_case,
+    model_task,
     parse_stages,
 )
 
@@ -59,3 +60,21 @@ def test_a_version_names_its_objects_under_its_prefix():
     ref = ModelRef("loans", "m-0123456789abcdef")
     assert ref.model_key == "loans/m-0123456789abcdef/model.joblib"
     assert ref.card_json_key.endswith("/model_card.json") and ref.manifest_key.endswith("/manifest.json")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "task"),
+    [
+        ({"task": "regression", "lineage": {"training": {"task": "classification"}}}, "regression"),
+        ({"lineage": {"training": {"task": "regression"}}}, "regression"),
+        ({"lineage": {"training": {"family": "logistic_regression"}}}, "classification"),  # registered before
+        ({}, "classification"),
+    ],
+)
+def test_a_versions_task_is_its_manifests_else_its_training_records_else_classification(manifest, task):
+    assert model_task(manifest) == task
+
+
+def test_an_unknown_task_in_a_manifest_is_refused():
+    with pytest.raises(IntegrityError, match="records the unknown task 'ranking'"):
+        model_task({"version": "m-0123456789abcdef", "task": "ranking"})

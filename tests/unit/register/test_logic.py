@@ -16,6 +16,7 @@ from components.register.logic import (
     model_version_id,
     normalize_lineage,
     rolled_back,
+    task_to_record,
     with_stage,
 )
 
@@ -236,3 +237,26 @@ def test_version_id_leaves_timings_out_so_the_same_model_gets_the_same_id():
 def test_lineage_identity_drops_every_seconds_entry_at_any_depth():
     lineage = {"a_seconds": 1, "b": {"c_seconds": 2, "d": [{"e_seconds": 3, "f": 4}]}}
     assert lineage_identity(lineage) == {"b": {"d": [{"f": 4}]}}
+
+
+# --- the task a version records ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lineage", "card", "task"),
+    [
+        ({"training": {"task": "regression"}}, {"task": "classification"}, "regression"),  # train's record first
+        ({"training": {"family": "linear"}}, {"task": "regression"}, "regression"),  # a record from before the task
+        ({"training": {}}, {}, "classification"),  # a model from before regression: a classifier
+    ],
+)
+def test_the_recorded_task_is_the_training_records_then_the_cards(lineage, card, task):
+    assert task_to_record(lineage, card) == task
+
+
+def test_compare_shows_a_change_of_task_and_reads_a_manifest_without_one_as_a_classifiers():
+    regressor = {**manifest("m-2", LINEAGE), "task": "regression"}
+    comparison = compare_manifests(manifest("m-1", LINEAGE), regressor)
+    assert [(c.key, c.left, c.right) for c in comparison.manifest] == [("task", "classification", "regression")]
+    classifier = {**manifest("m-3", LINEAGE), "task": "classification"}
+    assert not compare_manifests(manifest("m-1", LINEAGE), classifier).manifest
