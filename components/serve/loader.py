@@ -153,17 +153,6 @@ def load_folder(folder: Path, expected_sha256: str = "") -> LoadedModel:
     return LoadedModel(info, pipeline, schema, classes, CLASSIFICATION, schema.target or UNNAMED_TARGET)
 
 
-def recorded_task(manifest: dict[str, Any]) -> Task:
-    """The task the model's training record names; a record without one (older models) is a classification."""
-    return REGRESSION if _recorded(manifest) == REGRESSION else CLASSIFICATION
-
-
-def _recorded(manifest: dict[str, Any]) -> Any:
-    lineage = manifest.get("lineage")
-    training = lineage.get("training") if isinstance(lineage, dict) else None
-    return training.get("task") if isinstance(training, dict) else None
-
-
 def served_task(pipeline: Any, info: VersionInfo) -> Task:
     """Whether an unpickled model answers as a classifier or a regressor, checked against its record.
 
@@ -178,7 +167,7 @@ def served_task(pipeline: Any, info: VersionInfo) -> Task:
             hint="serve a model trained by the pipeline",
         )
     task = REGRESSION if regressor else CLASSIFICATION
-    recorded = _recorded(info.manifest)
+    recorded = models.recorded_task(info.manifest)
     if recorded and recorded != task:
         raise IntegrityError(
             f"model version {info.version} of {info.use_case!r} records task {recorded!r} but its model is a "

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from components.common.errors import ConfigError, DataError, UserError
+from components.common.models import model_task
 from components.common.serving_logs import FEEDBACK, REQUESTS
 from components.serve.loader import (
     REGRESSION,
@@ -65,7 +66,6 @@ from components.serve.loader import (
     fetch_version,
     load_folder,
     parse_model_uri,
-    recorded_task,
 )
 from components.serve.logs import BatchWriter, WriteFailed, prediction_lines, regression_lines, s3_batch_write
 from components.serve.schema import ServingSchema
@@ -461,7 +461,7 @@ class Model:
             {"name": f.name, "datatype": types[f.value_type], "shape": [-1]}
             for f in (info.schema.features if info.schema else ())
         ]
-        task = self.loaded.task if self.loaded is not None else recorded_task(info.manifest)
+        task = self.loaded.task if self.loaded is not None else model_task(info.manifest)
         if task == REGRESSION:
             target = (info.schema.target if info.schema else "") or UNNAMED_TARGET
             outputs = [{"name": target, "datatype": "FP64", "shape": [-1, 1]}]
