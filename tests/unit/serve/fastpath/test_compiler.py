@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_diabetes
 from sklearn.ensemble import HistGradientBoostingClassifier
 from unit.serve.synthetic import assert_same, config_for, features, fit_regressor, synthetic_rows
 
+from components.common.config import parse_use_case
 from components.common.errors import UserError
 from components.serve import fastpath
 from components.serve.fastpath import UnsupportedModel, compile_model, compiler, preprocessing, unsupported
@@ -119,3 +121,22 @@ def test_a_regressor_that_disagrees_with_scikit_learn_is_refused_at_compile_time
     )
     with pytest.raises(UnsupportedModel, match="differs from scikit-learn"):
         compile_model(pipeline)
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "random_forest", "linear"])
+def test_regressors_on_the_diabetes_data_equal_scikit_learn(family):
+    # Real data nobody shaped for the fast path: scikit-learn's bundled diabetes progression (442 patients).
+    data = load_diabetes(as_frame=True, scaled=False).frame.rename(columns={"target": "progression"})
+    data["sex"] = data["sex"].astype(int).astype(str)
+    data["row_id"] = range(len(data))
+    config = parse_use_case(
+        "name: diabetes\nsources: {rows: {uri: diabetes.csv}}\n"
+        "target: {name: progression, task: regression}\n"
+        "features: {numeric: [age, bmi, bp, s1, s2, s3, s4, s5, s6], categorical: [sex]}\n"
+        "split: {method: hash, key: [row_id]}\n"
+    )
+    train, test = data.iloc[:330], data.iloc[330:]
+    pipeline = fit_regressor(family, config, train)
+    fast = compile_model(pipeline, check_rows=features(test, config))
+    assert_same(fast, pipeline, features(test, config))
+    assert_same(fast, pipeline, features(test, config).iloc[[0]])
