@@ -209,3 +209,19 @@ def test_a_regressors_request_log_holds_the_predicted_numbers(regressors, tmp_pa
     assert [line["prediction"] for line in sorted(lines, key=lambda line: line["row"])] == pytest.approx(
         list(expected), abs=1e-9
     )
+
+
+def test_the_demo_of_make_run_says_a_regressors_numbers_and_stores_numeric_feedback(server, regressors):
+    from components.serve.local import demo_requests
+
+    said: list[str] = []
+    answers = demo_requests(server.url, regressors.rows, regressors.schema.names, "basket_value", say=said.append)
+    expected = regressors.pipelines["hist_gradient_boosting"].predict(
+        regressors.rows.head(3)[list(regressors.schema.names)]
+    )
+    assert said[0].startswith(f"predict   1 row (ndarray): basket_value {round(expected[0], 4)} (model ")
+    assert said[1] == f"predict   row 0 (jsonData): basket_value {round(expected[0], 4)}"
+    assert answers["feedback"]["jsonData"]["stored"] == 1
+    assert (
+        said[-1].startswith(f"feedback  truth {regressors.rows['basket_value'].iloc[0]!r}") and "stored 1" in said[-1]
+    )
