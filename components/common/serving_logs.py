@@ -5,14 +5,16 @@ In the ``feedback`` bucket::
     <use_case>/requests/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
     <use_case>/feedback/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
 
-Each object is a batch of gzip-compressed JSON lines, one per predicted row, written once at the
-UTC date and time in its name and never modified. A request line holds ``time`` (when the server
-received the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``, ``features``,
-``probabilities`` (by class label as text) and ``prediction``; a feedback line holds the same and
-``truth``. A window is read by listing the date prefixes it spans, and the ``LATE_WRITE_DAYS`` dates
-after it, and keeping the lines whose own ``time`` falls inside it: a batch the server could only
-write later (an object-store outage, a slow flush) is still read if it was written at most
-``LATE_WRITE_DAYS`` days after the window's last day. A batch written later still is not read.
+Each object is a batch of gzip-compressed JSON lines, one per predicted row, written once at the UTC
+date and time in its name and never modified. A request line holds ``time`` (when the server received
+the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``, ``features``, ``probabilities``
+(by class label as text) and ``prediction`` (the class); a regressor's line has no ``probabilities`` and
+its ``prediction`` is the predicted number. A feedback line holds the same and ``truth`` (the true
+class, or the true number of a regressor). A window is read by listing the date prefixes it spans, and
+the ``LATE_WRITE_DAYS`` dates after it, and keeping the lines whose own ``time`` falls inside it: a
+batch the server could only write later (an object-store outage, a slow flush) is still read if it was
+written at most ``LATE_WRITE_DAYS`` days after the window's last day. A batch written later still is not
+read.
 
 Redaction: the features of the model's serving schema's ``log_exclude`` (the use case's
 ``serving.log_exclude``) are never written, neither under ``features`` nor anywhere else in a line;

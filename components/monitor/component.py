@@ -57,7 +57,7 @@ def monitor_serving(
     )
     for name, value in outcome.metrics().items():
         metrics.log_metric(name, value)
-    if outcome.quality is not None:
+    if outcome.quality is not None and outcome.quality.task == "classification":  # a regressor has no classes
         classification.log_confusion_matrix([str(c) for c in outcome.quality.classes], outcome.quality.confusion)
         classification.log_roc_curve(*(list(values) for values in zip(*outcome.quality.roc, strict=False)))
     return outcome.decision.retrain

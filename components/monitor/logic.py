@@ -14,7 +14,9 @@ For a window of the serving logs (see :mod:`components.common.serving_logs`):
   measured at all: no statistics, no distance, no anomaly; the result lists them as not logged.
 - **live quality**: the metrics of model analysis (the same functions), overall and by slice, on
   the served rows of the monitored model whose ground truth came back, against the model's offline
-  test metrics.
+  test metrics: a classifier's from its logged probabilities, a regressor's (RMSE, MAE, R²) from its
+  logged predicted numbers and the numeric truth. Floors of a lower-is-better metric (RMSE, MAE, log
+  loss) are ceilings, and an allowed drop is measured in the direction that makes the metric worse.
 - **decision**: retrain when drift or the loss of live quality passes the thresholds of
   ``monitoring``, with enough rows to judge and labelled feedback to learn from. An empty window,
   too few requests or no ground truth are outcomes with a message, never errors. Feedback without
@@ -49,7 +51,14 @@ from components.common import datasets
 from components.common import models as registry
 from components.common.config import MonitoringSpec, UseCaseConfig
 from components.common.errors import DataError, NotFoundError
-from components.common.metrics import LOWER_IS_BETTER, classification_metrics, confusion, roc_points
+from components.common.metrics import (
+    LOWER_IS_BETTER,
+    classification_metrics,
+    confusion,
+    regression_metrics,
+    roc_points,
+    shortfall,
+)
 from components.common.serving_logs import (
     FEEDBACK,
     REQUESTS,
@@ -233,23 +242,117 @@ def live_quality(
     )
 
 
+# Slice gaps of a regressor: the error metrics, worst (largest) minus best.
+REGRESSION_GAP_METRICS = ("rmse", "mae")
+
+
+def live_regression_quality(feedback: pd.DataFrame, offline: dict[str, float], config: UseCaseConfig) -> LiveQuality:
+    """Scores a regressor's logged predictions against the numeric truth, overall and by slice.
+
+    Args:
+        feedback: Feedback lines of the monitored model (a frame of logs.to_frame).
+        offline: The model's offline test metrics.
+        config: The use case (slices; minimum rows per slice from monitoring.quality).
+
+    Raises:
+        DataError: If no row is left to score (the caller checks the count first).
+    """
+    labelled = feedback[feedback["truth"].notna()]
+    numeric = labelled["truth"].map(_finite_number)
+    predicted = labelled["prediction"].map(_finite_number)
+    usable = labelled[numeric & predicted]
+    excluded = {"truth_not_a_number": int((~numeric).sum()), "without_prediction": int((numeric & ~predicted).sum())}
+    if usable.empty:
+        raise DataError("no feedback row has both a number as truth and a predicted number")
+    truth = usable["truth"].to_numpy(dtype="float64")
+    predictions = usable["prediction"].to_numpy(dtype="float64")
+    served = features_of(usable).reset_index(drop=True)
+    columns = tuple(c for c in config.analysis.slices if c in served.columns)
+    slices, gaps = regression_slices(served, truth, predictions, columns, config.monitoring.quality.min_slice_rows)
+    return LiveQuality(
+        rows=len(usable),
+        metrics=regression_metrics(truth, predictions),
+        offline={k: float(v) for k, v in offline.items() if isinstance(v, (int, float))},
+        classes=[],
+        confusion=[],
+        roc=[],
+        slices=slices,
+        slice_gaps=gaps,
+        excluded=excluded,
+        task="regression",
+    )
+
+
+def regression_slices(
+    frame: pd.DataFrame,
+    truth: np.ndarray,
+    predictions: np.ndarray,
+    columns: tuple[str, ...],
+    min_rows: int,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """RMSE, MAE and R² for every value of each slice column with at least ``min_rows`` rows, and the largest gaps.
+
+    Returns:
+        (slices by column: value, rows and metrics, most rows first; per column and error metric the gap
+        between the worst slice and the best, which slice is which).
+    """
+    slices, gaps = {}, {}
+    for column in columns:
+        values = frame[column].astype(object).where(frame[column].notna(), "(missing)").to_numpy()
+        entries = []
+        for value in pd.unique(values):
+            mask = values == value
+            if mask.sum() < min_rows:
+                continue
+            entries.append(
+                {
+                    "value": value.item() if hasattr(value, "item") else value,
+                    "rows": int(mask.sum()),
+                    "metrics": regression_metrics(truth[mask], predictions[mask]),
+                }
+            )
+        entries.sort(key=lambda e: -e["rows"])
+        slices[column] = entries
+        gap = {}
+        for metric in REGRESSION_GAP_METRICS:
+            if len(entries) >= 2:
+                worst = max(entries, key=lambda e: e["metrics"][metric])
+                best = min(entries, key=lambda e: e["metrics"][metric])
+                gap[metric] = {
+                    "gap": worst["metrics"][metric] - best["metrics"][metric],
+                    "best": best["value"],
+                    "worst": worst["value"],
+                }
+        gaps[column] = gap
+    return slices, gaps
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def quality_reasons(quality: LiveQuality, spec: MonitoringSpec) -> tuple[list[str], list[str]]:
-    """The floors and allowed drops live quality misses (reasons), and the metrics it could not judge (notes)."""
+    """The floors and allowed drops live quality misses (reasons), and the metrics it could not judge (notes).
+
+    A floor of a lower-is-better metric (RMSE, MAE, log loss, Brier) is a ceiling; a drop is how much worse
+    the live value is than the offline one, in the metric's own direction.
+    """
     reasons, notes = [], []
     for metric, floor in sorted(spec.quality.floors.items()):
         value = quality.metrics.get(metric, float("nan"))
         lower = metric in LOWER_IS_BETTER
-        if math.isnan(value):
-            notes.append(
-                f"live {metric} is undefined on the window's labelled rows (one class only): its floor is not judged"
-            )
+        if metric not in quality.metrics:
+            notes.append(f"live {metric} is not a metric of a {quality.task} model: its floor is not judged")
+        elif math.isnan(value):
+            why = "one class only" if quality.task == "classification" else "all true values equal"
+            notes.append(f"live {metric} is undefined on the window's labelled rows ({why}): its floor is not judged")
         elif (value > floor) if lower else (value < floor):
             reasons.append(
                 f"live {metric} {value:.4f} is {'above the ceiling' if lower else 'below the floor'} {floor:g}"
             )
     for metric, allowed in sorted(spec.quality.max_drop.items()):
         value, offline = quality.metrics.get(metric, float("nan")), quality.offline.get(metric, float("nan"))
-        drop = (value - offline) if metric in LOWER_IS_BETTER else (offline - value)
+        drop = shortfall(metric, value, offline)
         if math.isnan(drop):
             notes.append(f"live {metric} cannot be compared with the offline {metric}: its drop is not judged")
         elif drop > allowed:
@@ -269,6 +372,7 @@ def decide(
     quality: LiveQuality | None,
     spec: MonitoringSpec,
     unlogged: Sequence[str] = (),
+    task: str = "classification",
 ) -> Decision:
     """Decides whether to retrain from the evidence of a window.
 
@@ -282,6 +386,7 @@ def decide(
         spec: The monitoring thresholds.
         unlogged: Features the logs do not hold (serving.log_exclude): never measured, and missing
             from every feedback row, so retraining from feedback is blocked while any is.
+        task: The monitored model's task (``classification`` or ``regression``), for the notes.
     """
     reasons: list[str] = []
     notes: list[str] = []
@@ -313,9 +418,13 @@ def decide(
     if model_labelled == 0:
         notes.append("no ground truth arrived in the window for the monitored model: live quality not judged")
     elif quality is None:
+        why = (
+            "truth not a number, or no predicted number"
+            if task == "regression"
+            else "truth not one of the model's classes, or a class without probability"
+        )
         notes.append(
-            f"{model_labelled} labelled rows of the monitored model, none scorable (truth not one of the model's "
-            "classes, or a class without probability): live quality not judged"
+            f"{model_labelled} labelled rows of the monitored model, none scorable ({why}): live quality not judged"
         )
     elif not quality_judged:
         notes.append(
@@ -383,9 +492,11 @@ def monitor(
             "there are no training statistics to compare with",
             hint="monitor a model registered by the training pipeline",
         )
-    classes = registry.read_cards(store, ref).data.get("classes") or manifest["lineage"].get("training", {}).get(
-        "classes"
-    )
+    task = registry.model_task(manifest)
+    classes = None
+    if task == "classification":
+        card = registry.read_cards(store, ref).data
+        classes = card.get("classes") or manifest["lineage"].get("training", {}).get("classes")
     requests = read_logs(store, config.name, REQUESTS, window)
     feedback = read_logs(store, config.name, FEEDBACK, window)
     features = config.features.all()
@@ -415,16 +526,17 @@ def monitor(
     labelled_rows = labelled_feedback(answered)
     own = labelled_rows[labelled_rows["model_version"] == ref.version]
     quality = None
-    if len(own) and classes:
-        with contextlib.suppress(DataError):  # no scorable row: the decision's note says so
-            quality = live_quality(
-                sample_rows(own, config.monitoring.max_rows, seed),
-                list(classes),
-                manifest["lineage"].get("metrics", {}),
-                config,
-            )
+    offline = manifest["lineage"].get("metrics", {})
+    scored = sample_rows(own, config.monitoring.max_rows, seed)
+    with contextlib.suppress(DataError):  # no scorable row: the decision's note says so
+        if len(own) and task == "regression":
+            quality = live_regression_quality(scored, offline, config)
+        elif len(own) and classes:
+            quality = live_quality(scored, list(classes), offline, config)
     labelled = len(labelled_rows)
-    decision = decide(len(served), labelled, len(own), distances, unmeasured, quality, config.monitoring, unlogged)
+    decision = decide(
+        len(served), labelled, len(own), distances, unmeasured, quality, config.monitoring, unlogged, task
+    )
     return MonitoringResult(
         use_case=config.name,
         model_version=ref.version,

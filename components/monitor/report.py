@@ -20,7 +20,7 @@ from components.common.html import (
     find_feature,
     numeric_chart,
 )
-from components.common.metrics import LOWER_IS_BETTER
+from components.common.metrics import LOWER_IS_BETTER, REGRESSION_METRICS
 from components.monitor.results import HEALTHY, NOT_LOGGED, RETRAIN, SERVED, LiveQuality, MonitoringResult
 
 SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
@@ -101,7 +101,7 @@ def _quality(quality: LiveQuality | None, spec: MonitoringSpec | None) -> str:
     floors = spec.quality.floors if spec else {}
     drops = spec.quality.max_drop if spec else {}
     rows = []
-    for metric in SHOWN_METRICS:
+    for metric in REGRESSION_METRICS if quality.task == "regression" else SHOWN_METRICS:
         live, offline = quality.metrics.get(metric, math.nan), quality.offline.get(metric, math.nan)
         change = live - offline
         worse = (change > 0) if metric in LOWER_IS_BETTER else (change < 0)
@@ -120,18 +120,21 @@ def _quality(quality: LiveQuality | None, spec: MonitoringSpec | None) -> str:
         f"<p>{quality.rows:,} labelled rows of the monitored model"
         f"{f' (left out: {escape(excluded)})' if excluded else ''}.</p>",
         f'<table id="quality">{head}{"".join(rows)}</table>',
-        _confusion(quality),
     ]
+    if quality.task != "regression":  # a regressor has no classes to confuse
+        parts.append(_confusion(quality))
+    shown = quality.shown_metrics
     for column, entries in quality.slices.items():
         body = "".join(
             f'<tr><td>{escape(e["value"])}</td><td class="num">{e["rows"]:,}</td>'
-            + "".join(f'<td class="num">{_f(e["metrics"][m])}</td>' for m in ("roc_auc", "pr_auc", "accuracy"))
+            + "".join(f'<td class="num">{_f(e["metrics"][m])}</td>' for m in shown)
             + "</tr>"
             for e in entries
         )
         parts.append(
-            f'<table class="slices"><tr><th>{escape(column)}</th><th>rows</th><th>roc_auc</th><th>pr_auc</th>'
-            f"<th>accuracy</th></tr>{body}</table>"
+            f'<table class="slices"><tr><th>{escape(column)}</th><th>rows</th>'
+            + "".join(f"<th>{m}</th>" for m in shown)
+            + f"</tr>{body}</table>"
         )
     return "\n".join(parts)
 

@@ -34,14 +34,15 @@ class LiveQuality:
 
     Attributes:
         rows: Labelled rows scored.
-        metrics: Live metrics (those of model analysis).
+        metrics: Live metrics (those of model analysis: RMSE, MAE and R² for a regressor).
         offline: The model's metrics on its test split, from the registry.
-        classes: The model's classes, in probability column order.
-        confusion: Confusion matrix, rows true classes, columns predicted ones.
-        roc: Points of the ROC curve of the positive (last) class.
+        classes: The model's classes, in probability column order (empty for a regressor).
+        confusion: Confusion matrix, rows true classes, columns predicted ones (empty for a regressor).
+        roc: Points of the ROC curve of the positive (last) class (empty for a regressor).
         slices: Metrics per value of each slice column (analysis.slices).
         slice_gaps: Largest gap between slices per column.
         excluded: Feedback rows of the model left out, by reason.
+        task: ``classification`` or ``regression``.
     """
 
     rows: int
@@ -53,6 +54,12 @@ class LiveQuality:
     slices: dict[str, list[dict[str, Any]]]
     slice_gaps: dict[str, dict[str, Any]]
     excluded: dict[str, int] = field(default_factory=dict)
+    task: str = "classification"
+
+    @property
+    def shown_metrics(self) -> tuple[str, ...]:
+        """The headline metrics of the task: ROC-AUC, PR-AUC and accuracy, or RMSE, MAE and R²."""
+        return ("rmse", "mae", "r2") if self.task == "regression" else ("roc_auc", "pr_auc", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,7 @@ class MonitoringResult:
         if self.quality:
             shown = ", ".join(
                 f"{m} {self.quality.metrics[m]:.4f} (offline {self.quality.offline.get(m, float('nan')):.4f})"
-                for m in ("roc_auc", "pr_auc", "accuracy")
+                for m in self.quality.shown_metrics
             )
             lines.append(f"  live:   {shown} on {self.quality.rows} rows")
         return "\n".join(lines)

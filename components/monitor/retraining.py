@@ -116,7 +116,9 @@ def propose_promotion(store: ObjectStore, config: UseCaseConfig, config_path: st
         return Proposal(None, "", f"model {newest.version} from the feedback window is in production already")
     metrics = newest.manifest["lineage"].get("metrics", {})
     shown = ", ".join(
-        f"{name} {metrics[name]:.4f}" for name in ("roc_auc", "pr_auc") if isinstance(metrics.get(name), float)
+        f"{name} {metrics[name]:.4f}"
+        for name in ("roc_auc", "pr_auc", "rmse", "mae")
+        if isinstance(metrics.get(name), float)
     )
     command = promotion_command(config.name, newest.version, config_path)
     return Proposal(

@@ -3,8 +3,8 @@
 :func:`check_serving` lays the candidate out exactly as the registry and Seldon's storage
 initializer would (a folder with model.joblib, manifest.json with its sha256, serving_schema.json),
 loads it through the Seldon model class, sends sample rows in both payload shapes, and compares the
-answers with the pipeline's own ``predict_proba``. A pure function over files and a DataFrame: the
-task around it is in task.py; it needs no server, no S3 and no seldon_core.
+answers with the pipeline's own ``predict_proba`` (``predict`` of a regressor). A pure function over
+files and a DataFrame: the task around it is in task.py; it needs no server, no S3 and no seldon_core.
 
 :func:`serving_schema_from_text` derives the serving schema a candidate is checked with, and then
 registered with (the check hands it on), from the use case and the curated schema text. It reads
@@ -33,7 +33,8 @@ from components.common.errors import IntegrityError
 from components.common.models import MODEL_FILE, SERVING_SCHEMA_FILE
 from components.common.refs import MANIFEST
 from components.common.storage import sha256_file
-from components.serve.client import payload, probabilities
+from components.serve.client import payload, predictions, probabilities
+from components.serve.loader import REGRESSION
 from components.serve.model import Model  # the Seldon class; it imports without seldon_core
 from components.serve.schema import ServingSchema, build_serving_schema
 
@@ -129,8 +130,8 @@ def check_serving(
         model_file: The fitted pipeline saved with joblib.
         serving_schema: Its serving schema (object or the JSON document).
         sample: Rows with the features (for example from the test split); at most ``max_rows`` are sent.
-        labels: The class labels the answers must name (for example the label's classes in the
-            schema), or None to take the model's.
+        labels: The class labels a classifier's answers must name (for example the label's classes in the
+            schema), or None to take the model's; a regressor's answers name its target, whatever is given.
         work_dir: A scratch folder.
         max_rows: Rows sent per request.
         latency_calls: Single-row calls timed for the latency figure.
@@ -170,21 +171,35 @@ def check_serving(
 
     rows = sample.head(max_rows)
     pipeline = joblib.load(Path(model_file))
-    expected = pipeline.predict_proba(rows[list(schema.names)])
+    regressor = model.loaded.task == REGRESSION
+    features = rows[list(schema.names)]
+    expected = (
+        np.asarray(pipeline.predict(features), dtype="float64") if regressor else pipeline.predict_proba(features)
+    )
     classes = [str(c) for c in model.loaded.classes]
-    if labels is not None:
+    if regressor:
+        target = schema.target or model.loaded.target
+        record(model.class_names() == [target], f"a regressor's answers name its target {target!r}")
+    elif labels is not None:
         record(
             [str(label) for label in labels] == classes,
             f"the answers name the classes {classes} (expected {[str(x) for x in labels]})",
         )
+    reference = "predict" if regressor else "predict_proba"
     for shape in ("ndarray", "jsonData"):
         try:
             body = json.loads(json.dumps(payload(rows, schema.names, shape)))  # as an HTTP client sends it
-            names, served = probabilities(model.predict_raw(body))
+            answer = model.predict_raw(body)
+            if regressor:
+                names, served = predictions(answer)
+                named = names == (model.class_names() if shape == "ndarray" else [])
+            else:
+                names, served = probabilities(answer)
+                named = names == classes
             gap = float(np.max(np.abs(served - expected))) if served.shape == expected.shape else float("inf")
             record(
-                names == classes and gap <= TOLERANCE,
-                f"{shape} request of {len(rows)} rows equals predict_proba (largest gap {gap:.2e})",
+                named and gap <= TOLERANCE,
+                f"{shape} request of {len(rows)} rows equals {reference} (largest gap {gap:.2e})",
             )
         except Exception as error:
             record(False, f"{shape} request of {len(rows)} rows is answered: {type(error).__name__}: {error}")

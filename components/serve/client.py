@@ -73,6 +73,14 @@ def probabilities(answer: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
     return labels, np.asarray([[p["probabilities"][label] for label in labels] for p in predictions], dtype="float64")
 
 
+def predictions(answer: Mapping[str, Any]) -> tuple[list[str], np.ndarray]:
+    """A regressor's answer: its name (``[target]``; ``[]`` from jsonData, which names none) and a value per row."""
+    if "data" in answer:
+        values = np.asarray(answer["data"]["ndarray"], dtype="float64")
+        return list(answer["data"]["names"]), values.reshape(len(values), -1)[:, 0] if values.size else values
+    return [], np.asarray([p["prediction"] for p in answer["jsonData"]["predictions"]], dtype="float64")
+
+
 @dataclass(frozen=True)
 class Reply:
     """An HTTP answer: status and decoded JSON body (or the raw text when it is not JSON)."""
@@ -98,7 +106,7 @@ def get(url: str, timeout: float = 10.0) -> Reply:
 def feedback_message(
     request: Mapping[str, Any], response: Mapping[str, Any] | None, truth: Sequence[Any]
 ) -> dict[str, Any]:
-    """A Seldon feedback message: the request, the answer it got (optional) and the true classes."""
+    """A Seldon feedback message: the request, the answer it got (optional) and the true classes (or values)."""
     message: dict[str, Any] = {"request": dict(request), "truth": {"data": {"ndarray": [json_value(t) for t in truth]}}}
     if response is not None:
         message["response"] = {k: v for k, v in response.items() if k in ("data", "jsonData", "meta")}

@@ -17,17 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import is_regressor
 
 from components.common import models
 from components.common.errors import IntegrityError, NotFoundError, UserError
 from components.common.models import SERVING_SCHEMA_FILE
 from components.common.refs import MANIFEST
 from components.common.storage import ObjectStore, sha256_file, split_uri
+from components.common.targets import Task
 from components.serve.schema import ServingFeature, ServingSchema
 
 log = logging.getLogger(__name__)
 
 PICKLE_HINT = "a pickle runs code when loaded; deploy the registered version again, or fix the pinned digest"
+CLASSIFICATION: Task = "classification"
+REGRESSION: Task = "regression"
+# A regressor's answer is named after the target; a schema written before it carried the name gives this one.
+UNNAMED_TARGET = "prediction"
 
 
 @dataclass(frozen=True)
@@ -57,13 +65,23 @@ class LoadedModel:
         info: Its version, digest and serving schema.
         pipeline: The unpickled scikit-learn pipeline.
         schema: The serving schema (from the folder, or derived from the pipeline when absent).
-        classes: The class labels as JSON natives, in ``predict_proba`` column order.
+        classes: The class labels as JSON natives, in ``predict_proba`` column order; empty for a regressor.
+        task: ``classification`` (answers class probabilities) or ``regression`` (answers a number per row).
+        target: The name of a regressor's answer: the schema's target, else ``prediction``.
     """
 
     info: VersionInfo
     pipeline: Any
     schema: ServingSchema
     classes: tuple[Any, ...]
+    task: Task = CLASSIFICATION
+    target: str = UNNAMED_TARGET
+
+    def outputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """The pipeline's answer: class probabilities (rows, classes), or a regressor's values (rows,)."""
+        if self.task == REGRESSION:
+            return np.asarray(self.pipeline.predict(frame), dtype="float64")
+        return self.pipeline.predict_proba(frame)
 
 
 def describe_folder(folder: Path) -> VersionInfo:
@@ -127,13 +145,36 @@ def load_folder(folder: Path, expected_sha256: str = "") -> LoadedModel:
                 hint=PICKLE_HINT,
             )
     pipeline = joblib.load(path)
-    if not hasattr(pipeline, "predict_proba"):
-        raise UserError(
-            f"model version {info.version} has no predict_proba: not a classifier", hint="serve a classifier"
-        )
+    task = served_task(pipeline, info)
     schema = info.schema or schema_from_pipeline(pipeline, info.use_case)
+    if task == REGRESSION:
+        return LoadedModel(info, pipeline, schema, (), REGRESSION, schema.target or UNNAMED_TARGET)
     classes = tuple(c.item() if hasattr(c, "item") else c for c in pipeline.classes_)
-    return LoadedModel(info, pipeline, schema, classes)
+    return LoadedModel(info, pipeline, schema, classes, CLASSIFICATION, schema.target or UNNAMED_TARGET)
+
+
+def served_task(pipeline: Any, info: VersionInfo) -> Task:
+    """Whether an unpickled model answers as a classifier or a regressor, checked against its record.
+
+    Raises:
+        UserError: If the model is neither a regressor nor a classifier with ``predict_proba``.
+        IntegrityError: If the training record names another task than the model has.
+    """
+    regressor = is_regressor(pipeline)
+    if not regressor and not hasattr(pipeline, "predict_proba"):
+        raise UserError(
+            f"model version {info.version} is neither a regressor nor a classifier with predict_proba",
+            hint="serve a model trained by the pipeline",
+        )
+    task = REGRESSION if regressor else CLASSIFICATION
+    recorded = models.recorded_task(info.manifest)
+    if recorded and recorded != task:
+        raise IntegrityError(
+            f"model version {info.version} of {info.use_case!r} records task {recorded!r} but its model is a "
+            f"{'regressor' if regressor else 'classifier'}",
+            hint="register the model again from its training run",
+        )
+    return task
 
 
 def fetch_version(store: ObjectStore, use_case: str, reference: str, folder: Path) -> Path:

@@ -463,6 +463,8 @@ def demo_requests(
 ) -> dict[str, Any]:
     """Sends a few requests (both payload shapes) and one feedback message, and says the answers.
 
+    A classifier's answers are said as classes and probabilities, a regressor's as the target and its number.
+
     Args:
         url: The server's base URL.
         frame: Rows with the features (and the label, for feedback).
@@ -482,15 +484,21 @@ def demo_requests(
     if reply.status != 200:
         raise ServerError(f"the server answered a prediction with HTTP {reply.status}: {reply.body}")
     data, meta = reply.body["data"], reply.body["meta"]
-    say(
-        f"predict   1 row (ndarray): classes {data['names']} probabilities {[round(p, 4) for p in data['ndarray'][0]]} "
-        f"(model {meta['tags'].get('model_version')}, puid {meta['puid']})"
+    regressor = len(data["ndarray"][0]) == 1  # a classifier answers a probability for each of its 2+ classes
+    answered = (
+        f"{data['names'][0]} {round(data['ndarray'][0][0], 4)}"
+        if regressor
+        else f"classes {data['names']} probabilities {[round(p, 4) for p in data['ndarray'][0]]}"
     )
+    say(f"predict   1 row (ndarray): {answered} (model {meta['tags'].get('model_version')}, puid {meta['puid']})")
     batch = post(url + PREDICT_PATH, payload(frame.head(3), names, "jsonData"))
     answers["batch"] = batch.body
     if batch.status != 200:
         raise ServerError(f"the server answered a prediction with HTTP {batch.status}: {batch.body}")
     for row, prediction in enumerate(batch.body["jsonData"]["predictions"]):
+        if regressor:
+            say(f"predict   row {row} (jsonData): {data['names'][0]} {round(prediction['prediction'], 4)}")
+            continue
         say(
             f"predict   row {row} (jsonData): class {prediction['prediction']} "
             f"probabilities { {k: round(v, 4) for k, v in prediction['probabilities'].items()} }"

@@ -2,8 +2,8 @@
 
 The layout of the objects and lines is the contract in :mod:`components.common.serving_logs` (bucket
 role ``feedback``), which monitoring and retraining ingestion read through; this module builds the
-lines (:func:`prediction_lines`, which leaves out the values of the serving schema's ``log_exclude``)
-and writes them.
+lines (:func:`prediction_lines` of a classifier, :func:`regression_lines` of a regressor, both leaving
+out the values of the serving schema's ``log_exclude``) and writes them.
 
 :class:`BatchWriter` buffers lines and writes each batch as one object from a background thread.
 Feedback is a group commit: the caller waits until the object holding its lines is stored, so an
@@ -37,7 +37,7 @@ def prediction_lines(
     truth: Sequence[Any] | None = None,
     exclude: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One log line per row, without the values of excluded features.
+    """One log line per row of a classifier's answer, without the values of excluded features.
 
     Args:
         records: The rows' features as JSON natives.
@@ -50,28 +50,71 @@ def prediction_lines(
         exclude: Features whose values never enter a line (the serving schema's ``log_exclude``):
             each line lists them under ``redacted`` instead.
     """
-    when = utc_timestamp(received_at)
     labels = [str(c) for c in classes]
-    excluded = set(exclude)
     lines = []
     for row, (features, probs) in enumerate(zip(records, probabilities, strict=True)):
         probs = [float(p) for p in probs]
         best = max(range(len(probs)), key=probs.__getitem__)
-        line = {
-            "time": when,
-            "request_id": request_id,
-            "row": row,
-            "model_version": model_version,
-            "features": {name: value for name, value in features.items() if name not in excluded},
-            "probabilities": dict(zip(labels, probs, strict=True)),
-            "prediction": classes[best],
-        }
-        if exclude:
-            line[REDACTED] = list(exclude)
-        if truth is not None:
-            line["truth"] = truth[row]
+        line = _line(row, features, model_version, received_at, request_id, exclude)
+        line["probabilities"] = dict(zip(labels, probs, strict=True))
+        line["prediction"] = classes[best]
+        _finish(line, row, truth, exclude)
         lines.append(line)
     return lines
+
+
+def regression_lines(
+    records: Sequence[Mapping[str, Any]],
+    predictions: Any,
+    model_version: str,
+    received_at: datetime,
+    request_id: str | None,
+    truth: Sequence[float] | None = None,
+    exclude: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """One log line per row of a regressor's answer: the predicted number, no probabilities.
+
+    Args:
+        records: The rows' features as JSON natives.
+        predictions: Per row, the predicted value.
+        model_version: The version that predicted.
+        received_at: When the server received the request.
+        request_id: The request's id (None when the client gave none, for feedback).
+        truth: Per row, the true value (feedback lines only).
+        exclude: Features whose values never enter a line (listed under ``redacted`` instead).
+    """
+    lines = []
+    for row, (features, value) in enumerate(zip(records, predictions, strict=True)):
+        line = _line(row, features, model_version, received_at, request_id, exclude)
+        line["prediction"] = float(value)
+        _finish(line, row, truth, exclude)
+        lines.append(line)
+    return lines
+
+
+def _line(
+    row: int,
+    features: Mapping[str, Any],
+    model_version: str,
+    received_at: datetime,
+    request_id: str | None,
+    exclude: Sequence[str],
+) -> dict[str, Any]:
+    excluded = set(exclude)
+    return {
+        "time": utc_timestamp(received_at),
+        "request_id": request_id,
+        "row": row,
+        "model_version": model_version,
+        "features": {name: value for name, value in features.items() if name not in excluded},
+    }
+
+
+def _finish(line: dict[str, Any], row: int, truth: Sequence[Any] | None, exclude: Sequence[str]) -> None:
+    if exclude:
+        line[REDACTED] = list(exclude)
+    if truth is not None:
+        line["truth"] = truth[row]
 
 
 class WriteFailed(Exception):

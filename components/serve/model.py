@@ -22,6 +22,9 @@ Parameters (Seldon parameters win over the environment variables named in bracke
 - ``fast_path`` [MLCYCLE_FAST_PATH, default true]: use the compiled prediction path when the
   pipeline compiles, else scikit-learn.
 
+A classifier answers class probabilities, a regressor one number per row named after the target (see
+:meth:`Model.predict_raw`); feedback carries the true class, or the true number.
+
 Which path serves, and why, is logged once at load (a warning when the fast path was wanted but the
 model falls back to scikit-learn), shown by ``/health/status`` (``prediction_path``,
 ``prediction_path_reason``) and labelled in Prometheus: the gauge ``mlcycle_prediction_path{path=...}``
@@ -51,8 +54,11 @@ from typing import Any
 import numpy as np
 
 from components.common.errors import ConfigError, DataError, UserError
+from components.common.models import model_task
 from components.common.serving_logs import FEEDBACK, REQUESTS
 from components.serve.loader import (
+    REGRESSION,
+    UNNAMED_TARGET,
     LoadedModel,
     VersionInfo,
     describe_folder,
@@ -61,7 +67,7 @@ from components.serve.loader import (
     load_folder,
     parse_model_uri,
 )
-from components.serve.logs import BatchWriter, WriteFailed, prediction_lines, s3_batch_write
+from components.serve.logs import BatchWriter, WriteFailed, prediction_lines, regression_lines, s3_batch_write
 from components.serve.schema import ServingSchema
 from components.serve.validation import Batch, RequestError, model_columns, model_frame, parse_request
 
@@ -92,7 +98,8 @@ class PredictionPath:
     """How predictions are computed, and why.
 
     Attributes:
-        name: ``fast`` (the compiled path) or ``scikit-learn`` (the pipeline's own ``predict_proba``).
+        name: ``fast`` (the compiled path) or ``scikit-learn`` (the pipeline's own ``predict_proba``, or
+            ``predict`` of a regressor).
         reason: Why this path serves, in one phrase.
         model: The compiled model on the fast path, else None.
     """
@@ -264,12 +271,14 @@ class Model:
     # --- Seldon hooks: requests ------------------------------------------------------------------
 
     def predict_raw(self, request: Any) -> dict[str, Any]:
-        """Answers a prediction request (a SeldonMessage as JSON) with class probabilities.
+        """Answers a prediction request (a SeldonMessage as JSON) with class probabilities or predicted values.
 
-        ``data.names`` + ``data.ndarray`` in gives ``data.names`` (class labels) + ``data.ndarray``
-        (one probability per class and row) out; ``jsonData`` records in give
-        ``jsonData.predictions`` (per row ``prediction`` and ``probabilities``) out. ``meta.puid``
-        is the client's, or a new id to quote in feedback; ``meta.tags`` name the model version.
+        A classifier: ``data.names`` + ``data.ndarray`` in gives ``data.names`` (class labels) +
+        ``data.ndarray`` (one probability per class and row) out; ``jsonData`` records in give
+        ``jsonData.predictions`` (per row ``prediction`` and ``probabilities``) out. A regressor:
+        ``data.names`` (the target) + ``data.ndarray`` (``[[value], ...]``) out, or ``jsonData.predictions``
+        (per row ``prediction``, a number). ``meta.puid`` is the client's, or a new id to quote in
+        feedback; ``meta.tags`` name the model version.
 
         Raises:
             SeldonMicroserviceException: 400 naming the field and problem for a bad request;
@@ -280,7 +289,7 @@ class Model:
         try:
             loaded, schema = self._require_loaded()
             batch = parse_request(request, schema)
-            probabilities = self._predict(batch)
+            outputs = self._predict(batch)
         except RequestError as error:
             self._count("_bad_requests")
             raise http_error(error) from None
@@ -291,18 +300,8 @@ class Model:
         request_id = batch.request_id or uuid.uuid4().hex
         if self._requests is not None and random.random() < self.options.request_log_rate:
             records = [batch.record(row) for row in range(batch.rows)]
-            self._requests.add(
-                prediction_lines(
-                    records,
-                    probabilities,
-                    loaded.classes,
-                    loaded.info.version,
-                    received,
-                    request_id,
-                    exclude=schema.log_exclude,
-                )
-            )
-        return self._answer(batch, probabilities, request_id, time.perf_counter() - started)
+            self._requests.add(log_lines(loaded, records, outputs, loaded.info.version, received, request_id, schema))
+        return self._answer(batch, outputs, request_id, time.perf_counter() - started)
 
     def send_feedback_raw(self, feedback: Any) -> Any:
         """Stores ground truth with the original features and the prediction; answers once durable.
@@ -366,9 +365,17 @@ class Model:
             batch = parse_request(document["request"], schema)
         except RequestError as error:
             raise RequestError(f"feedback request: {error.message}", hint=error.hint) from None
-        truth = parse_truth(document.get("truth"), batch.rows, loaded.classes)
+        regressor = loaded.task == REGRESSION
+        truth_message = document.get("truth")
+        if regressor:
+            truth: list[Any] = parse_numeric_truth(truth_message, batch.rows)
+        else:
+            truth = parse_truth(truth_message, batch.rows, loaded.classes)
         response = document.get("response") if isinstance(document.get("response"), Mapping) else {}
-        served = served_probabilities(response, batch.rows, loaded.classes)
+        if regressor:
+            served = served_predictions(response, batch.rows, loaded.target)
+        else:
+            served = served_probabilities(response, batch.rows, loaded.classes)
         version = loaded.info.version
         if served is None:
             served = self._predict(batch)
@@ -377,9 +384,7 @@ class Model:
             version = str(tags.get("model_version") or version)
         request_id = batch.request_id or _puid(response)
         records = [batch.record(row) for row in range(batch.rows)]
-        lines = prediction_lines(
-            records, served, loaded.classes, version, received, request_id, truth=truth, exclude=schema.log_exclude
-        )
+        lines = log_lines(loaded, records, served, version, received, request_id, schema, truth)
         try:
             self._feedback.add_and_wait(lines)
         except WriteFailed as error:
@@ -400,8 +405,12 @@ class Model:
         return {"use_case": self.loaded.info.use_case, "model_version": self.loaded.info.version}
 
     def class_names(self) -> list[str]:
-        """The class labels as text (the answer's ``data.names``)."""
-        return [str(c) for c in self.loaded.classes] if self.loaded else []
+        """The answer's ``data.names``: the class labels as text, or a regressor's target."""
+        if self.loaded is None:
+            return []
+        if self.loaded.task == REGRESSION:
+            return [self.loaded.target]
+        return [str(c) for c in self.loaded.classes]
 
     def health_status(self) -> dict[str, Any]:
         """``/health/status``: the model version and the log writers' counters; 503 until loaded."""
@@ -414,6 +423,7 @@ class Model:
             "use_case": loaded.info.use_case,
             "model_version": loaded.info.version,
             "model_sha256": loaded.info.sha256,
+            "task": loaded.task,
             "prediction_path": self.prediction_path.name,
             "prediction_path_reason": self.prediction_path.reason,
             "bad_requests": self._bad_requests,
@@ -441,19 +451,28 @@ class Model:
         return gauges
 
     def init_metadata(self) -> dict[str, Any]:
-        """``/metadata``: the model version and its inputs, read from the manifest (no unpickling)."""
+        """``/metadata``: the model version, its inputs and outputs, read from the manifest (no unpickling).
+
+        Before the model is loaded, its task is the one its training record names (none: a classifier).
+        """
         info = self._describe()
         types = {"int": "INT64", "float": "FP64", "string": "BYTES", "datetime": "BYTES", "label": "BYTES"}
         inputs = [
             {"name": f.name, "datatype": types[f.value_type], "shape": [-1]}
             for f in (info.schema.features if info.schema else ())
         ]
+        task = self.loaded.task if self.loaded is not None else model_task(info.manifest)
+        if task == REGRESSION:
+            target = (info.schema.target if info.schema else "") or UNNAMED_TARGET
+            outputs = [{"name": target, "datatype": "FP64", "shape": [-1, 1]}]
+        else:
+            outputs = [{"name": "probabilities", "datatype": "FP64", "shape": [-1, -1]}]
         return {
             "name": info.use_case,
             "versions": [info.version],
             "platform": "sklearn",
             "inputs": inputs,
-            "outputs": [{"name": "probabilities", "datatype": "FP64", "shape": [-1, -1]}],
+            "outputs": outputs,
             "custom": {"model_sha256": info.sha256},
         }
 
@@ -465,20 +484,24 @@ class Model:
     # --- internals -------------------------------------------------------------------------------
 
     def _predict(self, batch: Batch) -> np.ndarray:
+        """Class probabilities (rows, classes) of a classifier, predicted values (rows,) of a regressor."""
         loaded, schema, fast = self.loaded, self.schema, self.prediction_path.model
         if fast is not None:
             try:
-                return np.asarray(fast.predict_proba(model_columns(batch, schema)))
+                return np.asarray(fast.outputs(model_columns(batch, schema)))
             except DataError as error:
                 # After validation, only the request's values make the fast path refuse (scikit-learn refuses
                 # them too): a number the scaler lifts beyond a random forest's float32 input, for one.
                 raise RequestError(error.message, hint=error.hint) from None
-        return loaded.pipeline.predict_proba(model_frame(batch, schema))
+        return loaded.outputs(model_frame(batch, schema))
 
-    def _answer(self, batch: Batch, probabilities: np.ndarray, request_id: str, seconds: float) -> dict[str, Any]:
+    def _answer(self, batch: Batch, outputs: np.ndarray, request_id: str, seconds: float) -> dict[str, Any]:
+        metrics: list[dict[str, Any]] = [{"type": "TIMER", "key": LATENCY_METRIC, "value": seconds * 1000.0}]
+        if self.loaded.task == REGRESSION:
+            return self._regression_answer(batch, outputs, request_id, metrics)
+        probabilities = outputs
         classes = self.loaded.classes
         predicted = np.argmax(probabilities, axis=1)
-        metrics: list[dict[str, Any]] = [{"type": "TIMER", "key": LATENCY_METRIC, "value": seconds * 1000.0}]
         for index, count in zip(*np.unique(predicted, return_counts=True), strict=True):
             metrics.append(
                 {
@@ -498,6 +521,17 @@ class Model:
             ]
             return {"jsonData": {"predictions": predictions}, "meta": meta}
         return {"data": {"names": [str(c) for c in classes], "ndarray": rows}, "meta": meta}
+
+    def _regression_answer(
+        self, batch: Batch, predictions: np.ndarray, request_id: str, metrics: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        tags = {"path": self.prediction_path.name}
+        metrics.append({"type": "COUNTER", "key": PREDICTIONS_METRIC, "value": batch.rows, "tags": tags})
+        meta = {"puid": request_id, "tags": self.tags(), "metrics": metrics}
+        values = [float(value) for value in predictions]
+        if batch.shape == "jsonData":
+            return {"jsonData": {"predictions": [{"prediction": value} for value in values]}, "meta": meta}
+        return {"data": {"names": [self.loaded.target], "ndarray": [[value] for value in values]}, "meta": meta}
 
     def _require_loaded(self) -> tuple[LoadedModel, ServingSchema]:
         if self.loaded is None or self.schema is None:
@@ -558,8 +592,9 @@ class Model:
 def compile_fast_path(loaded: LoadedModel, schema: ServingSchema) -> PredictionPath:
     """The prediction path of a pipeline: the compiled one, or scikit-learn where it is unavailable or disagrees.
 
-    The fast path must give scikit-learn's probabilities to 1e-9; that is checked here on probe rows
-    built from the schema (typical values and, where allowed, missing ones) before it is used.
+    The fast path must give scikit-learn's probabilities (a regressor's values) to 1e-9; that is checked
+    here on probe rows built from the schema (typical values and, where allowed, missing ones) before it
+    is used.
     """
     try:
         # The fast path reads scikit-learn's internals: where they are absent, the server still serves.
@@ -572,8 +607,8 @@ def compile_fast_path(loaded: LoadedModel, schema: ServingSchema) -> PredictionP
         return PredictionPath(SKLEARN_PATH, f"no fast prediction path: {error.reason}")
     probe = probe_batch(schema)
     try:
-        expected = loaded.pipeline.predict_proba(model_frame(probe, schema))
-        actual = np.asarray(fast.predict_proba(model_columns(probe, schema)))
+        expected = loaded.outputs(model_frame(probe, schema))
+        actual = np.asarray(fast.outputs(model_columns(probe, schema)))
         agrees = actual.shape == expected.shape and np.allclose(actual, expected, rtol=0, atol=1e-9)
     except Exception as error:  # a fast path that fails on valid rows is not used
         return PredictionPath(SKLEARN_PATH, f"the fast path failed on probe rows ({type(error).__name__}: {error})")
@@ -591,6 +626,64 @@ def probe_batch(schema: ServingSchema) -> Batch:
         for f in schema.features
     }
     return Batch("ndarray", 3, values)
+
+
+def log_lines(
+    loaded: LoadedModel,
+    records: list[dict[str, Any]],
+    outputs: np.ndarray,
+    version: str,
+    received: datetime,
+    request_id: str | None,
+    schema: ServingSchema,
+    truth: list[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The request or feedback log lines of an answer: a classifier's probabilities, or a regressor's values."""
+    if loaded.task == REGRESSION:
+        return regression_lines(records, outputs, version, received, request_id, truth, schema.log_exclude)
+    return prediction_lines(
+        records, outputs, loaded.classes, version, received, request_id, truth=truth, exclude=schema.log_exclude
+    )
+
+
+def served_predictions(response: Mapping[str, Any], rows: int, target: str) -> np.ndarray | None:
+    """A regressor's values a prediction answer carried (either shape), or None if it carries none that fit."""
+    try:
+        data = response.get("data")
+        if isinstance(data, Mapping) and data.get("names") == [target]:
+            values = np.asarray(data["ndarray"], dtype="float64")
+            values = values.reshape(-1) if values.ndim == 2 and values.shape[1:] == (1,) else values
+        elif isinstance(response.get("jsonData"), Mapping):
+            predictions = response["jsonData"]["predictions"]
+            if any(isinstance(p["prediction"], bool) for p in predictions):
+                return None
+            values = np.asarray([p["prediction"] for p in predictions], dtype="float64")
+        else:
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    if values.shape != (rows,) or not np.all(np.isfinite(values)):
+        return None
+    return values
+
+
+def parse_numeric_truth(truth: Any, rows: int) -> list[float]:
+    """The true value of each row of a regressor's feedback.
+
+    Accepts a SeldonMessage with ``data.ndarray`` (``[12.5, 3]`` or ``[[12.5], [3]]``) or ``jsonData``
+    (a list, or ``{"truth": [...]}``).
+
+    Raises:
+        RequestError: If it is missing, has another number of rows, or a value is not a finite number.
+    """
+    hint = 'send "truth": {"data": {"ndarray": [<true value of row 0>, ...]}}'
+    values = _truth_values(truth, rows, hint)
+    numbers = []
+    for row, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RequestError(f"feedback truth row {row}: {value!r} is not a finite number", hint=hint)
+        numbers.append(float(value))
+    return numbers
 
 
 def served_probabilities(response: Mapping[str, Any], rows: int, classes: tuple[Any, ...]) -> np.ndarray | None:
@@ -622,6 +715,22 @@ def parse_truth(truth: Any, rows: int, classes: tuple[Any, ...]) -> list[Any]:
         RequestError: If it is missing, has another number of rows, or names an unknown class.
     """
     hint = 'send "truth": {"data": {"ndarray": [<class of row 0>, ...]}}'
+    values = _truth_values(truth, rows, hint)
+    by_text = {str(c): c for c in classes}
+    labels = []
+    for row, value in enumerate(values):
+        label = _match_class(value, classes, by_text)
+        if label is _NO_CLASS:
+            raise RequestError(
+                f"feedback truth row {row}: {value!r} is not a class of the model",
+                hint=f"classes: {', '.join(map(str, classes))}",
+            )
+        labels.append(label)
+    return labels
+
+
+def _truth_values(truth: Any, rows: int, hint: str) -> list[Any]:
+    """The per-row values of a feedback's truth message (``[[v], ...]`` unwrapped), one per request row."""
     values: Any = None
     if isinstance(truth, Mapping):
         data = truth.get("data")
@@ -635,17 +744,7 @@ def parse_truth(truth: Any, rows: int, classes: tuple[Any, ...]) -> list[Any]:
     values = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values]
     if len(values) != rows:
         raise RequestError(f"feedback truth has {len(values)} rows but its request has {rows}", hint=hint)
-    by_text = {str(c): c for c in classes}
-    labels = []
-    for row, value in enumerate(values):
-        label = _match_class(value, classes, by_text)
-        if label is _NO_CLASS:
-            raise RequestError(
-                f"feedback truth row {row}: {value!r} is not a class of the model",
-                hint=f"classes: {', '.join(map(str, classes))}",
-            )
-        labels.append(label)
-    return labels
+    return values
 
 
 _NO_CLASS = object()

@@ -7,6 +7,9 @@ The server checks every request against it before the model sees the request. Th
 read duck-typed (``feature``, ``name``, ``type``, ``presence.min_fraction``), so this module imports
 without TFDV (the serving image has none); components.serve.check parses schema text.
 
+The schema names the use case's target (``target``): a regressor's answer is named after it. Readers of a
+document without it (written before the field) get an empty name, and regressors answer ``prediction``.
+
 The schema also carries the use case's ``serving.log_exclude``: the server knows only the model
 version's folder, so this is how it learns which features never to write into its logs. A schema
 with exclusions is written as format 2, which servers older than the field refuse to load (format 1
@@ -69,12 +72,14 @@ class ServingSchema:
         max_batch: The most rows one request may carry.
         log_exclude: Features whose values the server never writes into its request or feedback
             logs (the use case's ``serving.log_exclude``), in schema order.
+        target: The label the model predicts (the use case's ``target.name``); empty when unknown.
     """
 
     use_case: str
     features: tuple[ServingFeature, ...]
     max_batch: int = DEFAULT_MAX_BATCH
     log_exclude: tuple[str, ...] = ()
+    target: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -99,6 +104,8 @@ class ServingSchema:
         }
         if self.log_exclude:
             document["log_exclude"] = list(self.log_exclude)
+        if self.target:
+            document["target"] = self.target
         return document
 
     @classmethod
@@ -124,7 +131,10 @@ class ServingSchema:
             excluded = document.get("log_exclude", [])
             if not isinstance(excluded, list) or not all(isinstance(name, str) for name in excluded):
                 raise TypeError(f"log_exclude is {excluded!r}, not a list of feature names")
-            schema = cls(str(document["use_case"]), features, int(document["max_batch"]), tuple(excluded))
+            target = document.get("target", "")
+            if not isinstance(target, str):
+                raise TypeError(f"target is {target!r}, not a column name")
+            schema = cls(str(document["use_case"]), features, int(document["max_batch"]), tuple(excluded), target)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise IntegrityError(f"serving schema is malformed ({error!r})", hint=hint) from None
         if bool(schema.log_exclude) != (version == REDACTING_FORMAT_VERSION):
@@ -162,7 +172,7 @@ def build_serving_schema(
 
     Returns:
         The schema, features in the order of ``config.features.all()``, with the features of
-        ``serving.log_exclude`` to keep out of the logs.
+        ``serving.log_exclude`` to keep out of the logs and the target's name.
     """
     described = _describe_tfdv(schema) if schema is not None else {}
     features = []
@@ -176,7 +186,9 @@ def build_serving_schema(
             features.append(ServingFeature(name, kind, _value_type(kind, tfdv_type), nullable))
     excluded = set(config.serving.log_exclude)
     names = tuple(feature.name for feature in features)
-    return ServingSchema(config.name, tuple(features), max_batch, tuple(n for n in names if n in excluded))
+    return ServingSchema(
+        config.name, tuple(features), max_batch, tuple(n for n in names if n in excluded), config.target.name
+    )
 
 
 def _value_type(kind: str, tfdv_type: str | None) -> ValueType:

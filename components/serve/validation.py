@@ -208,10 +208,10 @@ def _records_to_columns(json_data: Any, schema: ServingSchema) -> tuple[dict[str
 def _check_names(names: set[str], schema: ServingSchema, where: str) -> None:
     unknown = sorted(names - set(schema.names))
     if unknown:
-        raise RequestError(
-            f"unknown feature{'s' if len(unknown) > 1 else ''} {_show(unknown)} in {where}",
-            hint=f"the model takes: {_show(schema.names)}",
-        )
+        hint = f"the model takes: {_show(schema.names)}"
+        if schema.target in unknown:  # a row copied from the data with its label: say why the label is refused
+            hint = f"{schema.target!r} is what the model predicts: leave it out of requests; {hint}"
+        raise RequestError(f"unknown feature{'s' if len(unknown) > 1 else ''} {_show(unknown)} in {where}", hint=hint)
     missing = [name for name in schema.names if name not in names]
     if missing:
         raise RequestError(

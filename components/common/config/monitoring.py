@@ -33,9 +33,10 @@ class LiveQualitySpec:
 
     Attributes:
         min_rows: Fewest labelled rows of the monitored model for its live quality to be judged.
-        floors: Lowest acceptable live value per metric (log_loss and brier: highest acceptable).
+        floors: Lowest acceptable live value per metric (the lower-is-better log_loss, brier, rmse and
+            mae: highest acceptable). A regressor's metrics are rmse, mae and r2.
         max_drop: Largest allowed loss of each metric against the model's offline test metrics
-            (absolute units of the metric).
+            (absolute units of the metric; for rmse and mae a loss is a rise).
         min_slice_rows: Slices (analysis.slices) with fewer labelled rows are left out.
     """
 

@@ -15,19 +15,23 @@ readers do not know (pandas categoricals, numbers as text, dates that are not IS
 through the pipeline's own functions, so they are exact too, only slower. What cannot be
 reproduced exactly raises :class:`UnsupportedModel` at compile time, so callers keep scikit-learn.
 
-Accepted input (``FastModel.predict_proba(columns)``): a pandas DataFrame, or a mapping of column
+Accepted input (``FastModel.predict_proba(columns)`` of a classifier, ``FastModel.predict(columns)`` of a
+regressor, or ``FastModel.outputs(columns)`` for either): a pandas DataFrame, or a mapping of column
 name to a 1-D array-like, each column holding one value per row; extra columns are ignored. The
-result equals ``pipeline.predict_proba(pd.DataFrame(columns))``. Input that scikit-learn rejects is
-rejected with :class:`~components.common.errors.DataError`: an absent column, columns of unequal
-length, no rows, an infinite number where the pipeline's imputer or scaler refuses it, an unseen
-category under ``handle_unknown="error"``, non-finite model input for estimators that refuse it.
+result equals ``pipeline.predict_proba(pd.DataFrame(columns))`` (``pipeline.predict`` of a regressor).
+Input that scikit-learn rejects is rejected with :class:`~components.common.errors.DataError`: an
+absent column, columns of unequal length, no rows, an infinite number where the pipeline's imputer or
+scaler refuses it, an unseen category under ``handle_unknown="error"``, non-finite model input for
+estimators that refuse it.
 
 Supported pipelines: ``Pipeline([ColumnTransformer, estimator])`` as
 :func:`components.preprocess.logic.model_pipeline` builds them (numeric: ``as_numbers`` then
 SimpleImputer/StandardScaler; categorical: ``as_text`` then OneHotEncoder or OrdinalEncoder, with
 infrequent categories; datetime: ``calendar_parts`` then SimpleImputer/StandardScaler;
 ``passthrough`` and ``drop``), with HistGradientBoostingClassifier, RandomForestClassifier,
-LogisticRegression or DummyClassifier; and ``Pipeline([DummyClassifier])`` (the majority baseline).
+LogisticRegression or DummyClassifier, or the regressors HistGradientBoostingRegressor,
+RandomForestRegressor, Ridge, LinearRegression or DummyRegressor; and ``Pipeline([DummyClassifier])``
+or ``Pipeline([DummyRegressor])`` (the majority and mean baselines).
 
 The package, from the request inwards:
 
@@ -41,8 +45,22 @@ The package, from the request inwards:
 - :mod:`~components.serve.fastpath.unsupported`: :class:`UnsupportedModel`, the compile-time refusal.
 """
 
-from components.serve.fastpath.compiler import SUPPORTED_SKLEARN, TOLERANCE, FastModel, compile_model
+from components.serve.fastpath.compiler import (
+    SUPPORTED_SKLEARN,
+    TOLERANCE,
+    FastModel,
+    compile_model,
+    pipeline_outputs,
+)
 from components.serve.fastpath.preprocessing import CALENDAR_PARTS
 from components.serve.fastpath.unsupported import UnsupportedModel
 
-__all__ = ["CALENDAR_PARTS", "SUPPORTED_SKLEARN", "TOLERANCE", "FastModel", "UnsupportedModel", "compile_model"]
+__all__ = [
+    "CALENDAR_PARTS",
+    "SUPPORTED_SKLEARN",
+    "TOLERANCE",
+    "FastModel",
+    "UnsupportedModel",
+    "compile_model",
+    "pipeline_outputs",
+]

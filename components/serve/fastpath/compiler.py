@@ -2,9 +2,10 @@
 
 :func:`compile_model` checks the pipeline's shape and scikit-learn's version, compiles its
 ColumnTransformer (:mod:`~components.serve.fastpath.preprocessing`) and its estimator
-(:mod:`~components.serve.fastpath.estimators`), then compares the result with
-``pipeline.predict_proba`` on probe rows built from what the pipeline learned: any difference above
-:data:`TOLERANCE` refuses the model with :class:`UnsupportedModel`, so callers keep scikit-learn.
+(:mod:`~components.serve.fastpath.estimators`), then compares the result with the pipeline's own
+answer (``predict_proba`` of a classifier, ``predict`` of a regressor) on probe rows built from what
+the pipeline learned: any difference above :data:`TOLERANCE` refuses the model with
+:class:`UnsupportedModel`, so callers keep scikit-learn.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sklearn
+from sklearn.base import is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
-from sklearn.dummy import DummyClassifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 
 from components.common.errors import DataError
@@ -36,27 +38,31 @@ from components.serve.fastpath.unsupported import UnsupportedModel
 # meaning was checked against these versions; another version is refused rather than trusted.
 SUPPORTED_SKLEARN = ("1.6",)
 TOLERANCE = 1e-9
+CLASSIFICATION, REGRESSION = "classification", "regression"
 
 
 class FastModel:
-    """A fitted pipeline compiled to numpy: the same probabilities, without the per-call overhead.
+    """A fitted pipeline compiled to numpy: the same answers, without the per-call overhead.
 
     Immutable after :func:`compile_model`, so one instance may serve concurrent requests.
 
     Attributes:
-        classes_: The class labels, in the column order of :meth:`predict_proba` (the pipeline's).
+        task: ``classification`` (answers :meth:`predict_proba`) or ``regression`` (answers :meth:`predict`).
+        classes_: The class labels, in the column order of :meth:`predict_proba` (the pipeline's); None
+            for a regressor.
         feature_names: The input columns the model reads, in the pipeline's order.
         n_features_out: Width of the preprocessed matrix the estimator takes.
     """
 
     def __init__(
         self,
-        classes: np.ndarray,
+        classes: np.ndarray | None,
         feature_names: tuple[str, ...],
         blocks: Sequence[tuple[Block, slice]],
         width: int,
         estimator: Estimator,
     ) -> None:
+        self.task = REGRESSION if classes is None else CLASSIFICATION
         self.classes_ = classes
         self.feature_names = feature_names
         self.n_features_out = width
@@ -79,7 +85,7 @@ class FastModel:
         return features
 
     def predict_proba(self, columns: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
-        """Class probabilities, equal to ``pipeline.predict_proba(pd.DataFrame(columns))``.
+        """Class probabilities of a classifier, equal to ``pipeline.predict_proba(pd.DataFrame(columns))``.
 
         Args:
             columns: The input rows: a DataFrame, or a mapping of column name to 1-D values.
@@ -89,21 +95,53 @@ class FastModel:
 
         Raises:
             DataError: For input scikit-learn would refuse too (see :mod:`components.serve.fastpath.readers`).
+            TypeError: If the model is a regressor (it has no probabilities; use :meth:`predict`).
         """
+        if self.task != CLASSIFICATION:
+            raise TypeError("a regressor has no class probabilities: use predict")
         return self._estimator.predict_proba(self.transform(columns))
+
+    def predict(self, columns: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """Predictions: a regressor's values, equal to ``pipeline.predict(pd.DataFrame(columns))``.
+
+        For a classifier, the class of the highest probability of each row (the first on a tie).
+
+        Args:
+            columns: The input rows: a DataFrame, or a mapping of column name to 1-D values.
+
+        Returns:
+            An array of shape (rows,).
+
+        Raises:
+            DataError: For input scikit-learn would refuse too (see :mod:`components.serve.fastpath.readers`).
+        """
+        if self.task == REGRESSION:
+            return self._estimator.predict(self.transform(columns))
+        return self.classes_.take(np.argmax(self.predict_proba(columns), axis=1))
+
+    def outputs(self, columns: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """What the model answers: a classifier's probabilities (rows, classes), a regressor's values (rows,)."""
+        return self.predict(columns) if self.task == REGRESSION else self.predict_proba(columns)
 
     def __repr__(self) -> str:
         estimator = type(self._estimator).__name__
         shape = f"{len(self.feature_names)} features -> {self.n_features_out} columns"
-        return f"FastModel({estimator}, {shape}, classes {list(self.classes_)})"
+        answers = "regression" if self.task == REGRESSION else f"classes {list(self.classes_)}"
+        return f"FastModel({estimator}, {shape}, {answers})"
+
+
+def pipeline_outputs(pipeline: Any, frame: pd.DataFrame) -> np.ndarray:
+    """The pipeline's own answer, which the fast path must equal: ``predict`` of a regressor, else ``predict_proba``."""
+    return pipeline.predict(frame) if is_regressor(pipeline) else pipeline.predict_proba(frame)
 
 
 def compile_model(pipeline: Any, *, check_rows: pd.DataFrame | None = None) -> FastModel:
     """Compiles a fitted model pipeline into a :class:`FastModel`.
 
-    After compiling, the fast path is compared with ``pipeline.predict_proba`` on probe rows built
-    from what the pipeline learned (every category, an unseen one where allowed, missing values,
-    timestamps) and on ``check_rows`` if given; any difference above 1e-9 refuses the model.
+    After compiling, the fast path is compared with the pipeline's own answer (``predict_proba``, or
+    ``predict`` of a regressor) on probe rows built from what the pipeline learned (every category, an
+    unseen one where allowed, missing values, timestamps) and on ``check_rows`` if given; any difference
+    above 1e-9 refuses the model.
 
     Args:
         pipeline: A fitted scikit-learn Pipeline, as the project trains it.
@@ -129,17 +167,19 @@ def compile_model(pipeline: Any, *, check_rows: pd.DataFrame | None = None) -> F
     *transforms, estimator = steps
     if len(transforms) > 1 or (transforms and not isinstance(transforms[0], ColumnTransformer)):
         raise UnsupportedModel("only a ColumnTransformer may come before the estimator")
-    if not hasattr(estimator, "classes_"):
-        raise UnsupportedModel(f"the estimator {type(estimator).__name__} is not a fitted classifier")
+    regressor = is_regressor(estimator)
+    if not regressor and not (is_classifier(estimator) and hasattr(estimator, "classes_")):
+        raise UnsupportedModel(f"the estimator {type(estimator).__name__} is not a fitted classifier or regressor")
     if transforms:
         names, blocks, width = compile_preprocessor(transforms[0])
         compiled = compile_estimator(estimator, width)
-    elif isinstance(estimator, DummyClassifier):
+    elif isinstance(estimator, (DummyClassifier, DummyRegressor)):
         names, blocks, width = (), [], 0
         compiled = compile_estimator(estimator, None)
     else:
         raise UnsupportedModel("the pipeline has no ColumnTransformer to read its columns")
-    model = FastModel(np.asarray(estimator.classes_), names, blocks, width, compiled)
+    classes = None if regressor else np.asarray(estimator.classes_)
+    model = FastModel(classes, names, blocks, width, compiled)
     _verify(model, pipeline, check_rows)
     return model
 
@@ -153,11 +193,11 @@ def _verify(model: FastModel, pipeline: Pipeline, check_rows: pd.DataFrame | Non
         frames.append(check_rows)
     for frame in frames:
         try:
-            expected = pipeline.predict_proba(frame)
+            expected = pipeline_outputs(pipeline, frame)
         except Exception as error:  # the probe is for comparing, not for judging the pipeline
             raise UnsupportedModel(f"scikit-learn failed on the check rows ({type(error).__name__}: {error})") from None
         try:
-            actual = model.predict_proba(frame)
+            actual = model.outputs(frame)
         except DataError as error:
             raise UnsupportedModel(f"the fast path refused rows scikit-learn accepted ({error.message})") from None
         if actual.shape != expected.shape or not np.allclose(actual, expected, rtol=0, atol=TOLERANCE):

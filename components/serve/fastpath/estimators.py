@@ -1,11 +1,13 @@
 """The estimators of the fast path: decision trees and linear models, compiled to numpy.
 
-:func:`compile_estimator` reads a fitted HistGradientBoostingClassifier, RandomForestClassifier,
-LogisticRegression or DummyClassifier (deterministic strategies) and returns an object whose
-``predict_proba`` repeats scikit-learn's floating-point operations in the same order: the same tree
-comparisons in float64 (float32 for random forests, as scikit-learn casts their input), leaf values
-summed in tree order from the baseline, ``x @ coef.T + intercept``, scikit-learn's own link
-functions. Anything else raises :class:`~components.serve.fastpath.unsupported.UnsupportedModel`.
+:func:`compile_estimator` reads a fitted classifier (HistGradientBoostingClassifier,
+RandomForestClassifier, LogisticRegression, DummyClassifier with a deterministic strategy) or regressor
+(HistGradientBoostingRegressor, RandomForestRegressor, Ridge, LinearRegression, DummyRegressor) and
+returns an object whose ``predict_proba`` (classifiers) or ``predict`` (regressors) repeats
+scikit-learn's floating-point operations in the same order: the same tree comparisons in float64
+(float32 for random forests, as scikit-learn casts their input), leaf values summed in tree order from
+the baseline, ``x @ coef.T + intercept``, scikit-learn's own link functions. Anything else raises
+:class:`~components.serve.fastpath.unsupported.UnsupportedModel`.
 
 The compiled path reads fitted attributes, some private (the boosted predictors, the loss), whose
 meaning was checked against the scikit-learn versions in
@@ -20,9 +22,14 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from sklearn.utils.extmath import softmax
 
@@ -102,29 +109,36 @@ def _chunks(rows: int, trees: int) -> list[slice]:
 
 @dataclass(frozen=True)
 class GradientBoosting:
-    """HistGradientBoostingClassifier: baseline plus leaf values in iteration order, then its link."""
+    """HistGradientBoosting (classifier or regressor): baseline plus leaf values in iteration order, then its link."""
 
     trees: Trees
     values: np.ndarray  # leaf value per global node
     baseline: np.ndarray  # (per_iteration,)
     per_iteration: int
-    estimator: HistGradientBoostingClassifier
+    estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor
     known_categories: tuple[np.ndarray, np.ndarray]
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities of a (rows, features) float64 matrix."""
+        """Class probabilities of a (rows, features) float64 matrix (a classifier's)."""
+        return self.estimator._loss.predict_proba(self.raw(features))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predicted values of a (rows, features) float64 matrix (a regressor's): the loss's inverse link."""
+        return self.estimator._loss.link.inverse(self.raw(features).ravel())
+
+    def raw(self, features: np.ndarray) -> np.ndarray:
+        """The raw scores, (rows, per_iteration): scikit-learn's ``_raw_predict``."""
         rows = features.shape[0]
         if rows > HGB_NUMPY_ROWS:
-            raw = self._raw_compiled(features)
-        else:
-            raw = np.empty((rows, self.per_iteration))
-            for part in _chunks(rows, len(self.trees.roots)):
-                leaf_values = self.values.take(self.trees.leaves(features[part]))
-                leaf_values = leaf_values.reshape(leaf_values.shape[0], -1, self.per_iteration)
-                start = np.broadcast_to(self.baseline, (leaf_values.shape[0], 1, self.per_iteration))
-                # accumulate adds strictly left to right, as scikit-learn's `raw += tree(x)` loop does
-                raw[part] = np.add.accumulate(np.concatenate((start, leaf_values), axis=1), axis=1)[:, -1, :]
-        return self.estimator._loss.predict_proba(raw)
+            return self._raw_compiled(features)
+        raw = np.empty((rows, self.per_iteration))
+        for part in _chunks(rows, len(self.trees.roots)):
+            leaf_values = self.values.take(self.trees.leaves(features[part]))
+            leaf_values = leaf_values.reshape(leaf_values.shape[0], -1, self.per_iteration)
+            start = np.broadcast_to(self.baseline, (leaf_values.shape[0], 1, self.per_iteration))
+            # accumulate adds strictly left to right, as scikit-learn's `raw += tree(x)` loop does
+            raw[part] = np.add.accumulate(np.concatenate((start, leaf_values), axis=1), axis=1)[:, -1, :]
+        return raw
 
     def _raw_compiled(self, features: np.ndarray) -> np.ndarray:
         """Many rows: scikit-learn's compiled per-tree predictors, minus its validation."""
@@ -140,15 +154,15 @@ class GradientBoosting:
 
 @dataclass(frozen=True)
 class Forest:
-    """RandomForestClassifier: the mean of its trees' leaf class fractions, inputs as float32."""
+    """RandomForest: the mean of its trees' leaf values (class fractions, or a regressor's means), inputs as float32."""
 
     trees: Trees
-    fractions: np.ndarray  # (nodes, classes)
+    fractions: np.ndarray  # (nodes, classes); (nodes, 1) for a regressor: the leaf's mean
     count: int
     allow_missing: bool
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities of a (rows, features) float64 matrix.
+        """Class probabilities of a (rows, features) float64 matrix (a classifier's).
 
         Raises:
             DataError: For a missing value where the trees do not support them, or an infinite one.
@@ -163,6 +177,14 @@ class Forest:
             out[part] = np.add.accumulate(self.fractions[leaves], axis=1)[:, -1, :]
         out /= self.count
         return out
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predicted values of a (rows, features) float64 matrix (a regressor's): the trees' mean, summed in order.
+
+        Raises:
+            DataError: For a missing value where the trees do not support them, or an infinite one.
+        """
+        return self.predict_proba(features)[:, 0]
 
 
 @dataclass(frozen=True)
@@ -194,6 +216,24 @@ class Linear:
 
 
 @dataclass(frozen=True)
+class LinearRegressor:
+    """Ridge or LinearRegression, by their own formula: ``x @ coef.T + intercept``."""
+
+    coef: np.ndarray  # (features,)
+    intercept: float
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predicted values of a (rows, features) float64 matrix.
+
+        Raises:
+            DataError: For a missing or infinite value, which linear models refuse.
+        """
+        if not np.isfinite(features).all():
+            raise refused_input(features, "the linear model", "float64")
+        return features @ self.coef.T + self.intercept
+
+
+@dataclass(frozen=True)
 class Constant:
     """DummyClassifier with a deterministic strategy: the same probabilities for every row."""
 
@@ -204,18 +244,30 @@ class Constant:
         return np.repeat(self.row[np.newaxis, :], features.shape[0], axis=0)
 
 
-Estimator = GradientBoosting | Forest | Linear | Constant
+@dataclass(frozen=True)
+class ConstantValue:
+    """DummyRegressor (every strategy is deterministic): the same value for every row."""
+
+    value: np.ndarray  # a 0-d float array, in the dtype scikit-learn predicts
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """The same value for every row."""
+        return np.full(features.shape[0], self.value, dtype=self.value.dtype)
+
+
+Estimator = GradientBoosting | Forest | Linear | Constant | LinearRegressor | ConstantValue
 
 
 def compile_estimator(estimator: Any, width: int | None) -> Estimator:
-    """Compiles a fitted classifier.
+    """Compiles a fitted classifier or regressor.
 
     Args:
         estimator: The pipeline's last step.
         width: The number of columns the preprocessing gives it (None: no preprocessing).
 
     Returns:
-        The compiled estimator: ``predict_proba`` of a float64 matrix.
+        The compiled estimator: ``predict_proba`` (a classifier's) or ``predict`` (a regressor's) of a
+        float64 matrix.
 
     Raises:
         UnsupportedModel: If it is not one the fast path reproduces exactly.
@@ -225,23 +277,32 @@ def compile_estimator(estimator: Any, width: int | None) -> Estimator:
             f"the estimator takes {estimator.n_features_in_} columns but the preprocessing gives {width}"
         )
     kind = type(estimator)
-    if kind is HistGradientBoostingClassifier:
+    if kind in (HistGradientBoostingClassifier, HistGradientBoostingRegressor):
         return _compile_gradient_boosting(estimator)
-    if kind is RandomForestClassifier:
+    if kind in (RandomForestClassifier, RandomForestRegressor):
         return _compile_forest(estimator)
     if kind is LogisticRegression:
         return _compile_linear(estimator)
+    if kind in (Ridge, LinearRegression):
+        return _compile_linear_regressor(estimator)
+    if kind is DummyRegressor:
+        if estimator.n_outputs_ != 1:
+            raise UnsupportedModel("the DummyRegressor has several outputs")
+        return ConstantValue(np.asarray(estimator.predict(np.zeros((1, 1))))[0])
     if kind is DummyClassifier:
         if estimator.strategy not in ("prior", "most_frequent", "uniform", "constant") or estimator.n_outputs_ != 1:
             raise UnsupportedModel(f"DummyClassifier(strategy={estimator.strategy!r}) is random or multi-output")
         return Constant(np.asarray(estimator.predict_proba(np.zeros((1, 1))), dtype="float64")[0])
     raise UnsupportedModel(
         f"{kind.__name__} has no exact fast path "
-        "(supported: HistGradientBoosting, RandomForest, LogisticRegression, Dummy classifiers)"
+        "(supported: HistGradientBoosting, RandomForest and Dummy classifiers and regressors, LogisticRegression, "
+        "Ridge, LinearRegression)"
     )
 
 
-def _compile_gradient_boosting(estimator: HistGradientBoostingClassifier) -> GradientBoosting:
+def _compile_gradient_boosting(
+    estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor,
+) -> GradientBoosting:
     if getattr(estimator, "_preprocessor", None) is not None or getattr(estimator, "is_categorical_", None) is not None:
         raise UnsupportedModel("the gradient boosting model has native categorical features")
     per_iteration = estimator.n_trees_per_iteration_
@@ -278,10 +339,10 @@ def _compile_gradient_boosting(estimator: HistGradientBoostingClassifier) -> Gra
     )
 
 
-def _compile_forest(estimator: RandomForestClassifier) -> Forest:
+def _compile_forest(estimator: RandomForestClassifier | RandomForestRegressor) -> Forest:
     if estimator.n_outputs_ != 1:
         raise UnsupportedModel("the random forest has several outputs")
-    classes = estimator.n_classes_
+    classes = getattr(estimator, "n_classes_", 1)  # a regressor's leaves hold one value: their mean
     trees, fractions = [], []
     for member in estimator.estimators_:
         tree = member.tree_
@@ -310,6 +371,13 @@ def _compile_linear(estimator: LogisticRegression) -> Linear:
         and (estimator.classes_.size <= 2 or estimator.solver == "liblinear")
     )
     return Linear(estimator.coef_, estimator.intercept_, one_vs_rest)
+
+
+def _compile_linear_regressor(estimator: Ridge | LinearRegression) -> LinearRegressor:
+    coef = estimator.coef_
+    if not isinstance(coef, np.ndarray) or coef.ndim != 1:
+        raise UnsupportedModel(f"the {type(estimator).__name__} has several outputs or sparse coefficients")
+    return LinearRegressor(coef, estimator.intercept_)
 
 
 def refused_input(features: np.ndarray, estimator: str, dtype: str) -> DataError:

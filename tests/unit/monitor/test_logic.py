@@ -11,8 +11,18 @@ import pytest
 from helpers import ORDERS_CONFIG, make_orders
 
 from components.common.config import DriftTrigger, LiveQualitySpec, MonitoringSpec, parse_use_case
+from components.common.errors import DataError
 from components.common.serving_logs import FEATURE_PREFIX
-from components.monitor.logic import decide, live_quality, measure_drift, sample_rows, serving_frame
+from components.monitor.logic import (
+    decide,
+    live_quality,
+    live_regression_quality,
+    measure_drift,
+    quality_reasons,
+    regression_slices,
+    sample_rows,
+    serving_frame,
+)
 from components.monitor.results import (
     DRIFT_WITHOUT_FEEDBACK,
     HEALTHY,
@@ -263,3 +273,100 @@ def test_whole_numbers_served_for_a_float_feature_stay_floats(config, schema):
     logged = as_logged(make_orders(20, seed=8)).assign(price=lambda f: [50] * len(f), channel=lambda f: [3] * len(f))
     frame = serving_frame(logged, config, schema)
     assert frame["price"].dtype == "float64" and frame["channel"].tolist() == ["3"] * 20
+
+
+# --- regressors: live RMSE, MAE and R² from logged numbers; ceilings and drops in the metric's direction ---
+
+
+def regression_feedback(truth, predicted, channel=None):
+    rows = len(truth)
+    return pd.DataFrame(
+        {
+            "truth": pd.Series(list(truth), dtype=object),
+            "prediction": pd.Series(list(predicted), dtype=object),
+            "probabilities": [None] * rows,
+            FEATURE_PREFIX + "channel": channel if channel is not None else ["web"] * rows,
+        }
+    )
+
+
+def test_live_regression_quality_scores_the_logged_numbers_overall_and_by_slice(config):
+    rng = np.random.default_rng(0)
+    truth = rng.normal(100, 20, 400)
+    channel = np.where(np.arange(400) < 300, "web", "phone")
+    error = np.where(channel == "web", rng.normal(0, 2, 400), rng.normal(0, 10, 400))  # phone is served worse
+    offline = {"rmse": 4.0, "mae": 3.0, "r2": 0.95, "note": "text is not a metric"}
+    quality = live_regression_quality(regression_feedback(truth, truth + error, channel), offline, config)
+    assert quality.task == "regression" and quality.rows == 400 and set(quality.metrics) == {"rmse", "mae", "r2"}
+    assert quality.metrics["rmse"] == pytest.approx(np.sqrt(np.mean(error**2)))
+    assert quality.metrics["mae"] == pytest.approx(np.mean(np.abs(error)))
+    assert quality.offline == {"rmse": 4.0, "mae": 3.0, "r2": 0.95}
+    assert quality.classes == [] and quality.confusion == [] and quality.roc == []
+    assert [(s["value"], s["rows"]) for s in quality.slices["channel"]] == [("web", 300), ("phone", 100)]
+    assert (
+        quality.slice_gaps["channel"]["rmse"]["worst"] == "phone" and quality.slice_gaps["channel"]["rmse"]["gap"] > 5
+    )
+    assert quality.shown_metrics == ("rmse", "mae", "r2")
+
+
+def test_regression_rows_without_a_number_are_counted_not_scored(config):
+    frame = regression_feedback([10, "late", 12.5, True, 3], [11.0, 9.0, None, 2.0, 3.5])
+    quality = live_regression_quality(frame, {}, config)
+    assert quality.rows == 2 and quality.excluded == {"truth_not_a_number": 2, "without_prediction": 1}
+    assert quality.metrics["mae"] == pytest.approx((1.0 + 0.5) / 2)
+    with pytest.raises(DataError, match="no feedback row has both a number as truth and a predicted number"):
+        live_regression_quality(regression_feedback(["a"], [1.0]), {}, config)
+
+
+def test_regression_slices_skip_small_ones_and_name_the_worst():
+    frame = pd.DataFrame({"channel": ["web"] * 4 + ["phone"] * 4 + [None] * 4 + ["shop"]})
+    truth = np.zeros(13)
+    predictions = np.array([1.0] * 4 + [3.0] * 4 + [2.0] * 4 + [9.0])
+    slices, gaps = regression_slices(frame, truth, predictions, ("channel",), min_rows=4)
+    assert [(e["value"], e["metrics"]["rmse"]) for e in slices["channel"]] == [
+        ("web", 1.0),
+        ("phone", 3.0),
+        ("(missing)", 2.0),
+    ]
+    assert gaps["channel"]["rmse"] == {"gap": 2.0, "best": "web", "worst": "phone"}
+
+
+def regression_quality(rows=100, **metrics):
+    values = {"rmse": 5.0, "mae": 4.0, "r2": 0.8, **metrics}
+    offline = {"rmse": 5.0, "mae": 4.0, "r2": 0.8}
+    return LiveQuality(rows, values, offline, [], [], [], {}, {}, task="regression")
+
+
+def regression_spec(floors=None, max_drop=None) -> MonitoringSpec:
+    return spec(quality=LiveQualitySpec(min_rows=50, floors=floors or {}, max_drop=max_drop or {}))
+
+
+@pytest.mark.parametrize(
+    "live, floors, max_drop, reason",
+    [
+        ({}, {"rmse": 6.0, "r2": 0.5}, {"rmse": 0.5, "mae": 0.5, "r2": 0.05}, None),
+        ({"rmse": 6.5}, {"rmse": 6.0}, {}, "live rmse 6.5000 is above the ceiling 6"),
+        ({"r2": 0.4}, {"r2": 0.5}, {}, "live r2 0.4000 is below the floor 0.5"),
+        ({"mae": 4.8}, {}, {"mae": 0.5}, "live mae 4.8000 is 0.8000 worse than offline 4.0000, more than the allowed"),
+        ({"r2": 0.7}, {}, {"r2": 0.05}, "live r2 0.7000 is 0.1000 worse than offline 0.8000, more than the allowed"),
+        ({"rmse": 3.0, "mae": 1.0}, {}, {"rmse": 0.5, "mae": 0.5}, None),  # better than offline: no drop
+    ],
+)
+def test_a_regressors_ceilings_floors_and_drops_are_judged_in_each_metrics_direction(live, floors, max_drop, reason):
+    decision = decide(500, 100, 100, CALM, [], regression_quality(**live), regression_spec(floors, max_drop))
+    if reason:
+        assert decision.status == RETRAIN and any(r.startswith(reason) for r in decision.reasons), decision.reasons
+    else:
+        assert decision.status == HEALTHY and decision.reasons == (), decision.reasons
+
+
+def test_a_regressors_unjudgeable_metrics_are_notes():
+    constant_truth = regression_quality(r2=float("nan"))
+    reasons, notes = quality_reasons(constant_truth, regression_spec({"r2": 0.5, "roc_auc": 0.7}))
+    assert reasons == []
+    assert notes == [
+        "live r2 is undefined on the window's labelled rows (all true values equal): its floor is not judged",
+        "live roc_auc is not a metric of a regression model: its floor is not judged",
+    ]
+    unscorable = decide(500, 100, 100, CALM, [], None, regression_spec(), task="regression")
+    assert any("none scorable (truth not a number, or no predicted number)" in n for n in unscorable.notes)

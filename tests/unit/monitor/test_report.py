@@ -132,3 +132,30 @@ def test_a_feature_not_logged_is_reported_as_unmeasured_without_a_distance():
     assert result.to_json()["unlogged"] == {"channel": "not logged (serving.log_exclude)"}
     assert not any(name.startswith("drift_channel") for name in result.metrics())
     assert result.metrics()["unlogged_features"] == 1.0
+
+
+def test_a_regressors_report_shows_its_errors_by_slice_and_no_confusion_matrix():
+    quality = LiveQuality(
+        80,
+        {"rmse": 7.5, "mae": 5.25, "r2": 0.61},
+        {"rmse": 6.0, "mae": 4.5, "r2": 0.7},
+        [],
+        [],
+        [],
+        {"channel": [{"value": "web", "rows": 60, "metrics": {"rmse": 7.0, "mae": 5.0, "r2": 0.64}}]},
+        {},
+        {"truth_not_a_number": 2},
+        task="regression",
+    )
+    decision = Decision(True, "retrain", ("live rmse 7.5000 is above the ceiling 7",), ())
+    result = result_with(decision, quality)
+    page = render_report(result, CONFIG.monitoring)
+    table = page[page.index('<table id="quality">') : page.index("</table>", page.index('<table id="quality">'))]
+    assert [row.split("</td>")[0] for row in table.split("<tr><td>")[1:]] == ["rmse", "mae", "r2"]
+    assert '<td class="num">+1.5000</td>' in table  # rmse grew: worse
+    assert '<table id="confusion">' not in page and "2 truth not a number" in page
+    assert "<th>channel</th><th>rows</th><th>rmse</th><th>mae</th><th>r2</th>" in page
+    assert "live:   rmse 7.5000 (offline 6.0000), mae 5.2500 (offline 4.5000), r2 0.6100 (offline 0.7000)" in (
+        result.summary()
+    )
+    assert result.metrics()["live_rmse"] == 7.5 and result.to_json()["quality"]["task"] == "regression"

@@ -1,5 +1,6 @@
 """Fixtures of the serving unit tests: a small fitted shop model, saved as registration receives it, and
-the synthetic use case fitted with every model family and encoding the fast path supports.
+the synthetic use case fitted with every model family and encoding the fast path supports, as classifiers
+and as regressors.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import joblib
 import pandas as pd
 import pytest
 from sklearn.exceptions import ConvergenceWarning
-from unit.serve.synthetic import ENCODINGS, FAMILIES, config_for, hard_rows, synthetic_rows
+from unit.serve.synthetic import ENCODINGS, FAMILIES, REGRESSORS, config_for, fit_regressor, hard_rows, synthetic_rows
 
 from components.serve.fastpath import compile_model
 from components.serve.schema import build_serving_schema
@@ -43,6 +44,21 @@ def fitted(request):
         warnings.simplefilter("ignore", ConvergenceWarning)  # the fast path must equal whatever was learned
         pipeline, _ = fit(synthetic_rows(1200, seed=1, classes=classes), config, Trial(family, FAMILIES[family]))
     test = pd.concat([synthetic_rows(300, seed=2, classes=classes), hard_rows()], ignore_index=True)
+    return pipeline, compile_model(pipeline), config, test
+
+
+@pytest.fixture(
+    scope="session", params=[(f, e) for f in REGRESSORS for e in ENCODINGS], ids=lambda p: f"{p[0]}-{p[1]}-regressor"
+)
+def fitted_regressor(request):
+    """(pipeline, fast model, config, test rows) of a regressor for one family and encoding.
+
+    Session-wide: the fast path's tests and the model class's tests share the fits.
+    """
+    family, encoding = request.param
+    config = config_for(encoding)
+    pipeline = fit_regressor(family, config, synthetic_rows(1200, seed=1, regression=True))
+    test = pd.concat([synthetic_rows(300, seed=2, regression=True), hard_rows()], ignore_index=True)
     return pipeline, compile_model(pipeline), config, test
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
 from components.common.config import parse_use_case
+from components.preprocess.logic import model_pipeline
 from components.serve.fastpath import FastModel
 
 TOLERANCE = 1e-9
@@ -39,10 +42,21 @@ FAMILIES = {
     "random_forest": {"n_estimators": 12},  # no depth limit: deep, uneven trees
 }
 ENCODINGS = {"onehot": True, "ordinal": False}  # encoding -> scale_numeric
+# The regressors of each family (built here until training has regression families): deep enough trees
+# that leaves hold many distinct values, a random forest without depth limit.
+REGRESSORS = {
+    "hist_gradient_boosting": lambda: HistGradientBoostingRegressor(max_iter=25, max_leaf_nodes=7, random_state=0),
+    "random_forest": lambda: RandomForestRegressor(n_estimators=12, random_state=0),
+    "linear": lambda: Ridge(alpha=1.0),
+}
 
 
-def synthetic_rows(rows: int, seed: int, classes: int = 2) -> pd.DataFrame:
-    """Rows with every kind of feature, gaps in each, a skewed category and a learnable label."""
+def synthetic_rows(rows: int, seed: int, classes: int = 2, regression: bool = False) -> pd.DataFrame:
+    """Rows with every kind of feature, gaps in each, a skewed category and a learnable label.
+
+    ``regression``: the label is a quantity (minutes of delay, say: the score scaled, with a fraction) instead
+    of one of ``classes`` classes.
+    """
     rng = np.random.default_rng(seed)
     color = rng.choice(COLORS, size=rows, p=COLOR_SHARES).astype(object)
     color[rng.random(rows) < 0.05] = None
@@ -62,7 +76,10 @@ def synthetic_rows(rows: int, seed: int, classes: int = 2) -> pd.DataFrame:
         + (seen_at.dt.hour.fillna(0).to_numpy() >= 12) * 0.7
         + rng.normal(0, 0.7, size=rows)
     )
-    label = np.digitize(score, np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1]))
+    if regression:
+        label = np.round(40.0 + 15.0 * score, 2)
+    else:
+        label = np.digitize(score, np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1]))
     return pd.DataFrame(
         {
             "row_id": np.arange(rows),
@@ -100,11 +117,17 @@ def features(frame: pd.DataFrame, config) -> pd.DataFrame:
     return frame[list(config.features.all())]
 
 
+def fit_regressor(family: str, config, rows: pd.DataFrame) -> Pipeline:
+    """The project's model pipeline (preprocessing and a regressor of ``family``) fitted on ``rows``."""
+    return model_pipeline(config, REGRESSORS[family]()).fit(features(rows, config), rows[config.target.name])
+
+
 def assert_same(fast: FastModel, pipeline: Pipeline, columns) -> None:
-    """The fast path's probabilities equal scikit-learn's on the same rows, to 1e-9."""
+    """The fast path's answers (probabilities, a regressor's values) equal scikit-learn's on the same rows, to 1e-9."""
     frame = columns if isinstance(columns, pd.DataFrame) else pd.DataFrame(columns)
-    expected = pipeline.predict_proba(frame)
-    actual = fast.predict_proba(columns)
+    regressor = fast.task == "regression"
+    expected = pipeline.predict(frame) if regressor else pipeline.predict_proba(frame)
+    actual = fast.predict(columns) if regressor else fast.predict_proba(columns)
     assert actual.shape == expected.shape
     np.testing.assert_allclose(actual, expected, rtol=0, atol=TOLERANCE)
 

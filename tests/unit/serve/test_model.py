@@ -1,4 +1,5 @@
-"""The Seldon model class in process (no seldon_core here): folder loading, digests, answers, feedback parsing."""
+"""The Seldon model class in process (no seldon_core here): folder loading, digests, answers, feedback parsing,
+for classifiers and regressors."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 import gzip
 import json
 import logging
+import shutil
 
 import joblib
 import numpy as np
@@ -17,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder
 from threadpoolctl import threadpool_limits
-from unit.serve.synthetic import config_for, demo_like_rows, features, synthetic_rows
+from unit.serve.synthetic import config_for, demo_like_rows, features, fit_regressor, synthetic_rows
 
 from components.common.config import load_use_case
 from components.common.errors import ConfigError, IntegrityError, NotFoundError
@@ -26,14 +28,16 @@ from components.preprocess.logic import as_numbers, as_text, model_pipeline
 from components.serve import fastpath
 from components.serve import model as model_module
 from components.serve.check import assemble_candidate, check_serving
-from components.serve.client import payload, probabilities
+from components.serve.client import payload, predictions, probabilities
 from components.serve.model import (
     PREDICTION_PATH_METRIC,
     PREDICTIONS_METRIC,
     Model,
     ServingError,
+    parse_numeric_truth,
     parse_truth,
     probe_batch,
+    served_predictions,
     served_probabilities,
     serving_options,
 )
@@ -392,7 +396,7 @@ def test_a_fast_path_that_disagrees_on_the_schemas_probe_rows_is_not_used(folder
         def __init__(self, fast):
             self.fast = fast
 
-        def predict_proba(self, columns):
+        def outputs(self, columns):  # what the server calls, for classifiers and regressors alike
             return self.fast.predict_proba(columns) * (1 + 1e-6)
 
     monkeypatch.setattr(fastpath, "compile_model", lambda pipeline: Skewed(compile_model(pipeline)))
@@ -451,3 +455,185 @@ def test_a_value_the_scaler_lifts_beyond_the_random_forests_float32_is_a_bad_req
     with pytest.raises(RequestError, match="row 1: .*too large for the model") as caught:
         model.predict_raw(request)
     assert caught.value.status_code == 400 and model.health_status()["bad_requests"] == 1
+
+
+# --- regressors: one number per row, named after the target; numeric truth in feedback -------------
+
+
+def regression_payload_rows(test, config, rows=12):
+    return features(test, config).tail(rows)  # the hard rows: unseen, infrequent and missing values
+
+
+def assert_regressor_answers(model, pipeline, rows, target="label") -> None:
+    """Both answer shapes carry the pipeline's predict to 1e-9, named after the target."""
+    expected = pipeline.predict(rows)
+    for shape in ("ndarray", "jsonData"):
+        answer = model.predict_raw(json.loads(json.dumps(payload(rows, list(rows.columns), shape))))
+        names, served = predictions(answer)
+        np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
+        if shape == "ndarray":
+            assert names == [target] and all(len(row) == 1 for row in answer["data"]["ndarray"])
+        else:
+            assert all(set(p) == {"prediction"} for p in answer["jsonData"]["predictions"])
+
+
+@pytest.mark.parametrize("path", ["fast", "scikit-learn"])
+def test_every_regressor_family_is_served_as_the_pipeline_predicts(fitted_regressor, tmp_path, monkeypatch, path):
+    pipeline, _, config, test = fitted_regressor
+    model = serve(pipeline, config, tmp_path, fast_path=path == "fast")
+    status = model.health_status()
+    assert status["prediction_path"] == path, status["prediction_path_reason"]
+    assert status["task"] == "regression" and model.class_names() == ["label"] and model.loaded.classes == ()
+    if path == "fast":
+        monkeypatch.setattr(model.loaded.pipeline, "predict", refuse_scikit_learn)
+    assert_regressor_answers(model, pipeline, regression_payload_rows(test, config))
+
+
+def test_a_regressors_answer_counts_its_rows_by_path(fitted_regressor, tmp_path):
+    pipeline, _, config, test = fitted_regressor
+    model = serve(pipeline, config, tmp_path)
+    metrics = model.predict_raw(payload(regression_payload_rows(test, config, 7), list(config.features.all())))
+    counters = [m for m in metrics["meta"]["metrics"] if m["key"] == PREDICTIONS_METRIC]
+    assert counters == [{"type": "COUNTER", "key": PREDICTIONS_METRIC, "value": 7, "tags": {"path": "fast"}}]
+
+
+@pytest.fixture(scope="module")
+def regressor(tmp_path_factory):
+    """(version folder, pipeline, config, test rows) of a boosted regressor of the synthetic use case."""
+    config = config_for("onehot")
+    pipeline = fit_regressor("hist_gradient_boosting", config, synthetic_rows(600, seed=1, regression=True))
+    folder = tmp_path_factory.mktemp("regressor")
+    joblib.dump(pipeline, folder / "model.joblib")
+    version = assemble_candidate(folder / "model.joblib", build_serving_schema(config), folder / "version")
+    return version, pipeline, config, synthetic_rows(20, seed=2, regression=True)
+
+
+def test_a_regressors_logs_hold_its_number_and_the_numeric_truth(regressor, monkeypatch):
+    folder, pipeline, config, test = regressor
+    store = RecordingStore()
+    monkeypatch.setattr(model_module, "_store", lambda: store)
+    model = Model(model_uri=str(folder), request_log_rate=1.0, feedback=True, log_batch_rows=1)
+    model.load()
+    names = list(config.features.all())
+    request = json.loads(json.dumps(payload(test.head(2), names, "jsonData", puid="r-7")))
+    answer = model.predict_raw(request)
+    truth = {"data": {"ndarray": [[41.5], 12]}}
+    assert model.store_feedback({"request": request, "response": answer, "truth": truth}) == 2
+    alone = payload(test.head(1), names)  # no response: the server predicts again
+    assert model.store_feedback({"request": alone, "truth": {"jsonData": {"truth": [7.25]}}}) == 1
+    model.close()
+    lines: dict[str, list[dict]] = {"requests": [], "feedback": []}
+    for key, data in store.objects.items():
+        lines[key.split("/")[2]] += decode_lines(data)
+    expected = pipeline.predict(features(test.head(2), config))
+    requests = lines["requests"]
+    assert [line["prediction"] for line in requests] == pytest.approx(list(expected), abs=1e-9)
+    assert all("probabilities" not in line and line["request_id"] == "r-7" for line in requests)
+    feedback = sorted(lines["feedback"], key=lambda line: (line["request_id"] is None, line["row"]))
+    assert [line["truth"] for line in feedback] == [41.5, 12.0, 7.25]
+    assert [line["prediction"] for line in feedback] == pytest.approx([*expected, expected[0]], abs=1e-9)
+    assert all(isinstance(line["truth"], float) and "probabilities" not in line for line in feedback)
+
+
+@pytest.mark.parametrize(
+    ("truth", "problem"),
+    [
+        ({"data": {"ndarray": ["late"]}}, "truth row 0: 'late' is not a finite number"),
+        ({"data": {"ndarray": [True]}}, "truth row 0: True is not a finite number"),
+        ({"data": {"ndarray": [None]}}, "truth row 0: None is not a finite number"),
+        ({"data": {"ndarray": [1.5, 2.5]}}, "truth has 2 rows but its request has 1"),
+        ({"strData": "3"}, "feedback has no truth"),
+    ],
+)
+def test_a_regressors_feedback_needs_one_finite_number_per_row(regressor, monkeypatch, truth, problem):
+    folder, _, config, test = regressor
+    monkeypatch.setattr(model_module, "_store", RecordingStore)
+    model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=True)
+    model.load()
+    with pytest.raises(RequestError, match=problem):
+        model.store_feedback({"request": payload(test.head(1), list(config.features.all())), "truth": truth})
+    model.close()
+
+
+def test_numeric_truth_accepts_numbers_in_either_message_shape():
+    assert parse_numeric_truth({"data": {"ndarray": [1, [2.5], -3.0]}}, 3) == [1.0, 2.5, -3.0]
+    assert parse_numeric_truth({"jsonData": [0.5]}, 1) == [0.5]
+    with pytest.raises(RequestError, match="not a finite number"):
+        parse_numeric_truth({"data": {"ndarray": [float("inf")]}}, 1)
+
+
+def test_served_predictions_are_read_from_either_answer_shape():
+    ndarray = {"data": {"names": ["delay"], "ndarray": [[12.5], [-3.0]]}}
+    records = {"jsonData": {"predictions": [{"prediction": 12.5}, {"prediction": -3}]}}
+    for answer in (ndarray, records):
+        np.testing.assert_array_equal(served_predictions(answer, 2, "delay"), [12.5, -3.0])
+    assert served_predictions(ndarray, 3, "delay") is None  # another number of rows
+    assert served_predictions(ndarray, 2, "price") is None  # another target: not this model's answer
+    assert served_predictions({"jsonData": {"predictions": [{"prediction": True}]}}, 1, "delay") is None
+    assert served_predictions({"data": {"names": ["delay"], "ndarray": [[1.0, 2.0]]}}, 1, "delay") is None
+
+
+def test_a_regressor_without_a_target_in_its_schema_answers_prediction(regressor, tmp_path):
+    folder, pipeline, config, test = regressor
+    schema = dataclasses.replace(build_serving_schema(config), target="")
+    version = assemble_candidate(folder / "model.joblib", schema, tmp_path / "version")
+    model = Model(model_uri=str(version), request_log_rate=0.0, feedback=False)
+    model.load()
+    assert_regressor_answers(model, pipeline, features(test, config).head(3), target="prediction")
+
+
+def test_a_regressors_metadata_names_its_output_after_the_target(regressor, tmp_path):
+    folder, _, config, _ = regressor
+    manifest = json.loads((folder / "manifest.json").read_text())
+    recorded = tmp_path / "recorded"
+    shutil.copytree(folder, recorded)
+    manifest["lineage"] = {"training": {"task": "regression", "task_reason": "set in the config"}}
+    (recorded / "manifest.json").write_text(json.dumps(manifest))
+    unloaded = Model(model_uri=str(recorded), request_log_rate=0.0, feedback=False).init_metadata()
+    assert unloaded["outputs"] == [{"name": "label", "datatype": "FP64", "shape": [-1, 1]}]
+    model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=False)
+    model.load()  # a record without a task: the loaded model decides
+    assert model.init_metadata()["outputs"] == unloaded["outputs"]
+
+
+def test_a_model_whose_record_names_another_task_is_refused(regressor, folder, tmp_path):
+    for source, recorded in ((regressor[0], "classification"), (folder, "regression")):
+        copy = tmp_path / f"{recorded}-record"
+        shutil.copytree(source, copy)
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["lineage"] = {"training": {"task": recorded}}
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(IntegrityError, match=f"records task '{recorded}' but its model is a"):
+            Model(model_uri=str(copy), request_log_rate=0.0, feedback=False).load()
+
+
+def test_a_classifier_whose_record_names_its_task_loads(folder, tmp_path):
+    copy = tmp_path / "recorded"
+    shutil.copytree(folder, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["lineage"] = {"training": {"task": "classification"}}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    model = Model(model_uri=str(copy), request_log_rate=0.0, feedback=False)
+    model.load()
+    assert model.health_status()["task"] == "classification" and model.class_names() == ["0", "1"]
+
+
+def test_check_serving_passes_a_good_regressor_and_compares_with_predict(regressor, tmp_path):
+    folder, _, config, test = regressor
+    result = check_serving(folder / "model.joblib", build_serving_schema(config), test, [0.5, 99.0], tmp_path)
+    assert result.passed, result.checks
+    assert "PASS a regressor's answers name its target 'label'" in result.checks
+    assert any(line.startswith("PASS jsonData request of 20 rows equals predict ") for line in result.checks)
+
+
+def test_check_serving_fails_a_regressor_whose_answers_differ(regressor, tmp_path, monkeypatch):
+    folder, _, config, test = regressor
+    original = model_module.Model._regression_answer
+
+    def shifted(self, batch, values, request_id, metrics):
+        return original(self, batch, values + 1e-6, request_id, metrics)
+
+    monkeypatch.setattr(model_module.Model, "_regression_answer", shifted)
+    result = check_serving(folder / "model.joblib", build_serving_schema(config), test, None, tmp_path)
+    assert not result.passed
+    assert sum(line.startswith("FAIL") and "equals predict" in line for line in result.checks) == 2

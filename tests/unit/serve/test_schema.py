@@ -57,6 +57,7 @@ def test_round_trip_through_json(flights):
         (lambda d: d["features"][0].update(value_type="complex"), "unknown kind"),
         (lambda d: d["features"].append(dict(d["features"][0])), "a feature twice"),
         (lambda d: d.update(max_batch=0), "batch limit"),
+        (lambda d: d.update(target=["delay"]), "target is"),
     ],
 )
 def test_a_broken_document_is_refused(config, change, message):
@@ -103,3 +104,18 @@ def test_a_broken_log_exclude_is_refused(config, change, message):
     change(document)
     with pytest.raises(IntegrityError, match=message):
         ServingSchema.from_dict(document)
+
+
+def test_the_target_is_named_and_round_trips(config):
+    schema = build_serving_schema(config)
+    assert schema.target == config.target.name
+    document = json.loads(json.dumps(schema.to_dict()))
+    assert document["target"] == config.target.name and document["format_version"] == 1
+    assert ServingSchema.from_dict(document) == schema
+
+
+def test_a_schema_written_before_the_target_loads_without_one(config):
+    document = build_serving_schema(config).to_dict()
+    del document["target"]
+    assert ServingSchema.from_dict(document).target == ""
+    assert "target" not in dataclasses.replace(build_serving_schema(config), target="").to_dict()

@@ -178,3 +178,14 @@ def test_the_largest_float32_number_is_still_taken():
 def test_a_huge_whole_number_is_a_category_like_any_other_for_a_categorical_feature():
     batch = parse_request(ndarray([2, 9.5, "web", 10**400, None]), SCHEMA)
     assert model_columns(batch, SCHEMA)["engines"][0] == 10**400
+
+
+def test_a_request_carrying_the_target_is_told_to_leave_it_out():
+    schema = dataclasses.replace(SCHEMA, target="basket_value")
+    record = {**dict(zip(NAMES, ROW, strict=True)), "basket_value": 41.5}
+    with pytest.raises(RequestError, match="unknown feature 'basket_value' in jsonData record 0") as caught:
+        parse_request({"jsonData": [record]}, schema)
+    assert caught.value.hint.startswith("'basket_value' is what the model predicts: leave it out of requests; ")
+    with pytest.raises(RequestError) as other:  # another unknown name keeps the plain hint
+        parse_request(ndarray(ROW + [1], names=NAMES + ["colour"]), schema)
+    assert other.value.hint.startswith("the model takes: ")

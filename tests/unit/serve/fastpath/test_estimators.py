@@ -5,14 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Lasso, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
-from unit.serve.synthetic import FAMILIES, TOLERANCE, assert_same, config_for, features, synthetic_rows
+from unit.serve.synthetic import (
+    FAMILIES,
+    TOLERANCE,
+    assert_same,
+    config_for,
+    features,
+    fit_regressor,
+    synthetic_rows,
+)
 
-from components.common.errors import UserError
+from components.common.errors import DataError, UserError
 from components.preprocess.logic import as_numbers, as_text, model_pipeline
 from components.serve.fastpath import UnsupportedModel, compile_model, estimators
 from components.train.logic import Trial, fit, split_xy
@@ -32,6 +46,58 @@ def test_large_batches_in_small_chunks_and_both_boosting_paths_agree(family, mon
     for numpy_rows in (0, 10**9):  # boosting: compiled predictors for all rows, then the numpy walk for all
         monkeypatch.setattr(estimators, "HGB_NUMPY_ROWS", numpy_rows)
         np.testing.assert_allclose(fast.predict_proba(rows), expected, rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "random_forest"])
+def test_regressor_batches_in_small_chunks_and_both_boosting_paths_agree(family, monkeypatch):
+    config = config_for("ordinal")
+    pipeline = fit_regressor(family, config, synthetic_rows(1200, seed=1, regression=True))
+    fast = compile_model(pipeline)
+    rows = features(synthetic_rows(700, seed=6), config)
+    expected = pipeline.predict(rows)
+    monkeypatch.setattr(estimators, "TREE_CELLS", 50)
+    for numpy_rows in (0, 10**9):
+        monkeypatch.setattr(estimators, "HGB_NUMPY_ROWS", numpy_rows)
+        np.testing.assert_allclose(fast.predict(rows), expected, rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma", "absolute_error"])
+def test_boosted_regressors_with_a_log_link_or_another_loss_equal_scikit_learn(loss):
+    config = config_for("onehot")
+    rows = synthetic_rows(800, seed=1, regression=True)
+    rows["label"] = rows["label"].clip(lower=0.5)  # poisson and gamma need positive targets
+    model = HistGradientBoostingRegressor(max_iter=15, loss=loss, random_state=0)
+    pipeline = model_pipeline(config, model).fit(features(rows, config), rows["label"])
+    test = features(synthetic_rows(200, seed=3), config)
+    assert_same(compile_model(pipeline), pipeline, test)
+    assert_same(compile_model(pipeline), pipeline, test.iloc[[7]])
+
+
+@pytest.mark.parametrize("strategy", ["mean", "median"])
+def test_mean_baselines_alone_and_after_preprocessing(strategy):
+    config = config_for("onehot")
+    x, y = split_xy(synthetic_rows(500, seed=1, regression=True), config)
+    test = features(synthetic_rows(50, seed=2), config)
+    alone = Pipeline([("model", DummyRegressor(strategy=strategy))]).fit(x, y)
+    preprocessed = model_pipeline(config, DummyRegressor(strategy=strategy)).fit(x, y)
+    for pipeline in (alone, preprocessed):
+        assert_same(compile_model(pipeline), pipeline, test)
+    np.testing.assert_array_equal(
+        compile_model(alone).predict({"anything": [1, 2]}), np.full(2, y.mean() if strategy == "mean" else y.median())
+    )
+
+
+def test_ridge_refuses_a_missing_model_input_as_scikit_learn_does():
+    config = config_for("onehot")
+    x, y = split_xy(synthetic_rows(300, seed=1, regression=True), config)
+    numeric = make_pipeline(FunctionTransformer(as_numbers))  # no imputer: a gap reaches the estimator
+    pipeline = Pipeline([("preprocess", ColumnTransformer([("numeric", numeric, ["ratio"])])), ("model", Ridge())])
+    pipeline.fit(x.assign(ratio=x["ratio"].fillna(0.5)), y)
+    fast = compile_model(pipeline)
+    with pytest.raises(ValueError):
+        pipeline.predict(x.head(2).assign(ratio=[np.nan, 0.2]))
+    with pytest.raises(DataError, match="row 0: a missing value, which the linear model refuses"):
+        fast.predict(x.head(2).assign(ratio=[np.nan, 0.2]))
 
 
 @pytest.mark.parametrize("strategy", ["prior", "most_frequent", "uniform"])
@@ -66,6 +132,11 @@ def refused_estimators():
     return {
         "unknown estimator": lambda: pipeline(GradientBoostingClassifier(n_estimators=5)),
         "native categories": lambda: pipeline(HistGradientBoostingClassifier(max_iter=5, categorical_features=[1])),
+        "unknown regressor": lambda: pipeline(GradientBoostingRegressor(n_estimators=5)),
+        "another linear regressor": lambda: pipeline(Lasso()),
+        "regressor with native categories": lambda: pipeline(
+            HistGradientBoostingRegressor(max_iter=5, categorical_features=[1])
+        ),
     }
 
 
