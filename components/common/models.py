@@ -358,14 +358,6 @@ def damaged_files(store: ObjectStore, manifest: Mapping[str, Any]) -> list[str]:
     return publication.damaged_files(store, store.bucket("models"), manifest_files(manifest))
 
 
-def model_task(manifest: Mapping[str, Any]) -> Literal["classification", "regression"]:
-    """The task a model version's training record names (``lineage.training.task``).
-
-    A record without one is a classification: models registered before regression existed.
-    """
-    return "regression" if recorded_task(manifest) == "regression" else "classification"
-
-
 def recorded_task(manifest: Mapping[str, Any]) -> Any:
     """The raw ``lineage.training.task`` of a manifest, or None where the record names none."""
     lineage = manifest.get("lineage")
