@@ -95,7 +95,7 @@ class Relation:
 
     first: str
     second: str
-    measure: str  # pearson, cramers_v, one_feature_balanced_accuracy
+    measure: str  # pearson, cramers_v, one_feature_balanced_accuracy, one_feature_r2
     value: float
     threshold: float
 
