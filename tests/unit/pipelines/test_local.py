@@ -98,7 +98,7 @@ def test_the_gate_that_stopped_a_run_is_named(changes, gate) -> None:
     assert stopped is None if gate is None else stopped.startswith(gate)
 
 
-def _summary(blessed: bool) -> RunSummary:
+def _finished_run(blessed: bool) -> RunSummary:
     dataset = {
         "version": "ds-1",
         "rows": 1000,
@@ -135,5 +135,5 @@ def test_the_run_summary_shows_the_metrics_of_the_task(metrics, baseline, expect
         "champion": None,
         "baselines": {"majority_class": baseline},
     }
-    lines = describe(_summary(True), parse_use_case(ORDERS_CONFIG), card)
+    lines = describe(_finished_run(True), parse_use_case(ORDERS_CONFIG), card)
     assert expected in lines and expected_baseline in lines
