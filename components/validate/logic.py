@@ -464,7 +464,7 @@ def validate_statistics(
         anomalies["drift"] = drift
         findings.extend(found)
         distances.extend(measured)
-    label_shares, relations = [], []
+    label_shares, relations, task = [], [], ""
     if samples and "train" in samples:
         label = config.target.name
         labels = {split: frame[label] for split, frame in samples.items() if label in frame and len(frame)}
@@ -494,7 +494,7 @@ def validate_statistics(
             relations.extend(leaks)
     findings.sort(key=lambda f: (f.severity != "error", f.check, f.split, f.feature))
     return ValidationResult(
-        version, findings, distances, statistics, anomalies, previous_version, label_shares, relations
+        version, findings, distances, statistics, anomalies, previous_version, label_shares, relations, task=task
     )
 
 

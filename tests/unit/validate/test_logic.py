@@ -301,6 +301,7 @@ def test_a_regression_label_gets_a_widened_finite_domain_and_is_compared_like_a_
         result = validate_rows(random_split(frame, seed), schema, config)
         assert result.is_valid, result.summary()
         assert result.label_shares == [] and "progression" in {d.feature for d in result.distances}
+        assert result.task == "regression"
     # the classification schema of the same data pins integer classes instead: kept for classifiers
     pinned = next(
         f for f in infer_schema(statistics_in_process({"all": frame}), config).feature if f.name == "progression"
