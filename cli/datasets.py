@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import click
 from tqdm import tqdm
 
 from cli.common import config_option, parse_sources, print_dataset, store, to_stderr
-from components.common.config import load_use_case
+from components.common.config import UseCaseConfig, load_use_case
+from components.common.config.data import declared_task
+from components.common.config.training import selection_metric
 from components.common.timezones import DEFAULT_TIMEZONE
 
 
@@ -111,8 +114,14 @@ def datasets_show(config_path: Path, version: str, as_json: bool) -> None:
 
 @click.command("check-config")
 @click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
-def check_config(config_path: Path) -> None:
-    """Check a use-case YAML file without touching any data."""
+@click.option(
+    "--version",
+    default=None,
+    metavar="VERSION",
+    help="Also read this dataset version's train labels (e.g. latest) to say which task they make and why.",
+)
+def check_config(config_path: Path, version: str | None) -> None:
+    """Check a use-case YAML file; without --version, without touching any data."""
     config = load_use_case(config_path)
     features = config.features
     click.echo(
@@ -122,9 +131,40 @@ def check_config(config_path: Path) -> None:
         f"{len(features.datetime)} datetime), "
         f"{config.split.method} split"
     )
+    click.echo(_task_line(config, version))
     zone = config.timezone
     default = " (the default; name another with `timezone:`)" if zone == DEFAULT_TIMEZONE else ""
     click.echo(f"time zone of calendar features and time-split bounds: {zone}{default}")
+
+
+def _task_line(config: UseCaseConfig, version: str | None) -> str:
+    """Which task the use case is and why: from the config alone, or from a dataset version's train labels."""
+    from components.common.targets import MAX_INFERRED_CLASSES, resolve_task  # deferred: pandas
+
+    if version is not None:
+        from components.common import datasets as refs  # deferred: pandas and minio
+
+        object_store = store()
+        ref = refs.resolve(object_store, config.name, version)
+        with tempfile.TemporaryDirectory(prefix="mlcycle-check-") as folder:
+            train = refs.load_splits(object_store, config.name, ref.version, ("train",), Path(folder))["train"]
+        choice = resolve_task(config.target, train[config.target.name])
+        where = f"train labels of dataset {ref.version}"
+        return f"task: {choice.task} ({choice.reason}; {where}){_metric(config, choice.task)}"
+    task = declared_task(config.target)
+    if task is not None:
+        why = "set in the config (target.task)" if config.target.task else "a true/false label from target.derive"
+        return f"task: {task} ({why}){_metric(config, task)}"
+    return (
+        "task: inferred from the train labels when a run reads them (numbers with fractions or more than "
+        f"{MAX_INFERRED_CLASSES} distinct values: regression; text, true/false or fewer whole numbers: "
+        "classification); pass --version latest to see it now, or set target.task"
+    )
+
+
+def _metric(config: UseCaseConfig, task: str) -> str:
+    metric = selection_metric(config.training, task)
+    return f"; trials are selected on {metric}" + ("" if config.training.metric else " (the task's default)")
 
 
 COMMANDS = (ingest, datasets, check_config)

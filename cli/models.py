@@ -28,12 +28,15 @@ def models_list(config_path: Path) -> None:
     if not versions:
         click.echo(f"no model versions of {config.name!r} yet (create one with `mlcycle train`)")
         return
-    click.echo(f"{'version':<20} {'created (UTC)':<34} {'blessed':<8} {'roc_auc':>8} {'dataset':<20} stages")
+    # a regression's versions show their test RMSE where a classification's show ROC-AUC
+    regression = any("rmse" in entry.manifest["lineage"].get("metrics", {}) for entry in versions)
+    headline = "rmse" if regression else "roc_auc"
+    click.echo(f"{'version':<20} {'created (UTC)':<34} {'blessed':<8} {headline:>8} {'dataset':<20} stages")
     for entry in versions:
         lineage = entry.manifest["lineage"]
-        roc = lineage.get("metrics", {}).get("roc_auc", float("nan"))
+        value = lineage.get("metrics", {}).get(headline, float("nan"))
         click.echo(
-            f"{entry.version:<20} {entry.created_at:<34} {'yes' if entry.blessed else 'no':<8} {roc:>8.4f} "
+            f"{entry.version:<20} {entry.created_at:<34} {'yes' if entry.blessed else 'no':<8} {value:>8.4f} "
             f"{lineage.get('dataset_version', ''):<20} {','.join(entry.stages)}" + _damage(object_store, entry.manifest)
         )
 

@@ -47,6 +47,7 @@ def train(config_path: Path, version: str) -> None:
 
     The training pipeline's own tasks, run in this process in the pipeline's order (pipelines/inprocess.py).
     """
+    from components.common.metrics import metrics_line  # deferred: scikit-learn
     from pipelines import inprocess  # deferred: scikit-learn, pandas and minio
 
     config = load_use_case(config_path)
@@ -67,20 +68,12 @@ def train(config_path: Path, version: str) -> None:
     click.echo(
         f"  trained on: dataset {run.dataset_version}; {candidate.best.trial.family} {candidate.best.trial.params}"
     )
-    click.echo(
-        f"  test:       roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, "
-        f"accuracy {metrics['accuracy']:.4f}, log_loss {metrics['log_loss']:.4f}"
-    )
+    click.echo(f"  test:       {metrics_line(metrics, ('roc_auc', 'pr_auc', 'accuracy', 'log_loss'))}")
     for name, values in analysis.baselines.items():
-        click.echo(
-            f"  baseline:   {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, pr_auc {values['pr_auc']:.4f}"
-        )
+        click.echo(f"  baseline:   {name.replace('_', ' ')}: {metrics_line(values, ('roc_auc', 'pr_auc'))}")
     if analysis.champion and analysis.champion.get("metrics"):
         champion = analysis.champion["metrics"]
-        click.echo(
-            f"  champion:   {analysis.champion['version']}: "
-            f"roc_auc {champion['roc_auc']:.4f}, pr_auc {champion['pr_auc']:.4f}"
-        )
+        click.echo(f"  champion:   {analysis.champion['version']}: {metrics_line(champion, ('roc_auc', 'pr_auc'))}")
     elif analysis.champion:
         click.echo(f"  champion:   {analysis.champion['not_compared']}")
     click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))

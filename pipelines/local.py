@@ -191,25 +191,20 @@ def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | 
         lines.append("train     skipped: the data is invalid, so nothing was trained or registered")
         return lines
     if card:
+        from components.common.metrics import metrics_line  # deferred: scikit-learn, which this process needs not
+
         metrics = card["metrics"]
         lines.append(f"model     {card['lineage']['training']['family']} {card['lineage']['training']['params']}")
-        lines.append(
-            f"          test roc_auc {metrics['roc_auc']:.4f}, pr_auc {metrics['pr_auc']:.4f}, "
-            f"accuracy {metrics['accuracy']:.4f}"
-        )
+        lines.append(f"          test {metrics_line(metrics, ('roc_auc', 'pr_auc', 'accuracy'))}")
         champion = card.get("champion")
         if champion and champion.get("metrics"):
             lines.append(
-                f"          champion {champion['version']}: roc_auc {champion['metrics']['roc_auc']:.4f}, "
-                f"pr_auc {champion['metrics']['pr_auc']:.4f}"
+                f"          champion {champion['version']}: {metrics_line(champion['metrics'], ('roc_auc', 'pr_auc'))}"
             )
         elif champion:
             lines.append(f"          champion {champion['version']}: {champion['not_compared']}")
         for name, values in card["baselines"].items():
-            lines.append(
-                f"          baseline {name.replace('_', ' ')}: roc_auc {values['roc_auc']:.4f}, "
-                f"pr_auc {values['pr_auc']:.4f}"
-            )
+            lines.append(f"          baseline {name.replace('_', ' ')}: {metrics_line(values, ('roc_auc', 'pr_auc'))}")
     lines.append(f"blessed   {'yes' if summary.blessed else 'NO'}: {summary.blessing}")
     lines.append(f"          model card: {summary.model_card}")
     if summary.servable is not None:

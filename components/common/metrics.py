@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,17 @@ def lower_is_better(metric: str) -> bool:
 def shortfall(metric: str, value: float, reference: float) -> float:
     """How much worse ``value`` is than ``reference`` on ``metric`` (negative when it is better)."""
     return value - reference if lower_is_better(metric) else reference - value
+
+
+def metrics_line(metrics: Mapping[str, Any], classification: Sequence[str]) -> str:
+    """Metrics for a summary line: ``classification``'s names, or RMSE, MAE and R² for a regression's metrics.
+
+    Args:
+        metrics: Metric values by name (a regression's hold ``rmse``).
+        classification: The names to show of a classification's metrics, in order.
+    """
+    names = REGRESSION_METRICS if "rmse" in metrics else classification
+    return ", ".join(f"{name} {metrics[name]:.4f}" for name in names if name in metrics)
 
 
 def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:

@@ -72,7 +72,11 @@ def start_part(dataset_version: str, seed: int, use_case_yaml: str, code: str, s
 
 
 def training_part(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``training`` part from a training record: every trial's parameters and eval metrics, the chosen one."""
+    """The ``training`` part from a training record: every trial's parameters and eval metrics, the chosen one.
+
+    The task and why are those of the record (a record written before regressions existed has none:
+    a classification).
+    """
     trials = [
         {
             "name": trial["trial"]["id"],
@@ -87,6 +91,8 @@ def training_part(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "trials": trials,
         "chosen": record.get("trial_id"),
+        "task": record.get("task", "classification"),
+        "task_reason": record.get("task_reason"),
         "family": record.get("family"),
         "params": record.get("params"),
         "seed": record.get("seed"),

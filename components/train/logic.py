@@ -1,4 +1,8 @@
-"""Stage 4: tune and train a classifier.
+"""Stage 4: tune and train a classifier or a regressor.
+
+The task (classification or regression) is :func:`components.common.targets.resolve_task` of the train
+split's labels, as in every stage that reads the train split; a model family names the classifier or
+the regressor of the task (``hist_gradient_boosting``, ``random_forest``, ``linear``).
 
 Tuning expands the config's search space into trials (each a model family and its parameters), fits
 each on the train split and scores it on the eval split; on a cluster each trial is its own pod
@@ -20,20 +24,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
-from components.common.config import UseCaseConfig
+from components.common.config import SearchSpace, TrainingSpec, UseCaseConfig
+from components.common.config.data import declared_task
+from components.common.config.training import check_families, selection_metric
 from components.common.errors import ConfigError, DataError
-from components.common.metrics import LOWER_IS_BETTER, classification_metrics
+from components.common.metrics import classification_metrics, lower_is_better, regression_metrics
+from components.common.targets import TaskChoice, resolve_task
 from components.preprocess.logic import model_pipeline
 
+# The classifiers by family name: the estimator and the defaults a trial's parameters override.
 FAMILIES = {
     "hist_gradient_boosting": (HistGradientBoostingClassifier, {"early_stopping": False}),
+    "linear": (LogisticRegression, {"max_iter": 2000}),
     "logistic_regression": (LogisticRegression, {"max_iter": 2000}),
     "random_forest": (RandomForestClassifier, {"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 1}),
 }
+# The regressors by the same names (no logistic_regression): the same defaults where they mean the same.
+REGRESSION_FAMILIES = {
+    "hist_gradient_boosting": (HistGradientBoostingRegressor, {"early_stopping": False}),
+    "linear": (Ridge, {}),
+    "random_forest": (RandomForestRegressor, {"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 1}),
+}
+FAMILIES_BY_TASK = {"classification": FAMILIES, "regression": REGRESSION_FAMILIES}
 
 
 @dataclass(frozen=True)
@@ -62,13 +83,14 @@ class Trial:
 
 @dataclass(frozen=True)
 class TrialResult:
-    """A scored trial."""
+    """A scored trial (``task``: classification or regression, as the train labels decided)."""
 
     trial: Trial
     metric: str
     score: float
     eval_metrics: dict[str, float]
     fit_seconds: float
+    task: str = "classification"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, for artifacts and the model card."""
@@ -81,20 +103,31 @@ class TrialResult:
     def from_dict(cls, data: dict[str, Any]) -> TrialResult:
         """Reads a result from :meth:`to_dict` output (as a task passes it to the next)."""
         trial = Trial(data["trial"]["family"], data["trial"]["params"])
-        return cls(trial, data["metric"], float(data["score"]), data["eval_metrics"], float(data["fit_seconds"]))
+        return cls(
+            trial,
+            data["metric"],
+            float(data["score"]),
+            data["eval_metrics"],
+            float(data["fit_seconds"]),
+            data.get("task", "classification"),
+        )
 
 
 def expand_trials(config: UseCaseConfig) -> list[Trial]:
     """Every combination of the search space, cut to ``max_trials`` in a seeded random order.
 
+    Parameters are checked against the estimator of the config's task; when the labels decide the task
+    (not known here: planning reads no data), against the classifier or the regressor of the family,
+    and a parameter the task's estimator lacks is refused when the trial is fitted.
+
     Raises:
         ConfigError: If a family is unknown or a parameter is not one the family accepts.
     """
+    task = declared_task(config.target)
     trials = []
     for space in config.training.search:
-        estimator, _ = FAMILIES[space.family]
-        accepted = estimator().get_params()
-        unknown = sorted(set(space.params) - set(accepted))
+        accepted = set(_estimator_of(space.family, task)[0]().get_params()) if task else _either_params(space.family)
+        unknown = sorted(set(space.params) - accepted)
         if unknown:
             raise ConfigError(
                 f"{space.family} has no parameter {unknown[0]!r}",
@@ -109,13 +142,50 @@ def expand_trials(config: UseCaseConfig) -> list[Trial]:
     return trials
 
 
-def make_estimator(trial: Trial, seed: int) -> Any:
-    """The scikit-learn estimator of a trial, seeded."""
-    estimator, defaults = FAMILIES[trial.family]
+def make_estimator(trial: Trial, seed: int, task: str = "classification") -> Any:
+    """The scikit-learn estimator of a trial for a task (its classifier or its regressor), seeded.
+
+    Raises:
+        ConfigError: If the family has no estimator for the task, or lacks one of the trial's parameters.
+    """
+    estimator, defaults = _estimator_of(trial.family, task)
+    accepted = estimator().get_params()
+    unknown = sorted(set(trial.params) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"{trial.family} has no parameter {unknown[0]!r} for a {task} ({estimator.__name__})",
+            hint="see the scikit-learn documentation of the estimator",
+        )
     params = {**defaults, **trial.params}
-    if "random_state" in estimator().get_params():
+    if "random_state" in accepted:
         params["random_state"] = seed
     return estimator(**params)
+
+
+def _estimator_of(family: str, task: str) -> tuple[type, dict[str, Any]]:
+    """The estimator class and defaults of a family for a task (the config's error when it has none)."""
+    check_families(TrainingSpec(search=(SearchSpace(family),)), task)
+    return FAMILIES_BY_TASK[task][family]
+
+
+def _either_params(family: str) -> set[str]:
+    """The parameters the family's classifier or regressor accepts."""
+    accepted: set[str] = set()
+    for families in FAMILIES_BY_TASK.values():
+        if family in families:
+            accepted |= set(families[family][0]().get_params())
+    return accepted
+
+
+def task_of(frame: pd.DataFrame, config: UseCaseConfig) -> TaskChoice:
+    """The task of a run, from the config and the labels of its train split (the same in every stage).
+
+    Raises:
+        DataError: If the label is absent, or a regression is asked of labels that are not numbers.
+    """
+    if config.target.name not in frame.columns:
+        raise DataError(f"the label {config.target.name!r} is absent from the data")
+    return resolve_task(config.target, frame[config.target.name])
 
 
 def split_xy(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, pd.Series]:
@@ -135,19 +205,56 @@ def split_xy(frame: pd.DataFrame, config: UseCaseConfig) -> tuple[pd.DataFrame, 
 
 
 def fit(
-    frame: pd.DataFrame, config: UseCaseConfig, trial: Trial, column_types: dict[str, str] | None = None
+    frame: pd.DataFrame,
+    config: UseCaseConfig,
+    trial: Trial,
+    column_types: dict[str, str] | None = None,
+    task: TaskChoice | None = None,
 ) -> tuple[Pipeline, float]:
-    """Fits the full pipeline (preprocessing and estimator) of a trial; returns it and the seconds taken."""
+    """Fits the full pipeline (preprocessing and estimator) of a trial; returns it and the seconds taken.
+
+    Args:
+        frame: The train split.
+        config: The use case.
+        trial: The model family and its parameters.
+        column_types: Arrow types of the columns, for preprocessing.
+        task: The run's task; None resolves it from ``frame``'s labels (:func:`task_of`).
+
+    Raises:
+        DataError: If the labels hold a single class (or, for a regression, a single value or a value
+            that is not finite).
+        ConfigError: If the family or a parameter does not exist for the task.
+    """
     features, labels = split_xy(frame, config)
-    if labels.nunique() < 2:
+    task = task or task_of(frame, config)
+    if task.task == "regression":
+        labels = _regression_labels(labels, config)
+    elif labels.nunique() < 2:
         raise DataError(
             f"the label {config.target.name!r} has a single class in the training data",
             hint="check the target rule and the split",
         )
-    model = model_pipeline(config, make_estimator(trial, config.training.seed), column_types)
+    model = model_pipeline(config, make_estimator(trial, config.training.seed, task.task), column_types)
     started = time.perf_counter()
     model.fit(features, labels)
     return model, time.perf_counter() - started
+
+
+def _regression_labels(labels: pd.Series, config: UseCaseConfig) -> pd.Series:
+    """The labels of a regression as float64, refused when nothing varies or a value is not finite."""
+    values = pd.to_numeric(labels).astype("float64")
+    bad = int((~np.isfinite(values.to_numpy())).sum())
+    if bad:
+        raise DataError(
+            f"the label {config.target.name!r} has {bad} missing or infinite values in the training data",
+            hint="set target.missing: drop, or fix the source; validation reports where they are",
+        )
+    if values.nunique() < 2:
+        raise DataError(
+            f"the label {config.target.name!r} has a single value ({values.iloc[0]:g}) in the training data",
+            hint="a regression needs labels that vary; check the target column and the split",
+        )
+    return values
 
 
 def predict_proba(model: Pipeline, frame: pd.DataFrame, config: UseCaseConfig) -> np.ndarray:
@@ -155,20 +262,41 @@ def predict_proba(model: Pipeline, frame: pd.DataFrame, config: UseCaseConfig) -
     return model.predict_proba(frame[list(config.features.all())])
 
 
+def predict_values(model: Pipeline, frame: pd.DataFrame, config: UseCaseConfig) -> np.ndarray:
+    """A regressor's predictions of a split's rows, as float64."""
+    return np.asarray(model.predict(frame[list(config.features.all())]), dtype="float64")
+
+
+def score(model: Pipeline, frame: pd.DataFrame, config: UseCaseConfig, task: str) -> dict[str, float]:
+    """Every metric of a fitted model on a split: RMSE, MAE and R² of a regressor, else the classification ones."""
+    _, labels = split_xy(frame, config)
+    if task == "regression":
+        return regression_metrics(labels.to_numpy(dtype="float64"), predict_values(model, frame, config))
+    return classification_metrics(labels.to_numpy(), predict_proba(model, frame, config), model.classes_)
+
+
 def run_trial(train: pd.DataFrame, evaluation: pd.DataFrame, config: UseCaseConfig, trial: Trial) -> TrialResult:
-    """Fits a trial on train and scores it on eval."""
-    model, seconds = fit(train, config, trial)
-    _, labels = split_xy(evaluation, config)
-    metrics = classification_metrics(labels.to_numpy(), predict_proba(model, evaluation, config), model.classes_)
-    return TrialResult(trial, config.training.metric, metrics[config.training.metric], metrics, seconds)
+    """Fits a trial on train and scores it on eval, by the task's selection metric.
+
+    Raises:
+        ConfigError: If the configured metric or the family does not fit the task the labels decided.
+    """
+    task = task_of(train, config)
+    metric = selection_metric(config.training, task.task, task.reason)
+    model, seconds = fit(train, config, trial, task=task)
+    metrics = score(model, evaluation, config, task.task)
+    return TrialResult(trial, metric, metrics[metric], metrics, seconds, task.task)
 
 
 def select_best(results: Sequence[TrialResult]) -> TrialResult:
-    """The best trial by its metric (lowest for losses); ties go to the earlier trial, so it is deterministic."""
+    """The best trial by its metric (lowest for losses and errors); ties go to the earlier trial.
+
+    A trial whose score is NaN (undefined on the eval rows) ranks after every scored one.
+    """
     if not results:
         raise DataError("no trial results to choose from")
-    sign = 1 if results[0].metric in LOWER_IS_BETTER else -1
-    return min(enumerate(results), key=lambda pair: (sign * pair[1].score, pair[0]))[1]
+    sign = 1 if lower_is_better(results[0].metric) else -1
+    return min(enumerate(results), key=lambda pair: (bool(np.isnan(pair[1].score)), sign * pair[1].score, pair[0]))[1]
 
 
 def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -> tuple[Pipeline, dict[str, Any]]:
@@ -178,9 +306,11 @@ def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -
     the model's own.
 
     Returns:
-        The fitted pipeline and what to record: family, parameters, rows, seconds, seed, eval metrics.
+        The fitted pipeline and what to record: family, parameters, rows, seconds, seed, eval metrics,
+        the task and why, the selection metric, and a classifier's classes.
     """
-    model, seconds = fit(train, config, best.trial)
+    task = task_of(train, config)
+    model, seconds = fit(train, config, best.trial, task=task)
     record = {
         "family": best.trial.family,
         "params": best.trial.params,
@@ -189,6 +319,10 @@ def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -
         "rows": int(len(train)),
         "fit_seconds": round(seconds, 3),
         "eval_metrics": best.eval_metrics,
-        "classes": [c.item() if hasattr(c, "item") else c for c in model.classes_],
+        "task": task.task,
+        "task_reason": task.reason,
+        "metric": best.metric,
     }
+    if task.task == "classification":
+        record["classes"] = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     return model, record

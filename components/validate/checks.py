@@ -7,6 +7,8 @@ severities, and what it measured, so the report shows also what passed.
   train lacks, a class's share shifted between train and another split beyond
   ``max(label.max_share_shift, noise floor)`` (L-infinity of the class shares, the floor drawn at the
   splits' sizes as for skew), and classes with fewer than ``label.min_class_rows`` training rows.
+  A regression's label has no classes: missing, NaN or infinite values and a constant train label are
+  checked instead; its distribution's skew and drift are measured like any numeric feature's.
 - **Correlation**: numeric pairs by absolute Pearson correlation, categorical pairs by bias-corrected
   Cramér's V (Bergsma 2013: the plain V of two many-valued columns on few rows is near 1 by chance),
   on the train split. A warning by default: redundant features cost little, but a person should know.
@@ -24,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from components.common.config import CorrelationSpec, LabelSpec, NoiseSpec
 from components.validate.noise import categorical_noise, floor, generator
@@ -135,6 +137,48 @@ def check_label(
     return findings, measured
 
 
+def check_numeric_label(labels: Mapping[str, pd.Series], grade: Grade) -> list[Finding]:
+    """Checks a regression's label in every split: a missing, NaN or infinite value cannot be learned or scored.
+
+    Args:
+        labels: The label column of each split.
+        grade: The severity of an anomaly kind.
+
+    Returns:
+        A LABEL_NOT_FINITE finding per split with such values, and a LABEL_CONSTANT one when train's
+        labels never vary (nothing to learn; R² undefined).
+    """
+    findings = []
+    for split, column in labels.items():
+        values = as_floats(column)
+        missing, infinite = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+        if missing or infinite:
+            findings.append(
+                Finding(
+                    "label",
+                    split,
+                    column.name,
+                    "LABEL_NOT_FINITE",
+                    grade("LABEL_NOT_FINITE"),
+                    f"{missing} missing and {infinite} infinite labels of {len(values)} rows: a regression can "
+                    "neither learn nor score them (set target.missing: drop, or fix the source)",
+                )
+            )
+        finite = values[np.isfinite(values)]
+        if split == "train" and len(finite) and np.all(finite == finite[0]):
+            findings.append(
+                Finding(
+                    "label",
+                    split,
+                    column.name,
+                    "LABEL_CONSTANT",
+                    grade("LABEL_CONSTANT"),
+                    f"every one of the {len(finite)} training labels is {finite[0]:g}: nothing to learn",
+                )
+            )
+    return findings
+
+
 def check_correlation(
     train: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str], spec: CorrelationSpec, grade: Grade
 ) -> tuple[list[Finding], list[Relation]]:
@@ -211,17 +255,24 @@ def check_leakage(
     categorical: Sequence[str],
     spec: CorrelationSpec,
     grade: Grade,
+    task: str = "classification",
 ) -> tuple[list[Finding], list[Relation]]:
     """Scores every feature alone as a predictor of the label (see the module's docstring).
 
+    A regression's label is predicted by a shallow regression tree (numeric features) or each value's
+    train mean (categorical ones), scored by R² instead of balanced accuracy, against the same
+    ``leakage_score``.
+
     Returns:
         A TARGET_LEAKAGE finding per feature that predicts the label almost perfectly, and every
-        feature's score (the lower of its train and eval balanced accuracies).
+        feature's score (the lower of its train and eval balanced accuracies, or R²).
     """
     if label not in train or label not in evaluation:
         return [], []
     train = train[train[label].notna()].iloc[:LEAKAGE_ROWS]
     evaluation = evaluation[evaluation[label].notna()].iloc[:LEAKAGE_ROWS]
+    if task == "regression":
+        return _regression_leakage(train, evaluation, label, numeric, categorical, spec, grade)
     classes, y_train = np.unique(train[label].astype(str).to_numpy(), return_inverse=True)
     lookup = {name: code for code, name in enumerate(classes)}
     y_eval = evaluation[label].astype(str).map(lookup).fillna(-1).to_numpy(dtype=int)  # -1: a class train lacks
@@ -264,6 +315,75 @@ def check_leakage(
                 )
             )
     return findings, relations
+
+
+def _regression_leakage(
+    train: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    label: str,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    spec: CorrelationSpec,
+    grade: Grade,
+) -> tuple[list[Finding], list[Relation]]:
+    """check_leakage for a numeric label: the lower R² of one feature's model on train and eval."""
+    y_train, y_eval = as_floats(train[label]), as_floats(evaluation[label])
+    keep_train, keep_eval = np.isfinite(y_train), np.isfinite(y_eval)
+    train, evaluation, y_train, y_eval = (
+        train[keep_train],
+        evaluation[keep_eval],
+        y_train[keep_train],
+        y_eval[keep_eval],
+    )
+    if len(y_eval) < 2 or np.all(y_train == y_train[0]):
+        return [], []
+    findings, relations = [], []
+    for name in [*numeric, *categorical]:
+        if name not in train or name not in evaluation:
+            continue
+        if name in numeric:
+            x_train, x_eval = as_floats(train[name]), as_floats(evaluation[name])
+            fill = np.nanmedian(x_train) if np.isfinite(x_train).any() else 0.0
+            x_train, x_eval = np.nan_to_num(x_train, nan=fill)[:, None], np.nan_to_num(x_eval, nan=fill)[:, None]
+            tree = DecisionTreeRegressor(max_leaf_nodes=32, random_state=0).fit(x_train, y_train)
+            fitted, predicted = tree.predict(x_train), tree.predict(x_eval)
+            correlation = abs(float(np.corrcoef(x_train[:, 0], y_train)[0, 1])) if x_train.std() > 0 else 0.0
+        else:
+            keys_train = train[name].astype(str).where(train[name].notna(), "<missing>")
+            keys_eval = evaluation[name].astype(str).where(evaluation[name].notna(), "<missing>")
+            means = pd.Series(y_train, index=keys_train.index).groupby(keys_train).mean()
+            fitted = keys_train.map(means).to_numpy(dtype="float64")
+            predicted = keys_eval.map(means).fillna(float(y_train.mean())).to_numpy(dtype="float64")
+            correlation = 0.0
+        score = min(_r2(y_train, fitted), _r2(y_eval, predicted))
+        relations.append(Relation(name, label, "one_feature_r2", score, spec.leakage_score))
+        correlation = correlation if np.isfinite(correlation) else 0.0
+        if score >= spec.leakage_score or correlation >= spec.leakage_correlation:
+            because = (
+                f"alone it predicts {label!r} with an R² of {score:.3f} on train and eval "
+                f"(at least {spec.leakage_score:g})"
+                if score >= spec.leakage_score
+                else f"its correlation with {label!r} is {correlation:.3f} (at least {spec.leakage_correlation:g})"
+            )
+            findings.append(
+                Finding(
+                    "leakage",
+                    "train",
+                    name,
+                    "TARGET_LEAKAGE",
+                    grade("TARGET_LEAKAGE"),
+                    f"possible target leakage: {because}. A feature known only with the label (or computed from "
+                    "it) makes a model that fails in production: drop it from the use case's features (or "
+                    f"move it under drop:); if it is truly known in advance, set the severity of TARGET_LEAKAGE",
+                )
+            )
+    return findings, relations
+
+
+def _r2(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """R² without scikit-learn's checks; 0 when the truth does not vary."""
+    total = float(((truth - truth.mean()) ** 2).sum())
+    return 1.0 - float(((truth - predicted) ** 2).sum()) / total if total > 0 else 0.0
 
 
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:

@@ -49,7 +49,8 @@ from components.common.config import DEFAULT_SEVERITY, SPLITS, NoiseSpec, Thresh
 from components.common.datasets import DatasetRef
 from components.common.errors import DataError, NotFoundError
 from components.common.storage import ObjectStore
-from components.validate.checks import as_floats, check_correlation, check_label, check_leakage
+from components.common.targets import resolve_task
+from components.validate.checks import as_floats, check_correlation, check_label, check_leakage, check_numeric_label
 from components.validate.noise import (
     Histogram,
     categorical_noise,
@@ -181,7 +182,10 @@ def duplicate_fraction(frames: Iterable[pd.DataFrame]) -> tuple[int, int]:
 
 
 def infer_schema(
-    statistics: statistics_pb2.DatasetFeatureStatisticsList, config: UseCaseConfig, margin: float = 0.5
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    config: UseCaseConfig,
+    margin: float = 0.5,
+    task: str = "classification",
 ) -> schema_pb2.Schema:
     """Infers a schema for a person to review and commit, stricter than TFDV's default inference.
 
@@ -194,6 +198,8 @@ def infer_schema(
         statistics: Statistics of all rows (one dataset).
         config: The use case (which columns are features, which is the label).
         margin: Widening of numeric ranges, as a fraction of the observed width.
+        task: ``classification`` pins the label's classes; ``regression`` gives the label a numeric
+            feature's widened range, and forbids NaN and infinity (a float label).
     """
     schema = tfdv.infer_schema(statistics, infer_feature_shape=False, max_string_domain_size=1000)
     schema.default_environment.extend([TRAINING, SERVING])
@@ -216,6 +222,11 @@ def infer_schema(
             feature.presence.min_fraction = round(max(0.0, present - 0.1), 3)
         if name in set(config.features.categorical) and feature.type == schema_pb2.INT:
             feature.int_domain.is_categorical = True  # counted by value, compared with L-infinity
+        elif name == config.target.name and task == "regression" and stats.HasField("num_stats"):
+            _widen_numeric_domain(feature, stats.num_stats, margin)
+            if feature.type == schema_pb2.FLOAT:
+                feature.float_domain.disallow_nan = True
+                feature.float_domain.disallow_inf = True
         elif name == config.target.name:
             _pin_label_domain(schema, feature, stats)
         elif stats.HasField("num_stats") and name not in datetimes and name in features:
@@ -453,12 +464,16 @@ def validate_statistics(
         anomalies["drift"] = drift
         findings.extend(found)
         distances.extend(measured)
-    label_shares, relations = [], []
+    label_shares, relations, task = [], [], ""
     if samples and "train" in samples:
         label = config.target.name
         labels = {split: frame[label] for split, frame in samples.items() if label in frame and len(frame)}
-        found, label_shares = check_label(labels, spec.label, spec.noise, grade)
-        findings.extend(found)
+        task = resolve_task(config.target, labels["train"]).task if "train" in labels else "classification"
+        if task == "regression":
+            findings.extend(check_numeric_label(labels, grade))
+        else:
+            found, label_shares = check_label(labels, spec.label, spec.noise, grade)
+            findings.extend(found)
         numeric, categorical = config.features.numeric, config.features.categorical
         head = spec.correlation.sample_rows
         train_rows_sample = samples["train"].iloc[:head]
@@ -466,13 +481,20 @@ def validate_statistics(
         findings.extend(found)
         if "eval" in samples and len(samples["eval"]):
             found, leaks = check_leakage(
-                train_rows_sample, samples["eval"].iloc[:head], label, numeric, categorical, spec.correlation, grade
+                train_rows_sample,
+                samples["eval"].iloc[:head],
+                label,
+                numeric,
+                categorical,
+                spec.correlation,
+                grade,
+                task,
             )
             findings.extend(found)
             relations.extend(leaks)
     findings.sort(key=lambda f: (f.severity != "error", f.check, f.split, f.feature))
     return ValidationResult(
-        version, findings, distances, statistics, anomalies, previous_version, label_shares, relations
+        version, findings, distances, statistics, anomalies, previous_version, label_shares, relations, task=task
     )
 
 
@@ -705,6 +727,8 @@ def infer_schema_for_version(config: UseCaseConfig, store: ObjectStore, version:
     with tempfile.TemporaryDirectory(prefix="mlcycle-schema-") as folder:
         folder = Path(folder)
         files = [datasets.download_split(store, manifest, split, folder / f"{split}.parquet") for split in SPLITS]
+        train = datasets.read_parquet(files[SPLITS.index("train")])
+        task = resolve_task(config.target, train[config.target.name]).task
         if config.validation.statistics.engine == "beam":
             statistics = statistics_with_beam(
                 {"all": str(folder / "*.parquet")}, folder, config.validation.statistics.beam_options
@@ -713,7 +737,7 @@ def infer_schema_for_version(config: UseCaseConfig, store: ObjectStore, version:
             statistics = statistics_in_process(
                 {"all": pd.concat([datasets.read_parquet(f) for f in files], ignore_index=True)}
             )
-    return infer_schema(statistics, config)
+    return infer_schema(statistics, config, task=task)
 
 
 def parse_schema(text: str) -> schema_pb2.Schema:

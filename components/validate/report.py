@@ -62,11 +62,12 @@ def render_report(result: ValidationResult, use_case: str) -> str:
         "sizes drawn from the same rows reach by chance (a high quantile of bootstrap draws).</p>",
         _distances_table(result.distances),
         "<h2>Label</h2>",
-        _label_table(result.label_shares),
+        _label_table(result.label_shares, result.task),
         "<h2>Correlation and leakage</h2>",
         "<p>Pairs of features that carry the same information (absolute Pearson correlation of numbers, "
         "bias-corrected Cram&eacute;r's V of categories) and every feature's balanced accuracy as a lone "
-        "predictor of the label (the lower of train and eval): near 1 is possible target leakage.</p>",
+        "predictor of the label (the lower of train and eval; R&sup2; for a numeric label): near 1 is possible "
+        "target leakage.</p>",
         _relations_table(result.relations),
         "<h2>Features</h2>",
         _features_table(splits),
@@ -123,7 +124,12 @@ def _distances_table(distances: Sequence[Distance]) -> str:
     return f'<table id="distances">{head}{rows}</table>'
 
 
-def _label_table(shares: Sequence[LabelShares]) -> str:
+def _label_table(shares: Sequence[LabelShares], task: str) -> str:
+    if task == "regression":
+        return (
+            '<table id="label"><tr><td>A numeric label (a regression): no classes to count. Its skew and drift '
+            "are among the distances above; missing, infinite or constant labels among the anomalies.</td></tr></table>"
+        )
     if not shares:
         return '<table id="label"><tr><td>Not checked.</td></tr></table>'
     rows = "".join(

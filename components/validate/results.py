@@ -95,7 +95,7 @@ class Relation:
 
     first: str
     second: str
-    measure: str  # pearson, cramers_v, one_feature_balanced_accuracy
+    measure: str  # pearson, cramers_v, one_feature_balanced_accuracy, one_feature_r2
     value: float
     threshold: float
 
@@ -120,6 +120,8 @@ class ValidationResult:
             earlier version that passed validation).
         label_shares: The label's class counts per split and their shift from train's.
         relations: Correlations of feature pairs and each feature's score as a lone predictor of the label.
+        task: ``classification`` or ``regression``, as the train labels decided; empty when the rows
+            were not read (the label was then not checked).
     """
 
     version: str
@@ -131,6 +133,7 @@ class ValidationResult:
     label_shares: list[LabelShares] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
     baseline_reason: str = ""
+    task: str = ""
 
     @property
     def errors(self) -> list[Finding]:

@@ -1,8 +1,8 @@
 """The one place that reads use-case configuration (the YAML files).
 
 A use case says what to learn from which data: its sources and joins, the target, the feature
-columns, the columns to drop and the split. The code is generic over tabular classification; a new
-data set needs a new YAML file, never new code. Unknown keys are errors (with the closest valid key
+columns, the columns to drop and the split. The code is generic over tabular classification and
+regression; a new data set needs a new YAML file, never new code. Unknown keys are errors (with the closest valid key
 suggested), so a typo never passes silently.
 
 Modules: :mod:`.loader` builds frozen dataclasses from YAML data; :mod:`.data`, :mod:`.validation`,

@@ -231,6 +231,16 @@ def check_target(target: TargetSpec, where: str) -> None:
         raise ConfigError(f"target.derive.value must be a list for op {derive.op!r} in {where}")
 
 
+def declared_task(target: TargetSpec) -> Literal["classification", "regression"] | None:
+    """The task the config decides alone: ``target.task``, or classification for a derived (true/false) label.
+
+    None means the training labels decide (:func:`components.common.targets.resolve_task`).
+    """
+    if target.task is not None:
+        return target.task
+    return "classification" if target.derive is not None else None
+
+
 def check_split(split: SplitSpec, where: str) -> None:
     """Checks that a split has the settings of its method, and hash fractions that sum to 1.
 

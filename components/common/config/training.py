@@ -10,6 +10,18 @@ from components.common.errors import ConfigError
 
 DATETIME_PARTS = ("hour", "dayofweek", "month", "dayofyear", "weekend")
 
+# What tuning may select on, per task (lower is better for log_loss, rmse and mae; higher for the rest),
+# the metric a task selects on when the config names none, and the model families of each task.
+SELECTION_METRICS = {
+    "classification": ("roc_auc", "pr_auc", "log_loss", "accuracy", "f1"),
+    "regression": ("rmse", "mae", "r2"),
+}
+DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
+TASK_FAMILIES = {
+    "classification": ("hist_gradient_boosting", "linear", "logistic_regression", "random_forest"),
+    "regression": ("hist_gradient_boosting", "linear", "random_forest"),
+}
+
 
 @dataclass(frozen=True)
 class PreprocessSpec:
@@ -34,11 +46,13 @@ class SearchSpace:
     """Candidate hyperparameters of one model family; every combination is one trial.
 
     Attributes:
-        family: ``hist_gradient_boosting``, ``logistic_regression`` or ``random_forest``.
+        family: ``hist_gradient_boosting``, ``random_forest`` or ``linear`` (the classifier or the regressor
+            of the run's task: HistGradientBoosting*, RandomForest*, LogisticRegression or Ridge), or
+            ``logistic_regression`` (classification only).
         params: Lists of values per scikit-learn parameter of that family.
     """
 
-    family: Literal["hist_gradient_boosting", "logistic_regression", "random_forest"]
+    family: Literal["hist_gradient_boosting", "linear", "logistic_regression", "random_forest"]
     params: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
@@ -48,8 +62,9 @@ class TrainingSpec:
 
     Attributes:
         seed: Seed of every random draw: the same data and seed give the same model.
-        metric: Score that picks the best trial on the eval split: roc_auc, pr_auc, log_loss,
-            accuracy or f1 (log_loss is minimised, the others maximised).
+        metric: Score that picks the best trial on the eval split. Classification: roc_auc, pr_auc,
+            log_loss, accuracy or f1; regression: rmse, mae or r2 (log_loss, rmse and mae are minimised,
+            the others maximised). Empty: the task's default, roc_auc or rmse.
         search: The search space, one entry per family.
         max_trials: Upper bound on trials (the grid is cut in a seeded random order beyond it).
         parallel_trials: Trials a cluster run tunes at once; the others queue, so a run's peak
@@ -58,7 +73,7 @@ class TrainingSpec:
     """
 
     seed: int = 42
-    metric: Literal["roc_auc", "pr_auc", "log_loss", "accuracy", "f1"] = "roc_auc"
+    metric: Literal["roc_auc", "pr_auc", "log_loss", "accuracy", "f1", "rmse", "mae", "r2"] | None = None
     search: tuple[SearchSpace, ...] = (SearchSpace(family="hist_gradient_boosting"),)
     max_trials: int = 12
     parallel_trials: int = 2
@@ -77,11 +92,61 @@ def check_preprocessing(preprocessing: PreprocessSpec, where: str) -> None:
         )
 
 
-def check_training(training: TrainingSpec, where: str) -> None:
-    """Checks that the search has at least one family, one trial, and values for every parameter.
+def selection_metric(training: TrainingSpec, task: str, why: str = "") -> str:
+    """The metric that picks the best trial of a ``task``: the configured one, else the task's default.
+
+    Args:
+        training: The training settings.
+        task: ``classification`` or ``regression``.
+        why: Why the run has this task, for the message (``set in the config``...).
 
     Raises:
-        ConfigError: If the search is empty, ``max_trials`` is below 1, or a parameter lists no values.
+        ConfigError: If the configured metric belongs to the other task, naming the ones allowed.
+    """
+    if training.metric is None:
+        return DEFAULT_METRIC[task]
+    allowed = SELECTION_METRICS[task]
+    if training.metric not in allowed:
+        because = f" ({why})" if why else ""
+        raise ConfigError(
+            f"training.metric {training.metric} does not score a {task}{because}; a {task} selects on "
+            + ", ".join(allowed),
+            hint=f"set training.metric to one of {', '.join(allowed)}, or leave it out for {DEFAULT_METRIC[task]}",
+        )
+    return training.metric
+
+
+def check_families(training: TrainingSpec, task: str, why: str = "") -> None:
+    """Checks that every searched model family exists for ``task`` (logistic_regression is classification only).
+
+    Raises:
+        ConfigError: Naming the first family of the other task and the families allowed.
+    """
+    allowed = TASK_FAMILIES[task]
+    for space in training.search:
+        if space.family not in allowed:
+            because = f" ({why})" if why else ""
+            raise ConfigError(
+                f"training.search family {space.family} cannot fit a {task}{because}; a {task} searches "
+                + ", ".join(allowed),
+                hint="`linear` is Ridge for a regression and LogisticRegression for a classification",
+            )
+
+
+def check_training(training: TrainingSpec, where: str, task: str | None = None, why: str = "") -> None:
+    """Checks that the search has at least one family, one trial, and values for every parameter.
+
+    Args:
+        training: The training settings.
+        where: What to call the use case in messages.
+        task: The task when the config decides it alone (``target.task`` or a derived label); then the
+            metric and the families are checked against it too. None: they are checked when the labels
+            decide it.
+        why: Why the config has this task, for messages.
+
+    Raises:
+        ConfigError: If the search is empty, ``max_trials`` is below 1, or a parameter lists no values;
+            or the metric or a family does not fit the config's task.
     """
     if not training.search:
         raise ConfigError(f"training.search in {where} is empty", hint="list at least one model family")
@@ -93,3 +158,6 @@ def check_training(training: TrainingSpec, where: str) -> None:
         for name, values in space.params.items():
             if not values:
                 raise ConfigError(f"training.search {space.family}.{name} in {where} has no values")
+    if task is not None:
+        selection_metric(training, task, why)
+        check_families(training, task, why)

@@ -22,6 +22,7 @@ from components.common.config.data import (
     check_split,
     check_target,
     check_timezone,
+    declared_task,
 )
 from components.common.config.loader import build, to_plain
 from components.common.config.monitoring import FeedbackSpec, MonitoringSpec, check_feedback, check_monitoring
@@ -196,7 +197,9 @@ def check_use_case(config: UseCaseConfig, where: str) -> None:
     check_timezone(config.timezone, where)
     check_validation(config.validation, where)
     check_preprocessing(config.preprocessing, where)
-    check_training(config.training, where)
+    task = declared_task(config.target)
+    why = f"target.task in {where}" if config.target.task else f"target.derive makes a true/false label in {where}"
+    check_training(config.training, where, task, why)
     check_analysis(config.analysis, where)
     for column in config.analysis.slices:
         if column in config.drop:

@@ -17,3 +17,25 @@ def test_check_config_says_which_time_zone_is_used_and_that_utc_is_the_default(t
     path.write_text(ORDERS_CONFIG + "timezone: America/New_York\n")
     result = CliRunner().invoke(check_config, [str(path)])
     assert result.output.splitlines()[-1] == "time zone of calendar features and time-split bounds: America/New_York"
+
+
+def test_check_config_says_the_task_and_why_or_that_the_labels_will_decide(tmp_path):
+    path = tmp_path / "shop.yaml"
+    path.write_text(ORDERS_CONFIG)
+    result = CliRunner().invoke(check_config, [str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].startswith(
+        "task: inferred from the train labels when a run reads them (numbers with fractions or more than 20 "
+        "distinct values: regression;"
+    )
+    path.write_text(ORDERS_CONFIG.replace("target: {name: returned}", "target: {name: returned, task: regression}"))
+    result = CliRunner().invoke(check_config, [str(path)])
+    expected = "task: regression (set in the config (target.task)); trials are selected on rmse (the task's default)"
+    assert result.output.splitlines()[1] == expected
+    derived = ORDERS_CONFIG.replace(
+        "target: {name: returned}", "target: {name: late, derive: {column: price, op: '>', value: 60}}"
+    )
+    path.write_text(derived + "training: {metric: pr_auc}\n")
+    result = CliRunner().invoke(check_config, [str(path)])
+    expected = "task: classification (a true/false label from target.derive); trials are selected on pr_auc"
+    assert result.output.splitlines()[1] == expected

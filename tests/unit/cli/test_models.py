@@ -3,10 +3,13 @@ without a commit are refused on a shared store."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from cli import models as models_cli
 from cli.main import main
+from components.common import models as common_models
 from components.common.storage import ConflictError
 from components.register import logic as registry
 
@@ -56,3 +59,29 @@ def test_stage_and_rollback_refuse_on_a_shared_store_naming_the_gitops_command_w
         captured = capsys.readouterr()
         assert captured.out == "" and len(captured.err.splitlines()) == 1
         assert captured.err.startswith("error: ") and f"use `{gitops_command}`" in captured.err
+
+
+@pytest.mark.parametrize(
+    "metrics, header, value",
+    [
+        ({"roc_auc": 0.71234, "pr_auc": 0.4}, "roc_auc", "0.7123"),
+        ({"rmse": 35.2, "mae": 23.3, "r2": 0.06}, "rmse", "35.2000"),
+    ],
+    ids=["classification", "regression"],
+)
+def test_the_version_list_shows_the_headline_metric_of_the_task(
+    loans_config_path, monkeypatch, capsys, metrics, header, value
+):
+    entry = SimpleNamespace(
+        version="m-0123456789abcdef",
+        created_at="2026-12-06T06:00:00+00:00",
+        blessed=True,
+        stages=("production",),
+        manifest={"lineage": {"metrics": metrics, "dataset_version": "ds-1"}},
+    )
+    monkeypatch.setattr(models_cli, "store", lambda: None)
+    monkeypatch.setattr(common_models, "list_versions", lambda store, name: [entry])
+    monkeypatch.setattr(common_models, "damaged_files", lambda store, manifest: [])
+    main(["models", "list", "-c", str(loans_config_path)])
+    header_line, row = capsys.readouterr().out.splitlines()
+    assert header_line.split()[4] == header and row.split()[3] == value

@@ -10,6 +10,7 @@ from components.common.metrics import (
     classification_metrics,
     confusion,
     lower_is_better,
+    metrics_line,
     regression_metrics,
     roc_points,
     shortfall,
@@ -67,3 +68,10 @@ def test_regression_metrics_equal_scikit_learn_and_losses_are_lower_is_better() 
     assert shortfall("rmse", 2.0, 1.5) == pytest.approx(0.5)
     assert shortfall("r2", 0.5, 0.7) == pytest.approx(0.2)
     assert shortfall("roc_auc", 0.8, 0.7) == pytest.approx(-0.1)
+
+
+def test_a_summary_line_shows_the_chosen_classification_metrics_or_every_regression_one():
+    classification = {"roc_auc": 0.71234, "pr_auc": 0.4, "accuracy": 0.9, "log_loss": 0.3}
+    assert metrics_line(classification, ("roc_auc", "pr_auc")) == "roc_auc 0.7123, pr_auc 0.4000"
+    regression = {"rmse": 3.0, "mae": 2.0, "r2": 0.5}
+    assert metrics_line(regression, ("roc_auc", "pr_auc")) == "rmse 3.0000, mae 2.0000, r2 0.5000"

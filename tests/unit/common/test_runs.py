@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from components.common.runs import RunRecord, compare_runs, new_run_id, part_key, trial_rows
+from components.common.runs import RunRecord, compare_runs, new_run_id, part_key, training_part, trial_rows
 
 
 def test_run_ids_sort_by_start_time_and_differ():
@@ -65,3 +65,16 @@ def test_two_runs_differ_in_exactly_the_fields_that_changed():
     )
     assert compare_runs(first, second) == [("run.seed", 1, 2), ("registration.version", None, "m-2")]
     assert compare_runs(first, first) == []
+
+
+def test_the_training_part_says_the_task_and_an_older_record_is_a_classification():
+    trial = {
+        "trial": {"id": "linear-1", "family": "linear", "params": {}},
+        "eval_metrics": {"rmse": 3.0},
+        "metric": "rmse",
+    }
+    record = {"trials": [trial], "trial_id": "linear-1", "task": "regression", "task_reason": "set in the config"}
+    part = training_part(record)
+    assert (part["task"], part["task_reason"]) == ("regression", "set in the config")
+    assert part["trials"][0]["selection_metric"] == "rmse" and part["trials"][0]["metrics"] == {"rmse": 3.0}
+    assert training_part({"trials": []})["task"] == "classification"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import ORDERS_CONFIG
 
-from pipelines.local import RunSummary, TaskFailure, stopping_gate, task_failure
+from components.common.config import parse_use_case
+from pipelines.local import RunSummary, TaskFailure, describe, stopping_gate, task_failure
 
 ANSI_TASK = "\x1b[96m'{}'\x1b[0m"
 
@@ -94,3 +96,44 @@ def test_the_gate_that_stopped_a_run_is_named(changes, gate) -> None:
     stopped = stopping_gate(_summary(**changes))
 
     assert stopped is None if gate is None else stopped.startswith(gate)
+
+
+def _finished_run(blessed: bool) -> RunSummary:
+    dataset = {
+        "version": "ds-1",
+        "rows": 1000,
+        "splits": {"train": {"rows": 800}, "eval": {"rows": 100}, "test": {"rows": 100}},
+    }
+    return RunSummary(
+        Path("run"), dataset, True, "VALID", Path("report.html"), blessed, "beats the baselines", Path("card.html"),
+        True, "PASS a\nall checks passed", "mv-1" if blessed else None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "metrics, baseline, expected, expected_baseline",
+    [
+        (
+            {"roc_auc": 0.7, "pr_auc": 0.4, "accuracy": 0.8, "log_loss": 0.5},
+            {"roc_auc": 0.5, "pr_auc": 0.2},
+            "          test roc_auc 0.7000, pr_auc 0.4000, accuracy 0.8000",
+            "          baseline majority class: roc_auc 0.5000, pr_auc 0.2000",
+        ),
+        (
+            {"rmse": 35.5, "mae": 20.25, "r2": 0.125},
+            {"rmse": 40.0, "mae": 25.0, "r2": 0.0},
+            "          test rmse 35.5000, mae 20.2500, r2 0.1250",
+            "          baseline majority class: rmse 40.0000, mae 25.0000, r2 0.0000",
+        ),
+    ],
+    ids=["classification", "regression"],
+)
+def test_the_run_summary_shows_the_metrics_of_the_task(metrics, baseline, expected, expected_baseline):
+    card = {
+        "metrics": metrics,
+        "lineage": {"training": {"family": "linear", "params": {}}},
+        "champion": None,
+        "baselines": {"majority_class": baseline},
+    }
+    lines = describe(_finished_run(True), parse_use_case(ORDERS_CONFIG), card)
+    assert expected in lines and expected_baseline in lines

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from components.common.config import CorrelationSpec, LabelSpec, NoiseSpec
-from components.validate.checks import check_correlation, check_label, check_leakage, cramers_v
+from components.validate.checks import check_correlation, check_label, check_leakage, check_numeric_label, cramers_v
 
 
 def error(_kind: str) -> str:
@@ -106,3 +106,10 @@ def test_a_feature_that_gives_the_label_away_is_possible_leakage_and_an_identifi
     assert "drop it from the use case's features" in findings[0].description
     scores = {r.first: r.value for r in relations}
     assert scores["honest"] < 0.9 and scores["row_id"] < 0.6
+
+
+def test_a_numeric_label_is_checked_for_missing_infinite_and_constant_values():
+    clean = labels([1.5, 2.0, 7.25], [3.0, 4.0], [5.0])
+    assert check_numeric_label(clean, error) == []
+    broken = labels([2.0, 2.0, 2.0], [np.nan, 1.0, np.inf], [1.0])
+    assert kinds(check_numeric_label(broken, error)) == {("train", "LABEL_CONSTANT"), ("eval", "LABEL_NOT_FINITE")}

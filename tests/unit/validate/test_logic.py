@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from helpers import ORDERS_CONFIG as CONFIG
 from helpers import make_orders
-from sklearn.datasets import load_breast_cancer, load_iris, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
 from components.common.config import parse_use_case
 from components.validate.logic import (
@@ -272,3 +272,57 @@ def test_label_with_a_single_class_and_a_leaking_feature_block_validation(config
     # Correlated pairs (radius, perimeter, area) only warn.
     clean = validate_rows(parts, schema, public)
     assert clean.is_valid and {f.kind for f in clean.warnings} == {"CORRELATED_FEATURES"}
+
+
+# --- a regression's label ---------------------------------------------------------------------
+
+
+def diabetes_use_case() -> tuple[pd.DataFrame, object, object]:
+    """scikit-learn's diabetes data (442 patients, a disease progression score 25 to 346) as a regression."""
+    frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    features = ", ".join(c for c in frame.columns if c != "progression")
+    config = parse_use_case(
+        f"name: diabetes\nsources: {{d: {{uri: d.csv}}}}\ntarget: {{name: progression}}\n"
+        f"features: {{numeric: [{features}]}}\nsplit: {{method: hash, key: [age]}}\n"
+    )
+    statistics = statistics_in_process({"all": frame})
+    return frame, config, infer_schema(statistics, config, task="regression")
+
+
+def test_a_regression_label_gets_a_widened_finite_domain_and_is_compared_like_a_feature():
+    frame, config, schema = diabetes_use_case()
+    label = next(f for f in schema.feature if f.name == "progression")
+    assert SERVING in label.not_in_environment
+    # observed 25 to 346, widened on each side by half of max(width, |max|) = 346, as numeric features are;
+    # NaN and infinity are errors
+    assert (label.float_domain.min, label.float_domain.max) == (25 - 173, 346 + 173)
+    assert label.float_domain.disallow_nan and label.float_domain.disallow_inf
+    for seed in range(3):
+        result = validate_rows(random_split(frame, seed), schema, config)
+        assert result.is_valid, result.summary()
+        assert result.label_shares == [] and "progression" in {d.feature for d in result.distances}
+        assert result.task == "regression"
+    # the classification schema of the same data pins integer classes instead: kept for classifiers
+    pinned = next(
+        f for f in infer_schema(statistics_in_process({"all": frame}), config).feature if f.name == "progression"
+    )
+    assert not pinned.float_domain.disallow_nan
+
+
+def test_a_regression_label_that_is_not_finite_shifted_or_given_away_blocks_validation():
+    frame, config, schema = diabetes_use_case()
+    parts = random_split(frame, 0)
+    broken = parts["train"].copy()
+    broken.loc[broken.index[:2], "progression"] = [np.inf, np.nan]
+    result = validate_rows({**parts, "train": broken}, schema, config)
+    assert not result.is_valid and ("progression", "LABEL_NOT_FINITE") in kinds(result, "train")
+    assert "1 missing and 1 infinite labels" in next(f for f in result.findings if f.kind == "LABEL_NOT_FINITE").line()
+    shifted = {**parts, "eval": parts["eval"].assign(progression=parts["eval"]["progression"] + 150)}
+    result = validate_rows(shifted, schema, config)
+    assert ("progression", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH") in kinds(result)
+    leaky = {name: part.assign(s1=part["progression"] / 100) for name, part in parts.items()}
+    result = validate_rows(leaky, schema, config)
+    assert ("s1", "TARGET_LEAKAGE") in kinds(result) and not result.is_valid
+    leak = next(r for r in result.relations if r.first == "s1" and r.measure == "one_feature_r2")
+    assert leak.value > 0.99
+    assert all(r.value < 0.5 for r in result.relations if r.measure == "one_feature_r2" and r.first != "s1")

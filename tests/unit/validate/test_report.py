@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -56,3 +57,12 @@ def test_report_escapes_data_and_references_nothing_outside(result):
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
     assert not re.search(r"\b(src|href)=", page)
+
+
+def test_a_regression_report_says_its_label_has_no_classes_and_where_its_checks_are(result):
+    assert result.task == "classification"
+    regression = dataclasses.replace(result, label_shares=[], task="regression")
+    label = re.search(r'<table id="label">.*?</table>', render_report(regression, "shop")).group(0)
+    assert "A numeric label (a regression): no classes to count" in label
+    classification = re.search(r'<table id="label">.*?</table>', render_report(result, "shop")).group(0)
+    assert "rows per class" in classification and "numeric label" not in classification

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.common.config import load_use_case
+from components.common.config import SearchSpace, TrainingSpec, load_use_case
+from components.common.config.training import check_families, selection_metric
 from components.common.errors import ConfigError
 
 
@@ -37,5 +38,53 @@ def test_search_values_become_tuples_and_defaults_fill_the_rest(loans, write):
     search = [{"family": "logistic_regression", "params": {"C": [0.1, 1.0]}}]
     config = load_use_case(write(loans(training={"search": search, "seed": 7})))
     assert config.training.search[0].params == {"C": (0.1, 1.0)}
-    assert (config.training.seed, config.training.max_trials, config.training.metric) == (7, 12, "roc_auc")
+    assert (config.training.seed, config.training.max_trials, config.training.metric) == (7, 12, None)
     assert config.preprocessing.datetime_parts == ("hour", "dayofweek", "month")
+
+
+def test_the_selection_metric_defaults_by_task_and_a_configured_one_wins():
+    assert selection_metric(TrainingSpec(), "classification") == "roc_auc"
+    assert selection_metric(TrainingSpec(), "regression") == "rmse"
+    assert selection_metric(TrainingSpec(metric="mae"), "regression") == "mae"
+    assert selection_metric(TrainingSpec(metric="log_loss"), "classification") == "log_loss"
+
+
+@pytest.mark.parametrize(
+    "metric, task, allowed",
+    [("rmse", "classification", "roc_auc, pr_auc, log_loss, accuracy, f1"), ("roc_auc", "regression", "rmse, mae, r2")],
+)
+def test_a_metric_of_the_other_task_is_one_line_naming_the_allowed_ones(metric, task, allowed):
+    with pytest.raises(ConfigError) as error:
+        selection_metric(TrainingSpec(metric=metric), task, "inferred from the labels")
+    assert str(error.value).startswith(
+        f"training.metric {metric} does not score a {task} (inferred from the labels); a {task} selects on {allowed}"
+    )
+    assert "\n" not in str(error.value)
+
+
+def test_logistic_regression_is_a_classification_family_only():
+    check_families(TrainingSpec(search=(SearchSpace("linear"), SearchSpace("logistic_regression"))), "classification")
+    check_families(TrainingSpec(search=(SearchSpace("linear"), SearchSpace("random_forest"))), "regression")
+    with pytest.raises(ConfigError, match="family logistic_regression cannot fit a regression; a regression searches"):
+        check_families(TrainingSpec(search=(SearchSpace("logistic_regression"),)), "regression")
+
+
+def test_a_config_that_decides_its_task_is_checked_against_it_when_loaded(loans, write):
+    # loans derives its label: a classification, which rmse cannot score
+    with pytest.raises(ConfigError, match="training.metric rmse does not score a classification .target.derive"):
+        load_use_case(write(loans(training={"metric": "rmse"})))
+    regression = loans(target={"name": "amount_paid", "task": "regression"}, training={"metric": "r2"})
+    regression["features"] = {"numeric": ["term", "age"], "categorical": ["purpose", "region"]}
+    assert load_use_case(write(regression)).training.metric == "r2"
+    regression["training"] = {"metric": "accuracy"}
+    with pytest.raises(ConfigError, match="does not score a regression .target.task in use_case.yaml."):
+        load_use_case(write(regression))
+    regression["training"] = {"search": [{"family": "logistic_regression"}]}
+    with pytest.raises(ConfigError, match="family logistic_regression cannot fit a regression"):
+        load_use_case(write(regression))
+
+
+def test_a_config_that_leaves_the_task_to_the_labels_accepts_any_metric_until_they_decide(loans, write):
+    data = loans(target={"name": "amount_paid"}, training={"metric": "rmse", "search": [{"family": "linear"}]})
+    data["features"] = {"numeric": ["term", "age"], "categorical": ["purpose", "region"]}
+    assert load_use_case(write(data)).training.metric == "rmse"
