@@ -1,0 +1,386 @@
+"""A first use case drafted from one table: kinds of columns, the task, the split, a search space, slices.
+
+Pure: typed functions over a pandas frame (the file as ingest's readers read it) that return a
+:class:`UseCaseDraft`, every choice with the reason a person reviewing it needs. Rendering the draft as
+commented YAML is :mod:`components.common.config.draft_yaml`; reading the file and writing the result
+is ``mlcycle init`` (cli/init.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from components.common.config.data import WHOLE_ROW, FeatureSpec, SplitSpec
+from components.common.config.training import SearchSpace
+from components.common.errors import DataError
+
+ColumnKind = Literal["numeric", "categorical", "datetime", "left_out"]
+# A column name that says it identifies rows: id, ID, user_id, OrderKey, row_index, uuid.
+ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|index)$|^(id|uuid)([_\W]|$)|[a-z](Id|ID|Key)$")
+TIME_NAME = re.compile(r"time|date|timestamp|_at$|^at_|when|day", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DraftSettings:
+    """The thresholds behind the drafted choices.
+
+    Attributes:
+        min_present_share: A column present in fewer rows than this share is almost empty: left out.
+        max_integer_levels: An integer column with at most this many distinct values is categorical
+            (a count like engines 1-4: drift is then compared value by value, not by histogram).
+        max_text_distinct_share: A text column whose distinct values exceed this share of its rows
+            (and ``min_text_distinct``) is an id or free text: left out.
+        min_text_distinct: Fewest distinct values of a text column left out as an id or free text.
+        max_slice_levels: Categorical features with at most this many values become slices.
+        max_slices: Most slice columns.
+        train_share: Share of rows (or of time) that trains; eval and test share the rest equally.
+    """
+
+    min_present_share: float = 0.05
+    max_integer_levels: int = 5
+    max_text_distinct_share: float = 0.5
+    min_text_distinct: int = 50
+    max_slice_levels: int = 10
+    max_slices: int = 3
+    train_share: float = 0.8
+
+
+@dataclass(frozen=True)
+class ColumnChoice:
+    """What a column of the table becomes.
+
+    Attributes:
+        name: The column.
+        kind: ``numeric``, ``categorical`` or ``datetime`` for a feature; ``left_out`` otherwise.
+        reason: Why, in words for the YAML's comment.
+        dropped: Whether the dataset leaves the column out (an id stays: it identifies rows).
+    """
+
+    name: str
+    kind: ColumnKind
+    reason: str
+    dropped: bool = False
+
+
+@dataclass(frozen=True)
+class UseCaseDraft:
+    """A use case drafted from one table, each choice with its reason.
+
+    Attributes:
+        name: The use case's name.
+        uri: Where the table is read from.
+        rows: Rows the choices were drawn from.
+        target: The label column.
+        task: ``classification`` or ``regression``.
+        task_reason: Why that task.
+        columns: What every other column becomes, in the table's order.
+        split: How rows are split.
+        split_reason: Why that split.
+        datetime_parts: Calendar parts made of datetime features.
+        search: The search space.
+        max_trials: Upper bound on trials.
+        slices: Columns whose values get their own metrics.
+        min_slice_rows: Fewest test rows a slice needs to be reported.
+        min_rows: Fewest rows a split of a later dataset version may have.
+        max_duplicate_fraction: Largest share of duplicated rows in a split that passes validation.
+        duplicate_share: The share of duplicated rows in this table.
+    """
+
+    name: str
+    uri: str
+    rows: int
+    target: str
+    task: str
+    task_reason: str
+    columns: tuple[ColumnChoice, ...]
+    split: SplitSpec
+    split_reason: str
+    datetime_parts: tuple[str, ...]
+    search: tuple[SearchSpace, ...]
+    max_trials: int
+    slices: tuple[str, ...]
+    min_slice_rows: int
+    min_rows: int
+    max_duplicate_fraction: float
+    duplicate_share: float
+
+    @property
+    def features(self) -> FeatureSpec:
+        """The feature columns by kind."""
+        return FeatureSpec(
+            numeric=self.kind_columns("numeric"),
+            categorical=self.kind_columns("categorical"),
+            datetime=self.kind_columns("datetime"),
+        )
+
+    def kind_columns(self, kind: ColumnKind) -> tuple[str, ...]:
+        """The columns of one kind, in the table's order."""
+        return tuple(choice.name for choice in self.columns if choice.kind == kind)
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        """The columns the dataset leaves out."""
+        return tuple(choice.name for choice in self.columns if choice.dropped)
+
+
+def use_case_name(file_name: str) -> str:
+    """A use-case name made from a file name: its stem in lower case, other characters as ``_``.
+
+    Args:
+        file_name: The file's name or URI (``s3://bucket/raw/Sales Data.csv.gz`` gives ``sales_data``).
+    """
+    stem = file_name.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
+    name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_")
+    return name or "use_case"
+
+
+def choose_column(values: pd.Series, settings: DraftSettings) -> ColumnChoice:
+    """Decides what one column becomes: a feature of some kind, or left out with the reason.
+
+    Args:
+        values: The column's values (its name is ``values.name``).
+        settings: The thresholds.
+    """
+    name = str(values.name)
+    rows = len(values)
+    present = values.dropna()
+    if rows == 0 or len(present) < settings.min_present_share * rows:
+        share = 0.0 if rows == 0 else len(present) / rows
+        return ColumnChoice(name, "left_out", f"almost empty: present in {share:.1%} of the rows", dropped=True)
+    distinct = present.nunique()
+    if distinct <= 1:
+        only = present.iloc[0] if len(present) else None
+        return ColumnChoice(name, "left_out", f"constant: every present value is {only!r}", dropped=True)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return ColumnChoice(name, "datetime", "dates and times")
+    if pd.api.types.is_bool_dtype(values) or _holds_booleans(present):
+        return ColumnChoice(name, "categorical", "true or false")
+    if pd.api.types.is_numeric_dtype(values):
+        return _numeric_choice(name, present, distinct, rows, settings)
+    if distinct == len(present) and len(present) == rows:
+        return ColumnChoice(name, "left_out", f"ID-like: a different text in each of the {rows:,} rows")
+    if distinct > max(settings.min_text_distinct, settings.max_text_distinct_share * len(present)):
+        return ColumnChoice(
+            name,
+            "left_out",
+            f"ID-like or free text: {distinct:,} distinct values in {len(present):,} rows",
+            dropped=True,
+        )
+    return ColumnChoice(name, "categorical", f"text with {distinct:,} distinct values")
+
+
+def _numeric_choice(name: str, present: pd.Series, distinct: int, rows: int, settings: DraftSettings) -> ColumnChoice:
+    whole = pd.api.types.is_integer_dtype(present) or bool(np.all(np.mod(present.to_numpy(dtype=float), 1) == 0))
+    if whole and distinct == len(present) == rows:
+        numbers = present.to_numpy(dtype=float)
+        consecutive = numbers.max() - numbers.min() + 1 == rows
+        if consecutive or ID_NAME.search(name):
+            why = "consecutive whole numbers" if consecutive else "its name says so"
+            return ColumnChoice(name, "left_out", f"ID-like: a different whole number in each row ({why})")
+    if whole and distinct <= settings.max_integer_levels:
+        return ColumnChoice(
+            name,
+            "categorical",
+            f"whole numbers with {distinct} distinct values (compared value by value; move it to numeric if "
+            "the order matters to a linear model)",
+        )
+    return ColumnChoice(name, "numeric", f"numbers with {distinct:,} distinct values")
+
+
+def _holds_booleans(present: pd.Series) -> bool:
+    return present.dtype == object and set(present.map(type).unique()) <= {bool, np.bool_}
+
+
+def choose_split(
+    frame: pd.DataFrame, columns: tuple[ColumnChoice, ...], time_column: str | None, name: str, settings: DraftSettings
+) -> tuple[SplitSpec, str]:
+    """Chooses the split: by time on ``time_column`` or an obvious timestamp column, else a whole-row hash.
+
+    The time bounds cut the rows at ``train_share`` and halfway through the rest of the time order, so the
+    newest rows evaluate and test, as in production where a model predicts the future.
+
+    Args:
+        frame: The table.
+        columns: What each column became (a timestamp feature is a candidate time column).
+        time_column: The time column the user named, or None to look for one.
+        name: The use case's name, which salts the hash.
+        settings: The thresholds.
+
+    Returns:
+        The split and why it was chosen.
+
+    Raises:
+        DataError: If ``time_column`` is not a column, holds no times or cannot be cut into three splits.
+    """
+    hashed = SplitSpec(method="hash", key=(WHOLE_ROW,), salt=name)
+    hash_reason = "no timestamp column: a salted hash of each row's content (identical rows share a split)"
+    if time_column is not None:
+        if time_column not in frame.columns:
+            raise DataError(f"--time-column {time_column!r} is not a column of the data")
+        if not pd.api.types.is_datetime64_any_dtype(frame[time_column]):
+            raise DataError(
+                f"--time-column {time_column!r} holds {frame[time_column].dtype}, not dates and times",
+                hint="write its values as ISO dates (2024-05-31 or 2024-05-31T14:00:00)",
+            )
+        bounds = time_bounds(frame[time_column], settings.train_share)
+        if bounds is None:
+            raise DataError(f"--time-column {time_column!r} has too few distinct times to cut into three splits")
+        return _time_split(time_column, bounds), f"by time on {time_column} (given): the newest rows evaluate and test"
+    candidates = [c.name for c in columns if c.kind == "datetime"]
+    candidates.sort(key=lambda column: (not TIME_NAME.search(column), -frame[column].nunique()))
+    for column in candidates:
+        bounds = time_bounds(frame[column], settings.train_share)
+        if bounds is not None:
+            return _time_split(column, bounds), (
+                f"by time on {column}, the timestamp column: the newest rows evaluate and test, as in production"
+            )
+    return hashed, hash_reason
+
+
+def _time_split(column: str, bounds: tuple[str, str]) -> SplitSpec:
+    return SplitSpec(method="time", column=column, train_end=bounds[0], eval_end=bounds[1])
+
+
+def time_bounds(times: pd.Series, train_share: float) -> tuple[str, str] | None:
+    """The train and eval bounds that cut times at ``train_share`` and halfway through the rest.
+
+    Bounds are wall-clock texts (UTC for times with a zone): dates when every time is a midnight.
+
+    Returns:
+        The two bounds, or None when a split would be empty.
+    """
+    present = times.dropna()
+    if present.dt.tz is not None:
+        present = present.dt.tz_convert("UTC").dt.tz_localize(None)
+    if present.nunique() < 3:
+        return None
+    ordered = present.sort_values().reset_index(drop=True)
+    cuts = [
+        ordered.iloc[min(len(ordered) - 1, int(len(ordered) * share))] for share in (train_share, 0.5 + train_share / 2)
+    ]
+    dates = bool((ordered == ordered.dt.normalize()).all())
+    bounds = [cut.normalize() if dates else cut for cut in cuts]
+    if not (ordered.iloc[0] < bounds[0] < bounds[1] <= ordered.iloc[-1]):
+        return None
+    text = "%Y-%m-%d" if dates else "%Y-%m-%d %H:%M:%S"
+    return bounds[0].strftime(text), bounds[1].strftime(text)
+
+
+def default_search(task: str, rows: int) -> tuple[tuple[SearchSpace, ...], int]:
+    """A small search space fit for the task and the number of rows, and its trial budget.
+
+    Few rows: a regularised linear model and a forest, which need no early stopping; more rows: gradient
+    boosting first, with a forest only while it stays fast.
+
+    Returns:
+        The search space and the most trials to run.
+    """
+    linear = (
+        SearchSpace(family="logistic_regression", params={"C": (0.1, 1.0, 10.0)})
+        if task == "classification"
+        else SearchSpace(family="linear", params={"alpha": (0.1, 1.0, 10.0)})  # type: ignore[arg-type]
+    )
+    if rows < 2_000:
+        forest = SearchSpace(family="random_forest", params={"n_estimators": (200,), "min_samples_leaf": (1, 3)})
+        return (linear, forest), 5
+    boosting = SearchSpace(
+        family="hist_gradient_boosting",
+        params={"learning_rate": (0.1,), "max_leaf_nodes": (15, 31), "max_iter": (200,), "l2_regularization": (1.0,)},
+    )
+    if rows < 100_000:
+        forest = SearchSpace(family="random_forest", params={"n_estimators": (100,), "min_samples_leaf": (3,)})
+        return (boosting, linear, forest), 4
+    return (boosting, SearchSpace(family=linear.family, params={k: (1.0,) for k in linear.params})), 3
+
+
+def choose_slices(frame: pd.DataFrame, columns: tuple[ColumnChoice, ...], settings: DraftSettings) -> tuple[str, ...]:
+    """The categorical features with the fewest values (at most ``max_slice_levels``), as slices."""
+    levels = {c.name: frame[c.name].nunique() for c in columns if c.kind == "categorical"}
+    eligible = sorted((count, name) for name, count in levels.items() if 2 <= count <= settings.max_slice_levels)
+    return tuple(name for _, name in eligible[: settings.max_slices])
+
+
+def draft_use_case(
+    frame: pd.DataFrame,
+    target: str,
+    name: str,
+    uri: str,
+    task: str,
+    task_reason: str,
+    time_column: str | None = None,
+    settings: DraftSettings | None = None,
+) -> UseCaseDraft:
+    """Drafts a use case that learns ``target`` from the other columns of ``frame``.
+
+    Args:
+        frame: The table, as ingest's readers read it.
+        target: The label column.
+        name: The use case's name.
+        uri: Where the table is read from (written into the draft's source).
+        task: ``classification`` or ``regression``.
+        task_reason: Why that task, for the draft's comment.
+        time_column: A column to split by time on, or None to look for an obvious one.
+        settings: The thresholds (defaults when None).
+
+    Raises:
+        DataError: If the target is not a column, is never present or has one value, or no column
+            can be a feature.
+    """
+    settings = settings or DraftSettings()
+    if target not in frame.columns:
+        raise DataError(
+            f"--target {target!r} is not a column of the data",
+            hint=f"columns are: {', '.join(map(str, frame.columns[:30]))}",
+        )
+    labels = frame[target].dropna()
+    if labels.nunique() < 2:
+        raise DataError(f"the target {target!r} has {labels.nunique()} distinct value(s): there is nothing to learn")
+    columns = tuple(choose_column(frame[column], settings) for column in frame.columns if column != target)
+    if not any(choice.kind != "left_out" for choice in columns):
+        raise DataError(
+            f"no column of the data can be a feature of {target!r}",
+            hint="; ".join(f"{c.name}: {c.reason}" for c in columns[:5]) or "the data has no other column",
+        )
+    split, split_reason = choose_split(frame, columns, time_column, name, settings)
+    rows = int(labels.size)
+    search, max_trials = default_search(task, rows)
+    smallest_split = rows * (1 - settings.train_share) / 2
+    duplicate_share = float(frame.duplicated().mean()) if len(frame) else 0.0
+    times = [frame[c.name] for c in columns if c.kind == "datetime"]
+    return UseCaseDraft(
+        name=name,
+        uri=uri,
+        rows=rows,
+        target=target,
+        task=task,
+        task_reason=task_reason,
+        columns=columns,
+        split=split,
+        split_reason=split_reason,
+        datetime_parts=calendar_parts(times, split),
+        search=search,
+        max_trials=max_trials,
+        slices=choose_slices(frame, columns, settings),
+        min_slice_rows=max(5, min(200, int(smallest_split // 10))),
+        min_rows=max(1, int(smallest_split // 2)),
+        max_duplicate_fraction=max(0.01, math.ceil(duplicate_share * 2 * 1000) / 1000),
+        duplicate_share=duplicate_share,
+    )
+
+
+def calendar_parts(times: list[pd.Series], split: SplitSpec) -> tuple[str, ...]:
+    """The calendar parts of datetime features: the hour where times have one, day of week, weekend.
+
+    With a time split the month is left out: the test months never occur in training, and trees would read
+    one month as another.
+    """
+    with_hours = any((series.dropna().dt.hour != 0).any() for series in times)
+    parts = ("hour",) if with_hours else ()
+    parts += ("dayofweek", "weekend")
+    return parts if split.method == "time" else (*parts, "month")
