@@ -13,8 +13,8 @@ import click
 
 from cli.common import embedded_s3_unless_configured, ensure_buckets, import_quietly, print_dataset, relative, store
 from components.common.config import SourceSpec, load_use_case, parse_use_case, schema_path
-from components.common.config.drafting import UseCaseDraft, draft_use_case, use_case_name
 from components.common.config.draft_yaml import render_use_case
+from components.common.config.drafting import UseCaseDraft, draft_use_case, use_case_name
 from components.common.errors import UserError
 from components.common.s3_settings import s3_settings
 
@@ -53,7 +53,7 @@ def init(data: str, target: str, output: Path | None, name: str | None, time_col
     if embedded:
         click.echo(f"S3        embedded server at {embedded.endpoint_url}", err=True)
     ensure_buckets(s3_settings())
-    frame = _read_table(spec, target)
+    frame = _read_table(spec)
     task, task_reason = _task_of(frame[target])
     draft = draft_use_case(frame, target, name, uri, task, task_reason, time_column)
     text = render_use_case(draft, f"{output.stem}.schema.pbtxt")
@@ -73,10 +73,9 @@ def init(data: str, target: str, output: Path | None, name: str | None, time_col
     click.echo(f"next:     mlcycle run -c {relative(output)}")
 
 
-def _read_table(spec: SourceSpec, target: str):
+def _read_table(spec: SourceSpec):
     """The file as ingest reads it (at most MAX_DRAFT_ROWS rows), as a pandas frame."""
-    import pyarrow as pa  # deferred: pyarrow and pandas
-
+    from components.common.arrow import pa  # deferred: pyarrow and pandas
     from components.ingest.logic import locate_source, read_batches  # deferred: pandas and minio
 
     with tempfile.TemporaryDirectory() as folder:
