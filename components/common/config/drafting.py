@@ -350,7 +350,7 @@ def draft_use_case(
     split, split_reason = choose_split(frame, columns, time_column, name, settings)
     rows = int(labels.size)
     search, max_trials = default_search(task, rows)
-    smallest_split = rows * (1 - settings.train_share) / 2
+    smallest_split = round(rows * (1 - settings.train_share) / 2, 6)  # 200 rows: 20, not 19.99...
     duplicate_share = float(frame.duplicated().mean()) if len(frame) else 0.0
     times = [frame[c.name] for c in columns if c.kind == "datetime"]
     return UseCaseDraft(
