@@ -14,7 +14,7 @@ import click
 from cli.common import embedded_s3_unless_configured, ensure_buckets, import_quietly, print_dataset, relative, store
 from components.common.config import SourceSpec, load_use_case, parse_use_case, schema_path
 from components.common.config.draft_yaml import render_use_case
-from components.common.config.drafting import UseCaseDraft, draft_use_case, use_case_name
+from components.common.config.drafting import UseCaseDraft, draft_use_case, target_labels, use_case_name
 from components.common.errors import UserError
 from components.common.s3_settings import s3_settings
 
@@ -54,7 +54,7 @@ def init(data: str, target: str, output: Path | None, name: str | None, time_col
         click.echo(f"S3        embedded server at {embedded.endpoint_url}", err=True)
     ensure_buckets(s3_settings())
     frame = _read_table(spec)
-    task, task_reason = _task_of(frame[target])
+    task, task_reason = _task_of(target_labels(frame, target))
     draft = draft_use_case(frame, target, name, uri, task, task_reason, time_column)
     text = render_use_case(draft, f"{output.stem}.schema.pbtxt")
     parse_use_case(text, origin=output.name)  # the loader's own checks, before anything is written

@@ -306,6 +306,20 @@ def choose_slices(frame: pd.DataFrame, columns: tuple[ColumnChoice, ...], settin
     return tuple(name for _, name in eligible[: settings.max_slices])
 
 
+def target_labels(frame: pd.DataFrame, target: str) -> pd.Series:
+    """The present values of the target column.
+
+    Raises:
+        DataError: If the target is not a column of the table.
+    """
+    if target not in frame.columns:
+        raise DataError(
+            f"--target {target!r} is not a column of the data",
+            hint=f"columns are: {', '.join(map(str, frame.columns[:30]))}",
+        )
+    return frame[target].dropna()
+
+
 def draft_use_case(
     frame: pd.DataFrame,
     target: str,
@@ -333,12 +347,7 @@ def draft_use_case(
             can be a feature.
     """
     settings = settings or DraftSettings()
-    if target not in frame.columns:
-        raise DataError(
-            f"--target {target!r} is not a column of the data",
-            hint=f"columns are: {', '.join(map(str, frame.columns[:30]))}",
-        )
-    labels = frame[target].dropna()
+    labels = target_labels(frame, target)
     if labels.nunique() < 2:
         raise DataError(f"the target {target!r} has {labels.nunique()} distinct value(s): there is nothing to learn")
     columns = tuple(choose_column(frame[column], settings) for column in frame.columns if column != target)
