@@ -55,7 +55,9 @@ def init(data: str, target: str, output: Path | None, name: str | None, time_col
     ensure_buckets(s3_settings())
     frame = _read_table(spec)
     task, task_reason = _task_of(target_labels(frame, target))
-    draft = draft_use_case(frame, target, name, uri, task, task_reason, time_column)
+    from components.ingest.logic import assign_splits  # deferred: pandas and minio
+
+    draft = draft_use_case(frame, target, name, uri, task, task_reason, time_column, place_rows=assign_splits)
     text = render_use_case(draft, f"{output.stem}.schema.pbtxt")
     parse_use_case(text, origin=output.name)  # the loader's own checks, before anything is written
     output.parent.mkdir(parents=True, exist_ok=True)

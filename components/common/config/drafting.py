@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -23,6 +24,8 @@ from components.common.errors import DataError
 ColumnKind = Literal["numeric", "categorical", "datetime", "left_out"]
 # A column name that says it identifies rows: id, ID, user_id, OrderKey, row_index, uuid.
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|index)$|^(id|uuid)([_\W]|$)|[a-z](Id|ID|Key)$")
+# Assigns rows to train, eval and test by a split (ingestion's own assign_splits, passed in).
+PlaceRows = Callable[[pd.DataFrame, SplitSpec], pd.Series]
 TIME_NAME = re.compile(r"time|date|timestamp|_at$|^at_|when|day", re.IGNORECASE)
 
 
@@ -40,6 +43,9 @@ class DraftSettings:
         max_slice_levels: Categorical features with at most this many values become slices.
         max_slices: Most slice columns.
         train_share: Share of rows (or of time) that trains; eval and test share the rest equally.
+        max_balanced_rows: Classification data up to this many rows gets a hash split whose salt is
+            chosen for class shares that agree across splits (a stratified split).
+        salt_candidates: Salts tried for that choice.
     """
 
     min_present_share: float = 0.05
@@ -49,6 +55,8 @@ class DraftSettings:
     max_slice_levels: int = 10
     max_slices: int = 3
     train_share: float = 0.8
+    max_balanced_rows: int = 20_000
+    salt_candidates: int = 10
 
 
 @dataclass(frozen=True)
@@ -243,6 +251,43 @@ def choose_split(
     return hashed, hash_reason
 
 
+def balanced_salt(
+    frame: pd.DataFrame, target: str, split: SplitSpec, place_rows: PlaceRows, candidates: int
+) -> tuple[SplitSpec, float]:
+    """The hash split, among ``candidates`` salts, whose splits hold the closest class shares.
+
+    A stratified split for small data: on a few hundred rows, a test split of a dozen rows can by chance
+    hold a class mix that the label-share check rightly calls shifted. The salts are the split's own and
+    numbered variants of it, so the choice is deterministic.
+
+    Args:
+        frame: The table (rows without a label are left out, as ingestion leaves them out).
+        target: The label column.
+        split: The hash split with its first salt.
+        place_rows: The ingestion's split assignment (rows -> train, eval or test).
+        candidates: How many salts to try.
+
+    Returns:
+        The split with the chosen salt, and its largest class-share difference between train and eval or test.
+    """
+    labelled = frame[frame[target].notna()]
+    salted = [replace(split, salt=split.salt if n == 0 else f"{split.salt}-{n}") for n in range(max(1, candidates))]
+    shifts = [label_share_shift(labelled[target], place_rows(labelled, candidate)) for candidate in salted]
+    best = int(np.argmin(shifts))  # the first of equals: the split's own salt when it is as good as any
+    return salted[best], shifts[best]
+
+
+def label_share_shift(labels: pd.Series, splits: pd.Series) -> float:
+    """The largest difference of a class's share between train and eval or test (L-infinity)."""
+    shares = pd.crosstab(splits, labels, normalize="index")
+    if "train" not in shares.index:
+        return 1.0
+    others = [split for split in ("eval", "test") if split in shares.index]
+    if len(others) < 2:
+        return 1.0
+    return float(max((shares.loc[split] - shares.loc["train"]).abs().max() for split in others))
+
+
 def _time_split(column: str, bounds: tuple[str, str]) -> SplitSpec:
     return SplitSpec(method="time", column=column, train_end=bounds[0], eval_end=bounds[1])
 
@@ -329,6 +374,7 @@ def draft_use_case(
     task_reason: str,
     time_column: str | None = None,
     settings: DraftSettings | None = None,
+    place_rows: PlaceRows | None = None,
 ) -> UseCaseDraft:
     """Drafts a use case that learns ``target`` from the other columns of ``frame``.
 
@@ -341,6 +387,8 @@ def draft_use_case(
         task_reason: Why that task, for the draft's comment.
         time_column: A column to split by time on, or None to look for an obvious one.
         settings: The thresholds (defaults when None).
+        place_rows: Ingestion's split assignment; given, a small classification table's hash split gets
+            the salt (of ``settings.salt_candidates``) with the closest class shares across splits.
 
     Raises:
         DataError: If the target is not a column, is never present or has one value, or no column
@@ -357,6 +405,13 @@ def draft_use_case(
             hint="; ".join(f"{c.name}: {c.reason}" for c in columns[:5]) or "the data has no other column",
         )
     split, split_reason = choose_split(frame, columns, time_column, name, settings)
+    balanced = split.method == "hash" and task == "classification" and len(frame) <= settings.max_balanced_rows
+    if balanced and place_rows is not None:
+        split, shift = balanced_salt(frame, target, split, place_rows, settings.salt_candidates)
+        split_reason += (
+            f"; the salt of {settings.salt_candidates} tried whose splits hold the closest class shares "
+            f"(largest difference {shift:.3f}), as a stratified split"
+        )
     rows = int(labels.size)
     search, max_trials = default_search(task, rows)
     smallest_split = round(rows * (1 - settings.train_share) / 2, 6)  # 200 rows: 20, not 19.99...

@@ -12,6 +12,7 @@ from components.common.config.drafting import (
     choose_slices,
     default_search,
     draft_use_case,
+    label_share_shift,
     time_bounds,
     use_case_name,
 )
@@ -163,3 +164,28 @@ def test_a_target_that_is_absent_constant_or_leaves_no_feature_is_refused():
 )
 def test_the_use_case_is_named_after_the_file(uri, name):
     assert use_case_name(uri) == name
+
+
+def test_a_small_classification_table_gets_the_salt_with_the_closest_class_shares():
+    frame = table(200)
+    salts = []
+
+    def place_rows(rows: pd.DataFrame, split) -> pd.Series:
+        salts.append(split.salt)
+        # Only the third salt gives every split the same class mix; the others put every "yes" in test.
+        balanced = np.tile(["train"] * 8 + ["eval", "test"], len(rows) // 10)
+        lopsided = np.where(rows["label"] == "yes", "test", np.tile(["train"] * 8 + ["eval", "eval"], len(rows) // 10))
+        return pd.Series(balanced if split.salt == "x-2" else lopsided, index=rows.index)
+
+    draft = draft_use_case(frame, "label", "x", "x.csv", "classification", "", place_rows=place_rows)
+    assert salts == ["x"] + [f"x-{n}" for n in range(1, 10)]
+    assert draft.split.salt == "x-2" and "closest class shares" in draft.split_reason
+    regression = draft_use_case(frame, "amount", "x", "x.csv", "regression", "", place_rows=place_rows)
+    assert regression.split.salt == "x"
+
+
+def test_the_label_share_shift_is_the_largest_class_share_difference_to_train():
+    labels = pd.Series(["a", "a", "b", "b", "a", "b", "a", "a"])
+    splits = pd.Series(["train", "train", "train", "train", "eval", "eval", "test", "test"])
+    assert label_share_shift(labels, splits) == pytest.approx(0.5)
+    assert label_share_shift(labels, pd.Series(["train"] * 8)) == 1.0
