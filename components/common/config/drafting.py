@@ -35,6 +35,10 @@ class DraftSettings:
 
     Attributes:
         min_present_share: A column present in fewer rows than this share is almost empty: left out.
+        min_other_rows: A column whose values all but this many rows share is almost constant: left out
+            (a handful of rows teach a model nothing, and the one row that lands in a small split makes its
+            distribution look shifted).
+        min_other_share: The same as a share of the present values, for large tables.
         max_integer_levels: An integer column with at most this many distinct values is categorical
             (a count like engines 1-4: drift is then compared value by value, not by histogram).
         max_text_distinct_share: A text column whose distinct values exceed this share of its rows
@@ -49,6 +53,8 @@ class DraftSettings:
     """
 
     min_present_share: float = 0.05
+    min_other_rows: int = 5
+    min_other_share: float = 0.001
     max_integer_levels: int = 5
     max_text_distinct_share: float = 0.5
     min_text_distinct: int = 50
@@ -165,6 +171,14 @@ def choose_column(values: pd.Series, settings: DraftSettings) -> ColumnChoice:
     if distinct <= 1:
         only = present.iloc[0] if len(present) else None
         return ColumnChoice(name, "left_out", f"constant: every present value is {only!r}", dropped=True)
+    others = len(present) - int(present.value_counts().iloc[0])
+    if others < max(settings.min_other_rows, settings.min_other_share * len(present)):
+        return ColumnChoice(
+            name,
+            "left_out",
+            f"almost constant: all but {others} of {len(present):,} present values are {present.mode().iloc[0]!r}",
+            dropped=True,
+        )
     if pd.api.types.is_datetime64_any_dtype(values):
         return ColumnChoice(name, "datetime", "dates and times")
     if pd.api.types.is_bool_dtype(values) or _holds_booleans(present):

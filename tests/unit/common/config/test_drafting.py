@@ -53,6 +53,16 @@ def test_each_column_gets_a_kind_or_is_left_out_with_the_reason(column, kind, re
     assert choice.reason.startswith(reason)
 
 
+def test_a_column_whose_values_all_but_a_handful_of_rows_share_is_almost_constant():
+    rare = pd.Series([0] * 1796 + [1, 1, 3, 8], name="pixel")
+    choice = choose_column(rare, SETTINGS)
+    assert (choice.kind, choice.dropped) == ("left_out", True)
+    assert choice.reason == "almost constant: all but 4 of 1,800 present values are 0"
+    assert choose_column(pd.Series([0] * 1795 + [1] * 5, name="pixel"), SETTINGS).kind == "categorical"
+    assert choose_column(pd.Series([0] * 99_850 + [1] * 150, name="flag"), SETTINGS).kind == "categorical"
+    assert choose_column(pd.Series([0] * 99_950 + [1] * 50, name="flag"), SETTINGS).kind == "left_out"
+
+
 def test_ids_stay_in_the_dataset_while_constant_and_empty_columns_are_dropped():
     frame = table()
     kept_id = choose_column(frame["order_id"], SETTINGS)
