@@ -1,4 +1,4 @@
-"""Classification metrics shared by tuning, model analysis and monitoring: binary and multiclass alike."""
+"""Metrics shared by tuning, model analysis and monitoring: classification (binary and multiclass) and regression."""
 
 from __future__ import annotations
 
@@ -14,14 +14,44 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     log_loss,
+    mean_absolute_error,
+    mean_squared_error,
     precision_score,
+    r2_score,
     recall_score,
     roc_auc_score,
     roc_curve,
 )
 from sklearn.preprocessing import label_binarize
 
-LOWER_IS_BETTER = {"log_loss", "brier"}
+LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae"}
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is the better one (losses and errors)."""
+    return metric in LOWER_IS_BETTER
+
+
+def shortfall(metric: str, value: float, reference: float) -> float:
+    """How much worse ``value`` is than ``reference`` on ``metric`` (negative when it is better)."""
+    return value - reference if lower_is_better(metric) else reference - value
+
+
+def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R² of predictions against true values.
+
+    R² is NaN when the true values are all equal (it divides by their variance).
+    """
+    truth = np.asarray(labels, dtype="float64")
+    predicted = np.asarray(predictions, dtype="float64")
+    constant = len(truth) < 2 or bool(np.all(truth == truth[0]))
+    return {
+        "rmse": float(np.sqrt(mean_squared_error(truth, predicted))),
+        "mae": float(mean_absolute_error(truth, predicted)),
+        "r2": float("nan") if constant else float(r2_score(truth, predicted)),
+    }
 
 
 def classification_metrics(labels: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> dict[str, float]:

@@ -9,7 +9,7 @@ from components.common.config.loader import check_known
 from components.common.errors import ConfigError
 
 # The metrics evaluation computes, which thresholds (blessing floors, live quality) may name.
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "rmse", "mae", "r2")
 
 
 @dataclass(frozen=True)

@@ -100,11 +100,15 @@ class TargetSpec:
         name: The label column (created by ``derive`` when given, else read from the data).
         derive: Optional rule computing a binary label from another column.
         missing: What to do with rows whose label (or its source) is missing: ``drop`` or ``error``.
+        task: ``classification`` or ``regression``; when absent it is inferred from the training labels
+            (:func:`components.common.targets.infer_task`): numbers with many distinct values are a
+            regression, text, booleans and few integer values a classification.
     """
 
     name: str
     derive: DeriveSpec | None = None
     missing: Literal["drop", "error"] = "drop"
+    task: Literal["classification", "regression"] | None = None
 
 
 @dataclass(frozen=True)
@@ -228,12 +232,18 @@ def check_features(features: FeatureSpec, where: str) -> None:
 
 
 def check_target(target: TargetSpec, where: str) -> None:
-    """Checks the target's derive rule: ``in`` and ``not in`` compare with a list.
+    """Checks the target's derive rule: ``in`` and ``not in`` compare with a list; a rule makes a class.
 
     Raises:
-        ConfigError: If ``in`` or ``not in`` has a value that is not a list.
+        ConfigError: If ``in`` or ``not in`` has a value that is not a list, or a derived (true/false)
+            label is declared a regression.
     """
     derive = target.derive
+    if derive is not None and target.task == "regression":
+        raise ConfigError(
+            f"target.derive makes a true/false label, which cannot be a regression, in {where}",
+            hint="remove target.derive to predict the column itself, or set target.task: classification",
+        )
     if derive is not None and derive.op in ("in", "not in") and not isinstance(derive.value, list):
         raise ConfigError(f"target.derive.value must be a list for op {derive.op!r} in {where}")
 

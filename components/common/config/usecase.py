@@ -101,7 +101,8 @@ class UseCaseConfig:
     def ingest_fingerprint(self) -> dict[str, Any]:
         """Returns the settings that decide a dataset version's content, as plain data.
 
-        Feature kinds are left out on purpose: they change how data is used, not what is stored.
+        Feature kinds and the target's task are left out on purpose: they change how data is used, not
+        what is stored.
         The time zone is in it when it is not the default (it moves time-split bounds); leaving the
         default out keeps the versions of use cases that never named one.
         """
@@ -112,7 +113,8 @@ class UseCaseConfig:
             "sources": sources,
             # a join without lag is written as before one could lag, so its datasets keep their versions
             "joins": [{k: v for k, v in join.items() if k != "lag" or v} for join in plain["joins"]],
-            "target": plain["target"],
+            # the task changes how labels are learned, not which are stored
+            "target": {k: v for k, v in plain["target"].items() if k != "task"},
             "drop": plain["drop"],
             "split": plain["split"],
             **({"timezone": self.timezone} if self.timezone != DEFAULT_TIMEZONE else {}),

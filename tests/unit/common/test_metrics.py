@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score
 
-from components.common.metrics import classification_metrics, confusion, roc_points
+from components.common.metrics import (
+    classification_metrics,
+    confusion,
+    lower_is_better,
+    regression_metrics,
+    roc_points,
+    shortfall,
+)
 
 
 def test_binary_metrics_match_known_values():
@@ -46,3 +53,17 @@ def test_multiclass_log_loss_equals_scikit_learn_with_probabilities_of_zero_and_
     proba = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.2, 0.6], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     expected = log_loss(labels, proba, labels=["a", "b", "c"])
     assert classification_metrics(labels, proba, ["a", "b", "c"])["log_loss"] == expected
+
+
+def test_regression_metrics_equal_scikit_learn_and_losses_are_lower_is_better() -> None:
+    truth = np.array([1.0, 2.0, 4.0, 8.0])
+    predicted = np.array([1.5, 2.0, 3.0, 9.0])
+    metrics = regression_metrics(truth, predicted)
+    assert metrics["rmse"] == pytest.approx(np.sqrt(mean_squared_error(truth, predicted)), abs=1e-12)
+    assert metrics["mae"] == pytest.approx(mean_absolute_error(truth, predicted), abs=1e-12)
+    assert metrics["r2"] == pytest.approx(r2_score(truth, predicted), abs=1e-12)
+    assert np.isnan(regression_metrics(np.array([3.0, 3.0]), np.array([3.0, 2.0]))["r2"])
+    assert lower_is_better("rmse") and lower_is_better("mae") and not lower_is_better("r2")
+    assert shortfall("rmse", 2.0, 1.5) == pytest.approx(0.5)
+    assert shortfall("r2", 0.5, 0.7) == pytest.approx(0.2)
+    assert shortfall("roc_auc", 0.8, 0.7) == pytest.approx(-0.1)

@@ -23,6 +23,8 @@ from components.common.errors import ConfigError
         ),
         (lambda d: d["sources"].update(extra={"uri": "data.txt"}), "cannot tell the format of source 'data.txt'"),
         (lambda d: d["target"]["derive"].update(value="default"), "target.derive.value must be a list for op 'in'"),
+        (lambda d: d["target"].update(task="regression"), "a true/false label, which cannot be a regression"),
+        (lambda d: d["target"].update(task="ranking"), "expected one of: 'classification', 'regression'"),
     ],
 )
 def test_contradicting_settings_are_rejected(loans, write, mutate, message):

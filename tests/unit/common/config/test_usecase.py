@@ -20,13 +20,16 @@ def test_demo_config_loads_with_primary_source_and_no_leaking_features():
     assert not after_the_fact & set(config.features.all())
 
 
-def test_fingerprint_ignores_source_location_and_feature_kinds(loans, write):
+def test_fingerprint_ignores_source_location_feature_kinds_and_task(loans, write):
     base = load_use_case(write(loans()))
     moved = base.with_source_uris({"loans": "s3://elsewhere/loans.csv"})
     regrouped = loans()
     regrouped["features"] = {"numeric": ["amount", "term"], "categorical": ["purpose", "region", "age"]}
+    tasked = loans()
+    tasked["target"]["task"] = "classification"
     assert moved.ingest_fingerprint() == base.ingest_fingerprint()
     assert load_use_case(write(regrouped)).ingest_fingerprint() == base.ingest_fingerprint()
+    assert load_use_case(write(tasked)).ingest_fingerprint() == base.ingest_fingerprint()
     resplit = loans()
     resplit["split"]["train_end"] = "2024-08-01"
     assert load_use_case(write(resplit)).ingest_fingerprint() != base.ingest_fingerprint()
