@@ -17,6 +17,7 @@ from components.common.config.draft_yaml import render_use_case
 from components.common.config.drafting import UseCaseDraft, draft_use_case, target_labels, use_case_name
 from components.common.errors import UserError
 from components.common.s3_settings import s3_settings
+from components.common.targets import infer_task
 
 # Rows read to draw the choices from; the dataset itself holds every row.
 MAX_DRAFT_ROWS = 1_000_000
@@ -54,10 +55,10 @@ def init(data: str, target: str, output: Path | None, name: str | None, time_col
         click.echo(f"S3        embedded server at {embedded.endpoint_url}", err=True)
     ensure_buckets(s3_settings())
     frame = _read_table(spec)
-    task, task_reason = _task_of(target_labels(frame, target))
+    choice = infer_task(target_labels(frame, target))
     from components.ingest.logic import assign_splits  # deferred: pandas and minio
 
-    draft = draft_use_case(frame, target, name, uri, task, task_reason, time_column, place_rows=assign_splits)
+    draft = draft_use_case(frame, target, name, uri, choice.task, choice.reason, time_column, place_rows=assign_splits)
     text = render_use_case(draft, f"{output.stem}.schema.pbtxt")
     parse_use_case(text, origin=output.name)  # the loader's own checks, before anything is written
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -91,15 +92,6 @@ def _read_table(spec: SourceSpec):
         if not batches:
             raise UserError(f"{spec.uri} holds no rows")
         return pa.Table.from_batches(batches).to_pandas().head(MAX_DRAFT_ROWS)
-
-
-def _task_of(labels) -> tuple[str, str]:
-    import pandas as pd  # deferred: pandas
-
-    present = labels.dropna()
-    if pd.api.types.is_numeric_dtype(present) and present.nunique() > 20:
-        return "regression", f"numbers with {present.nunique():,} distinct values"
-    return "classification", f"{present.nunique()} distinct values"
 
 
 def _print_choices(draft: UseCaseDraft) -> None:

@@ -34,7 +34,7 @@ def render_use_case(draft: UseCaseDraft, schema_file: str) -> str:
         "",
         "target:",
         f"  name: {_value(draft.target)}",
-        _commented(f"  # task: {draft.task}", draft.task_reason),  # TEMP until TargetSpec.task lands
+        _commented(f"  task: {draft.task}", draft.task_reason),
         _commented("  missing: drop", "rows without a label are left out"),
         "",
         "features:                               # move a column to another kind, or out, as you see fit",

@@ -334,28 +334,35 @@ def time_bounds(times: pd.Series, train_share: float) -> tuple[str, str] | None:
 def default_search(task: str, rows: int) -> tuple[tuple[SearchSpace, ...], int]:
     """A small search space fit for the task and the number of rows, and its trial budget.
 
-    Few rows: a regularised linear model and a forest, which need no early stopping; more rows: gradient
-    boosting first, with a forest only while it stays fast.
+    Few rows: a regularised linear model (classification) and a forest, which need no early stopping;
+    more rows: gradient boosting first, with a forest only while it stays fast. Regression uses the
+    families whose names both tasks share (gradient boosting and the forest).
 
     Returns:
         The search space and the most trials to run.
     """
-    linear = (
-        SearchSpace(family="logistic_regression", params={"C": (0.1, 1.0, 10.0)})
-        if task == "classification"
-        else SearchSpace(family="linear", params={"alpha": (0.1, 1.0, 10.0)})  # type: ignore[arg-type]
-    )
-    if rows < 2_000:
-        forest = SearchSpace(family="random_forest", params={"n_estimators": (200,), "min_samples_leaf": (1, 3)})
-        return (linear, forest), 5
     boosting = SearchSpace(
         family="hist_gradient_boosting",
         params={"learning_rate": (0.1,), "max_leaf_nodes": (15, 31), "max_iter": (200,), "l2_regularization": (1.0,)},
     )
+    if task == "classification":
+        linear = (SearchSpace(family="logistic_regression", params={"C": (0.1, 1.0, 10.0)}),)
+    else:
+        linear = ()
+    if rows < 2_000:
+        forest = SearchSpace(family="random_forest", params={"n_estimators": (200,), "min_samples_leaf": (1, 3)})
+        if linear:
+            return (*linear, forest), 5
+        small_boosting = SearchSpace(
+            family="hist_gradient_boosting",
+            params={"learning_rate": (0.05,), "max_leaf_nodes": (7, 15), "max_iter": (200,), "min_samples_leaf": (10,)},
+        )
+        return (small_boosting, forest), 4
     if rows < 100_000:
         forest = SearchSpace(family="random_forest", params={"n_estimators": (100,), "min_samples_leaf": (3,)})
-        return (boosting, linear, forest), 4
-    return (boosting, SearchSpace(family=linear.family, params={k: (1.0,) for k in linear.params})), 3
+        return (boosting, *linear, forest), 4
+    cheap = tuple(SearchSpace(family=space.family, params={"C": (1.0,)}) for space in linear)
+    return (boosting, *cheap), 3 if cheap else 2
 
 
 def choose_slices(frame: pd.DataFrame, columns: tuple[ColumnChoice, ...], settings: DraftSettings) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import pandas as pd
 from components.common.config import parse_use_case
 from components.common.config.draft_yaml import render_use_case
 from components.common.config.drafting import draft_use_case
+from components.common.targets import infer_task
 
 
 def drafted(frame: pd.DataFrame, target: str = "label", task: str = "classification"):
@@ -60,3 +61,15 @@ def test_a_time_split_renders_its_bounds_and_loads():
     assert (config.split.train_end, config.split.eval_end) == ("2024-01-25 00:00:00", "2024-01-28 00:00:00")
     assert config.features.datetime == ("ordered_at",)
     assert config.preprocessing.datetime_parts == ("hour", "dayofweek", "weekend")
+
+
+def test_a_numeric_target_with_many_values_is_drafted_as_a_regression_with_its_reason():
+    frame = shop()
+    choice = infer_task(frame["price (EUR)"])
+    draft = draft_use_case(frame, "price (EUR)", "shop", "/data/shop.csv", choice.task, choice.reason)
+    text = render_use_case(draft, "shop.schema.pbtxt")
+    config = parse_use_case(text, origin="shop.yaml")
+    assert config.target.task == "regression" and config.target.name == "price (EUR)"
+    assert "task: regression" in text and "# numeric labels with fractions (120 distinct values)" in text
+    assert config.features.categorical == ("colour", "label") and config.features.numeric == ()
+    assert [space.family for space in config.training.search] == ["hist_gradient_boosting", "random_forest"]

@@ -130,8 +130,9 @@ def test_time_bounds_are_none_when_a_split_would_be_empty_and_in_utc_for_zoned_t
         ("classification", 150, ["logistic_regression", "random_forest"], 5),
         ("classification", 20_000, ["hist_gradient_boosting", "logistic_regression", "random_forest"], 4),
         ("classification", 300_000, ["hist_gradient_boosting", "logistic_regression"], 3),
-        ("regression", 150, ["linear", "random_forest"], 5),
-        ("regression", 300_000, ["hist_gradient_boosting", "linear"], 3),
+        ("regression", 150, ["hist_gradient_boosting", "random_forest"], 4),
+        ("regression", 20_000, ["hist_gradient_boosting", "random_forest"], 4),
+        ("regression", 300_000, ["hist_gradient_boosting"], 2),
     ],
 )
 def test_the_search_space_fits_the_task_and_the_data_size(task, rows, families, trials):
