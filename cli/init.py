@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.common import embedded_s3_unless_configured, ensure_buckets, import_quietly, print_dataset, relative, store
 from components.common.config import SourceSpec, load_use_case, parse_use_case, schema_path
-from components.common.config.draft_yaml import render_use_case
-from components.common.config.drafting import UseCaseDraft, draft_use_case, target_labels, use_case_name
 from components.common.errors import UserError
 from components.common.s3_settings import s3_settings
-from components.common.targets import infer_task
+
+if TYPE_CHECKING:
+    from components.common.config.drafting import UseCaseDraft
 
 # Rows read to draw the choices from; the dataset itself holds every row.
 MAX_DRAFT_ROWS = 1_000_000
@@ -43,30 +44,36 @@ def init(data: str, target: str, output: Path | None, name: str | None, time_col
     Column kinds, the task, the split, a small search space and slices are inferred from the data; each
     choice is commented in the YAML. Then `mlcycle run -c <the YAML>` trains, with no edit needed.
     """
+    from components.common.config.draft_yaml import render_use_case  # deferred: pandas
+    from components.common.config.drafting import draft_use_case, target_labels, use_case_name
+    from components.common.targets import infer_task
+    from components.ingest.logic import assign_splits
+    from components.ingest.task import ingest_use_case
+
     name = name or use_case_name(data)
     output = output or Path(f"{name}.yaml")
+    schema_file = output.with_name(f"{output.stem}.schema.pbtxt")
     uri = data if "://" in data else str(Path(data).expanduser().resolve())
     spec = SourceSpec(uri=uri)
     spec.resolved_format()
-    if output.exists() and not force:
-        raise UserError(f"{relative(output)} exists already", hint="pass --force to replace it, or -o another file")
+    for existing in (output, schema_file):
+        if existing.exists() and not force:
+            raise UserError(
+                f"{relative(existing)} exists already", hint="pass --force to replace it, or -o another file"
+            )
     embedded = embedded_s3_unless_configured()
     if embedded:
         click.echo(f"S3        embedded server at {embedded.endpoint_url}", err=True)
     ensure_buckets(s3_settings())
     frame = _read_table(spec)
     choice = infer_task(target_labels(frame, target))
-    from components.ingest.logic import assign_splits  # deferred: pandas and minio
-
     draft = draft_use_case(frame, target, name, uri, choice.task, choice.reason, time_column, place_rows=assign_splits)
-    text = render_use_case(draft, f"{output.stem}.schema.pbtxt")
+    text = render_use_case(draft, schema_file.name)
     parse_use_case(text, origin=output.name)  # the loader's own checks, before anything is written
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     config = load_use_case(output)
     _print_choices(draft)
-    from components.ingest.task import ingest_use_case  # deferred: pandas, pyarrow and minio
-
     result = ingest_use_case(config, store())
     print_dataset(result.manifest, outcome=result.outcome)
     click.echo("inferring the schema (TensorFlow loads first, ~15 s)...", err=True)
