@@ -97,10 +97,11 @@ def _validation_lines(draft: UseCaseDraft) -> list[str]:
 
 def _training_lines(draft: UseCaseDraft) -> list[str]:
     size = "few rows: no boosting" if draft.rows < 2_000 else f"{draft.rows:,} rows"
-    lines = [
-        "preprocessing:",
-        _commented(f"  datetime_parts: {_value(list(draft.datetime_parts))}", "calendar parts of datetime features"),
-        "",
+    lines = []
+    if draft.features.datetime:
+        parts = _value(list(draft.datetime_parts))
+        lines += ["preprocessing:", _commented(f"  datetime_parts: {parts}", "calendar parts of datetime features"), ""]
+    lines += [
         _commented("training:", f"a small search for {size}"),
         "  seed: 42",
         f"  max_trials: {draft.max_trials}",
