@@ -92,6 +92,16 @@ def _validation_lines(draft: UseCaseDraft) -> list[str]:
         "validation:                             # thresholds: see README, section 'Your own data'",
         _commented(f"  min_rows: {draft.min_rows}", "half of this file's smallest split; fewer rows block training"),
         _commented(f"  max_duplicate_fraction: {draft.max_duplicate_fraction:g}", duplicates),
+        *(
+            [
+                _commented(
+                    f"  skew: {{numeric: {draft.skew[0]:g}, categorical: {draft.skew[1]:g}}}",
+                    "train is earlier than eval: seasons and trends move distributions; larger gaps block",
+                )
+            ]
+            if draft.skew
+            else []
+        ),
     ]
 
 

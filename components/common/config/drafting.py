@@ -44,9 +44,14 @@ class DraftSettings:
         max_text_distinct_share: A text column whose distinct values exceed this share of its rows
             (and ``min_text_distinct``) is an id or free text: left out.
         min_text_distinct: Fewest distinct values of a text column left out as an id or free text.
+        max_categories: A text column with more distinct values is an identifier (a tail number), not a
+            category: schema inference lists at most this many values of a category.
         max_slice_levels: Categorical features with at most this many values become slices.
         max_slices: Most slice columns.
         train_share: Share of rows (or of time) that trains; eval and test share the rest equally.
+        time_skew: Skew thresholds (numeric, categorical) for a time split, whose eval rows are later than
+            its train rows: seasons and trends move distributions (the demo's months: 0.20 on temperature),
+            so only larger gaps block.
         max_balanced_rows: Classification data up to this many rows gets a hash split whose salt is
             chosen for class shares that agree across splits (a stratified split).
         salt_candidates: Salts tried for that choice.
@@ -58,9 +63,11 @@ class DraftSettings:
     max_integer_levels: int = 5
     max_text_distinct_share: float = 0.5
     min_text_distinct: int = 50
+    max_categories: int = 1000
     max_slice_levels: int = 10
     max_slices: int = 3
     train_share: float = 0.8
+    time_skew: tuple[float, float] = (0.25, 0.15)
     max_balanced_rows: int = 20_000
     salt_candidates: int = 10
 
@@ -104,6 +111,7 @@ class UseCaseDraft:
         min_rows: Fewest rows a split of a later dataset version may have.
         max_duplicate_fraction: Largest share of duplicated rows in a split that passes validation.
         duplicate_share: The share of duplicated rows in this table.
+        skew: Skew thresholds (numeric, categorical) between train and eval; None keeps the defaults.
     """
 
     name: str
@@ -123,6 +131,7 @@ class UseCaseDraft:
     min_rows: int
     max_duplicate_fraction: float
     duplicate_share: float
+    skew: tuple[float, float] | None = None
 
     @property
     def features(self) -> FeatureSpec:
@@ -187,6 +196,13 @@ def choose_column(values: pd.Series, settings: DraftSettings) -> ColumnChoice:
         return _numeric_choice(name, present, distinct, rows, settings)
     if distinct == len(present) and len(present) == rows:
         return ColumnChoice(name, "left_out", f"ID-like: a different text in each of the {rows:,} rows")
+    if distinct > settings.max_categories:
+        return ColumnChoice(
+            name,
+            "left_out",
+            f"ID-like: {distinct:,} distinct values, too many for a category (the schema lists at most "
+            f"{settings.max_categories:,})",
+        )
     if distinct > max(settings.min_text_distinct, settings.max_text_distinct_share * len(present)):
         return ColumnChoice(
             name,
@@ -456,6 +472,7 @@ def draft_use_case(
         min_rows=max(1, int(smallest_split // 2)),
         max_duplicate_fraction=max(0.01, math.ceil(duplicate_share * 2 * 1000) / 1000),
         duplicate_share=duplicate_share,
+        skew=settings.time_skew if split.method == "time" else None,
     )
 
 

@@ -61,6 +61,9 @@ def test_a_time_split_renders_its_bounds_and_loads():
     assert (config.split.train_end, config.split.eval_end) == ("2024-01-25 00:00:00", "2024-01-28 00:00:00")
     assert config.features.datetime == ("ordered_at",)
     assert config.preprocessing.datetime_parts == ("hour", "dayofweek", "weekend")
+    assert (config.validation.skew.numeric, config.validation.skew.categorical) == (0.25, 0.15)
+    hashed = parse_use_case(render_use_case(drafted(shop()), "shop.schema.pbtxt"), origin="shop.yaml")
+    assert hashed.validation.skew.numeric == 0.1  # a hash split: the defaults
 
 
 def test_a_numeric_target_with_many_values_is_drafted_as_a_regression_with_its_reason():

@@ -81,6 +81,10 @@ def test_a_unique_integer_named_like_an_id_is_an_id_but_unique_measurements_are_
 def test_text_with_a_value_per_row_or_too_many_values_is_left_out():
     unique = pd.Series([f"user-{i}" for i in range(100)], name="login")
     assert choose_column(unique, SETTINGS).reason.startswith("ID-like: a different text in each of the 100 rows")
+    tails = pd.Series([f"N{i % 1500}" for i in range(30_000)], name="tailnum")
+    tail_choice = choose_column(tails, SETTINGS)
+    assert (tail_choice.kind, tail_choice.dropped) == ("left_out", False)
+    assert tail_choice.reason.startswith("ID-like: 1,500 distinct values, too many for a category")
     free = pd.Series([f"comment {i % 70}" for i in range(100)], name="comment")
     free_choice = choose_column(free, SETTINGS)
     assert free_choice.kind == "left_out" and free_choice.dropped
