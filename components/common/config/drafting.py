@@ -49,6 +49,8 @@ class DraftSettings:
         max_slice_levels: Categorical features with at most this many values become slices.
         max_slices: Most slice columns.
         train_share: Share of rows (or of time) that trains; eval and test share the rest equally.
+        max_unseen_share: With a time split, a numeric feature with a larger share of its later values
+            outside the range seen in training follows the time: left out.
         time_skew: Skew thresholds (numeric, categorical) for a time split, whose eval rows are later than
             its train rows: seasons and trends move distributions (the demo's months: 0.20 on temperature),
             so only larger gaps block.
@@ -67,6 +69,7 @@ class DraftSettings:
     max_slice_levels: int = 10
     max_slices: int = 3
     train_share: float = 0.8
+    max_unseen_share: float = 0.5
     time_skew: tuple[float, float] = (0.25, 0.15)
     max_balanced_rows: int = 20_000
     salt_candidates: int = 10
@@ -318,6 +321,43 @@ def label_share_shift(labels: pd.Series, splits: pd.Series) -> float:
     return float(max((shares.loc[split] - shares.loc["train"]).abs().max() for split in others))
 
 
+def leave_out_time_proxies(
+    frame: pd.DataFrame, columns: tuple[ColumnChoice, ...], split: SplitSpec, settings: DraftSettings
+) -> tuple[ColumnChoice, ...]:
+    """Leaves out the numeric features that follow the time of a time split (a month, a year, a counter).
+
+    Most of their values after ``train_end`` lie outside the range seen in training, so the model never
+    learns them and skew between train and eval is certain (the month: a distance of 1).
+
+    Args:
+        frame: The table.
+        columns: What each column became.
+        split: The split; only a time split leaves anything out.
+        settings: The thresholds (``max_unseen_share``).
+    """
+    if split.method != "time":
+        return columns
+    times = frame[split.column]
+    if times.dt.tz is not None:
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    bound = pd.Timestamp(split.train_end)
+    earlier, later = times < bound, times >= bound
+    chosen = []
+    for choice in columns:
+        if choice.kind == "numeric":
+            seen, unseen = frame.loc[earlier, choice.name].dropna(), frame.loc[later, choice.name].dropna()
+            outside = float(((unseen < seen.min()) | (unseen > seen.max())).mean()) if len(seen) and len(unseen) else 0
+            if outside > settings.max_unseen_share:
+                reason = (
+                    f"follows the time: {outside:.0%} of its values from {split.train_end} on lie outside the "
+                    "range seen in training (a calendar part or a counter; the calendar parts of "
+                    f"{split.column} stand in for it)"
+                )
+                choice = ColumnChoice(choice.name, "left_out", reason)
+        chosen.append(choice)
+    return tuple(chosen)
+
+
 def _time_split(column: str, bounds: tuple[str, str]) -> SplitSpec:
     return SplitSpec(method="time", column=column, train_end=bounds[0], eval_end=bounds[1])
 
@@ -442,6 +482,7 @@ def draft_use_case(
             hint="; ".join(f"{c.name}: {c.reason}" for c in columns[:5]) or "the data has no other column",
         )
     split, split_reason = choose_split(frame, columns, time_column, name, settings)
+    columns = leave_out_time_proxies(frame, columns, split, settings)
     balanced = split.method == "hash" and task == "classification" and len(frame) <= settings.max_balanced_rows
     if balanced and place_rows is not None:
         split, shift = balanced_salt(frame, target, split, place_rows, settings.salt_candidates)

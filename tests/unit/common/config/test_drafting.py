@@ -106,6 +106,26 @@ def test_an_obvious_timestamp_column_splits_by_time_with_bounds_at_80_and_90_per
     assert draft.datetime_parts == ("dayofweek", "weekend")  # midnights only, and no month across a time split
 
 
+def test_a_time_split_leaves_out_numbers_that_follow_the_time():
+    times = pd.date_range("2024-01-01", periods=365, freq="D")
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "created_at": times,
+            "month": times.month,
+            "day": times.day,
+            "amount": rng.normal(size=365),
+            "label": rng.choice(["a", "b"], 365),
+        }
+    )
+    draft = draft_use_case(frame, "label", "x", "x.csv", "classification", "")
+    month = next(c for c in draft.columns if c.name == "month")
+    assert month.kind == "left_out" and month.reason.startswith(
+        "follows the time: 82% of its values from 2024-10-19 on lie outside"
+    )
+    assert draft.kind_columns("numeric") == ("day", "amount")
+
+
 def test_a_table_without_times_splits_by_a_salted_hash_of_the_whole_row():
     draft = draft_use_case(table(), "label", "orders", "orders.csv", "classification", "2 classes")
     assert (draft.split.method, draft.split.key, draft.split.salt) == ("hash", ("*",), "orders")
