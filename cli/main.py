@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import click
 
-from cli import datasets, gc, models, monitor, promote, runs, s3, submit, train, validate
+from cli import datasets, gc, init, models, monitor, promote, runs, s3, submit, train, validate
 from components.common.errors import UserError
 
 
@@ -32,7 +32,7 @@ def mlcycle(verbose: bool) -> None:
     )
 
 
-for group in (s3, datasets, validate, train, runs, models, gc, promote, monitor, submit):
+for group in (s3, init, datasets, validate, train, runs, models, gc, promote, monitor, submit):
     for command in group.COMMANDS:
         mlcycle.add_command(command)
 

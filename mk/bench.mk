@@ -7,3 +7,7 @@ bench-pipeline: $(ENV_STAMP) ## Benchmark the whole local pipeline on all demo f
 .PHONY: bench-gates
 bench-gates: $(ENV_STAMP) ## Benchmark the validation gates on small public data sets: false alarms on clean random splits, detection of corrupted twins.
 	$(VENV)/bin/python -m benchmarks.bench_gates --seeds 5
+
+.PHONY: corpus
+corpus: $(ENV_STAMP) ## Public data sets from PyPI packages through `mlcycle init` and `mlcycle run --no-serve`, defaults only: a table per data set (CORPUS=iris,wine for a subset).
+	$(VENV)/bin/python -m benchmarks.corpus $(if $(CORPUS),--only $(CORPUS))

@@ -426,10 +426,10 @@ def champion_features(champion: Pipeline, config: UseCaseConfig) -> list[str]:
 def overlap_columns(config: UseCaseConfig, test: pd.DataFrame, trained: pd.DataFrame) -> list[str]:
     """The columns that identify a row across dataset versions: the split key, else every shared column.
 
-    A hash split has a key. A time split has none, so a row is matched by all the columns both frames
-    hold except the label (a changed label rule must not hide a row the champion saw).
+    A hash split has a key (unless it hashes the whole row). A time split has none, so a row is matched
+    by all the columns both frames hold except the label (a changed label rule must not hide a row the champion saw).
     """
-    if config.split.method == "hash" and config.split.key:
+    if config.split.method == "hash" and config.split.key and not config.split.hashes_whole_row:
         return list(config.split.key)
     return [c for c in test.columns if c in trained.columns and c != config.target.name]
 

@@ -307,7 +307,8 @@ def assign_splits(frame: pd.DataFrame, split: SplitSpec, timezone: str = DEFAULT
     BLAKE2b hash of the canonical text of its key values (:func:`canonical_key_texts`), so a row's split
     depends on its key values only: not on the type inferred for a key column (ids read as integers,
     then as text once "A301" is appended), row order, chunking or other rows. A row whose key values are
-    all missing has no identity to place it by and no split (counted as ``split_value_missing``).
+    all missing has no identity to place it by and no split (counted as ``split_value_missing``). With
+    the whole row as key, every column is hashed in name order.
 
     Raises:
         DataError: If the split columns are absent or a time column cannot be read as time.
@@ -317,8 +318,9 @@ def assign_splits(frame: pd.DataFrame, split: SplitSpec, timezone: str = DEFAULT
         values, bounds = _orderable(frame[split.column], (split.train_end, split.eval_end), split.column, timezone)
         labels = np.select([values < bounds[0], values < bounds[1]], ["train", "eval"], default="test")
         return pd.Series(labels, index=frame.index).where(values.notna().to_numpy())
-    _require_columns(frame.columns, split.key, "the data (split.key)")
-    position = hash_split_positions(frame[list(split.key)], split.salt)
+    keys = split.key_columns(list(frame.columns))
+    _require_columns(frame.columns, keys, "the data (split.key)")
+    position = hash_split_positions(frame[keys], split.salt)
     first, second = split.fractions["train"], split.fractions["train"] + split.fractions["eval"]
     labels = np.select([position < first, position < second], ["train", "eval"], default="test")
     return pd.Series(labels, index=frame.index).where(~np.isnan(position))

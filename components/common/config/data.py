@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -17,6 +17,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 COMPARISONS = (">", ">=", "<", "<=", "==", "!=", "in", "not in")
 SPLITS = ("train", "eval", "test")
 DURATION = re.compile(r"[1-9][0-9]*(?:s|min|h|d)")  # what pandas.Timedelta reads the same way
+# A hash split's key that stands for every column of the row: a file without an id still splits deterministically.
+WHOLE_ROW = "*"
 
 
 @dataclass(frozen=True)
@@ -134,14 +136,16 @@ class SplitSpec:
 
     ``time``: rows with ``column`` before ``train_end`` train, before ``eval_end`` evaluate, the rest
     test. ``hash``: a stable hash of the ``key`` columns (salted) assigns rows by ``fractions``, so a
-    row keeps its split when data is appended.
+    row keeps its split when data is appended. ``key: ["*"]`` (:data:`WHOLE_ROW`) hashes the whole row:
+    every column it holds when splits are assigned (after joins and the label rule), in name order; so
+    identical rows always share a split, and a row moves only if its content (or the set of columns) changes.
 
     Attributes:
         method: ``time`` or ``hash``.
         column: The time (or any ordered) column, for ``time``.
         train_end: First value that no longer trains (exclusive bound), for ``time``.
         eval_end: First value that no longer evaluates, for ``time``.
-        key: Columns whose values identify a row, for ``hash``.
+        key: Columns whose values identify a row, for ``hash``; ``["*"]`` for the whole row.
         fractions: Share of rows per split, for ``hash``; must sum to 1.
         salt: Changes the assignment without changing the data, for ``hash``.
     """
@@ -153,6 +157,19 @@ class SplitSpec:
     key: tuple[str, ...] = ()
     fractions: Mapping[str, float] = field(default_factory=lambda: {"train": 0.8, "eval": 0.1, "test": 0.1})
     salt: str = ""
+
+    @property
+    def hashes_whole_row(self) -> bool:
+        """Whether a hash split places rows by their whole content rather than by key columns."""
+        return self.method == "hash" and self.key == (WHOLE_ROW,)
+
+    def key_columns(self, columns: Sequence[str]) -> list[str]:
+        """Returns the columns a hash split hashes, given the columns a row holds.
+
+        Args:
+            columns: The row's columns when splits are assigned.
+        """
+        return sorted(columns) if self.hashes_whole_row else list(self.key)
 
 
 def check_sources(sources: Mapping[str, SourceSpec], joins: tuple[JoinSpec, ...], where: str) -> None:
@@ -246,7 +263,8 @@ def check_split(split: SplitSpec, where: str) -> None:
 
     Raises:
         ConfigError: If a time split lacks its column or bounds or has hash keys, or a hash split
-            lacks keys or has fractions that do not name train, eval and test or do not sum to 1.
+            lacks keys, mixes the whole row with named keys, or has fractions that do not name train,
+            eval and test or do not sum to 1.
     """
     if split.method == "time":
         if not split.column or split.train_end is None or split.eval_end is None:
@@ -258,7 +276,11 @@ def check_split(split: SplitSpec, where: str) -> None:
             raise ConfigError(f"`key` belongs to hash splits, not time splits, in {where}")
         return
     if not split.key:
-        raise ConfigError(f"a hash split needs `key` columns in {where}")
+        raise ConfigError(
+            f"a hash split needs `key` columns in {where}", hint=f"or `key: ['{WHOLE_ROW}']` to hash the whole row"
+        )
+    if WHOLE_ROW in split.key and not split.hashes_whole_row:
+        raise ConfigError(f"split.key in {where} mixes '{WHOLE_ROW}' (the whole row) with named columns")
     if set(split.fractions) != set(SPLITS):
         raise ConfigError(f"split.fractions in {where} must name exactly train, eval and test")
     if any(v < 0 for v in split.fractions.values()) or abs(sum(split.fractions.values()) - 1) > 1e-9:

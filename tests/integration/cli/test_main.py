@@ -12,6 +12,7 @@ from helpers import MLCYCLE
     "command",
     [
         [],
+        ["init"],
         ["ingest"],
         ["run"],
         ["s3", "up"],

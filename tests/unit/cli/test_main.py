@@ -10,6 +10,7 @@ from cli.main import main
 ROOT = Path(__file__).resolve().parents[3]
 EVERY_COMMAND = {
     "s3",
+    "init",
     "ingest",
     "datasets",
     "check-config",

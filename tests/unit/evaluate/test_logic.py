@@ -221,6 +221,13 @@ def test_a_time_split_matches_rows_by_every_shared_column_but_the_label():
     assert rows_in(keys, other, ["k", "f"]).tolist() == [True, True, False, True]
 
 
+def test_a_whole_row_hash_split_matches_rows_by_every_shared_column_but_the_label():
+    config = parse_use_case(ORDERS_CONFIG.replace("{method: hash, key: [order_id]}", "{method: hash, key: ['*']}"))
+    test = pd.DataFrame({"order_id": [1, 2], "price": [1.5, 2.0], "returned": [0, 1]})
+    trained = pd.DataFrame({"order_id": [1, 2], "price": [1.5, 2.5], "returned": [1, 1]})
+    assert overlap_columns(config, test, trained) == ["order_id", "price"]
+
+
 def test_the_candidate_is_held_against_the_champion_on_the_rows_both_were_scored_on():
     spec = BlessingSpec(floors={"roc_auc": 0.6}, max_regression={"roc_auc": 0.01})
     decision = bless({"roc_auc": 0.80}, {"roc_auc": 0.75}, spec, compared_candidate={"roc_auc": 0.70})

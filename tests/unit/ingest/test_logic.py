@@ -278,6 +278,21 @@ def test_hash_split_is_stable_proportional_and_independent_of_row_order():
     assert (resalted != first).mean() > 0.3
 
 
+def test_a_whole_row_hash_split_depends_on_the_rows_content_only():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=5000).round(3), "colour": rng.choice(["red", "blue"], 5000)})
+    split = SplitSpec(method="hash", key=("*",), salt="s")
+    first = assign_splits(frame, split)
+    reordered = frame[["colour", "x"]].sample(frac=1, random_state=1)
+    assert assign_splits(reordered, split).sort_index().equals(first)
+    assert first.value_counts(normalize=True)["train"] == pytest.approx(0.8, abs=0.03)
+    doubled = pd.concat([frame, frame], ignore_index=True)
+    halves = assign_splits(doubled, split).to_numpy()
+    assert (halves[:5000] == halves[5000:]).all()  # a duplicated row never lands in two splits
+    by_x = assign_splits(frame, SplitSpec(method="hash", key=("x",), salt="s"))
+    assert (by_x != first).mean() > 0.1
+
+
 def test_version_id_is_content_derived():
     fingerprint = {"split": {"method": "time"}}
     same = dataset_version_id(fingerprint, {"a": "00"})

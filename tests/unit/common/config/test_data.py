@@ -57,6 +57,10 @@ def test_contradicting_settings_are_rejected(loans, write, mutate, message):
             lambda d: d.update(split={"method": "hash", "key": ["loan_id"], "fractions": {"train": 0.9, "test": 0.1}}),
             "split.fractions in use_case.yaml must name exactly train, eval and test",
         ),
+        (
+            lambda d: d.update(split={"method": "hash", "key": ["*", "loan_id"]}),
+            "split.key in use_case.yaml mixes '*' (the whole row) with named columns",
+        ),
     ],
 )
 def test_incomplete_sources_features_and_splits_are_rejected(loans, write, mutate, message):
@@ -71,6 +75,14 @@ def test_a_hash_split_with_keys_and_fractions_summing_to_one_loads(loans, write)
     split = {"method": "hash", "key": ["loan_id"], "fractions": {"train": 0.6, "eval": 0.2, "test": 0.2}, "salt": "s"}
     config = load_use_case(write(loans(split=split)))
     assert (config.split.key, config.split.fractions["train"], config.split.salt) == (("loan_id",), 0.6, "s")
+
+
+def test_a_hash_split_on_the_whole_row_loads_and_hashes_every_column_in_name_order(loans, write):
+    config = load_use_case(write(loans(split={"method": "hash", "key": ["*"], "salt": "s"})))
+    assert config.split.hashes_whole_row
+    assert config.split.key_columns(["b", "a", "c"]) == ["a", "b", "c"]
+    named = load_use_case(write(loans(split={"method": "hash", "key": ["loan_id"]}))).split
+    assert not named.hashes_whole_row and named.key_columns(["b", "a"]) == ["loan_id"]
 
 
 def test_the_time_zone_defaults_to_utc_and_takes_an_iana_name(loans, write):

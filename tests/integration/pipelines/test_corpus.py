@@ -1,0 +1,26 @@
+"""The three smallest classification sets of the corpus (benchmarks/corpus.py), as `make corpus` runs them.
+
+Each goes through `mlcycle init` and `mlcycle run --no-serve` with defaults only, in its own state folder
+(its own embedded S3 server): the data is valid, a model is trained, blessed against the run's baselines
+and registered.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.corpus import CORPUS, SMALLEST_CLASSIFICATION, mlcycle, private_env, run_set
+
+
+@pytest.mark.parametrize("name", SMALLEST_CLASSIFICATION)
+def test_a_small_public_data_set_goes_from_file_to_registered_model_with_defaults_only(tmp_path, name):
+    corpus_set = next(s for s in CORPUS if s.name == name)
+    env = private_env(tmp_path / "state")
+    try:
+        result = run_set(corpus_set, tmp_path / name, env, timeout=900)
+    finally:
+        mlcycle(["s3", "down"], env, 120)
+    assert result.task == "classification" and result.rows > 100, result
+    assert result.validation == "VALID", result
+    assert result.blessed and result.registered, result
+    assert result.score >= max(result.baselines.values()) - 0.02, result
