@@ -98,15 +98,16 @@ def encode_line(line: Mapping[str, Any]) -> str:
     return _LINE_ENCODER.encode(line) + "\n"
 
 
-def encode_lines(lines: Sequence[Mapping[str, Any] | str]) -> bytes:
+def encode_lines(lines: Sequence[Mapping[str, Any] | str], compresslevel: int = 6) -> bytes:
     """Gzip-compressed JSON Lines.
 
     Args:
         lines: Lines as mappings, or already encoded by :func:`encode_line` (the server encodes each
             request's lines as it answers, so its buffer holds text, not objects the garbage collector scans).
+        compresslevel: gzip's level, 1 (fastest) to 9; readers read any.
     """
     text = "".join(line if isinstance(line, str) else encode_line(line) for line in lines)
-    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
+    return gzip.compress(text.encode(), compresslevel=compresslevel, mtime=0)
 
 
 def decode_lines(data: bytes) -> list[dict[str, Any]]:

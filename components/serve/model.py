@@ -15,7 +15,8 @@ Parameters (Seldon parameters win over the environment variables named in bracke
 - ``request_log_rate`` [MLCYCLE_REQUEST_LOG_RATE, default 1.0]: share of requests logged to S3;
 - ``feedback`` [MLCYCLE_FEEDBACK, default true]: store feedback in S3;
 - ``log_flush_seconds`` [MLCYCLE_LOG_FLUSH_SECONDS, default 10] and ``log_batch_rows``
-  [MLCYCLE_LOG_BATCH_ROWS, default 1000]: when a request-log batch is written;
+  [MLCYCLE_LOG_BATCH_ROWS, default 10000]: when a request-log batch is written (each object costs
+  the worker about 15 ms of CPU however small, so batches are large);
 - ``max_batch`` [MLCYCLE_MAX_BATCH]: most rows per request (default: the serving schema's);
 - ``max_request_mb`` [MLCYCLE_MAX_REQUEST_MB, default 10]: largest request body; a larger one is refused
   with 413 before it is read;
@@ -25,7 +26,10 @@ Parameters (Seldon parameters win over the environment variables named in bracke
   collector's permanent generation (``gc.freeze``), so a full collection scans only what requests
   left behind, not the model's objects (a full collection of the loaded demo took 42 ms, a request's
   stall); ``gc_threshold`` [MLCYCLE_GC_THRESHOLD, default 10000]: allocations between young-generation
-  collections (Python's default is 700; 0 keeps it).
+  collections (Python's default is 700; 0 keeps it);
+- ``switch_interval_ms`` [MLCYCLE_SWITCH_INTERVAL_MS, default 0.5]: how long a thread holds the
+  interpreter lock while another waits for it (Python's default is 5 ms): a request ready to run waits at
+  most this long for the log writer's or the metrics publisher's Python code (0 keeps it).
 
 Which path serves, and why, is logged once at load (a warning when the fast path was wanted but the
 model falls back to scikit-learn), shown by ``/health/status`` (``prediction_path``,
@@ -44,6 +48,7 @@ import logging
 import math
 import os
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -130,12 +135,13 @@ class ServingOptions:
     request_log_rate: float = 1.0
     feedback: bool = True
     log_flush_seconds: float = 10.0
-    log_batch_rows: int = 1000
+    log_batch_rows: int = 10_000
     max_batch: int = 0
     max_request_mb: float = 10.0
     fast_path: bool = True
     gc_freeze: bool = True
     gc_threshold: int = 10_000
+    switch_interval_ms: float = 0.5
 
 
 def serving_options(params: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> ServingOptions:
@@ -212,6 +218,8 @@ class Model:
         self.start_logging()
         if self.options.gc_freeze:
             freeze_loaded_objects(self.options.gc_threshold)
+        if self.options.switch_interval_ms > 0:
+            sys.setswitchinterval(self.options.switch_interval_ms / 1000.0)
 
     def load_model(self) -> None:
         """Loads the model, its digest checked before unpickling (idempotent; safe before a fork).

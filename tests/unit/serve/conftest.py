@@ -4,6 +4,8 @@ the synthetic use case fitted with every model family and encoding the fast path
 
 from __future__ import annotations
 
+import gc
+import sys
 import warnings
 from pathlib import Path
 
@@ -16,6 +18,16 @@ from unit.serve.synthetic import ENCODINGS, FAMILIES, config_for, hard_rows, syn
 from components.serve.fastpath import compile_model
 from components.serve.schema import build_serving_schema
 from components.train.logic import Trial, fit
+
+
+@pytest.fixture(autouse=True)
+def interpreter_settings():
+    """Restores what Model.load tunes for a server process (frozen objects, GC thresholds, switch interval)."""
+    thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+    sys.setswitchinterval(interval)
 
 
 @pytest.fixture(scope="module")
