@@ -37,7 +37,7 @@ from pathlib import Path
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 TRAIN_ROWS = int(os.environ.get("BENCH_TRAIN_ROWS", "100000"))
-CANDIDATES = ((1, 1), (2, 1), (2, 2))
+CANDIDATES = ((1, 1), (2, 1), (1, 2), (2, 2))  # threads > 1: gunicorn's gthread worker, with keep-alive
 CASES = ((1, 2), (1, 8), (100, 2), (100, 8))
 KEY_CASE = (1, 2)
 LARGE_CASE = (100, 2)
