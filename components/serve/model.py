@@ -25,8 +25,8 @@ Parameters (Seldon parameters win over the environment variables named in bracke
 - ``gc_freeze`` [MLCYCLE_GC_FREEZE, default true]: once loaded, move every object to the garbage
   collector's permanent generation (``gc.freeze``), so a full collection scans only what requests
   left behind, not the model's objects (a full collection of the loaded demo took 42 ms, a request's
-  stall); ``gc_threshold`` [MLCYCLE_GC_THRESHOLD, default 10000]: allocations between young-generation
-  collections (Python's default is 700; 0 keeps it);
+  stall); with it, ``gc_threshold`` [MLCYCLE_GC_THRESHOLD, default 10000]: allocations between
+  young-generation collections (Python's default is 700; 0 keeps it);
 - ``switch_interval_ms`` [MLCYCLE_SWITCH_INTERVAL_MS, default 0.5]: how long a thread holds the
   interpreter lock while another waits for it (Python's default is 5 ms): a request ready to run waits at
   most this long for the log writer's or the metrics publisher's Python code (0 keeps it).
