@@ -20,5 +20,5 @@ wrk: ## Install Debian's wrk load generator for the serving benchmark, if missin
 	  echo "installing wrk (Debian package) for the serving benchmark"; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 
-bench-serving: $(ENV_STAMP) $(SERVING_STAMP) wrk ## Benchmark serving with wrk: 1 and 100 rows, 2 and 8 connections, against stock Seldon and the in-process floor (~5 min).
+bench-serving: $(ENV_STAMP) $(SERVING_STAMP) wrk ## Benchmark serving with wrk: 1 and 100 rows, 2 and 8 connections, p50 to p99.9, logging on/off, against stock Seldon and the in-process floor (~8 min).
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m benchmarks.bench_serving

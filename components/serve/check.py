@@ -149,7 +149,8 @@ def check_serving(
         return ok
 
     try:
-        model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=False)
+        # gc_freeze is for servers: in a pipeline task it would keep the task's later garbage from being collected.
+        model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=False, gc_freeze=False)
         model.load()
     except Exception as error:
         record(False, f"the model loads through the Seldon model class: {type(error).__name__}: {error}")
@@ -164,7 +165,7 @@ def check_serving(
     with open(tampered / MODEL_FILE, "ab") as handle:
         handle.write(b"\0")
     try:
-        Model(model_uri=str(tampered), request_log_rate=0.0, feedback=False).load()
+        Model(model_uri=str(tampered), request_log_rate=0.0, feedback=False, gc_freeze=False).load()
         record(False, "a model file altered after registration is refused")
     except IntegrityError:
         record(True, "a model file altered after registration is refused")

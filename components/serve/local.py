@@ -21,6 +21,7 @@ feedback), whatever keys the caller holds; an endpoint of another store keeps th
 from __future__ import annotations
 
 import argparse
+import bisect
 import logging
 import os
 import signal
@@ -86,7 +87,7 @@ def serve(
 
     from seldon_core import wrapper
     from seldon_core.gunicorn_utils import StandaloneApplication, UserModelApplication, post_worker_init, worker_exit
-    from seldon_core.metrics import SeldonMetrics
+    from seldon_core.metrics import BINS, SeldonMetrics
 
     for number in (port, metrics_port):
         _check_port_free(host, number)
@@ -94,7 +95,7 @@ def serve(
     user_object = getattr(importlib.import_module(module_name), class_name)(**parameters)
     if hasattr(user_object, "load_model"):
         user_object.load_model()  # once, before the fork: errors surface here and workers share the memory
-    seldon_metrics = buffered_metrics(SeldonMetrics)()
+    seldon_metrics = buffered_metrics(SeldonMetrics, histogram_bins=BINS)()
     app = wrapper.get_rest_microservice(user_object, seldon_metrics)
 
     def metrics_server() -> None:
@@ -136,7 +137,7 @@ def serve(
     UserModelApplication(app, user_object, 0, None, interface, options=options).run()
 
 
-def buffered_metrics(base: type, flush_seconds: float = 1.0) -> type:
+def buffered_metrics(base: type, flush_seconds: float = 1.0, histogram_bins: Sequence[float] = ()) -> type:
     """Seldon's metrics store with updates batched per worker and published every ``flush_seconds``.
 
     Seldon's SeldonMetrics sends every update, even an empty one, through a multiprocessing manager
@@ -144,10 +145,27 @@ def buffered_metrics(base: type, flush_seconds: float = 1.0) -> type:
     worker keeps its updates and a thread publishes them in one update per second, so Prometheus
     sees the same counters and histograms at most a second later. A worker's last updates are
     published before Seldon's worker_exit hook clears the worker's metrics.
+
+    Seldon adds each timer value to its histogram with one ``numpy.histogram`` call (measured: 30 ms of
+    CPU to publish a second of 1,000 requests, holding the interpreter lock while requests wait). Given
+    Seldon's ``histogram_bins``, each value is counted with :func:`add_to_histogram` instead: the
+    same counts, a bisection each.
+
+    Args:
+        base: Seldon's ``SeldonMetrics`` (or a stand-in with ``update`` and ``clear``).
+        flush_seconds: How often the buffered updates are published.
+        histogram_bins: The bin edges of ``base``'s histograms (seldon_core.metrics.BINS); empty: ``base``
+            counts timer values itself.
     """
     import threading
 
     class BufferedSeldonMetrics(base):  # type: ignore[misc, valid-type]
+        if histogram_bins:
+
+            @staticmethod
+            def _update_hist(value: float, counts: Sequence[float], total: float) -> tuple[list[float], float]:
+                return add_to_histogram(value, counts, total, histogram_bins)
+
         def __init__(self) -> None:
             super().__init__(worker_id_func=os.getpid)
             self._buffer: list[tuple[list[dict], str]] = []
@@ -187,6 +205,32 @@ def buffered_metrics(base: type, flush_seconds: float = 1.0) -> type:
                     return
 
     return BufferedSeldonMetrics
+
+
+def add_to_histogram(
+    value: float, counts: Sequence[float], total: float, bins: Sequence[float]
+) -> tuple[list[float], float]:
+    """One observation added to histogram counts, counted as ``numpy.histogram([value], bins)`` counts it.
+
+    Bins are half-open ``[bins[i], bins[i + 1])`` but the last, which holds its right edge too; a
+    value outside ``[bins[0], bins[-1]]`` is not counted (its sum is still added, as Seldon does).
+
+    Args:
+        value: The observation.
+        counts: The counts per bin (``len(bins) - 1`` of them); not modified.
+        total: The sum of the observations so far.
+        bins: Increasing bin edges.
+
+    Returns:
+        The new counts and sum.
+    """
+    counts = list(counts)
+    index = bisect.bisect_right(bins, value) - 1
+    if index == len(bins) - 1 and value == bins[-1]:
+        index -= 1
+    if 0 <= index < len(counts):
+        counts[index] += 1
+    return counts, total + value
 
 
 def _check_port_free(host: str, port: int) -> None:

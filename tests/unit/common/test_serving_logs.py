@@ -12,6 +12,9 @@ from components.common.errors import UserError
 from components.common.serving_logs import (
     LATE_WRITE_DAYS,
     Window,
+    decode_lines,
+    encode_line,
+    encode_lines,
     features_of,
     log_key,
     log_prefix,
@@ -144,3 +147,17 @@ def test_the_latest_feedback_line_wins_whatever_order_its_batches_are_read_in():
     frame = to_frame(lines, ["x"])
     assert superseded_feedback(frame).tolist() == [False, True]
     assert superseded_feedback(frame.iloc[::-1]).tolist() == [True, False]  # on the frame's own index
+
+
+def test_lines_encoded_ahead_are_written_as_the_same_bytes_as_dicts():
+    lines = [line(row=0, probabilities={"0": 0.25, "1": 0.75}), line(row=1, features={"x": None, "y": "é"})]
+    text = [encode_line(one) for one in lines]
+    assert all(one.endswith("\n") and one.count("\n") == 1 for one in text)
+    assert encode_lines(text) == encode_lines(lines) == encode_lines([text[0], lines[1]])
+    assert decode_lines(encode_lines(text, compresslevel=1)) == lines
+    assert gzip.decompress(encode_lines(text, compresslevel=1)) == gzip.decompress(encode_lines(lines))
+
+
+def test_a_line_with_a_non_finite_number_is_refused():
+    with pytest.raises(ValueError):
+        encode_line(line(probabilities={"0": float("nan")}))

@@ -5,6 +5,8 @@ and as regressors.
 
 from __future__ import annotations
 
+import gc
+import sys
 import warnings
 from pathlib import Path
 
@@ -17,6 +19,16 @@ from unit.serve.synthetic import ENCODINGS, FAMILIES, REGRESSORS, config_for, fi
 from components.serve.fastpath import compile_model
 from components.serve.schema import build_serving_schema
 from components.train.logic import Trial, fit
+
+
+@pytest.fixture(autouse=True)
+def interpreter_settings():
+    """Restores what Model.load tunes for a server process (frozen objects, GC thresholds, switch interval)."""
+    thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+    sys.setswitchinterval(interval)
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from components.common.errors import UserError
-from components.serve.local import _last_error, buffered_metrics, free_port, parse_parameter
+from components.serve.local import _last_error, add_to_histogram, buffered_metrics, free_port, parse_parameter
 
 
 class RecordingMetrics:
@@ -48,6 +49,42 @@ def test_the_publisher_thread_publishes_and_clear_publishes_first():
     metrics.update([{"key": "b", "type": "GAUGE", "value": 3}], "health")
     metrics.clear()
     assert metrics.published[-1] == ([{"key": "b", "type": "GAUGE", "value": 3}], "health") and metrics.cleared == 1
+
+
+# Seldon's bins (seldon_core.metrics.BINS, in seconds): 0, 50 edges from 1 ms to 30 s, infinity.
+SELDON_BINS = [0, *np.logspace(-3, np.log10(30), 50), np.inf]
+
+
+def test_histogram_counts_equal_numpy_histogram_edges_included():
+    values = [0.0, 0.0004, 1e-3, float(SELDON_BINS[7]), 0.0123, 2.5, 30.0, 31.0, 1e9, -1.0]
+    values += list(np.random.default_rng(0).lognormal(-6, 2, 500))
+    counts, total = [0.0] * (len(SELDON_BINS) - 1), 0.0
+    expected = np.zeros(len(SELDON_BINS) - 1)
+    for value in values:
+        counts, total = add_to_histogram(value, counts, total, SELDON_BINS)
+        expected = expected + np.histogram([value], SELDON_BINS)[0]
+    assert counts == list(expected) and total == pytest.approx(sum(values))
+    assert add_to_histogram(5.0, [0, 0], 1.0, [0, 1, 5]) == ([0, 1], 6.0)  # the last bin holds its right edge
+    assert add_to_histogram(6.0, [0, 0], 0.0, [0, 1, 5]) == ([0, 0], 6.0)  # beyond the bins: summed, not counted
+
+
+def test_timer_values_are_counted_by_bisection_when_the_bins_are_given():
+    class HistogramMetrics(RecordingMetrics):
+        def update(self, custom_metrics, method):
+            self.hist = ([0.0] * 3, 0.0)
+            for metric in custom_metrics:
+                self.hist = self._update_hist(metric["value"] / 1000, *self.hist)
+
+        @staticmethod
+        def _update_hist(x, vals, sumv):
+            raise AssertionError("Seldon's numpy.histogram per value")
+
+    metrics = buffered_metrics(HistogramMetrics, flush_seconds=60, histogram_bins=[0, 0.001, 0.01, 1])()
+    metrics.update([{"key": "t", "type": "TIMER", "value": 0.5}, {"key": "t", "type": "TIMER", "value": 2.0}], "p")
+    metrics.publish()
+    assert metrics.hist == ([1.0, 1.0, 0.0], pytest.approx(0.0025))
+    with pytest.raises(AssertionError, match="numpy.histogram"):
+        buffered_metrics(HistogramMetrics, flush_seconds=60)()._update_hist(0.1, [0.0] * 3, 0.0)
 
 
 def test_parameters_are_name_value_pairs():

@@ -4,10 +4,12 @@ for classifiers and regressors."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import gzip
 import json
 import logging
 import shutil
+import sys
 
 import joblib
 import numpy as np
@@ -214,6 +216,55 @@ def test_options_come_from_parameters_then_environment():
         serving_options({"use_case": "a", "request_log_rate": 2}, {})
     with pytest.raises(ConfigError, match="no model to serve"):
         serving_options({}, {})
+
+
+def test_a_loaded_server_freezes_its_objects_and_tunes_the_collector_and_switch_interval(folder):
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    sys.setswitchinterval(0.005)
+    Model(model_uri=str(folder), request_log_rate=0.0, feedback=False, gc_freeze=False, switch_interval_ms=0).load()
+    assert (gc.get_freeze_count(), gc.get_threshold(), sys.getswitchinterval()) == (0, (700, 10, 10), 0.005)
+    model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=False)
+    model.load()
+    assert gc.get_freeze_count() > 1000  # the loaded pipeline among them
+    assert gc.get_threshold() == (10_000, 10, 10)
+    assert sys.getswitchinterval() == pytest.approx(0.0005)
+
+
+def test_serving_settings_of_the_process_have_defaults_and_read_the_environment():
+    defaults = serving_options({"use_case": "a"}, {})
+    assert (defaults.gc_freeze, defaults.gc_threshold, defaults.switch_interval_ms, defaults.log_batch_rows) == (
+        True,
+        10_000,
+        0.5,
+        10_000,
+    )
+    environ = {"MLCYCLE_GC_FREEZE": "false", "MLCYCLE_GC_THRESHOLD": "0", "MLCYCLE_SWITCH_INTERVAL_MS": "1.5"}
+    options = serving_options({"use_case": "a"}, environ)
+    assert (options.gc_freeze, options.gc_threshold, options.switch_interval_ms) == (False, 0, 1.5)
+
+
+def test_the_request_log_buffers_each_row_as_encoded_text(folder, shop_model):
+    _, _, schema, rows = shop_model
+    model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=False)
+    model.load()
+
+    class Recorder:
+        def __init__(self):
+            self.added = []
+
+        def add(self, lines):
+            self.added.extend(lines)
+
+    model._requests = recorder = Recorder()
+    model._closed = True  # nothing to flush: the recorder stands in for the writer
+    model.options = dataclasses.replace(model.options, request_log_rate=1.0)
+    answer = model.predict_raw(payload(rows.head(3), schema.names, puid="r-9"))
+    assert all(isinstance(line, str) and line.endswith("\n") for line in recorder.added)
+    decoded = [json.loads(line) for line in recorder.added]
+    assert [line["row"] for line in decoded] == [0, 1, 2] and {line["request_id"] for line in decoded} == {"r-9"}
+    served = answer["data"]["ndarray"]
+    assert [list(line["probabilities"].values()) for line in decoded] == served
 
 
 def test_the_request_size_limit_is_ten_megabytes_unless_set():
