@@ -21,6 +21,9 @@ TASKS: tuple[Task, ...] = ("classification", "regression")
 # Integer labels with at most this many distinct values are classes (ratings, counts of a few kinds);
 # more distinct values are read as a quantity. A config's target.task overrides either way.
 MAX_INFERRED_CLASSES = 20
+# ...unless most rows hold a value of their own: classes seen about once cannot be learned, so a small
+# table of whole numbers (20 weights in kilograms) is a quantity too.
+MIN_DISTINCT_FOR_UNIQUE_RULE = 10
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ def infer_task(labels: pd.Series) -> TaskChoice:
     """Classification or regression, from the label values alone (missing values ignored).
 
     Text, categorical and boolean labels are classes; numbers are a regression when they hold a
-    fraction or more than :data:`MAX_INFERRED_CLASSES` distinct values, classes otherwise.
+    fraction, more than :data:`MAX_INFERRED_CLASSES` distinct values, or at least
+    :data:`MIN_DISTINCT_FOR_UNIQUE_RULE` distinct values covering more than half the rows; classes otherwise.
     """
     present = labels.dropna()
     dtype = labels.dtype
@@ -54,6 +58,8 @@ def infer_task(labels: pd.Series) -> TaskChoice:
         return TaskChoice("regression", f"numeric labels with fractions ({distinct} distinct values)")
     if distinct > MAX_INFERRED_CLASSES:
         return TaskChoice("regression", f"numeric labels with {distinct} distinct values (> {MAX_INFERRED_CLASSES})")
+    if distinct >= MIN_DISTINCT_FOR_UNIQUE_RULE and distinct > len(values) / 2:
+        return TaskChoice("regression", f"whole-number labels with {distinct} distinct values in {len(values)} rows")
     return TaskChoice(
         "classification", f"whole-number labels with {distinct} distinct values (<= {MAX_INFERRED_CLASSES})"
     )

@@ -21,7 +21,9 @@ from components.common.targets import MAX_INFERRED_CLASSES, infer_task, resolve_
         (pd.Series([3.0, 5.0, 7.0, np.nan]), "classification"),  # whole numbers, few values
         (pd.Series([1.5, 2.0, 2.0]), "regression"),  # a fraction
         (pd.Series(range(MAX_INFERRED_CLASSES + 1)), "regression"),
-        (pd.Series(range(MAX_INFERRED_CLASSES)), "classification"),
+        (pd.Series(list(range(MAX_INFERRED_CLASSES)) * 3), "classification"),
+        (pd.Series(list(range(16)) + [3, 5, 7, 9]), "regression"),  # most rows a value of their own
+        (pd.Series(list(range(9))), "classification"),  # too few values to call it a quantity
         (pd.Series(list(range(50)) + [None], dtype="Int64"), "regression"),
     ],
 )
