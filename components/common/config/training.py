@@ -17,14 +17,17 @@ class PreprocessSpec:
 
     Attributes:
         scale_numeric: Standardise numeric features (after median imputation).
-        categorical_encoding: ``onehot`` (unseen categories ignored) or ``ordinal`` (unseen become -1).
-        max_categories: Most frequent categories kept per feature; rarer ones share one column.
+        categorical_encoding: ``onehot`` (unseen categories ignored), ``ordinal`` (unseen become -1), or
+            ``native``: families that split on categories themselves (HistGradientBoosting) get ordinal codes
+            marked as categorical (unseen ones count as missing), the others one-hot columns.
+        max_categories: Most frequent categories kept per feature; rarer ones share one column (at most
+            255 with ``native``, HistGradientBoosting's limit of categories per feature).
         datetime_parts: Calendar parts made from datetime features: any of hour, dayofweek, month,
             dayofyear, weekend.
     """
 
     scale_numeric: bool = True
-    categorical_encoding: Literal["onehot", "ordinal"] = "onehot"
+    categorical_encoding: Literal["onehot", "ordinal", "native"] = "onehot"
     max_categories: int = 50
     datetime_parts: tuple[str, ...] = ("hour", "dayofweek", "month")
 
@@ -64,12 +67,22 @@ class TrainingSpec:
     parallel_trials: int = 2
 
 
+# HistGradientBoosting's default (and largest) max_bins: a categorical feature may hold no more categories.
+NATIVE_MAX_CATEGORIES = 255
+
+
 def check_preprocessing(preprocessing: PreprocessSpec, where: str) -> None:
-    """Checks that only known calendar parts are asked of datetime features.
+    """Checks that only known calendar parts are asked of datetime features, and native categories fit the trees.
 
     Raises:
-        ConfigError: Naming the first unknown datetime part.
+        ConfigError: Naming the first unknown datetime part, or a ``max_categories`` above 255 with ``native``.
     """
+    if preprocessing.categorical_encoding == "native" and preprocessing.max_categories > NATIVE_MAX_CATEGORIES:
+        raise ConfigError(
+            f"preprocessing.max_categories in {where} is {preprocessing.max_categories}: native categories allow "
+            f"at most {NATIVE_MAX_CATEGORIES}",
+            hint=f"set max_categories to {NATIVE_MAX_CATEGORIES} or less (rarer categories share one code)",
+        )
     unknown_parts = sorted(set(preprocessing.datetime_parts) - set(DATETIME_PARTS))
     if unknown_parts:
         raise ConfigError(

@@ -38,7 +38,7 @@ FAMILIES = {
     "logistic_regression": {"C": 0.5},
     "random_forest": {"n_estimators": 12},  # no depth limit: deep, uneven trees
 }
-ENCODINGS = {"onehot": True, "ordinal": False}  # encoding -> scale_numeric
+ENCODINGS = {"onehot": True, "ordinal": False, "native": False}  # encoding -> scale_numeric
 
 
 def synthetic_rows(rows: int, seed: int, classes: int = 2) -> pd.DataFrame:
