@@ -155,11 +155,24 @@ def predict_proba(model: Pipeline, frame: pd.DataFrame, config: UseCaseConfig) -
     return model.predict_proba(frame[list(config.features.all())])
 
 
-def run_trial(train: pd.DataFrame, evaluation: pd.DataFrame, config: UseCaseConfig, trial: Trial) -> TrialResult:
-    """Fits a trial on train and scores it on eval."""
-    model, seconds = fit(train, config, trial)
+def trial_sample(train: pd.DataFrame, config: UseCaseConfig) -> pd.DataFrame:
+    """The train rows a trial fits on: a seeded sample of ``training.trial_rows``, or all of them."""
+    budget = config.training.trial_rows
+    if budget is None or len(train) <= budget:
+        return train
+    return train.sample(n=budget, random_state=config.training.seed).sort_index()
+
+
+def eval_metrics(model: Pipeline, evaluation: pd.DataFrame, config: UseCaseConfig) -> dict[str, float]:
+    """Every metric of a fitted model on the eval split."""
     _, labels = split_xy(evaluation, config)
-    metrics = classification_metrics(labels.to_numpy(), predict_proba(model, evaluation, config), model.classes_)
+    return classification_metrics(labels.to_numpy(), predict_proba(model, evaluation, config), model.classes_)
+
+
+def run_trial(train: pd.DataFrame, evaluation: pd.DataFrame, config: UseCaseConfig, trial: Trial) -> TrialResult:
+    """Fits a trial on train (within its row budget, :func:`trial_sample`) and scores it on eval."""
+    model, seconds = fit(trial_sample(train, config), config, trial)
+    metrics = eval_metrics(model, evaluation, config)
     return TrialResult(trial, config.training.metric, metrics[config.training.metric], metrics, seconds)
 
 
@@ -171,16 +184,22 @@ def select_best(results: Sequence[TrialResult]) -> TrialResult:
     return min(enumerate(results), key=lambda pair: (sign * pair[1].score, pair[0]))[1]
 
 
-def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -> tuple[Pipeline, dict[str, Any]]:
+def train_final(
+    train: pd.DataFrame, config: UseCaseConfig, best: TrialResult, evaluation: pd.DataFrame | None = None
+) -> tuple[Pipeline, dict[str, Any]]:
     """Fits the chosen trial on the training split: preprocessing never sees eval or test rows.
 
-    The result is the model the best trial scored (same rows, same seed), so its eval metrics are
-    the model's own.
+    Without a trial row budget the result is the model the best trial scored (same rows, same seed), so
+    its eval metrics are the model's own. When the trial fitted on a sample, the final model (all train
+    rows) is scored on the eval split again, given it, so the recorded eval metrics are still its own.
 
     Returns:
         The fitted pipeline and what to record: family, parameters, rows, seconds, seed, eval metrics.
     """
     model, seconds = fit(train, config, best.trial)
+    metrics = best.eval_metrics
+    if evaluation is not None and len(trial_sample(train, config)) < len(train):
+        metrics = eval_metrics(model, evaluation, config)
     record = {
         "family": best.trial.family,
         "params": best.trial.params,
@@ -188,7 +207,7 @@ def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -
         "seed": config.training.seed,
         "rows": int(len(train)),
         "fit_seconds": round(seconds, 3),
-        "eval_metrics": best.eval_metrics,
+        "eval_metrics": metrics,
         "classes": [c.item() if hasattr(c, "item") else c for c in model.classes_],
     }
     return model, record

@@ -58,6 +58,9 @@ class TrainingSpec:
         parallel_trials: Trials a cluster run tunes at once; the others queue, so a run's peak
             requests stay within a laptop's budget (manifests/budget.yaml). KFP fixes it when the
             pipeline is compiled: pipelines/training_pipeline.yaml is compiled with this default.
+        trial_rows: Row budget of a trial: each fits on a seeded sample of this many train rows (all of
+            them when None or when the split is smaller) and is scored on the whole eval split. The
+            final model always fits on the whole train split, and its own eval metrics are recorded.
     """
 
     seed: int = 42
@@ -65,6 +68,7 @@ class TrainingSpec:
     search: tuple[SearchSpace, ...] = (SearchSpace(family="hist_gradient_boosting"),)
     max_trials: int = 12
     parallel_trials: int = 2
+    trial_rows: int | None = None
 
 
 # HistGradientBoosting's default (and largest) max_bins: a categorical feature may hold no more categories.
@@ -94,7 +98,8 @@ def check_training(training: TrainingSpec, where: str) -> None:
     """Checks that the search has at least one family, one trial, and values for every parameter.
 
     Raises:
-        ConfigError: If the search is empty, ``max_trials`` is below 1, or a parameter lists no values.
+        ConfigError: If the search is empty, ``max_trials`` or ``parallel_trials`` is below 1, ``trial_rows``
+            below 100, or a parameter lists no values.
     """
     if not training.search:
         raise ConfigError(f"training.search in {where} is empty", hint="list at least one model family")
@@ -102,6 +107,11 @@ def check_training(training: TrainingSpec, where: str) -> None:
         raise ConfigError(f"training.max_trials in {where} must be at least 1")
     if training.parallel_trials < 1:
         raise ConfigError(f"training.parallel_trials in {where} must be at least 1")
+    if training.trial_rows is not None and training.trial_rows < 100:
+        raise ConfigError(
+            f"training.trial_rows in {where} is {training.trial_rows}: a trial needs at least 100 rows",
+            hint="leave it out to fit every trial on the whole train split",
+        )
     for space in training.search:
         for name, values in space.params.items():
             if not values:
