@@ -203,7 +203,9 @@ def _quietly_run(function: Callable[..., Any], *args: Any, trials: int = 0) -> A
     terminal = sys.stderr  # the progress lines' stream, before the run's output is redirected
 
     def say(line: str) -> None:
-        print(line, file=terminal, flush=True)
+        # Not print(): kfp.local replaces it while a task runs, to indent the task's lines in the log.
+        terminal.write(line + "\n")
+        terminal.flush()
 
     with open(log_path, "w") as file:
         log = ProgressLog(file, say, trials)

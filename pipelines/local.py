@@ -148,31 +148,33 @@ class ProgressLog(io.TextIOBase):
             self._log.write(text)
             self._pending += text
             *lines, self._pending = self._pending.split("\n")
-            for line in lines:
-                self._watch(_ANSI_CODES.sub("", line))
+            progress = [said for line in lines if (said := self._watch(_ANSI_CODES.sub("", line)))]
+        # Said outside the lock: kfp.local patches print() to write to this stream, so ``say`` may come back here.
+        for line in progress:
+            self._say(line)
         return len(text)
 
     def flush(self) -> None:
         """Flushes the log."""
         self._log.flush()
 
-    def _watch(self, line: str) -> None:
+    def _watch(self, line: str) -> str | None:
+        """The progress line of a task event in a line of the log, or None."""
         event = _TASK_EVENT.search(line)
         if event is None:
-            return
+            return None
         now = self._clock()
         if event["started"]:
             task = event["started"]
             self._started.setdefault(task, []).append(now)
-            self._say(f"  {task:<15} {self._trial_label(task, 'started')}started")
-        elif event["ended"]:
+            return f"  {task:<15} {self._trial_label(task, 'started')}started"
+        if event["ended"]:
             task = event["ended"]
             starts = self._started.get(task) or [now]
             seconds = now - starts.pop(0)
             outcome = "done" if event["status"] == "SUCCESS" else event["status"].lower()
-            self._say(f"  {task:<15} {self._trial_label(task, 'ended')}{outcome} in {seconds:.1f} s")
-        else:
-            self._say(f"  {event['cached']:<15} cached (same inputs as an earlier run)")
+            return f"  {task:<15} {self._trial_label(task, 'ended')}{outcome} in {seconds:.1f} s"
+        return f"  {event['cached']:<15} cached (same inputs as an earlier run)"
 
     def _trial_label(self, task: str, event: str) -> str:
         if task != TRIAL_TASK:

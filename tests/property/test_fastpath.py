@@ -8,7 +8,7 @@ entrances are checked: a DataFrame (``FastModel.predict_proba(frame)`` against
 path's columns against the frame the scikit-learn path of the server gets). Where the fast path
 refuses input it must say so with a DataError, and only where scikit-learn refuses it too.
 
-The models (every family the fast path compiles, both encodings, two and three classes) are fitted
+The models (every family the fast path compiles, every encoding, two and three classes) are fitted
 once per module on small synthetic data; examples only build rows.
 """
 
@@ -23,7 +23,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
-from unit.serve.synthetic import COLORS, FAMILIES, config_for, synthetic_rows
+from unit.serve.synthetic import COLORS, ENCODINGS, FAMILIES, config_for, synthetic_rows
 
 from components.common.errors import DataError
 from components.serve.fastpath import TOLERANCE, compile_model
@@ -35,7 +35,7 @@ from components.train.logic import Trial, fit
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
 MODELS = [
-    (family, encoding, classes) for family in FAMILIES for encoding in ("onehot", "ordinal") for classes in (2, 3)
+    (family, encoding, classes) for family in FAMILIES for encoding in ENCODINGS for classes in (2, 3)
 ]
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "America/St_Johns"]
 

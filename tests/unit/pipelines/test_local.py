@@ -128,3 +128,24 @@ def test_progress_says_when_each_task_starts_and_ends_and_counts_trials_while_th
         "  tune-model      trial 2/2 failure in 8.0 s",
         "  select-trial    cached (same inputs as an earlier run)",
     ]
+
+
+def test_a_progress_line_said_back_into_the_log_does_not_deadlock():
+    import io
+    import threading
+
+    from pipelines.local import ProgressLog
+
+    said = []
+
+    def say(line: str) -> None:  # kfp.local's patched print writes its indentation to the redirected stream
+        progress.write("    ")
+        said.append(line)
+
+    progress = ProgressLog(io.StringIO(), say, trials=1)
+    writer = threading.Thread(
+        target=progress.write, args=(f"INFO - Executing task {ANSI_TASK.format('train-model')}\n",), daemon=True
+    )
+    writer.start()
+    writer.join(timeout=10)
+    assert not writer.is_alive() and said == ["  train-model     started"]
