@@ -34,9 +34,7 @@ from components.train.logic import Trial, fit
 # Huge values overflow on both sides alike (scikit-learn's and the fast path's): the results are compared.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
-MODELS = [
-    (family, encoding, classes) for family in FAMILIES for encoding in ENCODINGS for classes in (2, 3)
-]
+MODELS = [(family, encoding, classes) for family in FAMILIES for encoding in ENCODINGS for classes in (2, 3)]
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "America/St_Johns"]
 
 
