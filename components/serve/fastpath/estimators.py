@@ -317,7 +317,10 @@ def _category_codes(estimator: HistGradientBoostingClassifier) -> CategoryCodes 
         raise UnsupportedModel("the gradient boosting model's re-coding of categories is not scikit-learn 1.6's")
     encoder = preprocessor.named_transformers_["encoder"]
     is_categorical = np.asarray(estimator.is_categorical_, dtype=bool)
-    categories = tuple(np.asarray(known, dtype="float64") for known in encoder.categories_)
+    try:
+        categories = tuple(np.asarray(known, dtype="float64") for known in encoder.categories_)
+    except (TypeError, ValueError):
+        raise UnsupportedModel("the gradient boosting model's categories are not numbers") from None
     if any(np.isnan(known).any() or (np.diff(known) <= 0).any() for known in categories):
         raise UnsupportedModel("the gradient boosting model's categories are not sorted distinct numbers")
     return CategoryCodes(
