@@ -118,7 +118,7 @@ def run(
     traceback is in the run's log).
     """
     from components.register import logic as registry  # deferred: pandas and minio
-    from pipelines.local import describe, run_training, stopping_gate  # deferred: kfp.local, the components
+    from pipelines.local import describe, planned_trials, run_training, stopping_gate  # deferred: kfp.local
 
     config = load_use_case(config_path)
     overrides = _parse_settings(settings)
@@ -132,7 +132,8 @@ def run(
         click.echo(f"S3        embedded server at {embedded.endpoint_url}")
     ensure_buckets(s3_settings())
     click.echo(
-        "running the training pipeline with kfp.local (each task is a process; TensorFlow loads in two of them)...",
+        "running the training pipeline with kfp.local (each task is a process; full log: "
+        f"{relative(state_dir() / 'pipeline-runs' / RUN_LOG)})...",
         err=True,
     )
     summary = _quietly_run(
@@ -143,6 +144,7 @@ def run(
         state_dir() / "pipeline-runs",
         seed,
         overrides,
+        trials=planned_trials(config_path.read_text(), overrides),
     )
     analysis = summary.run_dir and next(iter(sorted(summary.run_dir.rglob("evaluate-model/analysis"))), None)
     card = json.loads(analysis.read_text())["card"] if analysis else None
@@ -182,26 +184,41 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
     return parsed
 
 
-def _quietly_run(function: Callable[..., Any], *args: Any) -> Any:
-    """Runs a kfp.local pipeline with its task logs in a file; a failed task's own error line is raised."""
-    log_path = state_dir() / "pipeline-runs" / "last-run.log"
+def _quietly_run(function: Callable[..., Any], *args: Any, trials: int = 0) -> Any:
+    """Runs a kfp.local pipeline with its task logs in a file and one line per task start and end on stderr.
+
+    A failed task's own error line is raised.
+    """
+    from pipelines.local import ProgressLog  # deferred: kfp.local
+
+    log_path = state_dir() / "pipeline-runs" / RUN_LOG
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        root = logging.getLogger()
-        saved = (root.level, root.handlers[:])
-        # Only the file hears the run (kfp logs from worker threads too), cache hits included.
-        root.handlers = [logging.StreamHandler(log)]
-        root.setLevel(logging.INFO)
-        try:
-            return function(*args)
-        except Exception as error:
-            log.flush()
-            raise _task_error(error, log_path) from None
-        finally:
-            root.setLevel(saved[0])
-            root.handlers = saved[1]
+    terminal = sys.stderr  # the progress lines' stream, before the run's output is redirected
+
+    def say(line: str) -> None:
+        # Not print(): kfp.local replaces it while a task runs, to indent the task's lines in the log.
+        terminal.write(line + "\n")
+        terminal.flush()
+
+    with open(log_path, "w") as file:
+        log = ProgressLog(file, say, trials)
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            root = logging.getLogger()
+            saved = (root.level, root.handlers[:])
+            # Only the log hears the run (kfp logs from worker threads too), cache hits included.
+            root.handlers = [logging.StreamHandler(log)]
+            root.setLevel(logging.INFO)
+            try:
+                return function(*args)
+            except Exception as error:
+                log.flush()
+                raise _task_error(error, log_path) from None
+            finally:
+                root.setLevel(saved[0])
+                root.handlers = saved[1]
 
 
+RUN_LOG = "last-run.log"
 GATE_STOPPED_EXIT = 1
 TASK_CRASHED_EXIT = 5
 

@@ -8,15 +8,20 @@ pipeline image's dependency set. Caching is on, as on a cluster, for the tasks t
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from kfp import local
 
-from components.common.config import UseCaseConfig
+from components.common.config import UseCaseConfig, apply_overrides, parse_use_case
+from components.train.logic import expand_trials
 from pipelines.training_pipeline import training_pipeline
 
 
@@ -95,6 +100,92 @@ def task_failure(log_text: str) -> TaskFailure | None:
         if match := _EXCEPTION_LINE.match(line):
             return TaskFailure(task, match.group(1), match.group(2).strip())
     return TaskFailure(task, "", "")
+
+
+_TASK_EVENT = re.compile(
+    r"(?:Executing task '(?P<started>[\w.-]+)'"
+    r"|Task '(?P<ended>[\w.-]+)' finished with status (?P<status>\w+)"
+    r"|Task (?P<cached>[\w.-]+) cache hit)"
+)
+# The tasks of a ParallelFor over the trials: their progress lines count trials.
+TRIAL_TASK = "tune-model"
+
+
+class ProgressLog(io.TextIOBase):
+    """The run's log file that also says, one line each, when a task starts and ends.
+
+    kfp.local writes everything (its own lines and each task's streamed output) to this stream; the full
+    text goes to the log, and the start, end (with seconds) or cache hit of every task goes to ``say``, so
+    a person sees the run moving. Trials (``tune-model``) are counted: ``trial 3/4``. kfp.local names
+    trials that run side by side alike, so their seconds pair starts and ends first-in, first-out.
+    """
+
+    def __init__(
+        self, log: TextIO, say: Callable[[str], None], trials: int, clock: Callable[[], float] = time.monotonic
+    ):
+        """Wraps a log.
+
+        Args:
+            log: Where the full text goes.
+            say: Where the progress lines go (e.g. a terminal's stderr).
+            trials: How many trials the run tunes (for ``trial k/N``).
+            clock: Seconds, for the tasks' durations.
+        """
+        super().__init__()
+        self._log, self._say, self._trials, self._clock = log, say, trials, clock
+        self._pending = ""
+        self._started: dict[str, list[float]] = {}
+        self._counts = {"started": 0, "ended": 0}
+        self._lock = threading.Lock()  # kfp.local runs trials side by side, from threads
+
+    def writable(self) -> bool:
+        """A log is written to."""
+        return True
+
+    def write(self, text: str) -> int:
+        """Writes text to the log, and a progress line for each task event it completes."""
+        with self._lock:
+            self._log.write(text)
+            self._pending += text
+            *lines, self._pending = self._pending.split("\n")
+            progress = [said for line in lines if (said := self._watch(_ANSI_CODES.sub("", line)))]
+        # Said outside the lock: kfp.local patches print() to write to this stream, so ``say`` may come back here.
+        for line in progress:
+            self._say(line)
+        return len(text)
+
+    def flush(self) -> None:
+        """Flushes the log."""
+        self._log.flush()
+
+    def _watch(self, line: str) -> str | None:
+        """The progress line of a task event in a line of the log, or None."""
+        event = _TASK_EVENT.search(line)
+        if event is None:
+            return None
+        now = self._clock()
+        if event["started"]:
+            task = event["started"]
+            self._started.setdefault(task, []).append(now)
+            return f"  {task:<15} {self._trial_label(task, 'started')}started"
+        if event["ended"]:
+            task = event["ended"]
+            starts = self._started.get(task) or [now]
+            seconds = now - starts.pop(0)
+            outcome = "done" if event["status"] == "SUCCESS" else event["status"].lower()
+            return f"  {task:<15} {self._trial_label(task, 'ended')}{outcome} in {seconds:.1f} s"
+        return f"  {event['cached']:<15} cached (same inputs as an earlier run)"
+
+    def _trial_label(self, task: str, event: str) -> str:
+        if task != TRIAL_TASK:
+            return ""
+        self._counts[event] += 1
+        return f"trial {self._counts[event]}/{self._trials} "
+
+
+def planned_trials(config_text: str, overrides: dict[str, Any] | None = None) -> int:
+    """How many trials a run of this use case tunes (the overrides may change the trial budget)."""
+    return len(expand_trials(parse_use_case(apply_overrides(config_text, overrides or {}))))
 
 
 def stopping_gate(summary: RunSummary) -> str | None:

@@ -79,6 +79,11 @@ class LoopPlan:
             (2,500 rows replayed) temp 0.45, dewp 0.35, precip 0.28, and on the whole demo (4,000
             rows) drift of precip against the base version's train split 0.35, above the demo's
             0.25 and 0.1. Every other feature keeps the original's thresholds.
+        quality_max_drop: Largest drop of live ROC-AUC below the offline one that the loop's use case
+            tolerates. The demo's small boosted trees on native categories hold up better in autumn:
+            on a third of the demo (2,500 rows replayed) live 0.673 against 0.720 offline, a drop of
+            0.047 that the demo's 0.05 would keep; the loop is there to show a retraining, so it
+            judges the drop at 0.03.
     """
 
     suffix: str = "_loop"
@@ -102,6 +107,7 @@ class LoopPlan:
         "wind_gust",
     )
     seasonal_threshold: float = 0.6
+    quality_max_drop: float = 0.03
 
     def check(self) -> None:
         """Raises UserError when the months overlap or the sizes are not positive."""
@@ -173,6 +179,8 @@ def loop_use_case(use_case_yaml: str, plan: LoopPlan, base_source: Path) -> str:
     for check in ("skew", "drift"):
         thresholds = validation.setdefault(check, {})
         thresholds["features"] = {**seasonal, **(thresholds.get("features") or {})}
+    quality = data.setdefault("monitoring", {}).setdefault("quality", {})
+    quality["max_drop"] = {**(quality.get("max_drop") or {}), "roc_auc": plan.quality_max_drop}
     data.pop("feedback", None)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
     parse_use_case(text, "the loop's use case")

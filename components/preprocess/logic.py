@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -60,13 +61,25 @@ def calendar_parts(
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
 
-def build_preprocessor(config: UseCaseConfig, column_types: dict[str, str] | None = None) -> ColumnTransformer:
+def splits_on_categories(estimator: object) -> bool:
+    """Whether an estimator splits on categories itself (HistGradientBoosting's ``categorical_features``)."""
+    get_params = getattr(estimator, "get_params", None)
+    return get_params is not None and "categorical_features" in get_params()
+
+
+def build_preprocessor(
+    config: UseCaseConfig, column_types: dict[str, str] | None = None, native_categories: bool = False
+) -> ColumnTransformer:
     """Builds the (unfitted) feature transformer of a use case.
 
     Args:
         config: The use case: feature kinds and preprocessing settings.
         column_types: Schema type per column (INT, FLOAT, BYTES); when given, a numeric feature the
             schema types as text is refused, since it would silently become all-missing.
+        native_categories: Give the estimator the categories themselves: one ordinal code per categorical
+            feature (unseen become -1, which HistGradientBoosting reads as missing), in the first columns,
+            so the estimator's ``categorical_features`` are ``0 .. len(categorical) - 1``. Otherwise the
+            configured ``categorical_encoding`` applies (``native`` meaning one-hot).
 
     Raises:
         ConfigError: If a feature's kind contradicts the schema.
@@ -85,7 +98,7 @@ def build_preprocessor(config: UseCaseConfig, column_types: dict[str, str] | Non
     ]
     if spec.scale_numeric:
         numeric_steps.append(StandardScaler())
-    if spec.categorical_encoding == "onehot":
+    if not native_categories and spec.categorical_encoding in ("onehot", "native"):
         encoder = OneHotEncoder(
             handle_unknown="infrequent_if_exist", max_categories=spec.max_categories, sparse_output=False
         )
@@ -94,16 +107,17 @@ def build_preprocessor(config: UseCaseConfig, column_types: dict[str, str] | Non
             handle_unknown="use_encoded_value", unknown_value=-1, max_categories=spec.max_categories
         )
     transformers = []
+    categorical = (
+        "categorical",
+        make_pipeline(FunctionTransformer(as_text, feature_names_out="one-to-one"), encoder),
+        list(features.categorical),
+    )
+    if features.categorical and native_categories:
+        transformers.append(categorical)
     if features.numeric:
         transformers.append(("numeric", make_pipeline(*numeric_steps), list(features.numeric)))
-    if features.categorical:
-        transformers.append(
-            (
-                "categorical",
-                make_pipeline(FunctionTransformer(as_text, feature_names_out="one-to-one"), encoder),
-                list(features.categorical),
-            )
-        )
+    if features.categorical and not native_categories:
+        transformers.append(categorical)
     if features.datetime and spec.datetime_parts:
         calendar = FunctionTransformer(
             calendar_parts, kw_args={"parts": tuple(spec.datetime_parts), "timezone": config.timezone}
@@ -116,5 +130,19 @@ def build_preprocessor(config: UseCaseConfig, column_types: dict[str, str] | Non
 
 
 def model_pipeline(config: UseCaseConfig, estimator: object, column_types: dict[str, str] | None = None) -> Pipeline:
-    """The full model: the feature transformer followed by the estimator, fitted as one."""
-    return Pipeline([("preprocess", build_preprocessor(config, column_types)), ("model", estimator)])
+    """The full model: the feature transformer followed by the estimator, fitted as one.
+
+    With ``categorical_encoding: native``, an estimator that splits on categories itself gets them as
+    ordinal codes and its ``categorical_features`` set to them (on a copy: the estimator passed in is left as
+    it is); any other estimator gets one-hot columns.
+    """
+    native = (
+        config.preprocessing.categorical_encoding == "native"
+        and bool(config.features.categorical)
+        and splits_on_categories(estimator)
+    )
+    if native:
+        estimator = clone(estimator).set_params(categorical_features=list(range(len(config.features.categorical))))
+    return Pipeline(
+        [("preprocess", build_preprocessor(config, column_types, native_categories=native)), ("model", estimator)]
+    )

@@ -275,15 +275,23 @@ def score(model: Pipeline, frame: pd.DataFrame, config: UseCaseConfig, task: str
     return classification_metrics(labels.to_numpy(), predict_proba(model, frame, config), model.classes_)
 
 
+def trial_sample(train: pd.DataFrame, config: UseCaseConfig) -> pd.DataFrame:
+    """The train rows a trial fits on: a seeded sample of ``training.trial_rows``, or all of them."""
+    budget = config.training.trial_rows
+    if budget is None or len(train) <= budget:
+        return train
+    return train.sample(n=budget, random_state=config.training.seed).sort_index()
+
+
 def run_trial(train: pd.DataFrame, evaluation: pd.DataFrame, config: UseCaseConfig, trial: Trial) -> TrialResult:
-    """Fits a trial on train and scores it on eval, by the task's selection metric.
+    """Fits a trial on train (within its row budget) and scores it on eval by the task's selection metric.
 
     Raises:
         ConfigError: If the configured metric or the family does not fit the task the labels decided.
     """
     task = task_of(train, config)
     metric = selection_metric(config.training, task.task, task.reason)
-    model, seconds = fit(train, config, trial, task=task)
+    model, seconds = fit(trial_sample(train, config), config, trial, task=task)
     metrics = score(model, evaluation, config, task.task)
     return TrialResult(trial, metric, metrics[metric], metrics, seconds, task.task)
 
@@ -299,11 +307,14 @@ def select_best(results: Sequence[TrialResult]) -> TrialResult:
     return min(enumerate(results), key=lambda pair: (bool(np.isnan(pair[1].score)), sign * pair[1].score, pair[0]))[1]
 
 
-def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -> tuple[Pipeline, dict[str, Any]]:
+def train_final(
+    train: pd.DataFrame, config: UseCaseConfig, best: TrialResult, evaluation: pd.DataFrame | None = None
+) -> tuple[Pipeline, dict[str, Any]]:
     """Fits the chosen trial on the training split: preprocessing never sees eval or test rows.
 
-    The result is the model the best trial scored (same rows, same seed), so its eval metrics are
-    the model's own.
+    Without a trial row budget the result is the model the best trial scored (same rows, same seed), so
+    its eval metrics are the model's own. When the trial fitted on a sample, the final model (all train
+    rows) is scored on the eval split again, given it, so the recorded eval metrics are still its own.
 
     Returns:
         The fitted pipeline and what to record: family, parameters, rows, seconds, seed, eval metrics,
@@ -311,6 +322,9 @@ def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -
     """
     task = task_of(train, config)
     model, seconds = fit(train, config, best.trial, task=task)
+    metrics = best.eval_metrics
+    if evaluation is not None and len(trial_sample(train, config)) < len(train):
+        metrics = score(model, evaluation, config, task.task)
     record = {
         "family": best.trial.family,
         "params": best.trial.params,
@@ -318,7 +332,7 @@ def train_final(train: pd.DataFrame, config: UseCaseConfig, best: TrialResult) -
         "seed": config.training.seed,
         "rows": int(len(train)),
         "fit_seconds": round(seconds, 3),
-        "eval_metrics": best.eval_metrics,
+        "eval_metrics": metrics,
         "task": task.task,
         "task_reason": task.reason,
         "metric": best.metric,

@@ -58,6 +58,8 @@ def train_model_task(
 ) -> dict[str, Any]:
     """Refits the best trial on the train split and saves the pipeline with joblib.
 
+    With a trial row budget the eval split is read too, to record the final model's own eval metrics.
+
     Args:
         use_case_yaml: The use case.
         tuning_json: The tuning record from select_trial_task.
@@ -72,8 +74,9 @@ def train_model_task(
     tuning = json.loads(tuning_json)
     store = store if store is not None else ObjectStore.connect(s3_settings())
     with tempfile.TemporaryDirectory(prefix="mlcycle-train-") as folder:
-        frames = datasets.load_splits(store, config.name, dataset_version, ("train",), Path(folder))
-    model, record = train_final(frames["train"], config, TrialResult.from_dict(tuning["best"]))
+        splits = ("train",) if config.training.trial_rows is None else ("train", "eval")  # eval: its own metrics
+        frames = datasets.load_splits(store, config.name, dataset_version, splits, Path(folder))
+    model, record = train_final(frames["train"], config, TrialResult.from_dict(tuning["best"]), frames.get("eval"))
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_path)
     return {**record, "trials": tuning["trials"]}

@@ -8,7 +8,7 @@ entrances are checked: a DataFrame (``FastModel.predict_proba(frame)`` against
 validation (the fast path's columns against the frame the scikit-learn path of the server gets). Where the fast path
 refuses input it must say so with a DataError, and only where scikit-learn refuses it too.
 
-The models (every family the fast path compiles, both encodings, two and three classes, and the
+The models (every family the fast path compiles, every encoding, two and three classes, and the
 regressors of each family) are fitted once per module on small synthetic data; examples only build rows.
 """
 
@@ -23,7 +23,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
-from unit.serve.synthetic import COLORS, FAMILIES, REGRESSORS, config_for, fit_regressor, synthetic_rows
+from unit.serve.synthetic import COLORS, ENCODINGS, FAMILIES, REGRESSORS, config_for, fit_regressor, synthetic_rows
 
 from components.common.errors import DataError
 from components.serve.fastpath import TOLERANCE, compile_model, pipeline_outputs
@@ -35,9 +35,9 @@ from components.train.logic import Trial, fit
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
 REGRESSION = "regression"
-MODELS = [
-    (family, encoding, classes) for family in FAMILIES for encoding in ("onehot", "ordinal") for classes in (2, 3)
-] + [(family, encoding, REGRESSION) for family in REGRESSORS for encoding in ("onehot", "ordinal")]
+MODELS = [(family, encoding, classes) for family in FAMILIES for encoding in ENCODINGS for classes in (2, 3)] + [
+    (family, encoding, REGRESSION) for family in REGRESSORS for encoding in ENCODINGS
+]
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "America/St_Johns"]
 
 

@@ -29,14 +29,17 @@ class PreprocessSpec:
 
     Attributes:
         scale_numeric: Standardise numeric features (after median imputation).
-        categorical_encoding: ``onehot`` (unseen categories ignored) or ``ordinal`` (unseen become -1).
-        max_categories: Most frequent categories kept per feature; rarer ones share one column.
+        categorical_encoding: ``onehot`` (unseen categories ignored), ``ordinal`` (unseen become -1), or
+            ``native``: families that split on categories themselves (HistGradientBoosting) get ordinal codes
+            marked as categorical (unseen ones count as missing), the others one-hot columns.
+        max_categories: Most frequent categories kept per feature; rarer ones share one column (at most
+            255 with ``native``, HistGradientBoosting's limit of categories per feature).
         datetime_parts: Calendar parts made from datetime features: any of hour, dayofweek, month,
             dayofyear, weekend.
     """
 
     scale_numeric: bool = True
-    categorical_encoding: Literal["onehot", "ordinal"] = "onehot"
+    categorical_encoding: Literal["onehot", "ordinal", "native"] = "onehot"
     max_categories: int = 50
     datetime_parts: tuple[str, ...] = ("hour", "dayofweek", "month")
 
@@ -70,6 +73,9 @@ class TrainingSpec:
         parallel_trials: Trials a cluster run tunes at once; the others queue, so a run's peak
             requests stay within a laptop's budget (manifests/budget.yaml). KFP fixes it when the
             pipeline is compiled: pipelines/training_pipeline.yaml is compiled with this default.
+        trial_rows: Row budget of a trial: each fits on a seeded sample of this many train rows (all of
+            them when None or when the split is smaller) and is scored on the whole eval split. The
+            final model always fits on the whole train split, and its own eval metrics are recorded.
     """
 
     seed: int = 42
@@ -77,14 +83,25 @@ class TrainingSpec:
     search: tuple[SearchSpace, ...] = (SearchSpace(family="hist_gradient_boosting"),)
     max_trials: int = 12
     parallel_trials: int = 2
+    trial_rows: int | None = None
+
+
+# HistGradientBoosting's default (and largest) max_bins: a categorical feature may hold no more categories.
+NATIVE_MAX_CATEGORIES = 255
 
 
 def check_preprocessing(preprocessing: PreprocessSpec, where: str) -> None:
-    """Checks that only known calendar parts are asked of datetime features.
+    """Checks that only known calendar parts are asked of datetime features, and native categories fit the trees.
 
     Raises:
-        ConfigError: Naming the first unknown datetime part.
+        ConfigError: Naming the first unknown datetime part, or a ``max_categories`` above 255 with ``native``.
     """
+    if preprocessing.categorical_encoding == "native" and preprocessing.max_categories > NATIVE_MAX_CATEGORIES:
+        raise ConfigError(
+            f"preprocessing.max_categories in {where} is {preprocessing.max_categories}: native categories allow "
+            f"at most {NATIVE_MAX_CATEGORIES}",
+            hint=f"set max_categories to {NATIVE_MAX_CATEGORIES} or less (rarer categories share one code)",
+        )
     unknown_parts = sorted(set(preprocessing.datetime_parts) - set(DATETIME_PARTS))
     if unknown_parts:
         raise ConfigError(
@@ -145,8 +162,8 @@ def check_training(training: TrainingSpec, where: str, task: str | None = None, 
         why: Why the config has this task, for messages.
 
     Raises:
-        ConfigError: If the search is empty, ``max_trials`` is below 1, or a parameter lists no values;
-            or the metric or a family does not fit the config's task.
+        ConfigError: If the search is empty, ``max_trials`` or ``parallel_trials`` is below 1, ``trial_rows``
+            below 100, or a parameter lists no values; or the metric or a family does not fit the config's task.
     """
     if not training.search:
         raise ConfigError(f"training.search in {where} is empty", hint="list at least one model family")
@@ -154,6 +171,11 @@ def check_training(training: TrainingSpec, where: str, task: str | None = None, 
         raise ConfigError(f"training.max_trials in {where} must be at least 1")
     if training.parallel_trials < 1:
         raise ConfigError(f"training.parallel_trials in {where} must be at least 1")
+    if training.trial_rows is not None and training.trial_rows < 100:
+        raise ConfigError(
+            f"training.trial_rows in {where} is {training.trial_rows}: a trial needs at least 100 rows",
+            hint="leave it out to fit every trial on the whole train split",
+        )
     for space in training.search:
         for name, values in space.params.items():
             if not values:

@@ -5,8 +5,9 @@ RandomForestClassifier, LogisticRegression, DummyClassifier with a deterministic
 (HistGradientBoostingRegressor, RandomForestRegressor, Ridge, LinearRegression, DummyRegressor) and
 returns an object whose ``predict_proba`` (classifiers) or ``predict`` (regressors) repeats
 scikit-learn's floating-point operations in the same order: the same tree comparisons in float64
-(float32 for random forests, as scikit-learn casts their input), leaf values summed in tree order from
-the baseline, ``x @ coef.T + intercept``, scikit-learn's own link functions. Anything else raises
+(float32 for random forests, as scikit-learn casts their input), the same category bitsets where boosted
+trees split on categories (after the estimator's own re-coding of them), leaf values summed in tree order
+from the baseline, ``x @ coef.T + intercept``, scikit-learn's own link functions. Anything else raises
 :class:`~components.serve.fastpath.unsupported.UnsupportedModel`.
 
 The compiled path reads fitted attributes, some private (the boosted predictors, the loss), whose
@@ -49,7 +50,9 @@ class Trees:
 
     Leaves point to themselves, so a fixed number of steps (the deepest tree's depth) ends every walk
     on its leaf whatever the depth of each path. The comparison is scikit-learn's: ``x <= threshold``
-    goes left, a missing value goes where the node sends missing values.
+    goes left, a missing value goes where the node sends missing values. A node that splits on
+    categories (HistGradientBoosting's native ones) sends a category in its left bitset left, another
+    known category right, and a negative, unknown or missing one where missing values go.
     """
 
     roots: np.ndarray  # (trees,)
@@ -58,6 +61,9 @@ class Trees:
     children: np.ndarray  # (2 * nodes,): left child at 2i, right child at 2i + 1
     missing_right: np.ndarray
     depth: int
+    categorical: np.ndarray | None = None  # (nodes,) bool: splits on categories; None when no node does
+    left_categories: np.ndarray | None = None  # (nodes, 8) uint32: the categories going left, as a bitset
+    known_categories: np.ndarray | None = None  # (nodes, 8) uint32: the categories of the node's feature seen in fit
 
     def leaves(self, values: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree: (rows, trees) global node indices."""
@@ -71,13 +77,34 @@ class Trees:
             right = ~(x <= self.threshold.take(nodes))
             if has_missing:
                 right = np.where(np.isnan(x), self.missing_right.take(nodes), right)
+            if self.categorical is not None:
+                right = self._category_sides(nodes, x, right)
             nodes = self.children.take(2 * nodes + right)
         return nodes
 
+    def _category_sides(self, nodes: np.ndarray, x: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``right`` with the side of every node that splits on categories decided as scikit-learn does."""
+        on_categories = self.categorical.take(nodes)
+        if not on_categories.any():
+            return right
+        valid = x >= 0  # False for NaN: negative and missing categories take the missing side
+        # scikit-learn reads the category as an unsigned byte (its bitsets hold 256 categories)
+        code = np.where(valid, x, 0).astype(np.int64) & 255
+        word, bit = code >> 5, (code & 31).astype(np.uint32)
+        goes_left = valid & ((self.left_categories[nodes, word] >> bit) & 1).astype(bool)
+        known = valid & ((self.known_categories[nodes, word] >> bit) & 1).astype(bool)
+        sides = np.where(goes_left, False, np.where(known, True, self.missing_right.take(nodes)))
+        return np.where(on_categories, sides, right)
+
     @classmethod
     def build(cls, trees: Sequence[dict[str, np.ndarray]]) -> Trees:
-        """From per-tree arrays: feature, threshold, left, right (-1 at leaves), missing_left, depth."""
+        """From per-tree arrays: feature, threshold, left, right (-1 at leaves), missing_left, depth.
+
+        Trees that split on categories also give ``categorical`` (per node), ``left_categories`` and
+        ``known_categories`` ((nodes, 8) bitsets).
+        """
         roots, features, thresholds, children, missing_right = [], [], [], [], []
+        categorical, left_categories, known_categories = [], [], []
         offset, depth = 0, 0
         for tree in trees:
             count = len(tree["feature"])
@@ -90,8 +117,13 @@ class Trees:
             thresholds.append(tree["threshold"])
             children.append(np.column_stack((left, right)).ravel())
             missing_right.append(~tree["missing_left"].astype(bool))
+            if "categorical" in tree:
+                categorical.append(tree["categorical"].astype(bool) & ~leaf)
+                left_categories.append(tree["left_categories"])
+                known_categories.append(tree["known_categories"])
             depth = max(depth, int(tree["depth"]))
             offset += count
+        on_categories = bool(categorical) and bool(np.concatenate(categorical).any())
         return cls(
             roots=np.asarray(roots, dtype=np.intp),
             feature=np.concatenate(features).astype(np.intp),
@@ -99,12 +131,40 @@ class Trees:
             children=np.concatenate(children).astype(np.intp),
             missing_right=np.concatenate(missing_right),
             depth=depth,
+            categorical=np.concatenate(categorical) if on_categories else None,
+            left_categories=np.concatenate(left_categories).astype(np.uint32) if on_categories else None,
+            known_categories=np.concatenate(known_categories).astype(np.uint32) if on_categories else None,
         )
 
 
 def _chunks(rows: int, trees: int) -> list[slice]:
     step = max(1, TREE_CELLS // max(trees, 1))
     return [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
+
+
+@dataclass(frozen=True)
+class CategoryCodes:
+    """HistGradientBoosting's own re-coding of native categorical features before its trees.
+
+    scikit-learn 1.6 puts an OrdinalEncoder in front of the trees: the categorical columns, each value
+    replaced by its index among the categories seen in fit (unknown and missing ones become NaN), come
+    first, then the other columns in their order. The trees' feature indices refer to that order.
+    """
+
+    categorical: np.ndarray  # (k,) input columns that are categorical, in order
+    numeric: np.ndarray  # the other input columns, in order
+    categories: tuple[np.ndarray, ...]  # sorted float64 categories seen in fit, per categorical column
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """The matrix the trees read: re-coded categorical columns first, then the others."""
+        out = np.empty((features.shape[0], len(self.categorical) + len(self.numeric)))
+        for position, (column, known) in enumerate(zip(self.categorical, self.categories, strict=True)):
+            values = features[:, column]
+            index = np.minimum(np.searchsorted(known, values), max(len(known) - 1, 0))
+            found = known.take(index) == values if len(known) else np.zeros(len(values), dtype=bool)
+            out[:, position] = np.where(found, index, np.nan)
+        out[:, len(self.categorical) :] = features[:, self.numeric]
+        return out
 
 
 @dataclass(frozen=True)
@@ -117,6 +177,7 @@ class GradientBoosting:
     per_iteration: int
     estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor
     known_categories: tuple[np.ndarray, np.ndarray]
+    codes: CategoryCodes | None = None  # the estimator's re-coding of native categories; None without them
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Class probabilities of a (rows, features) float64 matrix (a classifier's)."""
@@ -128,6 +189,8 @@ class GradientBoosting:
 
     def raw(self, features: np.ndarray) -> np.ndarray:
         """The raw scores, (rows, per_iteration): scikit-learn's ``_raw_predict``."""
+        if self.codes is not None:
+            features = self.codes.apply(features)
         rows = features.shape[0]
         if rows > HGB_NUMPY_ROWS:
             return self._raw_compiled(features)
@@ -300,11 +363,37 @@ def compile_estimator(estimator: Any, width: int | None) -> Estimator:
     )
 
 
+def _category_codes(
+    estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor,
+) -> CategoryCodes | None:
+    """The estimator's re-coding of its native categorical features, or None when it has none."""
+    if getattr(estimator, "is_categorical_", None) is None:
+        if getattr(estimator, "_preprocessor", None) is not None:
+            raise UnsupportedModel("the gradient boosting model re-codes its input without categorical features")
+        return None
+    preprocessor = getattr(estimator, "_preprocessor", None)
+    transformers = getattr(preprocessor, "transformers_", None) or []
+    names = [name for name, _, _ in transformers]
+    if names[:2] != ["encoder", "numerical"]:
+        raise UnsupportedModel("the gradient boosting model's re-coding of categories is not scikit-learn 1.6's")
+    encoder = preprocessor.named_transformers_["encoder"]
+    is_categorical = np.asarray(estimator.is_categorical_, dtype=bool)
+    try:
+        categories = tuple(np.asarray(known, dtype="float64") for known in encoder.categories_)
+    except (TypeError, ValueError):
+        raise UnsupportedModel("the gradient boosting model's categories are not numbers") from None
+    if any(np.isnan(known).any() or (np.diff(known) <= 0).any() for known in categories):
+        raise UnsupportedModel("the gradient boosting model's categories are not sorted distinct numbers")
+    return CategoryCodes(
+        categorical=np.flatnonzero(is_categorical), numeric=np.flatnonzero(~is_categorical), categories=categories
+    )
+
+
 def _compile_gradient_boosting(
     estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor,
 ) -> GradientBoosting:
-    if getattr(estimator, "_preprocessor", None) is not None or getattr(estimator, "is_categorical_", None) is not None:
-        raise UnsupportedModel("the gradient boosting model has native categorical features")
+    codes = _category_codes(estimator)
+    known_bitsets, feature_map = estimator._bin_mapper.make_known_categories_bitsets()
     per_iteration = estimator.n_trees_per_iteration_
     trees, values = [], []
     for iteration in estimator._predictors:
@@ -312,19 +401,26 @@ def _compile_gradient_boosting(
             raise UnsupportedModel("the gradient boosting model has an irregular number of trees per iteration")
         for predictor in iteration:
             nodes = predictor.nodes
-            if nodes["is_categorical"].any():
-                raise UnsupportedModel("the gradient boosting model splits on categories")
             leaf = nodes["is_leaf"].astype(bool)
-            trees.append(
-                {
-                    "feature": nodes["feature_idx"],
-                    "threshold": nodes["num_threshold"],
-                    "left": np.where(leaf, -1, nodes["left"].astype(np.int64)),
-                    "right": np.where(leaf, -1, nodes["right"].astype(np.int64)),
-                    "missing_left": nodes["missing_go_to_left"],
-                    "depth": int(nodes["depth"].max()),
-                }
-            )
+            tree = {
+                "feature": nodes["feature_idx"],
+                "threshold": nodes["num_threshold"],
+                "left": np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                "right": np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                "missing_left": nodes["missing_go_to_left"],
+                "depth": int(nodes["depth"].max()),
+            }
+            if codes is not None:
+                on_categories = nodes["is_categorical"].astype(bool) & ~leaf
+                left = np.zeros((len(nodes), 8), dtype=np.uint32)
+                known = np.zeros((len(nodes), 8), dtype=np.uint32)
+                if on_categories.any():
+                    left[on_categories] = predictor.raw_left_cat_bitsets[nodes["bitset_idx"][on_categories]]
+                    known[on_categories] = known_bitsets[feature_map[nodes["feature_idx"][on_categories]]]
+                tree.update(categorical=on_categories, left_categories=left, known_categories=known)
+            elif nodes["is_categorical"].any():
+                raise UnsupportedModel("the gradient boosting model splits on categories it was not told of")
+            trees.append(tree)
             values.append(nodes["value"])
     baseline = np.asarray(estimator._baseline_prediction, dtype="float64").reshape(-1)
     if baseline.size != per_iteration:
@@ -335,7 +431,8 @@ def _compile_gradient_boosting(
         baseline=baseline,
         per_iteration=per_iteration,
         estimator=estimator,
-        known_categories=estimator._bin_mapper.make_known_categories_bitsets(),
+        known_categories=(known_bitsets, feature_map),
+        codes=codes,
     )
 
 

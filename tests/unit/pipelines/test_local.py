@@ -137,3 +137,58 @@ def test_the_run_summary_shows_the_metrics_of_the_task(metrics, baseline, expect
     }
     lines = describe(_finished_run(True), parse_use_case(ORDERS_CONFIG), card)
     assert expected in lines and expected_baseline in lines
+
+
+def test_progress_says_when_each_task_starts_and_ends_and_counts_trials_while_the_log_keeps_everything():
+    import io
+
+    from pipelines.local import ProgressLog
+
+    said, log, now = [], io.StringIO(), iter([0.0, 1.5, 2.0, 2.0, 9.0, 10.0, 20.0])
+    progress = ProgressLog(log, said.append, trials=2, clock=lambda: next(now))
+    text = (
+        _task_block("configure-run", "    some output", "SUCCESS")
+        + "02:54:13.000 - INFO - Executing task "
+        + ANSI_TASK.format("tune-model")
+        + "\n02:54:13.000 - INFO - Executing task "
+        + ANSI_TASK.format("tune-model")
+        + "\n02:54:20.000 - INFO - Task "
+        + ANSI_TASK.format("tune-model")
+        + " finished with status \x1b[92mSUCCESS\x1b[0m\n"
+    )
+    for start in range(0, len(text), 7):  # kfp.local writes in pieces, not whole lines
+        progress.write(text[start : start + 7])
+    progress.write("02:54:30.000 - INFO - Task " + ANSI_TASK.format("tune-model"))
+    progress.write(" finished with status \x1b[91mFAILURE\x1b[0m\nINFO - Task select-trial cache hit (key=abc)\n")
+
+    assert log.getvalue().startswith(text) and "cache hit" in log.getvalue()
+    assert said == [
+        "  configure-run   started",
+        "  configure-run   done in 1.5 s",
+        "  tune-model      trial 1/2 started",
+        "  tune-model      trial 2/2 started",
+        "  tune-model      trial 1/2 done in 7.0 s",
+        "  tune-model      trial 2/2 failure in 8.0 s",
+        "  select-trial    cached (same inputs as an earlier run)",
+    ]
+
+
+def test_a_progress_line_said_back_into_the_log_does_not_deadlock():
+    import io
+    import threading
+
+    from pipelines.local import ProgressLog
+
+    said = []
+
+    def say(line: str) -> None:  # kfp.local's patched print writes its indentation to the redirected stream
+        progress.write("    ")
+        said.append(line)
+
+    progress = ProgressLog(io.StringIO(), say, trials=1)
+    writer = threading.Thread(
+        target=progress.write, args=(f"INFO - Executing task {ANSI_TASK.format('train-model')}\n",), daemon=True
+    )
+    writer.start()
+    writer.join(timeout=10)
+    assert not writer.is_alive() and said == ["  train-model     started"]

@@ -9,7 +9,7 @@ from helpers import ORDERS_CONFIG, SHOP_TRAINING
 
 from components.common.config import parse_use_case
 from components.common.errors import ConfigError
-from components.preprocess.logic import build_preprocessor, calendar_parts
+from components.preprocess.logic import build_preprocessor, calendar_parts, model_pipeline
 
 
 def test_preprocessor_tolerates_unseen_categories_missing_values_and_text_timestamps(config, frames):
@@ -27,6 +27,23 @@ def test_preprocessor_tolerates_unseen_categories_missing_values_and_text_timest
 def test_preprocessor_refuses_a_numeric_feature_the_schema_types_as_text(config):
     with pytest.raises(ConfigError, match="feature 'price' is listed as numeric but the schema types it as text"):
         build_preprocessor(config, {"price": "BYTES"})
+
+
+def test_native_encoding_gives_categories_to_the_trees_and_one_hot_columns_to_the_others(frames):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    config = parse_use_case(ORDERS_CONFIG + "preprocessing: {categorical_encoding: native}\n" + SHOP_TRAINING)
+    categorical = list(config.features.categorical)
+    given = HistGradientBoostingClassifier(max_iter=5)
+    trees = model_pipeline(config, given).fit(frames["train"], frames["train"]["returned"])
+    assert trees.named_steps["model"] is not given and given.categorical_features == "from_dtype"  # a copy is set
+    assert trees.named_steps["model"].categorical_features == list(range(len(categorical)))
+    assert trees.named_steps["preprocess"].transformers_[0][2] == categorical  # first: columns 0 .. k - 1
+    assert trees.named_steps["model"].is_categorical_.sum() == len(categorical)
+    linear = model_pipeline(config, LogisticRegression()).fit(frames["train"], frames["train"]["returned"])
+    width = linear.named_steps["preprocess"].transform(frames["train"].head(2)).shape[1]
+    assert width > trees.named_steps["preprocess"].transform(frames["train"].head(2)).shape[1]
 
 
 def test_calendar_parts_from_text_and_datetimes():

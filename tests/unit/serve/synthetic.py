@@ -41,7 +41,7 @@ FAMILIES = {
     "logistic_regression": {"C": 0.5},
     "random_forest": {"n_estimators": 12},  # no depth limit: deep, uneven trees
 }
-ENCODINGS = {"onehot": True, "ordinal": False}  # encoding -> scale_numeric
+ENCODINGS = {"onehot": True, "ordinal": False, "native": False}  # encoding -> scale_numeric
 # The regressors of each family (built here until training has regression families): deep enough trees
 # that leaves hold many distinct values, a random forest without depth limit.
 REGRESSORS = {

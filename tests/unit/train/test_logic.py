@@ -22,6 +22,7 @@ from components.train.logic import (
     run_trial,
     select_best,
     train_final,
+    trial_sample,
 )
 
 
@@ -56,6 +57,26 @@ def test_tuning_picks_the_best_eval_score_and_the_final_model_is_that_trial(conf
         frames["eval"]["returned"].to_numpy(), predict_proba(model, frames["eval"], config), model.classes_
     )
     assert again == record["eval_metrics"] == best.eval_metrics
+
+
+def test_a_row_budget_fits_trials_on_a_seeded_sample_and_the_final_model_on_all_rows(config, frames):
+    budgeted = parse_use_case(
+        ORDERS_CONFIG + SHOP_TRAINING.replace("max_trials: 10", "max_trials: 10\n  trial_rows: 400")
+    )
+    sample = trial_sample(frames["train"], budgeted)
+    assert len(sample) == 400 and sample.index.is_monotonic_increasing
+    assert (
+        sample.equals(trial_sample(frames["train"], budgeted))
+        and trial_sample(frames["train"], config) is frames["train"]
+    )
+    trial = Trial("hist_gradient_boosting", {"max_iter": 30, "max_leaf_nodes": 7})
+    result = run_trial(frames["train"], frames["eval"], budgeted, trial)
+    model, record = train_final(frames["train"], budgeted, result, frames["eval"])
+    # The final model saw all 1,500 rows, so it is not the trial's: its own eval metrics are recorded.
+    own = classification_metrics(
+        frames["eval"]["returned"].to_numpy(), predict_proba(model, frames["eval"], budgeted), model.classes_
+    )
+    assert record["rows"] == 1500 and record["eval_metrics"] == own != result.eval_metrics
 
 
 def test_losses_are_minimised_when_selecting():

@@ -19,6 +19,14 @@ from components.common.errors import ConfigError
         ({"training": {"search": []}}, "training.search in use_case.yaml is empty (hint: list at least one model"),
         ({"training": {"max_trials": 0}}, "training.max_trials in use_case.yaml must be at least 1"),
         (
+            {"training": {"trial_rows": 99}},
+            "training.trial_rows in use_case.yaml is 99: a trial needs at least 100 rows (hint: leave it out",
+        ),
+        (
+            {"preprocessing": {"categorical_encoding": "native", "max_categories": 256}},
+            "preprocessing.max_categories in use_case.yaml is 256: native categories allow at most 255",
+        ),
+        (
             {"training": {"search": [{"family": "random_forest", "params": {"max_depth": []}}]}},
             "training.search random_forest.max_depth in use_case.yaml has no values",
         ),
@@ -40,6 +48,7 @@ def test_search_values_become_tuples_and_defaults_fill_the_rest(loans, write):
     assert config.training.search[0].params == {"C": (0.1, 1.0)}
     assert (config.training.seed, config.training.max_trials, config.training.metric) == (7, 12, None)
     assert config.preprocessing.datetime_parts == ("hour", "dayofweek", "month")
+    assert config.training.trial_rows is None and config.preprocessing.categorical_encoding == "onehot"
 
 
 def test_the_selection_metric_defaults_by_task_and_a_configured_one_wins():

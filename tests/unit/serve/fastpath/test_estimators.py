@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -23,6 +24,7 @@ from unit.serve.synthetic import (
     config_for,
     features,
     fit_regressor,
+    hard_rows,
     synthetic_rows,
 )
 
@@ -100,6 +102,33 @@ def test_ridge_refuses_a_missing_model_input_as_scikit_learn_does():
         fast.predict(x.head(2).assign(ratio=[np.nan, 0.2]))
 
 
+def test_native_categories_split_the_trees_and_both_boosting_paths_agree_on_unseen_and_missing_ones(monkeypatch):
+    config = config_for("native")
+    pipeline, _ = fit(
+        synthetic_rows(1200, seed=1, classes=3),
+        config,
+        Trial("hist_gradient_boosting", FAMILIES["hist_gradient_boosting"]),
+    )
+    model = pipeline.named_steps["model"]
+    assert model.is_categorical_.tolist()[:2] == [True, True] and not model.is_categorical_[2:].any()
+    assert any(tree.nodes["is_categorical"].any() for trees in model._predictors for tree in trees)
+    fast = compile_model(pipeline)
+    rows = features(pd.concat([synthetic_rows(300, seed=6, classes=3), hard_rows()], ignore_index=True), config)
+    expected = pipeline.predict_proba(rows)
+    for numpy_rows in (0, 10**9):  # boosting: compiled predictors for all rows, then the numpy walk for all
+        monkeypatch.setattr(estimators, "HGB_NUMPY_ROWS", numpy_rows)
+        np.testing.assert_allclose(fast.predict_proba(rows), expected, rtol=0, atol=TOLERANCE)
+
+
+def test_a_category_code_the_trees_never_saw_takes_the_missing_side_as_in_scikit_learn():
+    frame = pd.DataFrame({"code": np.tile([0.0, 1.0, 2.0, 3.0], 50), "amount": np.linspace(0, 1, 200)})
+    labels = (frame["code"].isin([1.0, 3.0]) ^ (frame["amount"] > 0.8)).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=10, categorical_features=[0]).fit(frame.to_numpy(), labels)
+    compiled = estimators.compile_estimator(model, None)
+    probes = np.array([[code, amount] for code in (-1.0, 0.0, 1.0, 2.5, 3.0, 7.0, np.nan) for amount in (0.1, 0.9)])
+    np.testing.assert_allclose(compiled.predict_proba(probes), model.predict_proba(probes), rtol=0, atol=TOLERANCE)
+
+
 @pytest.mark.parametrize("strategy", ["prior", "most_frequent", "uniform"])
 def test_majority_baselines_alone_and_after_preprocessing(strategy):
     config = config_for("onehot")
@@ -131,12 +160,8 @@ def refused_estimators():
 
     return {
         "unknown estimator": lambda: pipeline(GradientBoostingClassifier(n_estimators=5)),
-        "native categories": lambda: pipeline(HistGradientBoostingClassifier(max_iter=5, categorical_features=[1])),
         "unknown regressor": lambda: pipeline(GradientBoostingRegressor(n_estimators=5)),
         "another linear regressor": lambda: pipeline(Lasso()),
-        "regressor with native categories": lambda: pipeline(
-            HistGradientBoostingRegressor(max_iter=5, categorical_features=[1])
-        ),
     }
 
 
