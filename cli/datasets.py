@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from cli.common import config_option, parse_sources, print_dataset, store, to_stderr
 from components.common.config import UseCaseConfig, load_use_case
+from components.common.config.analysis import check_blessing_task
 from components.common.config.data import declared_task
 from components.common.config.training import selection_metric
 from components.common.timezones import DEFAULT_TIMEZONE
@@ -163,6 +164,12 @@ def _task_line(config: UseCaseConfig, version: str | None) -> str:
 
 
 def _metric(config: UseCaseConfig, task: str) -> str:
+    """The selection metric of the task, once the blessing is known to name only the task's metrics.
+
+    A blessing naming another task's metric (a roc_auc floor of a regression) would stop the run only at
+    evaluation; the task is known here, so it fails here.
+    """
+    check_blessing_task(config.analysis.blessing, task, f"use case {config.name!r}")
     metric = selection_metric(config.training, task)
     return f"; trials are selected on {metric}" + ("" if config.training.metric else " (the task's default)")
 

@@ -61,6 +61,8 @@ from components.validate.noise import (
     value_counts,
 )
 from components.validate.results import (
+    MEASURE_ONLY,
+    MEASURE_ONLY_COMPARATOR,
     Distance,
     Finding,
     ValidationResult,
@@ -72,7 +74,6 @@ log = logging.getLogger(__name__)
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS = "statistics.pb"
-MEASURE_ONLY = 1.0  # both distances are at most 1, so this threshold records without alerting
 SAMPLE_ROWS = 200_000  # rows per split read for the row checks when the Beam engine computes statistics
 
 
@@ -293,7 +294,8 @@ def with_comparators(
 
     Numeric columns get Jensen-Shannon divergence (L-infinity does nothing on them), text columns
     L-infinity distance; each with the threshold the config gives its kind, raised to the feature's
-    noise floor when ``floors`` has one (datetime features keep measuring only).
+    noise floor when ``floors`` has one (datetime features keep measuring only); a threshold of
+    :data:`MEASURE_ONLY` (configured, or raised to a noise floor of 1) is given as :data:`MEASURE_ONLY_COMPARATOR`.
     """
     configured = configured_thresholds(schema, config, check)
     result = copy.deepcopy(schema)
@@ -304,6 +306,8 @@ def with_comparators(
         threshold = configured[feature.name]
         if threshold < MEASURE_ONLY:
             threshold = max(threshold, (floors or {}).get(feature.name, 0.0))
+        if threshold >= MEASURE_ONLY:  # measure only, whatever TFDV's approximation adds to a distance of 1
+            threshold = MEASURE_ONLY_COMPARATOR
         if _is_text(feature):
             comparator.infinity_norm.threshold = threshold
         else:
@@ -524,7 +528,10 @@ def _compare(
     sizes = f"{reference.datasets[0].num_examples} vs {compared_rows} rows"
     distances = [
         dataclasses.replace(
-            d, configured=configured.get(d.feature, d.threshold), noise_floor=floors.get(d.feature, 0.0)
+            d,
+            threshold=min(d.threshold, MEASURE_ONLY),
+            configured=configured.get(d.feature, d.threshold),
+            noise_floor=floors.get(d.feature, 0.0),
         )
         for d in distances_from_anomalies(anomalies, check)
     ]

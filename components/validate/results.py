@@ -15,6 +15,11 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
 ANOMALY_TYPES = anomalies_pb2.AnomalyInfo.Type
 DISTANCE_NAMES = {"JENSEN_SHANNON_DIVERGENCE": "jensen_shannon", "L_INFTY": "l_infinity"}
+# Both distances are at most 1 in theory, so a threshold of 1 measures without alerting (datetime features, or a
+# threshold raised to a noise floor of 1). TFDV's approximate Jensen-Shannon divergence can exceed 1 by a hair
+# (digits' pixel_7_0 against a floor of 1.0), so TFDV is given MEASURE_ONLY_COMPARATOR for such a threshold.
+MEASURE_ONLY = 1.0
+MEASURE_ONLY_COMPARATOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,8 @@ class Distance:
 
     @property
     def alerts(self) -> bool:
-        """Whether the distance exceeds its threshold."""
-        return self.value > self.threshold
+        """Whether the distance exceeds its threshold (never for a threshold of :data:`MEASURE_ONLY`)."""
+        return self.threshold < MEASURE_ONLY and self.value > self.threshold
 
     def explain(self, sizes: str) -> str:
         """Why the threshold is what it is, for a finding: configured, or raised to the noise floor.

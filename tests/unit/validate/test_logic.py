@@ -19,7 +19,7 @@ from components.validate.logic import (
     validate_statistics,
     with_comparators,
 )
-from components.validate.results import ValidationResult
+from components.validate.results import MEASURE_ONLY, Distance, ValidationResult
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +167,17 @@ def test_comparators_match_column_kinds(schema, config):
     assert skew["channel"].infinity_norm.threshold == 0.1
     assert skew["price"].jensen_shannon_divergence.threshold == 0.1
     assert not skew["order_id"].HasField("jensen_shannon_divergence")
+
+
+def test_a_threshold_raised_to_a_noise_floor_of_1_measures_only_though_tfdv_exceeds_1_by_a_hair(schema, config):
+    # TFDV's approximate JSD can read 1.0000001 where the distance is 1 (digits' pixel_7_0): no alert then.
+    floors = {"price": 1.0, "quantity": 0.3}
+    skew = {f.name: f.skew_comparator for f in with_comparators(schema, config, "skew", floors).feature}
+    assert skew["price"].jensen_shannon_divergence.threshold > 1.0 + 1e-3
+    assert skew["quantity"].jensen_shannon_divergence.threshold == 0.3
+    assert skew["ordered_at"].jensen_shannon_divergence.threshold > 1.0 + 1e-3  # datetime: measure only
+    assert not Distance("skew", "price", "jensen_shannon", 1.0000001, MEASURE_ONLY).alerts
+    assert Distance("skew", "quantity", "jensen_shannon", 0.3000001, 0.3).alerts
 
 
 def test_prepare_frame_keeps_datetimes_and_drops_the_index():
