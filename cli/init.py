@@ -7,14 +7,16 @@ YAML by components.common.config.draft_yaml; this command reads the file, writes
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli.common import embedded_s3_unless_configured, ensure_buckets, import_quietly, print_dataset, relative, store
-from components.common.config import SourceSpec, load_use_case, parse_use_case, schema_path
+from components.common.config import SourceSpec, UseCaseConfig, load_use_case, parse_use_case, schema_path
 from components.common.errors import UserError
 from components.common.s3_settings import s3_settings
 
@@ -97,7 +99,9 @@ def init(data: str, target: str, output: Path | None, name: str | None, time_col
     click.echo(f"next:     mlcycle run -c {relative(output)}")
 
 
-def _measured_skew_thresholds(logic, config, schema, manifest) -> tuple[RaisedThreshold, ...]:
+def _measured_skew_thresholds(
+    logic: ModuleType, config: UseCaseConfig, schema: Any, manifest: Mapping[str, Any]
+) -> tuple[RaisedThreshold, ...]:
     """Per-feature skew thresholds a margin above the train-vs-eval distances that exceed the draft's.
 
     A time split trains on earlier months and evaluates on later ones: the data's seasons move distributions
