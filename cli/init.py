@@ -7,18 +7,21 @@ YAML by components.common.config.draft_yaml; this command reads the file, writes
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli.common import embedded_s3_unless_configured, ensure_buckets, import_quietly, print_dataset, relative, store
-from components.common.config import SourceSpec, load_use_case, parse_use_case, schema_path
+from components.common.config import SourceSpec, UseCaseConfig, load_use_case, parse_use_case, schema_path
 from components.common.errors import UserError
 from components.common.s3_settings import s3_settings
 
 if TYPE_CHECKING:
-    from components.common.config.drafting import UseCaseDraft
+    from components.common.config.drafting import RaisedThreshold, UseCaseDraft
 
 # Rows read to draw the choices from; the dataset itself holds every row.
 MAX_DRAFT_ROWS = 1_000_000
@@ -78,9 +81,43 @@ def init(data: str, target: str, output: Path | None, name: str | None, time_col
     print_dataset(result.manifest, outcome=result.outcome)
     click.echo("inferring the schema (TensorFlow loads first, ~15 s)...", err=True)
     logic = import_quietly("components.validate.logic")
-    logic.write_schema(logic.infer_schema_for_version(config, store(), result.ref.version), schema_path(output, config))
+    schema = logic.infer_schema_for_version(config, store(), result.ref.version)
+    logic.write_schema(schema, schema_path(output, config))
+    if draft.split.method == "time":
+        raised = _measured_skew_thresholds(logic, config, schema, result.manifest)
+        if raised:
+            draft = replace(draft, raised_skew=raised)
+            text = render_use_case(draft, schema_file.name)
+            parse_use_case(text, origin=output.name)
+            output.write_text(text)
+            click.echo("  skew:     raised where this file's own seasons exceed the time split's default:")
+            for threshold in raised:
+                click.echo(
+                    f"            {threshold.feature}: {threshold.threshold:g} (measured {threshold.measured:.3f})"
+                )
     click.echo(f"wrote {relative(output)} and {relative(schema_path(output, config))}: review them, then")
     click.echo(f"next:     mlcycle run -c {relative(output)}")
+
+
+def _measured_skew_thresholds(
+    logic: ModuleType, config: UseCaseConfig, schema: Any, manifest: Mapping[str, Any]
+) -> tuple[RaisedThreshold, ...]:
+    """Per-feature skew thresholds a margin above the train-vs-eval distances that exceed the draft's.
+
+    A time split trains on earlier months and evaluates on later ones: the data's seasons move distributions
+    beyond any default, and the first run must pass. Measured as validation measures skew (same statistic,
+    same noise floor), on the version just ingested.
+    """
+    from components.common.config.drafting import raise_skew_thresholds  # deferred: pandas
+
+    click.echo("measuring train vs eval skew of the time split...", err=True)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-init-") as folder:
+        statistics, _, samples = logic.compute_statistics(store(), manifest, config, Path(folder), schema)
+    measured: dict[str, tuple[float, float]] = {}
+    for distance in logic.skew_distances(statistics, schema, config, samples.get("train")):
+        if distance.feature not in measured or distance.value > measured[distance.feature][0]:
+            measured[distance.feature] = (distance.value, distance.threshold)
+    return raise_skew_thresholds(measured)
 
 
 def _read_table(spec: SourceSpec):

@@ -502,6 +502,32 @@ def validate_statistics(
     )
 
 
+def skew_distances(
+    statistics: statistics_pb2.DatasetFeatureStatisticsList,
+    schema: schema_pb2.Schema,
+    config: UseCaseConfig,
+    train_sample: pd.DataFrame | None = None,
+) -> list[Distance]:
+    """The train-vs-eval distance of every compared feature and the label, as validation measures skew.
+
+    The same statistic, configured thresholds and noise floors as :func:`validate_statistics`; each
+    distance's ``threshold`` is the one validation applies (configured, or the noise floor when higher).
+
+    Args:
+        statistics: One dataset per split (train, eval, test).
+        schema: The curated schema.
+        config: The use case (its skew thresholds and noise settings).
+        train_sample: Train's rows, for the numeric noise floors (None: drawn from the histograms).
+    """
+    train, evaluation = split_statistics(statistics, "train"), split_statistics(statistics, "eval")
+    if not train.datasets[0].num_examples or not evaluation.datasets[0].num_examples:
+        return []
+    distances, _, _ = _compare(
+        train, evaluation, schema, config, "skew", "train vs eval", lambda kind: "error", train_sample
+    )
+    return distances
+
+
 def _compare(
     reference: statistics_pb2.DatasetFeatureStatisticsList,
     compared: statistics_pb2.DatasetFeatureStatisticsList,

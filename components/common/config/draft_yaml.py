@@ -92,15 +92,31 @@ def _validation_lines(draft: UseCaseDraft) -> list[str]:
         "validation:                             # thresholds: see README, section 'Your own data'",
         _commented(f"  min_rows: {draft.min_rows}", "half of this file's smallest split; fewer rows block training"),
         _commented(f"  max_duplicate_fraction: {draft.max_duplicate_fraction:g}", duplicates),
+        *_skew_lines(draft),
+    ]
+
+
+def _skew_lines(draft: UseCaseDraft) -> list[str]:
+    if not draft.skew:
+        return []
+    numeric, categorical = draft.skew
+    why = "train is earlier than eval: seasons and trends move distributions; larger gaps block"
+    if not draft.raised_skew:
+        return [_commented(f"  skew: {{numeric: {numeric:g}, categorical: {categorical:g}}}", why)]
+    split = draft.split
+    periods = f"train before {split.train_end} vs eval from {split.train_end} to before {split.eval_end}"
+    return [
+        _commented("  skew:", why),
+        f"    numeric: {numeric:g}",
+        f"    categorical: {categorical:g}",
+        f"    # Measured on this file: a time split across seasons ({periods}); a larger gap blocks.",
+        "    features:",
         *(
-            [
-                _commented(
-                    f"  skew: {{numeric: {draft.skew[0]:g}, categorical: {draft.skew[1]:g}}}",
-                    "train is earlier than eval: seasons and trends move distributions; larger gaps block",
-                )
-            ]
-            if draft.skew
-            else []
+            _commented(
+                f"      {_value(raised.feature)}: {raised.threshold:g}",
+                f"measured {raised.measured:.3f} train vs eval",
+            )
+            for raised in draft.raised_skew
         ),
     ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -93,6 +93,21 @@ class ColumnChoice:
 
 
 @dataclass(frozen=True)
+class RaisedThreshold:
+    """A feature's skew threshold raised above the drafted default to let this table's own seasons pass.
+
+    Attributes:
+        feature: The feature (or label).
+        measured: Its train-vs-eval distance in the table.
+        threshold: The threshold written for it, a margin above ``measured``.
+    """
+
+    feature: str
+    measured: float
+    threshold: float
+
+
+@dataclass(frozen=True)
 class UseCaseDraft:
     """A use case drafted from one table, each choice with its reason.
 
@@ -115,6 +130,8 @@ class UseCaseDraft:
         max_duplicate_fraction: Largest share of duplicated rows in a split that passes validation.
         duplicate_share: The share of duplicated rows in this table.
         skew: Skew thresholds (numeric, categorical) between train and eval; None keeps the defaults.
+        raised_skew: Per-feature skew thresholds above ``skew``, for the features whose train-vs-eval
+            distance in this table exceeds it (a time split across seasons), from :func:`raise_skew_thresholds`.
     """
 
     name: str
@@ -135,6 +152,7 @@ class UseCaseDraft:
     max_duplicate_fraction: float
     duplicate_share: float
     skew: tuple[float, float] | None = None
+    raised_skew: tuple[RaisedThreshold, ...] = ()
 
     @property
     def features(self) -> FeatureSpec:
@@ -510,6 +528,34 @@ def draft_use_case(
         duplicate_share=duplicate_share,
         skew=settings.time_skew if split.method == "time" else None,
     )
+
+
+def raise_skew_thresholds(
+    distances: Mapping[str, tuple[float, float]], margin: float = 1.25, step: float = 0.05
+) -> tuple[RaisedThreshold, ...]:
+    """Per-feature skew thresholds for the features whose measured distance exceeds their threshold.
+
+    Each gets ``measured * margin`` rounded up to ``step`` (at most 1.0, which measures without alerting):
+    the table's own gap passes, with room for the next version's, and a much larger gap still blocks.
+
+    Args:
+        distances: Per feature, the measured train-vs-eval distance and the threshold validation applies
+            to it (the configured one, or the noise floor when higher).
+        margin: Factor above the measured distance.
+        step: Thresholds are rounded up to a multiple of this.
+
+    Returns:
+        One raised threshold per alerting feature, by name.
+    """
+    raised = []
+    for feature in sorted(distances):
+        measured, threshold = distances[feature]
+        if measured <= threshold:
+            continue
+        # round() first: 0.4 * 1.25 is 0.5000000000000001, which must stay 0.5
+        steps = math.ceil(round(measured * margin / step, 9))
+        raised.append(RaisedThreshold(feature, measured, min(1.0, round(steps * step, 6))))
+    return tuple(raised)
 
 
 def calendar_parts(times: list[pd.Series], split: SplitSpec) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 from helpers import assert_one_line_error, mlcycle
@@ -55,3 +57,43 @@ def test_init_refuses_a_target_that_is_not_a_column_in_one_line(tmp_path, s3_env
     result = mlcycle("init", str(local), "--target", "refund", "-o", str(tmp_path / "o.yaml"), env=s3_env)
     assert_one_line_error(result, "--target 'refund' is not a column of the data")
     assert not (tmp_path / "o.yaml").exists()
+
+
+def rainfall(days: int = 730) -> pd.DataFrame:
+    """Two years of days whose rain is heavy from August to October: a season, not a data fault."""
+    rng = np.random.default_rng(11)
+    day = pd.date_range("2022-01-01", periods=days, freq="D")
+    wet = day.month.isin([8, 9, 10])
+    x = rng.normal(0, 1, days)
+    return pd.DataFrame(
+        {
+            "day": day,
+            "rain": np.where(wet, rng.normal(30, 3, days), rng.normal(10, 3, days)).round(2),
+            "x": x.round(3),
+            "yield": (3 * x + rng.normal(0, 0.5, days)).round(3),
+        }
+    )
+
+
+def test_init_on_a_seasonal_time_split_raises_the_skew_it_measures_so_the_first_run_passes_validation(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MLCYCLE_STATE_DIR"] = str(tmp_path / "state")
+    local = tmp_path / "rainfall.csv"
+    rainfall().to_csv(local, index=False)
+    config = tmp_path / "rainfall.yaml"
+    try:
+        init = mlcycle("init", str(local), "--target", "yield", "-o", str(config), env=env, timeout=600)
+        assert init.returncode == 0, init.stdout + init.stderr
+        assert "split:    " in init.stdout and "(train before 2023-" in init.stdout
+        assert "skew:     raised where this file's own seasons exceed the time split's default:" in init.stdout
+        raised = init.stdout.split("skew:     raised")[1].split("wrote ")[0]
+        assert "rain: " in raised and "x: " not in raised, init.stdout
+        text = config.read_text()
+        assert "a time split across seasons (train before 2023-" in text and "# measured 0." in text
+
+        run = mlcycle("run", "-c", str(config), "--no-serve", env=env, timeout=900)
+
+        assert ": VALID (0 errors" in run.stdout, run.stdout + run.stderr
+        assert "register  m-" in run.stdout, run.stdout + run.stderr
+    finally:
+        mlcycle("s3", "down", env=env)

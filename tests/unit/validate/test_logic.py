@@ -15,6 +15,7 @@ from components.validate.logic import (
     duplicate_fraction,
     infer_schema,
     prepare_frame,
+    skew_distances,
     statistics_in_process,
     validate_statistics,
     with_comparators,
@@ -145,6 +146,19 @@ def test_skew_between_train_and_eval_is_reported(schema, config):
     assert ("price", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH") in {
         (f.feature, f.kind) for f in result.findings if f.check == "skew"
     }
+
+
+def test_skew_distances_are_the_distances_and_thresholds_validation_applies(schema, config):
+    frames = splits(eval_=make_orders(seed=2, price_shift=20))
+    measured = {d.feature: d for d in skew_distances(statistics_in_process(frames), schema, config)}
+    validated = {d.feature: d for d in validate(frames, schema, config).distances}
+    assert set(measured) == set(validated) == {"quantity", "price", "channel", "ordered_at", "returned"}
+    assert all(
+        (d.value, d.threshold) == pytest.approx((validated[f].value, validated[f].threshold))
+        for f, d in measured.items()
+    )
+    assert measured["price"].value > measured["price"].threshold
+    assert measured["quantity"].value <= measured["quantity"].threshold
 
 
 def test_severity_from_config_turns_an_anomaly_into_a_warning(schema):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from components.common.config import parse_use_case
 from components.common.config.draft_yaml import render_use_case
-from components.common.config.drafting import draft_use_case
+from components.common.config.drafting import RaisedThreshold, draft_use_case
 from components.common.targets import infer_task
 
 
@@ -76,3 +78,19 @@ def test_a_numeric_target_with_many_values_is_drafted_as_a_regression_with_its_r
     assert "task: regression" in text and "# numeric labels with fractions (120 distinct values)" in text
     assert config.features.categorical == ("colour", "label") and config.features.numeric == ()
     assert [space.family for space in config.training.search] == ["linear", "random_forest"]
+
+
+def test_raised_skew_thresholds_load_as_per_feature_thresholds_with_the_measured_distance_and_the_periods():
+    frame = shop().assign(ordered_at=pd.date_range("2024-01-01", periods=120, freq="6h"))
+    raised = (RaisedThreshold("price (EUR)", 0.64, 0.8), RaisedThreshold("label", 0.26, 0.35))
+    text = render_use_case(replace(drafted(frame), raised_skew=raised), "shop.schema.pbtxt")
+    config = parse_use_case(text, origin="shop.yaml")
+    assert dict(config.validation.skew.features) == {"price (EUR)": 0.8, "label": 0.35}
+    assert (config.validation.skew.numeric, config.validation.skew.categorical) == (0.25, 0.15)
+    assert "# measured 0.640 train vs eval" in text and "# measured 0.260 train vs eval" in text
+    assert (
+        "a time split across seasons (train before 2024-01-25 00:00:00 vs eval from 2024-01-25 00:00:00 "
+        "to before 2024-01-28 00:00:00); a larger gap blocks" in text
+    )
+    unraised = parse_use_case(render_use_case(drafted(frame), "shop.schema.pbtxt"), origin="shop.yaml")
+    assert dict(unraised.validation.skew.features) == {}

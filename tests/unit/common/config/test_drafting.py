@@ -8,11 +8,13 @@ import pytest
 
 from components.common.config.drafting import (
     DraftSettings,
+    RaisedThreshold,
     choose_column,
     choose_slices,
     default_search,
     draft_use_case,
     label_share_shift,
+    raise_skew_thresholds,
     time_bounds,
     use_case_name,
 )
@@ -224,3 +226,18 @@ def test_the_label_share_shift_is_the_largest_class_share_difference_to_train():
     splits = pd.Series(["train", "train", "train", "train", "eval", "eval", "test", "test"])
     assert label_share_shift(labels, splits) == pytest.approx(0.5)
     assert label_share_shift(labels, pd.Series(["train"] * 8)) == 1.0
+
+
+def test_skew_thresholds_are_raised_a_margin_above_the_measured_distance_only_where_it_alerts():
+    distances = {"precip": (0.64, 0.25), "wind": (0.56, 0.3), "temp": (0.26, 0.25), "hour": (0.1, 0.25)}
+    assert raise_skew_thresholds(distances) == (
+        RaisedThreshold("precip", 0.64, 0.8),  # 0.8 exactly: 0.64 * 1.25
+        RaisedThreshold("temp", 0.26, 0.35),  # 0.325 rounded up to 0.05
+        RaisedThreshold("wind", 0.56, 0.7),
+    )
+
+
+def test_raised_skew_thresholds_stay_on_their_step_and_never_exceed_one():
+    assert raise_skew_thresholds({"a": (0.4, 0.25)}) == (RaisedThreshold("a", 0.4, 0.5),)  # not 0.55
+    assert raise_skew_thresholds({"a": (0.9, 0.25)}) == (RaisedThreshold("a", 0.9, 1.0),)
+    assert raise_skew_thresholds({"a": (0.25, 0.25)}) == ()  # at the threshold passes: nothing to raise
