@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from components.common.config.drafting import UseCaseDraft
+from components.common.config.drafting import MIN_ROWS_TO_TUNE, UseCaseDraft
 
 COMMENT_COLUMN = 40
 
@@ -122,7 +122,10 @@ def _skew_lines(draft: UseCaseDraft) -> list[str]:
 
 
 def _training_lines(draft: UseCaseDraft) -> list[str]:
-    size = "few rows: no boosting" if draft.rows < 2_000 else f"{draft.rows:,} rows"
+    if draft.rows < MIN_ROWS_TO_TUNE:
+        size = f"{draft.rows} rows: too few eval rows to choose among trials, one regularised linear model"
+    else:
+        size = "few rows: no boosting" if draft.rows < 2_000 else f"{draft.rows:,} rows"
     lines = []
     if draft.features.datetime:
         parts = _value(list(draft.datetime_parts))

@@ -153,6 +153,8 @@ def test_time_bounds_are_none_when_a_split_would_be_empty_and_in_utc_for_zoned_t
 @pytest.mark.parametrize(
     ("task", "rows", "families", "trials"),
     [
+        ("classification", 60, ["logistic_regression"], 1),
+        ("regression", 20, ["linear"], 1),
         ("classification", 150, ["logistic_regression", "random_forest"], 5),
         ("classification", 20_000, ["hist_gradient_boosting", "logistic_regression", "random_forest"], 5),
         ("classification", 300_000, ["hist_gradient_boosting", "logistic_regression"], 3),
