@@ -217,6 +217,9 @@ def findings_from_anomalies(
 def distances_from_anomalies(anomalies: anomalies_pb2.Anomalies, check: str) -> list[Distance]:
     """The drift or skew distances TFDV measured, one per feature and measure, the largest first.
 
+    A measure-only comparator (:data:`MEASURE_ONLY_COMPARATOR`) is reported with its threshold of
+    :data:`MEASURE_ONLY`, as configured.
+
     Args:
         anomalies: What ``tfdv.validate_statistics`` returned with comparators in the schema.
         check: ``drift`` reads the drift measurements, anything else the skew measurements.
@@ -227,5 +230,6 @@ def distances_from_anomalies(anomalies: anomalies_pb2.Anomalies, check: str) -> 
         feature = ".".join(info.path.step)
         for measurement in info.drift_measurements if check == "drift" else info.skew_measurements:
             name = DISTANCE_NAMES.get(kinds.Name(measurement.type), kinds.Name(measurement.type).lower())
-            measured.append(Distance(check, feature, name, float(measurement.value), float(measurement.threshold)))
+            threshold = min(float(measurement.threshold), MEASURE_ONLY)
+            measured.append(Distance(check, feature, name, float(measurement.value), threshold))
     return sorted(measured, key=lambda d: -d.value)
