@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     from components.common.storage import ObjectStore
     from components.ingest.logic import ingest_dataset
     from components.serve.fastpath import compile_model
-    from components.train.logic import Trial, expand_trials, fit
+    from components.train.logic import expand_trials, fit
+    from components.train.trials import Trial
     from pipelines.usecases import DEMO_CONFIG
 
     config = load_use_case(DEMO_CONFIG)

@@ -249,7 +249,8 @@ def main() -> None:
     from components.serve.local import start_server
     from components.serve.model import Model
     from components.serve.schema import build_serving_schema
-    from components.train.logic import Trial, fit
+    from components.train.logic import fit
+    from components.train.trials import Trial
     from pipelines.usecases import DEMO_CONFIG
 
     config = load_use_case(DEMO_CONFIG)

@@ -29,7 +29,7 @@ from components.evaluate.logic import Analysis
 from components.ingest.logic import IngestResult
 from components.register.logic import RegisterResult
 from components.serve.check import ServingCheck
-from components.train.logic import TrialResult
+from components.train.trials import TrialResult
 
 if TYPE_CHECKING:
     from components.validate.results import ValidationResult

@@ -24,14 +24,10 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import label_binarize
 
-LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae"}
+from components.common.config.analysis import lower_is_better
+
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a smaller value of ``metric`` is the better one (losses and errors)."""
-    return metric in LOWER_IS_BETTER
 
 
 def shortfall(metric: str, value: float, reference: float) -> float:

@@ -46,7 +46,7 @@ from components.common.metrics import (
 )
 from components.common.targets import Task, resolve_task
 from components.preprocess.logic import model_pipeline
-from components.train.logic import split_xy
+from components.train.logic import fit_model, split_xy
 
 # The two baselines of each task, trivial first: the candidate must beat it and stay close to the linear one.
 BASELINES = {"classification": ("majority_class", "logistic_regression"), "regression": ("mean", "linear_regression")}
@@ -412,7 +412,7 @@ def baselines(
         }
     results = {}
     for name, model in models.items():
-        model.fit(features, labels)
+        fit_model(model, features, labels)
         results[name] = predictions_of(model, test_features, task).metrics(test_labels.to_numpy())
     return results
 

@@ -50,9 +50,9 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from components.common import datasets
 from components.common import models as registry
 from components.common.config import MonitoringSpec, UseCaseConfig
+from components.common.config.analysis import LOWER_IS_BETTER
 from components.common.errors import DataError, NotFoundError
 from components.common.metrics import (
-    LOWER_IS_BETTER,
     classification_metrics,
     confusion,
     regression_metrics,

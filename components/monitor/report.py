@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from components.common.config import MonitoringSpec
+from components.common.config.analysis import LOWER_IS_BETTER
 from components.common.html import (
     COLOURS,
     STYLE,
@@ -20,7 +21,7 @@ from components.common.html import (
     find_feature,
     numeric_chart,
 )
-from components.common.metrics import LOWER_IS_BETTER, REGRESSION_METRICS
+from components.common.metrics import REGRESSION_METRICS
 from components.monitor.results import HEALTHY, NOT_LOGGED, RETRAIN, SERVED, LiveQuality, MonitoringResult
 
 SHOWN_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")

@@ -11,20 +11,22 @@ import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
-
-from components.common import datasets
 from components.common.config import parse_use_case
-from components.common.s3_settings import s3_settings
-from components.common.storage import ObjectStore
-from components.train.logic import Trial, TrialResult, expand_trials, run_trial, select_best, train_final
+from components.train.trials import Trial, TrialResult, search_trials, select_best
+
+if TYPE_CHECKING:
+    from components.common.storage import ObjectStore
 
 
 def plan_trials_task(use_case_yaml: str) -> list[str]:
-    """Returns the trials of the search space as JSON strings, one per ParallelFor iteration."""
-    return [trial.to_json() for trial in expand_trials(parse_use_case(use_case_yaml))]
+    """Returns the trials of the search space as JSON strings, one per ParallelFor iteration.
+
+    Their parameters were checked before the run started (the command line's and the submission's
+    :func:`components.train.logic.expand_trials`); each trial's fit checks them again.
+    """
+    return [trial.to_json() for trial in search_trials(parse_use_case(use_case_yaml))]
 
 
 def run_trial_task(use_case_yaml: str, trial_json: str, dataset_version: str, store: ObjectStore | None = None) -> str:
@@ -39,6 +41,13 @@ def run_trial_task(use_case_yaml: str, trial_json: str, dataset_version: str, st
     Returns:
         The trial's result as JSON (TrialResult.to_dict).
     """
+    # Deferred: pandas, scikit-learn and the S3 client take a second to import, which planning and
+    # selection (the light tasks of this module) need not pay.
+    from components.common import datasets
+    from components.common.s3_settings import s3_settings
+    from components.common.storage import ObjectStore
+    from components.train.logic import run_trial
+
     config = parse_use_case(use_case_yaml)
     store = store if store is not None else ObjectStore.connect(s3_settings())
     with tempfile.TemporaryDirectory(prefix="mlcycle-trial-") as folder:
@@ -70,6 +79,13 @@ def train_model_task(
     Returns:
         The training record: family, parameters, seed, rows, time, eval metrics, classes and every trial.
     """
+    import joblib  # deferred, as in run_trial_task
+
+    from components.common import datasets
+    from components.common.s3_settings import s3_settings
+    from components.common.storage import ObjectStore
+    from components.train.logic import train_final
+
     config = parse_use_case(use_case_yaml)
     tuning = json.loads(tuning_json)
     store = store if store is not None else ObjectStore.connect(s3_settings())

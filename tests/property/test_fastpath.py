@@ -29,7 +29,8 @@ from components.common.errors import DataError
 from components.serve.fastpath import TOLERANCE, compile_model, pipeline_outputs
 from components.serve.schema import build_serving_schema
 from components.serve.validation import RequestError, model_columns, model_frame, parse_request
-from components.train.logic import Trial, fit
+from components.train.logic import fit
+from components.train.trials import Trial
 
 # Huge values overflow on both sides alike (scikit-learn's and the fast path's): the results are compared.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")

@@ -33,7 +33,8 @@ from components.serve.check import assemble_candidate
 from components.serve.client import payload
 from components.serve.model import Model
 from components.serve.schema import build_serving_schema
-from components.train.logic import Trial, fit
+from components.train.logic import fit
+from components.train.trials import Trial
 
 CONFIG = parse_use_case(ORDERS_CONFIG)
 NAMES = list(CONFIG.features.all())

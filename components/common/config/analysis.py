@@ -16,6 +16,8 @@ METRICS_BY_TASK = {
     "regression": ("rmse", "mae", "r2"),
 }
 METRICS = METRICS_BY_TASK["classification"] + METRICS_BY_TASK["regression"]
+# Losses and errors: a smaller value is the better one.
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae"})
 # The default metric of the baseline rule: what scikit-learn users compare first for each kind of problem.
 DEFAULT_BASELINE_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 # The default allowed loss to the linear baseline: absolute for unitless metrics (ROC-AUC, R², log loss...);
@@ -23,6 +25,11 @@ DEFAULT_BASELINE_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 # since 0.02 minutes and 0.02 dollars are not the same bar.
 DEFAULT_MAX_LOSS_TO_BASELINE = 0.02
 TARGET_UNIT_METRICS = ("rmse", "mae")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is the better one (losses and errors)."""
+    return metric in LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from components.common import datasets, models, runs
 from components.common.config import load_use_case
 from components.ingest.logic import ingest_dataset
 from components.register import logic as registry
-from components.train.logic import Trial, fit
+from components.train.logic import fit
+from components.train.trials import Trial
 from components.validate.logic import infer_schema_for_version, write_schema
 from pipelines.inprocess import run_training
 

@@ -24,7 +24,8 @@ from components.common.storage import ObjectStore, RetryPolicy
 from components.register import logic as registry
 from components.serve.local import ensure_serving_env, start_server
 from components.serve.schema import ServingFeature, build_serving_schema
-from components.train.logic import Trial, fit
+from components.train.logic import fit
+from components.train.trials import Trial
 
 _modules = itertools.count()
 MAX_BATCH = 50

@@ -27,7 +27,8 @@ from components.evaluate.logic import (
     slice_metrics,
 )
 from components.evaluate.model_card import model_card, render_markdown
-from components.train.logic import Trial, fit, predict_proba
+from components.train.logic import fit, predict_proba
+from components.train.trials import Trial
 
 
 @pytest.mark.parametrize(

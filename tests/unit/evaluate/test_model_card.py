@@ -10,7 +10,8 @@ import pytest
 
 from components.evaluate.logic import analyse_model
 from components.evaluate.model_card import model_card, render_markdown
-from components.train.logic import Trial, fit
+from components.train.logic import fit
+from components.train.trials import Trial
 
 LINEAGE = {"dataset_version": "ds-1", "training": {"family": "hist_gradient_boosting", "params": {}}}
 SVG = "{http://www.w3.org/2000/svg}"

@@ -18,7 +18,8 @@ from unit.serve.synthetic import ENCODINGS, FAMILIES, REGRESSORS, config_for, fi
 
 from components.serve.fastpath import compile_model
 from components.serve.schema import build_serving_schema
-from components.train.logic import Trial, fit
+from components.train.logic import fit
+from components.train.trials import Trial
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,8 @@ from components.serve.model import (
 )
 from components.serve.schema import build_serving_schema
 from components.serve.validation import RequestError
-from components.train.logic import Trial, expand_trials, fit, split_xy
+from components.train.logic import expand_trials, fit, split_xy
+from components.train.trials import Trial
 from pipelines.usecases import DEMO_CONFIG
 
 

@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import ORDERS_CONFIG, SHOP_TRAINING, learnable_orders
 from sklearn.base import is_regressor
 from sklearn.datasets import load_diabetes
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 from components.common.config import parse_use_case
 from components.common.errors import ConfigError, DataError
 from components.common.metrics import classification_metrics, regression_metrics
 from components.evaluate.logic import analyse_model
+from components.preprocess.logic import model_pipeline
 from components.train.logic import (
-    Trial,
-    TrialResult,
+    NEWTON_MAX_COEFFICIENTS,
     expand_trials,
     fit,
+    fit_model,
+    make_estimator,
     predict_proba,
     predict_values,
     run_trial,
-    select_best,
+    split_xy,
     train_final,
     trial_sample,
 )
+from components.train.trials import Trial, TrialResult, select_best
 
 
 def test_search_space_expands_to_trials_and_rejects_unknown_parameters(config):
@@ -77,19 +84,6 @@ def test_a_row_budget_fits_trials_on_a_seeded_sample_and_the_final_model_on_all_
         frames["eval"]["returned"].to_numpy(), predict_proba(model, frames["eval"], budgeted), model.classes_
     )
     assert record["rows"] == 1500 and record["eval_metrics"] == own != result.eval_metrics
-
-
-def test_losses_are_minimised_when_selecting():
-    trial = Trial("logistic_regression")
-    results = [
-        run
-        for run in (_result(trial, "log_loss", 0.5), _result(trial, "log_loss", 0.3), _result(trial, "log_loss", 0.3))
-    ]
-    assert select_best(results) is results[1]
-
-
-def _result(trial, metric, score):
-    return TrialResult(trial, metric, score, {}, 0.0)
 
 
 def test_single_class_training_data_is_refused(config, frames):
@@ -199,14 +193,6 @@ def test_the_final_regressor_is_its_trial_and_records_its_task_without_classes(a
     assert again == record["eval_metrics"]
 
 
-def test_higher_r2_wins_and_a_nan_score_ranks_last():
-    trial = Trial("linear")
-    results = [_result(trial, "r2", float("nan")), _result(trial, "r2", 0.4), _result(trial, "r2", 0.7)]
-    assert select_best(results) is results[2]
-    errors = [_result(trial, "mae", float("nan")), _result(trial, "mae", 3.0), _result(trial, "mae", 2.0)]
-    assert select_best(errors) is errors[2]
-
-
 def test_a_metric_or_family_of_the_other_task_is_refused_once_the_labels_decide(amounts):
     wrong_metric = _regression_config(training=REGRESSION_TRAINING + "  metric: roc_auc\n")
     with pytest.raises(ConfigError, match=r"training.metric roc_auc does not score a regression \(numeric labels"):
@@ -259,3 +245,44 @@ def test_diabetes_data_nobody_shaped_is_inferred_a_regression_and_learned_better
     assert best.score < 0.8 * mean["rmse"] and best.eval_metrics["r2"] > 0.35
     _, record = train_final(train, config, best)
     assert record["task_reason"] == "numeric labels with 188 distinct values (> 20)"
+
+
+def _result(trial, metric, score):
+    return TrialResult(trial, metric, score, {}, 0.0)
+
+
+def test_a_logistic_regression_gets_its_solver_from_the_width_of_its_columns(config, frames):
+    features, labels = split_xy(frames["train"], config)
+    narrow = fit(frames["train"], config, Trial("logistic_regression"))[0]
+    assert narrow[-1].solver == "newton-cholesky"
+    chosen = fit(frames["train"], config, Trial("logistic_regression", {"solver": "liblinear"}))[0]
+    assert chosen[-1].solver == "liblinear"
+    # Newton-Cholesky reaches the optimum: lbfgs run to a tight tolerance agrees with it
+    tight = model_pipeline(config, LogisticRegression(max_iter=5000, tol=1e-10)).fit(features, labels)
+    np.testing.assert_allclose(
+        predict_proba(narrow, frames["eval"], config), predict_proba(tight, frames["eval"], config), atol=1e-5
+    )
+
+
+def test_wide_or_multiclass_logistic_regressions_keep_lbfgs_beyond_the_coefficient_limit(config, frames):
+    features, labels = split_xy(frames["train"], config)
+    width = model_pipeline(config, LogisticRegression())[:-1].fit_transform(features, labels).shape[1]
+    binary = fit_model(model_pipeline(config, LogisticRegression()), features, labels)
+    assert binary[-1].solver == ("newton-cholesky" if width <= NEWTON_MAX_COEFFICIENTS else "lbfgs")
+    # with as many classes as it takes to pass the limit, the Hessian would be too large
+    classes = NEWTON_MAX_COEFFICIENTS // width + 1
+    many = pd.Series(np.arange(len(labels)) % classes, index=labels.index)
+    wide = fit_model(model_pipeline(config, LogisticRegression(max_iter=50)), features, many)
+    assert wide[-1].solver == "lbfgs" and len(wide[-1].classes_) == classes
+
+
+def test_fit_model_fits_like_pipeline_fit(config, frames):
+    features, labels = split_xy(frames["train"], config)
+    trial = Trial("hist_gradient_boosting", {"max_iter": 20})
+    ours = fit_model(model_pipeline(config, make_estimator(trial, 7)), features, labels)
+    theirs = model_pipeline(config, make_estimator(trial, 7)).fit(features, labels)
+    np.testing.assert_array_equal(
+        predict_proba(ours, frames["eval"], config), predict_proba(theirs, frames["eval"], config)
+    )
+    prior = fit_model(Pipeline([("model", DummyClassifier(strategy="prior"))]), features, labels)
+    np.testing.assert_allclose(prior.predict_proba(features)[0], labels.value_counts(normalize=True).sort_index())

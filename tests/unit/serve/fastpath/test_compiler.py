@@ -17,7 +17,8 @@ from components.common.config import parse_use_case
 from components.common.errors import UserError
 from components.serve import fastpath
 from components.serve.fastpath import UnsupportedModel, compile_model, compiler, preprocessing, unsupported
-from components.train.logic import Trial, fit
+from components.train.logic import fit
+from components.train.trials import Trial
 
 # Convergence does not matter here: the fast path must equal whatever the estimator learned.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

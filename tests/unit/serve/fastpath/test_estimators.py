@@ -31,7 +31,8 @@ from unit.serve.synthetic import (
 from components.common.errors import DataError, UserError
 from components.preprocess.logic import as_numbers, as_text, model_pipeline
 from components.serve.fastpath import UnsupportedModel, compile_model, estimators
-from components.train.logic import Trial, fit, split_xy
+from components.train.logic import fit, split_xy
+from components.train.trials import Trial
 
 # Convergence does not matter here: the fast path must equal whatever the estimator learned.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
