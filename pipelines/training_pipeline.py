@@ -93,7 +93,7 @@ def training_pipeline(
                 model=trained.outputs["model"],
                 run_id=RUN_ID,
             ),
-            "1",
+            "2",  # alone, as the final fit: scoring the candidate and solving the baselines use both cores
             "3Gi",
             "6Gi",
         )
