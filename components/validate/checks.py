@@ -294,26 +294,9 @@ def check_leakage(
             score = _purity_score(train[name], y_train, evaluation[name], y_eval)
             correlation = 0.0
         relations.append(Relation(name, label, "one_feature_balanced_accuracy", score, spec.leakage_score))
-        correlation = correlation if np.isfinite(correlation) else 0.0
-        if score >= spec.leakage_score or correlation >= spec.leakage_correlation:
-            because = (
-                f"alone it predicts {label!r} with a balanced accuracy of {score:.3f} on train and eval "
-                f"(at least {spec.leakage_score:g})"
-                if score >= spec.leakage_score
-                else f"its correlation with {label!r} is {correlation:.3f} (at least {spec.leakage_correlation:g})"
-            )
-            findings.append(
-                Finding(
-                    "leakage",
-                    "train",
-                    name,
-                    "TARGET_LEAKAGE",
-                    grade("TARGET_LEAKAGE"),
-                    f"possible target leakage: {because}. A feature known only with the label (or computed from "
-                    "it) makes a model that fails in production: drop it from the use case's features (or "
-                    f"move it under drop:); if it is truly known in advance, set the severity of TARGET_LEAKAGE",
-                )
-            )
+        finding = _leakage_finding(name, label, "a balanced accuracy", score, correlation, spec, grade)
+        if finding is not None:
+            findings.append(finding)
     return findings, relations
 
 
@@ -357,27 +340,34 @@ def _regression_leakage(
             correlation = 0.0
         score = min(_r2(y_train, fitted), _r2(y_eval, predicted))
         relations.append(Relation(name, label, "one_feature_r2", score, spec.leakage_score))
-        correlation = correlation if np.isfinite(correlation) else 0.0
-        if score >= spec.leakage_score or correlation >= spec.leakage_correlation:
-            because = (
-                f"alone it predicts {label!r} with an R² of {score:.3f} on train and eval "
-                f"(at least {spec.leakage_score:g})"
-                if score >= spec.leakage_score
-                else f"its correlation with {label!r} is {correlation:.3f} (at least {spec.leakage_correlation:g})"
-            )
-            findings.append(
-                Finding(
-                    "leakage",
-                    "train",
-                    name,
-                    "TARGET_LEAKAGE",
-                    grade("TARGET_LEAKAGE"),
-                    f"possible target leakage: {because}. A feature known only with the label (or computed from "
-                    "it) makes a model that fails in production: drop it from the use case's features (or "
-                    f"move it under drop:); if it is truly known in advance, set the severity of TARGET_LEAKAGE",
-                )
-            )
+        finding = _leakage_finding(name, label, "an R²", score, correlation, spec, grade)
+        if finding is not None:
+            findings.append(finding)
     return findings, relations
+
+
+def _leakage_finding(
+    name: str, label: str, measure: str, score: float, correlation: float, spec: CorrelationSpec, grade: Grade
+) -> Finding | None:
+    """TARGET_LEAKAGE of a feature whose one-feature score or correlation with the label reaches its threshold."""
+    correlation = correlation if np.isfinite(correlation) else 0.0
+    if score < spec.leakage_score and correlation < spec.leakage_correlation:
+        return None
+    because = (
+        f"alone it predicts {label!r} with {measure} of {score:.3f} on train and eval (at least {spec.leakage_score:g})"
+        if score >= spec.leakage_score
+        else f"its correlation with {label!r} is {correlation:.3f} (at least {spec.leakage_correlation:g})"
+    )
+    return Finding(
+        "leakage",
+        "train",
+        name,
+        "TARGET_LEAKAGE",
+        grade("TARGET_LEAKAGE"),
+        f"possible target leakage: {because}. A feature known only with the label (or computed from "
+        "it) makes a model that fails in production: drop it from the use case's features (or "
+        f"move it under drop:); if it is truly known in advance, set the severity of TARGET_LEAKAGE",
+    )
 
 
 def _r2(truth: np.ndarray, predicted: np.ndarray) -> float:
