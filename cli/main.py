@@ -8,6 +8,7 @@ pointer or branch first and nothing was written); tracebacks are kept for bugs.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import NoReturn
 
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     Args:
         argv: The arguments after the command's name (default: the process's).
     """
+    # Before scikit-learn loads OpenMP, and inherited by every task process: idle OpenMP threads sleep
+    # rather than spin, since spinning made a two-thread fit four times slower beside any other busy
+    # process (pipelines/cluster.py sets the same for tasks on a cluster).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         mlcycle.main(args=argv, prog_name="mlcycle", standalone_mode=False)
     except click.exceptions.Abort as abort:
