@@ -14,9 +14,9 @@ SERVING_VENV := .venv-serving
 SERVING_STAMP := $(SERVING_VENV)/.installed
 MLCYCLE := $(VENV)/bin/mlcycle
 PYTEST_ARGS ?=
-# Idle OpenMP threads sleep instead of spinning (pipelines/cluster.py says why): tests, runs and benchmarks
-# share the cores with S3 and model servers.
-export OMP_WAIT_POLICY ?= PASSIVE
+# Idle OpenMP threads spin briefly, then sleep (components/common/openmp.py says why): tests, runs and
+# benchmarks share the cores with S3 and model servers.
+export GOMP_SPINCOUNT ?= 1000
 SCHEMA_ARGS ?=
 
 .PHONY: help env serving-env run lint format test test-unit test-integration browser compile train schema validate s3-up s3-down s3-status lock bench-ingest bench-validate clean

@@ -60,9 +60,9 @@ STAGE_IMPORTS = {
     "ingest-data": "components.ingest.task",
     "validate-data": "components.validate.task",
     "plan-trials": "components.train.task",
-    "tune-model": "components.train.task",
+    "tune-model": "components.train.logic",  # task.py defers it: planning and selection need none of it
     "select-trial": "components.train.task",
-    "train-model": "components.train.task",
+    "train-model": "components.train.logic",
     "evaluate-model": "components.evaluate.task",
     "check-serving": "components.serve.task",
     "register-model": "components.register.task",

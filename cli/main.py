@@ -8,13 +8,13 @@ pointer or branch first and nothing was written); tracebacks are kept for bugs.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import NoReturn
 
 import click
 
 from cli import datasets, gc, init, models, monitor, promote, runs, s3, submit, train, validate
+from components.common import openmp
 from components.common.errors import UserError
 
 
@@ -44,10 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     Args:
         argv: The arguments after the command's name (default: the process's).
     """
-    # Before scikit-learn loads OpenMP, and inherited by every task process: idle OpenMP threads sleep
-    # rather than spin, since spinning made a two-thread fit four times slower beside any other busy
-    # process (pipelines/cluster.py sets the same for tasks on a cluster).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Before scikit-learn starts OpenMP; every task process inherits it (a cluster's tasks get it from
+    # pipelines/cluster.py).
+    openmp.limit_spinning()
     try:
         mlcycle.main(args=argv, prog_name="mlcycle", standalone_mode=False)
     except click.exceptions.Abort as abort:

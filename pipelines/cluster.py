@@ -10,6 +10,8 @@ inherits.
 
 from kfp import dsl, kubernetes
 
+from components.common import openmp
+
 S3_SECRET = "mlcycle-s3-pipeline"
 # The monitoring role's keys (read only: logs, registry, datasets), for monitoring's own tasks.
 S3_MONITORING_SECRET = "mlcycle-s3-monitoring"
@@ -30,8 +32,8 @@ def uses_s3(
 
     Args:
         task: The pipeline task.
-        cpu: Its CPU request (``"1"``, ``"500m"``); whole cores also set OMP_NUM_THREADS (idle threads wait
-            passively).
+        cpu: Its CPU request (``"1"``, ``"500m"``); whole cores also set OMP_NUM_THREADS (idle threads spin
+            briefly, then sleep).
         memory: Its memory request.
         memory_limit: Its memory limit.
         timeout_minutes: How long it may run.
@@ -48,8 +50,5 @@ def uses_s3(
     # As many OpenMP threads as the task requests cores: unpinned, scikit-learn starts one thread per
     # core of the node, and two trials at once on 2 cores ran about 3 times slower (measured).
     task.set_env_variable("OMP_NUM_THREADS", cpu if cpu.isdigit() else "1")  # "500m" and the like: one
-    # Idle OpenMP threads sleep instead of spinning: with anything else runnable on the cores (another task,
-    # the S3 server, a neighbour pod), spinning threads took the final fit from 6-9 s to 27-39 s (measured
-    # side by side on 2 cores at load 2 to 3, the same fit, two threads).
-    task.set_env_variable("OMP_WAIT_POLICY", "PASSIVE")
+    task.set_env_variable(openmp.SPIN_VARIABLE, openmp.SPINS)  # idle threads spin briefly, then sleep
     return task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory_limit).set_retry(2, "10s")

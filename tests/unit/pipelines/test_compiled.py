@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from components.common import openmp
 from components.images import PIPELINE_IMAGE
 from pipelines.cluster import S3_CONFIG_MAP, S3_MONITORING_SECRET, S3_SECRET
 from pipelines.compile import PIPELINES, compile_all
@@ -76,3 +77,20 @@ def test_s3_credentials_reach_tasks_only_from_the_kubernetes_secret(path):
     assert "AWS_" not in defaults and "AWS_" not in " ".join(
         str(arg) for e in spec["deploymentSpec"]["executors"].values() for arg in e["container"].get("args", [])
     )
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda path: path.stem)
+def test_tasks_that_fit_or_score_pin_their_openmp_threads_and_limit_spinning(path):
+    spec, _ = documents(path)
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        env = {entry["name"]: entry["value"] for entry in executor["container"].get("env", [])}
+        if "OMP_NUM_THREADS" in env:
+            assert env["GOMP_SPINCOUNT"] == openmp.SPINS, name
+    threads = {
+        name: env["value"]
+        for name, executor in spec["deploymentSpec"]["executors"].items()
+        for env in executor["container"].get("env", [])
+        if env["name"] == "OMP_NUM_THREADS"
+    }
+    # the trials run side by side on one core each; the final fit and the analysis run alone on two
+    assert threads["exec-tune-model"] == "1" and threads["exec-train-model"] == threads["exec-evaluate-model"] == "2"
