@@ -22,9 +22,10 @@ a line that left features out lists their names under ``redacted`` (absent: noth
 Readers treat a redacted feature as not logged, never as missing values: :func:`unlogged_features`
 gives the features a window's lines lack, from the use case and the lines' ``redacted``.
 
-The server (components.serve.logs) writes through :func:`log_key`, :func:`encode_line` and :func:`encode_lines`;
-monitoring reads requests and feedback, and retraining ingestion reads feedback, through
-:func:`read_logs` and :func:`to_frame`. Nothing here needs TensorFlow, and the serving image holds it.
+The server (components.serve.logs) writes through :func:`log_key`, :func:`encode_line` (or :func:`encode_value`
+for lines it builds from parts) and :func:`encode_lines`; monitoring reads requests and feedback, and
+retraining ingestion reads feedback, through :func:`read_logs` and :func:`to_frame`. Nothing here needs
+TensorFlow, and the serving image holds it.
 """
 
 from __future__ import annotations
@@ -98,6 +99,15 @@ def encode_line(line: Mapping[str, Any]) -> str:
         ValueError: If the line holds NaN or an infinity (not JSON).
     """
     return _LINE_ENCODER.encode(line) + "\n"
+
+
+def encode_value(value: Any) -> str:
+    """The JSON text of one value as :func:`encode_line` writes it within a line (for lines built from parts).
+
+    Raises:
+        ValueError: If the value holds NaN or an infinity (not JSON).
+    """
+    return _LINE_ENCODER.encode(value)
 
 
 def encode_lines(lines: Sequence[Mapping[str, Any] | str], compresslevel: int = 6) -> bytes:

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from components.common.serving_logs import REDACTED, encode_lines, log_key, utc_timestamp
+import numpy as np
+
+from components.common.serving_logs import REDACTED, encode_lines, encode_value, log_key, utc_timestamp
 
 log = logging.getLogger(__name__)
 # gzip level of log objects: written on the serving path, where CPU is dearer than bytes in S3.
@@ -92,6 +94,75 @@ def regression_lines(
         _finish(line, row, truth, exclude)
         lines.append(line)
     return lines
+
+
+def encoded_lines(
+    values: Mapping[str, Sequence[Any]],
+    outputs: Any,
+    classes: Sequence[Any] | None,
+    model_version: str,
+    received_at: datetime,
+    request_id: str | None,
+    exclude: Sequence[str] = (),
+) -> list[str]:
+    """The request log lines of an answer as text, built from parts.
+
+    Byte for byte :func:`~components.common.serving_logs.encode_line` of each line of :func:`prediction_lines`
+    (``classes`` given) or :func:`regression_lines` (``classes`` None).
+    What every line shares is encoded once per request, each feature's values once per column (a column of
+    numbers and nulls in one call), and each line is joined from those texts: no dict per row, no encoder walk
+    per line. A row with NaN or an infinity among its outputs is refused with encode_line's ValueError.
+
+    Args:
+        values: Per feature, the rows' values as JSON natives (a validated batch's ``values``).
+        outputs: Per row, one probability per class (``classes`` order), or a regressor's predicted value.
+        classes: The model's class labels as JSON natives; None for a regressor.
+        model_version: The version that predicted.
+        received_at: When the server received the request.
+        request_id: The request's id.
+        exclude: Features whose values never enter a line (listed under ``redacted`` instead).
+    """
+    numbers = np.asarray(outputs, dtype=np.float64)  # what float() of each output gives
+    if not np.isfinite(numbers).all():
+        encode_value(numbers.tolist())  # raises ValueError as encode_line does for these lines
+    excluded = set(exclude)
+    shared = (
+        f'{{"time":{encode_value(utc_timestamp(received_at))},"request_id":{encode_value(request_id)},"row":',
+        f',"model_version":{encode_value(model_version)},"features":{{',
+    )
+    kept = [name for name in values if name not in excluded]
+    columns = [
+        [f"{',' if position else ''}{encode_value(name)}:{text}" for text in _column_texts(values[name])]
+        for position, name in enumerate(kept)
+    ]
+    features = ["".join(parts) for parts in zip(*columns, strict=True)] if columns else [""] * len(numbers)
+    redacted = f',"{REDACTED}":{encode_value(list(exclude))}' if exclude else ""
+    if classes is None:
+        answers = [f'}},"prediction":{value!r}{redacted}}}\n' for value in numbers.tolist()]
+    else:
+        keys = [f"{encode_value(str(label))}:" for label in classes]
+        predictions = [encode_value(label) for label in classes]
+        answers = [
+            '},"probabilities":{'
+            + ",".join([key + repr(p) for key, p in zip(keys, probabilities, strict=True)])
+            + f'}},"prediction":{predictions[best]}{redacted}}}\n'
+            for probabilities, best in zip(numbers.tolist(), np.argmax(numbers, axis=1).tolist(), strict=True)
+        ]
+    head, middle = shared
+    return [
+        f"{head}{row}{middle}{row_features}{answer}"
+        for row, (row_features, answer) in enumerate(zip(features, answers, strict=True))
+    ]
+
+
+_NUMBER_TYPES = frozenset({int, float, type(None)})
+
+
+def _column_texts(column: Sequence[Any]) -> list[str]:
+    """The JSON text of each value of a column."""
+    if set(map(type, column)) <= _NUMBER_TYPES:  # no comma within a number's text: one list, split
+        return encode_value(list(column))[1:-1].split(",")
+    return ["null" if value is None else encode_value(value) for value in column]
 
 
 def _line(

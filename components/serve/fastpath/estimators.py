@@ -62,8 +62,12 @@ class Trees:
     missing_right: np.ndarray
     depth: int
     categorical: np.ndarray | None = None  # (nodes,) bool: splits on categories; None when no node does
-    left_categories: np.ndarray | None = None  # (nodes, 8) uint32: the categories going left, as a bitset
-    known_categories: np.ndarray | None = None  # (nodes, 8) uint32: the categories of the node's feature seen in fit
+    # Per node splitting on categories, its row of sides (True: right) by category code, flattened: codes
+    # 0 .. category_codes - 1, then one more column, the node's missing side, for a code no bitset holds
+    # (higher, negative or missing). category_row maps a node to its row (0 for the other nodes).
+    category_row: np.ndarray | None = None  # (nodes,) intp
+    category_sides: np.ndarray | None = None  # (category nodes * (category_codes + 1),) bool
+    category_codes: int = 0
 
     def leaves(self, values: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree: (rows, trees) global node indices."""
@@ -83,18 +87,20 @@ class Trees:
         return nodes
 
     def _category_sides(self, nodes: np.ndarray, x: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """``right`` with the side of every node that splits on categories decided as scikit-learn does."""
-        on_categories = self.categorical.take(nodes)
-        if not on_categories.any():
+        """``right``, changed in place: the side of every node that splits on categories, as scikit-learn decides."""
+        cells = np.flatnonzero(self.categorical.take(nodes))
+        if not cells.size:
             return right
-        valid = x >= 0  # False for NaN: negative and missing categories take the missing side
-        # scikit-learn reads the category as an unsigned byte (its bitsets hold 256 categories)
-        code = np.where(valid, x, 0).astype(np.int64) & 255
-        word, bit = code >> 5, (code & 31).astype(np.uint32)
-        goes_left = valid & ((self.left_categories[nodes, word] >> bit) & 1).astype(bool)
-        known = valid & ((self.known_categories[nodes, word] >> bit) & 1).astype(bool)
-        sides = np.where(goes_left, False, np.where(known, True, self.missing_right.take(nodes)))
-        return np.where(on_categories, sides, right)
+        values = x.take(cells)
+        valid = values >= 0  # False for NaN: negative and missing categories take the missing side
+        # scikit-learn reads the category as an unsigned byte (its bitsets hold 256 categories); a code
+        # beyond those any bitset holds, or an invalid one, reads the missing side in the last column
+        codes = np.where(valid, values, 0).astype(np.intp) & 255
+        codes = np.where(valid, np.minimum(codes, self.category_codes), self.category_codes)
+        width = self.category_codes + 1
+        sides = self.category_sides.take(self.category_row.take(nodes.take(cells)) * width + codes)
+        right.put(cells, sides)
+        return right
 
     @classmethod
     def build(cls, trees: Sequence[dict[str, np.ndarray]]) -> Trees:
@@ -123,18 +129,49 @@ class Trees:
                 known_categories.append(tree["known_categories"])
             depth = max(depth, int(tree["depth"]))
             offset += count
+        missing = np.concatenate(missing_right)
         on_categories = bool(categorical) and bool(np.concatenate(categorical).any())
+        sides: dict[str, Any] = {}
+        if on_categories:
+            sides = _category_side_table(
+                np.concatenate(categorical),
+                np.concatenate(left_categories).astype(np.uint32),
+                np.concatenate(known_categories).astype(np.uint32),
+                missing,
+            )
         return cls(
             roots=np.asarray(roots, dtype=np.intp),
             feature=np.concatenate(features).astype(np.intp),
             threshold=np.concatenate(thresholds).astype("float64"),
             children=np.concatenate(children).astype(np.intp),
-            missing_right=np.concatenate(missing_right),
+            missing_right=missing,
             depth=depth,
             categorical=np.concatenate(categorical) if on_categories else None,
-            left_categories=np.concatenate(left_categories).astype(np.uint32) if on_categories else None,
-            known_categories=np.concatenate(known_categories).astype(np.uint32) if on_categories else None,
+            **sides,
         )
+
+
+def _category_side_table(
+    categorical: np.ndarray, left_categories: np.ndarray, known_categories: np.ndarray, missing_right: np.ndarray
+) -> dict[str, Any]:
+    """The sides of the nodes that split on categories, per category code, from their (nodes, 8) bitsets.
+
+    A code in the node's left bitset goes left, another known one right, the rest where missing values go.
+    Only the codes up to the highest any bitset holds get a column; the last column is the missing side.
+    """
+    split_nodes = np.flatnonzero(categorical)
+    bit = np.arange(256)
+    # (category nodes, 256) bits of each bitset: code c is bit c % 32 of word c // 32
+    held_left = ((left_categories[split_nodes][:, bit >> 5] >> (bit & 31).astype(np.uint32)) & 1).astype(bool)
+    held_known = ((known_categories[split_nodes][:, bit >> 5] >> (bit & 31).astype(np.uint32)) & 1).astype(bool)
+    held = np.flatnonzero((held_left | held_known).any(axis=0))
+    codes = int(held[-1]) + 1 if held.size else 0
+    missing = missing_right[split_nodes][:, np.newaxis]
+    table = np.where(held_left[:, :codes], False, np.where(held_known[:, :codes], True, missing))
+    table = np.concatenate((table, missing), axis=1)
+    rows = np.zeros(len(categorical), dtype=np.intp)
+    rows[split_nodes] = np.arange(len(split_nodes))
+    return {"category_row": rows, "category_sides": np.ascontiguousarray(table).ravel(), "category_codes": codes}
 
 
 def _chunks(rows: int, trees: int) -> list[slice]:
