@@ -110,6 +110,30 @@ def encode_value(value: Any) -> str:
     return _LINE_ENCODER.encode(value)
 
 
+_NUMBERS_AND_NULLS = frozenset({int, float, type(None)})
+_TEXTS_AND_NULLS = frozenset({str, type(None)})
+# The line encoder's own text escaping (it escapes to ASCII), called without its per-value dispatch.
+_ENCODE_TEXT = json.encoder.encode_basestring_ascii if _LINE_ENCODER.ensure_ascii else json.encoder.encode_basestring
+
+
+def encode_values(values: Sequence[Any]) -> list[str]:
+    """:func:`encode_value` of each value, a column of numbers, texts and nulls at a fraction of the cost.
+
+    Raises:
+        ValueError: If a value holds NaN or an infinity (not JSON).
+    """
+    if not values:
+        return []
+    types = set(map(type, values))
+    if types <= _NUMBERS_AND_NULLS:  # no comma within a number's text: one list, then split
+        return _LINE_ENCODER.encode(list(values))[1:-1].split(",")
+    if types == {str}:
+        return list(map(_ENCODE_TEXT, values))
+    if types <= _TEXTS_AND_NULLS:
+        return ["null" if value is None else _ENCODE_TEXT(value) for value in values]
+    return list(map(_LINE_ENCODER.encode, values))
+
+
 def encode_lines(lines: Sequence[Mapping[str, Any] | str], compresslevel: int = 6) -> bytes:
     """Gzip-compressed JSON Lines.
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from components.common.serving_logs import REDACTED, encode_lines, encode_value, log_key, utc_timestamp
+from components.common.serving_logs import REDACTED, encode_lines, encode_value, encode_values, log_key, utc_timestamp
 
 log = logging.getLogger(__name__)
 # gzip level of log objects: written on the serving path, where CPU is dearer than bytes in S3.
@@ -109,6 +109,7 @@ def encoded_lines(
 
     Byte for byte :func:`~components.common.serving_logs.encode_line` of each line of :func:`prediction_lines`
     (``classes`` given) or :func:`regression_lines` (``classes`` None).
+
     What every line shares is encoded once per request, each feature's values once per column (a column of
     numbers and nulls in one call), and each line is joined from those texts: no dict per row, no encoder walk
     per line. A row with NaN or an infinity among its outputs is refused with encode_line's ValueError.
@@ -123,46 +124,36 @@ def encoded_lines(
         exclude: Features whose values never enter a line (listed under ``redacted`` instead).
     """
     numbers = np.asarray(outputs, dtype=np.float64)  # what float() of each output gives
-    if not np.isfinite(numbers).all():
-        encode_value(numbers.tolist())  # raises ValueError as encode_line does for these lines
     excluded = set(exclude)
-    shared = (
-        f'{{"time":{encode_value(utc_timestamp(received_at))},"request_id":{encode_value(request_id)},"row":',
-        f',"model_version":{encode_value(model_version)},"features":{{',
-    )
     kept = [name for name in values if name not in excluded]
-    columns = [
-        [f"{',' if position else ''}{encode_value(name)}:{text}" for text in _column_texts(values[name])]
-        for position, name in enumerate(kept)
+    # The texts of each slot of the lines, column by column; NaN and infinities are refused as encode_line does.
+    slots = [range(len(numbers)), *(encode_values(values[name]) for name in kept)]
+    slot = None
+    parts: list[str | None] = [
+        f'{{"time":{encode_value(utc_timestamp(received_at))},"request_id":{encode_value(request_id)},"row":',
+        slot,
+        f',"model_version":{encode_value(model_version)},"features":{{',
     ]
-    features = ["".join(parts) for parts in zip(*columns, strict=True)] if columns else [""] * len(numbers)
-    redacted = f',"{REDACTED}":{encode_value(list(exclude))}' if exclude else ""
+    for key in _keys(kept):
+        parts += [key, slot]
     if classes is None:
-        answers = [f'}},"prediction":{value!r}{redacted}}}\n' for value in numbers.tolist()]
+        slots.append(encode_values(numbers.tolist()))
     else:
-        keys = [f"{encode_value(str(label))}:" for label in classes]
-        predictions = [encode_value(label) for label in classes]
-        answers = [
-            '},"probabilities":{'
-            + ",".join([key + repr(p) for key, p in zip(keys, probabilities, strict=True)])
-            + f'}},"prediction":{predictions[best]}{redacted}}}\n'
-            for probabilities, best in zip(numbers.tolist(), np.argmax(numbers, axis=1).tolist(), strict=True)
-        ]
-    head, middle = shared
-    return [
-        f"{head}{row}{middle}{row_features}{answer}"
-        for row, (row_features, answer) in enumerate(zip(features, answers, strict=True))
-    ]
+        parts.append('},"probabilities":{')
+        for key in _keys([str(label) for label in classes]):
+            parts += [key, slot]
+        slots.extend(encode_values(probabilities) for probabilities in numbers.T.tolist())
+        labels = [encode_value(label) for label in classes]
+        slots.append([labels[best] for best in np.argmax(numbers, axis=1).tolist()])
+    parts += ["}", ',"prediction":', slot, f',"{REDACTED}":{encode_value(list(exclude))}' if exclude else "", "}\n"]
+    # One template per request holds what the lines share: each line is one formatting of its slots' texts.
+    template = "".join("%s" if part is slot else part.replace("%", "%%") for part in parts)
+    return list(map(template.__mod__, zip(*slots, strict=True)))
 
 
-_NUMBER_TYPES = frozenset({int, float, type(None)})
-
-
-def _column_texts(column: Sequence[Any]) -> list[str]:
-    """The JSON text of each value of a column."""
-    if set(map(type, column)) <= _NUMBER_TYPES:  # no comma within a number's text: one list, split
-        return encode_value(list(column))[1:-1].split(",")
-    return ["null" if value is None else encode_value(value) for value in column]
+def _keys(names: Sequence[str]) -> list[str]:
+    """The JSON text that opens each named member of an object: its name, after a comma but for the first."""
+    return [("," if position else "") + encode_value(name) + ":" for position, name in enumerate(names)]
 
 
 def _line(
