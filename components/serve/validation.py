@@ -161,6 +161,9 @@ def _ndarray_to_columns(data: Any, schema: ServingSchema) -> tuple[dict[str, lis
             f"data.ndarray must be a list of rows, not {_json_kind(rows)}", hint="send [[value, ...], ...]"
         )
     _check_batch_size(len(rows), schema, "data.ndarray")
+    width = len(names)
+    if all(type(row) is list and len(row) == width for row in rows):  # the common case: transposed at once
+        return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), len(rows)
     columns: dict[str, list[Any]] = {name: [] for name in names}
     for number, row in enumerate(rows):
         if not isinstance(row, list):
@@ -191,7 +194,6 @@ def _records_to_columns(json_data: Any, schema: ServingSchema) -> tuple[dict[str
             hint='send [{"<feature>": value, ...}, ...]',
         )
     _check_batch_size(len(records), schema, where)
-    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     expected = set(schema.names)
     for number, record in enumerate(records):
         if not isinstance(record, Mapping):
@@ -200,9 +202,7 @@ def _records_to_columns(json_data: Any, schema: ServingSchema) -> tuple[dict[str
             )
         if record.keys() != expected:
             _check_names(set(record), schema, f"{where} record {number}")
-        for name in schema.names:
-            columns[name].append(record[name])
-    return columns, len(records)
+    return {name: [record[name] for record in records] for name in schema.names}, len(records)
 
 
 def _check_names(names: set[str], schema: ServingSchema, where: str) -> None:
