@@ -305,9 +305,13 @@ def _parse_datetimes(feature: ServingFeature, values: list[Any], quote: bool = T
     reads more spellings; what neither reads is refused (quoting the value unless ``quote`` is off).
     """
     parsed = np.empty(len(values), dtype="datetime64[ns]")
+    seen: dict[str, np.datetime64] = {}  # rows of a batch often share a time (flights of the same hour)
     for row, value in enumerate(values):
         if value is None:
             parsed[row] = np.datetime64("NaT")
+            continue
+        if isinstance(value, str) and value in seen:
+            parsed[row] = seen[value]
             continue
         try:
             moment = datetime.fromisoformat(value)
@@ -326,7 +330,7 @@ def _parse_datetimes(feature: ServingFeature, values: list[Any], quote: bool = T
                 f"feature {feature.name!r} in row {row}: {_quoted(value, quote)} is outside the years 1678 to 2261",
                 hint="send a date and time within that range",
             )
-        parsed[row] = np.datetime64(moment, "ns")
+        parsed[row] = seen[value] = np.datetime64(moment, "ns")
     return parsed
 
 

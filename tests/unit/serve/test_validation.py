@@ -254,3 +254,15 @@ def test_a_null_where_the_feature_needs_a_value_is_named_among_whole_floats():
     schema = dataclasses.replace(MIXED, features=(ServingFeature("quantity", "numeric", "int", nullable=False),))
     with pytest.raises(RequestError, match="feature 'quantity' in row 1 is null, but the model needs a value"):
         parse_request({"data": {"names": ["quantity"], "ndarray": [[2.0], [float("nan")], [3]]}}, schema)
+
+
+def test_a_time_repeated_in_a_batch_is_checked_as_each_row_alone():
+    rows = [[*ROW[:4], "2024-03-01T12:00:00+02:00"], [*ROW[:4], None], [*ROW[:4], "2024-03-01T12:00:00+02:00"]]
+    batch = parse_request(ndarray(*rows), SCHEMA)
+    np.testing.assert_array_equal(
+        batch.datetimes["ordered_at"],
+        np.array(["2024-03-01T10:00:00", "NaT", "2024-03-01T10:00:00"], dtype="datetime64[ns]"),
+    )
+    rows[1][4] = "9999-01-01T00:00:00Z"
+    with pytest.raises(RequestError, match="feature 'ordered_at' in row 1: '9999-01-01T00:00:00Z' is outside"):
+        parse_request(ndarray(*rows), SCHEMA)
