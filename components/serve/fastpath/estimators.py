@@ -65,10 +65,11 @@ class Trees:
     categorical: np.ndarray | None = None  # (nodes,) bool: splits on categories; None when no node does
     # Per node splitting on categories, its row of sides (True: right) by category code, flattened: codes
     # 0 .. category_codes - 1, then one more column, the node's missing side, for a code no bitset holds
-    # (higher, negative or missing). category_row maps a node to its row (0 for the other nodes).
-    category_row: np.ndarray | None = None  # (nodes,) intp
+    # (higher, negative or missing). category_base: where a node's row starts (0 for the other nodes).
+    category_base: np.ndarray | None = None  # (nodes,) intp
     category_sides: np.ndarray | None = None  # (category nodes * (category_codes + 1),) bool
     category_codes: int = 0
+    category_features: np.ndarray | None = None  # the features the nodes that split on categories read
 
     def leaves(self, values: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree: (rows, trees) global node indices."""
@@ -77,31 +78,32 @@ class Trees:
         offsets = (np.arange(rows, dtype=np.intp) * width)[:, np.newaxis]
         nodes = np.repeat(self.roots[np.newaxis, :], rows, axis=0)
         has_missing = bool(np.isnan(flat).any())
+        codes = self._category_codes(values).ravel() if self.categorical is not None else None
         for _ in range(self.depth):
-            x = flat.take(offsets + self.feature.take(nodes))
+            cells = offsets + self.feature.take(nodes)
+            x = flat.take(cells)
             right = ~(x <= self.threshold.take(nodes))
             if has_missing:
                 right = np.where(np.isnan(x), self.missing_right.take(nodes), right)
-            if self.categorical is not None:
-                right = self._category_sides(nodes, x, right)
+            if codes is not None:  # a node that splits on categories reads its side from its row of the table
+                on = np.flatnonzero(self.categorical.take(nodes))
+                sides = self.category_sides.take(self.category_base.take(nodes.take(on)) + codes.take(cells.take(on)))
+                right.put(on, sides)
             nodes = self.children.take(2 * nodes + right)
         return nodes
 
-    def _category_sides(self, nodes: np.ndarray, x: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """``right``, changed in place: the side of every node that splits on categories, as scikit-learn decides."""
-        cells = np.flatnonzero(self.categorical.take(nodes))
-        if not cells.size:
-            return right
-        values = x.take(cells)
-        valid = values >= 0  # False for NaN: negative and missing categories take the missing side
-        # scikit-learn reads the category as an unsigned byte (its bitsets hold 256 categories); a code
-        # beyond those any bitset holds, or an invalid one, reads the missing side in the last column
-        codes = np.where(valid, values, 0).astype(np.intp) & 255
-        codes = np.where(valid, np.minimum(codes, self.category_codes), self.category_codes)
-        width = self.category_codes + 1
-        sides = self.category_sides.take(self.category_row.take(nodes.take(cells)) * width + codes)
-        right.put(cells, sides)
-        return right
+    def _category_codes(self, values: np.ndarray) -> np.ndarray:
+        """Per value, its column in the side table: the category code if some bitset holds it, else the last one.
+
+        scikit-learn reads a category as an unsigned byte (its bitsets hold 256 categories); negative and
+        missing ones (NaN) take the missing side. Only the features of category splits are read.
+        """
+        codes = np.full(values.shape, self.category_codes, dtype=np.intp)
+        categories = values[:, self.category_features]
+        valid = categories >= 0  # False for NaN
+        read = np.where(valid, categories, 0).astype(np.intp) & 255
+        codes[:, self.category_features] = np.where(valid, np.minimum(read, self.category_codes), self.category_codes)
+        return codes
 
     @classmethod
     def build(cls, trees: Sequence[dict[str, np.ndarray]]) -> Trees:
@@ -131,6 +133,7 @@ class Trees:
             depth = max(depth, int(tree["depth"]))
             offset += count
         missing = np.concatenate(missing_right)
+        feature = np.concatenate(features).astype(np.intp)
         on_categories = bool(categorical) and bool(np.concatenate(categorical).any())
         sides: dict[str, Any] = {}
         if on_categories:
@@ -140,9 +143,10 @@ class Trees:
                 np.concatenate(known_categories).astype(np.uint32),
                 missing,
             )
+            sides["category_features"] = np.unique(feature[np.concatenate(categorical)])
         return cls(
             roots=np.asarray(roots, dtype=np.intp),
-            feature=np.concatenate(features).astype(np.intp),
+            feature=feature,
             threshold=np.concatenate(thresholds).astype("float64"),
             children=np.concatenate(children).astype(np.intp),
             missing_right=missing,
@@ -170,9 +174,9 @@ def _category_side_table(
     missing = missing_right[split_nodes][:, np.newaxis]
     table = np.where(held_left[:, :codes], False, np.where(held_known[:, :codes], True, missing))
     table = np.concatenate((table, missing), axis=1)
-    rows = np.zeros(len(categorical), dtype=np.intp)
-    rows[split_nodes] = np.arange(len(split_nodes))
-    return {"category_row": rows, "category_sides": np.ascontiguousarray(table).ravel(), "category_codes": codes}
+    base = np.zeros(len(categorical), dtype=np.intp)
+    base[split_nodes] = np.arange(len(split_nodes)) * (codes + 1)
+    return {"category_base": base, "category_sides": np.ascontiguousarray(table).ravel(), "category_codes": codes}
 
 
 def _chunks(rows: int, trees: int) -> list[slice]:
