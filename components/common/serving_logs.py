@@ -22,9 +22,10 @@ a line that left features out lists their names under ``redacted`` (absent: noth
 Readers treat a redacted feature as not logged, never as missing values: :func:`unlogged_features`
 gives the features a window's lines lack, from the use case and the lines' ``redacted``.
 
-The server (components.serve.logs) writes through :func:`log_key`, :func:`encode_line` and :func:`encode_lines`;
-monitoring reads requests and feedback, and retraining ingestion reads feedback, through
-:func:`read_logs` and :func:`to_frame`. Nothing here needs TensorFlow, and the serving image holds it.
+The server (components.serve.logs) writes through :func:`log_key`, :func:`encode_line` (or :func:`encode_value`
+for lines it builds from parts) and :func:`encode_lines`; monitoring reads requests and feedback, and
+retraining ingestion reads feedback, through :func:`read_logs` and :func:`to_frame`. Nothing here needs
+TensorFlow, and the serving image holds it.
 """
 
 from __future__ import annotations
@@ -98,6 +99,39 @@ def encode_line(line: Mapping[str, Any]) -> str:
         ValueError: If the line holds NaN or an infinity (not JSON).
     """
     return _LINE_ENCODER.encode(line) + "\n"
+
+
+def encode_value(value: Any) -> str:
+    """The JSON text of one value as :func:`encode_line` writes it within a line (for lines built from parts).
+
+    Raises:
+        ValueError: If the value holds NaN or an infinity (not JSON).
+    """
+    return _LINE_ENCODER.encode(value)
+
+
+_NUMBERS_AND_NULLS = frozenset({int, float, type(None)})
+_TEXTS_AND_NULLS = frozenset({str, type(None)})
+# The line encoder's own text escaping (it escapes to ASCII), called without its per-value dispatch.
+_ENCODE_TEXT = json.encoder.encode_basestring_ascii if _LINE_ENCODER.ensure_ascii else json.encoder.encode_basestring
+
+
+def encode_values(values: Sequence[Any]) -> list[str]:
+    """:func:`encode_value` of each value, a column of numbers, texts and nulls at a fraction of the cost.
+
+    Raises:
+        ValueError: If a value holds NaN or an infinity (not JSON).
+    """
+    if not values:
+        return []
+    types = set(map(type, values))
+    if types <= _NUMBERS_AND_NULLS:  # no comma within a number's text: one list, then split
+        return _LINE_ENCODER.encode(list(values))[1:-1].split(",")
+    if types == {str}:
+        return list(map(_ENCODE_TEXT, values))
+    if types <= _TEXTS_AND_NULLS:
+        return ["null" if value is None else _ENCODE_TEXT(value) for value in values]
+    return list(map(_LINE_ENCODER.encode, values))
 
 
 def encode_lines(lines: Sequence[Mapping[str, Any] | str], compresslevel: int = 6) -> bytes:

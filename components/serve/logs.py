@@ -14,6 +14,7 @@ graceful shutdown.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -22,7 +23,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from components.common.serving_logs import REDACTED, encode_lines, log_key, utc_timestamp
+import numpy as np
+
+from components.common.serving_logs import (
+    REDACTED,
+    encode_line,
+    encode_lines,
+    encode_value,
+    encode_values,
+    log_key,
+    utc_timestamp,
+)
 
 log = logging.getLogger(__name__)
 # gzip level of log objects: written on the serving path, where CPU is dearer than bytes in S3.
@@ -92,6 +103,91 @@ def regression_lines(
         _finish(line, row, truth, exclude)
         lines.append(line)
     return lines
+
+
+# Up to this many rows, lines are built as dicts and encoded one by one (the encoder's own walk is cheaper for a
+# few rows); more rows are built from per-column texts (measured on the demo's 23 features: equal at 4 rows,
+# 16 against 43 us at 1 row, 0.54 against 1.45 ms at 100 rows).
+DICT_LINES_UP_TO = 3
+
+
+def encoded_lines(
+    values: Mapping[str, Sequence[Any]],
+    outputs: Any,
+    classes: Sequence[Any] | None,
+    model_version: str,
+    received_at: datetime,
+    request_id: str | None,
+    exclude: Sequence[str] = (),
+) -> list[str]:
+    """The request log lines of an answer as text, built from parts.
+
+    Byte for byte :func:`~components.common.serving_logs.encode_line` of each line of :func:`prediction_lines`
+    (``classes`` given) or :func:`regression_lines` (``classes`` None).
+
+    Beyond a few rows, what every line shares is encoded once per request, each feature's values once per column
+    (a column of numbers and nulls in one call), and each line is one formatting of those texts: no dict per row,
+    no encoder walk per line. A NaN or an infinity is refused with encode_line's ValueError.
+
+    Args:
+        values: Per feature, the rows' values as JSON natives (a validated batch's ``values``).
+        outputs: Per row, one probability per class (``classes`` order), or a regressor's predicted value.
+        classes: The model's class labels as JSON natives; None for a regressor.
+        model_version: The version that predicted.
+        received_at: When the server received the request.
+        request_id: The request's id.
+        exclude: Features whose values never enter a line (listed under ``redacted`` instead).
+    """
+    numbers = np.asarray(outputs, dtype=np.float64)  # what float() of each output gives
+    if len(numbers) <= DICT_LINES_UP_TO:
+        records = [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
+        if classes is None:
+            lines = regression_lines(records, numbers, model_version, received_at, request_id, exclude=exclude)
+        else:
+            lines = prediction_lines(records, numbers, classes, model_version, received_at, request_id, exclude=exclude)
+        return [encode_line(line) for line in lines]
+    kept = tuple(name for name in values if name not in exclude)
+    # The texts of each slot of the lines, column by column; NaN and infinities are refused as encode_line does.
+    slots = [range(len(numbers)), *(encode_values(values[name]) for name in kept)]
+    if classes is None:
+        label_keys = None
+        slots.append(encode_values(numbers.tolist()))
+    else:
+        label_keys = tuple(encode_value(str(label)) for label in classes)
+        slots.extend(encode_values(probabilities) for probabilities in numbers.T.tolist())
+        predictions = [encode_value(label) for label in classes]
+        slots.append([predictions[best] for best in np.argmax(numbers, axis=1).tolist()])
+    head = f'{{"time":{encode_value(utc_timestamp(received_at))},"request_id":{encode_value(request_id)},"row":'
+    template = head.replace("%", "%%") + _line_template(kept, label_keys, model_version, tuple(exclude))
+    return list(map(template.__mod__, zip(*slots, strict=True)))
+
+
+@functools.lru_cache(maxsize=16)
+def _line_template(
+    features: tuple[str, ...], label_keys: tuple[str, ...] | None, model_version: str, exclude: tuple[str, ...]
+) -> str:
+    """A line from its row number on, ``%s`` where the row's own texts go (row, features, probabilities, prediction).
+
+    The same for every request a model answers, so built once: ``label_keys`` are the classes' labels as JSON text
+    (None for a regressor).
+    """
+    slot = None
+    parts: list[str | None] = [slot, f',"model_version":{encode_value(model_version)},"features":{{']
+    for key in _keys(features):
+        parts += [key, slot]
+    parts.append("}")
+    if label_keys is not None:
+        parts.append(',"probabilities":{')
+        for position, key in enumerate(label_keys):
+            parts += [f"{',' if position else ''}{key}:", slot]
+        parts.append("}")
+    parts += [',"prediction":', slot, f',"{REDACTED}":{encode_value(list(exclude))}' if exclude else "", "}\n"]
+    return "".join("%s" if part is slot else part.replace("%", "%%") for part in parts)
+
+
+def _keys(names: Sequence[str]) -> list[str]:
+    """The JSON text that opens each named member of an object: its name, after a comma but for the first."""
+    return [("," if position else "") + encode_value(name) + ":" for position, name in enumerate(names)]
 
 
 def _line(

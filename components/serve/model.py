@@ -66,7 +66,7 @@ import numpy as np
 
 from components.common.errors import ConfigError, DataError, UserError
 from components.common.models import model_task
-from components.common.serving_logs import FEEDBACK, REQUESTS, encode_line
+from components.common.serving_logs import FEEDBACK, REQUESTS
 from components.serve.loader import (
     REGRESSION,
     UNNAMED_TARGET,
@@ -78,7 +78,14 @@ from components.serve.loader import (
     load_folder,
     parse_model_uri,
 )
-from components.serve.logs import BatchWriter, WriteFailed, prediction_lines, regression_lines, s3_batch_write
+from components.serve.logs import (
+    BatchWriter,
+    WriteFailed,
+    encoded_lines,
+    prediction_lines,
+    regression_lines,
+    s3_batch_write,
+)
 from components.serve.schema import ServingSchema
 from components.serve.validation import Batch, RequestError, model_columns, model_frame, parse_request
 
@@ -317,11 +324,14 @@ class Model:
             raise self._internal_error("predicting") from None
         request_id = batch.request_id or uuid.uuid4().hex
         if self._requests is not None and random.random() < self.options.request_log_rate:
-            records = [batch.record(row) for row in range(batch.rows)]
-            lines = log_lines(loaded, records, outputs, loaded.info.version, received, request_id, schema)
             # Encoded here, at a steady cost per row: a buffer of text keeps the writer thread's work
             # off the interpreter lock and gives the garbage collector no objects to scan.
-            self._requests.add([encode_line(line) for line in lines])
+            classes = None if loaded.task == REGRESSION else loaded.classes
+            self._requests.add(
+                encoded_lines(
+                    batch.values, outputs, classes, loaded.info.version, received, request_id, schema.log_exclude
+                )
+            )
         return self._answer(batch, outputs, request_id, time.perf_counter() - started)
 
     def send_feedback_raw(self, feedback: Any) -> Any:

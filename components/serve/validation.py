@@ -161,6 +161,9 @@ def _ndarray_to_columns(data: Any, schema: ServingSchema) -> tuple[dict[str, lis
             f"data.ndarray must be a list of rows, not {_json_kind(rows)}", hint="send [[value, ...], ...]"
         )
     _check_batch_size(len(rows), schema, "data.ndarray")
+    width = len(names)
+    if all(type(row) is list and len(row) == width for row in rows):  # the common case: transposed at once
+        return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), len(rows)
     columns: dict[str, list[Any]] = {name: [] for name in names}
     for number, row in enumerate(rows):
         if not isinstance(row, list):
@@ -191,7 +194,6 @@ def _records_to_columns(json_data: Any, schema: ServingSchema) -> tuple[dict[str
             hint='send [{"<feature>": value, ...}, ...]',
         )
     _check_batch_size(len(records), schema, where)
-    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     expected = set(schema.names)
     for number, record in enumerate(records):
         if not isinstance(record, Mapping):
@@ -200,9 +202,7 @@ def _records_to_columns(json_data: Any, schema: ServingSchema) -> tuple[dict[str
             )
         if record.keys() != expected:
             _check_names(set(record), schema, f"{where} record {number}")
-        for name in schema.names:
-            columns[name].append(record[name])
-    return columns, len(records)
+    return {name: [record[name] for record in records] for name in schema.names}, len(records)
 
 
 def _check_names(names: set[str], schema: ServingSchema, where: str) -> None:
@@ -237,8 +237,18 @@ def _check_batch_size(rows: int, schema: ServingSchema, where: str) -> None:
 # (a larger value, or an integer beyond float64 such as 10**400, would fail inside the model with a 500).
 LARGEST_NUMBER = float(np.finfo(np.float32).max)
 
-# Python types that pass a value type unchanged: a column made only of them needs no check per value.
-_PLAIN_TYPES = {"int": (int,), "string": (str,), "datetime": (str,), "label": (str, int)}
+# Python types that pass a value type unchanged: a column made only of them (and nulls where allowed,
+# numbers within bounds where bounded) needs no check per value. bool is a type of its own: it never passes.
+_PLAIN_TYPES = {
+    "int": frozenset({int}),
+    "float": frozenset({int, float}),
+    "string": frozenset({str}),
+    "datetime": frozenset({str}),
+    "label": frozenset({str, int}),
+}
+# Value types whose whole floats (2.0) pass as integers.
+_WHOLE_NUMBER_TYPES = frozenset({"int", "label"})
+_NULL = type(None)
 
 
 def _bounded(feature: ServingFeature) -> bool:
@@ -247,17 +257,42 @@ def _bounded(feature: ServingFeature) -> bool:
 
 
 def _check_column(feature: ServingFeature, values: list[Any], quote: bool = True) -> list[Any]:
-    plain = _PLAIN_TYPES.get(feature.value_type)
-    bounded = _bounded(feature)
-    if plain is not None and all(  # type(True) is bool: booleans go the long way
-        type(v) in plain and (not bounded or -LARGEST_NUMBER <= v <= LARGEST_NUMBER) for v in values
-    ):
-        return list(values)
-    if feature.value_type == "float" and all(
-        type(v) in (int, float) and (not bounded or -LARGEST_NUMBER <= v <= LARGEST_NUMBER) for v in values
-    ):
-        return list(values)
+    checked = _check_plain_column(feature, values)
+    if checked is not None:
+        return checked
+    # The long way, value by value: it says what is wrong with the first bad value (and reads NaN as null).
     return [_check_value(feature, value, row, quote) for row, value in enumerate(values)]
+
+
+def _check_plain_column(feature: ServingFeature, values: list[Any]) -> list[Any] | None:
+    """The column checked as :func:`_check_value` would, when its values are of the common kinds; None otherwise.
+
+    Common: nulls where the feature allows them, values of the feature's plain types, whole floats where it
+    takes whole numbers, numbers within bounds where it is bounded. Anything else (NaN, infinities, booleans,
+    a wrong type) returns None, for the value-by-value check that names the problem.
+    """
+    plain = _PLAIN_TYPES.get(feature.value_type)
+    if plain is None:
+        return None
+    types = set(map(type, values))
+    if _NULL in types:
+        if not feature.nullable:
+            return None
+        types.discard(_NULL)
+    whole_floats = float in types and float not in plain
+    if whole_floats and feature.value_type not in _WHOLE_NUMBER_TYPES:
+        return None
+    if not types <= (plain | {float} if whole_floats else plain):
+        return None
+    if _bounded(feature) and not all(  # NaN and infinities fail the comparison too
+        -LARGEST_NUMBER <= value <= LARGEST_NUMBER for value in values if value is not None
+    ):
+        return None
+    if whole_floats:
+        if not all(value.is_integer() for value in values if type(value) is float):  # False for NaN, infinities
+            return None
+        return [int(value) if type(value) is float else value for value in values]
+    return list(values)
 
 
 _EARLIEST, _LATEST = pd.Timestamp.min.ceil("us").to_pydatetime(), pd.Timestamp.max.floor("us").to_pydatetime()
@@ -270,9 +305,13 @@ def _parse_datetimes(feature: ServingFeature, values: list[Any], quote: bool = T
     reads more spellings; what neither reads is refused (quoting the value unless ``quote`` is off).
     """
     parsed = np.empty(len(values), dtype="datetime64[ns]")
+    seen: dict[str, np.datetime64] = {}  # rows of a batch often share a time (flights of the same hour)
     for row, value in enumerate(values):
         if value is None:
             parsed[row] = np.datetime64("NaT")
+            continue
+        if isinstance(value, str) and value in seen:
+            parsed[row] = seen[value]
             continue
         try:
             moment = datetime.fromisoformat(value)
@@ -291,7 +330,7 @@ def _parse_datetimes(feature: ServingFeature, values: list[Any], quote: bool = T
                 f"feature {feature.name!r} in row {row}: {_quoted(value, quote)} is outside the years 1678 to 2261",
                 hint="send a date and time within that range",
             )
-        parsed[row] = np.datetime64(moment, "ns")
+        parsed[row] = seen[value] = np.datetime64(moment, "ns")
     return parsed
 
 

@@ -214,11 +214,14 @@ def read_instants(values: Any, timezone: str = DEFAULT_TIMEZONE) -> np.ndarray:
         raise Fallback
     zone = zone_info(timezone)
     instants = np.empty(len(array), dtype="int64")
+    seen: dict[str, int] = {}  # rows of a batch often share a time (flights of the same hour)
     for i, value in enumerate(array):
         if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value):
             instants[i] = NAT
+        elif isinstance(value, str) and value in seen:
+            instants[i] = seen[value]
         elif isinstance(value, str) and _ISO_TEXT.fullmatch(value):
-            instants[i] = _iso_instant(value, zone)
+            instants[i] = seen[value] = _iso_instant(value, zone)
         else:
             raise Fallback
     return instants

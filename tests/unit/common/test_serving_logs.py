@@ -15,6 +15,8 @@ from components.common.serving_logs import (
     decode_lines,
     encode_line,
     encode_lines,
+    encode_value,
+    encode_values,
     features_of,
     log_key,
     log_prefix,
@@ -161,3 +163,24 @@ def test_lines_encoded_ahead_are_written_as_the_same_bytes_as_dicts():
 def test_a_line_with_a_non_finite_number_is_refused():
     with pytest.raises(ValueError):
         encode_line(line(probabilities={"0": float("nan")}))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1, 2.5, None, 10**40, -0.0, 1e-300],
+        ["UA", 'say "hi", then\\ go', "é, ü 😀", ""],
+        ["UA", None, "AA"],
+        [2, "b", None, True, 1.5],
+        [None],
+    ],
+)
+def test_a_column_encodes_to_the_text_of_each_value(values):
+    assert encode_values(values) == [encode_value(value) for value in values]
+    assert encode_line({"x": values}) == '{"x":[' + ",".join(encode_values(values)) + "]}\n"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_column_with_a_non_finite_number_is_refused(bad):
+    with pytest.raises(ValueError):
+        encode_values([1.0, bad])

@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from components.common.serving_logs import decode_lines, encode_lines
-from components.serve.logs import BatchWriter, WriteFailed, prediction_lines
+from components.common.serving_logs import decode_lines, encode_line, encode_lines
+from components.serve import logs
+from components.serve.logs import BatchWriter, WriteFailed, encoded_lines, prediction_lines, regression_lines
 
 AT = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -46,6 +47,56 @@ def test_excluded_features_never_enter_a_line_and_each_line_names_them():
     assert records[0]["email"] == email  # the caller's row is left as it was
     kept = prediction_lines(records, [[0.7, 0.3]], (0, 1), "m-1", AT, "abc")
     assert email.encode() in gzip.decompress(encode_lines(kept)) and "redacted" not in kept[0]
+
+
+COLUMNS = {
+    "carrier": ["UA", None, 'say "hi", then\\ go', "é, ü 😀"],
+    "distance": [1200, None, 10**40, -3],
+    "temp": [51.5, 7, None, 1e-300],
+    "grade": [2, "b", None, 3],
+    "nothing": [None, None, None, None],
+    "share %s": [0.5, None, 1, "100%"],
+    "email": ["a@example.com", "b@example.com", None, "c,d@example.com"],
+}
+PROBABILITIES = np.array([[0.7, 0.3], [0.5, 0.5], [1 / 3, 2 / 3], [0.0, 1.0]])
+
+
+def records_of(columns):
+    return [{name: values[row] for name, values in columns.items()} for row in range(len(PROBABILITIES))]
+
+
+@pytest.fixture(params=[0, 100], ids=["from-parts", "as-dicts"])
+def dict_lines_up_to(request, monkeypatch):
+    """Both ways of building lines: from per-column texts (any rows), and as dicts (a few rows)."""
+    monkeypatch.setattr(logs, "DICT_LINES_UP_TO", request.param)
+
+
+@pytest.mark.usefixtures("dict_lines_up_to")
+@pytest.mark.parametrize("exclude", [(), ("email",), tuple(COLUMNS)])
+@pytest.mark.parametrize("classes, request_id", [((0, 1), "abc"), (("late", "on time"), None), ((0.0, "1%"), "%d")])
+def test_lines_built_from_parts_are_the_bytes_of_the_encoded_dict_lines(classes, request_id, exclude):
+    expected = prediction_lines(records_of(COLUMNS), PROBABILITIES, classes, "m-1", AT, request_id, exclude=exclude)
+    text = encoded_lines(COLUMNS, PROBABILITIES, classes, "m-1", AT, request_id, exclude)
+    assert text == [encode_line(line) for line in expected]
+    assert "example.com" not in "".join(text) or not exclude
+
+
+@pytest.mark.usefixtures("dict_lines_up_to")
+@pytest.mark.parametrize("exclude", [(), ("email",)])
+def test_a_regressors_lines_built_from_parts_are_the_bytes_of_the_encoded_dict_lines(exclude):
+    predictions = np.array([12.5, -3.0, 1e20, 0.1], dtype=np.float32)
+    expected = regression_lines(records_of(COLUMNS), predictions, "m-1", AT, "abc", exclude=exclude)
+    text = encoded_lines(COLUMNS, predictions, None, "m-1", AT, "abc", exclude)
+    assert text == [encode_line(line) for line in expected]
+    assert decode_lines(encode_lines(text))[2]["prediction"] == float(np.float32(1e20))
+
+
+@pytest.mark.usefixtures("dict_lines_up_to")
+def test_lines_built_from_parts_refuse_a_non_finite_output_as_encoding_does():
+    with pytest.raises(ValueError):
+        encoded_lines(COLUMNS, PROBABILITIES * np.array([1.0, np.nan]), (0, 1), "m-1", AT, "abc")
+    with pytest.raises(ValueError):
+        encoded_lines(COLUMNS, np.array([1.0, np.inf, 0.0, 0.0]), None, "m-1", AT, "abc")
 
 
 class Sink:

@@ -189,3 +189,80 @@ def test_a_request_carrying_the_target_is_told_to_leave_it_out():
     with pytest.raises(RequestError) as other:  # another unknown name keeps the plain hint
         parse_request(ndarray(ROW + [1], names=NAMES + ["colour"]), schema)
     assert other.value.hint.startswith("the model takes: ")
+
+
+MIXED = ServingSchema(
+    "shop",
+    (
+        ServingFeature("quantity", "numeric", "int", nullable=True),
+        ServingFeature("price", "numeric", "float", nullable=True),
+        ServingFeature("engines", "categorical", "int", nullable=True),
+        ServingFeature("grade", "categorical", "label", nullable=True),
+        ServingFeature("channel", "categorical", "string", nullable=True),
+    ),
+    max_batch=10,
+)
+
+
+def test_columns_mixing_nulls_whole_floats_and_integers_come_out_as_integers_and_none():
+    rows = [
+        [2, 9.5, 4, "a", "web"],
+        [None, None, None, None, None],
+        [3.0, 7, 5.0, 2.0, "shop"],
+        [-4, float("nan"), 10**40, 1, None],
+    ]
+    values = parse_request({"data": {"names": list(MIXED.names), "ndarray": rows}}, MIXED).values
+    assert values["quantity"] == [2, None, 3, -4] and [type(v) for v in values["quantity"]] == [
+        int,
+        type(None),
+        int,
+        int,
+    ]
+    assert (
+        values["price"] == [9.5, None, 7, None] and type(values["price"][2]) is int
+    )  # a float feature keeps 7 as sent
+    assert values["engines"] == [4, None, 5, 10**40] and type(values["engines"][2]) is int
+    assert values["grade"] == ["a", None, 2, 1] and type(values["grade"][2]) is int
+    assert values["channel"] == ["web", None, "shop", None]
+
+
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        (0, 2.5, "feature 'quantity' in row 2: expected whole number, got 2.5"),
+        (0, True, "feature 'quantity' in row 2: expected whole number, got a boolean True"),
+        (0, float("inf"), "feature 'quantity' in row 2: is not a finite number"),
+        (0, 1e39, "feature 'quantity' in row 2: 1e+39 is too large"),
+        (1, float("-inf"), "feature 'price' in row 2: is not a finite number"),
+        (1, "9.5", "feature 'price' in row 2: expected number, got a string '9.5'"),
+        (2, float("inf"), "feature 'engines' in row 2: is not a finite number"),
+        (2, 4.5, "feature 'engines' in row 2: expected whole number, got 4.5"),
+        (3, 1.5, "feature 'grade' in row 2: expected string or whole number, got 1.5"),
+        (3, False, "feature 'grade' in row 2: expected string or whole number, got a boolean False"),
+        (4, 3.0, "feature 'channel' in row 2: expected string, got a number 3.0"),
+    ],
+)
+def test_a_bad_value_among_nulls_and_whole_floats_is_named_with_its_row(column, value, message):
+    rows = [[2, 9.5, 4, "a", "web"], [None, None, 5.0, 2.0, None], [3.0, 7, 6, "b", "shop"]]
+    rows[2][column] = value
+    with pytest.raises(RequestError) as caught:
+        parse_request({"data": {"names": list(MIXED.names), "ndarray": rows}}, MIXED)
+    assert caught.value.message.startswith(message)
+
+
+def test_a_null_where_the_feature_needs_a_value_is_named_among_whole_floats():
+    schema = dataclasses.replace(MIXED, features=(ServingFeature("quantity", "numeric", "int", nullable=False),))
+    with pytest.raises(RequestError, match="feature 'quantity' in row 1 is null, but the model needs a value"):
+        parse_request({"data": {"names": ["quantity"], "ndarray": [[2.0], [float("nan")], [3]]}}, schema)
+
+
+def test_a_time_repeated_in_a_batch_is_checked_as_each_row_alone():
+    rows = [[*ROW[:4], "2024-03-01T12:00:00+02:00"], [*ROW[:4], None], [*ROW[:4], "2024-03-01T12:00:00+02:00"]]
+    batch = parse_request(ndarray(*rows), SCHEMA)
+    np.testing.assert_array_equal(
+        batch.datetimes["ordered_at"],
+        np.array(["2024-03-01T10:00:00", "NaT", "2024-03-01T10:00:00"], dtype="datetime64[ns]"),
+    )
+    rows[1][4] = "9999-01-01T00:00:00Z"
+    with pytest.raises(RequestError, match="feature 'ordered_at' in row 1: '9999-01-01T00:00:00Z' is outside"):
+        parse_request(ndarray(*rows), SCHEMA)

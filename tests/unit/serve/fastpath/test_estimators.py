@@ -171,3 +171,36 @@ def test_an_estimator_it_cannot_reproduce_is_refused_with_a_reason(case):
     with pytest.raises(UnsupportedModel) as raised:
         compile_model(refused_estimators()[case]())
     assert isinstance(raised.value, UserError) and raised.value.reason and "scikit-learn" in raised.value.hint
+
+
+def bitset(*codes):
+    words = np.zeros(8, dtype=np.uint32)
+    for code in codes:
+        words[code >> 5] |= np.uint32(1 << (code & 31))
+    return words
+
+
+def test_a_category_split_reads_the_code_as_an_unsigned_byte_and_sends_unknown_ones_where_missing_values_go():
+    """scikit-learn's rule: left bitset left, another known category right; negative, unknown, NaN: the missing side."""
+    stump = {
+        "feature": np.array([1, 0, 0]),  # the split reads column 1; column 0 is a number no split reads
+        "threshold": np.zeros(3),
+        "left": np.array([1, -1, -1]),
+        "right": np.array([2, -1, -1]),
+        "depth": 1,
+        "categorical": np.array([True, False, False]),
+        "left_categories": np.stack([bitset(1, 40), np.zeros(8, np.uint32), np.zeros(8, np.uint32)]),
+        "known_categories": np.stack([bitset(0, 1, 2, 40), np.zeros(8, np.uint32), np.zeros(8, np.uint32)]),
+    }
+    trees = estimators.Trees.build(
+        [{**stump, "missing_left": np.array([1, 0, 0])}, {**stump, "missing_left": np.array([0, 0, 0])}]
+    )
+    codes = [0, 1, 2, 3, 40, 41, 255, -1, np.nan, 257, 296, 298]
+    values = np.column_stack((np.full(len(codes), 1e30), codes))
+    sides = trees.leaves(values) - np.array([0, 3])  # each tree's own leaf index: 1 left, 2 right
+    expected = {0: 2, 1: 1, 2: 2, 40: 1, 257: 1, 296: 1}  # known: the same side whatever the missing side
+    for row, code in enumerate(codes):
+        if code in expected:
+            assert sides[row].tolist() == [expected[code]] * 2, code
+        else:  # unknown (3, 41, 255, 298 = 42), negative or missing: where missing values go
+            assert sides[row].tolist() == [1, 2], code

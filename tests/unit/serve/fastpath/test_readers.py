@@ -124,6 +124,18 @@ def test_iso_timestamps_give_pandas_calendar_parts_on_many_instants(boosted):
     )
 
 
+def test_a_time_repeated_in_a_batch_reads_as_each_row_alone_and_bad_text_after_it_still_falls_back():
+    texts = ["2013-11-02T03:00:00+00:00", "2013-11-02T03:00:00+00:00", None, "2013-11-02 05:30", "2013-11-02 05:30"]
+    alone = [readers.read_instants(np.array([text], dtype=object))[0] for text in texts]
+    np.testing.assert_array_equal(readers.read_instants(np.array(texts, dtype=object)), alone)
+    np.testing.assert_array_equal(
+        readers.read_instants(np.array(texts, dtype=object), "America/New_York")[:2],
+        [readers.read_instants(np.array(texts[:1], dtype=object), "America/New_York")[0]] * 2,
+    )
+    with pytest.raises(readers.Fallback):
+        readers.read_instants(np.array([*texts, "02/11/2013"], dtype=object))
+
+
 # --- bad input: refused where scikit-learn refuses it -----------------------------------------
 
 
