@@ -8,6 +8,7 @@ import logging
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,6 @@ def run(
     2 bad input; 3 storage; 4 another process changed the registry first; 5 a task crashed (a bug: its
     traceback is in the run's log).
     """
-    from components.register import logic as registry  # deferred: pandas and minio
-    from pipelines.local import describe, planned_trials, run_training, stopping_gate  # deferred: kfp.local
-
     config = load_use_case(config_path)
     overrides = _parse_settings(settings)
     # Checked here as well as in the pipeline's first step, so a typo fails before any process starts.
@@ -127,7 +125,12 @@ def run(
         config_path.read_text(), {**overrides, **({} if seed is None else {"training.seed": seed})}, config_path.name
     )
     schema_file = existing_schema(config_path, config)
-    embedded = embedded_s3_unless_configured()
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # The S3 server boots (about a second) while kfp.local loads and builds the pipeline graph.
+        starting = background.submit(embedded_s3_unless_configured)
+        # Deferred: kfp.local. Imported before pandas and scikit-learn, which make building the graph slower.
+        from pipelines.local import describe, planned_trials, run_training, stopping_gate
+    embedded = starting.result()
     if embedded:
         click.echo(f"S3        embedded server at {embedded.endpoint_url}")
     ensure_buckets(s3_settings())
@@ -151,6 +154,8 @@ def run(
     for line in describe(summary, config, card):
         click.echo(line)
     if summary.registered:
+        from components.register import logic as registry  # deferred: pandas and minio, after the graph is built
+
         change = registry.set_stage(
             store(),
             config.name,
