@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from components.common.config import load_use_case, schema_path
+from components.common.config import apply_overrides, load_use_case, parse_use_case, schema_path
 from components.common.errors import ConfigError, UserError
 from components.common.s3_settings import s3_settings
 from pipelines.usecases import DEMO_CONFIG
@@ -593,6 +593,23 @@ class Submission:
     experiment: str
 
 
+def check_trials(params: Mapping[str, Any]) -> None:
+    """Checks the use case's search space against the estimators, as a local run does before it starts.
+
+    The pipeline's plan-trials task does not import scikit-learn (it starts in a tenth of a second), so
+    without this a parameter no estimator takes would surface in every tune-model task of the run.
+
+    Raises:
+        ConfigError: If the use case (with the run's overrides) is invalid or a trial's family or parameter is.
+    """
+    if "use_case" not in params:
+        return
+    from components.train.logic import expand_trials  # deferred: scikit-learn, which only this check needs
+
+    overrides = params.get("overrides") or {}
+    expand_trials(parse_use_case(apply_overrides(params["use_case"], overrides)))
+
+
 def prepare(
     spec: Path, params_text: str | None, params_file: Path | None, experiment: str, environ: Mapping[str, str]
 ) -> Submission:
@@ -620,6 +637,7 @@ def prepare(
         given = {**demo, **given}
     params = typed_params(given, pipeline)
     check_no_credentials(pipeline, params, known_secrets(environ))
+    check_trials(params)
     return Submission(
         pipeline,
         params,

@@ -199,7 +199,7 @@ def mlcycle(*args: str) -> int:
 
 def test_run_uploads_a_new_version_and_starts_a_run_with_typed_parameters(kfp, environment, capsys, tmp_path):
     environment.setenv("KFP_HOST", kfp.url)
-    (tmp_path / "case.yaml").write_text("name: demo\n")
+    (tmp_path / "case.yaml").write_text(DEMO_CONFIG.read_text())
     environment.setenv(
         "PARAMS", f"""use_case=@{tmp_path / "case.yaml"} schema=text seed=7 'overrides={{"training.max_trials": 2}}'"""
     )
@@ -220,7 +220,7 @@ def test_run_uploads_a_new_version_and_starts_a_run_with_typed_parameters(kfp, e
     assert body["pipeline_version_reference"] == {"pipeline_id": "p-1", "pipeline_version_id": "v-1"}
     assert "pipeline_spec" not in body, "the run refers to the uploaded version, not a copy of the spec"
     assert body["runtime_config"]["parameters"] == {
-        "use_case": "name: demo\n",
+        "use_case": DEMO_CONFIG.read_text(),
         "schema": "text",
         "seed": 7,
         "overrides": {"training.max_trials": 2},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.common.errors import UserError
+from components.common.errors import ConfigError, UserError
 from pipelines.submit import (
     DEFAULT_SPEC,
     check_no_credentials,
@@ -220,10 +220,11 @@ def test_prepare_needs_an_http_kfp_host(tmp_path):
         prepare(DEFAULT_SPEC, None, None, "mlcycle", {})
     with pytest.raises(UserError, match="is not an http"):
         prepare(DEFAULT_SPEC, None, None, "mlcycle", {"KFP_HOST": "kfp.example:8080"})
+    _write(tmp_path, "case.yaml", DEMO_CONFIG.read_text())
     submission = prepare(
         DEFAULT_SPEC,
         "seed=4",
-        _write(tmp_path, "p.yaml", "use_case: u\nschema: s\n"),
+        _write(tmp_path, "p.yaml", "use_case: '@case.yaml'\nschema: s\n"),
         "exp",
         {"KFP_HOST": "http://h:1/", "KFP_TOKEN": "t"},
     )
@@ -233,7 +234,18 @@ def test_prepare_needs_an_http_kfp_host(tmp_path):
         None,
         "exp",
     )
-    assert submission.params == {"use_case": "u", "schema": "s", "seed": 4}
+    assert submission.params == {"use_case": DEMO_CONFIG.read_text(), "schema": "s", "seed": 4}
+
+
+def test_a_search_space_no_estimator_takes_is_refused_before_submitting(tmp_path):
+    wrong = DEMO_CONFIG.read_text().replace("min_samples_leaf: [200]", "min_leaf: [200]")
+    _write(tmp_path, "case.yaml", wrong)
+    host = {"KFP_HOST": "http://h:1"}
+    with pytest.raises(ConfigError, match="hist_gradient_boosting has no parameter 'min_leaf'"):
+        prepare(DEFAULT_SPEC, None, _write(tmp_path, "p.yaml", "use_case: '@case.yaml'\nschema: s\n"), "exp", host)
+    _write(tmp_path, "case.yaml", DEMO_CONFIG.read_text())
+    with pytest.raises(ConfigError, match="training.max_trials"):  # with the run's overrides applied
+        prepare(DEFAULT_SPEC, "'overrides={\"training.max_trials\": 0}'", tmp_path / "p.yaml", "exp", host)
 
 
 def test_the_demo_use_case_fills_in_only_when_no_use_case_is_given(tmp_path):
