@@ -17,12 +17,7 @@ from benchmarks.corpus import CORPUS, SMALLEST_CLASSIFICATION, mlcycle, private_
 
 @pytest.mark.parametrize("name", SMALLEST_CLASSIFICATION)
 def test_a_small_public_data_set_goes_from_file_to_registered_model_with_defaults_only(tmp_path, name):
-    corpus_set = next(s for s in CORPUS if s.name == name)
-    env = private_env(tmp_path / "state")
-    try:
-        result = run_set(corpus_set, tmp_path / name, env, timeout=900)
-    finally:
-        mlcycle(["s3", "down"], env, 120)
+    result = _run_with_defaults(tmp_path, name)
     assert result.task == "classification" and result.rows > 100, result
     assert result.validation == "VALID", result
     assert result.blessed and result.registered, result
@@ -34,14 +29,19 @@ SMALLEST_REGRESSION = ("diabetes", "linnerud")
 
 @pytest.mark.parametrize("name", SMALLEST_REGRESSION)
 def test_a_small_public_regression_set_goes_from_file_to_registered_model_with_defaults_only(tmp_path, name):
-    corpus_set = next(s for s in CORPUS if s.name == name)
-    env = private_env(tmp_path / "state")
-    try:
-        result = run_set(corpus_set, tmp_path / name, env, timeout=900)
-    finally:
-        mlcycle(["s3", "down"], env, 120)
+    result = _run_with_defaults(tmp_path, name)
     assert result.task == "regression" and result.metric == "rmse", result
     assert result.validation == "VALID", result
     assert result.blessed and result.registered, result
     mean, linear = result.baselines["mean"], result.baselines["linear_regression"]
     assert result.score < mean and result.score <= linear * 1.02, result
+
+
+def _run_with_defaults(tmp_path, name):
+    """`mlcycle init` then `mlcycle run --no-serve` on a corpus set, in a private state folder."""
+    corpus_set = next(s for s in CORPUS if s.name == name)
+    env = private_env(tmp_path / "state")
+    try:
+        return run_set(corpus_set, tmp_path / name, env, timeout=900)
+    finally:
+        mlcycle(["s3", "down"], env, 120)
