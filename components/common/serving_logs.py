@@ -5,16 +5,22 @@ In the ``feedback`` bucket::
     <use_case>/requests/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
     <use_case>/feedback/date=<YYYY-MM-DD>/<HHMMSS>-<model_version>-<8 hex>.jsonl.gz
 
-Each object is a batch of gzip-compressed JSON lines, one per predicted row, written once at the UTC
-date and time in its name and never modified. A request line holds ``time`` (when the server received
-the request, ISO 8601 UTC), ``request_id``, ``row``, ``model_version``, ``features``, ``probabilities``
-(by class label as text) and ``prediction`` (the class); a regressor's line has no ``probabilities`` and
-its ``prediction`` is the predicted number. A feedback line holds the same and ``truth`` (the true
-class, or the true number of a regressor). A window is read by listing the date prefixes it spans, and
-the ``LATE_WRITE_DAYS`` dates after it, and keeping the lines whose own ``time`` falls inside it: a
-batch the server could only write later (an object-store outage, a slow flush) is still read if it was
-written at most ``LATE_WRITE_DAYS`` days after the window's last day. A batch written later still is not
-read.
+Each object is a batch of gzip-compressed JSON lines, written once at the UTC date and time in its name and
+never modified. A feedback line is one row: ``time`` (when the server received the message, ISO 8601 UTC),
+``request_id``, ``row``, ``model_version``, ``features``, ``probabilities`` (by class label as text),
+``prediction`` (the class) and ``truth`` (the true class); a regressor's line has no ``probabilities``, and
+its ``prediction`` and ``truth`` are numbers. A request line is one request, all its rows in columns: the
+same ``time``, ``request_id`` and ``model_version``, ``rows`` (how many) instead of ``row``, and
+``features`` (by feature, a list of the rows' values), ``probabilities`` (by class label, a list) and
+``prediction`` (a list), each holding ``rows`` values: a tenth of the text of a line per row, written at a
+tenth of the CPU. Readers see rows either way: :func:`decode_lines` and :func:`parse_lines` expand a
+request line into one line per row, ``row`` numbering them from 0, exactly the lines a server writing one
+line per row (as servers before this format did, still read) would have written.
+
+A window is read by listing the date prefixes it spans, and the ``LATE_WRITE_DAYS`` dates after it, and
+keeping the lines whose own ``time`` falls inside it: a batch the server could only write later (an
+object-store outage, a slow flush) is still read if it was written at most ``LATE_WRITE_DAYS`` days after
+the window's last day. A batch written later still is not read.
 
 Redaction: the features of the model's serving schema's ``log_exclude`` (the use case's
 ``serving.log_exclude``) are never written, neither under ``features`` nor anywhere else in a line;
@@ -22,8 +28,8 @@ a line that left features out lists their names under ``redacted`` (absent: noth
 Readers treat a redacted feature as not logged, never as missing values: :func:`unlogged_features`
 gives the features a window's lines lack, from the use case and the lines' ``redacted``.
 
-The server (components.serve.logs) writes through :func:`log_key`, :func:`encode_line` (or :func:`encode_value`
-for lines it builds from parts) and :func:`encode_lines`; monitoring reads requests and feedback, and
+The server (components.serve.logs) writes through :func:`log_key`, :func:`encode_line` (feedback),
+:func:`encode_line_fast` (requests) and :func:`encode_lines`; monitoring reads requests and feedback, and
 retraining ingestion reads feedback, through :func:`read_logs` and :func:`to_frame`. Nothing here needs
 TensorFlow, and the serving image holds it.
 """
@@ -42,6 +48,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from components.common.config import UseCaseConfig, parse_instant
@@ -58,6 +65,7 @@ KEY_PATTERN = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/(\d{6})-([^/]+)-([0-9a-f]{8
 # objects of those days are downloaded to read their lines' times.
 LATE_WRITE_DAYS = 3
 REQUIRED_FIELDS = ("time", "features")
+ROWS = "rows"  # the field of a request line holding its number of rows (its other fields are columns)
 REDACTED = "redacted"  # the field of a line naming the features whose values were left out
 # Columns of a frame of log lines besides the features (which are prefixed, so no feature name clashes).
 FEATURE_PREFIX = "feature."
@@ -101,37 +109,22 @@ def encode_line(line: Mapping[str, Any]) -> str:
     return _LINE_ENCODER.encode(line) + "\n"
 
 
-def encode_value(value: Any) -> str:
-    """The JSON text of one value as :func:`encode_line` writes it within a line (for lines built from parts).
+def encode_line_fast(line: Mapping[str, Any]) -> str:
+    """:func:`encode_line`'s JSON at a tenth of its CPU (orjson): the same values, spelled its way.
+
+    orjson writes text as UTF-8 rather than escaping it to ASCII, and ``1e+16`` as ``1e16``; readers get
+    the same line. What orjson cannot write (integers beyond 64 bits, text with lone surrogates) goes through
+    :func:`encode_line`.
 
     Raises:
-        ValueError: If the value holds NaN or an infinity (not JSON).
+        ValueError: If the line holds NaN or an infinity (not JSON; checked by :func:`encode_line` only
+            where orjson fails: orjson writes them as null, so the caller keeps them out, as request
+            validation does).
     """
-    return _LINE_ENCODER.encode(value)
-
-
-_NUMBERS_AND_NULLS = frozenset({int, float, type(None)})
-_TEXTS_AND_NULLS = frozenset({str, type(None)})
-# The line encoder's own text escaping (it escapes to ASCII), called without its per-value dispatch.
-_ENCODE_TEXT = json.encoder.encode_basestring_ascii if _LINE_ENCODER.ensure_ascii else json.encoder.encode_basestring
-
-
-def encode_values(values: Sequence[Any]) -> list[str]:
-    """:func:`encode_value` of each value, a column of numbers, texts and nulls at a fraction of the cost.
-
-    Raises:
-        ValueError: If a value holds NaN or an infinity (not JSON).
-    """
-    if not values:
-        return []
-    types = set(map(type, values))
-    if types <= _NUMBERS_AND_NULLS:  # no comma within a number's text: one list, then split
-        return _LINE_ENCODER.encode(list(values))[1:-1].split(",")
-    if types == {str}:
-        return list(map(_ENCODE_TEXT, values))
-    if types <= _TEXTS_AND_NULLS:
-        return ["null" if value is None else _ENCODE_TEXT(value) for value in values]
-    return list(map(_LINE_ENCODER.encode, values))
+    try:
+        return orjson.dumps(line).decode() + "\n"
+    except orjson.JSONEncodeError:
+        return encode_line(line)
 
 
 def encode_lines(lines: Sequence[Mapping[str, Any] | str], compresslevel: int = 6) -> bytes:
@@ -147,8 +140,45 @@ def encode_lines(lines: Sequence[Mapping[str, Any] | str], compresslevel: int = 
 
 
 def decode_lines(data: bytes) -> list[dict[str, Any]]:
-    """Reads what :func:`encode_lines` wrote."""
-    return [json.loads(line) for line in gzip.decompress(data).decode().splitlines() if line]
+    """Reads what :func:`encode_lines` wrote, a request line expanded into its rows (:func:`expand_line`)."""
+    return [
+        row for text in gzip.decompress(data).decode().splitlines() if text for row in expand_line(json.loads(text))
+    ]
+
+
+# The fields of a request line that hold one value per row.
+_COLUMNS = ("features", "probabilities", "prediction")
+
+
+def expand_line(line: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a log line: a request line's (it has ``rows``) one line per row, any other line as it is.
+
+    Each row's line holds the request line's other fields, ``row`` (0 up), its ``features`` and
+    ``probabilities`` by name and its ``prediction``: the line a server writing one line per row wrote.
+
+    Raises:
+        ValueError: If a request line's columns do not each hold ``rows`` values.
+    """
+    if ROWS not in line:
+        return [line]
+    rows, features = line[ROWS], line.get("features")
+    probabilities, predictions = line.get("probabilities"), line.get("prediction")
+    columns = [*features.values(), predictions] if isinstance(features, dict) else [None]
+    if isinstance(probabilities, dict):
+        columns += probabilities.values()
+    elif probabilities is not None:
+        columns.append(None)
+    if type(rows) is not int or not all(isinstance(column, list) and len(column) == rows for column in columns):
+        raise ValueError(f"a request line's columns do not each hold its {rows!r} rows")
+    shared = {name: value for name, value in line.items() if name != ROWS and name not in _COLUMNS}
+    expanded = []
+    for row in range(rows):
+        one = {**shared, "row": row, "features": {name: values[row] for name, values in features.items()}}
+        if probabilities is not None:
+            one["probabilities"] = {label: values[row] for label, values in probabilities.items()}
+        one["prediction"] = predictions[row]
+        expanded.append(one)
+    return expanded
 
 
 # --- reading: windows, lines, frames ---------------------------------------------------------
@@ -255,7 +285,8 @@ def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
 
     Returns:
         The lines that are JSON objects with a readable ``time`` and a ``features`` mapping (their
-        ``time`` parsed to a UTC datetime under ``_time``), and the number of other lines.
+        ``time`` parsed to a UTC datetime under ``_time``), request lines expanded into their rows
+        (:func:`expand_line`), and the number of other lines.
     """
     try:
         text = gzip.decompress(data).decode("utf-8")
@@ -274,10 +305,11 @@ def parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
             ):
                 raise ValueError("not a log line")
             line["_time"] = parse_instant(line["time"], "time")
+            rows = expand_line(line)
         except (ValueError, UserError):
             malformed += 1
             continue
-        lines.append(line)
+        lines.extend(rows)
     return lines, malformed
 
 

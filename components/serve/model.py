@@ -81,9 +81,9 @@ from components.serve.loader import (
 from components.serve.logs import (
     BatchWriter,
     WriteFailed,
-    encoded_lines,
     prediction_lines,
     regression_lines,
+    request_line,
     s3_batch_write,
 )
 from components.serve.schema import ServingSchema
@@ -324,14 +324,13 @@ class Model:
             raise self._internal_error("predicting") from None
         request_id = batch.request_id or uuid.uuid4().hex
         if self._requests is not None and random.random() < self.options.request_log_rate:
-            # Encoded here, at a steady cost per row: a buffer of text keeps the writer thread's work
-            # off the interpreter lock and gives the garbage collector no objects to scan.
+            # Encoded here, one line per request: a buffer of text keeps the writer thread's work off the
+            # interpreter lock and gives the garbage collector no objects to scan.
             classes = None if loaded.task == REGRESSION else loaded.classes
-            self._requests.add(
-                encoded_lines(
-                    batch.values, outputs, classes, loaded.info.version, received, request_id, schema.log_exclude
-                )
+            line = request_line(
+                batch.values, outputs, classes, loaded.info.version, received, request_id, schema.log_exclude
             )
+            self._requests.add([line], rows=batch.rows)
         return self._answer(batch, outputs, request_id, time.perf_counter() - started)
 
     def send_feedback_raw(self, feedback: Any) -> Any:
@@ -610,7 +609,7 @@ class Model:
         if options.request_log_rate > 0:
             self._requests = BatchWriter(
                 s3_batch_write(store, info.use_case, REQUESTS, info.version),
-                max_lines=options.log_batch_rows,
+                max_rows=options.log_batch_rows,
                 max_seconds=options.log_flush_seconds,
                 name="request-log",
             )

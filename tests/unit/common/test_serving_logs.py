@@ -14,9 +14,9 @@ from components.common.serving_logs import (
     Window,
     decode_lines,
     encode_line,
+    encode_line_fast,
     encode_lines,
-    encode_value,
-    encode_values,
+    expand_line,
     features_of,
     log_key,
     log_prefix,
@@ -168,19 +168,82 @@ def test_a_line_with_a_non_finite_number_is_refused():
 @pytest.mark.parametrize(
     "values",
     [
-        [1, 2.5, None, 10**40, -0.0, 1e-300],
-        ["UA", 'say "hi", then\\ go', "é, ü 😀", ""],
-        ["UA", None, "AA"],
+        [1, 2.5, None, -0.0, 1e-300, 1e16, 2**63 - 1],
+        ["UA", 'say "hi", then\\ go', "é, ü 😀", "", "\x00\x1f"],
         [2, "b", None, True, 1.5],
-        [None],
+        [10**40, "lone \ud800 surrogate"],  # beyond orjson: the standard library writes them
     ],
 )
-def test_a_column_encodes_to_the_text_of_each_value(values):
-    assert encode_values(values) == [encode_value(value) for value in values]
-    assert encode_line({"x": values}) == '{"x":[' + ",".join(encode_values(values)) + "]}\n"
+def test_the_fast_encoding_reads_back_as_the_same_line(values):
+    one = line(features={"x": values}, probabilities={"0": 0.1, "1": 0.9})
+    text = encode_line_fast(one)
+    assert text.endswith("\n") and text.count("\n") == 1
+    assert json.loads(text) == json.loads(encode_line(one)) == one
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_a_column_with_a_non_finite_number_is_refused(bad):
+def request(**extra):
+    """A request line of two rows."""
+    return {
+        "time": "2026-11-27T08:00:00.123456Z",
+        "request_id": "abc",
+        "rows": 2,
+        "model_version": "m-1",
+        "features": {"x": [1, None], "y": ["a", "b"]},
+        "probabilities": {"0": [0.25, 0.5], "1": [0.75, 0.5]},
+        "prediction": [1, 0],
+        **extra,
+    }
+
+
+def test_a_request_line_expands_into_the_line_of_each_row():
+    rows = expand_line(request(redacted=["email"]))
+    assert rows == [
+        {
+            "time": "2026-11-27T08:00:00.123456Z",
+            "request_id": "abc",
+            "row": row,
+            "model_version": "m-1",
+            "features": {"x": x, "y": y},
+            "probabilities": {"0": p0, "1": 1 - p0},
+            "prediction": prediction,
+            "redacted": ["email"],
+        }
+        for row, x, y, p0, prediction in [(0, 1, "a", 0.25, 1), (1, None, "b", 0.5, 0)]
+    ]
+    regressor = {**request(), "prediction": [1.5, -2.0]}
+    del regressor["probabilities"]
+    assert [row["prediction"] for row in expand_line(regressor)] == [1.5, -2.0]
+    assert "probabilities" not in expand_line(regressor)[0]
+    assert expand_line(line()) == [line()]  # a line of one row stays as it is
+
+
+def test_request_lines_and_lines_per_row_are_read_alike():
+    data = batch(request(), line(row=0, features={"x": 3, "y": "c"}))
+    assert [row["features"]["x"] for row in decode_lines(data)] == [1, None, 3]
+    lines, malformed = parse_lines(data)
+    assert malformed == 0 and [(row["request_id"], row["row"]) for row in lines] == [
+        ("abc", 0),
+        ("abc", 1),
+        ("ab12", 0),
+    ]
+    assert lines[1]["_time"] == datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=timezone.utc)
+    assert features_of(to_frame(lines, ["x", "y"])).to_dict("list") == {"x": [1, None, 3], "y": ["a", "b", "c"]}
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        request(rows=3),
+        request(rows="2"),
+        request(rows=None),
+        {**request(), "prediction": 1},
+        {**request(), "features": {"x": [1, 2], "y": "ab"}},
+        {**request(), "probabilities": {"0": [0.1]}},
+        {**request(), "probabilities": [0.1, 0.2]},
+        {key: value for key, value in request().items() if key != "prediction"},
+    ],
+)
+def test_a_request_line_whose_columns_do_not_hold_its_rows_is_malformed(broken):
     with pytest.raises(ValueError):
-        encode_values([1.0, bad])
+        expand_line(broken)
+    assert parse_lines(batch(broken, request())) == (parse_lines(batch(request()))[0], 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
 from datetime import datetime, timezone
@@ -11,8 +12,7 @@ import numpy as np
 import pytest
 
 from components.common.serving_logs import decode_lines, encode_line, encode_lines
-from components.serve import logs
-from components.serve.logs import BatchWriter, WriteFailed, encoded_lines, prediction_lines, regression_lines
+from components.serve.logs import BatchWriter, WriteFailed, prediction_lines, regression_lines, request_line
 
 AT = datetime(2026, 11, 27, 8, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -65,38 +65,50 @@ def records_of(columns):
     return [{name: values[row] for name, values in columns.items()} for row in range(len(PROBABILITIES))]
 
 
-@pytest.fixture(params=[0, 100], ids=["from-parts", "as-dicts"])
-def dict_lines_up_to(request, monkeypatch):
-    """Both ways of building lines: from per-column texts (any rows), and as dicts (a few rows)."""
-    monkeypatch.setattr(logs, "DICT_LINES_UP_TO", request.param)
+def read_back(text: str) -> list[dict]:
+    return decode_lines(encode_lines([text], compresslevel=1))
 
 
-@pytest.mark.usefixtures("dict_lines_up_to")
 @pytest.mark.parametrize("exclude", [(), ("email",), tuple(COLUMNS)])
 @pytest.mark.parametrize("classes, request_id", [((0, 1), "abc"), (("late", "on time"), None), ((0.0, "1%"), "%d")])
-def test_lines_built_from_parts_are_the_bytes_of_the_encoded_dict_lines(classes, request_id, exclude):
+def test_a_request_line_reads_back_as_the_line_of_each_row(classes, request_id, exclude):
     expected = prediction_lines(records_of(COLUMNS), PROBABILITIES, classes, "m-1", AT, request_id, exclude=exclude)
-    text = encoded_lines(COLUMNS, PROBABILITIES, classes, "m-1", AT, request_id, exclude)
-    assert text == [encode_line(line) for line in expected]
-    assert "example.com" not in "".join(text) or not exclude
+    text = request_line(COLUMNS, PROBABILITIES, classes, "m-1", AT, request_id, exclude)
+    assert text.endswith("\n") and text.count("\n") == 1
+    assert read_back(text) == expected
+    assert "example.com" not in text or not exclude
+    assert json.loads(text)["rows"] == len(PROBABILITIES)
 
 
-@pytest.mark.usefixtures("dict_lines_up_to")
 @pytest.mark.parametrize("exclude", [(), ("email",)])
-def test_a_regressors_lines_built_from_parts_are_the_bytes_of_the_encoded_dict_lines(exclude):
+def test_a_regressors_request_line_reads_back_as_the_line_of_each_row(exclude):
     predictions = np.array([12.5, -3.0, 1e20, 0.1], dtype=np.float32)
     expected = regression_lines(records_of(COLUMNS), predictions, "m-1", AT, "abc", exclude=exclude)
-    text = encoded_lines(COLUMNS, predictions, None, "m-1", AT, "abc", exclude)
-    assert text == [encode_line(line) for line in expected]
-    assert decode_lines(encode_lines(text))[2]["prediction"] == float(np.float32(1e20))
+    text = request_line(COLUMNS, predictions, None, "m-1", AT, "abc", exclude)
+    assert read_back(text) == expected
+    assert read_back(text)[2]["prediction"] == float(np.float32(1e20))
 
 
-@pytest.mark.usefixtures("dict_lines_up_to")
-def test_lines_built_from_parts_refuse_a_non_finite_output_as_encoding_does():
+def test_a_single_row_request_line_reads_back_as_one_line():
+    single = {name: values[:1] for name, values in COLUMNS.items()}
+    (line,) = read_back(request_line(single, PROBABILITIES[:1], (0, 1), "m-1", AT, "abc"))
+    assert line["row"] == 0 and line["features"]["carrier"] == "UA" and line["prediction"] == 0
+
+
+def test_a_request_line_is_a_fraction_of_the_text_of_a_line_per_row():
+    rows = 100
+    columns = {name: values * (rows // len(PROBABILITIES)) for name, values in COLUMNS.items()}
+    probabilities = np.tile(PROBABILITIES, (rows // len(PROBABILITIES), 1))
+    records = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    per_row = "".join(map(encode_line, prediction_lines(records, probabilities, (0, 1), "m", AT, "a")))
+    assert len(request_line(columns, probabilities, (0, 1), "m", AT, "a").encode()) < 0.6 * len(per_row.encode())
+
+
+def test_a_request_line_refuses_a_non_finite_output_as_encoding_does():
     with pytest.raises(ValueError):
-        encoded_lines(COLUMNS, PROBABILITIES * np.array([1.0, np.nan]), (0, 1), "m-1", AT, "abc")
+        request_line(COLUMNS, PROBABILITIES * np.array([1.0, np.nan]), (0, 1), "m-1", AT, "abc")
     with pytest.raises(ValueError):
-        encoded_lines(COLUMNS, np.array([1.0, np.inf, 0.0, 0.0]), None, "m-1", AT, "abc")
+        request_line(COLUMNS, np.array([1.0, np.inf, 0.0, 0.0]), None, "m-1", AT, "abc")
 
 
 class Sink:
@@ -116,7 +128,7 @@ class Sink:
 
 def test_fire_and_forget_lines_wait_for_a_full_batch_then_go_as_one_object():
     sink = Sink()
-    writer = BatchWriter(sink, max_lines=3, max_seconds=60)
+    writer = BatchWriter(sink, max_rows=3, max_seconds=60)
     writer.add([{"row": 0}])
     writer.add([{"row": 1}])
     time.sleep(0.1)
@@ -131,25 +143,53 @@ def test_fire_and_forget_lines_wait_for_a_full_batch_then_go_as_one_object():
 
 def test_old_lines_are_written_after_max_seconds():
     sink = Sink()
-    writer = BatchWriter(sink, max_lines=100, max_seconds=0.2)
+    writer = BatchWriter(sink, max_rows=100, max_seconds=0.2)
     writer.add([{"row": 0}])
     time.sleep(0.6)
     assert sink.batches == [[{"row": 0}]]
     writer.close()
 
 
+def test_batches_are_measured_in_rows_a_request_line_counting_its_own():
+    sink = Sink()
+    writer = BatchWriter(sink, max_rows=100, max_seconds=60)
+    writer.add(["request of 60 rows"], rows=60)
+    time.sleep(0.1)
+    assert sink.batches == [] and writer.stats().buffered == 60
+    writer.add(["request of 40 rows"], rows=40)
+    deadline = time.monotonic() + 5
+    while not sink.batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.batches == [["request of 60 rows", "request of 40 rows"]]
+    stats = writer.close()
+    assert (stats.objects, stats.rows, stats.buffered) == (1, 100, 0)
+
+
+def test_rows_are_dropped_by_the_request_while_writes_fail():
+    sink = Sink()
+    sink.failing = True
+    writer = BatchWriter(sink, max_rows=1000, max_seconds=60, max_buffered=250)
+    for request in range(4):
+        writer.add([f"request {request}"], rows=100)
+    stats = writer.stats()
+    assert (stats.buffered, stats.dropped) == (200, 200)
+    sink.failing = False
+    writer.close()
+    assert [line for batch in sink.batches for line in batch] == ["request 2", "request 3"]
+
+
 def test_close_flushes_what_is_buffered():
     sink = Sink()
-    writer = BatchWriter(sink, max_lines=100, max_seconds=60)
+    writer = BatchWriter(sink, max_rows=100, max_seconds=60)
     writer.add([{"row": 0}, {"row": 1}])
     stats = writer.close()
     assert sink.batches == [[{"row": 0}, {"row": 1}]]
-    assert (stats.objects, stats.lines, stats.buffered) == (1, 2, 0)
+    assert (stats.objects, stats.rows, stats.buffered) == (1, 2, 0)
 
 
 def test_waiting_callers_are_group_committed_and_return_only_once_stored():
     sink = Sink(delay=0.2)
-    writer = BatchWriter(sink, max_lines=1000, max_seconds=60)
+    writer = BatchWriter(sink, max_rows=1000, max_seconds=60)
     done = []
 
     def send(row):
@@ -170,7 +210,7 @@ def test_waiting_callers_are_group_committed_and_return_only_once_stored():
 def test_a_failed_write_fails_its_waiters_and_keeps_fire_and_forget_lines_for_later():
     sink = Sink()
     sink.failing = True
-    writer = BatchWriter(sink, max_lines=1000, max_seconds=60)
+    writer = BatchWriter(sink, max_rows=1000, max_seconds=60)
     writer.add([{"row": "logged"}])
     with pytest.raises(WriteFailed, match="S3 is down"):
         writer.add_and_wait([{"row": "feedback"}])
@@ -183,7 +223,7 @@ def test_a_failed_write_fails_its_waiters_and_keeps_fire_and_forget_lines_for_la
 def test_the_buffer_is_bounded_while_writes_fail():
     sink = Sink()
     sink.failing = True
-    writer = BatchWriter(sink, max_lines=2, max_seconds=60, max_buffered=4)
+    writer = BatchWriter(sink, max_rows=2, max_seconds=60, max_buffered=4)
     for row in range(10):
         writer.add([{"row": row}])
         time.sleep(0.01)

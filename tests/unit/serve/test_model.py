@@ -25,7 +25,7 @@ from unit.serve.synthetic import FAMILIES, config_for, demo_like_rows, features,
 
 from components.common.config import load_use_case
 from components.common.errors import ConfigError, IntegrityError, NotFoundError
-from components.common.serving_logs import decode_lines
+from components.common.serving_logs import decode_lines, encode_lines
 from components.preprocess.logic import as_numbers, as_text, model_pipeline
 from components.serve import fastpath
 from components.serve import model as model_module
@@ -245,7 +245,7 @@ def test_serving_settings_of_the_process_have_defaults_and_read_the_environment(
     assert (options.gc_freeze, options.gc_threshold, options.switch_interval_ms) == (False, 0, 1.5)
 
 
-def test_the_request_log_buffers_each_row_as_encoded_text(folder, shop_model):
+def test_the_request_log_buffers_one_encoded_line_per_request_counted_by_its_rows(folder, shop_model):
     _, _, schema, rows = shop_model
     model = Model(model_uri=str(folder), request_log_rate=0.0, feedback=False)
     model.load()
@@ -254,15 +254,16 @@ def test_the_request_log_buffers_each_row_as_encoded_text(folder, shop_model):
         def __init__(self):
             self.added = []
 
-        def add(self, lines):
-            self.added.extend(lines)
+        def add(self, lines, rows=None):
+            self.added.append((lines, rows))
 
     model._requests = recorder = Recorder()
     model._closed = True  # nothing to flush: the recorder stands in for the writer
     model.options = dataclasses.replace(model.options, request_log_rate=1.0)
     answer = model.predict_raw(payload(rows.head(3), schema.names, puid="r-9"))
-    assert all(isinstance(line, str) and line.endswith("\n") for line in recorder.added)
-    decoded = [json.loads(line) for line in recorder.added]
+    ((lines, counted),) = recorder.added
+    assert counted == 3 and len(lines) == 1 and isinstance(lines[0], str) and lines[0].endswith("\n")
+    decoded = decode_lines(encode_lines(lines))
     assert [line["row"] for line in decoded] == [0, 1, 2] and {line["request_id"] for line in decoded} == {"r-9"}
     served = answer["data"]["ndarray"]
     assert [list(line["probabilities"].values()) for line in decoded] == served
