@@ -518,12 +518,23 @@ class Model:
         loaded, schema, fast = self.loaded, self.schema, self.prediction_path.model
         if fast is not None:
             try:
-                return np.asarray(fast.outputs(model_columns(batch, schema)))
+                outputs = np.asarray(fast.outputs(model_columns(batch, schema)))
             except DataError as error:
                 # After validation, only the request's values make the fast path refuse (scikit-learn refuses
                 # them too): a number the scaler lifts beyond a random forest's float32 input, for one.
                 raise RequestError(error.message, hint=error.hint) from None
-        return loaded.outputs(model_frame(batch, schema))
+        else:
+            outputs = loaded.outputs(model_frame(batch, schema))
+        finite = np.isfinite(outputs)
+        if not finite.all():
+            # Values within float32's range can still take a linear model's sum past float64's: JSON has no
+            # infinity, so the row is refused rather than answered (or logged) as something else.
+            row = int(np.flatnonzero(~finite.reshape(len(outputs), -1).all(axis=1))[0])
+            raise RequestError(
+                f"the model's output for row {row} is not a finite number",
+                hint="its values are far outside the training data's: check its numbers and their units",
+            )
+        return outputs
 
     def _answer(self, batch: Batch, outputs: np.ndarray, request_id: str, seconds: float) -> dict[str, Any]:
         metrics: list[dict[str, Any]] = [{"type": "TIMER", "key": LATENCY_METRIC, "value": seconds * 1000.0}]
