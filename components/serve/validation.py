@@ -284,10 +284,13 @@ def _check_plain_column(feature: ServingFeature, values: list[Any]) -> list[Any]
         return None
     if not types <= (plain | {float} if whole_floats else plain):
         return None
-    if _bounded(feature) and not all(  # NaN and infinities fail the comparison too
-        -LARGEST_NUMBER <= value <= LARGEST_NUMBER for value in values if value is not None
-    ):
-        return None
+    if _bounded(feature):
+        if not all(  # NaN and infinities fail the comparison too
+            -LARGEST_NUMBER <= value <= LARGEST_NUMBER for value in values if value is not None
+        ):
+            return None
+    elif float in types and not all(math.isfinite(value) for value in values if type(value) is float):
+        return None  # a category of floats: NaN is read as null, and an infinity refused, value by value
     if whole_floats:
         if not all(value.is_integer() for value in values if type(value) is float):  # False for NaN, infinities
             return None

@@ -175,6 +175,17 @@ def test_the_largest_float32_number_is_still_taken():
     assert model_columns(batch, SCHEMA)["price"][0] == float(np.finfo(np.float32).max)
 
 
+@pytest.mark.parametrize("nullable", [True, False])
+def test_a_category_of_numbers_reads_nan_as_null_and_refuses_an_infinity_like_a_number(nullable):
+    # Categories of floats are unbounded: the quick column check let NaN and infinities through as floats,
+    # where the value-by-value check reads NaN as null and refuses infinities (and request logs write neither).
+    schema = ServingSchema("grades", (ServingFeature("grade", "categorical", "float", nullable=nullable),))
+    if nullable:
+        assert parse_request(ndarray([1.5], [float("nan")], names=["grade"]), schema).values["grade"] == [1.5, None]
+    with pytest.raises(RequestError, match="feature 'grade' in row 1: is not a finite number|row 1 is null"):
+        parse_request(ndarray([1.5], [float("inf" if nullable else "nan")], names=["grade"]), schema)
+
+
 def test_a_huge_whole_number_is_a_category_like_any_other_for_a_categorical_feature():
     batch = parse_request(ndarray([2, 9.5, "web", 10**400, None]), SCHEMA)
     assert model_columns(batch, SCHEMA)["engines"][0] == 10**400
