@@ -496,14 +496,16 @@ def test_a_served_model_reads_request_times_in_the_zone_it_was_trained_in(tmp_pa
     assert not np.allclose(probabilities(model.predict_raw(payload(saturday_utc, list(rows.columns))))[1], answer[:1])
 
 
-def test_a_value_the_scaler_lifts_beyond_the_random_forests_float32_is_a_bad_request(tmp_path):
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "scikit-learn"])
+def test_a_value_the_scaler_lifts_beyond_the_random_forests_float32_is_a_bad_request(tmp_path, fast_path):
     # Within the server's bound (float32's range), but (x - mean) / scale is not: ratio's scale is ~0.29.
-    # Found by tests/property/test_fastpath.py; it answered 500 (bug 11's bound is on the value as sent).
+    # Found by tests/property/test_fastpath.py; it answered 500 (bug 11's bound is on the value as sent), and
+    # scikit-learn's own path (fast_path off) answered 500 until it said the same.
     config = config_for("onehot")  # scaled numbers
     pipeline, _ = fit(synthetic_rows(300, seed=1), config, Trial("random_forest", {"n_estimators": 3}))
     rows = features(synthetic_rows(2, seed=2), config)
-    model = serve(pipeline, config, tmp_path)
-    assert model.prediction_path.name == "fast"
+    model = serve(pipeline, config, tmp_path, fast_path=fast_path)
+    assert model.prediction_path.name == ("fast" if fast_path else "scikit-learn")
     request = payload(rows, list(rows.columns))
     request["data"]["ndarray"][1][list(rows.columns).index("ratio")] = 3e38
     with pytest.raises(RequestError, match="row 1: .*too large for the model") as caught:
