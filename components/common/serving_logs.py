@@ -110,8 +110,10 @@ def encode_line(line: Mapping[str, Any]) -> str:
     return _LINE_ENCODER.encode(line) + "\n"
 
 
-def encode_line_fast(line: Mapping[str, Any]) -> str:
-    """:func:`encode_line`'s JSON at a tenth of its CPU (orjson): the same values, spelled its way.
+def encode_line_fast(line: Mapping[str, Any]) -> bytes:
+    """:func:`encode_line`'s JSON at a tenth of its CPU (orjson), as UTF-8 bytes: the same values, spelled its way.
+
+    Bytes, as :func:`encode_lines` compresses them: a buffer of them is joined, never encoded again.
 
     orjson writes text as UTF-8 rather than escaping it to ASCII, and some numbers in other digits of the
     same value; readers get the same line. What orjson cannot write (integers beyond 64 bits, text with
@@ -123,22 +125,26 @@ def encode_line_fast(line: Mapping[str, Any]) -> str:
             validation does).
     """
     try:
-        return orjson.dumps(line).decode() + "\n"
+        return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
-        return encode_line(line)
+        return encode_line(line).encode()
 
 
-def encode_lines(lines: Sequence[Mapping[str, Any] | str], compresslevel: int = 6) -> bytes:
+def encode_lines(lines: Sequence[Mapping[str, Any] | str | bytes], compresslevel: int = 6) -> bytes:
     """Gzip-compressed JSON Lines.
 
     Args:
-        lines: Lines as mappings, or already encoded by :func:`encode_line` (the server encodes each
-            request's lines as it answers, so its buffer holds text, not objects the garbage collector scans).
+        lines: Lines as mappings, or already encoded by :func:`encode_line` (text) or :func:`encode_line_fast`
+            (bytes; the server encodes each request's line as it answers, so its buffer holds bytes, not objects
+            the garbage collector scans).
         compresslevel: The compression level, 1 (fastest) to 9 (or up to libdeflate's 12); readers read any.
     """
-    text = "".join(line if isinstance(line, str) else encode_line(line) for line in lines)
+    data = b"".join(
+        line if isinstance(line, bytes) else (line if isinstance(line, str) else encode_line(line)).encode()
+        for line in lines
+    )
     # libdeflate: at level 1 half of zlib's CPU and a fifth fewer bytes (request logs are written beside serving).
-    return deflate.gzip_compress(text.encode(), compresslevel)
+    return deflate.gzip_compress(data, compresslevel)
 
 
 def decode_lines(data: bytes) -> list[dict[str, Any]]:

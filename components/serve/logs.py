@@ -112,8 +112,8 @@ def request_line(
     received_at: datetime,
     request_id: str | None,
     exclude: Sequence[str] = (),
-) -> str:
-    """The request log line of an answer as text: one line holding all its rows, each field a column.
+) -> bytes:
+    """The request log line of an answer as UTF-8 JSON: one line holding all its rows, each field a column.
 
     What :func:`~components.common.serving_logs.decode_lines` reads back is :func:`prediction_lines`
     (``classes`` given) or :func:`regression_lines` (``classes`` None) of the same rows. One line per
@@ -363,10 +363,10 @@ class BatchWriter:
 
 def s3_batch_write(
     store: Any, use_case: str, kind: str, model_version: str
-) -> Callable[[list[dict[str, Any] | str]], None]:
+) -> Callable[[list[dict[str, Any] | str | bytes]], None]:
     """A ``write`` for :class:`BatchWriter` that stores each batch as one object in the feedback bucket.
 
-    The batch's lines are dicts, or text from :func:`~components.common.serving_logs.encode_line_fast`;
+    The batch's lines are dicts, or bytes from :func:`~components.common.serving_logs.encode_line_fast`;
     they are compressed at level 1 (libdeflate: an eighth of zlib level 6's CPU on request logs, an eighth more
     bytes).
 
@@ -378,7 +378,7 @@ def s3_batch_write(
     """
     bucket = store.bucket("feedback")
 
-    def write(lines: list[dict[str, Any] | str]) -> None:
+    def write(lines: list[dict[str, Any] | str | bytes]) -> None:
         key = log_key(use_case, kind, model_version, datetime.now(timezone.utc))
         store.put_bytes(
             bucket, key, encode_lines(lines, compresslevel=LOG_COMPRESSLEVEL), content_type="application/gzip"

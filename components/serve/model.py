@@ -324,7 +324,7 @@ class Model:
             raise self._internal_error("predicting") from None
         request_id = batch.request_id or uuid.uuid4().hex
         if self._requests is not None and random.random() < self.options.request_log_rate:
-            # Encoded here, one line per request: a buffer of text keeps the writer thread's work off the
+            # Encoded here, one line per request: a buffer of bytes keeps the writer thread's work off the
             # interpreter lock and gives the garbage collector no objects to scan.
             classes = None if loaded.task == REGRESSION else loaded.classes
             line = request_line(

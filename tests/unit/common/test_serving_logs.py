@@ -177,7 +177,7 @@ def test_a_line_with_a_non_finite_number_is_refused():
 def test_the_fast_encoding_reads_back_as_the_same_line(values):
     one = line(features={"x": values}, probabilities={"0": 0.1, "1": 0.9})
     text = encode_line_fast(one)
-    assert text.endswith("\n") and text.count("\n") == 1
+    assert text.endswith(b"\n") and text.count(b"\n") == 1
     assert json.loads(text) == json.loads(encode_line(one)) == one
 
 

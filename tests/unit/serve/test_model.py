@@ -262,7 +262,7 @@ def test_the_request_log_buffers_one_encoded_line_per_request_counted_by_its_row
     model.options = dataclasses.replace(model.options, request_log_rate=1.0)
     answer = model.predict_raw(payload(rows.head(3), schema.names, puid="r-9"))
     ((lines, counted),) = recorder.added
-    assert counted == 3 and len(lines) == 1 and isinstance(lines[0], str) and lines[0].endswith("\n")
+    assert counted == 3 and len(lines) == 1 and isinstance(lines[0], bytes) and lines[0].endswith(b"\n")
     decoded = decode_lines(encode_lines(lines))
     assert [line["row"] for line in decoded] == [0, 1, 2] and {line["request_id"] for line in decoded} == {"r-9"}
     served = answer["data"]["ndarray"]
