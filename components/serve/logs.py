@@ -218,7 +218,7 @@ class BatchWriter:
 
     def __init__(
         self,
-        write: Callable[[list[dict[str, Any]]], None],
+        write: Callable[[list[Any]], None],
         max_rows: int = 1000,
         max_seconds: float = 10.0,
         max_buffered: int = 100_000,
@@ -244,7 +244,8 @@ class BatchWriter:
         """Buffers lines to be written with a later batch (fire-and-forget).
 
         Args:
-            lines: Lines as dicts, or as text.
+            lines: Lines as dicts, or encoded (text, or bytes from
+                :func:`~components.common.serving_logs.encode_line_fast`).
             rows: The rows they hold (a request line holds a request's rows); their number when None.
         """
         if not lines:
