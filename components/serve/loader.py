@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.base import is_regressor
 
 from components.common import models
-from components.common.errors import IntegrityError, NotFoundError, UserError
+from components.common.errors import DataError, IntegrityError, NotFoundError, UserError
 from components.common.models import SERVING_SCHEMA_FILE
 from components.common.refs import MANIFEST
 from components.common.storage import ObjectStore, sha256_file, split_uri
@@ -36,6 +36,8 @@ CLASSIFICATION: Task = "classification"
 REGRESSION: Task = "regression"
 # A regressor's answer is named after the target; a schema written before it carried the name gives this one.
 UNNAMED_TARGET = "prediction"
+# What scikit-learn says of an input beyond an estimator's float32 (a number the scaler lifted that far).
+SKLEARN_TOO_LARGE = "a value too large for dtype('float32')"
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,34 @@ class LoadedModel:
     target: str = UNNAMED_TARGET
 
     def outputs(self, frame: pd.DataFrame) -> np.ndarray:
-        """The pipeline's answer: class probabilities (rows, classes), or a regressor's values (rows,)."""
+        """The pipeline's answer: class probabilities (rows, classes), or a regressor's values (rows,).
+
+        Raises:
+            DataError: If a number, once preprocessed, exceeds the estimator's float32 input, naming the
+                first such row as the fast path does.
+        """
+        try:
+            return self._outputs(frame)
+        except ValueError as error:
+            if SKLEARN_TOO_LARGE not in str(error):
+                raise
+            row = next((row for row in range(len(frame)) if self._refuses(frame.iloc[row : row + 1])), 0)
+            raise DataError(
+                f"row {row}: a number is too large for the model: once preprocessed it exceeds its float32 input",
+                hint="send values within the range the feature takes",
+            ) from None
+
+    def _outputs(self, frame: pd.DataFrame) -> np.ndarray:
         if self.task == REGRESSION:
             return np.asarray(self.pipeline.predict(frame), dtype="float64")
         return self.pipeline.predict_proba(frame)
+
+    def _refuses(self, frame: pd.DataFrame) -> bool:
+        try:
+            self._outputs(frame)
+        except ValueError:
+            return True
+        return False
 
 
 def describe_folder(folder: Path) -> VersionInfo:

@@ -516,26 +516,15 @@ class Model:
     def _predict(self, batch: Batch) -> np.ndarray:
         """Class probabilities (rows, classes) of a classifier, predicted values (rows,) of a regressor."""
         loaded, schema, fast = self.loaded, self.schema, self.prediction_path.model
-        if fast is not None:
-            try:
+        try:
+            if fast is not None:
                 outputs = np.asarray(fast.outputs(model_columns(batch, schema)))
-            except DataError as error:
-                # After validation, only the request's values make the fast path refuse (scikit-learn refuses
-                # them too): a number the scaler lifts beyond a random forest's float32 input, for one.
-                raise RequestError(error.message, hint=error.hint) from None
-        else:
-            frame = model_frame(batch, schema)
-            try:
-                outputs = loaded.outputs(frame)
-            except ValueError as error:
-                if SKLEARN_TOO_LARGE not in str(error):
-                    raise
-                # As the fast path answers: a number the scaler lifts beyond the estimator's float32 input.
-                raise RequestError(
-                    f"row {_first_refused_row(loaded, frame)}: a number is too large for the model: once preprocessed "
-                    "it exceeds its float32 input",
-                    hint="check the row's numbers and their units",
-                ) from None
+            else:
+                outputs = loaded.outputs(model_frame(batch, schema))
+        except DataError as error:
+            # After validation, only the request's values make either path refuse: a number the scaler lifts
+            # beyond a random forest's float32 input, for one.
+            raise RequestError(error.message, hint=error.hint) from None
         finite = np.isfinite(outputs)
         if not finite.all():
             # Values within float32's range can still take a linear model's sum past float64's: JSON has no
@@ -639,20 +628,6 @@ class Model:
             self._feedback = BatchWriter(
                 s3_batch_write(store, info.use_case, FEEDBACK, info.version), name="feedback-log"
             )
-
-
-# What scikit-learn says of an input beyond an estimator's float32 (a number the scaler lifted that far).
-SKLEARN_TOO_LARGE = "a value too large for dtype('float32')"
-
-
-def _first_refused_row(loaded: LoadedModel, frame: Any) -> int:
-    """The first row scikit-learn refuses alone (on the error path only: a row at a time)."""
-    for row in range(len(frame)):
-        try:
-            loaded.outputs(frame.iloc[row : row + 1])
-        except ValueError:
-            return row
-    return 0
 
 
 def freeze_loaded_objects(young_threshold: int = 0) -> None:
