@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +38,8 @@ from components.common.serving_logs import (
 log = logging.getLogger(__name__)
 # gzip level of log objects: written on the serving path, where CPU is dearer than bytes in S3.
 LOG_COMPRESSLEVEL = 1
+# Seconds between warnings about rows dropped while writes fail.
+DROP_REPORT_SECONDS = 60.0
 
 
 def prediction_lines(
@@ -207,6 +210,12 @@ class BatchWriter:
     """Buffers log lines and writes them in batches, one object per batch, from a background thread.
 
     Batches are measured in rows: a line is one row unless :meth:`add` says it holds more (a request line).
+    A batch holds the fire-and-forget lines in the order they came, then the lines of waiting callers.
+
+    Fire-and-forget lines are kept in one flat list, their rows in another: buffering a request adds no
+    object the garbage collector tracks, so logging triggers no collection (a tuple and a list per
+    request used to start a young collection every 5,000 requests, about 1 ms each, and every tenth
+    of them a 23 ms one over everything buffered).
 
     Args:
         write: Stores one batch: receives the lines, returns when they are durable (raises otherwise).
@@ -229,13 +238,17 @@ class BatchWriter:
         self.max_seconds = max_seconds
         self.max_buffered = max_buffered
         self._condition = threading.Condition()
-        # Groups of lines as they came, each with the waiter of an add_and_wait (None for add) and its rows.
-        self._pending: list[tuple[list[Any], _Waiter | None, int]] = []
+        # Fire-and-forget lines, and the rows of each (a line added with more rows carries them all; the
+        # other lines of its call carry 0). Deques: while writes fail, the oldest go at every request.
+        self._lines: deque[Any] = deque()
+        self._line_rows: deque[int] = deque()
+        # Groups of lines of add_and_wait callers, each with its waiter and rows.
+        self._waited: list[tuple[list[Any], _Waiter, int]] = []
         self._buffered = 0
-        self._waiting = 0
         self._oldest: float | None = None
         self._closing = False
         self._objects = self._rows = self._dropped = self._failures = 0
+        self._dropped_reported, self._drop_report_at = 0, 0.0
         self._retry_at = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -251,7 +264,19 @@ class BatchWriter:
         if not lines:
             return
         with self._condition:
-            self._append(lines, None, len(lines) if rows is None else rows)
+            if not self._lines and not self._waited:
+                self._oldest = time.monotonic()
+            self._lines.extend(lines)
+            if rows is None:
+                self._line_rows.extend([1] * len(lines))
+                rows = len(lines)
+            else:
+                self._line_rows.append(rows)
+                if len(lines) > 1:
+                    self._line_rows.extend([0] * (len(lines) - 1))
+            self._buffered += rows
+            if self._buffered > self.max_buffered:
+                self._drop_oldest()
             if self._buffered >= self.max_rows:
                 self._condition.notify()
 
@@ -265,7 +290,10 @@ class BatchWriter:
         with self._condition:
             if self._closing:
                 raise WriteFailed("the server is shutting down")
-            self._append(lines, waiter, len(lines))
+            if not self._lines and not self._waited:
+                self._oldest = time.monotonic()
+            self._waited.append((lines, waiter, len(lines)))
+            self._buffered += len(lines)
             self._condition.notify()
         if not waiter.done.wait(timeout):
             raise WriteFailed(f"not stored within {timeout:.0f} s")
@@ -291,22 +319,28 @@ class BatchWriter:
 
     # --- the thread ----------------------------------------------------------------------------
 
-    def _append(self, lines: list[Any], waiter: _Waiter | None, rows: int) -> None:
-        if not self._pending:
-            self._oldest = time.monotonic()
-        self._pending.append((lines, waiter, rows))
-        self._buffered += rows
-        self._waiting += waiter is not None
-        while self._buffered > self.max_buffered and self._pending[0][1] is None and len(self._pending) > 1:
-            _, _, dropped = self._pending.pop(0)  # only fire-and-forget lines are ever dropped
-            self._buffered -= dropped
-            self._dropped += dropped
-            log.warning("%s: dropped %d old rows (buffer full while writes fail)", self._thread.name, dropped)
+    def _drop_oldest(self) -> None:
+        """Drops the oldest fire-and-forget lines (never the newest, never a waiting caller's) to fit the bound."""
+        while self._buffered > self.max_buffered and len(self._lines) > 1:
+            self._lines.popleft()
+            rows = self._line_rows.popleft()
+            self._buffered -= rows
+            self._dropped += rows
+        # Once a minute at most: while S3 is down, rows go at every request.
+        now = time.monotonic()
+        if self._dropped > self._dropped_reported and now >= self._drop_report_at:
+            log.warning(
+                "%s: dropped %d old rows (buffer full while writes fail; %d dropped in all)",
+                self._thread.name,
+                self._dropped - self._dropped_reported,
+                self._dropped,
+            )
+            self._dropped_reported, self._drop_report_at = self._dropped, now + DROP_REPORT_SECONDS
 
     def _due(self, now: float) -> bool:
-        if not self._pending:
+        if not self._lines and not self._waited:
             return False
-        if self._closing or self._waiting:
+        if self._closing or self._waited:
             return True
         if now < self._retry_at:
             return False
@@ -317,32 +351,35 @@ class BatchWriter:
         while True:
             with self._condition:
                 while not self._due(time.monotonic()):
-                    if self._closing and not self._pending:
+                    if self._closing and not self._lines and not self._waited:
                         return
                     self._condition.wait(timeout=self._wait_seconds())
-                groups = self._pending
-                self._pending, self._buffered, self._waiting, self._oldest = [], 0, 0, None
-            batch = [line for lines, _, _ in groups for line in lines]
-            batch_rows = sum(rows for _, _, rows in groups)
+                lines, line_rows, waited = self._lines, self._line_rows, self._waited
+                self._lines, self._line_rows, self._waited = deque(), deque(), []
+                self._buffered, self._oldest = 0, None
+            kept_rows = sum(line_rows)
+            batch = [*lines, *(line for group, _, _ in waited for line in group)]
+            batch_rows = kept_rows + sum(rows for _, _, rows in waited)
             try:
                 self._write(batch)
             except Exception as error:  # S3 failed beyond the storage layer's retries
                 failures_in_a_row += 1
                 log.error("%s: could not write %d rows (%s)", self._thread.name, batch_rows, error)
-                kept = [group for group in groups if group[1] is None]
                 with self._condition:
                     self._failures += 1
-                    for _, waiter, _ in groups:
-                        if waiter is not None:  # its caller answers with an error: nothing acknowledged is lost
-                            waiter.error = error
-                            waiter.done.set()
+                    for _, waiter, _ in waited:  # its caller answers with an error: nothing acknowledged is lost
+                        waiter.error = error
+                        waiter.done.set()
                     if self._closing and failures_in_a_row >= 3:
-                        lost = sum(rows for _, _, rows in kept) + self._buffered
-                        log.error("%s: %d rows lost at shutdown", self._thread.name, lost)
+                        log.error("%s: %d rows lost at shutdown", self._thread.name, kept_rows + self._buffered)
                         return
-                    self._pending[:0] = kept  # fire-and-forget lines wait for the next try
-                    self._buffered += sum(rows for _, _, rows in kept)
-                    self._oldest = time.monotonic() if self._pending else None
+                    # Fire-and-forget lines wait for the next try, ahead of those that came meanwhile.
+                    self._lines.extendleft(reversed(lines))
+                    self._line_rows.extendleft(reversed(line_rows))
+                    self._buffered += kept_rows
+                    if self._buffered > self.max_buffered:
+                        self._drop_oldest()
+                    self._oldest = time.monotonic() if self._lines or self._waited else None
                     self._retry_at = time.monotonic() + min(30.0, 2.0**failures_in_a_row)
                 continue
             failures_in_a_row = 0
@@ -350,12 +387,11 @@ class BatchWriter:
                 self._objects += 1
                 self._rows += batch_rows
                 self._retry_at = 0.0
-            for _, waiter, _ in groups:
-                if waiter is not None:
-                    waiter.done.set()
+            for _, waiter, _ in waited:
+                waiter.done.set()
 
     def _wait_seconds(self) -> float:
-        if not self._pending:
+        if not self._lines and not self._waited:
             return self.max_seconds
         now = time.monotonic()
         due = max(self._retry_at, (self._oldest or now) + self.max_seconds)
