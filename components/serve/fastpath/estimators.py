@@ -43,6 +43,11 @@ TREE_CELLS = 1 << 20
 # the vectorised walk of all trees at once (measured on the demo's 150 trees of 31 leaves with native
 # categories, one thread: the walk 0.86 ms against the predictors' 0.91 at 50 rows, 1.51 against 1.24 at 100).
 HGB_NUMPY_ROWS = 64
+# Up to this many rows, trees decide every node's side for every row at once, then walk by one gather a
+# step; above it they walk deciding only the nodes reached. Measured with native categories and a missing
+# value, one thread: on the demo's 150 trees of 31 leaves, 44 against 147 us at one row, 132 against 189
+# at four, even at eight; on 300 trees of 7 leaves, 29 against 70 us at one row, 76 against 107 at four.
+FEW_ROWS = 4
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,21 @@ class Trees:
     category_codes: int = 0
     category_features: np.ndarray | None = None  # the features the nodes that split on categories read
 
+    def __post_init__(self) -> None:
+        # Derived once, for the few-rows walk: each node's children, and the nodes that split on categories.
+        object.__setattr__(self, "_left", np.ascontiguousarray(self.children[0::2]))
+        object.__setattr__(self, "_right", np.ascontiguousarray(self.children[1::2]))
+        nodes = np.flatnonzero(self.categorical) if self.categorical is not None else np.empty(0, dtype=np.intp)
+        object.__setattr__(self, "_category_nodes", nodes)
+        object.__setattr__(self, "_category_node_features", self.feature.take(nodes))
+        object.__setattr__(
+            self, "_category_node_base", self.category_base.take(nodes) if self.category_base is not None else nodes
+        )
+
     def leaves(self, values: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree: (rows, trees) global node indices."""
+        if values.shape[0] <= FEW_ROWS:
+            return self._leaves_of_few_rows(values)
         rows, width = values.shape
         flat = values.ravel()
         offsets = (np.arange(rows, dtype=np.intp) * width)[:, np.newaxis]
@@ -91,6 +109,29 @@ class Trees:
                 right.put(on, sides)
             nodes = self.children.take(2 * nodes + right)
         return nodes
+
+    def _leaves_of_few_rows(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`leaves` by deciding every node for every row first: the same comparisons, far fewer numpy calls.
+
+        Then a step of the walk is one gather from the next node of each node, whatever the splits.
+        """
+        rows, count = values.shape[0], len(self.feature)
+        read = values.take(self.feature, axis=1)  # (rows, nodes): the value each node compares
+        right = ~(read <= self.threshold)
+        missing = np.isnan(read)
+        if missing.any():
+            right = np.where(missing, self.missing_right, right)
+        if self.categorical is not None:
+            codes = self._category_codes(values).take(self._category_node_features, axis=1)
+            right[:, self._category_nodes] = self.category_sides.take(self._category_node_base + codes)
+        offsets = (np.arange(rows, dtype=np.intp) * count)[:, np.newaxis]
+        following = np.where(right, self._right, self._left)
+        following += offsets
+        following = following.ravel()
+        reached = (offsets + self.roots).ravel()
+        for _ in range(self.depth):
+            reached = following.take(reached)
+        return reached.reshape(rows, -1) - offsets
 
     def _category_codes(self, values: np.ndarray) -> np.ndarray:
         """Per value, its column in the side table: the category code if some bitset holds it, else the last one.

@@ -46,8 +46,10 @@ def test_large_batches_in_small_chunks_and_both_boosting_paths_agree(family, mon
     rows = features(synthetic_rows(700, seed=6, classes=3), config)
     expected = pipeline.predict_proba(rows)
     monkeypatch.setattr(estimators, "TREE_CELLS", 50)  # a few rows per chunk
-    for numpy_rows in (0, 10**9):  # boosting: compiled predictors for all rows, then the numpy walk for all
+    for numpy_rows, few_rows in ((0, 0), (10**9, 0), (10**9, 10**9)):
+        # boosting: compiled predictors for all rows, then numpy for all (deciding reached nodes, then all nodes)
         monkeypatch.setattr(estimators, "HGB_NUMPY_ROWS", numpy_rows)
+        monkeypatch.setattr(estimators, "FEW_ROWS", few_rows)
         np.testing.assert_allclose(fast.predict_proba(rows), expected, rtol=0, atol=TOLERANCE)
 
 
@@ -116,9 +118,14 @@ def test_native_categories_split_the_trees_and_both_boosting_paths_agree_on_unse
     fast = compile_model(pipeline)
     rows = features(pd.concat([synthetic_rows(300, seed=6, classes=3), hard_rows()], ignore_index=True), config)
     expected = pipeline.predict_proba(rows)
-    for numpy_rows in (0, 10**9):  # boosting: compiled predictors for all rows, then the numpy walk for all
+    for numpy_rows, few_rows in ((0, 0), (10**9, 0), (10**9, 10**9)):
+        # boosting: compiled predictors for all rows, then numpy for all (deciding reached nodes, then all nodes)
         monkeypatch.setattr(estimators, "HGB_NUMPY_ROWS", numpy_rows)
+        monkeypatch.setattr(estimators, "FEW_ROWS", few_rows)
         np.testing.assert_allclose(fast.predict_proba(rows), expected, rtol=0, atol=TOLERANCE)
+    for row in range(len(rows)):  # one row at a time, as single-row requests come
+        one = rows.iloc[[row]]
+        np.testing.assert_allclose(fast.predict_proba(one), expected[[row]], rtol=0, atol=TOLERANCE)
 
 
 def test_a_category_code_the_trees_never_saw_takes_the_missing_side_as_in_scikit_learn():
@@ -180,7 +187,10 @@ def bitset(*codes):
     return words
 
 
-def test_a_category_split_reads_the_code_as_an_unsigned_byte_and_sends_unknown_ones_where_missing_values_go():
+@pytest.mark.parametrize("few_rows", [0, 10**9], ids=["deciding-reached-nodes", "deciding-all-nodes"])
+def test_a_category_split_reads_the_code_as_an_unsigned_byte_and_sends_unknown_ones_where_missing_values_go(
+    few_rows, monkeypatch
+):
     """scikit-learn's rule: left bitset left, another known category right; negative, unknown, NaN: the missing side."""
     stump = {
         "feature": np.array([1, 0, 0]),  # the split reads column 1; column 0 is a number no split reads
@@ -197,6 +207,7 @@ def test_a_category_split_reads_the_code_as_an_unsigned_byte_and_sends_unknown_o
     )
     codes = [0, 1, 2, 3, 40, 41, 255, -1, np.nan, 257, 296, 298]
     values = np.column_stack((np.full(len(codes), 1e30), codes))
+    monkeypatch.setattr(estimators, "FEW_ROWS", few_rows)
     sides = trees.leaves(values) - np.array([0, 3])  # each tree's own leaf index: 1 left, 2 right
     expected = {0: 2, 1: 1, 2: 2, 40: 1, 257: 1, 296: 1}  # known: the same side whatever the missing side
     for row, code in enumerate(codes):
