@@ -215,3 +215,27 @@ def test_a_category_split_reads_the_code_as_an_unsigned_byte_and_sends_unknown_o
             assert sides[row].tolist() == [expected[code]] * 2, code
         else:  # unknown (3, 41, 255, 298 = 42), negative or missing: where missing values go
             assert sides[row].tolist() == [1, 2], code
+
+
+@pytest.mark.parametrize(
+    "categories",
+    [
+        ([0.0, 1.0, 2.0, 5.0], [3.0], []),  # an ordinal encoder's codes, one unseen in fit: the dense table
+        ([0.5, 1.0], [-2.0, 7.0], [1.0, 5000.0]),  # not all whole numbers from 0 up: a search per column
+    ],
+    ids=["dense-table", "search"],
+)
+def test_categories_are_re_coded_to_their_index_among_those_seen_and_others_to_nan(categories):
+    codes = estimators.CategoryCodes(
+        categorical=np.array([0, 2, 3]),
+        numeric=np.array([1]),
+        categories=tuple(np.array(seen) for seen in categories),
+    )
+    assert (codes._dense is not None) == (categories[0][0] == 0.0)
+    probes = [0.0, -0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, -2.0, 5000.0, 4095.0, 1e300, -1.0, np.nan, np.inf]
+    features = np.column_stack([probes, np.arange(len(probes)), probes[::-1], probes])
+    out = codes.apply(features)
+    np.testing.assert_array_equal(out[:, 3], np.arange(len(probes)))  # the number, after the categories
+    for position, (column, seen) in enumerate(zip([0, 2, 3], categories, strict=True)):
+        expected = [float(seen.index(value)) if value in seen else np.nan for value in features[:, column]]
+        np.testing.assert_array_equal(out[:, position], expected)
