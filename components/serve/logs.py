@@ -212,7 +212,7 @@ class BatchWriter:
     Batches are measured in rows: a line is one row unless :meth:`add` says it holds more (a request line).
     A batch holds the fire-and-forget lines in the order they came, then the lines of waiting callers.
 
-    Fire-and-forget lines are kept in one flat list, their rows in another: buffering a request adds no
+    Fire-and-forget lines are kept in one flat deque, their rows in another: buffering a request adds no
     object the garbage collector tracks, so logging triggers no collection (a tuple and a list per
     request used to start a young collection every 5,000 requests, about 1 ms each, and every tenth
     of them a 23 ms one over everything buffered).
