@@ -264,7 +264,7 @@ class BatchWriter:
         if not lines:
             return
         with self._condition:
-            if not self._lines and not self._waited:
+            if self._empty():
                 self._oldest = time.monotonic()
             self._lines.extend(lines)
             if rows is None:
@@ -290,7 +290,7 @@ class BatchWriter:
         with self._condition:
             if self._closing:
                 raise WriteFailed("the server is shutting down")
-            if not self._lines and not self._waited:
+            if self._empty():
                 self._oldest = time.monotonic()
             self._waited.append((lines, waiter, len(lines)))
             self._buffered += len(lines)
@@ -319,6 +319,9 @@ class BatchWriter:
 
     # --- the thread ----------------------------------------------------------------------------
 
+    def _empty(self) -> bool:
+        return not self._lines and not self._waited
+
     def _drop_oldest(self) -> None:
         """Drops the oldest fire-and-forget lines (never the newest, never a waiting caller's) to fit the bound."""
         while self._buffered > self.max_buffered and len(self._lines) > 1:
@@ -338,7 +341,7 @@ class BatchWriter:
             self._dropped_reported, self._drop_report_at = self._dropped, now + DROP_REPORT_SECONDS
 
     def _due(self, now: float) -> bool:
-        if not self._lines and not self._waited:
+        if self._empty():
             return False
         if self._closing or self._waited:
             return True
@@ -351,7 +354,7 @@ class BatchWriter:
         while True:
             with self._condition:
                 while not self._due(time.monotonic()):
-                    if self._closing and not self._lines and not self._waited:
+                    if self._closing and self._empty():
                         return
                     self._condition.wait(timeout=self._wait_seconds())
                 lines, line_rows, waited = self._lines, self._line_rows, self._waited
@@ -379,7 +382,7 @@ class BatchWriter:
                     self._buffered += kept_rows
                     if self._buffered > self.max_buffered:
                         self._drop_oldest()
-                    self._oldest = time.monotonic() if self._lines or self._waited else None
+                    self._oldest = None if self._empty() else time.monotonic()
                     self._retry_at = time.monotonic() + min(30.0, 2.0**failures_in_a_row)
                 continue
             failures_in_a_row = 0
@@ -391,7 +394,7 @@ class BatchWriter:
                 waiter.done.set()
 
     def _wait_seconds(self) -> float:
-        if not self._lines and not self._waited:
+        if self._empty():
             return self.max_seconds
         now = time.monotonic()
         due = max(self._retry_at, (self._oldest or now) + self.max_seconds)
