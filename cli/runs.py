@@ -45,6 +45,7 @@ def runs_list(config_path: Path) -> None:
 def runs_show(config_path: Path, run_id: str, as_json: bool) -> None:
     """Show one run: where it started from, every trial, the gates and what it came to."""
     from components.common import runs as records  # deferred: pandas and minio
+    from components.common.metrics import difference_text  # deferred: scikit-learn
 
     config = load_use_case(config_path)
     record = records.read_run(store(), config.name, run_id)
@@ -69,11 +70,16 @@ def runs_show(config_path: Path, run_id: str, as_json: bool) -> None:
     if "analysis" in record.parts:
         analysis = record.parts["analysis"]
         click.echo(f"analysis  test {_metrics(analysis.get('metrics', {}))}")
+        differences = analysis.get("baseline_differences") or {}
         for name, values in (analysis.get("baselines") or {}).items():
             click.echo(f"          baseline {name}: {_metrics(values)}")
+            if name in differences:
+                click.echo(f"            candidate against it: {difference_text(differences[name])}")
         champion = analysis.get("champion") or {}
         if champion:
             click.echo(f"          champion {champion.get('version')}: {_metrics(champion.get('metrics', {}))}")
+            if champion.get("roc_auc_difference"):
+                click.echo(f"            candidate against it: {difference_text(champion['roc_auc_difference'])}")
         click.echo(f"blessed   {'yes' if analysis.get('blessed') else 'NO'}")
         for reason in analysis.get("reasons", []):
             click.echo(f"          {reason}")

@@ -286,7 +286,8 @@ def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | 
         lines.append("train     skipped: the data is invalid, so nothing was trained or registered")
         return lines
     if card:
-        from components.common.metrics import metrics_line  # deferred: scikit-learn, which this process needs not
+        # deferred: scikit-learn, which this process needs not
+        from components.common.metrics import difference_text, metrics_line
 
         metrics = card["metrics"]
         lines.append(f"model     {card['lineage']['training']['family']} {card['lineage']['training']['params']}")
@@ -296,10 +297,15 @@ def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | 
             lines.append(
                 f"          champion {champion['version']}: {metrics_line(champion['metrics'], ('roc_auc', 'pr_auc'))}"
             )
+            if champion.get("roc_auc_difference"):
+                lines.append(f"            candidate against it: {difference_text(champion['roc_auc_difference'])}")
         elif champion:
             lines.append(f"          champion {champion['version']}: {champion['not_compared']}")
+        differences = card.get("baseline_differences") or {}
         for name, values in card["baselines"].items():
             lines.append(f"          baseline {name.replace('_', ' ')}: {metrics_line(values, ('roc_auc', 'pr_auc'))}")
+            if name == "logistic_regression" and name in differences:
+                lines.append(f"            candidate against it: {difference_text(differences[name])}")
     lines.append(f"blessed   {'yes' if summary.blessed else 'NO'}: {summary.blessing}")
     lines.append(f"          model card: {summary.model_card}")
     if summary.servable is not None:

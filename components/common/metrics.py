@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -28,6 +30,8 @@ from components.common.config.analysis import lower_is_better
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+# The two-sided 95% quantile of the standard normal distribution.
+NORMAL_95 = 1.959963984540054
 
 
 def shortfall(metric: str, value: float, reference: float) -> float:
@@ -133,6 +137,12 @@ def _aligned(labels: Any, classes: Sequence[Any]) -> tuple[np.ndarray, np.ndarra
     return np.asarray(pd.Series(labels).astype(str)), class_array.astype(str)
 
 
+def positive_rows(labels: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
+    """Whether each label is the positive class of a binary classifier: the second of ``classes``, as scored."""
+    labels, class_array = _aligned(labels, classes)
+    return np.asarray(labels == class_array[1], dtype=bool)
+
+
 def roc_points(
     labels: np.ndarray, proba: np.ndarray, classes: Sequence[Any], most: int = 200
 ) -> list[tuple[float, float, float]]:
@@ -145,3 +155,77 @@ def roc_points(
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(most, len(fpr))).round().astype(int))
     finite = np.where(np.isfinite(thresholds), thresholds, 1.0)
     return [(float(fpr[i]), float(tpr[i]), float(finite[i])) for i in keep]
+
+
+def roc_auc_difference(positive: np.ndarray, first: np.ndarray, second: np.ndarray) -> dict[str, float]:
+    """The difference of two models' ROC-AUCs on the same rows, with a 95% interval and a p-value.
+
+    The test rows are a sample: a candidate a hair behind a baseline on them may be as good on the rows
+    to come. The two AUCs are correlated (same rows), so their difference has a much smaller error than
+    either AUC alone; DeLong, DeLong and Clarke-Pearson (1988) give its variance from each row's share of
+    the other class it outranks (ties count half), computed here from midranks (Sun and Xu, 2014) in
+    O(n log n). The interval and the p-value (of "the two AUCs are equal", two-sided) use the normal
+    approximation, sound for the hundreds of rows of each class a test split holds.
+
+    Args:
+        positive: Whether each row is of the positive class.
+        first: The first model's scores (its probability of the positive class).
+        second: The second model's scores of the same rows.
+
+    Returns:
+        ``first`` and ``second`` (the two ROC-AUCs), ``difference`` (first less second), ``standard_error``,
+        ``low`` and ``high`` (the 95% interval of the difference), ``p_value`` and ``rows``; every figure
+        is NaN when the rows hold a single class, and the error figures when either class has one row.
+    """
+    positive = np.asarray(positive, dtype=bool)
+    scores = np.vstack([np.asarray(first, dtype="float64"), np.asarray(second, dtype="float64")])
+    positives, negatives = int(positive.sum()), int((~positive).sum())
+    result = dict.fromkeys(("first", "second", "difference", "standard_error", "low", "high", "p_value"), math.nan)
+    result["rows"] = len(positive)
+    if not positives or not negatives:
+        return result
+    ranks = rankdata(scores, axis=1)
+    above_negatives = (ranks[:, positive] - rankdata(scores[:, positive], axis=1)) / negatives
+    below_positives = 1.0 - (ranks[:, ~positive] - rankdata(scores[:, ~positive], axis=1)) / positives
+    aucs = above_negatives.mean(axis=1)
+    difference = float(aucs[0] - aucs[1])
+    result.update(first=float(aucs[0]), second=float(aucs[1]), difference=difference)
+    if positives < 2 or negatives < 2:
+        return result
+    contrast = np.array([1.0, -1.0])
+    variance = (
+        contrast @ np.cov(above_negatives) @ contrast / positives
+        + contrast @ np.cov(below_positives) @ contrast / negatives
+    )
+    error = math.sqrt(max(float(variance), 0.0))
+    if error > 0:
+        p_value = math.erfc(abs(difference) / error / math.sqrt(2))
+    else:  # identical rankings of the two classes: the difference is exact
+        p_value = 1.0 if difference == 0 else 0.0
+    result.update(
+        standard_error=error,
+        low=difference - NORMAL_95 * error,
+        high=difference + NORMAL_95 * error,
+        p_value=p_value,
+    )
+    return result
+
+
+def difference_text(found: Mapping[str, float]) -> str:
+    """A :func:`roc_auc_difference` for a reader: the gap, its 95% interval and p-value, and what they allow.
+
+    For example ``ROC-AUC -0.0013 (95% interval -0.0041 to +0.0015, p 0.37): not distinguishable on these rows``.
+    """
+    difference, low, high = found["difference"], found["low"], found["high"]
+    if math.isnan(difference):
+        return "ROC-AUC difference unknown: the rows hold a single class"
+    if math.isnan(low):
+        return f"ROC-AUC {difference:+.4f} (too few rows of a class for an interval)"
+    verdict = (
+        "higher, beyond the rows' noise"
+        if low > 0
+        else "lower, beyond the rows' noise"
+        if high < 0
+        else "not distinguishable on these rows"
+    )
+    return f"ROC-AUC {difference:+.4f} (95% interval {low:+.4f} to {high:+.4f}, p {found['p_value']:.2g}): {verdict}"

@@ -6,7 +6,9 @@ measured follows the task (components.common.targets, resolved on the train spli
 a classifier gets the confusion matrix and ROC curve, and the baselines majority class and a plain
 logistic regression; a regressor gets RMSE, MAE and R², the predicted values against the actual ones,
 residuals by slice, and the baselines train mean and a plain ridge regression, on the same features.
-The blessing follows the config: absolute floors (ceilings where lower is better), and "not worse than the
+A binary classifier's ROC-AUC lead over each baseline and the champion comes with a 95% interval and a
+p-value (DeLong's paired test), so a reader can tell a real gap from the test rows' noise. The blessing
+follows the config: absolute floors (ceilings where lower is better), and "not worse than the
 champion by more than a margin"; with no floors the baselines decide, and with no champion the floors (or
 baselines) alone. It is a value, never an exception.
 
@@ -40,7 +42,9 @@ from components.common.metrics import (
     classification_metrics,
     confusion,
     lower_is_better,
+    positive_rows,
     regression_metrics,
+    roc_auc_difference,
     roc_points,
     shortfall,
 )
@@ -102,6 +106,18 @@ class Predictions:
         """The answers of the rows ``mask`` selects."""
         return Predictions(self.task, self.values[mask], self.classes)
 
+    def roc_auc_against(self, other: Predictions, labels: np.ndarray) -> dict[str, float] | None:
+        """These answers' ROC-AUC less another model's on the same rows, with its 95% interval and p-value.
+
+        See :func:`components.common.metrics.roc_auc_difference`. None unless both are classifiers of the
+        same two classes (a multiclass macro average has no such paired test here).
+        """
+        if self.task != "classification" or len(self.classes) != 2 or set(other.classes) != set(self.classes):
+            return None
+        positive_class = self.classes[1]
+        theirs = other.values[:, list(other.classes).index(positive_class)]
+        return roc_auc_difference(positive_rows(labels, self.classes), self.values[:, 1], theirs)
+
 
 def task_of_model(model: Any) -> Task:
     """``regression`` for a regressor (a pipeline ending in one), else ``classification``."""
@@ -133,6 +149,8 @@ class Analysis:
     task: Task = "classification"
     task_reason: str = ""
     predicted_vs_actual: dict[str, Any] = field(default_factory=dict)
+    # The candidate's ROC-AUC less each baseline's, with a 95% interval (a binary classifier's only).
+    baseline_differences: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the model card and the registry."""
@@ -392,13 +410,22 @@ def _short(value: float) -> float:
 def baselines(
     train: pd.DataFrame, test: pd.DataFrame, config: UseCaseConfig, task: Task = "classification"
 ) -> dict[str, dict[str, float]]:
-    """Scores of two baselines on the test split, fitted on the train split.
+    """Scores of two baselines on the test split, fitted on the train split (:func:`baseline_predictions`)."""
+    _, test_labels = split_xy(test, config)
+    answers = baseline_predictions(train, test, config, task)
+    return {name: predictions.metrics(test_labels.to_numpy()) for name, predictions in answers.items()}
+
+
+def baseline_predictions(
+    train: pd.DataFrame, test: pd.DataFrame, config: UseCaseConfig, task: Task = "classification"
+) -> dict[str, Predictions]:
+    """The answers of two baselines on the test split, fitted on the train split.
 
     A classification's are the majority class (class priors) and a plain logistic regression; a regression's
     the train mean and a plain ridge regression (alpha 1). The linear ones use the candidate's preprocessing.
     """
     features, labels = split_xy(train, config)
-    test_features, test_labels = split_xy(test, config)
+    test_features, _ = split_xy(test, config)
     trivial_name, linear_name = BASELINES[task]
     if task == "regression":
         models = {
@@ -410,11 +437,9 @@ def baselines(
             trivial_name: Pipeline([("model", DummyClassifier(strategy="prior"))]),
             linear_name: model_pipeline(config, LogisticRegression(max_iter=2000)),
         }
-    results = {}
-    for name, model in models.items():
-        fit_model(model, features, labels)
-        results[name] = predictions_of(model, test_features, task).metrics(test_labels.to_numpy())
-    return results
+    return {
+        name: predictions_of(fit_model(model, features, labels), test_features, task) for name, model in models.items()
+    }
 
 
 def champion_features(champion: Pipeline, config: UseCaseConfig) -> list[str]:
@@ -494,7 +519,8 @@ def compare_with_champion(
 
     Returns:
         The champion record (``compared``, ``not_compared``, its features, ``rows`` compared, its
-        ``metrics`` and the candidate's on the same rows, ``training_overlap``) and notes for the blessing.
+        ``metrics`` and the candidate's on the same rows, the ``roc_auc_difference`` between them with its
+        95% interval (a binary classifier's, else None), ``training_overlap``) and notes for the blessing.
     """
     features = champion_features(champion, config)
     record: dict[str, Any] = {
@@ -505,6 +531,7 @@ def compare_with_champion(
         "rows": 0,
         "metrics": None,
         "candidate_metrics": None,
+        "roc_auc_difference": None,
     }
     record["training_overlap"], in_training, notes = _training_overlap(test, config, training)
     champion_task = task_of_model(champion)
@@ -532,6 +559,7 @@ def compare_with_champion(
         rows=int(keep.sum()),
         metrics=answers.metrics(labels[keep]),
         candidate_metrics=candidate.rows(keep).metrics(labels[keep]),
+        roc_auc_difference=candidate.rows(keep).roc_auc_against(answers, labels[keep]),
     )
     return record, notes
 
@@ -629,7 +657,9 @@ def analyse_model(
         champion_record, notes = compare_with_champion(
             champion, champion_version, test, labels, candidate, config, champion_training
         )
-    baseline_metrics = baselines(train, test, config, task)
+    baseline_answers = baseline_predictions(train, test, config, task)
+    baseline_metrics = {name: answers.metrics(labels) for name, answers in baseline_answers.items()}
+    differences = {name: candidate.roc_auc_against(answers, labels) for name, answers in baseline_answers.items()}
     decision = bless(
         metrics,
         champion_record["metrics"] if champion_record else None,
@@ -655,4 +685,5 @@ def analyse_model(
         task=task,
         task_reason=choice.reason,
         predicted_vs_actual={} if classifier else predicted_vs_actual(labels, candidate.values),
+        baseline_differences={name: found for name, found in differences.items() if found is not None},
     )

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from components.common.config import UseCaseConfig
-from components.common.metrics import REGRESSION_METRICS
+from components.common.metrics import REGRESSION_METRICS, difference_text
 from components.common.provenance import code_version
 from components.evaluate.charts import markdown_image, predicted_vs_actual_svg, residuals_by_slice_svg
 from components.evaluate.logic import Analysis
@@ -65,6 +65,7 @@ def model_card(config: UseCaseConfig, analysis: Analysis, lineage: dict[str, Any
         "test_rows": analysis.rows,
         "metrics": analysis.metrics,
         "baselines": analysis.baselines,
+        "baseline_differences": analysis.baseline_differences,
         "slices": analysis.slices,
         "slice_gaps": analysis.slice_gaps,
         "champion": analysis.champion,
@@ -109,6 +110,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"## Metrics on the test split ({card['test_rows']:,} rows)",
         _metrics_table(card),
         "",
+        *_difference_lines(card),
         *_champion_lines(card),
     ]
     if regression:
@@ -213,6 +215,31 @@ def _champion_lines(card: dict[str, Any]) -> list[str]:
             "and are left out of the comparison."
         )
     return [" ".join(lines), ""]
+
+
+def _difference_lines(card: dict[str, Any]) -> list[str]:
+    """The candidate's ROC-AUC against the champion and each baseline, with the interval (cards from before: none)."""
+    champion = card.get("champion") or {}
+    found = []
+    if champion.get("roc_auc_difference"):
+        rows = champion["rows"]
+        where = f" (on its {rows:,} rows)" if rows != card["test_rows"] else ""
+        found.append((f"the champion {champion['version']}{where}", champion["roc_auc_difference"]))
+    found += [
+        (f"the {name.replace('_', ' ')} baseline", difference)
+        for name, difference in (card.get("baseline_differences") or {}).items()
+    ]
+    if not found:
+        return []
+    return [
+        "The test rows are a sample, so each gap below comes with its 95% interval (DeLong's paired test on the "
+        "same rows; a p-value under 0.05 means the gap is unlikely to be noise):",
+        "",
+        "| candidate against | ROC-AUC difference |",
+        "|---|---|",
+        *(f"| {who} | {difference_text(difference)} |" for who, difference in found),
+        "",
+    ]
 
 
 def _metrics_table(card: dict[str, Any]) -> str:

@@ -80,7 +80,14 @@ def evaluate_model_task(
         "task": analysis.task,
         "metrics": analysis.metrics,
         "baselines": analysis.baselines,
-        "champion": {"version": champion.get("version"), "metrics": champion.get("metrics")} if champion else None,
+        "baseline_differences": analysis.baseline_differences,
+        "champion": {
+            "version": champion.get("version"),
+            "metrics": champion.get("metrics"),
+            "roc_auc_difference": champion.get("roc_auc_difference"),
+        }
+        if champion
+        else None,
         "blessed": analysis.blessing.blessed,
         "reasons": list(analysis.blessing.reasons),
     }

@@ -143,6 +143,7 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     assert "blessed:    yes" in trained.stdout and "baseline:   majority class: roc_auc 0.5000" in trained.stdout
     assert "serving:    PASS" in trained.stdout
     assert "trial 1/3" in trained.stderr
+    assert "              candidate against it: ROC-AUC " in trained.stdout
     listing = mlcycle("models", "list", "-c", str(config_path))
     assert version in listing.stdout and "staging" not in listing.stdout  # a candidate, in no stage
     assert f"stage:      none (a candidate; stage it with `mlcycle promote {version} --to staging -c " in trained.stdout
@@ -153,6 +154,7 @@ def test_cli_train_and_models_commands(tmp_path, s3_env, store):
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.count("trial ") == 3 and "*" in shown.stdout and "blessed   yes" in shown.stdout
     assert "baseline majority_class: " in shown.stdout and f"outcome   registered {version}" in shown.stdout
+    assert shown.stdout.count("candidate against it: ROC-AUC ") == 2  # both baselines; no champion yet
     unknown = mlcycle("runs", "show", "run-nope", "-c", str(config_path))
     assert unknown.returncode == 2 and unknown.stderr.strip().splitlines() == [
         "error: run 'run-nope' of 'loans' left no record (hint: `mlcycle runs list` shows the runs of 'loans')"

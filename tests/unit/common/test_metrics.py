@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score
+from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score, roc_auc_score
 
 from components.common.metrics import (
     classification_metrics,
     confusion,
+    difference_text,
     lower_is_better,
     metrics_line,
+    positive_rows,
     regression_metrics,
+    roc_auc_difference,
     roc_points,
     shortfall,
 )
@@ -75,3 +80,82 @@ def test_a_summary_line_shows_the_chosen_classification_metrics_or_every_regress
     assert metrics_line(classification, ("roc_auc", "pr_auc")) == "roc_auc 0.7123, pr_auc 0.4000"
     regression = {"rmse": 3.0, "mae": 2.0, "r2": 0.5}
     assert metrics_line(regression, ("roc_auc", "pr_auc")) == "rmse 3.0000, mae 2.0000, r2 0.5000"
+
+
+def _two_models(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels and two correlated models' scores, rounded so that many scores tie."""
+    rng = np.random.default_rng(seed)
+    positive = rng.random(rows) < 0.3
+    first = np.round(positive * 0.8 + rng.normal(size=rows), 1)
+    second = np.round(positive * 0.6 + 0.5 * first + rng.normal(size=rows), 1)
+    return positive, first, second
+
+
+def _delong_by_definition(positive, first, second):
+    """DeLong's variance of the AUC difference from every (positive, negative) pair: O(m n), no ranks."""
+    components = []
+    for scores in (first, second):
+        above = scores[positive][:, None] - scores[~positive][None, :]
+        kernel = (above > 0) + 0.5 * (above == 0)
+        components.append((kernel.mean(axis=1), kernel.mean(axis=0)))
+    by_positive = np.cov(components[0][0] - components[1][0]) / positive.sum()
+    by_negative = np.cov(components[0][1] - components[1][1]) / (~positive).sum()
+    return math.sqrt(by_positive + by_negative)
+
+
+def test_the_roc_auc_difference_equals_scikit_learn_and_delongs_variance_by_its_definition():
+    positive, first, second = _two_models(600, seed=1)
+    found = roc_auc_difference(positive, first, second)
+    assert found["first"] == pytest.approx(roc_auc_score(positive, first), abs=1e-12)
+    assert found["second"] == pytest.approx(roc_auc_score(positive, second), abs=1e-12)
+    assert found["difference"] == pytest.approx(found["first"] - found["second"], abs=1e-12)
+    assert found["standard_error"] == pytest.approx(_delong_by_definition(positive, first, second), rel=1e-9)
+    assert found["low"] < found["difference"] < found["high"]
+    assert found["high"] - found["low"] == pytest.approx(2 * 1.959964 * found["standard_error"], rel=1e-6)
+    assert found["rows"] == 600
+    swapped = roc_auc_difference(positive, second, first)
+    assert swapped["difference"] == pytest.approx(-found["difference"])
+    assert swapped["p_value"] == pytest.approx(found["p_value"])
+
+
+def test_the_paired_error_agrees_with_a_bootstrap_of_the_rows():
+    positive, first, second = _two_models(3000, seed=2)
+    rng = np.random.default_rng(3)
+    differences = []
+    for _ in range(300):
+        rows = rng.integers(0, len(positive), len(positive))
+        differences.append(roc_auc_score(positive[rows], first[rows]) - roc_auc_score(positive[rows], second[rows]))
+    found = roc_auc_difference(positive, first, second)
+    assert found["standard_error"] == pytest.approx(np.std(differences), rel=0.15)
+
+
+def test_identical_models_differ_by_exactly_nothing_and_one_class_has_no_auc():
+    positive, first, _ = _two_models(200, seed=4)
+    same = roc_auc_difference(positive, first, first.copy())
+    assert same["difference"] == 0 and same["standard_error"] == 0 and same["p_value"] == 1.0
+    assert same["low"] == same["high"] == 0
+    single = roc_auc_difference(np.ones(5, dtype=bool), np.arange(5.0), np.arange(5.0))
+    assert all(math.isnan(single[name]) for name in ("first", "difference", "standard_error", "p_value"))
+    one_positive = roc_auc_difference(
+        np.array([True, False, False]), np.array([0.9, 0.1, 0.2]), np.array([0.1, 0.5, 0.2])
+    )
+    assert one_positive["difference"] == 1.0 and math.isnan(one_positive["standard_error"])
+
+
+def test_the_difference_text_says_whether_the_gap_is_beyond_the_rows_noise():
+    positive, first, _ = _two_models(3000, seed=5)
+    guess = np.random.default_rng(5).normal(size=len(first))  # no signal at all
+    clear = roc_auc_difference(positive, first, guess)
+    assert clear["low"] > 0
+    assert difference_text(clear).endswith("higher, beyond the rows' noise")
+    assert difference_text(roc_auc_difference(positive, guess, first)).endswith("lower, beyond the rows' noise")
+    noise = roc_auc_difference(positive, first, first + np.random.default_rng(6).normal(scale=0.05, size=len(first)))
+    text = difference_text(noise)
+    assert text.startswith(f"ROC-AUC {noise['difference']:+.4f} (95% interval {noise['low']:+.4f} to ")
+    assert text.endswith("not distinguishable on these rows")
+    assert "single class" in difference_text(roc_auc_difference(np.ones(3, dtype=bool), np.ones(3), np.ones(3)))
+
+
+def test_positive_rows_are_the_second_class_whatever_the_label_type():
+    assert positive_rows(np.array(["no", "yes", "yes"]), ["no", "yes"]).tolist() == [False, True, True]
+    assert positive_rows(np.array([1.0, 0.0]), [0, 1]).tolist() == [True, False]
