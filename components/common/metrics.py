@@ -228,4 +228,6 @@ def difference_text(found: Mapping[str, float]) -> str:
         if high < 0
         else "not distinguishable on these rows"
     )
-    return f"ROC-AUC {difference:+.4f} (95% interval {low:+.4f} to {high:+.4f}, p {found['p_value']:.2g}): {verdict}"
+    p_value = found["p_value"]
+    chance = "p < 0.0001" if p_value < 1e-4 else f"p {p_value:.2g}"
+    return f"ROC-AUC {difference:+.4f} (95% interval {low:+.4f} to {high:+.4f}, {chance}): {verdict}"

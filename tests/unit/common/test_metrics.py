@@ -147,7 +147,7 @@ def test_the_difference_text_says_whether_the_gap_is_beyond_the_rows_noise():
     guess = np.random.default_rng(5).normal(size=len(first))  # no signal at all
     clear = roc_auc_difference(positive, first, guess)
     assert clear["low"] > 0
-    assert difference_text(clear).endswith("higher, beyond the rows' noise")
+    assert difference_text(clear).endswith(", p < 0.0001): higher, beyond the rows' noise")
     assert difference_text(roc_auc_difference(positive, guess, first)).endswith("lower, beyond the rows' noise")
     noise = roc_auc_difference(positive, first, first + np.random.default_rng(6).normal(scale=0.05, size=len(first)))
     text = difference_text(noise)
