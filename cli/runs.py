@@ -78,8 +78,8 @@ def runs_show(config_path: Path, run_id: str, as_json: bool) -> None:
         champion = analysis.get("champion") or {}
         if champion:
             click.echo(f"          champion {champion.get('version')}: {_metrics(champion.get('metrics', {}))}")
-            if champion.get("roc_auc_difference"):
-                click.echo(f"            candidate against it: {difference_text(champion['roc_auc_difference'])}")
+            if champion.get("difference"):
+                click.echo(f"            candidate against it: {difference_text(champion['difference'])}")
         click.echo(f"blessed   {'yes' if analysis.get('blessed') else 'NO'}")
         for reason in analysis.get("reasons", []):
             click.echo(f"          {reason}")

@@ -72,15 +72,13 @@ def train(config_path: Path, version: str) -> None:
     click.echo(f"  test:       {metrics_line(metrics, ('roc_auc', 'pr_auc', 'accuracy', 'log_loss'))}")
     for name, values in analysis.baselines.items():
         click.echo(f"  baseline:   {name.replace('_', ' ')}: {metrics_line(values, ('roc_auc', 'pr_auc'))}")
-        if name == "logistic_regression" and name in analysis.baseline_differences:
+        if name in analysis.baseline_differences:
             click.echo(f"              candidate against it: {difference_text(analysis.baseline_differences[name])}")
     if analysis.champion and analysis.champion.get("metrics"):
         champion = analysis.champion["metrics"]
         click.echo(f"  champion:   {analysis.champion['version']}: {metrics_line(champion, ('roc_auc', 'pr_auc'))}")
-        if analysis.champion.get("roc_auc_difference"):
-            click.echo(
-                f"              candidate against it: {difference_text(analysis.champion['roc_auc_difference'])}"
-            )
+        if analysis.champion.get("difference"):
+            click.echo(f"              candidate against it: {difference_text(analysis.champion['difference'])}")
     elif analysis.champion:
         click.echo(f"  champion:   {analysis.champion['not_compared']}")
     click.echo(f"  blessed:    {'yes' if analysis.blessing.blessed else 'NO'}: " + "; ".join(analysis.blessing.reasons))

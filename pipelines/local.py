@@ -297,14 +297,14 @@ def describe(summary: RunSummary, config: UseCaseConfig, card: dict[str, Any] | 
             lines.append(
                 f"          champion {champion['version']}: {metrics_line(champion['metrics'], ('roc_auc', 'pr_auc'))}"
             )
-            if champion.get("roc_auc_difference"):
-                lines.append(f"            candidate against it: {difference_text(champion['roc_auc_difference'])}")
+            if champion.get("difference"):
+                lines.append(f"            candidate against it: {difference_text(champion['difference'])}")
         elif champion:
             lines.append(f"          champion {champion['version']}: {champion['not_compared']}")
         differences = card.get("baseline_differences") or {}
         for name, values in card["baselines"].items():
             lines.append(f"          baseline {name.replace('_', ' ')}: {metrics_line(values, ('roc_auc', 'pr_auc'))}")
-            if name == "logistic_regression" and name in differences:
+            if name in differences:
                 lines.append(f"            candidate against it: {difference_text(differences[name])}")
     lines.append(f"blessed   {'yes' if summary.blessed else 'NO'}: {summary.blessing}")
     lines.append(f"          model card: {summary.model_card}")

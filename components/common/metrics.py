@@ -30,6 +30,8 @@ from components.common.config.analysis import lower_is_better
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+# How a reader's line names the metrics whose differences are tested (:func:`difference_text`).
+METRIC_NAMES = {"roc_auc": "ROC-AUC", "rmse": "RMSE"}
 # The two-sided 95% quantile of the standard normal distribution.
 NORMAL_95 = 1.959963984540054
 
@@ -157,15 +159,15 @@ def roc_points(
     return [(float(fpr[i]), float(tpr[i]), float(finite[i])) for i in keep]
 
 
-def roc_auc_difference(positive: np.ndarray, first: np.ndarray, second: np.ndarray) -> dict[str, float]:
-    """The difference of two models' ROC-AUCs on the same rows, with a 95% interval and a p-value.
+def roc_auc_difference(positive: np.ndarray, first: np.ndarray, second: np.ndarray) -> dict[str, Any]:
+    """The difference of two classifiers' ROC-AUCs on the same rows, with a 95% interval and a p-value.
 
     The test rows are a sample: a candidate a hair behind a baseline on them may be as good on the rows
-    to come. The two AUCs are correlated (same rows), so their difference has a much smaller error than
-    either AUC alone; DeLong, DeLong and Clarke-Pearson (1988) give its variance from each row's share of
-    the other class it outranks (ties count half), computed here from midranks (Sun and Xu, 2014) in
-    O(n log n). The interval and the p-value (of "the two AUCs are equal", two-sided) use the normal
-    approximation, sound for the hundreds of rows of each class a test split holds.
+    to come. The two AUCs are correlated (same rows), which the paired error accounts for; DeLong, DeLong
+    and Clarke-Pearson (1988) give the variance of the difference from each row's share of the other
+    class it outranks (ties count half), computed here from midranks (Sun and Xu, 2014) in O(n log n).
+    The interval and the p-value (of "the two AUCs are equal", two-sided) use the normal approximation,
+    sound for the hundreds of rows of each class a test split holds.
 
     Args:
         positive: Whether each row is of the positive class.
@@ -173,23 +175,22 @@ def roc_auc_difference(positive: np.ndarray, first: np.ndarray, second: np.ndarr
         second: The second model's scores of the same rows.
 
     Returns:
-        ``first`` and ``second`` (the two ROC-AUCs), ``difference`` (first less second), ``standard_error``,
-        ``low`` and ``high`` (the 95% interval of the difference), ``p_value`` and ``rows``; every figure
-        is NaN when the rows hold a single class, and the error figures when either class has one row.
+        ``metric`` (roc_auc), ``first`` and ``second`` (the two ROC-AUCs), ``difference`` (first less
+        second), ``standard_error``, ``low`` and ``high`` (the 95% interval of the difference), ``p_value``
+        and ``rows``; every figure is NaN when the rows hold a single class, and the error figures when
+        either class has one row.
     """
     positive = np.asarray(positive, dtype=bool)
     scores = np.vstack([np.asarray(first, dtype="float64"), np.asarray(second, dtype="float64")])
     positives, negatives = int(positive.sum()), int((~positive).sum())
-    result = dict.fromkeys(("first", "second", "difference", "standard_error", "low", "high", "p_value"), math.nan)
-    result["rows"] = len(positive)
+    result = _no_difference("roc_auc", len(positive))
     if not positives or not negatives:
         return result
     ranks = rankdata(scores, axis=1)
     above_negatives = (ranks[:, positive] - rankdata(scores[:, positive], axis=1)) / negatives
     below_positives = 1.0 - (ranks[:, ~positive] - rankdata(scores[:, ~positive], axis=1)) / positives
     aucs = above_negatives.mean(axis=1)
-    difference = float(aucs[0] - aucs[1])
-    result.update(first=float(aucs[0]), second=float(aucs[1]), difference=difference)
+    result.update(first=float(aucs[0]), second=float(aucs[1]), difference=float(aucs[0] - aucs[1]))
     if positives < 2 or negatives < 2:
         return result
     contrast = np.array([1.0, -1.0])
@@ -197,30 +198,78 @@ def roc_auc_difference(positive: np.ndarray, first: np.ndarray, second: np.ndarr
         contrast @ np.cov(above_negatives) @ contrast / positives
         + contrast @ np.cov(below_positives) @ contrast / negatives
     )
+    return _with_interval(result, variance)
+
+
+def rmse_difference(truth: np.ndarray, first: np.ndarray, second: np.ndarray) -> dict[str, Any]:
+    """The difference of two regressors' RMSEs on the same rows, with a 95% interval and a p-value.
+
+    The paired counterpart of :func:`roc_auc_difference`: each row's two squared errors are a pair, and the
+    variance of the difference of the square roots of their means follows by the delta method (the
+    normal approximation again, as the Diebold-Mariano test of equal accuracy does without its
+    correction for errors correlated in time).
+
+    Args:
+        truth: The true values.
+        first: The first model's predictions.
+        second: The second model's predictions of the same rows.
+
+    Returns:
+        The fields of :func:`roc_auc_difference`, ``metric`` rmse; the error figures are NaN under two rows,
+        or when a model predicts every row exactly (the RMSE's slope is infinite at zero).
+    """
+    truth = np.asarray(truth, dtype="float64")
+    squared = np.vstack(
+        [(np.asarray(first, dtype="float64") - truth) ** 2, (np.asarray(second, dtype="float64") - truth) ** 2]
+    )
+    result = _no_difference("rmse", len(truth))
+    if not len(truth):
+        return result
+    rmses = np.sqrt(squared.mean(axis=1))
+    result.update(first=float(rmses[0]), second=float(rmses[1]), difference=float(rmses[0] - rmses[1]))
+    if len(truth) < 2 or not rmses.all():
+        return result
+    slope = np.array([0.5 / rmses[0], -0.5 / rmses[1]])
+    return _with_interval(result, slope @ np.cov(squared) @ slope / len(truth))
+
+
+def _no_difference(metric: str, rows: int) -> dict[str, Any]:
+    """A difference whose figures are not known yet (NaN)."""
+    names = ("first", "second", "difference", "standard_error", "low", "high", "p_value")
+    return {"metric": metric, **dict.fromkeys(names, math.nan), "rows": rows}
+
+
+def _with_interval(result: dict[str, Any], variance: float) -> dict[str, Any]:
+    """The difference with its standard error, 95% interval and two-sided p-value from the variance."""
+    difference = result["difference"]
     error = math.sqrt(max(float(variance), 0.0))
     if error > 0:
         p_value = math.erfc(abs(difference) / error / math.sqrt(2))
-    else:  # identical rankings of the two classes: the difference is exact
+    else:  # the two models err alike on every row: the difference is exact
         p_value = 1.0 if difference == 0 else 0.0
-    result.update(
-        standard_error=error,
-        low=difference - NORMAL_95 * error,
-        high=difference + NORMAL_95 * error,
-        p_value=p_value,
-    )
-    return result
+    return {
+        **result,
+        "standard_error": error,
+        "low": difference - NORMAL_95 * error,
+        "high": difference + NORMAL_95 * error,
+        "p_value": p_value,
+    }
 
 
-def difference_text(found: Mapping[str, float]) -> str:
-    """A :func:`roc_auc_difference` for a reader: the gap, its 95% interval and p-value, and what they allow.
+def difference_text(found: Mapping[str, Any]) -> str:
+    """A :func:`roc_auc_difference` or :func:`rmse_difference` for a reader: the gap, its interval, what they allow.
 
     For example ``ROC-AUC -0.0013 (95% interval -0.0041 to +0.0015, p 0.37): not distinguishable on these rows``.
+    An RMSE, in the label's units, shows significant digits rather than decimals.
     """
+    metric = found.get("metric", "roc_auc")
+    name = METRIC_NAMES.get(metric, metric)
     difference, low, high = found["difference"], found["low"], found["high"]
+    shape = "+.4f" if metric == "roc_auc" else "+.4g"
     if math.isnan(difference):
-        return "ROC-AUC difference unknown: the rows hold a single class"
+        return f"{name} difference unknown: " + ("the rows hold a single class" if metric == "roc_auc" else "no rows")
     if math.isnan(low):
-        return f"ROC-AUC {difference:+.4f} (too few rows of a class for an interval)"
+        return f"{name} {difference:{shape}} (too few rows for an interval)"
     verdict = (
         "higher, beyond the rows' noise"
         if low > 0
@@ -230,4 +279,4 @@ def difference_text(found: Mapping[str, float]) -> str:
     )
     p_value = found["p_value"]
     chance = "p < 0.0001" if p_value < 1e-4 else f"p {p_value:.2g}"
-    return f"ROC-AUC {difference:+.4f} (95% interval {low:+.4f} to {high:+.4f}, {chance}): {verdict}"
+    return f"{name} {difference:{shape}} (95% interval {low:{shape}} to {high:{shape}}, {chance}): {verdict}"

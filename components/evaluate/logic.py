@@ -6,11 +6,11 @@ measured follows the task (components.common.targets, resolved on the train spli
 a classifier gets the confusion matrix and ROC curve, and the baselines majority class and a plain
 logistic regression; a regressor gets RMSE, MAE and R², the predicted values against the actual ones,
 residuals by slice, and the baselines train mean and a plain ridge regression, on the same features.
-A binary classifier's ROC-AUC lead over each baseline and the champion comes with a 95% interval and a
-p-value (DeLong's paired test), so a reader can tell a real gap from the test rows' noise. The blessing
-follows the config: absolute floors (ceilings where lower is better), and "not worse than the
-champion by more than a margin"; with no floors the baselines decide, and with no champion the floors (or
-baselines) alone. It is a value, never an exception.
+The candidate's lead over each baseline and the champion (ROC-AUC of a binary classifier, RMSE of a
+regressor) comes with a 95% interval and a p-value (paired tests on the same rows), so a reader can tell
+a real gap from the test rows' noise. The blessing follows the config: absolute floors (ceilings where
+lower is better), and "not worse than the champion by more than a margin"; with no floors the baselines
+decide, and with no champion the floors (or baselines) alone. It is a value, never an exception.
 
 The champion is scored with its own features (it may use one the candidate's config dropped), on the
 test rows it was not trained on: a test row that was in the champion's training split (it came from
@@ -44,6 +44,7 @@ from components.common.metrics import (
     lower_is_better,
     positive_rows,
     regression_metrics,
+    rmse_difference,
     roc_auc_difference,
     roc_points,
     shortfall,
@@ -106,16 +107,21 @@ class Predictions:
         """The answers of the rows ``mask`` selects."""
         return Predictions(self.task, self.values[mask], self.classes)
 
-    def roc_auc_against(self, other: Predictions, labels: np.ndarray) -> dict[str, float] | None:
-        """These answers' ROC-AUC less another model's on the same rows, with its 95% interval and p-value.
+    def difference_against(self, other: Predictions, labels: np.ndarray) -> dict[str, Any] | None:
+        """These answers' ROC-AUC or RMSE less another model's on the same rows, with a 95% interval and p-value.
 
-        See :func:`components.common.metrics.roc_auc_difference`. None unless both are classifiers of the
-        same two classes (a multiclass macro average has no such paired test here).
+        A binary classifier's ROC-AUC difference (:func:`components.common.metrics.roc_auc_difference`), a
+        regressor's RMSE difference (:func:`components.common.metrics.rmse_difference`). None for other
+        pairs: a multiclass macro average has no such paired test here, and models of other tasks or
+        other classes share no metric.
         """
-        if self.task != "classification" or len(self.classes) != 2 or set(other.classes) != set(self.classes):
+        if self.task != other.task:
             return None
-        positive_class = self.classes[1]
-        theirs = other.values[:, list(other.classes).index(positive_class)]
+        if self.task == "regression":
+            return rmse_difference(np.asarray(labels, dtype="float64"), self.values, other.values)
+        if len(self.classes) != 2 or set(other.classes) != set(self.classes):
+            return None
+        theirs = other.values[:, list(other.classes).index(self.classes[1])]
         return roc_auc_difference(positive_rows(labels, self.classes), self.values[:, 1], theirs)
 
 
@@ -149,8 +155,9 @@ class Analysis:
     task: Task = "classification"
     task_reason: str = ""
     predicted_vs_actual: dict[str, Any] = field(default_factory=dict)
-    # The candidate's ROC-AUC less each baseline's, with a 95% interval (a binary classifier's only).
-    baseline_differences: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The candidate's ROC-AUC (a binary classifier's) or RMSE (a regressor's) less each baseline's, with
+    # a 95% interval (Predictions.difference_against).
+    baseline_differences: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the model card and the registry."""
@@ -519,8 +526,8 @@ def compare_with_champion(
 
     Returns:
         The champion record (``compared``, ``not_compared``, its features, ``rows`` compared, its
-        ``metrics`` and the candidate's on the same rows, the ``roc_auc_difference`` between them with its
-        95% interval (a binary classifier's, else None), ``training_overlap``) and notes for the blessing.
+        ``metrics`` and the candidate's on the same rows, the ``difference`` between them with its 95%
+        interval (:meth:`Predictions.difference_against`), ``training_overlap``) and notes for the blessing.
     """
     features = champion_features(champion, config)
     record: dict[str, Any] = {
@@ -531,7 +538,7 @@ def compare_with_champion(
         "rows": 0,
         "metrics": None,
         "candidate_metrics": None,
-        "roc_auc_difference": None,
+        "difference": None,
     }
     record["training_overlap"], in_training, notes = _training_overlap(test, config, training)
     champion_task = task_of_model(champion)
@@ -559,7 +566,7 @@ def compare_with_champion(
         rows=int(keep.sum()),
         metrics=answers.metrics(labels[keep]),
         candidate_metrics=candidate.rows(keep).metrics(labels[keep]),
-        roc_auc_difference=candidate.rows(keep).roc_auc_against(answers, labels[keep]),
+        difference=candidate.rows(keep).difference_against(answers, labels[keep]),
     )
     return record, notes
 
@@ -659,7 +666,7 @@ def analyse_model(
         )
     baseline_answers = baseline_predictions(train, test, config, task)
     baseline_metrics = {name: answers.metrics(labels) for name, answers in baseline_answers.items()}
-    differences = {name: candidate.roc_auc_against(answers, labels) for name, answers in baseline_answers.items()}
+    differences = {name: candidate.difference_against(answers, labels) for name, answers in baseline_answers.items()}
     decision = bless(
         metrics,
         champion_record["metrics"] if champion_record else None,

@@ -218,13 +218,13 @@ def _champion_lines(card: dict[str, Any]) -> list[str]:
 
 
 def _difference_lines(card: dict[str, Any]) -> list[str]:
-    """The candidate's ROC-AUC against the champion and each baseline, with the interval (cards from before: none)."""
+    """The candidate's lead over the champion and each baseline, with its interval (cards from before: none)."""
     champion = card.get("champion") or {}
     found = []
-    if champion.get("roc_auc_difference"):
+    if champion.get("difference"):
         rows = champion["rows"]
         where = f" (on its {rows:,} rows)" if rows != card["test_rows"] else ""
-        found.append((f"the champion {champion['version']}{where}", champion["roc_auc_difference"]))
+        found.append((f"the champion {champion['version']}{where}", champion["difference"]))
     found += [
         (f"the {name.replace('_', ' ')} baseline", difference)
         for name, difference in (card.get("baseline_differences") or {}).items()
@@ -232,10 +232,11 @@ def _difference_lines(card: dict[str, Any]) -> list[str]:
     if not found:
         return []
     return [
-        "The test rows are a sample, so each gap below comes with its 95% interval (DeLong's paired test on the "
-        "same rows; a p-value under 0.05 means the gap is unlikely to be noise):",
+        "The test rows are a sample, so each gap below comes with its 95% interval (a paired test on the same "
+        "rows: DeLong's for ROC-AUC, the delta method for RMSE; a p-value under 0.05 means the gap is unlikely "
+        "to be noise):",
         "",
-        "| candidate against | ROC-AUC difference |",
+        "| candidate against | difference |",
         "|---|---|",
         *(f"| {who} | {difference_text(difference)} |" for who, difference in found),
         "",

@@ -84,7 +84,7 @@ def evaluate_model_task(
         "champion": {
             "version": champion.get("version"),
             "metrics": champion.get("metrics"),
-            "roc_auc_difference": champion.get("roc_auc_difference"),
+            "difference": champion.get("difference"),
         }
         if champion
         else None,

@@ -16,6 +16,7 @@ from components.common.metrics import (
     metrics_line,
     positive_rows,
     regression_metrics,
+    rmse_difference,
     roc_auc_difference,
     roc_points,
     shortfall,
@@ -154,6 +155,40 @@ def test_the_difference_text_says_whether_the_gap_is_beyond_the_rows_noise():
     assert text.startswith(f"ROC-AUC {noise['difference']:+.4f} (95% interval {noise['low']:+.4f} to ")
     assert text.endswith("not distinguishable on these rows")
     assert "single class" in difference_text(roc_auc_difference(np.ones(3, dtype=bool), np.ones(3), np.ones(3)))
+
+
+def test_the_rmse_difference_equals_the_two_rmses_and_its_error_agrees_with_a_bootstrap():
+    rng = np.random.default_rng(7)
+    truth = rng.gamma(2.0, 50.0, size=2000)  # skewed, as spend or prices are
+    first = truth + rng.normal(scale=20.0, size=len(truth))
+    second = 0.7 * first + 0.3 * truth.mean() + rng.normal(scale=10.0, size=len(truth))
+    found = rmse_difference(truth, first, second)
+    assert found["metric"] == "rmse" and found["rows"] == 2000
+    assert found["first"] == pytest.approx(np.sqrt(mean_squared_error(truth, first)))
+    assert found["second"] == pytest.approx(np.sqrt(mean_squared_error(truth, second)))
+    differences = []
+    for _ in range(400):
+        rows = rng.integers(0, len(truth), len(truth))
+        differences.append(
+            np.sqrt(mean_squared_error(truth[rows], first[rows]))
+            - np.sqrt(mean_squared_error(truth[rows], second[rows]))
+        )
+    assert found["standard_error"] == pytest.approx(np.std(differences), rel=0.15)
+    assert found["low"] < found["difference"] < found["high"]
+    text = difference_text(found)
+    assert text.startswith(f"RMSE {found['difference']:+.4g} (95% interval {found['low']:+.4g} to ")
+
+
+def test_an_rmse_difference_of_identical_or_perfect_models_and_of_no_rows():
+    truth = np.array([1.0, 2.0, 4.0])
+    same = rmse_difference(truth, truth + 1, truth + 1)
+    assert same["difference"] == 0 and same["standard_error"] == 0 and same["p_value"] == 1.0
+    perfect = rmse_difference(truth, truth, truth + 1)
+    assert perfect["difference"] == -1.0 and math.isnan(perfect["standard_error"])
+    assert difference_text(perfect) == "RMSE -1 (too few rows for an interval)"
+    assert (
+        difference_text(rmse_difference(np.array([]), np.array([]), np.array([]))) == "RMSE difference unknown: no rows"
+    )
 
 
 def test_positive_rows_are_the_second_class_whatever_the_label_type():

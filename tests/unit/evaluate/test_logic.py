@@ -112,7 +112,7 @@ def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(con
     assert "**BLESSED**" in text and "champion m-weak" in text and "baseline: majority class" in text
     assert "| channel | rows | roc_auc" in text and "dataset version: `ds-1`" in text
     # Each gap comes with its paired interval, on the same rows as the figures it is the difference of.
-    against_champion = analysis.champion["roc_auc_difference"]
+    against_champion = analysis.champion["difference"]
     assert against_champion["first"] == pytest.approx(analysis.champion["candidate_metrics"]["roc_auc"])
     assert against_champion["second"] == pytest.approx(analysis.champion["metrics"]["roc_auc"])
     assert set(analysis.baseline_differences) == {"majority_class", "logistic_regression"}
@@ -181,8 +181,8 @@ def test_test_rows_the_champion_was_trained_on_are_counted_and_left_out_of_the_c
         ]
     )
     assert any("100 of 900 test rows were in the champion's training split" in r for r in analysis.blessing.reasons)
-    assert record["roc_auc_difference"]["rows"] == 800
-    assert record["roc_auc_difference"]["first"] == pytest.approx(record["candidate_metrics"]["roc_auc"])
+    assert record["difference"]["rows"] == 800
+    assert record["difference"]["first"] == pytest.approx(record["candidate_metrics"]["roc_auc"])
     text = render_markdown(model_card(config, analysis, {"dataset_version": "ds-1", "training": {}}))
     assert "candidate on the champion's 800 rows" in text and "100 test rows were in its training split" in text
     assert "| the champion m-old (on its 800 rows) | ROC-AUC " in text
@@ -419,9 +419,17 @@ def test_a_regressor_champion_is_scored_on_the_same_rows(spend_config, spend_fra
     assert record["metrics"] == pytest.approx(regression_metrics(truth, ridge.predict(features)))
     assert record["candidate_metrics"] == pytest.approx(analysis.metrics)
     assert analysis.scalar_metrics()["champion_rmse"] == record["metrics"]["rmse"]
-    # ROC-AUC differences are a binary classifier's: a regressor has none.
-    assert record["roc_auc_difference"] is None and analysis.baseline_differences == {}
-    assert "ROC-AUC difference" not in render_markdown(model_card(spend_config, analysis, {"training": {}}))
+    # A regressor's gaps are RMSE differences, each on the rows of the figures it is the difference of.
+    assert record["difference"]["metric"] == "rmse"
+    assert record["difference"]["first"] == pytest.approx(analysis.metrics["rmse"])
+    assert record["difference"]["second"] == pytest.approx(record["metrics"]["rmse"])
+    assert record["difference"]["high"] < 0  # the boosted trees beat the ridge champion beyond noise
+    assert set(analysis.baseline_differences) == {"mean", "linear_regression"}
+    for name, found in analysis.baseline_differences.items():
+        assert found["second"] == pytest.approx(analysis.baselines[name]["rmse"])
+    text = render_markdown(model_card(spend_config, analysis, {"training": {}}))
+    assert "| the champion m-ridge | RMSE -" in text and "| the linear regression baseline | RMSE -" in text
+    assert "lower, beyond the rows' noise |" in text
 
 
 def test_a_regressor_champion_of_the_train_rows_is_compared_on_the_rest(spend_config, spend_frames, boosted):

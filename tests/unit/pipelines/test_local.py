@@ -139,12 +139,19 @@ def test_the_run_summary_shows_the_metrics_of_the_task(metrics, baseline, expect
     assert expected in lines and expected_baseline in lines
 
 
-def test_the_run_summary_says_whether_the_gap_to_the_logistic_regression_is_beyond_noise():
-    difference = {"difference": -0.0013, "low": -0.0041, "high": 0.0015, "p_value": 0.37, "standard_error": 0.0014}
+def test_the_run_summary_says_whether_each_gap_is_beyond_noise():
+    difference = {
+        "metric": "roc_auc",
+        "difference": -0.0013,
+        "low": -0.0041,
+        "high": 0.0015,
+        "p_value": 0.37,
+        "standard_error": 0.0014,
+    }
     card = {
         "metrics": {"roc_auc": 0.6924, "pr_auc": 0.466},
         "lineage": {"training": {"family": "hist_gradient_boosting", "params": {}}},
-        "champion": {"version": "m-1", "metrics": {"roc_auc": 0.69, "pr_auc": 0.45}, "roc_auc_difference": difference},
+        "champion": {"version": "m-1", "metrics": {"roc_auc": 0.69, "pr_auc": 0.45}, "difference": difference},
         "baselines": {"majority_class": {"roc_auc": 0.5}, "logistic_regression": {"roc_auc": 0.6937, "pr_auc": 0.4473}},
         "baseline_differences": {"majority_class": difference, "logistic_regression": difference},
     }
@@ -153,8 +160,7 @@ def test_the_run_summary_says_whether_the_gap_to_the_logistic_regression_is_beyo
     after_baseline = lines[lines.index("          baseline logistic regression: roc_auc 0.6937, pr_auc 0.4473") + 1]
     assert after_baseline == said + "not distinguishable on these rows"
     assert lines[lines.index("          champion m-1: roc_auc 0.6900, pr_auc 0.4500") + 1] == after_baseline
-    # The majority class's gap says nothing a reader needs: only the linear baseline's is shown.
-    assert sum(line.startswith("            candidate against it") for line in lines) == 2
+    assert sum(line.startswith("            candidate against it") for line in lines) == 3  # and the majority class's
 
 
 def test_progress_says_when_each_task_starts_and_ends_and_counts_trials_while_the_log_keeps_everything():
