@@ -265,7 +265,7 @@ def difference_text(found: Mapping[str, Any]) -> str:
     metric = found.get("metric", "roc_auc")
     name = METRIC_NAMES.get(metric, metric)
     difference, low, high = found["difference"], found["low"], found["high"]
-    shape = "+.4f" if metric == "roc_auc" else "+.4g"
+    shape = "+.4f" if metric == "roc_auc" else _shape_of(difference, low, high)
     if math.isnan(difference):
         return f"{name} difference unknown: " + ("the rows hold a single class" if metric == "roc_auc" else "no rows")
     if math.isnan(low):
@@ -280,3 +280,9 @@ def difference_text(found: Mapping[str, Any]) -> str:
     p_value = found["p_value"]
     chance = "p < 0.0001" if p_value < 1e-4 else f"p {p_value:.2g}"
     return f"{name} {difference:{shape}} (95% interval {low:{shape}} to {high:{shape}}, {chance}): {verdict}"
+
+
+def _shape_of(*values: float) -> str:
+    """A signed fixed-point format: four significant digits for the largest of ``values``, as many decimals for all."""
+    largest = max((abs(value) for value in values if math.isfinite(value) and value), default=1.0)
+    return f"+.{max(0, 3 - math.floor(math.log10(largest)))}f"

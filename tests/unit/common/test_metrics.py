@@ -176,7 +176,11 @@ def test_the_rmse_difference_equals_the_two_rmses_and_its_error_agrees_with_a_bo
     assert found["standard_error"] == pytest.approx(np.std(differences), rel=0.15)
     assert found["low"] < found["difference"] < found["high"]
     text = difference_text(found)
-    assert text.startswith(f"RMSE {found['difference']:+.4g} (95% interval {found['low']:+.4g} to ")
+    decimals = 3 - int(np.floor(np.log10(max(abs(found["low"]), abs(found["high"])))))
+    assert text.startswith(f"RMSE {found['difference']:+.{decimals}f} (95% interval {found['low']:+.{decimals}f} to ")
+    assert difference_text({**found, "difference": -1234.5, "low": -2000.0, "high": 12.0}).startswith(
+        "RMSE -1234 (95% interval -2000 to +12, "
+    )
 
 
 def test_an_rmse_difference_of_identical_or_perfect_models_and_of_no_rows():
@@ -185,7 +189,7 @@ def test_an_rmse_difference_of_identical_or_perfect_models_and_of_no_rows():
     assert same["difference"] == 0 and same["standard_error"] == 0 and same["p_value"] == 1.0
     perfect = rmse_difference(truth, truth, truth + 1)
     assert perfect["difference"] == -1.0 and math.isnan(perfect["standard_error"])
-    assert difference_text(perfect) == "RMSE -1 (too few rows for an interval)"
+    assert difference_text(perfect) == "RMSE -1.000 (too few rows for an interval)"
     assert (
         difference_text(rmse_difference(np.array([]), np.array([]), np.array([]))) == "RMSE difference unknown: no rows"
     )
