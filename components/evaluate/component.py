@@ -33,7 +33,7 @@ def evaluate_model(
         run_id: The run's id (the pipeline passes its job id): this task writes its part of the run record.
 
     Returns:
-        metrics: Test metrics of the candidate, the champion and the baselines (RMSE, MAE, R2 if a regression).
+        metrics: Test metrics of the candidate, champion and baselines, and the candidate's gaps with 95% intervals.
         classification: Confusion matrix and ROC curve, drawn by the KFP UI (empty for a regression).
         model_card: The model card in Markdown (a regression's draws predicted vs actual and residuals by slice).
         analysis: Lineage, model card (data and Markdown) and blessing as JSON, for registration.

@@ -166,14 +166,23 @@ class Analysis:
     def scalar_metrics(self) -> dict[str, float]:
         """The figures a pipeline UI shows: the test metrics, and each baseline's and the champion's.
 
-        A classifier's baselines and champion show their ROC-AUC; a regressor's their RMSE, MAE and R².
+        A classifier's baselines and champion show their ROC-AUC; a regressor's their RMSE, MAE and R². The
+        candidate's gap to each (``..._gap``, candidate less it) shows with its 95% interval (``_gap_low``,
+        ``_gap_high``), where known, so runs can be compared on it too.
         """
         shown = REGRESSION_METRICS if self.task == "regression" else ("roc_auc",)
         figures = dict(self.metrics)
+        gaps = {f"baseline_{name}": found for name, found in self.baseline_differences.items()}
         for name, values in self.baselines.items():
             figures.update({f"baseline_{name}_{metric}": values[metric] for metric in shown})
         if self.champion and self.champion.get("metrics"):
             figures.update({f"champion_{metric}": self.champion["metrics"][metric] for metric in shown})
+            if self.champion.get("difference"):
+                gaps["champion"] = self.champion["difference"]
+        for prefix, found in gaps.items():
+            for suffix, key in (("gap", "difference"), ("gap_low", "low"), ("gap_high", "high")):
+                if math.isfinite(found[key]):  # a metrics artifact holds numbers: an unknown bound is left out
+                    figures[f"{prefix}_{found['metric']}_{suffix}"] = found[key]
         return figures
 
 

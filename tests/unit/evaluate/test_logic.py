@@ -121,6 +121,12 @@ def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(con
         assert found["second"] == pytest.approx(analysis.baselines[name]["roc_auc"])
         assert found["rows"] == 900 and found["low"] <= found["difference"] <= found["high"]
     assert "| the champion m-weak | ROC-AUC " in text and "| the logistic regression baseline | ROC-AUC " in text
+    gap = analysis.baseline_differences["logistic_regression"]
+    assert figures["baseline_logistic_regression_roc_auc_gap"] == gap["difference"]
+    assert (figures["baseline_logistic_regression_roc_auc_gap_low"], figures["champion_roc_auc_gap_high"]) == (
+        gap["low"],
+        against_champion["high"],
+    )
 
 
 def test_a_champion_using_a_feature_the_candidate_dropped_is_scored_with_its_own_features(config, frames):
@@ -319,9 +325,11 @@ def test_a_regressor_is_analysed_with_regression_metrics_baselines_and_residuals
     picture = analysis.predicted_vs_actual
     assert picture["rows"] == 900 and len(picture["points"]) == 400 and len(picture["bins"]) == 10
     assert sum(b["rows"] for b in picture["bins"]) == 900
+    gaps = ("gap", "gap_low", "gap_high")  # the candidate's, with the 95% interval
     assert set(analysis.scalar_metrics()) == {
         "rmse", "mae", "r2",
         *(f"baseline_{name}_{m}" for name in ("mean", "linear_regression") for m in ("rmse", "mae", "r2")),
+        *(f"baseline_{name}_rmse_{gap}" for name in ("mean", "linear_regression") for gap in gaps),
     }  # fmt: skip
 
 
@@ -419,6 +427,7 @@ def test_a_regressor_champion_is_scored_on_the_same_rows(spend_config, spend_fra
     assert record["metrics"] == pytest.approx(regression_metrics(truth, ridge.predict(features)))
     assert record["candidate_metrics"] == pytest.approx(analysis.metrics)
     assert analysis.scalar_metrics()["champion_rmse"] == record["metrics"]["rmse"]
+    assert analysis.scalar_metrics()["champion_rmse_gap_high"] == record["difference"]["high"]
     # A regressor's gaps are RMSE differences, each on the rows of the figures it is the difference of.
     assert record["difference"]["metric"] == "rmse"
     assert record["difference"]["first"] == pytest.approx(analysis.metrics["rmse"])
