@@ -66,6 +66,7 @@ def model_card(config: UseCaseConfig, analysis: Analysis, lineage: dict[str, Any
         "metrics": analysis.metrics,
         "baselines": analysis.baselines,
         "baseline_differences": analysis.baseline_differences,
+        "differences_grouped_by": analysis.differences_grouped_by,
         "slices": analysis.slices,
         "slice_gaps": analysis.slice_gaps,
         "champion": analysis.champion,
@@ -231,10 +232,17 @@ def _difference_lines(card: dict[str, Any]) -> list[str]:
     ]
     if not found:
         return []
+    grouped_by = card.get("differences_grouped_by")
+    together = (
+        f" Rows that share {grouped_by} move together, so they are taken as one: the interval is that of the "
+        "groups, wider than that of independent rows."
+        if grouped_by
+        else ""
+    )
     return [
         "The test rows are a sample, so each gap below comes with its 95% interval (a paired test on the same "
         "rows: DeLong's for ROC-AUC, the delta method for RMSE; a p-value under 0.05 means the gap is unlikely "
-        "to be noise):",
+        f"to be noise).{together}",
         "",
         "| candidate against | difference |",
         "|---|---|",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -135,12 +136,16 @@ def test_identical_models_differ_by_exactly_nothing_and_one_class_has_no_auc():
     same = roc_auc_difference(positive, first, first.copy())
     assert same["difference"] == 0 and same["standard_error"] == 0 and same["p_value"] == 1.0
     assert same["low"] == same["high"] == 0
+    # Unknown figures are None, never NaN: the registry's lineage is JSON and refuses NaN.
     single = roc_auc_difference(np.ones(5, dtype=bool), np.arange(5.0), np.arange(5.0))
-    assert all(math.isnan(single[name]) for name in ("first", "difference", "standard_error", "p_value"))
+    assert all(single[name] is None for name in ("first", "difference", "standard_error", "p_value", "low"))
+    assert difference_text(single) == "ROC-AUC difference unknown: the rows hold a single class"
     one_positive = roc_auc_difference(
         np.array([True, False, False]), np.array([0.9, 0.1, 0.2]), np.array([0.1, 0.5, 0.2])
     )
-    assert one_positive["difference"] == 1.0 and math.isnan(one_positive["standard_error"])
+    assert one_positive["difference"] == 1.0 and one_positive["standard_error"] is None
+    assert difference_text(one_positive) == "ROC-AUC +1.0000 (no interval: a class has a single row)"
+    json.dumps([single, one_positive], allow_nan=False)
 
 
 def test_the_difference_text_says_whether_the_gap_is_beyond_the_rows_noise():
@@ -188,11 +193,51 @@ def test_an_rmse_difference_of_identical_or_perfect_models_and_of_no_rows():
     same = rmse_difference(truth, truth + 1, truth + 1)
     assert same["difference"] == 0 and same["standard_error"] == 0 and same["p_value"] == 1.0
     perfect = rmse_difference(truth, truth, truth + 1)
-    assert perfect["difference"] == -1.0 and math.isnan(perfect["standard_error"])
-    assert difference_text(perfect) == "RMSE -1.000 (too few rows for an interval)"
-    assert (
-        difference_text(rmse_difference(np.array([]), np.array([]), np.array([]))) == "RMSE difference unknown: no rows"
+    assert perfect["difference"] == -1.0 and perfect["standard_error"] is None
+    assert difference_text(perfect) == "RMSE -1.000 (no interval: a model predicts every row exactly)"
+    empty = rmse_difference(np.array([]), np.array([]), np.array([]))
+    assert difference_text(empty) == "RMSE difference unknown: there are no rows"
+    json.dumps([perfect, empty], allow_nan=False)
+
+
+def _days_of_traffic(days: int, rows_per_day: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Rows in days that each share a shock (weather): both models miss it, one more than the other."""
+    rng = np.random.default_rng(seed)
+    day = np.repeat(np.arange(days), rows_per_day)
+    shock = rng.gamma(1.0, 20.0, size=days)[day]
+    truth = rng.normal(size=len(day)) * 5 + shock
+    first = truth - 0.8 * shock + rng.normal(size=len(day)) * 4
+    second = truth - 0.6 * shock + rng.normal(size=len(day)) * 4
+    return day, truth, first, second
+
+
+def test_grouped_intervals_match_a_bootstrap_of_whole_groups_where_rows_alone_can_understate_them():
+    day, truth, first, second = _days_of_traffic(60, 50, seed=8)
+    late = truth > np.quantile(truth, 0.75)
+    rng = np.random.default_rng(9)
+    rmse_gaps, auc_gaps = [], []
+    for _ in range(300):
+        rows = np.concatenate([np.flatnonzero(day == d) for d in rng.integers(0, 60, 60)])
+        rmse_gaps.append(rmse_difference(truth[rows], first[rows], second[rows])["difference"])
+        auc_gaps.append(roc_auc_score(late[rows], first[rows]) - roc_auc_score(late[rows], second[rows]))
+    grouped = rmse_difference(truth, first, second, groups=day)
+    assert grouped["groups"] == 60 and grouped["standard_error"] == pytest.approx(np.std(rmse_gaps), rel=0.2)
+    assert rmse_difference(truth, first, second)["standard_error"] < 0.5 * grouped["standard_error"]
+    grouped = roc_auc_difference(late, first, second, groups=day)
+    assert grouped["groups"] == 60 and grouped["standard_error"] == pytest.approx(np.std(auc_gaps), rel=0.2)
+
+
+def test_one_row_per_group_is_the_independent_rows_variance_and_one_group_has_no_interval():
+    positive, first, second = _two_models(500, seed=10)
+    alone = roc_auc_difference(positive, first, second, groups=np.arange(500))
+    assert alone["standard_error"] == pytest.approx(
+        roc_auc_difference(positive, first, second)["standard_error"], rel=0.01
     )
+    truth = first * 3
+    rows = rmse_difference(truth, first, second, groups=np.arange(500))
+    assert rows["standard_error"] == pytest.approx(rmse_difference(truth, first, second)["standard_error"], rel=1e-9)
+    one = roc_auc_difference(positive, first, second, groups=np.zeros(500))
+    assert one["groups"] == 1 and one["low"] is None and "single group" in difference_text(one)
 
 
 def test_positive_rows_are_the_second_class_whatever_the_label_type():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ from components.evaluate.logic import (
     ChampionTraining,
     analyse_model,
     bless,
+    interval_groups,
     overlap_columns,
     predicted_vs_actual,
     regression_slice_metrics,
@@ -121,6 +123,10 @@ def test_analysis_scores_the_champion_on_the_same_rows_and_the_card_says_why(con
         assert found["second"] == pytest.approx(analysis.baselines[name]["roc_auc"])
         assert found["rows"] == 900 and found["low"] <= found["difference"] <= found["high"]
     assert "| the champion m-weak | ROC-AUC " in text and "| the logistic regression baseline | ROC-AUC " in text
+    # The shop's hash split is by order: each order its own group, as many groups as test rows.
+    assert analysis.differences_grouped_by == "the split key (order_id)"
+    assert all(found["groups"] == 900 for found in analysis.baseline_differences.values())
+    assert "Rows that share the split key (order_id) move together" in text
     gap = analysis.baseline_differences["logistic_regression"]
     assert figures["baseline_logistic_regression_roc_auc_gap"] == gap["difference"]
     assert (figures["baseline_logistic_regression_roc_auc_gap_low"], figures["champion_roc_auc_gap_high"]) == (
@@ -554,3 +560,27 @@ def test_on_scikit_learns_diabetes_data_boosted_trees_lose_to_the_linear_baselin
     )
     assert plain.blessing.blessed and plain.metrics == pytest.approx(ridge)
     assert {e["value"] for e in trees.slices["sex"]} == {"one", "two"}
+
+
+def test_interval_groups_are_the_local_days_of_a_time_split_and_the_key_of_a_hash_split(config):
+    rows = pd.DataFrame(
+        {
+            # 03:00 UTC is still September 30 in New York; 05:00 and 23:00 UTC are October 1 there.
+            "opened_at": pd.to_datetime(["2024-10-01T03:00Z", "2024-10-01T05:00Z", "2024-10-01T23:00Z"], utc=True),
+            "order_id": [7, 8, 7],
+            "step": [1, 2, 3],
+        }
+    )
+    by_time = dataclasses.replace(config.split, method="time", column="opened_at", key=())
+    groups, said = interval_groups(rows, dataclasses.replace(config, split=by_time, timezone="America/New_York"))
+    assert said == "the day of `opened_at`"
+    assert groups[0] != groups[1] and groups[1] == groups[2]
+    utc_groups, _ = interval_groups(rows, dataclasses.replace(config, split=by_time, timezone="UTC"))
+    assert utc_groups[0] == utc_groups[1] == utc_groups[2]
+    groups, said = interval_groups(rows, config)  # the shop's hash split by order_id
+    assert said == "the split key (order_id)" and groups[0] == groups[2] != groups[1]
+    # An ordered column that is not a time has no days; a whole-row hash has no key: rows stand alone.
+    by_step = dataclasses.replace(config.split, method="time", column="step", key=())
+    assert interval_groups(rows, dataclasses.replace(config, split=by_step)) == (None, "")
+    whole_row = dataclasses.replace(config.split, key=("*",))
+    assert interval_groups(rows, dataclasses.replace(config, split=whole_row)) == (None, "")
