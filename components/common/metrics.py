@@ -175,7 +175,8 @@ def roc_auc_difference(
     a customer are not: both models miss on them together, and the difference moves by whole groups. With
     ``groups``, each row's share of the difference is summed by group and the variance is that of the
     group sums (the cluster-robust form of the same estimate, as Obuchowski (1997) gives for clustered
-    ROC data). On the flights demo's test months, grouping by day widens the interval several times.
+    ROC data). On the flights demo's test months, grouping by day made the standard error of the gap to the
+    logistic regression 0.0095 instead of 0.0019, as a bootstrap of whole days does (0.0096).
 
     Args:
         positive: Whether each row is of the positive class.

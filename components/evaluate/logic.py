@@ -6,11 +6,12 @@ measured follows the task (components.common.targets, resolved on the train spli
 a classifier gets the confusion matrix and ROC curve, and the baselines majority class and a plain
 logistic regression; a regressor gets RMSE, MAE and R², the predicted values against the actual ones,
 residuals by slice, and the baselines train mean and a plain ridge regression, on the same features.
-The candidate's lead over each baseline and the champion (ROC-AUC of a binary classifier, RMSE of a
-regressor) comes with a 95% interval and a p-value (paired tests on the same rows), so a reader can tell
-a real gap from the test rows' noise. The blessing follows the config: absolute floors (ceilings where
-lower is better), and "not worse than the champion by more than a margin"; with no floors the baselines
-decide, and with no champion the floors (or baselines) alone. It is a value, never an exception.
+The candidate's gap to each baseline and the champion (ROC-AUC of a binary classifier, RMSE of a
+regressor) comes with a 95% interval and a p-value (paired tests on the same rows, rows that move together
+taken together), so a reader can tell a real gap from the test rows' noise. The blessing follows the
+config: absolute floors (ceilings where lower is better), and "not worse than the champion by more than a
+margin"; with no floors the baselines decide, and with no champion the floors (or baselines) alone. It is
+a value, never an exception.
 
 The champion is scored with its own features (it may use one the candidate's config dropped), on the
 test rows it was not trained on: a test row that was in the champion's training split (it came from
