@@ -15,6 +15,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pytest
 from kfp import dsl
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
@@ -28,6 +29,8 @@ from components.preprocess.logic import model_pipeline
 from components.register import logic as registry
 from components.register.task import register_model_task
 
+# The candidate's gap to a baseline, with its 95% interval, as the Metrics artifact names them.
+GAP_FIGURES = ("gap", "gap_low", "gap_high")
 CONFIG = """\
 name: spend
 description: Predict what an order is worth.
@@ -143,8 +146,12 @@ def test_the_evaluate_component_logs_regression_figures_and_no_classification_me
     assert set(figures.metadata) == {
         "rmse", "mae", "r2",
         *(f"baseline_{name}_{metric}" for name in ("mean", "linear_regression") for metric in ("rmse", "mae", "r2")),
+        *(f"baseline_{name}_rmse_{end}" for name in ("mean", "linear_regression") for end in GAP_FIGURES),
     }  # fmt: skip
     assert figures.metadata["rmse"] == figures.metadata["baseline_linear_regression_rmse"]  # the ridge is the baseline
+    # The same model: no gap, and an exact one (every row's two errors are equal, up to rounding).
+    gap = [figures.metadata[f"baseline_linear_regression_rmse_{end}"] for end in GAP_FIGURES]
+    assert gap == pytest.approx([0.0, 0.0, 0.0], abs=1e-9)
     assert classification.metadata == {}  # no confusion matrix or ROC curve for a regressor
     assert "## Predicted against actual" in Path(card.path).read_text()
     assert "beats the mean baseline's" in summary.read_text()
