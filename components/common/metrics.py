@@ -316,14 +316,14 @@ def difference_text(found: Mapping[str, Any]) -> str:
     Returns:
         One line, saying why when a figure is unknown.
     """
-    metric = found.get("metric", "roc_auc")
+    metric = found["metric"]
     name = METRIC_NAMES.get(metric, metric)
     difference, low, high = found["difference"], found["low"], found["high"]
     if difference is None:
-        return f"{name} difference unknown: {found.get('unknown', 'no figure')}"
+        return f"{name} difference unknown: {found['unknown']}"
     shape = "+.4f" if metric == "roc_auc" else _shape_of(difference, low or 0.0, high or 0.0)
     if low is None or high is None:
-        return f"{name} {difference:{shape}} (no interval: {found.get('unknown', 'unknown')})"
+        return f"{name} {difference:{shape}} (no interval: {found['unknown']})"
     verdict = (
         "higher, beyond the rows' noise"
         if low > 0
